@@ -1,0 +1,280 @@
+"""The command line: `digest demo | fetch | match | preview | send | run | init`.
+
+Errors a user can cause (DigestError) end with one line on stderr and a non-zero exit code;
+anything else is a bug and keeps its traceback. Heavy modules are imported inside commands so
+that `digest --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from digest import __version__
+from digest.errors import DigestError
+
+if TYPE_CHECKING:
+    from digest.app import App
+    from digest.models import Match
+    from digest.settings import Settings
+
+
+class Context:
+    """What the global options say, with settings and app built on first use."""
+
+    def __init__(self, config: Path | None, db: Path | None) -> None:
+        self.config = config
+        self.db = db
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """The validated settings (ConfigError on any problem)."""
+        if self._settings is None:
+            from digest.settings import load_settings
+
+            self._settings = load_settings(self.config)
+        return self._settings
+
+    def app(self) -> App:
+        """The composition root's product for these settings."""
+        from digest.app import build_app
+
+        return build_app(self.settings, db_path=self.db)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Config file (default: $DIGEST_CONFIG, ./config.toml, ~/.config/digest/config.toml).",
+)
+@click.option("--db", type=click.Path(path_type=Path, dir_okay=False), help="SQLite database.")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.version_option(__version__, prog_name="digest")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None, db: Path | None, verbose: int) -> None:
+    """digest: your research feeds, one clean email every morning."""
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Context(config, db)
+
+
+@cli.command()
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("out"),
+              show_default=True, help="Where to write the database, Maildir and digest.")
+def demo(out: Path) -> None:
+    """Run the whole pipeline offline on the bundled seed listings and example profile."""
+    from digest.app import run_demo
+
+    result = run_demo(out)
+    loaded = sum(r.counts.new + r.counts.updated + r.counts.unchanged for r in result.fetched)
+    click.echo(f"Loaded {loaded} listings from the seeds: {result.papers} distinct papers.")
+    for report in result.sent:
+        where = f"delivered to the Maildir {result.maildir}" if report.sent else report.skipped
+        click.echo(
+            f"Profile {report.profile}: {report.papers} papers "
+            f"({report.followed} from people you follow), {report.error or where}."
+        )
+    for path in result.html_paths:
+        click.echo(f"Open the digest: {path.resolve()}")
+
+
+@cli.command()
+@click.option("--source", "only", metavar="NAME", help="Fetch only this source.")
+@click.pass_obj
+def fetch(obj: Context, only: str | None) -> None:
+    """Fetch new listings from every source now and store them."""
+    from digest.app import fetch as fetch_sources
+
+    app = obj.app()
+    try:
+        reports = fetch_sources(app, only)
+    finally:
+        app.close()
+    for report in reports:
+        if report.error:
+            click.echo(f"✗ {report.source}: {report.error}", err=True)
+        else:
+            c = report.counts
+            click.echo(f"✓ {report.source}: {c.new} new, {c.updated} updated, "
+                       f"{c.unchanged} unchanged")
+    if reports and all(r.error for r in reports):
+        sys.exit(3)
+
+
+@cli.command()
+@click.option("--input", "input_path", type=click.Path(path_type=Path, dir_okay=False,
+              exists=True), help="Match this listing JSONL instead of the store.")
+@click.option("--profile", "profile_name", metavar="NAME", help="Only this profile.")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table",
+              show_default=True)
+@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True,
+              help="Without --input: papers stored in the last N days.")
+@click.pass_obj
+def match(obj: Context, input_path: Path | None, profile_name: str | None, fmt: str,
+          days: int) -> None:
+    """Show what each profile would get, with reasons, without sending anything."""
+    from digest.match import match_profiles
+
+    profiles = obj.settings.profile_records(profile_name)
+    if input_path is not None:
+        from digest.sources.files import parse_listing_jsonl
+
+        papers = list(parse_listing_jsonl(input_path.read_bytes(), str(input_path)))
+    else:
+        from datetime import timedelta
+
+        app = obj.app()
+        try:
+            papers = list(app.store.papers_seen_since(app.clock() - timedelta(days=days)))
+        finally:
+            app.close()
+    results = match_profiles(papers, profiles)
+    if fmt == "jsonl":
+        for name, matches in results.items():
+            for m in matches:
+                click.echo(json.dumps(_match_json(name, m), ensure_ascii=False))
+    else:
+        _print_table(results)
+
+
+def _match_json(profile: str, m: Match) -> dict[str, Any]:
+    return {
+        "profile": profile,
+        "id": m.paper.listing_id,
+        "title": m.paper.title,
+        "score": m.score,
+        "reasons": [
+            {"kind": r.kind, "term": r.term, "field": r.field, "text": r.text}
+            for r in m.reasons
+        ],
+    }
+
+
+def _print_table(results: dict[str, tuple[Match, ...]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from digest.render import reason_summary
+
+    console = Console()
+    for name, matches in results.items():
+        table = Table(title=f"{name}: {len(matches)} papers", show_lines=False)
+        table.add_column("#", justify="right")
+        table.add_column("score", justify="right")
+        table.add_column("title", overflow="fold", ratio=3)
+        table.add_column("why", overflow="fold", ratio=2)
+        for i, m in enumerate(matches, start=1):
+            table.add_row(str(i), f"{m.score:g}", m.paper.title, reason_summary(m))
+        console.print(table)
+
+
+@cli.command()
+@click.option("--profile", "profile_name", metavar="NAME", help="Only this profile.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the result in the browser.")
+@click.option("--serve", is_flag=True, help="Serve on 127.0.0.1, re-rendered on every reload.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8642, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
+              default=Path("out/preview"), show_default=True)
+@click.pass_obj
+def preview(obj: Context, profile_name: str | None, open_browser: bool, serve: bool, port: int,
+            out: Path) -> None:
+    """Render the next digest of each profile, to files or a live local page."""
+    import webbrowser
+
+    from digest.preview import render_previews, serve_previews
+
+    if serve:
+        serve_previews(obj.config, obj.db, port, profile_name, open_browser=open_browser)
+        return
+    app = obj.app()
+    try:
+        paths = render_previews(app, out, profile_name)
+    finally:
+        app.close()
+    for path, count in paths:
+        click.echo(f"{path.resolve()}  ({count} papers)")
+    if open_browser and paths:
+        webbrowser.open(paths[0][0].resolve().as_uri())
+
+
+@cli.command()
+@click.option("--profile", "profile_name", metavar="NAME", help="Only this profile.")
+@click.option("--dry-run", is_flag=True, help="Show what would be sent; send and record nothing.")
+@click.pass_obj
+def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
+    """Deliver due digests now (and retry any still in the outbox)."""
+    from digest.app import send as send_digests
+
+    profiles = obj.settings.profile_records(profile_name)
+    app = obj.app()
+    try:
+        reports = send_digests(app, profiles, dry_run=dry_run)
+    finally:
+        app.close()
+    failed = False
+    for report in reports:
+        if dry_run:
+            subject = report.rendered.subject if report.rendered else report.skipped
+            click.echo(f"{report.profile}: would send {report.papers} papers: {subject}")
+        elif report.error:
+            failed = True
+            click.echo(f"✗ {report.profile}: not delivered, kept for retry: {report.error}",
+                       err=True)
+        elif report.sent:
+            ids = ", ".join(e.message_id for e in report.sent)
+            click.echo(f"✓ {report.profile}: sent {len(report.sent)} digest(s) {ids}")
+        else:
+            click.echo(f"· {report.profile}: {report.skipped}")
+    if failed:
+        sys.exit(5)
+
+
+@cli.command()
+@click.pass_obj
+def run(obj: Context) -> None:
+    """Run the scheduler: fetch on an interval, send each profile at its time."""
+    from digest.schedule import run_forever
+
+    app = obj.app()
+    try:
+        click.echo(f"digest run: {len(obj.settings.profiles)} profiles; Ctrl-C to stop", err=True)
+        run_forever(app)
+    finally:
+        app.close()
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False), default="config.toml")
+def init(path: Path) -> None:
+    """Write a commented starter config (the example) to PATH."""
+    from digest.app import data_path
+
+    if path.exists():
+        raise click.ClickException(f"{path} exists; not overwriting it")
+    path.write_text(data_path("config.example.toml").read_text(encoding="utf-8"), encoding="utf-8")
+    click.echo(f"Wrote {path}: set your email and SMTP server, then run `digest preview`.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the CLI, turning user-caused errors into one line and an exit code."""
+    try:
+        cli.main(args=argv, prog_name="digest", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DigestError as exc:
+        click.echo(f"digest: error: {exc}", err=True)
+        sys.exit(exc.exit_code)

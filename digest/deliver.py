@@ -1,0 +1,180 @@
+"""Delivery: build the MIME message, and hand it to an SMTP server or a local Maildir.
+
+Both mailers take the exact bytes stored in the outbox, so a retry resends the identical message
+with the same Message-ID. Low-level smtplib/ssl/socket errors are translated here into
+DeliveryError, marked permanent (5xx, refused login, no STARTTLS) or transient (4xx, timeouts,
+dropped connections).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import mailbox
+import smtplib
+import socket
+import ssl
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+from typing import Protocol
+
+from digest import __version__
+from digest.errors import DeliveryError
+from digest.models import RenderedDigest
+from digest.settings import SmtpConfig
+
+log = logging.getLogger(__name__)
+
+
+class Mailer(Protocol):
+    """Something that accepts a finished message. Returns the recipients it refused."""
+
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> Mapping[str, str]:
+        """Deliver `raw` or raise DeliveryError; partial refusals are returned, not raised."""
+        ...
+
+
+def new_message_id(domain: str) -> str:
+    """A fresh, globally unique Message-ID in `domain`."""
+    return make_msgid(idstring="digest", domain=domain)
+
+
+def build_message(
+    rendered: RenderedDigest,
+    *,
+    sender: str,
+    sender_name: str,
+    recipients: Sequence[str],
+    message_id: str,
+    date: datetime,
+    profile: str,
+) -> bytes:
+    """The complete multipart/alternative message (text, then HTML), as SMTP-ready bytes."""
+    message = EmailMessage(policy=SMTP)
+    local, _, domain = sender.partition("@")
+    message["Subject"] = rendered.subject
+    message["From"] = Address(display_name=sender_name, username=local, domain=domain)
+    message["To"] = ", ".join(recipients)
+    message["Date"] = format_datetime(date)
+    message["Message-ID"] = message_id
+    message["List-Id"] = f"Research digest for {profile} <{profile}.digest.{domain}>"
+    message["Auto-Submitted"] = "auto-generated"
+    message["X-Mailer"] = f"digest {__version__}"
+    message.set_content(rendered.text, cte="quoted-printable")
+    message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+    return message.as_bytes()
+
+
+class MaildirMailer:
+    """Delivers into a local Maildir: the demo's and the cautious user's mailbox."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> Mapping[str, str]:
+        """Add the message to the Maildir (created if needed)."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            box = mailbox.Maildir(self.path, create=True)
+            box.add(mailbox.MaildirMessage(raw))
+        except OSError as exc:
+            raise DeliveryError(f"{self.path}: cannot write to Maildir: {exc.strerror}") from None
+        return {}
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class SmtpMailer:
+    """Delivers through an SMTP server: implicit TLS, STARTTLS, or plain (loopback relays)."""
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self.where = f"{config.host}:{config.effective_port}"
+
+    def _tls_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(
+            cafile=str(self.config.ca_file) if self.config.ca_file else None
+        )
+        if not self.config.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _connect(self) -> smtplib.SMTP:
+        config = self.config
+        if config.security == "ssl":
+            return smtplib.SMTP_SSL(
+                config.host,
+                config.effective_port,
+                timeout=config.timeout,
+                context=self._tls_context(),
+            )
+        if config.security == "none" and not _is_loopback(config.host):
+            log.warning("sending to %s without TLS: only do this on a loopback relay", self.where)
+        smtp = smtplib.SMTP(config.host, config.effective_port, timeout=config.timeout)
+        if config.security == "starttls":
+            smtp.ehlo()
+            if not smtp.has_extn("starttls"):
+                smtp.close()
+                raise DeliveryError(
+                    f"{self.where} does not offer STARTTLS; refusing to send in clear text",
+                    permanent=True,
+                )
+            smtp.starttls(context=self._tls_context())
+            smtp.ehlo()
+        return smtp
+
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> Mapping[str, str]:
+        """Log in if configured, send, and return the recipients the server refused."""
+        try:
+            with self._connect() as smtp:
+                password = self.config.secret()
+                if self.config.username:
+                    smtp.login(self.config.username, password or "")
+                refused = smtp.sendmail(sender, list(recipients), raw)
+        except DeliveryError:
+            raise
+        except smtplib.SMTPAuthenticationError as exc:
+            raise DeliveryError(
+                f"{self.where} refused the login for {self.config.username!r}: {_reply(exc)}",
+                permanent=True,
+            ) from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            detail = "; ".join(f"{r}: {c} {_text(m)}" for r, (c, m) in exc.recipients.items())
+            permanent = all(code >= 500 for code in codes)
+            raise DeliveryError(f"{self.where} refused every recipient: {detail}", permanent=permanent) from None
+        except smtplib.SMTPResponseException as exc:
+            raise DeliveryError(
+                f"{self.where} answered {_reply(exc)}", permanent=exc.smtp_code >= 500
+            ) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise DeliveryError(
+                f"{self.where}: TLS certificate not trusted ({exc.verify_message}); "
+                "set smtp.ca_file for a private server",
+                permanent=True,
+            ) from None
+        except (smtplib.SMTPException, OSError) as exc:  # dropped, refused, timed out, TLS
+            what = "timed out" if isinstance(exc, socket.timeout | TimeoutError) else str(exc)
+            raise DeliveryError(f"{self.where}: {what or type(exc).__name__}") from None
+        return {r: f"{c} {_text(m)}" for r, (c, m) in refused.items()}
+
+
+def _text(message: bytes | str) -> str:
+    return message.decode(errors="replace") if isinstance(message, bytes) else str(message)
+
+
+def _reply(exc: smtplib.SMTPResponseException) -> str:
+    return f"{exc.smtp_code} {_text(exc.smtp_error)}"

@@ -1,0 +1,116 @@
+"""Preview: the next digest of each profile, as files or as a page served on 127.0.0.1.
+
+The server re-reads the TOML and the store on every request, so editing the profile and pressing
+reload shows the effect at once; a config error is shown in the page instead of stopping it.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import threading
+import webbrowser
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote
+
+from digest.app import App, build_app, plan_digest
+from digest.errors import DigestError
+from digest.render import render_digest
+
+log = logging.getLogger(__name__)
+
+
+def render_previews(app: App, out_dir: Path, profile: str | None = None) -> list[tuple[Path, int]]:
+    """Write `out_dir/<profile>.html` for each profile; return (path, paper count) pairs."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for record in app.settings.profile_records(profile):
+        plan = plan_digest(app, record)
+        path = out_dir / f"{record.name}.html"
+        path.write_text(render_digest(plan.digest).html, encoding="utf-8")
+        written.append((path, len(plan.digest.matches)))
+    return written
+
+
+def _page(title: str, body: str) -> bytes:
+    return (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}"
+        "</title><meta name='viewport' content='width=device-width, initial-scale=1'></head>"
+        "<body style='font-family: sans-serif; max-width: 640px; margin: 2em auto; padding: 0 1em'>"
+        f"{body}</body></html>"
+    ).encode()
+
+
+class PreviewHandler(BaseHTTPRequestHandler):
+    """`/` lists the profiles with their counts; `/<profile>` is that profile's next digest."""
+
+    config: Path | None = None
+    db: Path | None = None
+
+    def do_GET(self) -> None:
+        """Render fresh from the current TOML and store on every request."""
+        from digest.settings import load_settings
+
+        name = unquote(self.path.split("?", 1)[0].strip("/"))
+        try:
+            app = build_app(load_settings(self.config), db_path=self.db)
+        except DigestError as exc:
+            self._reply(500, _page("Config error", f"<h1>Config error</h1><pre>"
+                                   f"{html.escape(str(exc))}</pre><p>Fix it and reload.</p>"))
+            return
+        try:
+            if not name:
+                self._reply(200, self._index(app))
+                return
+            profiles = [p for p in app.settings.profile_records() if p.name == name]
+            if not profiles:
+                self._reply(404, _page("Not found", f"<p>No profile named {html.escape(name)}."))
+                return
+            self._reply(200, render_digest(plan_digest(app, profiles[0]).digest).html.encode())
+        except DigestError as exc:
+            self._reply(500, _page("Error", f"<pre>{html.escape(str(exc))}</pre>"))
+        finally:
+            app.close()
+
+    def _index(self, app: App) -> bytes:
+        rows = []
+        for profile in app.settings.profile_records():
+            count = len(plan_digest(app, profile).digest.matches)
+            rows.append(f"<li><a href='/{html.escape(profile.name)}'>{html.escape(profile.name)}"
+                        f"</a>: {count} papers</li>")
+        return _page("digest preview", "<h1>Next digests</h1><ul>" + "".join(rows) + "</ul>")
+
+    def _reply(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        log.info("preview: " + format, *args)
+
+
+def make_server(config: Path | None, db: Path | None, port: int) -> ThreadingHTTPServer:
+    """A preview server bound to 127.0.0.1 only (port 0: any free port)."""
+    handler = type("Handler", (PreviewHandler,), {"config": config, "db": db})
+    return ThreadingHTTPServer(("127.0.0.1", port), handler)
+
+
+def serve_previews(
+    config: Path | None, db: Path | None, port: int, profile: str | None, *, open_browser: bool
+) -> None:
+    """Serve previews until interrupted."""
+    server = make_server(config, db, port)
+    url = f"http://127.0.0.1:{server.server_address[1]}/{profile or ''}"
+    print(f"Previewing on {url} (Ctrl-C to stop)", flush=True)
+    if open_browser:
+        threading.Timer(0.5, webbrowser.open, [url]).start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

@@ -1,0 +1,158 @@
+"""Rendering: a ranked digest becomes an email's subject, HTML part and plain-text part.
+
+Templates live in the project's `templates/` (shipped inside the wheel as `digest/templates`).
+CSS is written once in the HTML template's `<style>` and inlined with css-inline, because most
+mail clients ignore style sheets; media queries and dark mode stay in the `<style>` block.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import jinja2
+from markupsafe import Markup, escape
+
+from digest.models import Digest, Match, Paper, Profile, Reason, RenderedDigest, SourceStatus
+
+ABSTRACT_CHARS = 600
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z0-9(\[$\\])")
+
+
+def templates_dir() -> Path:
+    """The templates shipped in the wheel, or the project's `templates/` in a source checkout."""
+    packaged = Path(__file__).parent / "templates"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "templates"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        autoescape=jinja2.select_autoescape(["html", "html.j2"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals.update(
+        highlight=highlight,
+        trim_abstract=trim_abstract,
+        spans_of=spans_of,
+        paper_link=paper_link,
+        reason_summary=reason_summary,
+    )
+    return env
+
+
+def paper_link(paper: Paper) -> str:
+    """The paper's page: its own URL, its arXiv page, its DOI, or an arXiv title search."""
+    if paper.url:
+        return paper.url
+    if paper.arxiv_id:
+        return f"https://arxiv.org/abs/{paper.arxiv_id}"
+    if paper.doi:
+        return f"https://doi.org/{paper.doi}"
+    return "https://arxiv.org/search/?searchtype=title&query=" + quote_plus(paper.title)
+
+
+def reason_summary(match: Match) -> str:
+    """One line saying why a paper was picked: followed authors, then the matched terms."""
+    parts = []
+    if match.followed:
+        parts.append("because you follow " + ", ".join(
+            dict.fromkeys(r.term for r in match.reasons if r.kind == "author")
+        ))
+    terms: dict[str, list[str]] = {}
+    for reason in match.reasons:
+        if reason.kind != "author":
+            terms.setdefault(reason.term, []).append(reason.field)
+    if terms:
+        listed = ", ".join(f"“{t}” ({' and '.join(fields)})" for t, fields in terms.items())
+        parts.append("matches " + listed)
+    return "; ".join(parts)
+
+
+def build_digest(
+    profile: Profile,
+    matches: Sequence[Match],
+    now: datetime,
+    source_problems: Sequence[SourceStatus] = (),
+) -> Digest:
+    """Cap ranked matches at the profile's `max_items`; the rest are counted in `more`."""
+    kept = tuple(matches[: profile.max_items])
+    return Digest(profile, kept, now, len(matches) - len(kept), tuple(source_problems))
+
+
+def subject_for(digest: Digest) -> str:
+    """`Research digest, Sun 22 Nov: 3 from people you follow · 12 on your topics`."""
+    day = digest.generated_at.strftime("%a %d %b")
+    if not digest.matches:
+        return f"Research digest, {day}: nothing new"
+    parts = []
+    if digest.followed_count:
+        parts.append(f"{digest.followed_count} from people you follow")
+    if digest.topic_count:
+        parts.append(f"{digest.topic_count} on your topics")
+    return f"Research digest, {day}: {' · '.join(parts)}"
+
+
+def render_digest(digest: Digest, *, more_url: str = "") -> RenderedDigest:
+    """Render the HTML and plain-text parts of a digest."""
+    import css_inline  # heavy: only needed when a digest is really rendered
+
+    context = {
+        "digest": digest,
+        "subject": subject_for(digest),
+        "followed": [m for m in digest.matches if m.followed],
+        "topical": [m for m in digest.matches if not m.followed],
+        "more_url": more_url,
+    }
+    env = _environment()
+    html = env.get_template("digest.html.j2").render(context)
+    html = css_inline.inline(html, keep_at_rules=True)
+    text = env.get_template("digest.txt.j2").render(context)
+    keys = tuple(m.paper.key for m in digest.matches)
+    return RenderedDigest(context["subject"], html, text, keys)  # type: ignore[arg-type]
+
+
+def spans_of(reasons: Iterable[Reason], field: str) -> list[tuple[int, int]]:
+    """Every highlighted span of one field, merged where they overlap."""
+    spans = sorted(s for r in reasons if r.field == field for s in r.spans)
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def highlight(text: str, spans: Sequence[tuple[int, int]], limit: int | None = None) -> Markup:
+    """HTML-escape `text` (cut at `limit`) and wrap each span in `<mark>`."""
+    cut = len(text) if limit is None else limit
+    pieces: list[str] = []
+    position = 0
+    for start, end in spans:
+        if start >= cut:
+            break
+        end = min(end, cut)
+        pieces.append(str(escape(text[position:start])))
+        pieces.append(f"<mark>{escape(text[start:end])}</mark>")
+        position = end
+    pieces.append(str(escape(text[position:cut])))
+    return Markup("".join(pieces))
+
+
+def trim_abstract(text: str, limit: int = ABSTRACT_CHARS) -> int:
+    """Where to cut an abstract: the last sentence end before `limit`, else a word break."""
+    if len(text) <= limit:
+        return len(text)
+    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, limit)]
+    if ends and ends[-1] > limit // 3:
+        return ends[-1]
+    space = text.rfind(" ", 0, limit)
+    return space if space > 0 else limit

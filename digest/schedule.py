@@ -1,0 +1,95 @@
+"""The scheduler: `digest run` fetches on an interval and sends each profile's digest at its
+`send_at` in its own time zone (APScheduler 3, cron triggers are DST-aware).
+
+Jobs coalesce (a backlog of missed runs fires once) and have a misfire grace period, and each send
+job asks the store what is undelivered, so a restart cannot send the same paper twice. Only one
+scheduler may run per database: `run_forever` holds a lock beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+from zoneinfo import ZoneInfo
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from digest.app import App, fetch, send_profile
+from digest.errors import DigestError
+from digest.models import Profile
+from digest.store import exclusive_lock
+
+log = logging.getLogger(__name__)
+
+MISFIRE_GRACE_SECONDS = 6 * 3600
+
+
+def send_trigger(profile: Profile) -> CronTrigger:
+    """A daily trigger at the profile's `send_at`, in its time zone."""
+    return CronTrigger(
+        hour=profile.send_at.hour,
+        minute=profile.send_at.minute,
+        timezone=ZoneInfo(profile.timezone),
+    )
+
+
+def _fetch_job(app: App) -> None:
+    for report in fetch(app):
+        if report.error:
+            log.warning("fetch %s failed: %s", report.source, report.error)
+        else:
+            log.info("fetch %s: %d new, %d updated", report.source, report.counts.new,
+                     report.counts.updated)
+
+
+def _send_job(app: App, profile: Profile) -> None:
+    try:
+        report = send_profile(app, profile)
+    except DigestError as exc:  # one profile's problem must not stop the daemon
+        log.error("send %s failed: %s", profile.name, exc)
+        return
+    log.info("send %s: %d sent, %s", profile.name, len(report.sent), report.error or "ok")
+
+
+def schedule_jobs(scheduler: BaseScheduler, app: App) -> None:
+    """Add the fetch job and one send job per profile to `scheduler`."""
+    common = {"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_SECONDS}
+    scheduler.add_job(
+        _fetch_job,
+        IntervalTrigger(minutes=app.settings.fetch.interval_minutes),
+        args=[app],
+        id="fetch",
+        name="fetch all sources",
+        next_run_time=app.clock(),
+        **common,
+    )
+    for profile in app.settings.profile_records():
+        scheduler.add_job(
+            _send_job,
+            send_trigger(profile),
+            args=[app, profile],
+            id=f"send:{profile.name}",
+            name=f"send digest to {profile.name}",
+            **common,
+        )
+
+
+def run_forever(app: App) -> None:
+    """Run the scheduler until interrupted, holding the database's scheduler lock."""
+    if app.store.path is None:
+        raise DigestError("digest run needs a database file, not an in-memory store")
+    with exclusive_lock(app.store.path, "digest run"):
+        # One worker: jobs share one database connection and must not overlap.
+        scheduler = BlockingScheduler(
+            timezone="UTC", executors={"default": ThreadPoolExecutor(max_workers=1)}
+        )
+        schedule_jobs(scheduler, app)
+        for job in scheduler.get_jobs():
+            log.info("scheduled %s", job.name)
+        try:
+            scheduler.start()
+        except (KeyboardInterrupt, SystemExit):
+            scheduler.shutdown(wait=False)

@@ -1,0 +1,122 @@
+"""The `files` source: listing JSONL files on disk, matched by a glob pattern.
+
+Any user can point it at their own listings (`[[sources.files]] path = "listings/*.jsonl"`); the
+demo reads the project's `seeds/` through it. The parser is a pure function over bytes.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from digest.errors import SourceError
+from digest.models import Paper, paper_keys, parse_arxiv_id
+
+_STRING_FIELDS = ("id", "title", "abstract", "url", "source")
+_LIST_FIELDS = ("authors", "categories")
+
+
+def parse_listing_jsonl(data: bytes, origin: str) -> tuple[Paper, ...]:
+    """Parse listing JSONL (one object a line, blank lines ignored) into papers.
+
+    Raises SourceError naming `origin` and the line for the first bad line: a payload is taken
+    whole or not at all.
+    """
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceError(f"{origin}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    papers = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            papers.append(listing_to_paper(json.loads(line), origin))
+        except (ValueError, TypeError) as exc:
+            raise SourceError(f"{origin}:{number}: {exc}") from None
+    return tuple(papers)
+
+
+def listing_to_paper(obj: Any, origin: str = "") -> Paper:
+    """One listing object (DESIGN.md's listing schema) as a Paper; ValueError when malformed."""
+    if not isinstance(obj, dict):
+        raise ValueError("a listing line must be a JSON object")
+    for name in _STRING_FIELDS:
+        if not isinstance(obj.get(name, ""), str):
+            raise ValueError(f"{name!r} must be a string")
+    for name in _LIST_FIELDS:
+        value = obj.get(name, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ValueError(f"{name!r} must be a list of strings")
+    title = " ".join(obj.get("title", "").split())
+    if not title:
+        raise ValueError("'title' is missing or empty")
+    extra = obj.get("extra") or {}
+    if not isinstance(extra, dict):
+        raise ValueError("'extra' must be an object")
+    listing_id = obj.get("id", "").strip()
+    arxiv_id, version = parse_arxiv_id(listing_id)
+    doi = _doi_of(listing_id) or str(extra.get("doi") or "")
+    return Paper(
+        key=paper_keys(arxiv_id, doi, title)[0],
+        title=title,
+        authors=tuple(a.strip() for a in obj.get("authors", []) if a.strip()),
+        abstract=" ".join(obj.get("abstract", "").split()),
+        categories=tuple(obj.get("categories", [])),
+        published=_parse_date(obj.get("published")),
+        url=obj.get("url", ""),
+        source=obj.get("source", "") or origin,
+        listing_id=listing_id,
+        arxiv_id=arxiv_id,
+        version=version,
+        doi=doi,
+        authors_truncated=bool(obj.get("authors_truncated", False)),
+        extra=tuple(sorted(extra.items())),
+    )
+
+
+def _doi_of(listing_id: str) -> str:
+    text = listing_id.removeprefix("doi:").removeprefix("https://doi.org/")
+    return text.lower() if text.startswith("10.") and "/" in text else ""
+
+
+def _parse_date(value: Any) -> date | None:
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ValueError("'published' must be an ISO date string")
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        raise ValueError(f"'published' is not an ISO date: {value!r}") from None
+
+
+class FilesSource:
+    """Listing JSONL files matched by a glob pattern, read whole on every fetch."""
+
+    def __init__(self, name: str, pattern: str) -> None:
+        self._name = name
+        self.pattern = pattern
+
+    @property
+    def name(self) -> str:
+        """The source's name in the config and the fetch state."""
+        return self._name
+
+    def fetch(self, now: datetime) -> Sequence[Paper]:
+        """Every listing in every matching file; SourceError if a file is unreadable or bad."""
+        paths = sorted(glob.glob(self.pattern, recursive=True))
+        if not paths:
+            raise SourceError(f"{self.name}: no files match {self.pattern}")
+        papers: list[Paper] = []
+        for path in paths:
+            try:
+                data = Path(path).read_bytes()
+            except OSError as exc:
+                raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
+            papers.extend(parse_listing_jsonl(data, path))
+        return papers

@@ -1,0 +1,575 @@
+"""The SQLite store: papers (merged across sources), authors, fetch state, outbox and deliveries.
+
+Built on sqlite-utils. The schema version lives in `PRAGMA user_version`; `MIGRATIONS[i]` takes a
+database from version i to i + 1, so every database ever created can be brought up to date.
+Times are stored as ISO 8601 strings in UTC, which sort correctly as text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from digest.errors import LockedError, StoreError
+from digest.models import Paper, SourceStatus, fold
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _from_iso(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _migrate_1(db: sqlite_utils.Database) -> None:
+    """The first schema."""
+    db.executescript(
+        """
+        CREATE TABLE papers (
+            key TEXT PRIMARY KEY,
+            arxiv_id TEXT NOT NULL DEFAULT '',
+            version INTEGER NOT NULL DEFAULT 0,
+            doi TEXT NOT NULL DEFAULT '',
+            title TEXT NOT NULL,
+            abstract TEXT NOT NULL DEFAULT '',
+            authors TEXT NOT NULL DEFAULT '[]',
+            authors_truncated INTEGER NOT NULL DEFAULT 0,
+            categories TEXT NOT NULL DEFAULT '[]',
+            published TEXT,
+            url TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT '',
+            sources TEXT NOT NULL DEFAULT '[]',
+            listing_id TEXT NOT NULL DEFAULT '',
+            extra TEXT NOT NULL DEFAULT '{}',
+            first_seen TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX papers_first_seen ON papers(first_seen);
+        CREATE TABLE paper_keys (
+            alias TEXT PRIMARY KEY,
+            paper_key TEXT NOT NULL REFERENCES papers(key)
+        );
+        CREATE TABLE authors (
+            paper_key TEXT NOT NULL REFERENCES papers(key),
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            folded TEXT NOT NULL,
+            PRIMARY KEY (paper_key, position)
+        );
+        CREATE INDEX authors_folded ON authors(folded);
+        CREATE TABLE fetch_state (
+            source TEXT PRIMARY KEY,
+            last_attempt TEXT,
+            last_success TEXT,
+            failing_since TEXT,
+            last_error TEXT NOT NULL DEFAULT '',
+            etag TEXT NOT NULL DEFAULT '',
+            last_modified TEXT NOT NULL DEFAULT '',
+            cursor TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            profile TEXT NOT NULL,
+            message_id TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+            created_at TEXT NOT NULL,
+            cutoff TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            raw BLOB NOT NULL,
+            paper_count INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            sent_at TEXT
+        );
+        CREATE INDEX outbox_profile_status ON outbox(profile, status);
+        CREATE TABLE outbox_papers (
+            outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+            paper_key TEXT NOT NULL REFERENCES papers(key),
+            PRIMARY KEY (outbox_id, paper_key)
+        );
+        CREATE INDEX outbox_papers_key ON outbox_papers(paper_key);
+        CREATE TABLE deliveries (
+            profile TEXT NOT NULL,
+            paper_key TEXT NOT NULL REFERENCES papers(key),
+            outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+            delivered_at TEXT NOT NULL,
+            PRIMARY KEY (profile, paper_key)
+        );
+        """
+    )
+
+
+MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    """What one batch of listings did to the store."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    """One rendered digest waiting for, or past, delivery."""
+
+    id: int
+    profile: str
+    message_id: str
+    status: str
+    created_at: datetime
+    cutoff: datetime
+    recipients: tuple[str, ...]
+    subject: str
+    raw: bytes
+    paper_count: int
+    attempts: int
+    last_error: str
+    sent_at: datetime | None
+
+
+def merge_papers(old: Paper, new: Paper) -> Paper:
+    """Enrich the stored paper with a later record of the same paper; never lose information.
+
+    A newer arXiv version replaces title, abstract, authors and categories. Otherwise later
+    sources only fill what is missing (a complete author list replaces a truncated one) and add
+    their signals (upvotes, code links) to `extra`.
+    """
+    if new.version > old.version:
+        old = replace(
+            old,
+            title=new.title or old.title,
+            abstract=new.abstract or old.abstract,
+            authors=new.authors or old.authors,
+            authors_truncated=new.authors_truncated if new.authors else old.authors_truncated,
+            version=new.version,
+        )
+    better_authors = bool(new.authors) and (
+        not old.authors or (old.authors_truncated and len(new.authors) > len(old.authors))
+    )
+    extra = dict(old.extra)
+    extra.update({k: v for k, v in new.extra if v is not None})
+    return replace(
+        old,
+        abstract=old.abstract or new.abstract,
+        authors=new.authors if better_authors else old.authors,
+        authors_truncated=new.authors_truncated if better_authors else old.authors_truncated,
+        categories=tuple(dict.fromkeys(old.categories + new.categories)),
+        published=old.published or new.published,
+        url=old.url or new.url,
+        arxiv_id=old.arxiv_id or new.arxiv_id,
+        version=max(old.version, new.version),
+        doi=old.doi or new.doi,
+        listing_id=old.listing_id or new.listing_id,
+        extra=tuple(sorted(extra.items())),
+        sources=tuple(dict.fromkeys(old.sources + new.sources + ((new.source,) if new.source else ()))),
+    )
+
+
+def _paper_row(paper: Paper, now: datetime) -> dict[str, Any]:
+    return {
+        "key": paper.key,
+        "arxiv_id": paper.arxiv_id,
+        "version": paper.version,
+        "doi": paper.doi,
+        "title": paper.title,
+        "abstract": paper.abstract,
+        "authors": json.dumps(list(paper.authors), ensure_ascii=False),
+        "authors_truncated": int(paper.authors_truncated),
+        "categories": json.dumps(list(paper.categories)),
+        "published": paper.published.isoformat() if paper.published else None,
+        "url": paper.url,
+        "source": paper.source,
+        "sources": json.dumps(list(paper.sources), ensure_ascii=False),
+        "listing_id": paper.listing_id,
+        "extra": json.dumps(dict(paper.extra), ensure_ascii=False, sort_keys=True),
+        "first_seen": _iso(paper.first_seen or now),
+        "updated_at": _iso(now),
+    }
+
+
+def _paper_from_row(row: sqlite3.Row | dict[str, Any]) -> Paper:
+    return Paper(
+        key=row["key"],
+        title=row["title"],
+        authors=tuple(json.loads(row["authors"])),
+        abstract=row["abstract"],
+        categories=tuple(json.loads(row["categories"])),
+        published=date.fromisoformat(row["published"]) if row["published"] else None,
+        url=row["url"],
+        source=row["source"],
+        listing_id=row["listing_id"],
+        arxiv_id=row["arxiv_id"],
+        version=row["version"],
+        doi=row["doi"],
+        authors_truncated=bool(row["authors_truncated"]),
+        extra=tuple(sorted(json.loads(row["extra"]).items())),
+        sources=tuple(json.loads(row["sources"])),
+        first_seen=_from_iso(row["first_seen"]),
+    )
+
+
+class Store:
+    """The one object that reads and writes the database. Open with `Store.open(path)`."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path | None) -> None:
+        self.db = db
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path | str | None) -> Store:
+        """Open (creating and migrating as needed) the database at `path`; None means memory."""
+        try:
+            if path is None:
+                db = sqlite_utils.Database(memory=True)
+            else:
+                path = Path(path)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # The scheduler runs jobs on a worker thread (one at a time).
+                conn = sqlite3.connect(path, check_same_thread=False)
+                db = sqlite_utils.Database(conn)
+                db.enable_wal()
+            db.conn.row_factory = sqlite3.Row
+            db.execute("PRAGMA busy_timeout = 10000")
+            db.execute("PRAGMA foreign_keys = ON")
+            store = cls(db, Path(path) if path is not None else None)
+            store.migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot open database: {exc}") from None
+        return store
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        """Apply every migration the database has not seen yet, each in its own transaction."""
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: database schema {current} is newer than this digest "
+                f"({SCHEMA_VERSION}); upgrade digest"
+            )
+        for version in range(current, SCHEMA_VERSION):
+            with self.db.conn:
+                MIGRATIONS[version](self.db)
+                self.db.execute(f"PRAGMA user_version = {version + 1}")
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit of work: all of it is committed, or none of it."""
+        try:
+            with self.db.conn:
+                yield
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path or ':memory:'}: {exc}") from None
+
+    # --- papers -------------------------------------------------------------------------------
+
+    def upsert_papers(self, papers: Iterable[Paper], now: datetime) -> UpsertCounts:
+        """Merge a batch of listings into the store in one transaction."""
+        new = updated = unchanged = 0
+        with self.transaction():
+            for paper in papers:
+                outcome = self._upsert_one(paper, now)
+                new += outcome == "new"
+                updated += outcome == "updated"
+                unchanged += outcome == "unchanged"
+        return UpsertCounts(new, updated, unchanged)
+
+    def _find_existing(self, paper: Paper) -> Paper | None:
+        for alias in paper.identity_keys:
+            row = self.db.execute(
+                "SELECT p.* FROM paper_keys k JOIN papers p ON p.key = k.paper_key "
+                "WHERE k.alias = ?",
+                [alias],
+            ).fetchone()
+            if row is None:
+                continue
+            found = _paper_from_row(row)
+            # Same title but two different arXiv ids: two papers, not one.
+            if alias.startswith("title:") and found.arxiv_id and paper.arxiv_id:
+                if found.arxiv_id != paper.arxiv_id:
+                    return None
+            return found
+        return None
+
+    def _upsert_one(self, paper: Paper, now: datetime) -> str:
+        keys = paper.identity_keys
+        if not keys:
+            return "unchanged"  # nothing to identify it by: no title, id or DOI
+        paper = replace(paper, sources=paper.sources or ((paper.source,) if paper.source else ()))
+        existing = self._find_existing(paper)
+        if existing is None:
+            stored = replace(paper, key=keys[0], first_seen=now)
+            self.db.execute(
+                "INSERT INTO papers ({}) VALUES ({})".format(
+                    ", ".join(row := _paper_row(stored, now)), ", ".join("?" * len(row))
+                ),
+                list(row.values()),
+            )
+            self._write_aliases_and_authors(stored, keys)
+            return "new"
+        merged = merge_papers(existing, paper)
+        self._write_aliases_and_authors(merged, keys, authors_changed=merged.authors != existing.authors)
+        if merged == existing:
+            return "unchanged"
+        row = _paper_row(merged, now)
+        del row["key"], row["first_seen"]
+        self.db.execute(
+            "UPDATE papers SET {} WHERE key = ?".format(", ".join(f"{c} = ?" for c in row)),
+            [*row.values(), merged.key],
+        )
+        return "updated"
+
+    def _write_aliases_and_authors(
+        self, paper: Paper, keys: tuple[str, ...], authors_changed: bool = True
+    ) -> None:
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO paper_keys (alias, paper_key) VALUES (?, ?)",
+            [(alias, paper.key) for alias in keys],
+        )
+        if authors_changed:
+            self.db.execute("DELETE FROM authors WHERE paper_key = ?", [paper.key])
+            self.db.conn.executemany(
+                "INSERT INTO authors (paper_key, position, name, folded) VALUES (?, ?, ?, ?)",
+                [(paper.key, i, name, fold(name)) for i, name in enumerate(paper.authors)],
+            )
+
+    def get_paper(self, key_or_alias: str) -> Paper | None:
+        """The stored paper known by this key or alias (`arxiv:…`, `doi:…`, `title:…`)."""
+        row = self.db.execute(
+            "SELECT p.* FROM papers p LEFT JOIN paper_keys k ON k.paper_key = p.key "
+            "WHERE p.key = ? OR k.alias = ? LIMIT 1",
+            [key_or_alias, key_or_alias],
+        ).fetchone()
+        return _paper_from_row(row) if row else None
+
+    def count_papers(self) -> int:
+        """How many distinct papers are stored."""
+        return int(self.db.execute("SELECT count(*) FROM papers").fetchone()[0])
+
+    def papers_seen_since(self, since: datetime) -> Iterator[Paper]:
+        """Papers first stored at or after `since`, oldest first."""
+        rows = self.db.execute(
+            "SELECT * FROM papers WHERE first_seen >= ? ORDER BY first_seen, key", [_iso(since)]
+        )
+        return (_paper_from_row(row) for row in rows)
+
+    def undelivered_papers(self, profile: str, since: datetime) -> Iterator[Paper]:
+        """Papers first stored at or after `since` that `profile` has not received.
+
+        Papers held by a pending outbox row of the profile are excluded: they are on their way.
+        Papers of a failed row are included again, so the next digest carries them.
+        """
+        rows = self.db.execute(
+            """
+            SELECT p.* FROM papers p
+            WHERE p.first_seen >= :since
+              AND NOT EXISTS (SELECT 1 FROM deliveries d
+                              WHERE d.profile = :profile AND d.paper_key = p.key)
+              AND NOT EXISTS (SELECT 1 FROM outbox_papers op JOIN outbox o ON o.id = op.outbox_id
+                              WHERE o.profile = :profile AND o.status = 'pending'
+                                AND op.paper_key = p.key)
+            ORDER BY p.first_seen, p.key
+            """,
+            {"since": _iso(since), "profile": profile},
+        )
+        return (_paper_from_row(row) for row in rows)
+
+    def delivered_keys(self, profile: str) -> set[str]:
+        """Keys of every paper delivered to `profile`."""
+        rows = self.db.execute("SELECT paper_key FROM deliveries WHERE profile = ?", [profile])
+        return {row[0] for row in rows}
+
+    # --- fetch state --------------------------------------------------------------------------
+
+    def record_fetch(self, source: str, now: datetime, error: str = "") -> None:
+        """Record one fetch attempt of `source`: a success, or the error it ended with."""
+        state = self.fetch_state(source)
+        failing_since = None if not error else (state.failing_since if state else None) or now
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO fetch_state (source, last_attempt, last_success, failing_since,"
+                " last_error) VALUES (:source, :attempt, :success, :failing, :error)"
+                " ON CONFLICT (source) DO UPDATE SET last_attempt = :attempt,"
+                " last_success = :success, failing_since = :failing, last_error = :error",
+                {
+                    "source": source,
+                    "attempt": _iso(now),
+                    "success": _iso(now) if not error else _opt_iso(state, "last_success"),
+                    "failing": _iso(failing_since) if failing_since else None,
+                    "error": error,
+                },
+            )
+
+    def fetch_state(self, source: str) -> SourceStatus | None:
+        """The last recorded fetch outcome of `source`."""
+        row = self.db.execute("SELECT * FROM fetch_state WHERE source = ?", [source]).fetchone()
+        if row is None:
+            return None
+        return SourceStatus(
+            name=row["source"],
+            last_success=_from_iso(row["last_success"]),
+            last_error=row["last_error"],
+            failing_since=_from_iso(row["failing_since"]),
+        )
+
+    def failing_sources(self) -> tuple[SourceStatus, ...]:
+        """Sources whose last fetch failed, for the digest footer."""
+        rows = self.db.execute("SELECT source FROM fetch_state WHERE last_error != '' ORDER BY 1")
+        return tuple(s for row in rows.fetchall() if (s := self.fetch_state(row[0])))
+
+    # --- outbox and deliveries ---------------------------------------------------------------
+
+    def add_outbox(
+        self,
+        *,
+        profile: str,
+        message_id: str,
+        recipients: tuple[str, ...],
+        subject: str,
+        raw: bytes,
+        paper_keys: tuple[str, ...],
+        cutoff: datetime,
+        now: datetime,
+    ) -> int:
+        """Queue a rendered digest; its papers are reserved until it is sent or fails."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT INTO outbox (profile, message_id, status, created_at, cutoff, recipients,"
+                " subject, raw, paper_count) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+                [
+                    profile,
+                    message_id,
+                    _iso(now),
+                    _iso(cutoff),
+                    json.dumps(list(recipients)),
+                    subject,
+                    raw,
+                    len(paper_keys),
+                ],
+            )
+            outbox_id = int(cursor.lastrowid or 0)
+            self.db.conn.executemany(
+                "INSERT INTO outbox_papers (outbox_id, paper_key) VALUES (?, ?)",
+                [(outbox_id, key) for key in paper_keys],
+            )
+        return outbox_id
+
+    def outbox(self, profile: str | None = None, status: str | None = None) -> list[OutboxEntry]:
+        """Outbox rows, oldest first, optionally of one profile and/or status."""
+        sql = "SELECT * FROM outbox WHERE (:p IS NULL OR profile = :p) AND (:s IS NULL OR status = :s)"
+        rows = self.db.execute(sql + " ORDER BY id", {"p": profile, "s": status}).fetchall()
+        return [_outbox_from_row(row) for row in rows]
+
+    def outbox_paper_keys(self, outbox_id: int) -> tuple[str, ...]:
+        """The papers a digest in the outbox carries."""
+        rows = self.db.execute(
+            "SELECT paper_key FROM outbox_papers WHERE outbox_id = ? ORDER BY rowid", [outbox_id]
+        )
+        return tuple(row[0] for row in rows)
+
+    def mark_sent(self, outbox_id: int, now: datetime) -> None:
+        """The server accepted the message: mark it sent and its papers delivered, atomically."""
+        with self.transaction():
+            entry = self.db.execute("SELECT profile FROM outbox WHERE id = ?", [outbox_id]).fetchone()
+            self.db.execute(
+                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
+                " last_error = '' WHERE id = ?",
+                [_iso(now), outbox_id],
+            )
+            self.db.execute(
+                "INSERT OR IGNORE INTO deliveries (profile, paper_key, outbox_id, delivered_at)"
+                " SELECT ?, paper_key, ?, ? FROM outbox_papers WHERE outbox_id = ?",
+                [entry["profile"], outbox_id, _iso(now), outbox_id],
+            )
+
+    def mark_failed_attempt(self, outbox_id: int, error: str, *, permanent: bool) -> None:
+        """Record a failed attempt; a permanent failure releases the papers for the next digest."""
+        with self.transaction():
+            self.db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
+                " status = CASE WHEN ? THEN 'failed' ELSE status END WHERE id = ?",
+                [error, int(permanent), outbox_id],
+            )
+
+    def last_sent_cutoff(self, profile: str) -> datetime | None:
+        """The candidate cutoff of the profile's last sent digest: where the next one starts."""
+        row = self.db.execute(
+            "SELECT max(cutoff) FROM outbox WHERE profile = ? AND status = 'sent'", [profile]
+        ).fetchone()
+        return _from_iso(row[0])
+
+    def integrity_ok(self) -> bool:
+        """True when `PRAGMA integrity_check` reports ok."""
+        return bool(self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+
+def _opt_iso(state: SourceStatus | None, attribute: str) -> str | None:
+    value = getattr(state, attribute) if state else None
+    return _iso(value) if value else None
+
+
+def _outbox_from_row(row: sqlite3.Row) -> OutboxEntry:
+    return OutboxEntry(
+        id=row["id"],
+        profile=row["profile"],
+        message_id=row["message_id"],
+        status=row["status"],
+        created_at=_from_iso(row["created_at"]) or datetime.min,
+        cutoff=_from_iso(row["cutoff"]) or datetime.min,
+        recipients=tuple(json.loads(row["recipients"])),
+        subject=row["subject"],
+        raw=bytes(row["raw"]),
+        paper_count=row["paper_count"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        sent_at=_from_iso(row["sent_at"]),
+    )
+
+
+@contextlib.contextmanager
+def exclusive_lock(db_path: Path, purpose: str) -> Iterator[None]:
+    """Hold an exclusive lock beside the database, or raise LockedError at once."""
+    lock_path = db_path.with_name(db_path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise LockedError(
+                f"{db_path}: {holder} is already using this database; refusing to start {purpose}"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{purpose} (pid {os.getpid()})")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,180 @@
+"""Delivery through a real SMTP server on loopback (aiosmtpd: STARTTLS and AUTH required)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digest.app import App, build_app, fetch, send_profile
+from digest.deliver import MaildirMailer, SmtpMailer
+from digest.errors import DeliveryError
+from digest.settings import Settings
+from digest.store import Store
+
+from .conftest import Clock, SmtpServer
+
+
+def _app(settings: Settings, clock: Clock, **parts: Any) -> App:
+    app = build_app(settings, store=Store.open(None), clock=clock, **parts)
+    assert not [r for r in fetch(app) if r.error]
+    return app
+
+
+def _lines(raw: bytes) -> list[bytes]:
+    return raw.replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n")
+
+
+def test_digest_received_over_starttls_with_auth(
+    smtp_server: SmtpServer, listing_settings: Callable[..., Settings], clock: Clock
+) -> None:
+    app = _app(listing_settings(smtp=smtp_server.smtp_settings()), clock)
+    report = send_profile(app, app.settings.profile_records()[0])
+
+    assert report.error == ""
+    assert len(smtp_server.handler.messages) == 1
+    message = smtp_server.handler.messages[0]
+    assert message.get_content_type() == "multipart/alternative"
+    parts = [p.get_content_type() for p in message.iter_parts()]
+    assert parts == ["text/plain", "text/html"]
+    assert message["Subject"].startswith("Research digest, Sun 22 Nov: 2 from people you follow")
+    assert str(message["From"]) == "Research digest <digest@example.org>"
+    assert str(message["To"]) == "me@example.org"
+    assert message["Date"].datetime == clock.now
+    assert message["Message-ID"] == report.sent[0].message_id
+    assert message["Message-ID"].endswith("@example.org>")
+    assert message["Auto-Submitted"] == "auto-generated"
+    text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "Speculative Decoding with KV-Caches" in text
+    assert "because you follow Rishabh Tiwari" in text
+    assert re.search(r"<mark[^>]*>KV-Caches</mark>", html)
+    # Followed authors' papers come first.
+    assert html.index("A Benchmark of Forgetting") < html.index("Mei Chen")
+
+
+def test_451_leaves_papers_undelivered_then_a_later_send_delivers_once(
+    smtp_server: SmtpServer, listing_settings: Callable[..., Settings], clock: Clock
+) -> None:
+    app = _app(listing_settings(smtp=smtp_server.smtp_settings()), clock)
+    profile = app.settings.profile_records()[0]
+    smtp_server.handler.data_replies = ["451 4.3.0 Try again later"]
+
+    first = send_profile(app, profile)
+
+    assert "451" in first.error
+    [pending] = app.store.outbox("me")
+    assert (pending.status, pending.attempts) == ("pending", 1)
+    assert "451 4.3.0 Try again later" in pending.last_error
+    assert app.store.delivered_keys("me") == set()
+    assert smtp_server.handler.messages == []
+
+    clock.now += timedelta(hours=1)
+    second = send_profile(app, profile)
+    third = send_profile(app, profile)
+
+    assert second.error == "" and [e.id for e in second.sent] == [pending.id]
+    assert third.sent == () and third.skipped == "nothing new"
+    assert len(smtp_server.handler.messages) == 1
+    # The retry carried the very bytes queued the first time: same Message-ID, same body.
+    assert _lines(smtp_server.handler.raw[0]) == _lines(pending.raw)
+    assert smtp_server.handler.messages[0]["Message-ID"] == pending.message_id
+    assert len(app.store.delivered_keys("me")) == pending.paper_count == 3
+    [sent] = app.store.outbox("me")
+    assert (sent.status, sent.attempts) == ("sent", 2)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reply_script", "fragment"),
+    [
+        ({"password": "wrong"}, {}, "refused the login"),
+        ({}, {"rcpt_replies": ["550 5.1.1 No such user"]}, "550"),
+        ({}, {"data_replies": ["554 5.7.1 Rejected as spam"]}, "554"),
+    ],
+)
+def test_permanent_failures_mark_the_row_failed_and_release_the_papers(
+    smtp_server: SmtpServer,
+    listing_settings: Callable[..., Settings],
+    clock: Clock,
+    overrides: dict[str, Any],
+    reply_script: dict[str, list[str]],
+    fragment: str,
+) -> None:
+    app = _app(listing_settings(smtp=smtp_server.smtp_settings(**overrides)), clock)
+    for name, replies in reply_script.items():
+        setattr(smtp_server.handler, name, list(replies))
+    profile = app.settings.profile_records()[0]
+
+    report = send_profile(app, profile)
+
+    assert fragment in report.error
+    [failed] = app.store.outbox("me")
+    assert failed.status == "failed" and fragment in failed.last_error
+    assert app.store.delivered_keys("me") == set()
+    # With the problem fixed, the next run delivers the same papers in a new digest.
+    app.mailer = SmtpMailer(
+        listing_settings(smtp=smtp_server.smtp_settings()).smtp
+    )
+    clock.now += timedelta(days=1)
+    again = send_profile(app, profile)
+    assert again.error == "" and len(again.sent) == 1
+    assert again.sent[0].message_id != failed.message_id
+    assert len(app.store.delivered_keys("me")) == failed.paper_count == 3
+
+
+def test_password_never_appears_in_errors(
+    smtp_server: SmtpServer, listing_settings: Callable[..., Settings], clock: Clock
+) -> None:
+    settings = listing_settings(smtp=smtp_server.smtp_settings(password="hunter2-secret"))
+    with pytest.raises(DeliveryError) as caught:
+        SmtpMailer(settings.smtp).send(b"Subject: x\r\n\r\nx", "digest@example.org", ["a@b.org"])
+    assert caught.value.permanent
+    assert "hunter2-secret" not in str(caught.value)
+    assert "hunter2-secret" not in repr(settings) and "hunter2-secret" not in str(settings.smtp)
+
+
+def test_starttls_refused_when_server_does_not_offer_it(clock: Clock) -> None:
+    from aiosmtpd.controller import Controller
+
+    from .conftest import SmtpHandler, free_port
+
+    handler = SmtpHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        from digest.settings import SmtpConfig
+
+        mailer = SmtpMailer(SmtpConfig(host="127.0.0.1", port=port, security="starttls"))
+        with pytest.raises(DeliveryError, match="does not offer STARTTLS") as caught:
+            mailer.send(b"Subject: x\r\n\r\nx", "digest@example.org", ["a@b.org"])
+        assert caught.value.permanent
+        assert handler.messages == []
+    finally:
+        controller.stop()
+
+
+def test_unreachable_server_is_transient(clock: Clock) -> None:
+    from digest.settings import SmtpConfig
+
+    from .conftest import free_port
+
+    mailer = SmtpMailer(SmtpConfig(host="127.0.0.1", port=free_port(), security="none", timeout=2))
+    with pytest.raises(DeliveryError) as caught:
+        mailer.send(b"Subject: x\r\n\r\nx", "digest@example.org", ["a@b.org"])
+    assert not caught.value.permanent
+
+
+def test_maildir_delivery_uses_the_same_outbox_path(
+    tmp_path: Path, listing_settings: Callable[..., Settings], clock: Clock
+) -> None:
+    app = _app(listing_settings(), clock, mailer=MaildirMailer(tmp_path / "mail" / "box"))
+    report = send_profile(app, app.settings.profile_records()[0])
+    [entry] = app.store.outbox("me")
+    assert entry.status == "sent" and report.sent[0].id == entry.id
+    [delivered] = list((tmp_path / "mail" / "box" / "new").iterdir())
+    assert entry.message_id.encode() in delivered.read_bytes()
