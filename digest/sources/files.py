@@ -55,7 +55,8 @@ def listing_to_paper(obj: Any, origin: str = "") -> Paper:
     title = " ".join(obj.get("title", "").split())
     if not title:
         raise ValueError("'title' is missing or empty")
-    extra = obj.get("extra") or {}
+    extra = obj.get("extra")
+    extra = {} if extra is None else extra
     if not isinstance(extra, dict):
         raise ValueError("'extra' must be an object")
     listing_id = obj.get("id", "").strip()

@@ -1,0 +1,212 @@
+"""The SQLite store: schema version and migrations, identity and merge rules, outbox and
+deliveries. Real SQLite, in memory or in a temp dir."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from digest.errors import LockedError, StoreError
+from digest.models import Paper, paper_keys, parse_arxiv_id, title_fingerprint
+from digest.store import SCHEMA_VERSION, Store, exclusive_lock, merge_papers
+
+NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
+
+
+def paper(title: str = "Speculative Decoding at Scale", **fields: object) -> Paper:
+    arxiv_id = str(fields.get("arxiv_id", ""))
+    doi = str(fields.get("doi", ""))
+    base = Paper(key=paper_keys(arxiv_id, doi, title)[0], title=title, source="test")
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2401.01234", ("2401.01234", 0)),
+        ("2401.01234v3", ("2401.01234", 3)),
+        ("arXiv:2401.01234v2", ("2401.01234", 2)),
+        ("https://arxiv.org/abs/2401.01234v2", ("2401.01234", 2)),
+        ("http://arxiv.org/pdf/2401.01234v1.pdf", ("2401.01234", 1)),
+        ("0704.0001", ("0704.0001", 0)),
+        ("hep-th/9901001", ("hep-th/9901001", 0)),
+        ("math.GT/0309136v2", ("math.GT/0309136", 2)),
+        ("10.1000/xyz", ("", 0)),
+        ("", ("", 0)),
+    ],
+)
+def test_parse_arxiv_id(value: str, expected: tuple[str, int]) -> None:
+    assert parse_arxiv_id(value) == expected
+
+
+def test_title_fingerprint_ignores_case_accents_latex_and_punctuation() -> None:
+    assert title_fingerprint("$\\texttt{SPECS}$: Faster Décoding!") == title_fingerprint(
+        "SPECS - faster decoding"
+    )
+    assert title_fingerprint("Faster decoding") != title_fingerprint("Slower decoding")
+
+
+def test_new_database_is_at_the_latest_schema_and_reopens(tmp_path: Path) -> None:
+    path = tmp_path / "d.sqlite"
+    store = Store.open(path)
+    assert store.schema_version == SCHEMA_VERSION >= 1
+    store.upsert_papers([paper()], NOW)
+    store.close()
+    again = Store.open(path)
+    assert again.schema_version == SCHEMA_VERSION and again.count_papers() == 1
+    assert again.integrity_ok()
+
+
+def test_database_from_a_newer_digest_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "d.sqlite"
+    Store.open(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this digest"):
+        Store.open(path)
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "d.sqlite"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="cannot open database"):
+        Store.open(path)
+
+
+def test_same_paper_from_several_sources_is_one_paper_enriched() -> None:
+    store = Store.open(None)
+    arxiv = paper(arxiv_id="2401.01234", version=1, categories=("cs.CL",), url="https://a/1",
+                  authors=("A One", "B Two"), abstract="An abstract.")
+    hf = paper(arxiv_id="2401.01234", source="hf", extra=(("upvotes", 12),
+               ("code_url", "https://github.com/x/y")), authors=("A One",), authors_truncated=True)
+    counts = store.upsert_papers([arxiv, hf], NOW)
+    assert (counts.new, counts.updated) == (1, 1)
+    [stored] = list(store.papers_seen_since(NOW))
+    assert stored.key == "arxiv:2401.01234"
+    assert stored.upvotes == 12 and stored.extra_value("code_url") == "https://github.com/x/y"
+    assert stored.authors == ("A One", "B Two") and not stored.authors_truncated
+    assert stored.sources == ("test", "hf")
+
+
+def test_a_listing_without_id_merges_by_title_fingerprint() -> None:
+    store = Store.open(None)
+    store.upsert_papers([paper("Interactive Concept Bottleneck Models", authors=("K C",),
+                                authors_truncated=True)], NOW)
+    counts = store.upsert_papers([paper("Interactive concept-bottleneck models",
+                                        arxiv_id="2212.07430", extra=(("upvotes", 3),))], NOW)
+    assert (counts.new, counts.updated) == (0, 1)
+    stored = store.get_paper("arxiv:2212.07430")
+    assert stored is not None and stored.arxiv_id == "2212.07430" and stored.upvotes == 3
+    assert store.get_paper(f"title:{title_fingerprint('Interactive Concept Bottleneck Models')}")
+    assert store.count_papers() == 1
+
+
+def test_same_title_different_arxiv_ids_stay_two_papers() -> None:
+    store = Store.open(None)
+    store.upsert_papers([paper("Attention", arxiv_id="1706.03762")], NOW)
+    store.upsert_papers([paper("Attention", arxiv_id="2001.00001")], NOW)
+    assert store.count_papers() == 2
+
+
+def test_doi_identity_is_case_insensitive() -> None:
+    store = Store.open(None)
+    store.upsert_papers([paper("One title", doi="10.1000/ABC")], NOW)
+    counts = store.upsert_papers([paper("Another title entirely", doi="10.1000/abc")], NOW)
+    assert counts.new == 0 and store.count_papers() == 1
+
+
+def test_new_arxiv_version_updates_the_paper_and_is_not_new() -> None:
+    store = Store.open(None)
+    store.upsert_papers([paper("Old title", arxiv_id="2401.01234", version=1,
+                               abstract="old")], NOW)
+    later = NOW + timedelta(days=3)
+    counts = store.upsert_papers([paper("New title", arxiv_id="2401.01234", version=2,
+                                        abstract="new")], later)
+    assert (counts.new, counts.updated) == (0, 1)
+    stored = store.get_paper("arxiv:2401.01234")
+    assert stored is not None
+    assert (stored.title, stored.abstract, stored.version) == ("New title", "new", 2)
+    assert stored.first_seen == NOW  # first seen stays: it was not a new paper
+    assert list(store.papers_seen_since(later)) == []
+
+
+def test_reading_the_same_listing_twice_changes_nothing() -> None:
+    store = Store.open(None)
+    listing = paper(arxiv_id="2401.01234", published=date(2024, 1, 3), authors=("A B",))
+    store.upsert_papers([listing], NOW)
+    counts = store.upsert_papers([listing], NOW + timedelta(hours=1))
+    assert (counts.new, counts.updated, counts.unchanged) == (0, 0, 1)
+
+
+def test_merge_never_loses_information() -> None:
+    old = paper(arxiv_id="1", abstract="kept", categories=("cs.LG",), extra=(("upvotes", 1),))
+    new = paper(abstract="", categories=("cs.CL", "cs.LG"), extra=(("upvotes", None),))
+    merged = merge_papers(old, new)
+    assert merged.abstract == "kept"
+    assert merged.categories == ("cs.LG", "cs.CL")
+    assert merged.upvotes == 1
+
+
+def _queue(store: Store, keys: tuple[str, ...], now: datetime, profile: str = "me") -> int:
+    return store.add_outbox(profile=profile, message_id=f"<{now.timestamp()}@x>",
+                            recipients=("me@example.org",), subject="s", raw=b"raw",
+                            paper_keys=keys, cutoff=now, now=now)
+
+
+def test_outbox_reserves_papers_until_sent_and_deliveries_are_per_profile() -> None:
+    store = Store.open(None)
+    store.upsert_papers([paper("One"), paper("Two")], NOW)
+    keys = tuple(p.key for p in store.papers_seen_since(NOW))
+    outbox_id = _queue(store, keys[:1], NOW)
+
+    assert [p.key for p in store.undelivered_papers("me", NOW)] == [keys[1]]
+    assert len(list(store.undelivered_papers("other", NOW))) == 2
+
+    store.mark_sent(outbox_id, NOW)
+    assert store.delivered_keys("me") == {keys[0]}
+    assert store.delivered_keys("other") == set()
+    assert store.last_sent_cutoff("me") == NOW
+
+
+def test_permanent_failure_releases_papers_transient_keeps_them() -> None:
+    store = Store.open(None)
+    store.upsert_papers([paper("One")], NOW)
+    [key] = [p.key for p in store.papers_seen_since(NOW)]
+    outbox_id = _queue(store, (key,), NOW)
+
+    store.mark_failed_attempt(outbox_id, "451 later", permanent=False)
+    assert list(store.undelivered_papers("me", NOW)) == []
+    [entry] = store.outbox("me", status="pending")
+    assert (entry.attempts, entry.last_error) == (1, "451 later")
+
+    store.mark_failed_attempt(outbox_id, "550 no", permanent=True)
+    assert [p.key for p in store.undelivered_papers("me", NOW)] == [key]
+    assert store.outbox("me", status="failed")[0].attempts == 2
+    assert store.delivered_keys("me") == set()
+
+
+def test_fetch_state_remembers_since_when_a_source_fails() -> None:
+    store = Store.open(None)
+    store.record_fetch("arxiv", NOW)
+    store.record_fetch("arxiv", NOW + timedelta(hours=1), error="timed out")
+    store.record_fetch("arxiv", NOW + timedelta(hours=2), error="timed out again")
+    [state] = store.failing_sources()
+    assert state.last_success == NOW
+    assert state.failing_since == NOW + timedelta(hours=1)
+    assert state.last_error == "timed out again"
+    store.record_fetch("arxiv", NOW + timedelta(hours=3))
+    assert store.failing_sources() == ()
+
+
+def test_exclusive_lock_refuses_a_second_holder(tmp_path: Path) -> None:
+    db = tmp_path / "d.sqlite"
+    with exclusive_lock(db, "digest run"):
+        with pytest.raises(LockedError, match="digest run"):
+            with exclusive_lock(db, "digest run"):
+                pass
+    with exclusive_lock(db, "digest run"):  # released: can be taken again
+        pass
