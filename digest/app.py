@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from digest.deliver import Mailer, MaildirMailer, SmtpMailer, build_message, new_message_id
+from digest.deliver import MaildirMailer, Mailer, SmtpMailer, build_message, new_message_id
 from digest.errors import ConfigError, DeliveryError, SourceError
 from digest.match import match_profiles
 from digest.models import Digest, Profile, RenderedDigest
@@ -68,7 +68,7 @@ def make_mailer(settings: Settings) -> Mailer:
         missing = "smtp.host" if not settings.smtp.host else "smtp.from_address"
         raise ConfigError(
             f"{settings.path}: {missing}: needed to send mail "
-            "(or set [delivery] method = \"maildir\")"
+            '(or set [delivery] method = "maildir")'
         )
     return SmtpMailer(settings.smtp)
 
@@ -102,7 +102,7 @@ class FetchReport:
     """What fetching one source did."""
 
     source: str
-    counts: UpsertCounts = UpsertCounts()
+    counts: UpsertCounts = field(default_factory=UpsertCounts)
     error: str = ""
 
 
@@ -245,8 +245,12 @@ def send_profile(
         return SendReport(profile.name, tuple(sent), skipped="nothing new")
     if dry_run:
         rendered = render_digest(plan.digest)
-        return SendReport(profile.name, papers=len(plan.digest.matches), rendered=rendered,
-                          followed=plan.digest.followed_count)
+        return SendReport(
+            profile.name,
+            papers=len(plan.digest.matches),
+            rendered=rendered,
+            followed=plan.digest.followed_count,
+        )
     entry, rendered = queue_digest(app, plan)
     error = deliver_entry(app, entry)
     if not error:
@@ -261,9 +265,7 @@ def send_profile(
     )
 
 
-def send(
-    app: App, profiles: Sequence[Profile], *, dry_run: bool = False
-) -> list[SendReport]:
+def send(app: App, profiles: Sequence[Profile], *, dry_run: bool = False) -> list[SendReport]:
     """Deliver due digests for each profile now."""
     return [send_profile(app, profile, dry_run=dry_run) for profile in profiles]
 
@@ -312,7 +314,8 @@ def run_demo(out_dir: Path, clock: Clock = system_clock) -> DemoResult:
             html_path.write_text(report.rendered.html, encoding="utf-8")
             html_path.with_suffix(".txt").write_text(report.rendered.text, encoding="utf-8")
             paths.append(html_path)
-        return DemoResult(tuple(paths), tuple(fetched), tuple(reports), app.store.count_papers(),
-                          maildir)
+        return DemoResult(
+            tuple(paths), tuple(fetched), tuple(reports), app.store.count_papers(), maildir
+        )
     finally:
         app.close()

@@ -69,8 +69,13 @@ def cli(ctx: click.Context, config: Path | None, db: Path | None, verbose: int) 
 
 
 @cli.command()
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("out"),
-              show_default=True, help="Where to write the database, Maildir and digest.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("out"),
+    show_default=True,
+    help="Where to write the database, Maildir and digest.",
+)
 def demo(out: Path) -> None:
     """Run the whole pipeline offline on the bundled seed listings and example profile."""
     from digest.app import run_demo
@@ -105,23 +110,35 @@ def fetch(obj: Context, only: str | None) -> None:
             click.echo(f"✗ {report.source}: {report.error}", err=True)
         else:
             c = report.counts
-            click.echo(f"✓ {report.source}: {c.new} new, {c.updated} updated, "
-                       f"{c.unchanged} unchanged")
+            click.echo(
+                f"✓ {report.source}: {c.new} new, {c.updated} updated, {c.unchanged} unchanged"
+            )
     if reports and all(r.error for r in reports):
         sys.exit(3)
 
 
 @cli.command()
-@click.option("--input", "input_path", type=click.Path(path_type=Path, dir_okay=False,
-              exists=True), help="Match this listing JSONL instead of the store.")
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Match this listing JSONL instead of the store.",
+)
 @click.option("--profile", "profile_name", metavar="NAME", help="Only this profile.")
-@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table",
-              show_default=True)
-@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True,
-              help="Without --input: papers stored in the last N days.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True
+)
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=7,
+    show_default=True,
+    help="Without --input: papers stored in the last N days.",
+)
 @click.pass_obj
-def match(obj: Context, input_path: Path | None, profile_name: str | None, fmt: str,
-          days: int) -> None:
+def match(
+    obj: Context, input_path: Path | None, profile_name: str | None, fmt: str, days: int
+) -> None:
     """Show what each profile would get, with reasons, without sending anything."""
     from digest.match import match_profiles
 
@@ -154,8 +171,7 @@ def _match_json(profile: str, m: Match) -> dict[str, Any]:
         "title": m.paper.title,
         "score": m.score,
         "reasons": [
-            {"kind": r.kind, "term": r.term, "field": r.field, "text": r.text}
-            for r in m.reasons
+            {"kind": r.kind, "term": r.term, "field": r.field, "text": r.text} for r in m.reasons
         ],
     }
 
@@ -183,11 +199,16 @@ def _print_table(results: dict[str, tuple[Match, ...]]) -> None:
 @click.option("--open", "open_browser", is_flag=True, help="Open the result in the browser.")
 @click.option("--serve", is_flag=True, help="Serve on 127.0.0.1, re-rendered on every reload.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8642, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False),
-              default=Path("out/preview"), show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("out/preview"),
+    show_default=True,
+)
 @click.pass_obj
-def preview(obj: Context, profile_name: str | None, open_browser: bool, serve: bool, port: int,
-            out: Path) -> None:
+def preview(
+    obj: Context, profile_name: str | None, open_browser: bool, serve: bool, port: int, out: Path
+) -> None:
     """Render the next digest of each profile, to files or a live local page."""
     import webbrowser
 
@@ -228,8 +249,9 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
             click.echo(f"{report.profile}: would send {report.papers} papers: {subject}")
         elif report.error:
             failed = True
-            click.echo(f"✗ {report.profile}: not delivered, kept for retry: {report.error}",
-                       err=True)
+            click.echo(
+                f"✗ {report.profile}: not delivered, kept for retry: {report.error}", err=True
+            )
         elif report.sent:
             ids = ", ".join(e.message_id for e in report.sent)
             click.echo(f"✓ {report.profile}: sent {len(report.sent)} digest(s) {ids}")

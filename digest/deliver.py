@@ -155,7 +155,9 @@ class SmtpMailer:
             codes = [code for code, _ in exc.recipients.values()]
             detail = "; ".join(f"{r}: {c} {_text(m)}" for r, (c, m) in exc.recipients.items())
             permanent = all(code >= 500 for code in codes)
-            raise DeliveryError(f"{self.where} refused every recipient: {detail}", permanent=permanent) from None
+            raise DeliveryError(
+                f"{self.where} refused every recipient: {detail}", permanent=permanent
+            ) from None
         except smtplib.SMTPResponseException as exc:
             raise DeliveryError(
                 f"{self.where} answered {_reply(exc)}", permanent=exc.smtp_code >= 500

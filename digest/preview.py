@@ -56,8 +56,14 @@ class PreviewHandler(BaseHTTPRequestHandler):
         try:
             app = build_app(load_settings(self.config), db_path=self.db)
         except DigestError as exc:
-            self._reply(500, _page("Config error", f"<h1>Config error</h1><pre>"
-                                   f"{html.escape(str(exc))}</pre><p>Fix it and reload.</p>"))
+            self._reply(
+                500,
+                _page(
+                    "Config error",
+                    f"<h1>Config error</h1><pre>"
+                    f"{html.escape(str(exc))}</pre><p>Fix it and reload.</p>",
+                ),
+            )
             return
         try:
             if not name:
@@ -77,8 +83,10 @@ class PreviewHandler(BaseHTTPRequestHandler):
         rows = []
         for profile in app.settings.profile_records():
             count = len(plan_digest(app, profile).digest.matches)
-            rows.append(f"<li><a href='/{html.escape(profile.name)}'>{html.escape(profile.name)}"
-                        f"</a>: {count} papers</li>")
+            rows.append(
+                f"<li><a href='/{html.escape(profile.name)}'>{html.escape(profile.name)}"
+                f"</a>: {count} papers</li>"
+            )
         return _page("digest preview", "<h1>Next digests</h1><ul>" + "".join(rows) + "</ul>")
 
     def _reply(self, status: int, body: bytes) -> None:
@@ -89,7 +97,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         log.info("preview: " + format, *args)
 
 

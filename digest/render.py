@@ -63,9 +63,10 @@ def reason_summary(match: Match) -> str:
     """One line saying why a paper was picked: followed authors, then the matched terms."""
     parts = []
     if match.followed:
-        parts.append("because you follow " + ", ".join(
-            dict.fromkeys(r.term for r in match.reasons if r.kind == "author")
-        ))
+        parts.append(
+            "because you follow "
+            + ", ".join(dict.fromkeys(r.term for r in match.reasons if r.kind == "author"))
+        )
     terms: dict[str, list[str]] = {}
     for reason in match.reasons:
         if reason.kind != "author":

@@ -41,8 +41,12 @@ def _fetch_job(app: App) -> None:
         if report.error:
             log.warning("fetch %s failed: %s", report.source, report.error)
         else:
-            log.info("fetch %s: %d new, %d updated", report.source, report.counts.new,
-                     report.counts.updated)
+            log.info(
+                "fetch %s: %d new, %d updated",
+                report.source,
+                report.counts.new,
+                report.counts.updated,
+            )
 
 
 def _send_job(app: App, profile: Profile) -> None:

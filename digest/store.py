@@ -177,7 +177,9 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
         doi=old.doi or new.doi,
         listing_id=old.listing_id or new.listing_id,
         extra=tuple(sorted(extra.items())),
-        sources=tuple(dict.fromkeys(old.sources + new.sources + ((new.source,) if new.source else ()))),
+        sources=tuple(
+            dict.fromkeys(old.sources + new.sources + ((new.source,) if new.source else ()))
+        ),
     )
 
 
@@ -308,9 +310,9 @@ class Store:
                 continue
             found = _paper_from_row(row)
             # Same title but two different arXiv ids: two papers, not one.
-            if alias.startswith("title:") and found.arxiv_id and paper.arxiv_id:
-                if found.arxiv_id != paper.arxiv_id:
-                    return None
+            ids = (found.arxiv_id, paper.arxiv_id)
+            if alias.startswith("title:") and all(ids) and ids[0] != ids[1]:
+                return None
             return found
         return None
 
@@ -331,7 +333,9 @@ class Store:
             self._write_aliases_and_authors(stored, keys)
             return "new"
         merged = merge_papers(existing, paper)
-        self._write_aliases_and_authors(merged, keys, authors_changed=merged.authors != existing.authors)
+        self._write_aliases_and_authors(
+            merged, keys, authors_changed=merged.authors != existing.authors
+        )
         if merged == existing:
             return "unchanged"
         row = _paper_row(merged, now)
@@ -479,7 +483,10 @@ class Store:
 
     def outbox(self, profile: str | None = None, status: str | None = None) -> list[OutboxEntry]:
         """Outbox rows, oldest first, optionally of one profile and/or status."""
-        sql = "SELECT * FROM outbox WHERE (:p IS NULL OR profile = :p) AND (:s IS NULL OR status = :s)"
+        sql = (
+            "SELECT * FROM outbox"
+            " WHERE (:p IS NULL OR profile = :p) AND (:s IS NULL OR status = :s)"
+        )
         rows = self.db.execute(sql + " ORDER BY id", {"p": profile, "s": status}).fetchall()
         return [_outbox_from_row(row) for row in rows]
 
@@ -493,7 +500,9 @@ class Store:
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
         """The server accepted the message: mark it sent and its papers delivered, atomically."""
         with self.transaction():
-            entry = self.db.execute("SELECT profile FROM outbox WHERE id = ?", [outbox_id]).fetchone()
+            entry = self.db.execute(
+                "SELECT profile FROM outbox WHERE id = ?", [outbox_id]
+            ).fetchone()
             self.db.execute(
                 "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
                 " last_error = '' WHERE id = ?",

@@ -66,8 +66,9 @@ class SmtpHandler:
     rcpt_replies: list[str] = field(default_factory=list)
     data_replies: list[str] = field(default_factory=list)
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
         if self.rcpt_replies:
             reply = self.rcpt_replies.pop(0)
             if not reply.startswith("250"):
@@ -87,8 +88,9 @@ class SmtpHandler:
         return "250 Message accepted"
 
 
-def _authenticator(server: Any, session: Any, envelope: Any, mechanism: str,
-                   auth_data: Any) -> AuthResult:
+def _authenticator(
+    server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+) -> AuthResult:
     ok = isinstance(auth_data, LoginPassword) and (
         auth_data.login.decode() == SMTP_USER and auth_data.password.decode() == SMTP_PASSWORD
     )

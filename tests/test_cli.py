@@ -19,10 +19,17 @@ from .conftest import DATA
 COMMANDS = ["demo", "fetch", "match", "preview", "send", "run", "init"]
 
 
-def digest(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-           ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "digest", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=120)
+def digest(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "digest", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
@@ -55,8 +62,10 @@ def test_bad_config_is_one_line_without_traceback(
 
 def test_send_without_smtp_settings_says_what_is_missing(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    path.write_text(f'[[sources.files]]\npath = "{DATA / "listings.jsonl"}"\n'
-                    '[[profiles]]\nname = "me"\nemail = "me@example.org"\nkeywords = ["KV cache"]\n')
+    path.write_text(
+        f'[[sources.files]]\npath = "{DATA / "listings.jsonl"}"\n'
+        '[[profiles]]\nname = "me"\nemail = "me@example.org"\nkeywords = ["KV cache"]\n'
+    )
     assert digest("--config", str(path), "fetch").returncode == 0
     result = digest("--config", str(path), "send")
     assert result.returncode == 2 and "smtp.host: needed to send mail" in result.stderr
@@ -66,17 +75,29 @@ def test_send_without_smtp_settings_says_what_is_missing(tmp_path: Path) -> None
 
 
 def test_match_input_jsonl_echoes_listing_ids_in_rank_order() -> None:
-    result = digest("--config", str(data_path("config.example.toml")), "match", "--input",
-                    str(DATA / "listings.jsonl"), "--format", "jsonl")
+    result = digest(
+        "--config",
+        str(data_path("config.example.toml")),
+        "match",
+        "--input",
+        str(DATA / "listings.jsonl"),
+        "--format",
+        "jsonl",
+    )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["id"] for r in rows] == ["2401.01234v2", "2402.00002", "2404.00004"]
     assert rows[0]["profile"] == "me" and rows[0]["score"] >= rows[1]["score"] >= rows[2]["score"]
     assert set(rows[0]) == {"profile", "id", "title", "score", "reasons"}
-    assert rows[0]["reasons"][0] == {"kind": "author", "term": "Rishabh Tiwari",
-                                     "field": "authors", "text": "Rishabh Tiwari"}
+    assert rows[0]["reasons"][0] == {
+        "kind": "author",
+        "term": "Rishabh Tiwari",
+        "field": "authors",
+        "text": "Rishabh Tiwari",
+    }
     assert {"kind": "keyword", "term": "KV cache", "field": "title", "text": "KV-Caches"} in (
-        rows[0]["reasons"])
+        rows[0]["reasons"]
+    )
     assert {r["kind"] for r in rows[2]["reasons"]} == {"keyword", "all_of"}
 
 
@@ -93,8 +114,9 @@ def test_preview_server_renders_fresh_on_every_request(tmp_path: Path) -> None:
 
     config = tmp_path / "config.toml"
     base = f'[store]\npath = "d.sqlite"\n[[sources.files]]\npath = "{DATA / "listings.jsonl"}"\n'
-    config.write_text(base + '[[profiles]]\nname = "me"\nkeywords = ["KV cache"]\n'
-                      "first_run_days = 1\n")
+    config.write_text(
+        base + '[[profiles]]\nname = "me"\nkeywords = ["KV cache"]\nfirst_run_days = 1\n'
+    )
     assert digest("--config", str(config), "fetch").returncode == 0
     server = make_server(config, None, 0)
     assert server.server_address[0] == "127.0.0.1"
@@ -107,8 +129,10 @@ def test_preview_server_renders_fresh_on_every_request(tmp_path: Path) -> None:
         page = urllib.request.urlopen(url + "/me").read().decode()
         assert "Speculative Decoding with" in page and "Post-Training" not in page
 
-        config.write_text(base + '[[profiles]]\nname = "me"\nkeywords = ["KV cache", "quantiz*"]\n'
-                          "first_run_days = 1\n")
+        config.write_text(
+            base + '[[profiles]]\nname = "me"\nkeywords = ["KV cache", "quantiz*"]\n'
+            "first_run_days = 1\n"
+        )
         page = urllib.request.urlopen(url + "/me").read().decode()
         assert "Post-Training" in page
 

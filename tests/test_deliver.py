@@ -116,9 +116,7 @@ def test_permanent_failures_mark_the_row_failed_and_release_the_papers(
     assert failed.status == "failed" and fragment in failed.last_error
     assert app.store.delivered_keys("me") == set()
     # With the problem fixed, the next run delivers the same papers in a new digest.
-    app.mailer = SmtpMailer(
-        listing_settings(smtp=smtp_server.smtp_settings()).smtp
-    )
+    app.mailer = SmtpMailer(listing_settings(smtp=smtp_server.smtp_settings()).smtp)
     clock.now += timedelta(days=1)
     again = send_profile(app, profile)
     assert again.error == "" and len(again.sent) == 1

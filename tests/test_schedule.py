@@ -49,8 +49,10 @@ def test_jobs_fetch_on_an_interval_and_send_per_profile(
 ) -> None:
     settings = make_settings(
         fetch={"interval_minutes": 30},
-        profiles=[PROFILE, {**PROFILE, "name": "tokyo", "timezone": "Asia/Tokyo",
-                            "send_at": "06:00"}],
+        profiles=[
+            PROFILE,
+            {**PROFILE, "name": "tokyo", "timezone": "Asia/Tokyo", "send_at": "06:00"},
+        ],
     )
     scheduler = BackgroundScheduler(timezone="UTC")
     schedule_jobs(scheduler, build_app(settings, store=Store.open(None), clock=clock))
@@ -74,7 +76,7 @@ method = "maildir"
 maildir = "mail"
 [[sources.files]]
 name = "listings"
-path = "{DATA / 'listings.jsonl'}"
+path = "{DATA / "listings.jsonl"}"
 [[profiles]]
 name = "me"
 email = "me@example.org"
@@ -88,8 +90,7 @@ keywords = ["KV cache"]
 def test_a_second_scheduler_on_the_same_database_refuses_to_start(tmp_path: Path) -> None:
     config = _config(tmp_path)
     command = [sys.executable, "-m", "digest", "--config", str(config), "run"]
-    first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)
+    first = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         lock = tmp_path / "d.sqlite.lock"
         for _ in range(200):  # the first scheduler is up once its lock names it

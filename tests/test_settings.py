@@ -24,7 +24,9 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
     assert profile.name == "me" and profile.timezone == "Europe/Berlin"
     assert profile.send_at == time(7, 30)
     assert [a.name for a in profile.authors] == [
-        "Rishabh Tiwari", "Mehrdad Farajtabar", "Seyed Iman Mirzadeh"
+        "Rishabh Tiwari",
+        "Mehrdad Farajtabar",
+        "Seyed Iman Mirzadeh",
     ]
     text = data_path("config.example.toml").read_text()
     models = [model for _, model in settings if not isinstance(model, list)]
@@ -69,13 +71,19 @@ def test_email_may_be_a_string_or_a_list(tmp_path: Path) -> None:
         ("[smtp\n", "TOML syntax error: "),
         ("[smtp]\nhots = 'x'\n", "smtp.hots: unknown key (did you mean 'host'?)"),
         ("[smpt]\nhost = 'x'\n", "smpt: unknown key (did you mean 'smtp'?)"),
-        ('[[profiles]]\nname = "me"\ntimezone = "Mars/Base"\n',
-         "profiles[0] (\"me\").timezone: unknown time zone 'Mars/Base'"),
-        ('[[profiles]]\nname = "me"\nemail = ["ok@example.org", "nope"]\n',
-         "profiles[0] (\"me\").email: invalid email address 'nope'"),
+        (
+            '[[profiles]]\nname = "me"\ntimezone = "Mars/Base"\n',
+            "profiles[0] (\"me\").timezone: unknown time zone 'Mars/Base'",
+        ),
+        (
+            '[[profiles]]\nname = "me"\nemail = ["ok@example.org", "nope"]\n',
+            "profiles[0] (\"me\").email: invalid email address 'nope'",
+        ),
         ('[[profiles]]\nname = "me"\nsend_at = "25:00"\n', 'profiles[0] ("me").send_at:'),
-        ('[[profiles]]\nname = "me"\nkeywrds = ["x"]\n',
-         "profiles[0] (\"me\").keywrds: unknown key (did you mean 'keywords'?)"),
+        (
+            '[[profiles]]\nname = "me"\nkeywrds = ["x"]\n',
+            "profiles[0] (\"me\").keywrds: unknown key (did you mean 'keywords'?)",
+        ),
         ('[[profiles]]\nname = "a"\n[[profiles]]\nname = "a"\n', "profile name 'a' is used twice"),
         ("[smtp]\nport = 99999\n", "smtp.port: Input should be less than or equal to 65535"),
         ("[smtp]\nsecurity = 'tls'\n", "smtp.security: Input should be 'ssl', 'starttls' or"),

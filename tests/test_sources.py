@@ -25,8 +25,11 @@ def test_parse_listing_jsonl_reads_the_schema() -> None:
     assert first.authors == ("Rishabh Tiwari", "Ana Gómez")
     assert first.published is not None and first.published.isoformat() == "2024-01-03"
     doi_paper = papers[4]
-    assert (doi_paper.key, doi_paper.doi, doi_paper.upvotes) == ("doi:10.1000/xyz-123",
-                                                                  "10.1000/xyz-123", 12)
+    assert (doi_paper.key, doi_paper.doi, doi_paper.upvotes) == (
+        "doi:10.1000/xyz-123",
+        "10.1000/xyz-123",
+        12,
+    )
     no_id = papers[1]
     assert no_id.key.startswith("title:") and no_id.listing_id == ""
 
@@ -63,7 +66,8 @@ def test_files_source_globs_and_fails_when_nothing_matches(tmp_path: Path, clock
     (tmp_path / "a.jsonl").write_text('{"title": "A"}\n')
     (tmp_path / "b.jsonl").write_text('{"title": "B"}\n')
     assert [p.title for p in FilesSource("f", str(tmp_path / "*.jsonl")).fetch(clock())] == [
-        "A", "B"
+        "A",
+        "B",
     ]
     with pytest.raises(SourceError, match="no files match"):
         FilesSource("f", str(tmp_path / "*.none")).fetch(clock())
@@ -73,10 +77,14 @@ def test_a_bad_source_stores_nothing_and_the_others_go_on(
     tmp_path: Path, make_settings: Callable[..., Settings], clock: Clock
 ) -> None:
     (tmp_path / "bad.jsonl").write_text('{"title": "Would be stored"}\n{"title": 3}\n')
-    settings = make_settings(sources={"files": [
-        {"name": "bad", "path": str(tmp_path / "bad.jsonl")},
-        {"name": "good", "path": str(DATA / "listings.jsonl")},
-    ]})
+    settings = make_settings(
+        sources={
+            "files": [
+                {"name": "bad", "path": str(tmp_path / "bad.jsonl")},
+                {"name": "good", "path": str(DATA / "listings.jsonl")},
+            ]
+        }
+    )
     app = build_app(settings, store=Store.open(None), clock=clock)
 
     bad, good = fetch(app)

@@ -79,10 +79,21 @@ def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
 
 def test_same_paper_from_several_sources_is_one_paper_enriched() -> None:
     store = Store.open(None)
-    arxiv = paper(arxiv_id="2401.01234", version=1, categories=("cs.CL",), url="https://a/1",
-                  authors=("A One", "B Two"), abstract="An abstract.")
-    hf = paper(arxiv_id="2401.01234", source="hf", extra=(("upvotes", 12),
-               ("code_url", "https://github.com/x/y")), authors=("A One",), authors_truncated=True)
+    arxiv = paper(
+        arxiv_id="2401.01234",
+        version=1,
+        categories=("cs.CL",),
+        url="https://a/1",
+        authors=("A One", "B Two"),
+        abstract="An abstract.",
+    )
+    hf = paper(
+        arxiv_id="2401.01234",
+        source="hf",
+        extra=(("upvotes", 12), ("code_url", "https://github.com/x/y")),
+        authors=("A One",),
+        authors_truncated=True,
+    )
     counts = store.upsert_papers([arxiv, hf], NOW)
     assert (counts.new, counts.updated) == (1, 1)
     [stored] = list(store.papers_seen_since(NOW))
@@ -94,10 +105,20 @@ def test_same_paper_from_several_sources_is_one_paper_enriched() -> None:
 
 def test_a_listing_without_id_merges_by_title_fingerprint() -> None:
     store = Store.open(None)
-    store.upsert_papers([paper("Interactive Concept Bottleneck Models", authors=("K C",),
-                                authors_truncated=True)], NOW)
-    counts = store.upsert_papers([paper("Interactive concept-bottleneck models",
-                                        arxiv_id="2212.07430", extra=(("upvotes", 3),))], NOW)
+    store.upsert_papers(
+        [paper("Interactive Concept Bottleneck Models", authors=("K C",), authors_truncated=True)],
+        NOW,
+    )
+    counts = store.upsert_papers(
+        [
+            paper(
+                "Interactive concept-bottleneck models",
+                arxiv_id="2212.07430",
+                extra=(("upvotes", 3),),
+            )
+        ],
+        NOW,
+    )
     assert (counts.new, counts.updated) == (0, 1)
     stored = store.get_paper("arxiv:2212.07430")
     assert stored is not None and stored.arxiv_id == "2212.07430" and stored.upvotes == 3
@@ -121,11 +142,11 @@ def test_doi_identity_is_case_insensitive() -> None:
 
 def test_new_arxiv_version_updates_the_paper_and_is_not_new() -> None:
     store = Store.open(None)
-    store.upsert_papers([paper("Old title", arxiv_id="2401.01234", version=1,
-                               abstract="old")], NOW)
+    store.upsert_papers([paper("Old title", arxiv_id="2401.01234", version=1, abstract="old")], NOW)
     later = NOW + timedelta(days=3)
-    counts = store.upsert_papers([paper("New title", arxiv_id="2401.01234", version=2,
-                                        abstract="new")], later)
+    counts = store.upsert_papers(
+        [paper("New title", arxiv_id="2401.01234", version=2, abstract="new")], later
+    )
     assert (counts.new, counts.updated) == (0, 1)
     stored = store.get_paper("arxiv:2401.01234")
     assert stored is not None
@@ -152,9 +173,16 @@ def test_merge_never_loses_information() -> None:
 
 
 def _queue(store: Store, keys: tuple[str, ...], now: datetime, profile: str = "me") -> int:
-    return store.add_outbox(profile=profile, message_id=f"<{now.timestamp()}@x>",
-                            recipients=("me@example.org",), subject="s", raw=b"raw",
-                            paper_keys=keys, cutoff=now, now=now)
+    return store.add_outbox(
+        profile=profile,
+        message_id=f"<{now.timestamp()}@x>",
+        recipients=("me@example.org",),
+        subject="s",
+        raw=b"raw",
+        paper_keys=keys,
+        cutoff=now,
+        now=now,
+    )
 
 
 def test_outbox_reserves_papers_until_sent_and_deliveries_are_per_profile() -> None:
@@ -204,9 +232,11 @@ def test_fetch_state_remembers_since_when_a_source_fails() -> None:
 
 def test_exclusive_lock_refuses_a_second_holder(tmp_path: Path) -> None:
     db = tmp_path / "d.sqlite"
-    with exclusive_lock(db, "digest run"):
-        with pytest.raises(LockedError, match="digest run"):
-            with exclusive_lock(db, "digest run"):
-                pass
+    with (
+        exclusive_lock(db, "digest run"),
+        pytest.raises(LockedError, match="digest run"),
+        exclusive_lock(db, "digest run"),
+    ):
+        pass
     with exclusive_lock(db, "digest run"):  # released: can be taken again
         pass
