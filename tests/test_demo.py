@@ -1,0 +1,64 @@
+"""`digest demo`: the whole pipeline offline on the seeds, in a fresh directory, as a user runs it."""
+
+from __future__ import annotations
+
+import mailbox
+import re
+import subprocess
+import sys
+from email import message_from_bytes, policy
+from pathlib import Path
+
+from digest.store import Store
+
+FOLLOWED = ("Rishabh Tiwari", "Mehrdad Farajtabar", "Mirzadeh")
+
+
+def test_demo_prints_the_digest_path_and_delivers_through_the_outbox(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "digest", "demo"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Loaded 298 listings from the seeds: 287 distinct papers." in result.stdout
+    [line] = [ln for ln in result.stdout.splitlines() if ln.startswith("Open the digest: ")]
+    html_path = Path(line.removeprefix("Open the digest: "))
+    assert html_path == (tmp_path / "out" / "demo" / "me.html").resolve()
+    html = html_path.read_text(encoding="utf-8")
+
+    # Followed authors' papers first, each with its reasons; then the topical ones.
+    followed_at = html.index("From people you follow")
+    topics_at = html.index("On your topics")
+    assert followed_at < topics_at
+    followed_part, topical_part = html[followed_at:topics_at], html[topics_at:]
+    assert followed_part.count("Because you follow") >= 30
+    assert "Because you follow" not in topical_part
+    assert topical_part.count("Matches “") >= 5
+    assert re.search(r"<mark[^>]*>KV Cache</mark>", html)
+    assert "more papers match your profile" in html
+
+    # Delivered into the Maildir through the outbox, and recorded as delivered.
+    [message] = list(mailbox.Maildir(tmp_path / "out" / "maildir", create=False))
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert parsed.get_content_type() == "multipart/alternative"
+    store = Store.open(tmp_path / "out" / "demo.sqlite")
+    [entry] = store.outbox("me")
+    assert entry.status == "sent" and parsed["Message-ID"] == entry.message_id
+    assert len(store.delivered_keys("me")) == entry.paper_count == 50
+    assert store.integrity_ok()
+    store.close()
+
+    # Run again: a fresh database each time, the same digest.
+    again = subprocess.run([sys.executable, "-m", "digest", "demo"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "Profile me: 50 papers" in again.stdout
+
+
+def test_demo_digest_text_part_lists_followed_authors_first(tmp_path: Path) -> None:
+    from digest.app import run_demo
+
+    result = run_demo(tmp_path / "out")
+    text = (tmp_path / "out" / "demo" / "me.txt").read_text(encoding="utf-8")
+    assert result.html_paths == (tmp_path / "out" / "demo" / "me.html",)
+    followed, topical = text.split("ON YOUR TOPICS")
+    entries = re.findall(r"^\d+\. .+\n(.+)", followed, flags=re.M)
+    assert entries and all(any(name in authors for name in FOLLOWED) for authors in entries)
+    assert "Why: matches" in topical and "because you follow" not in topical
