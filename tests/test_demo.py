@@ -1,4 +1,4 @@
-"""`digest demo`: the whole pipeline offline on the seeds, in a fresh directory, as a user runs it."""
+"""`digest demo`: the whole pipeline offline on the seeds, in a fresh directory."""
 
 from __future__ import annotations
 
@@ -15,8 +15,13 @@ FOLLOWED = ("Rishabh Tiwari", "Mehrdad Farajtabar", "Mirzadeh")
 
 
 def test_demo_prints_the_digest_path_and_delivers_through_the_outbox(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, "-m", "digest", "demo"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", "demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "Loaded 298 listings from the seeds: 287 distinct papers." in result.stdout
     [line] = [ln for ln in result.stdout.splitlines() if ln.startswith("Open the digest: ")]
@@ -47,8 +52,13 @@ def test_demo_prints_the_digest_path_and_delivers_through_the_outbox(tmp_path: P
     store.close()
 
     # Run again: a fresh database each time, the same digest.
-    again = subprocess.run([sys.executable, "-m", "digest", "demo"], cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        [sys.executable, "-m", "digest", "demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0 and "Profile me: 50 papers" in again.stdout
 
 
