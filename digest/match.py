@@ -18,8 +18,12 @@ from digest.models import FollowedAuthor, Match, Paper, Profile, Reason, ReasonF
 
 # A word: letters and digits (no underscore, so `V_1` is two words), with an optional
 # possessive `'s` that is folded away. LaTeX commands (`\texttt`) are skipped, not read as words.
-_WORD = re.compile(r"\\[A-Za-z]+|([^\W_]+)(?:['’][sS](?![^\W_]))?")
+# Combining marks (decomposed accents, `nai\u0308ve`) belong to the word they follow.
+_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_WORD = re.compile(rf"\\[A-Za-z]+|([^\W_](?:[^\W_]|[{_MARKS}])*)(?:['’][sS](?![^\W_]))?")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+# Folding can turn a letter into letters and punctuation (`Ŀ` -> `l·`, `½` -> `1⁄2`): dropped.
+_NOT_WORD = re.compile(r"[\W_]+")
 # What may separate the words of one term in the text: spaces, hyphens, slashes, TeX braces.
 _JOINER = re.compile(r"[\s\-‐‑‒–/${}]*")
 _MAX_TERM_CHARS = 200
@@ -77,7 +81,10 @@ def tokenize(text: str) -> tuple[Token, ...]:
             continue
         gap = _LATEX_COMMAND.sub("", text[last_end : found.start()])
         joined = bool(tokens) and _JOINER.fullmatch(gap) is not None
-        tokens.append(Token(fold(found.group(1)), found.start(), found.end(), joined))
+        norm = _NOT_WORD.sub("", fold(found.group(1)))
+        if not norm:
+            continue
+        tokens.append(Token(norm, found.start(), found.end(), joined))
         last_end = found.end()
     return tuple(tokens)
 
@@ -200,7 +207,7 @@ def parse_name(name: str) -> Name | None:
 def _given_names_agree(a: str, b: str) -> bool:
     """Equal, or one is an initial of the other."""
     if not a or not b:
-        return True
+        return a == b  # a bare last name only matches another bare last name
     if len(a) == 1 or len(b) == 1:
         return a[0] == b[0]
     return a == b

@@ -38,6 +38,8 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    # Not Jinja's `capitalize`: it lowercases the rest ("because you follow rishabh tiwari").
+    env.filters["upper_first"] = _upper_first
     env.globals.update(
         highlight=highlight,
         trim_abstract=trim_abstract,
@@ -46,6 +48,12 @@ def _environment() -> jinja2.Environment:
         reason_summary=reason_summary,
     )
     return env
+
+
+def _upper_first(value: str) -> str:
+    """Upper-case the first character only, keeping names and terms as written."""
+    text = str(value)
+    return text[:1].upper() + text[1:]
 
 
 def paper_link(paper: Paper) -> str:
@@ -152,7 +160,8 @@ def trim_abstract(text: str, limit: int = ABSTRACT_CHARS) -> int:
     """Where to cut an abstract: the last sentence end before `limit`, else a word break."""
     if len(text) <= limit:
         return len(text)
-    ends = [m.end() for m in _SENTENCE_END.finditer(text, 0, limit)]
+    # Scan past `limit`: the look-ahead must see what follows a sentence ending right at it.
+    ends = [m.end() for m in _SENTENCE_END.finditer(text) if m.end() <= limit]
     if ends and ends[-1] > limit // 3:
         return ends[-1]
     space = text.rfind(" ", 0, limit)

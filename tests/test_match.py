@@ -1,0 +1,558 @@
+"""Matching and ranking (DESIGN.md, "The profile"): keyword and author semantics, profile rules,
+ranking order, and properties of the tokenizer. Pure functions, no fixtures needed."""
+
+from __future__ import annotations
+
+import random
+import unicodedata
+from dataclasses import replace
+from datetime import date
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from digest.match import (
+    analyse,
+    compile_profile,
+    compile_term,
+    find_term,
+    match_paper,
+    match_profiles,
+    names_match,
+    parse_name,
+    rank,
+    read_field,
+    score,
+    tokenize,
+)
+from digest.models import FollowedAuthor, Match, Paper, Profile, Reason
+
+
+def paper(
+    title: str = "An unrelated title",
+    abstract: str = "",
+    authors: tuple[str, ...] = ("Ann Example",),
+    **fields: object,
+) -> Paper:
+    base = Paper(key=f"title:{title}", title=title, abstract=abstract, authors=authors)
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def matched_texts(keyword: str, text: str) -> list[str]:
+    field = read_field(text)
+    return [text[start:end] for start, end in find_term(compile_term(keyword), field)]
+
+
+# --- keywords -----------------------------------------------------------------------------------
+
+KEYWORD_CASES: list[tuple[str, str, bool]] = [
+    # case, accents and compatibility forms
+    ("naive", "Naïve Bayes for text", True),
+    ("Naïve", "a naive baseline", True),
+    ("naive", "Nai\u0308ve Bayes (decomposed accent)", True),
+    ("LLM", "ＬＬＭ agents", True),
+    ("ＬＬＭ", "LLM agents", True),
+    ("kv cache", "KV CACHE eviction", True),
+    ("fine-tuning", "ﬁne-tuning with a ligature", True),
+    ("naive", "naivety is not the word", False),
+    # whole words only
+    ("RL", "deep RL for robots", True),
+    ("RL", "parsing a URL", False),
+    ("RL", "the CTRL model", False),
+    ("RL", "R/L is not RL spelled out", True),
+    ("R/L", "RL", True),
+    ("RL", "R/L and R L", False),
+    ("cat", "a cat sat", True),
+    ("cat", "we concatenate tensors", False),
+    ("cat", "categorical data", False),
+    ("LLM", "LLM-based agents", True),
+    ("KV cache", "KV_cache (underscore splits words)", False),
+    # spaces, hyphens, slashes and line breaks between words
+    ("KV cache", "a KV cache", True),
+    ("KV cache", "a KV-cache", True),
+    ("KV cache", "a KV/cache", True),
+    ("KV cache", "a KV\ncache", True),
+    ("KV cache", "a KV \u2013 cache", True),
+    ("KV-cache", "a KV cache", True),
+    ("KV/cache", "a KV cache", True),
+    ("KV cache", "a KVcache", True),
+    ("speculative decoding", "Speculative\n  Decoding at scale", True),
+    # ... but never across punctuation
+    ("KV cache", "we use KV. Cache is cheap", False),
+    ("KV cache", "KV, cache and more", False),
+    ("KV cache", "KV; cache", False),
+    ("KV cache", "KV: cache", False),
+    ("KV cache", "KV.cache", False),
+    ("KV cache", "KV (cache)", False),
+    ("KV cache", "cache KV", False),
+    # split compounds and their closed form, both directions
+    ("pre-training", "large-scale pretraining", True),
+    ("pre-training", "large-scale pre training", True),
+    ("pretraining", "large-scale pre-training", True),
+    ("pretraining", "large-scale pre training", True),
+    ("pre training", "large-scale pretraining", True),
+    ("pre-training", "pre. Training", False),
+    ("pretraining", "training", False),
+    # singular and plural, both directions
+    ("cache", "two caches", True),
+    ("caches", "one cache", True),
+    ("policy", "learned policies", True),
+    ("policies", "a learned policy", True),
+    ("LLM", "open LLMs", True),
+    ("LLMs", "an open LLM", True),
+    ("process", "Gaussian processes", True),
+    ("language model", "large language models", True),
+    ("cache", "cached values", False),
+    ("policy", "policing", False),
+    ("language model", "language modeling", False),
+    # possessive 's
+    ("model", "the model's weights", True),
+    ("model", "the model’s weights", True),
+    ("model's", "the model", True),
+    ("LLMs", "the LLM's output", True),
+    ("model", "the modelss", False),
+    # trailing * is a word prefix
+    ("quantiz*", "we quantize weights", True),
+    ("quantiz*", "post-training quantization", True),
+    ("quantiz*", "Quantized models", True),
+    ("quantiz*", "pre-quantized models", True),
+    ("quantiz*", "we dequantize weights", False),
+    ("quantiz*", "quantum computing", False),
+    ("KV cach*", "KV caching", True),
+    # LaTeX markup read as text
+    ("SPECS", r"$\texttt{SPECS}$: fast drafting", True),
+    ("SPECS", r"\textbf{SPECS} is fast", True),
+    ("fast decoding", r"\emph{fast} decoding", True),
+    ("texttt", r"$\texttt{SPECS}$", False),
+    # nothing left to match
+    ("*", "anything at all", False),
+    ("--", "anything -- at all", False),
+]
+
+
+@pytest.mark.parametrize(("keyword", "text", "should_match"), KEYWORD_CASES)
+def test_keyword_semantics(keyword: str, text: str, should_match: bool) -> None:
+    assert bool(find_term(compile_term(keyword), read_field(text))) is should_match
+
+
+@pytest.mark.parametrize(
+    ("keyword", "text", "expected"),
+    [
+        ("naive", "A Naïve Bayes baseline", ["Naïve"]),
+        ("LLM", "ＬＬＭs and LLMs", ["ＬＬＭs", "LLMs"]),
+        ("KV cache", "The KV-cache; a KV\ncache", ["KV-cache", "KV\ncache"]),
+        ("pretraining", "pre-training and pre training", ["pre-training", "pre training"]),
+        ("policy", "Policies everywhere", ["Policies"]),
+        ("model", "the model's weights", ["model's"]),
+        ("quantiz*", "Quantization, dequantize, quantized", ["Quantization", "quantized"]),
+        ("SPECS", r"$\texttt{SPECS}$ wins", ["SPECS"]),
+        ("speculative decoding", "Speculative\n  Decoding", ["Speculative\n  Decoding"]),
+    ],
+)
+def test_matched_text_is_the_original_substring(
+    keyword: str, text: str, expected: list[str]
+) -> None:
+    assert matched_texts(keyword, text) == expected
+
+
+# --- authors ------------------------------------------------------------------------------------
+
+AUTHOR_CASES: list[tuple[str, str, bool]] = [
+    ("Rishabh Tiwari", "rishabh TIWARI", True),
+    ("André Martins", "Andre Martins", True),
+    ("Andre Martins", "André F. T. Martins", True),
+    ("R. Tiwari", "Rishabh Tiwari", True),
+    ("R Tiwari", "Rishabh Tiwari", True),
+    ("Tiwari, Rishabh", "Rishabh Tiwari", True),
+    ("Hannah, Lauren A.", "Lauren Hannah", True),
+    ("Seyed-Iman Mirzadeh", "Seyed Iman Mirzadeh", True),
+    ("Mirzadeh, Seyed-Iman", "Seyed Iman Mirzadeh", True),
+    ("J.-P. Sartre", "Jean-Paul Sartre", True),
+    ("Lauren A. Hannah", "Lauren Hannah", True),
+    ("Lauren A. Hannah", "Lauren. A Hannah", True),
+    ("Lauren A. Hannah", "Lauren Alice Hannah", True),
+    ("L. A. Hannah", "Lauren Hannah", True),
+    ("Martin Luther King Jr.", "Martin L. King", True),
+    ("O'Brien, Pat", "Pat OBrien", True),
+    ("Lauren A. Hannah", "Lauren B. Hannah", False),
+    ("Lauren Alice Hannah", "Lauren Amy Hannah", False),
+    ("Rishabh Tiwari", "Rahul Tiwari", False),
+    ("R. Tiwari", "S. Tiwari", False),
+    ("Rishabh Tiwari", "Rishabh Sharma", False),
+    ("Rishabh Tiwari", "Tiwari Rishabh", False),
+    ("Iman Mirzadeh", "Seyed Iman Mirzadeh", False),
+    ("Tiwari", "Rishabh Tiwari", False),
+    ("Mausam", "Mausam", True),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "same"), AUTHOR_CASES)
+def test_author_names(a: str, b: str, same: bool) -> None:
+    name_a, name_b = parse_name(a), parse_name(b)
+    assert name_a is not None and name_b is not None
+    assert names_match(name_a, name_b) is same
+    assert names_match(name_b, name_a) is same
+
+
+def test_parse_name_of_nothing_is_none() -> None:
+    assert parse_name("") is None
+    assert parse_name(" . - ") is None
+
+
+def test_alias_matches_a_name_the_rules_do_not() -> None:
+    text = analyse(paper(authors=("Iman Mirzadeh", "Ann Example")))
+    without_alias = compile_profile(Profile("me", authors=(FollowedAuthor("Seyed Iman Mirzadeh"),)))
+    assert match_paper(text, without_alias) is None
+
+    with_alias = compile_profile(
+        Profile("me", authors=(FollowedAuthor("Seyed Iman Mirzadeh", ("Iman Mirzadeh",)),))
+    )
+    found = match_paper(text, with_alias)
+    assert found is not None
+    assert found.reasons == (Reason("author", "Seyed Iman Mirzadeh", "authors", "Iman Mirzadeh"),)
+    assert found.followed_names == ("Iman Mirzadeh",)
+
+
+def test_a_name_in_the_abstract_is_not_authorship() -> None:
+    profile = compile_profile(Profile("me", authors=(FollowedAuthor("Rishabh Tiwari"),)))
+    text = analyse(paper(abstract="We extend the method of Rishabh Tiwari (2024) and R. Tiwari."))
+    assert match_paper(text, profile) is None
+
+
+# --- profile rules ------------------------------------------------------------------------------
+
+TOPICS = Profile(
+    "me",
+    keywords=("KV cache", "quantiz*"),
+    all_of=(("diffusion", "language model"),),
+    exclude=("medical",),
+    authors=(FollowedAuthor("Rishabh Tiwari"),),
+    categories=("cs.LG", "cs.CL"),
+)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "matches"),
+    [
+        (paper("KV cache compression", categories=("cs.LG",)), True),
+        (paper("KV cache compression", categories=("cs.CV", "cs.CL")), True),
+        (paper("KV cache compression", categories=("cs.CV",)), False),
+        (paper("KV cache compression", categories=()), True),
+        (paper("KV cache compression", categories=("CS.lg",)), True),
+        (paper("KV cache for medical notes", categories=("cs.LG",)), False),
+        (paper("KV cache", abstract="Applied to Medical records.", categories=()), False),
+        (paper("Nothing relevant", categories=("cs.LG",)), False),
+        # followed authors ignore exclude and categories
+        (paper("Medical imaging", authors=("R. Tiwari",), categories=("eess.IV",)), True),
+        (paper("Medical KV cache", authors=("Tiwari, Rishabh",), categories=("q-bio",)), True),
+        # all_of needs every term of the group
+        (paper("Diffusion language models", categories=("cs.CL",)), True),
+        (paper("Diffusion", abstract="A masked language model.", categories=("cs.CL",)), True),
+        (paper("Diffusion models for images", categories=("cs.CL",)), False),
+        (paper("Language models", categories=("cs.CL",)), False),
+        (paper("Diffusion language models for medical text", categories=("cs.CL",)), False),
+    ],
+)
+def test_profile_rules(candidate: Paper, matches: bool) -> None:
+    assert (match_paper(analyse(candidate), compile_profile(TOPICS)) is not None) is matches
+
+
+@pytest.mark.parametrize(
+    ("wanted", "categories", "passes"),
+    [
+        (("cs",), ("cs.LG",), True),
+        (("cs",), ("stat.ML", "cs.AI"), True),
+        (("cs",), ("stat.ML",), False),
+        (("cs.LG",), ("cs.LGX",), False),
+        (("cs.LG",), (), True),
+        ((), ("math.CO",), True),
+        ((" cs.lg ",), ("cs.LG",), True),
+    ],
+)
+def test_category_filter(
+    wanted: tuple[str, ...], categories: tuple[str, ...], passes: bool
+) -> None:
+    profile = compile_profile(Profile("me", keywords=("graph",), categories=wanted))
+    text = analyse(paper("A graph paper", categories=categories))
+    assert (match_paper(text, profile) is not None) is passes
+
+
+def test_reasons_say_which_author_term_field_and_text() -> None:
+    candidate = paper(
+        "Quantized KV-Caches",
+        abstract="We quantize the KV cache of a diffusion language model.",
+        authors=("Ann Example", "R. Tiwari"),
+        categories=("cs.LG",),
+    )
+    found = match_paper(analyse(candidate), compile_profile(TOPICS))
+    assert found is not None
+    simple = [(r.kind, r.term, r.field, r.text) for r in found.reasons]
+    assert simple == [
+        ("author", "Rishabh Tiwari", "authors", "R. Tiwari"),
+        ("keyword", "KV cache", "title", "KV-Caches"),
+        ("keyword", "KV cache", "abstract", "KV cache"),
+        ("keyword", "quantiz*", "title", "Quantized"),
+        ("keyword", "quantiz*", "abstract", "quantize"),
+        ("all_of", "diffusion", "abstract", "diffusion"),
+        ("all_of", "language model", "abstract", "language model"),
+    ]
+    for reason in found.reasons:
+        if reason.kind == "author":
+            assert reason.spans == ()
+            continue
+        source = candidate.title if reason.field == "title" else candidate.abstract
+        start, end = reason.spans[0]
+        assert source[start:end] == reason.text
+        assert find_term(compile_term(reason.term), read_field(source)) == reason.spans
+    assert found.followed
+    assert found.score == score(found.reasons)
+
+
+def test_all_of_reasons_only_when_the_whole_group_matches() -> None:
+    profile = compile_profile(Profile("me", all_of=(("diffusion", "language model", "RL"),)))
+    partial = analyse(paper("Diffusion language models"))
+    assert match_paper(partial, profile) is None
+    whole = match_paper(analyse(paper("Diffusion language models trained with RL")), profile)
+    assert whole is not None
+    assert {r.kind for r in whole.reasons} == {"all_of"}
+    assert [r.term for r in whole.reasons] == ["diffusion", "language model", "RL"]
+
+
+def test_match_profiles_reads_each_paper_for_every_profile() -> None:
+    papers = [
+        paper("KV cache eviction", key="a"),
+        paper("Speculative decoding", key="b"),
+        paper("Unrelated", key="c", authors=("Rishabh Tiwari",)),
+    ]
+    profiles = [
+        Profile("cache", keywords=("KV cache",)),
+        Profile(
+            "decode", keywords=("speculative decoding",), authors=(FollowedAuthor("R Tiwari"),)
+        ),
+        Profile("none", keywords=("protein folding",)),
+    ]
+    found = match_profiles(papers, profiles)
+    assert {name: [m.paper.key for m in ms] for name, ms in found.items()} == {
+        "cache": ["a"],
+        "decode": ["c", "b"],
+        "none": [],
+    }
+
+
+# --- ranking ------------------------------------------------------------------------------------
+
+
+def ranked_keys(candidates: list[Paper], profile: Profile) -> list[str]:
+    return [m.paper.key for m in match_profiles(candidates, [profile])[profile.name]]
+
+
+RANK_PROFILE = Profile(
+    "me",
+    keywords=("KV cache", "quantiz*", "speculative decoding"),
+    authors=(FollowedAuthor("A B"),),
+)
+
+
+@pytest.mark.parametrize(
+    ("candidates", "expected"),
+    [
+        # followed first, even with fewer terms
+        (
+            [
+                paper("KV cache quantization", key="topic"),
+                paper("Nothing", key="followed", authors=("A. B",)),
+            ],
+            ["followed", "topic"],
+        ),
+        # more distinct terms beats fewer, even abstract-only against a title hit
+        (
+            [
+                paper("KV cache", key="one"),
+                paper("x", abstract="KV cache and quantization", key="two"),
+            ],
+            ["two", "one"],
+        ),
+        # a title hit beats an abstract-only hit at the same count
+        (
+            [
+                paper("x", abstract="a KV cache", key="abstract"),
+                paper("A KV cache", key="title"),
+            ],
+            ["title", "abstract"],
+        ),
+        # repeats of one term do not count as more terms
+        (
+            [
+                paper("KV cache", abstract="KV cache KV caches", key="repeats"),
+                paper("KV cache quantization", key="distinct"),
+            ],
+            ["distinct", "repeats"],
+        ),
+        # ties: upvotes, then recency, then key
+        (
+            [
+                paper("KV cache", key="a", extra=(("upvotes", 3),)),
+                paper("KV cache", key="b", extra=(("upvotes", 9),)),
+            ],
+            ["b", "a"],
+        ),
+        (
+            [
+                paper("KV cache", key="old", published=date(2026, 11, 1)),
+                paper("KV cache", key="new", published=date(2026, 11, 20)),
+                paper("KV cache", key="undated"),
+            ],
+            ["new", "old", "undated"],
+        ),
+        (
+            [
+                paper("KV cache", key="y", published=date(2026, 11, 1), extra=(("upvotes", 5),)),
+                paper("KV cache", key="z", published=date(2026, 11, 1), extra=(("upvotes", 5),)),
+                paper("KV cache", key="x", published=date(2026, 11, 1), extra=(("upvotes", 5),)),
+            ],
+            ["x", "y", "z"],
+        ),
+        # upvotes outrank recency
+        (
+            [
+                paper("KV cache", key="new", published=date(2026, 11, 20)),
+                paper("KV cache", key="liked", published=date(2026, 1, 1), extra=(("upvotes", 1),)),
+            ],
+            ["liked", "new"],
+        ),
+    ],
+)
+def test_ranking(candidates: list[Paper], expected: list[str]) -> None:
+    assert ranked_keys(candidates, RANK_PROFILE) == expected
+
+
+def _ranking_pool() -> list[Match]:
+    compiled = compile_profile(RANK_PROFILE)
+    titles = ["KV cache", "Quantized KV cache", "x", "Speculative decoding", "KV cache"]
+    pool = []
+    for i in range(20):
+        candidate = paper(
+            titles[i % len(titles)],
+            abstract="speculative decoding" if i % 3 == 0 else "KV caches",
+            authors=("A. B",) if i % 7 == 0 else ("C D",),
+            key=f"k{i:02d}",
+            published=date(2026, 11, 1 + i % 4) if i % 5 else None,
+            extra=(("upvotes", i % 3),),
+        )
+        found = match_paper(analyse(candidate), compiled)
+        assert found is not None
+        pool.append(found)
+    return pool
+
+
+POOL = _ranking_pool()
+
+
+@given(st.permutations(POOL))
+def test_rank_is_deterministic(shuffled: list[Match]) -> None:
+    assert rank(shuffled) == rank(POOL)
+
+
+def test_rank_is_deterministic_with_seeded_shuffles() -> None:
+    expected = rank(POOL)
+    assert expected[0].followed and not expected[-1].followed
+    rng = random.Random(20261122)
+    for _ in range(20):
+        shuffled = list(POOL)
+        rng.shuffle(shuffled)
+        assert rank(shuffled) == expected
+
+
+# --- properties of the tokenizer ----------------------------------------------------------------
+
+LATIN = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZàéîõüçñÀÉÎÕÜÇÑßøåæ0123456789"
+words = st.text(alphabet=LATIN, min_size=1, max_size=10)
+sentences = st.lists(words, min_size=1, max_size=8)
+
+
+def norms(text: str) -> list[str]:
+    return [t.norm for t in tokenize(text)]
+
+
+@given(st.text(max_size=80))
+def test_tokenize_never_crashes_and_offsets_are_in_range(text: str) -> None:
+    for token in tokenize(text):
+        assert 0 <= token.start < token.end <= len(text)
+        assert token.norm
+
+
+@given(st.text(max_size=80))
+def test_tokenize_norms_are_idempotent(text: str) -> None:
+    once = norms(text)
+    assert norms(" ".join(once)) == once
+
+
+@given(sentences)
+def test_tokenize_ignores_case(parts: list[str]) -> None:
+    text = " ".join(parts)
+    assert norms(text.upper()) == norms(text) == norms(text.lower()) == norms(text.swapcase())
+
+
+ACCENTS = ["\u0301", "\u0300", "\u0302", "\u0308", "\u0303", "\u030a", "\u0327"]
+
+
+@given(sentences, st.data())
+def test_tokenize_ignores_accents(parts: list[str], data: st.DataObject) -> None:
+    text = " ".join(parts)
+    marked = "".join(
+        ch + data.draw(st.sampled_from(ACCENTS)) if ch.isascii() and ch.isalpha() else ch
+        for ch in text
+    )
+    assert norms(marked) == norms(text)
+    assert norms(unicodedata.normalize("NFC", marked)) == norms(text)
+    assert norms(unicodedata.normalize("NFD", text)) == norms(text)
+
+
+@given(sentences, st.data())
+def test_tokenize_ignores_joiner_swaps_and_extra_whitespace(
+    parts: list[str], data: st.DataObject
+) -> None:
+    gaps = st.sampled_from([" ", "-", "/", "\n", "  \t ", " - ", "\u2010", "\u2013"])
+    text = parts[0] + "".join(data.draw(gaps) + part for part in parts[1:])
+    tokens = tokenize(text)
+    assert [t.norm for t in tokens] == norms(" ".join(parts))
+    assert all(t.joined for t in tokens[1:])
+
+
+# A term built from a word `w` over one alphabet; text words that contain `w` only after at least
+# one letter from a disjoint alphabet, so `w` (or its plural) is never at the start of a word.
+TERM_LETTERS = "abcdfghjklm"
+OTHER_LETTERS = "nopqrtuvwxz0123456789"
+term_words = st.text(alphabet=TERM_LETTERS, min_size=1, max_size=8)
+other_words = st.text(alphabet=OTHER_LETTERS, min_size=1, max_size=6)
+
+
+@given(
+    term_words,
+    st.lists(st.tuples(other_words, st.text(alphabet=LATIN, max_size=4)), min_size=1, max_size=6),
+    st.sampled_from([" ", "-", "/", ". ", "\n"]),
+    st.booleans(),
+)
+def test_term_never_matches_inside_a_longer_word(
+    w: str, hosts: list[tuple[str, str]], gap: str, as_prefix: bool
+) -> None:
+    text = gap.join(before + w + after for before, after in hosts)
+    term = compile_term(w + ("*" if as_prefix else ""))
+    assert find_term(term, read_field(text)) == ()
+    assert find_term(term, read_field(text.upper())) == ()
+
+
+@given(term_words, st.lists(other_words, max_size=5), st.lists(other_words, max_size=5))
+def test_term_matches_its_own_word_exactly(w: str, before: list[str], after: list[str]) -> None:
+    text = " ".join([*before, w.upper(), *after])
+    start = len(" ".join([*before, ""])) if before else 0
+    assert find_term(compile_term(w), read_field(text)) == ((start, start + len(w)),)
+
+
+@settings(max_examples=50)
+@given(st.lists(term_words, min_size=2, max_size=3), st.sampled_from([" ", "-", "/", "\n"]))
+def test_multiword_terms_match_any_joiner(parts: list[str], gap: str) -> None:
+    text = "zz " + gap.join(parts) + " zz"
+    spans = find_term(compile_term(" ".join(parts)), read_field(text))
+    assert spans and text[spans[0][0] : spans[0][1]] == gap.join(parts)

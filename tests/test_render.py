@@ -1,0 +1,402 @@
+"""Rendering a digest: capping, subject line, highlighting, abstract trimming, and the HTML and
+plain-text parts of the email. Matches are built by the real matcher, so spans are real."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from html.parser import HTMLParser
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from digest.match import match_profiles
+from digest.models import Digest, FollowedAuthor, Match, Paper, Profile, Reason, SourceStatus
+from digest.render import (
+    build_digest,
+    highlight,
+    paper_link,
+    reason_summary,
+    render_digest,
+    spans_of,
+    subject_for,
+    trim_abstract,
+)
+
+NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)  # a Sunday
+MARK = re.compile(r"<mark[^>]*>(.*?)</mark>", re.S)
+TAG = re.compile(r"</?[A-Za-z][^>]*>")
+
+PROFILE = Profile(
+    "me",
+    keywords=("KV cache", "quantiz*"),
+    authors=(FollowedAuthor("Rishabh Tiwari"), FollowedAuthor("Lauren A. Hannah")),
+    max_items=10,
+)
+
+LONG_ABSTRACT = (
+    "We study how a KV cache grows with context length. "
+    + "Each additional sentence adds detail about memory and throughput. " * 12
+    + "Finally we quantize everything."
+)
+
+PAPERS = [
+    Paper(
+        key="arxiv:2401.00001",
+        title="Topical paper about the KV-cache",
+        authors=("Ann Example", "Bob Example"),
+        abstract="A short abstract on quantization of the KV cache.",
+        published=date(2026, 11, 20),
+        arxiv_id="2401.00001",
+        extra=(("upvotes", 7),),
+    ),
+    Paper(
+        key="arxiv:2401.00002",
+        title="Followed author's <script>alert('x')</script> paper",
+        authors=("Carol Example", "R. Tiwari"),
+        abstract=LONG_ABSTRACT,
+        published=date(2026, 11, 19),
+        arxiv_id="2401.00002",
+    ),
+    Paper(
+        key="arxiv:2401.00003",
+        title="Another followed paper",
+        authors=("Hannah, Lauren",),
+        abstract="Nothing about the topics.",
+        published=date(2026, 11, 18),
+    ),
+]
+
+
+def ranked(profile: Profile = PROFILE, papers: list[Paper] = PAPERS) -> tuple[Match, ...]:
+    return match_profiles(papers, [profile])[profile.name]
+
+
+def digest_of(profile: Profile = PROFILE, papers: list[Paper] = PAPERS) -> Digest:
+    return build_digest(profile, ranked(profile, papers), NOW)
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees (no tags, no style sheet), whitespace collapsed."""
+
+    class Collect(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.parts: list[str] = []
+            self.skip = 0
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.skip += tag in ("style", "head")
+
+        def handle_endtag(self, tag: str) -> None:
+            self.skip -= tag in ("style", "head")
+
+        def handle_data(self, data: str) -> None:
+            if not self.skip:
+                self.parts.append(data)
+
+    parser = Collect()
+    parser.feed(html)
+    return " ".join("".join(parser.parts).split())
+
+
+def block(html: str, css_class: str, containing: str) -> str:
+    """The inner HTML of the one `<div class=css_class>` whose text contains `containing`."""
+    found = [
+        inner
+        for inner in re.findall(rf'<div class="{css_class}"[^>]*>(.*?)</div>', html, re.S)
+        if containing in TAG.sub("", inner)
+    ]
+    assert len(found) == 1, found
+    return str(found[0])
+
+
+# --- build_digest and subject -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("max_items", "kept", "more"), [(10, 3, 0), (3, 3, 0), (2, 2, 1), (1, 1, 2)]
+)
+def test_build_digest_caps_at_max_items(max_items: int, kept: int, more: int) -> None:
+    profile = replace(PROFILE, max_items=max_items)
+    matches = ranked(profile)
+    digest = build_digest(profile, matches, NOW)
+    assert digest.matches == matches[:kept]
+    assert digest.more == more
+    assert digest.generated_at == NOW
+
+
+def test_ranked_digest_puts_followed_authors_first() -> None:
+    digest = digest_of()
+    assert [m.followed for m in digest.matches] == [True, True, False]
+    assert (digest.followed_count, digest.topic_count) == (2, 1)
+
+
+@pytest.mark.parametrize(
+    ("papers", "subject"),
+    [
+        (PAPERS, "Research digest, Sun 22 Nov: 2 from people you follow · 1 on your topics"),
+        (PAPERS[:1], "Research digest, Sun 22 Nov: 1 on your topics"),
+        (PAPERS[1:], "Research digest, Sun 22 Nov: 2 from people you follow"),
+        ([], "Research digest, Sun 22 Nov: nothing new"),
+        (
+            [replace(PAPERS[0], title="Unrelated", abstract="")],
+            "Research digest, Sun 22 Nov: nothing new",
+        ),
+    ],
+)
+def test_subject(papers: list[Paper], subject: str) -> None:
+    assert subject_for(digest_of(papers=papers)) == subject
+
+
+# --- helpers: spans, highlight, trimming, links, reasons ----------------------------------------
+
+
+def reason(field: str, *spans: tuple[int, int]) -> Reason:
+    return Reason("keyword", "t", field, "x", tuple(spans))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("reasons", "field", "expected"),
+    [
+        ([], "title", []),
+        ([reason("title", (0, 2))], "title", [(0, 2)]),
+        ([reason("title", (0, 2))], "abstract", []),
+        ([reason("title", (5, 8)), reason("title", (0, 2))], "title", [(0, 2), (5, 8)]),
+        ([reason("title", (0, 5)), reason("title", (3, 8))], "title", [(0, 8)]),
+        ([reason("title", (0, 5)), reason("title", (5, 8))], "title", [(0, 8)]),
+        ([reason("title", (0, 9), (2, 4))], "title", [(0, 9)]),
+        ([reason("abstract", (1, 2)), reason("title", (3, 4))], "abstract", [(1, 2)]),
+    ],
+)
+def test_spans_of_sorts_and_merges(
+    reasons: list[Reason], field: str, expected: list[tuple[int, int]]
+) -> None:
+    assert spans_of(reasons, field) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "spans", "limit", "expected"),
+    [
+        ("plain", [], None, "plain"),
+        ("a KV cache", [(2, 10)], None, "a <mark>KV cache</mark>"),
+        ("KV and KV", [(0, 2), (7, 9)], None, "<mark>KV</mark> and <mark>KV</mark>"),
+        ("<b> & KV", [(6, 8)], None, "&lt;b&gt; &amp; <mark>KV</mark>"),
+        ("a <script> tag", [(2, 10)], None, "a <mark>&lt;script&gt;</mark> tag"),
+        ("a KV cache here", [(2, 10)], 5, "a <mark>KV </mark>"),
+        ("a KV cache here", [(2, 10)], 2, "a "),
+        ("a KV cache here", [(2, 10)], 12, "a <mark>KV cache</mark> h"),
+    ],
+)
+def test_highlight_escapes_and_marks(
+    text: str, spans: list[tuple[int, int]], limit: int | None, expected: str
+) -> None:
+    assert str(highlight(text, spans, limit)) == expected
+
+
+SENTENCES = "First sentence is here. Second one ends right at the limit. Third sentence goes on."
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("Short.", 600, "Short."),
+        ("x" * 10, 10, "x" * 10),
+        (SENTENCES, len(SENTENCES), SENTENCES),
+        (SENTENCES, 70, "First sentence is here. Second one ends right at the limit."),
+        (
+            SENTENCES,
+            SENTENCES.index("limit.") + 6,
+            "First sentence is here. Second one ends right at the limit.",
+        ),
+        (SENTENCES, 40, "First sentence is here."),
+        # a sentence end too early (before a third of the limit) is not used; cut at a word
+        ("Hi. " + "word " * 40, 60, "Hi. " + " ".join(["word"] * 11)),
+        # no sentence end: the last whole word
+        ("alpha beta gamma delta", 13, "alpha beta"),
+        ("alpha beta gamma delta", 11, "alpha beta"),
+        # `e.g. the` is not a sentence end (lower case follows)
+        ("One e.g. the thing. Two words here and on and on", 30, "One e.g. the thing."),
+    ],
+)
+def test_trim_abstract(text: str, limit: int, expected: str) -> None:
+    assert text[: trim_abstract(text, limit)] == expected
+
+
+prose_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=12)
+prose = st.lists(
+    st.tuples(prose_words, st.sampled_from(["", "", "", ".", ",", "!", "?"]), st.booleans()),
+    min_size=1,
+    max_size=80,
+).map(lambda ws: " ".join((w.capitalize() if cap else w) + p for w, p, cap in ws))
+
+
+@given(prose, st.integers(min_value=30, max_value=400))
+def test_trim_abstract_never_cuts_inside_a_word(text: str, limit: int) -> None:
+    cut = trim_abstract(text, limit)
+    assert cut <= limit
+    if len(text) <= limit:
+        assert cut == len(text)
+    else:
+        assert 0 < cut < len(text)
+        assert text[cut].isspace()
+        assert text[cut - 1].isalpha() or text[cut - 1] in ".,!?"
+
+
+@pytest.mark.parametrize(
+    ("changes", "link"),
+    [
+        ({"url": "https://example.org/p"}, "https://example.org/p"),
+        ({"arxiv_id": "2401.01234"}, "https://arxiv.org/abs/2401.01234"),
+        ({"doi": "10.1000/xyz"}, "https://doi.org/10.1000/xyz"),
+        ({}, "https://arxiv.org/search/?searchtype=title&query=A+%26+B"),
+    ],
+)
+def test_paper_link(changes: dict[str, str], link: str) -> None:
+    assert paper_link(replace(Paper(key="k", title="A & B"), **changes)) == link  # type: ignore[arg-type]
+
+
+def test_reason_summary_names_authors_and_terms_with_fields() -> None:
+    by_key = {m.paper.key: m for m in ranked()}
+    assert reason_summary(by_key["arxiv:2401.00002"]) == (
+        "because you follow Rishabh Tiwari; matches “KV cache” (abstract), “quantiz*” (abstract)"
+    )
+    assert reason_summary(by_key["arxiv:2401.00001"]) == (
+        "matches “KV cache” (title and abstract), “quantiz*” (abstract)"
+    )
+    assert reason_summary(by_key["arxiv:2401.00003"]) == "because you follow Lauren A. Hannah"
+
+
+# --- the rendered email -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rendered() -> tuple[Digest, str, str, str]:
+    digest = digest_of()
+    out = render_digest(digest)
+    assert out.paper_keys == tuple(m.paper.key for m in digest.matches)
+    return digest, out.subject, out.html, out.text
+
+
+def test_html_is_one_document_with_lang_title_and_inlined_css(
+    rendered: tuple[Digest, str, str, str],
+) -> None:
+    _, subject, html, _ = rendered
+    assert html.lstrip().lower().startswith("<!doctype html>")
+    assert html.count("<html") == 1 and html.rstrip().endswith("</html>")
+    assert re.search(r"<html[^>]*\blang=\"en\"", html)
+    assert f"<title>{subject}</title>" in html
+    assert re.search(r"<body[^>]*\bstyle=\"[^\"]+\"", html)
+    assert re.search(r"<div class=\"title\"[^>]*\bstyle=\"[^\"]+\"", html)
+    assert re.search(r"<mark[^>]*\bstyle=\"[^\"]*background", html)
+    # media queries (dark mode, narrow screens) stay in the <style> block
+    assert "@media (prefers-color-scheme: dark)" in html
+
+
+def test_followed_papers_come_first_in_both_parts(rendered: tuple[Digest, str, str, str]) -> None:
+    _, _, html, text = rendered
+    for part in (visible_text(html), text):
+        followed = part.index("Another followed paper")
+        followed_too = part.index("Followed author")
+        topical = part.index("Topical paper")
+        assert max(followed, followed_too) < topical
+        assert part.lower().index("from people you follow") < part.lower().index("on your topics")
+
+
+def test_reasons_are_shown_in_both_parts(rendered: tuple[Digest, str, str, str]) -> None:
+    _, _, html, text = rendered
+    seen = visible_text(html)
+    assert "Because you follow Rishabh Tiwari; matches “KV cache” (abstract)" in seen
+    assert "Because you follow Lauren A. Hannah" in seen
+    assert "Matches “KV cache” (title and abstract), “quantiz*” (abstract)" in seen
+    assert "Why: because you follow Rishabh Tiwari; matches “KV cache” (abstract)" in text
+    assert "Why: matches “KV cache” (title and abstract), “quantiz*” (abstract)" in text
+    # followed authors are picked out in the author line, as the paper spells them
+    assert re.search(r"<span class=\"followed\"[^>]*>R\. Tiwari</span>", html)
+    assert re.search(r"<span class=\"followed\"[^>]*>Hannah, Lauren</span>", html)
+
+
+def test_matched_text_is_marked_in_title_and_abstract(
+    rendered: tuple[Digest, str, str, str],
+) -> None:
+    _, _, html, _ = rendered
+    assert MARK.findall(block(html, "title", "Topical paper")) == ["KV-cache"]
+    assert MARK.findall(block(html, "title", "Another followed")) == []
+    abstract = block(html, "abstract", "A short abstract")
+    assert MARK.findall(abstract) == ["quantization", "KV cache"]
+
+
+def test_html_in_titles_is_escaped(rendered: tuple[Digest, str, str, str]) -> None:
+    _, _, html, text = rendered
+    assert "<script" not in html
+    assert "&lt;script&gt;alert(" in html
+    # the plain-text part shows the title as written
+    assert "<script>alert('x')</script>" in text
+
+
+def test_long_abstracts_are_trimmed_at_a_sentence_with_an_ellipsis(
+    rendered: tuple[Digest, str, str, str],
+) -> None:
+    _, _, html, text = rendered
+    abstract = block(html, "abstract", "We study")
+    shown = TAG.sub("", abstract)
+    assert shown.endswith("memory and throughput. …")
+    assert len(shown) <= 600 + len(" …")
+    assert "Finally" not in shown
+    assert MARK.findall(abstract) == ["KV cache"]
+    assert "Finally" not in text
+    flat = " ".join(text.split())
+    assert "memory and throughput. …" in flat
+    # short abstracts get no ellipsis
+    assert "A short abstract on quantization of the KV cache. …" not in flat
+    assert "A short abstract on quantization of the KV cache." in flat
+
+
+def test_text_part_has_no_html(rendered: tuple[Digest, str, str, str]) -> None:
+    digest, subject, _, _ = rendered
+    safe = [
+        replace(m, paper=replace(m.paper, title=m.paper.title.split("<")[0]))
+        for m in digest.matches
+    ]
+    text = render_digest(replace(digest, matches=tuple(safe))).text
+    assert not TAG.search(text)
+    assert "&lt;" not in text and "&amp;" not in text and "&#" not in text
+    assert text.startswith(subject + "\n" + "=" * len(subject))
+
+
+@pytest.mark.parametrize(
+    ("more", "line"), [(1, "1 more paper matches"), (5, "5 more papers match")]
+)
+def test_more_line_when_capped(more: int, line: str) -> None:
+    profile = replace(PROFILE, max_items=1)
+    matches = ranked(profile, [replace(PAPERS[0], key=f"k{i}") for i in range(more + 1)])
+    digest = build_digest(profile, matches, NOW)
+    assert (len(digest.matches), digest.more) == (1, more)
+    out = render_digest(digest, more_url="https://example.org/all")
+    assert f"{line} your profile: see them all." in visible_text(out.html)
+    assert 'href="https://example.org/all"' in out.html
+    assert f"{line} your profile: https://example.org/all." in out.text
+    assert out.paper_keys == (digest.matches[0].paper.key,)
+
+
+def test_no_more_line_when_not_capped(rendered: tuple[Digest, str, str, str]) -> None:
+    _, _, html, text = rendered
+    assert "more paper" not in html and "more paper" not in text
+
+
+def test_empty_digest_says_nothing_new() -> None:
+    out = render_digest(build_digest(PROFILE, (), NOW))
+    assert out.subject == "Research digest, Sun 22 Nov: nothing new"
+    assert "Nothing new matched your profile today." in visible_text(out.html)
+    assert "Nothing new matched your profile today." in out.text
+    assert "<mark" not in out.html
+    assert out.paper_keys == ()
+
+
+def test_source_problems_are_reported() -> None:
+    problem = SourceStatus("arxiv", last_error="HTTP 503", failing_since=NOW)
+    out = render_digest(build_digest(PROFILE, ranked(), NOW, [problem]))
+    assert "arxiv could not be read since 2026-11-22 06:00 UTC: HTTP 503" in visible_text(out.html)
+    assert "! arxiv could not be read since 2026-11-22 06:00 UTC: HTTP 503" in out.text
