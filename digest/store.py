@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,10 +32,8 @@ def _from_iso(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def _migrate_1(db: sqlite_utils.Database) -> None:
-    """The first schema."""
-    db.executescript(
-        """
+# The first schema.
+_MIGRATE_1 = """
         CREATE TABLE papers (
             key TEXT PRIMARY KEY,
             arxiv_id TEXT NOT NULL DEFAULT '',
@@ -107,11 +105,10 @@ def _migrate_1(db: sqlite_utils.Database) -> None:
             delivered_at TEXT NOT NULL,
             PRIMARY KEY (profile, paper_key)
         );
-        """
-    )
+"""
 
-
-MIGRATIONS: tuple[Callable[[sqlite_utils.Database], None], ...] = (_migrate_1,)
+# MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
+MIGRATIONS: tuple[str, ...] = (_MIGRATE_1,)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -273,16 +270,37 @@ class Store:
                 f"({SCHEMA_VERSION}); upgrade digest"
             )
         for version in range(current, SCHEMA_VERSION):
-            with self.db.conn:
-                MIGRATIONS[version](self.db)
-                self.db.execute(f"PRAGMA user_version = {version + 1}")
+            # One script, one transaction: the schema change and its version number together.
+            script = (
+                f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\nPRAGMA user_version = {version + 1};"
+            )
+            try:
+                self.db.conn.executescript(script + "\nCOMMIT;")
+            except sqlite3.DatabaseError:
+                if self.db.conn.in_transaction:
+                    self.db.conn.rollback()
+                raise
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
-        """One atomic unit of work: all of it is committed, or none of it."""
+        """One atomic unit of work: all of it is committed, or none of it.
+
+        The transaction is opened explicitly: sqlite-utils' `execute` commits each write at once
+        when no transaction is open, so Python's implicit transactions would not hold. Nested
+        calls join the outer transaction.
+        """
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield
+            return
         try:
-            with self.db.conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
                 yield
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path or ':memory:'}: {exc}") from None
 

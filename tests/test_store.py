@@ -240,3 +240,12 @@ def test_exclusive_lock_refuses_a_second_holder(tmp_path: Path) -> None:
         pass
     with exclusive_lock(db, "digest run"):  # released: can be taken again
         pass
+
+
+def test_a_batch_that_fails_midway_stores_nothing() -> None:
+    store = Store.open(None)
+    bad = paper("Bad")
+    object.__setattr__(bad, "authors", None)  # a bug-shaped paper makes the write fail
+    with pytest.raises(TypeError):
+        store.upsert_papers([paper("Good"), bad], NOW)
+    assert store.count_papers() == 0
