@@ -8,18 +8,25 @@ plan, send, preview) only wire pure stages together; all I/O happens in the part
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
 
 from digest.deliver import MaildirMailer, Mailer, SmtpMailer, build_message, new_message_id
 from digest.errors import ConfigError, DeliveryError, SourceError
+from digest.http import HostPolicy, PoliteClient
 from digest.match import match_profiles
 from digest.models import Digest, Profile, RenderedDigest
 from digest.render import build_digest, render_digest
 from digest.settings import Settings
-from digest.sources import Source, build_sources
+from digest.sources import FetchContext, Source, build_sources
+from digest.sources.files import FilesSource
 from digest.store import OutboxEntry, Store, UpsertCounts
 
 log = logging.getLogger(__name__)
@@ -48,6 +55,7 @@ class App:
     sources: list[Source]
     clock: Clock = system_clock
     mailer: Mailer | None = None
+    client: PoliteClient | None = None
 
     def get_mailer(self) -> Mailer:
         """The mailer, built on first use: SMTP settings are needed only to send."""
@@ -56,7 +64,9 @@ class App:
         return self.mailer
 
     def close(self) -> None:
-        """Release the database."""
+        """Release the database and the HTTP connections."""
+        if self.client is not None:
+            self.client.close()
         self.store.close()
 
 
@@ -81,16 +91,48 @@ def build_app(
     sources: list[Source] | None = None,
     mailer: Mailer | None = None,
     clock: Clock = system_clock,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> App:
-    """Build every part from the settings; any part can be passed in instead."""
+    """Build every part from the settings; any part can be passed in instead.
+
+    `transport` and `sleep` reach the HTTP client, so tests can serve sources locally and
+    observe pacing.
+    """
     if store is None:
         store = Store.open(db_path or settings.resolve(settings.store.path))
-    return App(
-        settings=settings,
-        store=store,
-        sources=build_sources(settings) if sources is None else sources,
-        clock=clock,
-        mailer=mailer,
+    sources = build_sources(settings) if sources is None else sources
+    needs_http = settings.sources.arxiv or settings.sources.hf_daily or settings.sources.feeds
+    client = make_client(settings, transport, sleep) if needs_http else None
+    return App(settings, store, sources, clock=clock, mailer=mailer, client=client)
+
+
+def make_client(
+    settings: Settings,
+    transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PoliteClient:
+    """The one HTTP client every source shares, with each host's pacing from the settings."""
+    # Keyed by URL prefix, so sources sharing a host (a mirror, a test server) keep their pacing.
+    policies: dict[str, HostPolicy] = {}
+    config = settings.sources
+    if config.arxiv is not None:  # the API and the listing feeds share one queue
+        for url in (config.arxiv.listing_url, config.arxiv.api_url):
+            policies[url] = HostPolicy("arxiv", config.arxiv.pacing_seconds)
+    if config.hf_daily is not None:
+        policies[config.hf_daily.base_url] = HostPolicy("hf_daily", config.hf_daily.pacing_seconds)
+    for feed in config.feeds:
+        host = urlsplit(feed.url).hostname or ""
+        policies.setdefault(feed.url, HostPolicy(host, feed.pacing_seconds))
+    http = settings.http
+    return PoliteClient(
+        contact=settings.fetch.contact,
+        timeout=httpx.Timeout(http.read_timeout, connect=http.connect_timeout),
+        transport=transport,
+        policies=policies,
+        attempts=http.attempts,
+        backoff=http.backoff_seconds,
+        sleep=sleep,
     )
 
 
@@ -104,28 +146,64 @@ class FetchReport:
     source: str
     counts: UpsertCounts = field(default_factory=UpsertCounts)
     error: str = ""
+    requests: int = 0
+    fetched: int = 0
+    seconds: float = 0.0
 
 
-def fetch(app: App, only: str | None = None) -> list[FetchReport]:
-    """Fetch every source (or the one named `only`); a failing source does not stop the others."""
+def fetch(
+    app: App,
+    only: str | None = None,
+    *,
+    since: date | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[FetchReport]:
+    """Fetch every source (or the one named `only`); a failing source does not stop the others.
+
+    A source's result is stored atomically with its validators and fetch state; a source that
+    fails stores nothing and is recorded as failing (since when, and why).
+    """
     chosen = [s for s in app.sources if only is None or s.name == only]
     if only is not None and not chosen:
         known = ", ".join(s.name for s in app.sources) or "none configured"
         raise ConfigError(f"{app.settings.path}: no source named {only!r} (sources: {known})")
     reports = []
     for source in chosen:
-        now = app.clock()
-        try:
-            papers = source.fetch(now)
-            counts = app.store.upsert_papers(papers, now)
-        except SourceError as exc:
-            log.warning("source %s failed: %s", source.name, exc)
-            app.store.record_fetch(source.name, now, error=str(exc))
-            reports.append(FetchReport(source.name, error=str(exc)))
-            continue
-        app.store.record_fetch(source.name, now)
-        reports.append(FetchReport(source.name, counts))
+        if progress is not None:
+            progress(source.name)
+        reports.append(_fetch_one(app, source, since))
     return reports
+
+
+def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
+    now = app.clock()
+    started = time.monotonic()
+    requests_before = app.client.requests if app.client else 0
+    state = app.store.fetch_state(source.name)
+    context = FetchContext(
+        now=now,
+        client=app.client,
+        validators=app.store.validators(source.name),
+        last_success=state.last_success if state else None,
+        since=since,
+    )
+
+    def report(**values: Any) -> FetchReport:
+        requests = (app.client.requests if app.client else 0) - requests_before
+        return FetchReport(
+            source.name, requests=requests, seconds=time.monotonic() - started, **values
+        )
+
+    try:
+        result = source.fetch(context)
+        counts = app.store.ingest(
+            source.name, result.papers, result.updates, result.validators, now
+        )
+    except SourceError as exc:
+        log.warning("source %s failed: %s", source.name, exc)
+        app.store.record_fetch(source.name, now, error=str(exc))
+        return report(error=str(exc))
+    return report(counts=counts, fetched=len(result.papers) + len(result.updates))
 
 
 # --- plan and render ------------------------------------------------------------------------------
@@ -298,7 +376,11 @@ def run_demo(out_dir: Path, clock: Clock = system_clock) -> DemoResult:
     for stale in (db_path, *(db_path.with_name(db_path.name + s) for s in ("-wal", "-shm"))):
         stale.unlink(missing_ok=True)
     maildir = out_dir / "maildir"
-    app = build_app(settings, db_path=db_path, mailer=MaildirMailer(maildir), clock=clock)
+    # Only the bundled listings: the demo never touches the network.
+    seeds: list[Source] = [s for s in build_sources(settings) if isinstance(s, FilesSource)]
+    app = build_app(
+        settings, db_path=db_path, sources=seeds, mailer=MaildirMailer(maildir), clock=clock
+    )
     try:
         fetched = fetch(app)
         failed = [r for r in fetched if r.error]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,24 +96,45 @@ def demo(out: Path) -> None:
 
 @cli.command()
 @click.option("--source", "only", metavar="NAME", help="Fetch only this source.")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Backfill: also fetch what was published since this date (YYYY-MM-DD).",
+)
 @click.pass_obj
-def fetch(obj: Context, only: str | None) -> None:
+def fetch(obj: Context, only: str | None, since: datetime | None) -> None:
     """Fetch new listings from every source now and store them."""
+    from rich.console import Console
+    from rich.table import Table
+
     from digest.app import fetch as fetch_sources
 
+    console = Console(stderr=True)
     app = obj.app()
     try:
-        reports = fetch_sources(app, only)
+        with console.status("fetching…") as status:
+            reports = fetch_sources(
+                app,
+                only,
+                since=since.date() if since else None,
+                progress=lambda name: status.update(f"fetching {name}…"),
+            )
     finally:
         app.close()
-    for report in reports:
-        if report.error:
-            click.echo(f"✗ {report.source}: {report.error}", err=True)
-        else:
-            c = report.counts
-            click.echo(
-                f"✓ {report.source}: {c.new} new, {c.updated} updated, {c.unchanged} unchanged"
-            )
+    table = Table(title="digest fetch")
+    for column in ("source", "requests", "fetched", "new", "updated", "errors", "time"):
+        table.add_column(column, justify="left" if column in ("source", "errors") else "right")
+    for r in reports:
+        table.add_row(
+            r.source,
+            str(r.requests),
+            str(r.fetched),
+            str(r.counts.new),
+            str(r.counts.updated),
+            r.error or "",
+            f"{r.seconds:.1f}s",
+        )
+    Console().print(table)
     if reports and all(r.error for r in reports):
         sys.exit(3)
 

@@ -186,10 +186,69 @@ class FilesSourceConfig(_Strict):
     path: str = Field(min_length=1)
 
 
+class ArxivConfig(_Strict):
+    """`[sources.arxiv]`: announcement feeds per category, and API queries for followed authors."""
+
+    categories: list[str] = []
+    include_cross: bool = True
+    follow_authors: bool = True
+    author_days: int = Field(default=14, ge=1, le=365)
+    max_results: int = Field(default=100, ge=1, le=2000)
+    listing_url: str = "https://rss.arxiv.org/rss/"
+    api_url: str = "https://export.arxiv.org/api/query"
+    # arXiv's terms: one request at a time, at least 3 seconds apart (API and feeds together).
+    pacing_seconds: float = Field(default=3.0, ge=0)
+
+    @field_validator("categories")
+    @classmethod
+    def _categories_valid(cls, value: list[str]) -> list[str]:
+        for category in value:
+            if not re.fullmatch(r"[a-z-]+(\.[A-Za-z-]+)?", category):
+                raise ValueError(f"not an arXiv category: {category!r} (e.g. 'cs.LG')")
+        return value
+
+
+class HfDailyConfig(_Strict):
+    """`[sources.hf_daily]`: Hugging Face Daily Papers, caught up over missed dates."""
+
+    base_url: str = "https://huggingface.co"
+    catch_up_days: int = Field(default=7, ge=1, le=60)
+    page_size: int = Field(default=50, ge=1, le=100)
+    pacing_seconds: float = Field(default=0.5, ge=0)
+
+
+class FeedConfig(_Strict):
+    """A `[[sources.feeds]]` entry: any RSS or Atom feed (journals, bioRxiv, blogs)."""
+
+    name: str = Field(min_length=1)
+    url: str = Field(pattern=r"^https?://")
+    pacing_seconds: float = Field(default=1.0, ge=0)
+
+
 class SourcesConfig(_Strict):
     """Every configured source, by kind."""
 
+    arxiv: ArxivConfig | None = None
+    hf_daily: HfDailyConfig | None = None
+    feeds: list[FeedConfig] = []
     files: list[FilesSourceConfig] = []
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SourcesConfig:
+        names = [f.name for f in self.feeds] + [f.name for f in self.files]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"source name {name!r} is used twice")
+        return self
+
+
+class HttpConfig(_Strict):
+    """`[http]`: timeouts and retries shared by every network source."""
+
+    connect_timeout: float = Field(default=10.0, gt=0)
+    read_timeout: float = Field(default=30.0, gt=0)
+    attempts: int = Field(default=4, ge=1, le=10)
+    backoff_seconds: float = Field(default=2.0, ge=0)
 
 
 class Settings(BaseSettings):
@@ -201,6 +260,7 @@ class Settings(BaseSettings):
 
     store: StoreConfig = StoreConfig()
     fetch: FetchConfig = FetchConfig()
+    http: HttpConfig = HttpConfig()
     smtp: SmtpConfig = SmtpConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     sources: SourcesConfig = SourcesConfig()

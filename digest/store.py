@@ -12,7 +12,7 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any
 import sqlite_utils
 
 from digest.errors import LockedError, StoreError
+from digest.http import Validators
 from digest.models import Paper, SourceStatus, fold
 
 
@@ -107,8 +108,19 @@ _MIGRATE_1 = """
         );
 """
 
+# Conditional-GET validators per source and URL (a source may read many URLs).
+_MIGRATE_2 = """
+        CREATE TABLE http_validators (
+            source TEXT NOT NULL,
+            url TEXT NOT NULL,
+            etag TEXT NOT NULL DEFAULT '',
+            last_modified TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (source, url)
+        );
+"""
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
-MIGRATIONS: tuple[str, ...] = (_MIGRATE_1,)
+MIGRATIONS: tuple[str, ...] = (_MIGRATE_1, _MIGRATE_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -308,14 +320,66 @@ class Store:
 
     def upsert_papers(self, papers: Iterable[Paper], now: datetime) -> UpsertCounts:
         """Merge a batch of listings into the store in one transaction."""
-        new = updated = unchanged = 0
         with self.transaction():
-            for paper in papers:
-                outcome = self._upsert_one(paper, now)
-                new += outcome == "new"
-                updated += outcome == "updated"
-                unchanged += outcome == "unchanged"
-        return UpsertCounts(new, updated, unchanged)
+            return self._merge_all(papers, now, only_existing=False)
+
+    def update_existing(self, papers: Iterable[Paper], now: datetime) -> UpsertCounts:
+        """Merge papers into stored ones only; papers not stored yet are left out.
+
+        For arXiv replacements: a new version of a paper updates it, but an old paper seen for
+        the first time through its replacement is not news.
+        """
+        with self.transaction():
+            return self._merge_all(papers, now, only_existing=True)
+
+    def ingest(
+        self,
+        source: str,
+        papers: Iterable[Paper],
+        updates: Iterable[Paper],
+        validators: Mapping[str, Validators],
+        now: datetime,
+    ) -> UpsertCounts:
+        """Store one source's successful fetch atomically: papers, updates, validators and the
+        fetch state are all written, or none of them."""
+        with self.transaction():
+            added = self._merge_all(papers, now, only_existing=False)
+            changed = self._merge_all(updates, now, only_existing=True)
+            self._save_validators(source, validators)
+            self._record_fetch(source, now, "")
+        return UpsertCounts(
+            added.new, added.updated + changed.updated, added.unchanged + changed.unchanged
+        )
+
+    def _merge_all(
+        self, papers: Iterable[Paper], now: datetime, *, only_existing: bool
+    ) -> UpsertCounts:
+        counts = {"new": 0, "updated": 0, "unchanged": 0}
+        for paper in papers:
+            if only_existing and self._find_existing(paper) is None:
+                continue
+            counts[self._upsert_one(paper, now)] += 1
+        return UpsertCounts(counts["new"], counts["updated"], counts["unchanged"])
+
+    def validators(self, source: str) -> dict[str, Validators]:
+        """The conditional-GET validators remembered for each URL of `source`."""
+        rows = self.db.execute(
+            "SELECT url, etag, last_modified FROM http_validators WHERE source = ?", [source]
+        )
+        return {row[0]: Validators(row[1], row[2]) for row in rows}
+
+    def save_validators(self, source: str, validators: Mapping[str, Validators]) -> None:
+        """Remember validators after a successful fetch."""
+        with self.transaction():
+            self._save_validators(source, validators)
+
+    def _save_validators(self, source: str, validators: Mapping[str, Validators]) -> None:
+        self.db.conn.executemany(
+            "INSERT INTO http_validators (source, url, etag, last_modified)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (source, url) DO UPDATE SET"
+            " etag = excluded.etag, last_modified = excluded.last_modified",
+            [(source, url, v.etag, v.last_modified) for url, v in validators.items()],
+        )
 
     def _find_existing(self, paper: Paper) -> Paper | None:
         for alias in paper.identity_keys:
@@ -428,22 +492,25 @@ class Store:
 
     def record_fetch(self, source: str, now: datetime, error: str = "") -> None:
         """Record one fetch attempt of `source`: a success, or the error it ended with."""
+        with self.transaction():
+            self._record_fetch(source, now, error)
+
+    def _record_fetch(self, source: str, now: datetime, error: str) -> None:
         state = self.fetch_state(source)
         failing_since = None if not error else (state.failing_since if state else None) or now
-        with self.transaction():
-            self.db.execute(
-                "INSERT INTO fetch_state (source, last_attempt, last_success, failing_since,"
-                " last_error) VALUES (:source, :attempt, :success, :failing, :error)"
-                " ON CONFLICT (source) DO UPDATE SET last_attempt = :attempt,"
-                " last_success = :success, failing_since = :failing, last_error = :error",
-                {
-                    "source": source,
-                    "attempt": _iso(now),
-                    "success": _iso(now) if not error else _opt_iso(state, "last_success"),
-                    "failing": _iso(failing_since) if failing_since else None,
-                    "error": error,
-                },
-            )
+        self.db.execute(
+            "INSERT INTO fetch_state (source, last_attempt, last_success, failing_since,"
+            " last_error) VALUES (:source, :attempt, :success, :failing, :error)"
+            " ON CONFLICT (source) DO UPDATE SET last_attempt = :attempt,"
+            " last_success = :success, failing_since = :failing, last_error = :error",
+            {
+                "source": source,
+                "attempt": _iso(now),
+                "success": _iso(now) if not error else _opt_iso(state, "last_success"),
+                "failing": _iso(failing_since) if failing_since else None,
+                "error": error,
+            },
+        )
 
     def fetch_state(self, source: str) -> SourceStatus | None:
         """The last recorded fetch outcome of `source`."""

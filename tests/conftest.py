@@ -180,3 +180,83 @@ def listing_settings(make_settings: Callable[..., Settings]) -> Callable[..., Se
         )
 
     return make
+
+
+# --- a real HTTP server on loopback -------------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    """One request the local server received."""
+
+    path: str
+    query: str
+    headers: dict[str, str]
+    at: float  # time.monotonic() when the handler started
+
+
+Route = Callable[["Recorded", int], tuple[int, dict[str, str], bytes] | None]
+
+
+@dataclass
+class HttpServer:
+    """A ThreadingHTTPServer on 127.0.0.1 whose routes are plain functions of the request and
+    how many times its path was asked for; every request is recorded."""
+
+    routes: dict[str, Route] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    url: str = ""
+    stall_seconds: float = 0.0
+
+    def hits(self, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.path == path]
+
+
+@pytest.fixture
+def http_server() -> Iterator[HttpServer]:
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from urllib.parse import urlsplit
+
+    state = HttpServer()
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            record = Recorded(parts.path, parts.query, dict(self.headers.items()), time.monotonic())
+            with lock:
+                state.requests.append(record)
+                count = len(state.hits(parts.path))
+            route = state.routes.get(parts.path)
+            reply = route(record, count) if route else (404, {}, b"not found")
+            if reply is None:  # a stalled response: say nothing until the client gives up
+                time.sleep(state.stall_seconds)
+                return
+            status, headers, body = reply
+            try:
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except OSError:
+                pass  # the client gave up on us; fine
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -9,7 +9,7 @@ import pytest
 
 from digest.app import data_path
 from digest.errors import ConfigError
-from digest.settings import load_settings
+from digest.settings import FeedConfig, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -30,10 +30,11 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
     ]
     text = data_path("config.example.toml").read_text()
     models = [model for _, model in settings if not isinstance(model, list)]
-    models += [settings.profiles[0], settings.sources.files[0]]
+    models += [settings.profiles[0], settings.sources.files[0], settings.sources.arxiv]
+    models += [settings.sources.hf_daily, FeedConfig(name="x", url="https://x.org/feed")]
     for model in models:
         for key in type(model).model_fields:
-            forms = (f"\n{key} =", f"\n# {key} =", f"\n[[sources.{key}]]")
+            forms = (f"\n{key} =", f"\n# {key} =", f"[[sources.{key}]]", f"[sources.{key}]")
             assert any(form in text for form in forms), f"{key} undocumented"
 
 

@@ -65,12 +65,12 @@ def test_listing_without_optional_fields() -> None:
 def test_files_source_globs_and_fails_when_nothing_matches(tmp_path: Path, clock: Clock) -> None:
     (tmp_path / "a.jsonl").write_text('{"title": "A"}\n')
     (tmp_path / "b.jsonl").write_text('{"title": "B"}\n')
-    assert [p.title for p in FilesSource("f", str(tmp_path / "*.jsonl")).fetch(clock())] == [
+    assert [p.title for p in FilesSource("f", str(tmp_path / "*.jsonl")).read_all()] == [
         "A",
         "B",
     ]
     with pytest.raises(SourceError, match="no files match"):
-        FilesSource("f", str(tmp_path / "*.none")).fetch(clock())
+        FilesSource("f", str(tmp_path / "*.none")).read_all()
 
 
 def test_a_bad_source_stores_nothing_and_the_others_go_on(

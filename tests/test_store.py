@@ -242,10 +242,51 @@ def test_exclusive_lock_refuses_a_second_holder(tmp_path: Path) -> None:
         pass
 
 
-def test_a_batch_that_fails_midway_stores_nothing() -> None:
+def test_a_version_1_database_is_migrated_to_the_latest(tmp_path: Path) -> None:
+    from digest.store import MIGRATIONS
+
+    path = tmp_path / "d.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(MIGRATIONS[0] + "\nPRAGMA user_version = 1;")
+    old.close()
+
+    migrated = Store.open(path)
+    assert migrated.schema_version == SCHEMA_VERSION
+    assert "http_validators" in migrated.db.table_names()
+    assert migrated.integrity_ok()
+
+
+def test_ingest_is_all_or_nothing_with_validators_and_fetch_state() -> None:
+    from digest.http import Validators
+
+    store = Store.open(None)
+    store.upsert_papers([paper("Known", arxiv_id="2401.00001", version=1)], NOW)
+    later = NOW + timedelta(hours=1)
+    counts = store.ingest(
+        "arxiv",
+        [paper("Fresh", arxiv_id="2401.00002")],
+        [
+            paper("Known v2", arxiv_id="2401.00001", version=2),
+            paper("Old, never seen", arxiv_id="2001.00003", version=3),
+        ],
+        {"https://rss.example/cs.LG": Validators('"e1"', "Sun, 22 Nov 2026 06:00:00 GMT")},
+        later,
+    )
+    assert (counts.new, counts.updated) == (1, 1)
+    assert store.get_paper("arxiv:2001.00003") is None  # a replacement is not news
+    known = store.get_paper("arxiv:2401.00001")
+    assert known is not None and (known.title, known.version) == ("Known v2", 2)
+    assert store.validators("arxiv") == {
+        "https://rss.example/cs.LG": Validators('"e1"', "Sun, 22 Nov 2026 06:00:00 GMT")
+    }
+    state = store.fetch_state("arxiv")
+    assert state is not None and state.last_success == later and state.last_error == ""
+
+
+def test_ingest_that_fails_midway_stores_nothing() -> None:
     store = Store.open(None)
     bad = paper("Bad")
     object.__setattr__(bad, "authors", None)  # a bug-shaped paper makes the write fail
     with pytest.raises(TypeError):
-        store.upsert_papers([paper("Good"), bad], NOW)
-    assert store.count_papers() == 0
+        store.ingest("src", [paper("Good"), bad], [], {}, NOW)
+    assert store.count_papers() == 0 and store.fetch_state("src") is None

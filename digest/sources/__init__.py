@@ -1,39 +1,94 @@
 """Sources: where listings come from. Fetching (I/O) and parsing (pure, over bytes) are apart.
 
-Every source kind implements the `Source` protocol; `build_sources` turns the `[sources]` part of
-the settings into source objects.
+Every source kind implements the `Source` protocol: given a `FetchContext` (the shared polite
+HTTP client, the time, what the store remembers about earlier fetches) it returns a
+`FetchResult`, or raises SourceError and returns nothing: a source's fetch is all or none.
+`build_sources` turns the `[sources]` part of the settings into source objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from digest.http import PoliteClient, Validators
 from digest.models import Paper
 
 if TYPE_CHECKING:
     from digest.settings import Settings
 
 
+@dataclass(frozen=True)
+class FetchContext:
+    """What a source may use while fetching."""
+
+    now: datetime
+    client: PoliteClient | None = None
+    validators: Mapping[str, Validators] = field(default_factory=dict)
+    last_success: datetime | None = None
+    since: date | None = None  # a backfill from this date, when asked for
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What a source brought: papers to store, papers to update only if already stored
+    (arXiv replacements: a new version is not a new paper), and validators to remember."""
+
+    papers: tuple[Paper, ...] = ()
+    updates: tuple[Paper, ...] = ()
+    validators: Mapping[str, Validators] = field(default_factory=dict)
+
+
 class Source(Protocol):
-    """A place listings come from. `fetch` raises SourceError when it cannot deliver them all."""
+    """A place listings come from."""
 
     @property
     def name(self) -> str:
         """A short name, unique among the configured sources, used in the fetch state."""
         ...
 
-    def fetch(self, now: datetime) -> Sequence[Paper]:
-        """Read the listings available now; all of them, or SourceError and none."""
+    def fetch(self, context: FetchContext) -> FetchResult:
+        """Read what is available now: all of it, or SourceError and nothing."""
         ...
 
 
+def client_needed(context: FetchContext) -> PoliteClient:
+    """The HTTP client, which network sources cannot do without."""
+    if context.client is None:
+        raise RuntimeError("this source needs an HTTP client in its FetchContext")
+    return context.client
+
+
 def build_sources(settings: Settings) -> list[Source]:
-    """Every source the settings configure, in the order they are listed."""
+    """Every source the settings configure, in a fixed order: arXiv, Hugging Face, feeds, files."""
     from digest.sources.files import FilesSource
 
     sources: list[Source] = []
+    sources.extend(_network_sources(settings))
     for entry in settings.sources.files:
         sources.append(FilesSource(entry.name, str(settings.resolve(entry.path))))
     return sources
+
+
+def _network_sources(settings: Settings) -> list[Source]:
+    found: list[Source] = []
+    config = settings.sources
+    if config.arxiv is not None:
+        from digest.sources.arxiv import ArxivAuthorsSource, ArxivListingSource
+
+        if config.arxiv.categories:
+            found.append(ArxivListingSource(config.arxiv))
+        authors = tuple(a for p in settings.profile_records() for a in p.authors)
+        if config.arxiv.follow_authors and authors:
+            found.append(ArxivAuthorsSource(config.arxiv, authors))
+    if config.hf_daily is not None:
+        from digest.sources.hf_daily import HfDailySource
+
+        found.append(HfDailySource(config.hf_daily))
+    for feed in config.feeds:
+        from digest.sources.feeds import FeedSource
+
+        found.append(FeedSource(feed.name, feed.url))
+    return found

@@ -9,12 +9,13 @@ from __future__ import annotations
 import glob
 import json
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from digest.errors import SourceError
 from digest.models import Paper, paper_keys, parse_arxiv_id
+from digest.sources import FetchContext, FetchResult
 
 _STRING_FIELDS = ("id", "title", "abstract", "url", "source")
 _LIST_FIELDS = ("authors", "categories")
@@ -108,8 +109,12 @@ class FilesSource:
         """The source's name in the config and the fetch state."""
         return self._name
 
-    def fetch(self, now: datetime) -> Sequence[Paper]:
+    def fetch(self, context: FetchContext) -> FetchResult:
         """Every listing in every matching file; SourceError if a file is unreadable or bad."""
+        return FetchResult(papers=tuple(self.read_all()))
+
+    def read_all(self) -> Sequence[Paper]:
+        """Parse every matching file, in name order."""
         paths = sorted(glob.glob(self.pattern, recursive=True))
         if not paths:
             raise SourceError(f"{self.name}: no files match {self.pattern}")

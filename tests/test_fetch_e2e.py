@@ -1,0 +1,174 @@
+"""End to end: every network source against a real HTTP server on 127.0.0.1 serving the
+fixtures, with injected 429 (Retry-After), 503 and a stalled response."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from digest.app import build_app, fetch
+from digest.settings import Settings
+from digest.sources.arxiv import parse_api_feed, parse_listing_feed
+from digest.sources.feeds import parse_feed
+from digest.sources.hf_daily import parse_daily_papers
+from digest.store import Store
+
+from .conftest import DATA, PROFILE, Clock, HttpServer, Recorded
+
+PACING = 0.3
+NOW = datetime(2024, 1, 4, 12, 0, tzinfo=UTC)
+
+
+def body(path: Path, etag: str = "") -> tuple[int, dict[str, str], bytes]:
+    headers = {"Content-Type": "application/xml"}
+    if etag:
+        headers["ETag"] = etag
+    return 200, headers, path.read_bytes()
+
+
+def serve_fixtures(server: HttpServer) -> None:
+    """Routes with one injected fault each, on the first request."""
+
+    def listing(request: Recorded, count: int) -> tuple[int, dict[str, str], bytes]:
+        if count == 1:
+            return 429, {"Retry-After": "1"}, b"slow down"
+        if request.headers.get("If-None-Match") == '"listing-1"':
+            return 304, {"ETag": '"listing-1"'}, b""
+        return body(DATA / "arxiv" / "listing_cs.xml", '"listing-1"')
+
+    def api(request: Recorded, count: int) -> tuple[int, dict[str, str], bytes]:
+        if count == 1:
+            return 503, {}, b"busy"
+        start = parse_qs(request.query).get("start", ["0"])[0]
+        return body(DATA / "arxiv" / ("api_page1.xml" if start == "0" else "api_page2.xml"))
+
+    def daily(request: Recorded, count: int) -> tuple[int, dict[str, str], bytes] | None:
+        if count == 1:
+            return None  # stalled: the client times out and tries again
+        return (
+            200,
+            {"Content-Type": "application/json"},
+            (DATA / "hf" / "daily_2024-01-04.json").read_bytes(),
+        )
+
+    def journal(request: Recorded, count: int) -> tuple[int, dict[str, str], bytes]:
+        if request.headers.get("If-None-Match") == '"journal-1"':
+            return 304, {}, b""
+        return body(DATA / "feeds" / "journal_atom.xml", '"journal-1"')
+
+    server.stall_seconds = 1.5
+    server.routes.update(
+        {
+            "/rss/cs.LG+cs.CL": listing,
+            "/api/query": api,
+            "/api/daily_papers": daily,
+            "/journal.xml": journal,
+        }
+    )
+
+
+def settings_for(server: HttpServer, make_settings: Callable[..., Settings]) -> Settings:
+    followed = [a["name"] if isinstance(a, dict) else a for a in expected_api_authors()[:1]]
+    return make_settings(
+        http={"read_timeout": 0.5, "connect_timeout": 2, "attempts": 3, "backoff_seconds": 0.05},
+        sources={
+            "arxiv": {
+                "categories": ["cs.LG", "cs.CL"],
+                "listing_url": f"{server.url}/rss/",
+                "api_url": f"{server.url}/api/query",
+                "pacing_seconds": PACING,
+                "max_results": 2,
+                "author_days": 365,
+            },
+            "hf_daily": {"base_url": server.url, "pacing_seconds": 0.05},
+            "feeds": [{"name": "journal", "url": f"{server.url}/journal.xml", "pacing_seconds": 0}],
+        },
+        profiles=[{**PROFILE, "authors": followed}],
+    )
+
+
+def expected_api_authors() -> list[Any]:
+    page = parse_api_feed((DATA / "arxiv" / "api_page1.xml").read_bytes())
+    return [page.papers[0].authors[0]]
+
+
+def expected_keys() -> set[str]:
+    """Every paper the fixtures hold, by identity: what the store must hold once each."""
+    papers = [
+        item.paper
+        for item in parse_listing_feed((DATA / "arxiv" / "listing_cs.xml").read_bytes())
+        if item.announce in ("new", "cross")
+    ]
+    for name in ("api_page1.xml", "api_page2.xml"):
+        papers += parse_api_feed((DATA / "arxiv" / name).read_bytes()).papers
+    papers += parse_daily_papers((DATA / "hf" / "daily_2024-01-04.json").read_bytes())
+    papers += parse_feed((DATA / "feeds" / "journal_atom.xml").read_bytes(), "j", "journal")
+    return {p.identity_keys[0] for p in papers}
+
+
+def test_fetch_all_sources_politely_and_resiliently(
+    http_server: HttpServer, make_settings: Callable[..., Settings]
+) -> None:
+    serve_fixtures(http_server)
+    clock = Clock(NOW)
+    app = build_app(settings_for(http_server, make_settings), store=Store.open(None), clock=clock)
+
+    reports = {r.source: r for r in fetch(app)}
+
+    assert {name: r.error for name, r in reports.items()} == {
+        "arxiv": "",
+        "arxiv-authors": "",
+        "hf_daily": "",
+        "journal": "",
+    }
+    # Retries happened: 429 then 200; 503 then 200; a stall then 200.
+    assert len(http_server.hits("/rss/cs.LG+cs.CL")) == 2
+    assert len(http_server.hits("/api/daily_papers")) == 2
+    assert len(http_server.hits("/api/query")) >= 3
+    # arXiv requests (feed and API together) were at least PACING apart, by the server's clock.
+    arxiv = sorted(r.at for r in http_server.requests if r.path.startswith(("/rss", "/api/query")))
+    gaps = [b - a for a, b in pairwise(arxiv)]
+    assert min(gaps) >= PACING - 0.02, gaps
+    assert gaps[0] >= 1.0  # the 429 asked for one second
+    # Every request named the project.
+    assert all(r.headers["User-Agent"].startswith("digest/") for r in http_server.requests)
+    # Each paper stored once, merged across sources.
+    assert app.store.count_papers() == len(expected_keys())
+
+    # A second fetch asks whether the feeds changed and stores nothing new.
+    clock.now += timedelta(hours=1)
+    again = {r.source: r for r in fetch(app)}
+    assert http_server.hits("/rss/cs.LG+cs.CL")[-1].headers["If-None-Match"] == '"listing-1"'
+    assert http_server.hits("/journal.xml")[-1].headers["If-None-Match"] == '"journal-1"'
+    assert all(r.counts.new == 0 for r in again.values()), again
+    assert again["arxiv"].fetched == 0 and again["journal"].fetched == 0
+
+
+def test_a_malformed_payload_fails_its_source_only(
+    http_server: HttpServer, make_settings: Callable[..., Settings]
+) -> None:
+    http_server.routes["/rss/cs.LG+cs.CL"] = lambda r, n: (200, {}, b"<rss><channel><item>")
+    http_server.routes["/journal.xml"] = lambda r, n: body(DATA / "feeds" / "journal_atom.xml")
+    settings = make_settings(
+        sources={
+            "arxiv": {
+                "categories": ["cs.LG", "cs.CL"],
+                "listing_url": f"{http_server.url}/rss/",
+                "api_url": f"{http_server.url}/api/query",
+                "pacing_seconds": 0,
+                "follow_authors": False,
+            },
+            "feeds": [{"name": "journal", "url": f"{http_server.url}/journal.xml"}],
+        }
+    )
+    app = build_app(settings, store=Store.open(None), clock=Clock(NOW))
+    reports = {r.source: r for r in fetch(app)}
+    assert reports["arxiv"].error and not reports["journal"].error
+    assert reports["journal"].counts.new > 0
+    [failing] = app.store.failing_sources()
+    assert failing.name == "arxiv" and failing.failing_since == NOW
+    assert app.store.validators("arxiv") == {}
