@@ -94,7 +94,7 @@ def split_creators(creators: str) -> tuple[tuple[str, str], ...]:
                 continue
             found = re.fullmatch(r"(.*?)\s*\((.*)\)", piece)
             name, affiliation = (found[1], found[2]) if found else (piece, "")
-            names.append((detex(name.strip()), _collapse(affiliation)))
+            names.append((detex(name.strip()), detex(_collapse(affiliation))))
     return tuple(names)
 
 
@@ -213,13 +213,11 @@ def _api_paper(entry: ET.Element, origin: str) -> Paper:
         affiliations.append(
             ", ".join(_collapse(a.text) for a in author.findall(f"{ARXIV}affiliation"))
         )
+    # The abs page without a version always shows the newest; 2026 responses use https.
     url, pdf_url = f"https://arxiv.org/abs/{arxiv_id}", ""
     for link in entry.findall(f"{ATOM}link"):
-        href = link.get("href", "")
         if link.get("title") == "pdf" or link.get("type") == "application/pdf":
-            pdf_url = href
-        elif link.get("rel", "alternate") == "alternate" and link.get("title") != "doi":
-            url = href or url
+            pdf_url = link.get("href", "").replace("http://", "https://", 1)
     primary = entry.find(f"{ARXIV}primary_category")
     primary_term = primary.get("term", "") if primary is not None else ""
     terms = [c.get("term", "") for c in entry.findall(f"{ATOM}category")]
@@ -238,7 +236,7 @@ def _api_paper(entry: ET.Element, origin: str) -> Paper:
         abstract=_collapse(entry.findtext(f"{ATOM}summary")),
         categories=tuple(dict.fromkeys(t for t in [primary_term, *terms] if t)),
         published=_iso_date(entry.findtext(f"{ATOM}published")),
-        url=url.replace("http://", "https://", 1),
+        url=url,
         source="arxiv-api",
         listing_id=f"{arxiv_id}v{version}" if version else arxiv_id,
         arxiv_id=arxiv_id,

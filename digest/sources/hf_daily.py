@@ -37,7 +37,7 @@ def parse_daily_papers(data: bytes, origin: str = "hf_daily") -> tuple[Paper, ..
 
 
 def _paper_of(item: Any) -> Paper:
-    paper = item["paper"] if isinstance(item, dict) else None
+    paper = item.get("paper") if isinstance(item, dict) else None
     if not isinstance(paper, dict):
         raise ValueError("no 'paper' object")
     listing_id = str(paper.get("id") or "").strip()
