@@ -172,3 +172,74 @@ def test_a_malformed_payload_fails_its_source_only(
     [failing] = app.store.failing_sources()
     assert failing.name == "arxiv" and failing.failing_since == NOW
     assert app.store.validators("arxiv") == {}
+
+
+def test_digest_fetch_prints_a_table_and_records_failures(
+    http_server: HttpServer, tmp_path: Path
+) -> None:
+    import subprocess
+    import sys
+
+    http_server.routes["/journal.xml"] = lambda r, n: body(DATA / "feeds" / "journal_atom.xml")
+    http_server.routes["/broken.xml"] = lambda r, n: (200, {}, b"<rss><channel><item>")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[store]
+path = "d.sqlite"
+[[sources.feeds]]
+name = "journal"
+url = "{http_server.url}/journal.xml"
+[[sources.feeds]]
+name = "broken"
+url = "{http_server.url}/broken.xml"
+""",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", "--config", str(config), "fetch"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "200", "PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(
+        "source" in ln and "requests" in ln and "new" in ln and "errors" in ln for ln in lines
+    )
+    [journal] = [ln for ln in lines if "journal" in ln]
+    cells = [cell.strip() for cell in journal.split("│")[1:-1]]
+    assert cells[:6] == ["journal", "1", "2", "2", "0", ""]  # source, requests, fetched, new, …
+    [broken] = [ln for ln in lines if "broken" in ln]
+    assert "malformed feed" in broken
+    store = Store.open(tmp_path / "d.sqlite")
+    assert [s.name for s in store.failing_sources()] == ["broken"]
+    assert store.count_papers() == 2
+    store.close()
+
+
+def test_backfill_queries_the_api_by_submission_date(
+    http_server: HttpServer, make_settings: Callable[..., Settings]
+) -> None:
+    from datetime import date
+
+    http_server.routes["/api/query"] = lambda r, n: body(DATA / "arxiv" / "api_empty.xml")
+    settings = make_settings(
+        sources={
+            "arxiv": {
+                "categories": ["cs.LG", "cs.CL"],
+                "listing_url": f"{http_server.url}/rss/",
+                "api_url": f"{http_server.url}/api/query",
+                "pacing_seconds": 0,
+                "follow_authors": False,
+            }
+        }
+    )
+    app = build_app(settings, store=Store.open(None), clock=Clock(NOW))
+    [report] = fetch(app, "arxiv", since=date(2024, 1, 1))
+    assert report.error == ""
+    [request] = http_server.hits("/api/query")
+    query = parse_qs(request.query)["search_query"][0]
+    assert query == "(cat:cs.LG OR cat:cs.CL) AND submittedDate:[202401010000 TO 202401042359]"
+    assert http_server.hits("/rss/cs.LG+cs.CL") == []
