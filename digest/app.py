@@ -56,6 +56,7 @@ class App:
     clock: Clock = system_clock
     mailer: Mailer | None = None
     client: PoliteClient | None = None
+    sleep: Callable[[float], None] = time.sleep
 
     def get_mailer(self) -> Mailer:
         """The mailer, built on first use: SMTP settings are needed only to send."""
@@ -104,7 +105,7 @@ def build_app(
     sources = build_sources(settings) if sources is None else sources
     needs_http = settings.sources.arxiv or settings.sources.hf_daily or settings.sources.feeds
     client = make_client(settings, transport, sleep) if needs_http else None
-    return App(settings, store, sources, clock=clock, mailer=mailer, client=client)
+    return App(settings, store, sources, clock=clock, mailer=mailer, client=client, sleep=sleep)
 
 
 def make_client(
@@ -292,18 +293,27 @@ def queue_digest(app: App, plan: Plan) -> tuple[OutboxEntry, RenderedDigest]:
 
 
 def deliver_entry(app: App, entry: OutboxEntry) -> str:
-    """Try one outbox row once; mark it sent only after the server accepted it. Returns the
-    error text ('' on success)."""
-    try:
-        refused = app.get_mailer().send(entry.raw, sender_address(app.settings), entry.recipients)
-    except DeliveryError as exc:
-        app.store.mark_failed_attempt(entry.id, str(exc), permanent=exc.permanent)
-        log.error("digest %s for %s not delivered: %s", entry.message_id, entry.profile, exc)
-        return str(exc)
-    if refused:
-        log.warning("digest %s: recipients refused: %s", entry.message_id, refused)
-    app.store.mark_sent(entry.id, app.clock())
-    return ""
+    """Send one outbox row, retrying temporary failures a few times with backoff; mark it sent
+    only after the server accepted it. Returns the last error text ('' on success)."""
+    delivery = app.settings.delivery
+    for attempt in range(delivery.attempts):
+        try:
+            refused = app.get_mailer().send(
+                entry.raw, sender_address(app.settings), entry.recipients
+            )
+        except DeliveryError as exc:
+            note = " [ambiguous: resent with the same Message-ID]" if exc.ambiguous else ""
+            app.store.mark_failed_attempt(entry.id, f"{exc}{note}", permanent=exc.permanent)
+            log.error("digest %s for %s not delivered: %s", entry.message_id, entry.profile, exc)
+            if exc.permanent or attempt + 1 == delivery.attempts:
+                return str(exc)
+            app.sleep(delivery.retry_backoff_seconds * 2**attempt)
+            continue
+        if refused:
+            log.warning("digest %s: recipients refused: %s", entry.message_id, refused)
+        app.store.mark_sent(entry.id, app.clock())
+        return ""
+    return "no attempt made"  # pragma: no cover - attempts >= 1
 
 
 def send_profile(

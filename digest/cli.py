@@ -257,11 +257,16 @@ def preview(
 def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
     """Deliver due digests now (and retry any still in the outbox)."""
     from digest.app import send as send_digests
+    from digest.store import exclusive_lock
 
     profiles = obj.settings.profile_records(profile_name)
     app = obj.app()
     try:
-        reports = send_digests(app, profiles, dry_run=dry_run)
+        if app.store.path is None or dry_run:
+            reports = send_digests(app, profiles, dry_run=dry_run)
+        else:  # never race a running scheduler (or another send) on the same outbox
+            with exclusive_lock(app.store.path, "digest send"):
+                reports = send_digests(app, profiles, dry_run=dry_run)
     finally:
         app.close()
     failed = False
@@ -281,6 +286,47 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
             click.echo(f"· {report.profile}: {report.skipped}")
     if failed:
         sys.exit(5)
+
+
+@cli.command()
+@click.option("--profile", "profile_name", metavar="NAME", help="Only this profile.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.pass_obj
+def history(obj: Context, profile_name: str | None, limit: int) -> None:
+    """Past deliveries, newest first: time, status, papers, Message-ID and error."""
+    from rich.console import Console
+    from rich.table import Table
+
+    app = obj.app()
+    try:
+        entries = app.store.outbox(profile_name)[::-1][:limit]
+    finally:
+        app.close()
+    table = Table(title="digest history")
+    for column in (
+        "created",
+        "profile",
+        "status",
+        "tries",
+        "papers",
+        "sent",
+        "Message-ID",
+        "error",
+    ):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        sent = e.sent_at.strftime("%Y-%m-%d %H:%M") if e.sent_at else ""
+        table.add_row(
+            e.created_at.strftime("%Y-%m-%d %H:%M"),
+            e.profile,
+            e.status,
+            str(e.attempts),
+            str(e.paper_count),
+            sent,
+            e.message_id,
+            e.last_error,
+        )
+    Console().print(table)
 
 
 @cli.command()

@@ -138,12 +138,17 @@ class SmtpMailer:
 
     def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> Mapping[str, str]:
         """Log in if configured, send, and return the recipients the server refused."""
+        data_sent = False
         try:
             with self._connect() as smtp:
                 password = self.config.secret()
                 if self.config.username:
                     smtp.login(self.config.username, password or "")
-                refused = smtp.sendmail(sender, list(recipients), raw)
+                refused = self._envelope(smtp, sender, recipients)
+                data_sent = True
+                code, reply = smtp.data(raw)  # returns the reply; only sendmail raises on it
+                if code != 250:
+                    raise smtplib.SMTPDataError(code, reply)
         except DeliveryError:
             raise
         except smtplib.SMTPAuthenticationError as exc:
@@ -168,9 +173,36 @@ class SmtpMailer:
                 "set smtp.ca_file for a private server",
                 permanent=True,
             ) from None
-        except (smtplib.SMTPException, OSError) as exc:  # dropped, refused, timed out, TLS
+        # Last: smtplib's and ssl's exceptions are OSErrors too.
+        except OSError as exc:  # dropped, refused, timed out, TLS
+            if data_sent and not isinstance(exc, smtplib.SMTPResponseException):
+                raise DeliveryError(
+                    f"{self.where}: connection lost after the message was sent; it may have "
+                    "arrived, so it is resent unchanged (same Message-ID)",
+                    ambiguous=True,
+                ) from None
             what = "timed out" if isinstance(exc, socket.timeout | TimeoutError) else str(exc)
             raise DeliveryError(f"{self.where}: {what or type(exc).__name__}") from None
+        log.debug("%s accepted the message: %s %s", self.where, code, _text(reply))
+        return refused
+
+    @staticmethod
+    def _envelope(smtp: smtplib.SMTP, sender: str, recipients: Sequence[str]) -> dict[str, str]:
+        """MAIL FROM and RCPT TO, step by step (as smtplib.sendmail does), so that a connection
+        lost later is known to have happened after the data was sent. Returns the refusals."""
+        smtp.ehlo_or_helo_if_needed()
+        code, reply = smtp.mail(sender)
+        if code != 250:
+            smtp.rset()
+            raise smtplib.SMTPSenderRefused(code, reply, sender)
+        refused: dict[str, tuple[int, bytes]] = {}
+        for recipient in recipients:
+            code, reply = smtp.rcpt(recipient)
+            if code not in (250, 251):
+                refused[recipient] = (code, reply)
+        if len(refused) == len(recipients):
+            smtp.rset()
+            raise smtplib.SMTPRecipientsRefused(refused)
         return {r: f"{c} {_text(m)}" for r, (c, m) in refused.items()}
 
 

@@ -39,9 +39,11 @@ class DeliveryError(DigestError):
 
     exit_code = 5
 
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
+    def __init__(self, message: str, *, permanent: bool = False, ambiguous: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
+        # The connection was lost after the message data was sent: it may have been delivered.
+        self.ambiguous = ambiguous
 
 
 class LockedError(DigestError):

@@ -164,6 +164,8 @@ class DeliveryConfig(_Strict):
 
     method: Literal["smtp", "maildir"] = "smtp"
     maildir: Path = Path("out/maildir")
+    attempts: int = Field(default=3, ge=1, le=10)
+    retry_backoff_seconds: float = Field(default=10.0, ge=0)
 
 
 class StoreConfig(_Strict):

@@ -589,8 +589,9 @@ class Store:
                 "SELECT profile FROM outbox WHERE id = ?", [outbox_id]
             ).fetchone()
             self.db.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
-                " last_error = '' WHERE id = ?",
+                # last_error stays: history shows what happened before it got through.
+                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1"
+                " WHERE id = ?",
                 [_iso(now), outbox_id],
             )
             self.db.execute(

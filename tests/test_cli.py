@@ -16,7 +16,7 @@ from digest.app import data_path
 
 from .conftest import DATA
 
-COMMANDS = ["demo", "fetch", "match", "preview", "send", "run", "init"]
+COMMANDS = ["demo", "fetch", "match", "preview", "send", "run", "init", "history"]
 
 
 def digest(

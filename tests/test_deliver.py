@@ -57,18 +57,37 @@ def test_digest_received_over_starttls_with_auth(
     assert html.index("A Benchmark of Forgetting") < html.index("Mei Chen")
 
 
-def test_451_leaves_papers_undelivered_then_a_later_send_delivers_once(
+def test_451_then_250_is_delivered_once_after_a_retry(
     smtp_server: SmtpServer, listing_settings: Callable[..., Settings], clock: Clock
 ) -> None:
-    app = _app(listing_settings(smtp=smtp_server.smtp_settings()), clock)
-    profile = app.settings.profile_records()[0]
+    waits: list[float] = []
+    app = _app(listing_settings(smtp=smtp_server.smtp_settings()), clock, sleep=waits.append)
     smtp_server.handler.data_replies = ["451 4.3.0 Try again later"]
+
+    report = send_profile(app, app.settings.profile_records()[0])
+
+    assert report.error == "" and len(report.sent) == 1
+    assert waits == [10.0]  # one backoff between the two tries
+    assert len(smtp_server.handler.messages) == 1
+    [entry] = app.store.outbox("me")
+    assert (entry.status, entry.attempts) == ("sent", 2)
+    assert len(app.store.delivered_keys("me")) == entry.paper_count == 3
+
+
+def test_451_every_try_leaves_papers_undelivered_then_a_later_send_delivers_once(
+    smtp_server: SmtpServer, listing_settings: Callable[..., Settings], clock: Clock
+) -> None:
+    waits: list[float] = []
+    app = _app(listing_settings(smtp=smtp_server.smtp_settings()), clock, sleep=waits.append)
+    profile = app.settings.profile_records()[0]
+    smtp_server.handler.data_replies = ["451 4.3.0 Try again later"] * 3
 
     first = send_profile(app, profile)
 
     assert "451" in first.error
+    assert waits == [10.0, 20.0]  # exponential backoff between the three tries
     [pending] = app.store.outbox("me")
-    assert (pending.status, pending.attempts) == ("pending", 1)
+    assert (pending.status, pending.attempts) == ("pending", 3)
     assert "451 4.3.0 Try again later" in pending.last_error
     assert app.store.delivered_keys("me") == set()
     assert smtp_server.handler.messages == []
@@ -85,7 +104,7 @@ def test_451_leaves_papers_undelivered_then_a_later_send_delivers_once(
     assert smtp_server.handler.messages[0]["Message-ID"] == pending.message_id
     assert len(app.store.delivered_keys("me")) == pending.paper_count == 3
     [sent] = app.store.outbox("me")
-    assert (sent.status, sent.attempts) == ("sent", 2)
+    assert (sent.status, sent.attempts) == ("sent", 4)
 
 
 @pytest.mark.parametrize(
@@ -176,3 +195,33 @@ def test_maildir_delivery_uses_the_same_outbox_path(
     assert entry.status == "sent" and report.sent[0].id == entry.id
     [delivered] = list((tmp_path / "mail" / "box" / "new").iterdir())
     assert entry.message_id.encode() in delivered.read_bytes()
+
+
+def test_connection_dropped_after_the_data_is_resent_unchanged(
+    smtp_server: SmtpServer, listing_settings: Callable[..., Settings], clock: Clock
+) -> None:
+    """The ambiguous window: the server got the message but the reply was lost."""
+    drops = [True]
+    handler = smtp_server.handler
+    original = handler.handle_DATA
+
+    async def receive_then_drop(server: Any, session: Any, envelope: Any) -> str:
+        reply = await original(server, session, envelope)
+        if drops and drops.pop():
+            server.transport.close()  # received, recorded, but the client never hears "250"
+        return reply
+
+    handler.handle_DATA = receive_then_drop  # type: ignore[method-assign]
+    waits: list[float] = []
+    app = _app(listing_settings(smtp=smtp_server.smtp_settings()), clock, sleep=waits.append)
+
+    report = send_profile(app, app.settings.profile_records()[0])
+
+    assert report.error == "" and len(waits) == 1
+    ids = [m["Message-ID"] for m in handler.messages]
+    assert len(ids) == 2 and len(set(ids)) == 1  # two copies, one Message-ID
+    assert _lines(handler.raw[0]) == _lines(handler.raw[1])
+    [entry] = app.store.outbox("me")
+    assert entry.status == "sent" and entry.attempts == 2
+    assert "[ambiguous: resent with the same Message-ID]" in entry.last_error
+    assert len(app.store.delivered_keys("me")) == entry.paper_count
