@@ -330,6 +330,8 @@ def send_profile(
         sent.append(entry)
     plan = plan_digest(app, profile, since=since)
     if not plan.digest.matches and not profile.send_empty:
+        if not dry_run:
+            app.store.record_send_run(profile.name, app.clock(), "nothing new")
         return SendReport(profile.name, tuple(sent), skipped="nothing new")
     if dry_run:
         rendered = render_digest(plan.digest)
@@ -343,6 +345,7 @@ def send_profile(
     error = deliver_entry(app, entry)
     if not error:
         sent.append(entry)
+        app.store.record_send_run(profile.name, app.clock(), "sent")
     return SendReport(
         profile.name,
         tuple(sent),

@@ -131,6 +131,8 @@ class Profile:
     categories: tuple[str, ...] = ()
     send_at: time = time(7, 30)
     timezone: str = "UTC"
+    days: tuple[str, ...] = ()  # "mon" … "sun"; empty: every day
+    cadence: str = "daily"  # "daily" or "weekly" (on the first of `days`, default Monday)
     max_items: int = 50
     send_empty: bool = False
     first_run_days: int = 2

@@ -9,6 +9,7 @@ scheduler may run per database: `run_forever` holds a lock beside it.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -27,13 +28,47 @@ log = logging.getLogger(__name__)
 MISFIRE_GRACE_SECONDS = 6 * 3600
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def send_days(profile: Profile) -> tuple[str, ...]:
+    """The weekdays the profile is sent on: its `days` (all if none), or one day when weekly."""
+    days = profile.days or WEEKDAYS
+    return (days[0] if profile.days else "mon",) if profile.cadence == "weekly" else tuple(days)
+
+
 def send_trigger(profile: Profile) -> CronTrigger:
-    """A daily trigger at the profile's `send_at`, in its time zone."""
+    """A trigger at the profile's `send_at`, in its time zone, on its days."""
     return CronTrigger(
+        day_of_week=",".join(send_days(profile)),
         hour=profile.send_at.hour,
         minute=profile.send_at.minute,
         timezone=ZoneInfo(profile.timezone),
     )
+
+
+def previous_send_time(profile: Profile, now: datetime) -> datetime | None:
+    """The latest scheduled send time at or before `now` (local wall time, DST-aware)."""
+    zone = ZoneInfo(profile.timezone)
+    today = now.astimezone(zone).date()
+    days = send_days(profile)
+    for back in range(8):
+        day = today - timedelta(days=back)
+        if WEEKDAYS[day.weekday()] not in days:
+            continue
+        moment = datetime.combine(day, profile.send_at, tzinfo=zone)
+        if moment <= now:
+            return moment
+    return None
+
+
+def is_due(profile: Profile, now: datetime, last_run: datetime | None) -> bool:
+    """True when a scheduled send time has passed since the profile's send job last completed
+    (a first run is due at once: the first digest holds only `first_run_days`)."""
+    scheduled = previous_send_time(profile, now)
+    if last_run is None:
+        return True
+    return scheduled is not None and last_run < scheduled
 
 
 def _fetch_job(app: App) -> None:
@@ -50,6 +85,10 @@ def _fetch_job(app: App) -> None:
 
 
 def _send_job(app: App, profile: Profile) -> None:
+    # Ask the store: a restart, a coalesced misfire or the catch-up job must not send twice.
+    if not is_due(profile, app.clock(), app.store.last_send_run(profile.name)):
+        log.info("send %s: nothing due", profile.name)
+        return
     try:
         report = send_profile(app, profile)
     except DigestError as exc:  # one profile's problem must not stop the daemon
@@ -79,6 +118,21 @@ def schedule_jobs(scheduler: BaseScheduler, app: App) -> None:
             name=f"send digest to {profile.name}",
             **common,
         )
+    # Catch up at start: a profile whose time passed while digest was not running gets its
+    # digest now (after the first fetch: one worker runs jobs in order).
+    scheduler.add_job(
+        catch_up,
+        args=[app],
+        id="catch-up",
+        name="catch up on missed digests",
+        next_run_time=app.clock() + timedelta(seconds=1),
+    )
+
+
+def catch_up(app: App) -> None:
+    """Send every profile that is due now (missed while the machine was off)."""
+    for profile in app.settings.profile_records():
+        _send_job(app, profile)
 
 
 def run_forever(app: App) -> None:

@@ -83,6 +83,8 @@ class ProfileConfig(_Strict):
     exclude: list[str] = []
     authors: list[str | AuthorConfig] = []
     categories: list[str] = []
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = []
+    cadence: Literal["daily", "weekly"] = "daily"
     max_items: int = Field(default=50, ge=1, le=1000)
     send_empty: bool = False
     first_run_days: int = Field(default=2, ge=0)
@@ -113,6 +115,8 @@ class ProfileConfig(_Strict):
             categories=tuple(self.categories),
             send_at=self.send_at,
             timezone=self.timezone,
+            days=tuple(self.days),
+            cadence=self.cadence,
             max_items=self.max_items,
             send_empty=self.send_empty,
             first_run_days=self.first_run_days,

@@ -119,8 +119,17 @@ _MIGRATE_2 = """
         );
 """
 
+# When each profile's send job last ran to the end (sent, or nothing to send): what is due.
+_MIGRATE_3 = """
+        CREATE TABLE send_runs (
+            profile TEXT PRIMARY KEY,
+            last_run TEXT NOT NULL,
+            outcome TEXT NOT NULL DEFAULT ''
+        );
+"""
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
-MIGRATIONS: tuple[str, ...] = (_MIGRATE_1, _MIGRATE_2)
+MIGRATIONS: tuple[str, ...] = (_MIGRATE_1, _MIGRATE_2, _MIGRATE_3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -615,6 +624,23 @@ class Store:
             "SELECT max(cutoff) FROM outbox WHERE profile = ? AND status = 'sent'", [profile]
         ).fetchone()
         return _from_iso(row[0])
+
+    def record_send_run(self, profile: str, now: datetime, outcome: str) -> None:
+        """Remember that the profile's send job completed (`outcome`: sent, or why not)."""
+        with self.transaction():
+            self.db.execute(
+                "INSERT INTO send_runs (profile, last_run, outcome) VALUES (?, ?, ?)"
+                " ON CONFLICT (profile) DO UPDATE SET last_run = excluded.last_run,"
+                " outcome = excluded.outcome",
+                [profile, _iso(now), outcome],
+            )
+
+    def last_send_run(self, profile: str) -> datetime | None:
+        """When the profile's send job last completed, if ever."""
+        row = self.db.execute(
+            "SELECT last_run FROM send_runs WHERE profile = ?", [profile]
+        ).fetchone()
+        return _from_iso(row[0]) if row else None
 
     def integrity_ok(self) -> bool:
         """True when `PRAGMA integrity_check` reports ok."""

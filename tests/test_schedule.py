@@ -8,8 +8,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,15 @@ import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from digest.app import build_app
-from digest.schedule import MISFIRE_GRACE_SECONDS, schedule_jobs, send_trigger
+from digest.models import Profile
+from digest.schedule import (
+    MISFIRE_GRACE_SECONDS,
+    catch_up,
+    is_due,
+    previous_send_time,
+    schedule_jobs,
+    send_trigger,
+)
 from digest.settings import Settings
 from digest.store import Store
 
@@ -57,10 +65,10 @@ def test_jobs_fetch_on_an_interval_and_send_per_profile(
     scheduler = BackgroundScheduler(timezone="UTC")
     schedule_jobs(scheduler, build_app(settings, store=Store.open(None), clock=clock))
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"fetch", "send:me", "send:tokyo"}
+    assert set(jobs) == {"fetch", "send:me", "send:tokyo", "catch-up"}
     assert jobs["fetch"].trigger.interval.total_seconds() == 1800
     assert str(jobs["send:tokyo"].trigger.timezone) == "Asia/Tokyo"
-    for job in jobs.values():
+    for job in (jobs["fetch"], jobs["send:me"], jobs["send:tokyo"]):
         assert job.coalesce and job.max_instances == 1
         assert job.misfire_grace_time == MISFIRE_GRACE_SECONDS
 
@@ -113,3 +121,121 @@ def test_a_second_scheduler_on_the_same_database_refuses_to_start(tmp_path: Path
     finally:
         os.killpg(first.pid, signal.SIGINT)
         first.wait(timeout=30)
+
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def _profile(make_settings: Callable[..., Settings], **fields: object) -> Profile:
+    return make_settings(profiles=[{**PROFILE, **fields}]).profile_records()[0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "now", "expected"),
+    [
+        # Berlin, 07:30 local on both sides of the March and October changes.
+        ({}, datetime(2026, 3, 29, 5, 31, tzinfo=UTC), datetime(2026, 3, 29, 7, 30, tzinfo=BERLIN)),
+        ({}, datetime(2026, 3, 29, 5, 29, tzinfo=UTC), datetime(2026, 3, 28, 7, 30, tzinfo=BERLIN)),
+        (
+            {},
+            datetime(2026, 10, 25, 6, 31, tzinfo=UTC),
+            datetime(2026, 10, 25, 7, 30, tzinfo=BERLIN),
+        ),
+        # New York changes on other dates (8 March, 1 November 2026).
+        (
+            {"timezone": "America/New_York"},
+            datetime(2026, 3, 8, 11, 31, tzinfo=UTC),
+            datetime(2026, 3, 8, 7, 30, tzinfo=NEW_YORK),
+        ),
+        (
+            {"timezone": "America/New_York"},
+            datetime(2026, 11, 1, 12, 31, tzinfo=UTC),
+            datetime(2026, 11, 1, 7, 30, tzinfo=NEW_YORK),
+        ),
+        # Weekdays only: on Sunday the last send was Friday.
+        (
+            {"days": ["mon", "tue", "wed", "thu", "fri"]},
+            datetime(2026, 11, 22, 12, tzinfo=UTC),
+            datetime(2026, 11, 20, 7, 30, tzinfo=BERLIN),
+        ),
+        # Weekly, on the first listed day (Wednesday).
+        (
+            {"cadence": "weekly", "days": ["wed", "fri"]},
+            datetime(2026, 11, 22, 12, tzinfo=UTC),
+            datetime(2026, 11, 18, 7, 30, tzinfo=BERLIN),
+        ),
+        (
+            {"cadence": "weekly"},
+            datetime(2026, 11, 22, 12, tzinfo=UTC),
+            datetime(2026, 11, 16, 7, 30, tzinfo=BERLIN),
+        ),
+    ],
+)
+def test_previous_send_time(
+    make_settings: Callable[..., Settings],
+    fields: dict[str, object],
+    now: datetime,
+    expected: datetime,
+) -> None:
+    found = previous_send_time(_profile(make_settings, **fields), now)
+    assert found == expected and found is not None
+    assert found.utcoffset() == expected.utcoffset()
+
+
+def test_weekly_trigger_fires_once_a_week(make_settings: Callable[..., Settings]) -> None:
+    trigger = send_trigger(_profile(make_settings, cadence="weekly", days=["wed"]))
+    first = trigger.get_next_fire_time(None, datetime(2026, 11, 16, tzinfo=BERLIN))
+    assert first is not None
+    second = trigger.get_next_fire_time(first, first + timedelta(minutes=1))
+    assert first == datetime(2026, 11, 18, 7, 30, tzinfo=BERLIN)
+    assert second == datetime(2026, 11, 25, 7, 30, tzinfo=BERLIN)
+
+
+def test_due_only_when_a_send_time_passed_since_the_last_run(
+    make_settings: Callable[..., Settings],
+) -> None:
+    profile = _profile(make_settings)
+    now = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
+    assert is_due(profile, now, None)
+    assert is_due(profile, now, datetime(2026, 11, 21, 7, 0, tzinfo=UTC))
+    assert not is_due(profile, now, datetime(2026, 11, 22, 6, 31, tzinfo=UTC))
+
+
+class RecordingMailer:
+    """A mailer that accepts everything and keeps the bytes."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> Mapping[str, str]:
+        self.sent.append(raw)
+        return {}
+
+
+def test_catch_up_after_three_missed_days_sends_one_digest_with_everything(
+    listing_settings: Callable[..., Settings], clock: Clock
+) -> None:
+    from digest.app import fetch, send_profile
+
+    mailer = RecordingMailer()
+    app = build_app(
+        listing_settings(first_run_days=30), store=Store.open(None), clock=clock, mailer=mailer
+    )
+    sent_mail = mailer.sent
+    profile = app.settings.profile_records()[0]
+    # A digest went out three days ago; then the machine was off.
+    clock.now = datetime(2026, 11, 19, 6, 31, tzinfo=UTC)
+    send_profile(app, profile)
+    assert sent_mail == []  # nothing stored yet: nothing to send, but the run is recorded
+    clock.now = datetime(2026, 11, 19, 7, 0, tzinfo=UTC)
+    fetch(app)
+    clock.now = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # back on, three send times later
+
+    assert is_due(profile, clock.now, app.store.last_send_run("me"))
+    catch_up(app)
+    catch_up(app)  # a second catch-up (a restart) sends nothing more
+
+    assert len(sent_mail) == 1
+    [entry] = app.store.outbox("me")
+    assert entry.status == "sent" and entry.paper_count == 3
+    assert not is_due(profile, clock.now, app.store.last_send_run("me"))
