@@ -309,8 +309,10 @@ def deliver_entry(app: App, entry: OutboxEntry) -> str:
                 return str(exc)
             app.sleep(delivery.retry_backoff_seconds * 2**attempt)
             continue
-        if refused:
-            log.warning("digest %s: recipients refused: %s", entry.message_id, refused)
+        if refused:  # partly delivered: the rest got it, so it counts as sent
+            detail = "; ".join(f"{r}: {reply}" for r, reply in refused.items())
+            app.store.note(entry.id, f"recipients refused: {detail}")
+            log.warning("digest %s: recipients refused: %s", entry.message_id, detail)
         app.store.mark_sent(entry.id, app.clock())
         return ""
     return "no attempt made"  # pragma: no cover - attempts >= 1

@@ -609,6 +609,11 @@ class Store:
                 [entry["profile"], outbox_id, _iso(now), outbox_id],
             )
 
+    def note(self, outbox_id: int, text: str) -> None:
+        """Record something that happened to a digest (e.g. recipients the server refused)."""
+        with self.transaction():
+            self.db.execute("UPDATE outbox SET last_error = ? WHERE id = ?", [text, outbox_id])
+
     def mark_failed_attempt(self, outbox_id: int, error: str, *, permanent: bool) -> None:
         """Record a failed attempt; a permanent failure releases the papers for the next digest."""
         with self.transaction():

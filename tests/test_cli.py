@@ -144,3 +144,26 @@ def test_preview_server_renders_fresh_on_every_request(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_send_refuses_while_the_scheduler_holds_the_database_and_history_lists(
+    tmp_path: Path,
+) -> None:
+    from digest.store import exclusive_lock
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[store]\npath = "d.sqlite"\n[delivery]\nmethod = "maildir"\nmaildir = "mail"\n'
+        f'[[sources.files]]\npath = "{DATA / "listings.jsonl"}"\n'
+        '[[profiles]]\nname = "me"\nemail = "me@example.org"\nkeywords = ["KV cache"]\n'
+    )
+    assert digest("--config", str(config), "fetch").returncode == 0
+    with exclusive_lock(tmp_path / "d.sqlite", "digest run"):
+        refused = digest("--config", str(config), "send")
+    assert refused.returncode == 6 and "Traceback" not in refused.stderr
+    assert "is already using this database; refusing to start digest send" in refused.stderr
+
+    assert digest("--config", str(config), "send").returncode == 0
+    history = digest("--config", str(config), "history", env={"COLUMNS": "250", "PATH": ""})
+    assert history.returncode == 0
+    assert "Message-ID" in history.stdout and " sent " in history.stdout

@@ -225,3 +225,43 @@ def test_connection_dropped_after_the_data_is_resent_unchanged(
     assert entry.status == "sent" and entry.attempts == 2
     assert "[ambiguous: resent with the same Message-ID]" in entry.last_error
     assert len(app.store.delivered_keys("me")) == entry.paper_count
+
+
+def test_partial_recipient_refusal_is_recorded_per_recipient(
+    smtp_server: SmtpServer, listing_settings: Callable[..., Settings], clock: Clock
+) -> None:
+    app = _app(
+        listing_settings(
+            smtp=smtp_server.smtp_settings(), email=["me@example.org", "gone@example.org"]
+        ),
+        clock,
+    )
+    smtp_server.handler.rcpt_replies = ["250 OK", "550 5.1.1 gone@example.org: no such user"]
+    report = send_profile(app, app.settings.profile_records()[0])
+    assert report.error == ""
+    [entry] = app.store.outbox("me")
+    assert entry.status == "sent"
+    assert entry.last_error == (
+        "recipients refused: gone@example.org: 550 5.1.1 gone@example.org: no such user"
+    )
+    assert len(smtp_server.handler.messages) == 1
+
+
+def test_send_empty_sends_a_short_nothing_new_email(
+    listing_settings: Callable[..., Settings], clock: Clock, tmp_path: Path
+) -> None:
+    app = _app(
+        listing_settings(send_empty=True, keywords=["no such topic"], authors=[], all_of=[]),
+        clock,
+        mailer=MaildirMailer(tmp_path / "box"),
+    )
+    report = send_profile(app, app.settings.profile_records()[0])
+    assert report.papers == 0 and len(report.sent) == 1
+    assert report.rendered is not None
+    assert report.rendered.subject == "Research digest, Sun 22 Nov: nothing new"
+    assert "Nothing new matched your profile today." in report.rendered.text
+
+    quiet = _app(listing_settings(keywords=["no such topic"], authors=[], all_of=[]), clock)
+    skipped = send_profile(quiet, quiet.settings.profile_records()[0])
+    assert skipped.skipped == "nothing new" and quiet.store.outbox("me") == []
+    assert quiet.store.last_send_run("me") == clock.now  # nothing sent, but recorded
