@@ -153,16 +153,25 @@ def fetch(obj: Context, only: str | None, since: datetime | None) -> None:
 @click.option(
     "--days",
     type=click.IntRange(min=1),
-    default=7,
-    show_default=True,
-    help="Without --input: papers stored in the last N days.",
+    default=None,
+    help="Without --input: papers stored in the last N days (--lint: default 30).",
+)
+@click.option(
+    "--lint",
+    is_flag=True,
+    help="Check the profiles instead: terms that match nothing or too much, unknown authors.",
 )
 @click.pass_obj
 def match(
-    obj: Context, input_path: Path | None, profile_name: str | None, fmt: str, days: int
+    obj: Context,
+    input_path: Path | None,
+    profile_name: str | None,
+    fmt: str,
+    days: int | None,
+    lint: bool,
 ) -> None:
     """Show what each profile would get, with reasons, without sending anything."""
-    from digest.match import match_profiles
+    from digest.match import lint_profile, match_profiles
 
     profiles = obj.settings.profile_records(profile_name)
     if input_path is not None:
@@ -172,11 +181,19 @@ def match(
     else:
         from datetime import timedelta
 
+        window = days or (30 if lint else 7)
         app = obj.app()
         try:
-            papers = list(app.store.papers_seen_since(app.clock() - timedelta(days=days)))
+            papers = list(app.store.papers_seen_since(app.clock() - timedelta(days=window)))
         finally:
             app.close()
+    if lint:
+        warnings = [w for p in profiles for w in lint_profile(p, papers)]
+        for w in warnings:
+            click.echo(f"{w.profile}: {w.kind} {w.term!r}: {w.problem}")
+        if not warnings:
+            click.echo(f"no problems found ({len(papers)} papers checked)")
+        return
     results = match_profiles(papers, profiles)
     if fmt == "jsonl":
         for name, matches in results.items():

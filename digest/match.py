@@ -345,3 +345,57 @@ def match_profiles(
             if match is not None:
                 found[profile.profile.name].append(match)
     return {name: rank(matches) for name, matches in found.items()}
+
+
+# --- profile lint ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LintWarning:
+    """Something in a profile that probably does not do what its author wants."""
+
+    profile: str
+    kind: str  # "keyword", "all_of", "exclude" or "author"
+    term: str
+    problem: str
+
+
+def lint_profile(
+    profile: Profile, papers: Sequence[Paper], *, broad_share: float = 0.25
+) -> list[LintWarning]:
+    """Warn about terms that cannot match, match nothing, or match more than `broad_share` of
+    `papers`, and followed authors who wrote none of them."""
+    texts = [analyse(p) for p in papers]
+    warnings: list[LintWarning] = []
+    terms = [("keyword", t) for t in profile.keywords] + [("exclude", t) for t in profile.exclude]
+    terms += [("all_of", t) for group in profile.all_of for t in group]
+    for kind, raw in terms:
+        term = compile_term(raw)
+        if not term.usable:
+            warnings.append(LintWarning(profile.name, kind, raw, "cannot match anything"))
+            continue
+        hits = sum(1 for t in texts if find_term(term, t.title) or find_term(term, t.abstract))
+        problem = _coverage_problem(hits, len(texts), broad_share)
+        if problem:
+            warnings.append(LintWarning(profile.name, kind, raw, problem))
+    for author in profile.authors:
+        if texts and not any(match_authors(t.paper, _followed_names([author])) for t in texts):
+            warnings.append(
+                LintWarning(
+                    profile.name,
+                    "author",
+                    author.name,
+                    f"wrote none of the {len(texts)} papers (another spelling? add it to aliases)",
+                )
+            )
+    return warnings
+
+
+def _coverage_problem(hits: int, total: int, broad_share: float) -> str:
+    if not total:
+        return ""
+    if hits == 0:
+        return f"matched none of the {total} papers"
+    if hits / total > broad_share:
+        return f"matches {hits} of {total} papers ({hits / total:.0%}): too broad?"
+    return ""
