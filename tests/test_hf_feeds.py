@@ -1,78 +1,247 @@
-"""Hugging Face Daily Papers and generic RSS/Atom feeds: parsers and sources."""
+"""Hugging Face Daily Papers and generic RSS/Atom feeds: the pure parsers over the fixtures, and
+the two sources over httpx.MockTransport."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from digest.errors import SourceError
 from digest.http import PoliteClient, Validators
+from digest.models import Paper
 from digest.settings import HfDailyConfig
 from digest.sources import FetchContext
-from digest.sources.feeds import FeedSource, find_doi, parse_feed, plain_text, split_authors
+from digest.sources.feeds import (
+    FeedSource,
+    find_arxiv_id,
+    find_doi,
+    parse_feed,
+    plain_text,
+    split_authors,
+)
 from digest.sources.hf_daily import HfDailySource, daily_dates, parse_daily_papers
 
 from .conftest import DATA
 
+# feedparser warns (DeprecationWarning) when `updated` is read from an entry that only has
+# `published`: the parser must not trip over its compatibility shims.
+pytestmark = pytest.mark.filterwarnings("error::DeprecationWarning")
+
 NOW = datetime(2024, 1, 4, 12, 0, tzinfo=UTC)
+HF = DATA / "hf"
+FEEDS = DATA / "feeds"
 
 
-def test_daily_papers_keep_signals_and_omit_nulls() -> None:
-    first, second, third = parse_daily_papers((DATA / "hf" / "daily_2024-01-04.json").read_bytes())
-    assert (first.key, first.listing_id, first.source) == (
-        "arxiv:2401.01234",
-        "2401.01234",
-        "hf_daily",
+def daily() -> tuple[Paper, ...]:
+    return parse_daily_papers((HF / "daily_2024-01-04.json").read_bytes())
+
+
+def feed(name: str, source_name: str = "src") -> tuple[Paper, ...]:
+    return parse_feed((FEEDS / name).read_bytes(), origin=name, source_name=source_name)
+
+
+def rss(items: str, channel_title: str = "t") -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/"'
+        ' xmlns:prism="http://prismstandard.org/namespaces/basic/2.0/">'
+        f"<channel><title>{channel_title}</title><link>https://e.test</link>"
+        f"<description>d</description>{items}</channel></rss>"
+    ).encode()
+
+
+def atom(entries: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+        f"<title>t</title><id>urn:t</id><updated>2024-01-04T00:00:00Z</updated>{entries}</feed>"
+    ).encode()
+
+
+# --- Hugging Face Daily Papers -------------------------------------------------------------
+
+
+def test_daily_papers_first_item_every_field() -> None:
+    assert daily()[0] == Paper(
+        key="arxiv:2401.01234",
+        title="QuantSpec: Self-Speculative Decoding with Hierarchical Quantized KV Cache",
+        authors=("Rishabh Tiwari", "André Martins", "Bob Li"),  # the blank name is skipped
+        abstract=(
+            "Large Language Models are increasingly deployed on edge devices for long-context"
+            " settings. We propose a self-speculative decoding framework with a hierarchical"
+            " quantized KV cache."
+        ),
+        categories=(),
+        published=date(2024, 1, 3),
+        url="https://huggingface.co/papers/2401.01234",
+        source="hf_daily",
+        listing_id="2401.01234",
+        arxiv_id="2401.01234",
+        version=0,
+        doi="",
+        extra=(
+            ("ai_keywords", ["speculative decoding", "KV cache", "quantization"]),
+            ("code_url", "https://github.com/example/quantspec"),
+            ("comments", 3),
+            ("github_stars", 120),
+            ("hf_url", "https://huggingface.co/papers/2401.01234"),
+            ("project_page", "https://example.org/quantspec"),
+            ("upvotes", 42),
+        ),
     )
-    assert first.authors == ("Rishabh Tiwari", "André Martins", "Bob Li")
-    assert first.published == date(2024, 1, 3)
-    assert dict(first.extra) == {
-        "upvotes": 42,
-        "comments": 3,
-        "code_url": "https://github.com/example/quantspec",
-        "github_stars": 120,
-        "project_page": "https://example.org/quantspec",
-        "ai_keywords": ["speculative decoding", "KV cache", "quantization"],
-        "hf_url": "https://huggingface.co/papers/2401.01234",
-    }
-    assert dict(second.extra) == {
-        "upvotes": 7,
-        "comments": 0,
-        "hf_url": "https://huggingface.co/papers/2401.03456",
-    }
-    assert second.authors == ("Zoë Kowalski",)
-    assert third.authors == () and third.upvotes == 0
+
+
+def test_daily_papers_nulls_are_left_out_of_extra() -> None:
+    _, second, third = daily()
+    assert second == Paper(
+        key="arxiv:2401.03456",
+        title="Sparse Attention for Long Documents",
+        authors=("Zoë Kowalski", "Łukasz Wróbel"),
+        abstract="We make attention sparse.",
+        published=date(2024, 1, 2),
+        url="https://huggingface.co/papers/2401.03456",
+        source="hf_daily",
+        listing_id="2401.03456",
+        arxiv_id="2401.03456",
+        extra=(
+            ("comments", 0),
+            ("hf_url", "https://huggingface.co/papers/2401.03456"),
+            ("upvotes", 7),
+        ),
+    )
+    assert dict(third.extra) == {"hf_url": "https://huggingface.co/papers/2401.04567"}
+    assert third.authors == () and third.upvotes == 0 and third.published == date(2024, 1, 3)
+
+
+BASE_ITEM: dict[str, Any] = {
+    "paper": {
+        "id": "2401.09999",
+        "title": "T",
+        "authors": [{"name": "A B"}],
+        "upvotes": 5,
+        "githubRepo": "https://github.com/x/y",
+        "githubStars": 9,
+        "projectPage": "https://x.org",
+        "ai_keywords": ["k"],
+    },
+    "numComments": 1,
+}
+
+
+@pytest.mark.parametrize(
+    ("where", "field", "value", "left_out"),
+    [
+        ("paper", "upvotes", None, "upvotes"),
+        ("paper", "upvotes", "5", "upvotes"),
+        ("paper", "upvotes", True, "upvotes"),
+        ("paper", "githubRepo", None, "code_url"),
+        ("paper", "githubRepo", "", "code_url"),
+        ("paper", "githubStars", None, "github_stars"),
+        ("paper", "projectPage", None, "project_page"),
+        ("paper", "ai_keywords", None, "ai_keywords"),
+        ("paper", "ai_keywords", [], "ai_keywords"),
+        ("item", "numComments", None, "comments"),
+    ],
+)
+def test_daily_papers_missing_null_or_mistyped_signal_is_omitted(
+    where: str, field: str, value: Any, left_out: str
+) -> None:
+    for present in (True, False):  # set to `value`, then missing altogether
+        item = json.loads(json.dumps(BASE_ITEM))
+        target = item["paper"] if where == "paper" else item
+        if present:
+            target[field] = value
+        else:
+            del target[field]
+        [paper] = parse_daily_papers(json.dumps([item]).encode())
+        extra = dict(paper.extra)
+        assert left_out not in extra and None not in extra.values()
+        assert len(extra) == 6  # the seven signals, one left out
 
 
 def test_weekend_is_empty() -> None:
-    assert parse_daily_papers((DATA / "hf" / "daily_weekend.json").read_bytes()) == ()
+    assert parse_daily_papers((HF / "daily_weekend.json").read_bytes()) == ()
 
 
 @pytest.mark.parametrize(
     ("data", "problem"),
     [
-        (b"<html>", "not JSON"),
-        (b'{"error": "rate limited"}', "expected a JSON array"),
-        (b'[{"paper": {"title": "no id"}}]', "item 1: paper without id or title"),
+        (b"<html>rate limited</html>", "not JSON"),
+        (b"", "not JSON"),
+        (b"\xff\xfe\x00garbage", "not JSON"),
+        (b'{"error": "Invalid date"}', "expected a JSON array of papers, got an object"),
+        (b"null", "expected a JSON array of papers, got null"),
+        (b'["2401.01234"]', "item 1: expected an object, got a string"),
         (b'[{"title": "no paper object"}]', "item 1: no 'paper' object"),
+        (b'[{"paper": {"title": "no id"}}]', "item 1: paper without id or title"),
+        (b'[{"paper": {"id": "2401.01234"}}]', "item 1: paper without id or title"),
+        (b'[{"paper": {"id": "2401.01234", "title": "  "}}]', "item 1: paper without id"),
+        (b'[{"paper": {"id": 2401.01234, "title": "number id"}}]', "item 1: paper without id"),
+        (
+            b'[{"paper": {"id": "2401.01234", "title": "T", "publishedAt": "yesterday"}}]',
+            "item 1: 'publishedAt' is not an ISO date",
+        ),
     ],
 )
 def test_malformed_daily_papers(data: bytes, problem: str) -> None:
-    with pytest.raises(SourceError, match=f"^hf: {problem}"):
+    with pytest.raises(SourceError, match=f"^hf: {problem}") as caught:
         parse_daily_papers(data, origin="hf")
+    assert "\n" not in str(caught.value)
+
+
+def test_one_bad_item_fails_the_whole_page() -> None:
+    good = json.loads((HF / "daily_2024-01-04.json").read_bytes())
+    data = json.dumps([*good, {"paper": {"title": "no id"}}]).encode()
+    with pytest.raises(SourceError, match=r"^hf_daily: item 4: "):
+        parse_daily_papers(data)
 
 
 @pytest.mark.parametrize(
     ("last", "today", "max_days", "expected"),
     [
-        (None, date(2024, 1, 4), 7, [date(2024, 1, 4)]),
-        (date(2024, 1, 4), date(2024, 1, 4), 7, [date(2024, 1, 4)]),
-        (date(2024, 1, 1), date(2024, 1, 4), 7, [date(2024, 1, d) for d in (1, 2, 3, 4)]),
-        (date(2023, 12, 1), date(2024, 1, 4), 3, [date(2024, 1, d) for d in (2, 3, 4)]),
-        # Over a weekend: Friday's success, Monday's run asks for Fri, Sat, Sun, Mon.
-        (date(2024, 1, 5), date(2024, 1, 8), 7, [date(2024, 1, d) for d in (5, 6, 7, 8)]),
+        pytest.param(None, date(2024, 1, 4), 7, [date(2024, 1, 4)], id="no history"),
+        pytest.param(date(2024, 1, 4), date(2024, 1, 4), 7, [date(2024, 1, 4)], id="same day"),
+        pytest.param(
+            date(2024, 1, 3), date(2024, 1, 4), 7, [date(2024, 1, 3), date(2024, 1, 4)], id="daily"
+        ),
+        pytest.param(
+            date(2024, 1, 1),
+            date(2024, 1, 4),
+            7,
+            [date(2024, 1, d) for d in (1, 2, 3, 4)],
+            id="3 days missed",
+        ),
+        pytest.param(
+            date(2023, 12, 1),
+            date(2024, 1, 4),
+            3,
+            [date(2024, 1, d) for d in (2, 3, 4)],
+            id="more than max_days missed",
+        ),
+        pytest.param(
+            date(2023, 12, 30),
+            date(2024, 1, 4),
+            7,
+            [date(2023, 12, 30), date(2023, 12, 31), *(date(2024, 1, d) for d in (1, 2, 3, 4))],
+            id="over a year end",
+        ),
+        # Friday's success, Monday's run: Fri (may have grown), Sat, Sun (both `[]`), Mon.
+        pytest.param(
+            date(2024, 1, 5),
+            date(2024, 1, 8),
+            7,
+            [date(2024, 1, d) for d in (5, 6, 7, 8)],
+            id="gap over a weekend",
+        ),
+        pytest.param(
+            date(2024, 1, 9), date(2024, 1, 8), 7, [date(2024, 1, 8)], id="success in the future"
+        ),
+        pytest.param(date(2024, 1, 1), date(2024, 1, 8), 1, [date(2024, 1, 8)], id="max_days 1"),
+        pytest.param(date(2024, 1, 1), date(2024, 1, 8), 0, [date(2024, 1, 8)], id="max_days 0"),
     ],
 )
 def test_daily_dates(last: date | None, today: date, max_days: int, expected: list[date]) -> None:
@@ -85,7 +254,7 @@ def test_hf_source_catches_up_every_missed_day_and_pages() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         asked.append((request.url.params["date"], request.url.params["p"]))
         if request.url.params["date"] == "2024-01-04" and request.url.params["p"] == "0":
-            return httpx.Response(200, content=(DATA / "hf" / "daily_2024-01-04.json").read_bytes())
+            return httpx.Response(200, content=(HF / "daily_2024-01-04.json").read_bytes())
         return httpx.Response(200, content=b"[]")
 
     client = PoliteClient(
@@ -104,43 +273,169 @@ def test_hf_source_catches_up_every_missed_day_and_pages() -> None:
     assert len(result.papers) == 3
 
 
+# --- RSS and Atom feeds --------------------------------------------------------------------
+
+
 def test_journal_atom_feed() -> None:
-    first, second = parse_feed((DATA / "feeds" / "journal_atom.xml").read_bytes(), "o", "jmlr")
-    assert first.title == "Orthogonal Gradient Descent & Continual Learning"
-    assert first.abstract == "We project gradients orthogonally to avoid catastrophic forgetting."
-    assert first.authors == ("Mehrdad Farajtabar", "Navid Azizan")
-    assert (first.doi, first.key) == ("10.5555/jmlr.2024.001", "doi:10.5555/jmlr.2024.001")
-    assert first.published == date(2024, 1, 3) and first.categories == ("continual learning",)
-    assert first.source == "jmlr" and first.url == "https://journal.example.org/articles/2024-001"
-    assert second.doi == "" and second.key.startswith("title:")
+    first, second = feed("journal_atom.xml", "tcl")
+    assert first == Paper(
+        key="doi:10.5555/tcl.2024.001",
+        title="Orthogonal Gradient Descent & Continual Learning",
+        authors=("Mehrdad Farajtabar", "Navid Azizan", "Alex Mott"),
+        abstract=(
+            "by Mehrdad Farajtabar, Navid Azizan, Alex Mott Neural networks forget. We project"
+            " gradients orthogonally to the subspace spanned by earlier tasks’ gradients & so"
+            " avoid catastrophic forgetting."
+        ),
+        categories=("Research Article", "continual learning"),
+        published=date(2024, 1, 3),
+        url="https://journal.example.org/tcl/article?id=10.5555/TCL.2024.001",
+        source="tcl",
+        listing_id="https://doi.org/10.5555/TCL.2024.001",
+        doi="10.5555/tcl.2024.001",
+    )
+    # DOI from a PLOS-style `info:doi/…` entry id; <sub> joined, not spaced.
+    assert (second.key, second.doi) == ("doi:10.5555/tcl.2024.002", "10.5555/tcl.2024.002")
+    assert second.title == "Quantized Inference at Scale: CO2 Costs of Serving"
+    assert second.abstract == "We measure the energy & carbon cost of 4-bit inference."
+    assert second.categories == ("Research Article", "quantization", "energy")
+    # 2024-01-04T00:30:00+01:00 is the 4th where it was published (the 3rd in UTC).
+    assert second.published == date(2024, 1, 4)
 
 
-def test_rss_entry_linking_to_arxiv_gets_the_arxiv_identity() -> None:
-    rss = b"""<?xml version="1.0"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">
-    <channel><title>Lab blog</title><link>https://lab.example</link><description>d</description>
-    <item><title>Our new paper</title><link>https://arxiv.org/abs/2401.01234v2</link>
-    <dc:creator>A One, B Two and C Three</dc:creator>
-    <pubDate>Thu, 04 Jan 2024 10:00:00 GMT</pubDate>
-    <description>&lt;b&gt;Bold&lt;/b&gt; claim.</description>
-    </item></channel></rss>"""
-    [paper] = parse_feed(rss, "blog", "blog")
-    assert (paper.key, paper.version) == ("arxiv:2401.01234", 2)
-    assert paper.authors == ("A One", "B Two", "C Three")
-    assert paper.abstract == "Bold claim."
+def test_biorxiv_rss1_feed() -> None:
+    first, second = feed("biorxiv_rss.xml", "biorxiv-neuro")
+    link = "http://biorxiv.org/cgi/content/short/2024.01.02.573891v1?rss=1"
+    assert first == Paper(
+        key="doi:10.1101/2024.01.02.573891",
+        title="Hippocampal replay & in vivo memory consolidation in Mus musculus",
+        authors=("Y. Zhang", "J. A. Mueller", "C. Okafor"),
+        abstract=(
+            "Sharp-wave ripples coordinate replay of place-cell sequences during sleep. Here we"
+            " show that silencing CA1 interneurons & blocking ripples impairs consolidation of"
+            " spatial memory in Mus musculus."
+        ),
+        categories=(),
+        published=date(2024, 1, 3),
+        url=link,
+        source="biorxiv-neuro",
+        listing_id=link,
+        doi="10.1101/2024.01.02.573891",
+    )
+    assert second.authors[:2] == ("J. K. Lappalainen", "F. D. Tschopp")
+    assert second.authors[6] == "S.-y. Takemura" and len(second.authors) == 10
+    assert (second.doi, second.published) == ("10.1101/2023.12.30.573702", date(2024, 1, 2))
+
+
+def test_blog_rss2_feed() -> None:
+    papers = feed("blog_rss2.xml", "lab-blog")
+    assert len(papers) == 3  # the item with neither title nor link is skipped
+    paper, reading_group, untitled = papers
+    assert paper == Paper(
+        key="arxiv:2401.01234",
+        title="Paper: QuantSpec — self-speculative decoding with a quantized KV cache",
+        authors=("Rishabh Tiwari", "André Martins", "Bob Li"),
+        abstract=(
+            "Our paper on speculative decoding with a hierarchical quantized KV cache is out …"
+        ),
+        categories=("Papers", "Speculative decoding"),
+        published=date(2024, 1, 3),  # 23:30 at -05:00: the 4th in UTC, the 3rd as written
+        url="https://arxiv.org/abs/2401.01234v2",
+        source="lab-blog",
+        listing_id="https://efficientml.example.edu/?p=412",
+        arxiv_id="2401.01234",
+        version=2,
+    )
+    assert reading_group.abstract == "Every Friday, one paper, no slides."
+    assert reading_group.key.startswith("title:") and reading_group.authors == ("Zoë Kowalski",)
+    url = "https://efficientml.example.edu/2024/01/01/happy-new-year/"
+    assert (untitled.title, untitled.url, untitled.abstract) == (
+        url,
+        url,
+        "Happy new year from the lab!",
+    )
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '<content type="html">&lt;p&gt;Body &amp;amp; more&lt;/p&gt;'
+        "&lt;script&gt;alert(1)&lt;/script&gt;</content>",
+        '<content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">'
+        "<p>Body &amp; more</p></div></content>",
+    ],
+)
+def test_content_is_the_abstract_when_there_is_no_summary(content: str) -> None:
+    data = atom(
+        "<entry><title>Editorial</title><id>https://journal.example.org/editorial/1</id>"
+        f"<updated>2024-01-02T12:00:00Z</updated>{content}</entry>"
+    )
+    [paper] = parse_feed(data, "o", "s")
+    assert paper.abstract == "Body & more"
+    assert paper.published == date(2024, 1, 2)  # `updated` when there is no `published`
+    assert paper.doi == "" and paper.key.startswith("title:")
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        ("<p>A &amp; B</p>\n<i>c</i>", "A & B c"),
+        ("<p>One.</p><p>Two.</p>", "One. Two."),
+        ("line<br/>break", "line break"),
+        ("CO<sub>2</sub> and H<sub>2</sub>O", "CO2 and H2O"),
+        ("<i>in vivo</i> study", "in vivo study"),
+        ("Caf&eacute; &#8212; &lt;b&gt; &nbsp;", "Café — <b>"),
+        ("x < y", "x < y"),
+        ("<style>p {color: red}</style>text<script>var a = '<p>';</script>", "text"),
+        ("  many \n\t spaces  ", "many spaces"),
+        ("", ""),
+    ],
+)
+def test_plain_text(html: str, text: str) -> None:
+    assert plain_text(html) == text
 
 
 @pytest.mark.parametrize(
     ("candidates", "doi"),
     [
+        (("10.1000/ABC",), "10.1000/abc"),
         (("doi:10.1000/ABC",), "10.1000/abc"),
+        (("DOI: 10.1038/s41586-024-07001-1",), "10.1038/s41586-024-07001-1"),
+        (("info:doi/10.1371/journal.pcbi.1011801",), "10.1371/journal.pcbi.1011801"),
         (("https://doi.org/10.1101/2024.01.01.123456",), "10.1101/2024.01.01.123456"),
         (("http://dx.doi.org/10.5555/x.y.",), "10.5555/x.y"),
+        (("https://doi.org/10.1002%2F%28SICI%291097",), "10.1002/(sici)1097"),
+        (("https://dl.acm.org/doi/10.1145/3597503.3639187?af=R",), "10.1145/3597503.3639187"),
+        (("https://onlinelibrary.wiley.com/doi/abs/10.1002/anie.2024",), "10.1002/anie.2024"),
+        (("https://example.org/articles/10.1234/x",), ""),
+        (("https://doi.org/",), ""),
+        (("PMID:38123456",), ""),
         (("", "https://example.org/article"), ""),
         (("https://example.org/a", "10.48550/arXiv.2401.01234"), "10.48550/arxiv.2401.01234"),
+        (("doi:10.1/first", "doi:10.2222/second"), "10.2222/second"),  # 10.1 is too short
     ],
 )
 def test_find_doi(candidates: tuple[str, ...], doi: str) -> None:
     assert find_doi(*candidates) == doi
+
+
+@pytest.mark.parametrize(
+    ("candidate", "expected"),
+    [
+        ("https://arxiv.org/abs/2401.01234v2", ("2401.01234", 2)),
+        ("http://arxiv.org/abs/2401.01234?context=cs.LG", ("2401.01234", 0)),
+        ("https://www.arxiv.org/abs/hep-th/9901001v1", ("hep-th/9901001", 1)),
+        ("https://export.arxiv.org/pdf/2401.01234v3.pdf", ("2401.01234", 3)),
+        ("oai:arXiv.org:2401.01234v1", ("2401.01234", 1)),
+        ("arXiv:2401.01234", ("2401.01234", 0)),
+        ("10.48550/arXiv.2401.01234", ("2401.01234", 0)),
+        ("https://arxiv.org/list/cs.LG/new", ("", 0)),
+        ("https://example.org/abs/2401.01234", ("", 0)),
+        ("https://efficientml.example.edu/?p=412", ("", 0)),
+    ],
+)
+def test_find_arxiv_id(candidate: str, expected: tuple[str, int]) -> None:
+    assert find_arxiv_id(candidate) == expected
 
 
 @pytest.mark.parametrize(
@@ -149,21 +444,170 @@ def test_find_doi(candidates: tuple[str, ...], doi: str) -> None:
         ("A One", ("A One",)),
         ("A One; B Two", ("A One", "B Two")),
         ("A One, B Two and C Three", ("A One", "B Two", "C Three")),
-        ("", ()),
+        ("A One, B Two, and C Three", ("A One", "B Two", "C Three")),
+        ("Ana Gómez & Bob Li", ("Ana Gómez", "Bob Li")),
+        ("Anand Rao and Sandra Lee", ("Anand Rao", "Sandra Lee")),
+        ("Smith, John", ("John Smith",)),
+        ("van der Berg, Anna", ("Anna van der Berg",)),
+        ("Smith, John; Doe, Jane", ("John Smith", "Jane Doe")),
+        ("Zhang, Y., Mueller, J. A., Okafor, C.", ("Y. Zhang", "J. A. Mueller", "C. Okafor")),
+        ("Smith, J. and Jones, K.", ("J. Smith", "K. Jones")),
+        ("Smith and Jones", ("Smith", "Jones")),
+        ("John Smith, Jr., Ana Gómez", ("John Smith Jr.", "Ana Gómez")),
+        ("Zhang, Y., Li, X., et al.", ("Y. Zhang", "X. Li")),
+        ("  ", ()),
     ],
 )
 def test_split_authors(value: str, names: tuple[str, ...]) -> None:
     assert split_authors(value) == names
 
 
-def test_plain_text() -> None:
-    assert plain_text("<p>A &amp; B</p>\n<i>c</i>") == "A & B c"
+@pytest.mark.parametrize(
+    ("item", "authors", "truncated"),
+    [
+        ("<dc:creator>A One</dc:creator><dc:creator>B Two</dc:creator>", ("A One", "B Two"), False),
+        ("<dc:creator>A One, B Two and C Three</dc:creator>", ("A One", "B Two", "C Three"), False),
+        ("<author>c3@example.org (C Three)</author>", ("C Three",), False),
+        ("<author>nobody@example.org</author>", (), False),
+        ("<dc:creator>Smith, J., Doe, A., et al.</dc:creator>", ("J. Smith", "A. Doe"), True),
+        ("<dc:creator>A One</dc:creator><dc:creator>A One</dc:creator>", ("A One",), False),
+        ("", (), False),
+    ],
+)
+def test_feed_authors(item: str, authors: tuple[str, ...], truncated: bool) -> None:
+    [paper] = parse_feed(rss(f"<item><title>T</title>{item}</item>"), "o", "s")
+    assert (paper.authors, paper.authors_truncated) == (authors, truncated)
 
 
-@pytest.mark.parametrize("data", [b"<rss><channel><item>", b"<html><body>hi</body></html>"])
-def test_malformed_feeds_fail(data: bytes) -> None:
-    with pytest.raises(SourceError, match=r"^feed: "):
+def test_atom_authors_written_last_name_first() -> None:
+    entry = "<entry><title>T</title><id>urn:1</id><author><name>{}</name></author></entry>"
+    data = atom(entry.format("Gómez, Ana") + entry.replace("urn:1", "urn:2").format("Bob Li"))
+    assert [p.authors for p in parse_feed(data, "o", "s")] == [("Ana Gómez",), ("Bob Li",)]
+
+
+@pytest.mark.parametrize(
+    ("item", "published"),
+    [
+        ("<pubDate>Thu, 04 Jan 2024 10:00:00 GMT</pubDate>", date(2024, 1, 4)),
+        ("<pubDate>Thu, 04 Jan 2024 00:30:00 +0100</pubDate>", date(2024, 1, 4)),
+        ("<pubDate>Wed, 03 Jan 2024 23:30:00 -0500</pubDate>", date(2024, 1, 3)),
+        ("<dc:date>2024-01-02</dc:date>", date(2024, 1, 2)),
+        ("<dc:date>2024-01-02T23:00:00-08:00</dc:date>", date(2024, 1, 2)),
+        ("<pubDate>sometime last week</pubDate>", None),
+        ("", None),
+    ],
+)
+def test_feed_dates_as_written(item: str, published: date | None) -> None:
+    [paper] = parse_feed(rss(f"<item><title>T</title>{item}</item>"), "o", "s")
+    assert paper.published == published
+
+
+@pytest.mark.parametrize(
+    ("item", "doi", "key"),
+    [
+        ("<prism:doi>10.1038/S41586-024-0001</prism:doi>", "10.1038/s41586-024-0001", "doi:"),
+        ("<dc:identifier>doi:10.1101/2024.01.01.1</dc:identifier>", "10.1101/2024.01.01.1", "doi:"),
+        ("<link>https://doi.org/10.1145/1234.5678</link>", "10.1145/1234.5678", "doi:"),
+        ('<guid isPermaLink="false">info:doi/10.1371/j.p.1</guid>', "10.1371/j.p.1", "doi:"),
+        ("<dc:identifier>PMID:38123456</dc:identifier>", "", "title:"),
+        ("<link>https://arxiv.org/abs/2401.01234v2</link>", "", "arxiv:2401.01234"),
+        (
+            "<link>https://arxiv.org/abs/2401.01234v2</link>"
+            "<dc:identifier>doi:10.48550/arXiv.2401.01234</dc:identifier>",
+            "10.48550/arxiv.2401.01234",
+            "arxiv:2401.01234",
+        ),
+    ],
+)
+def test_feed_identity(item: str, doi: str, key: str) -> None:
+    [paper] = parse_feed(rss(f"<item><title>T</title>{item}</item>"), "o", "s")
+    assert paper.doi == doi and paper.key.startswith(key)
+
+
+def test_entries_need_a_title_or_a_link() -> None:
+    data = rss(
+        "<item><description>neither</description></item>"
+        "<item><link>https://e.test/only-link</link></item>"
+        "<item><title><![CDATA[ <b>only</b> title ]]></title></item>"
+    )
+    papers = parse_feed(data, "o", "s")
+    assert [(p.title, p.url) for p in papers] == [
+        ("https://e.test/only-link", "https://e.test/only-link"),
+        ("only title", ""),
+    ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        rss(""),
+        atom(""),
+        b'<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom"></feed>',
+    ],
+)
+def test_a_valid_feed_without_entries_is_empty(data: bytes) -> None:
+    assert parse_feed(data, "o", "s") == ()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        # Undeclared HTML entity: not well-formed XML, read by feedparser's lenient parser.
+        rss("<item><title>KV&nbsp;cache</title><link>https://e.test/1</link></item>"),
+        # A bare ampersand in a URL.
+        rss("<item><title>KV cache</title><link>https://e.test/?a=1&b=2</link></item>"),
+        # Latin-1 bytes in a document that declares (by default) UTF-8.
+        rss("<item><title>KV cache</title></item>").replace(b"UTF-8", b"utf-8")
+        + b"<!-- caf\xe9 -->",
+    ],
+)
+def test_minor_bozo_feeds_with_entries_are_accepted(data: bytes) -> None:
+    [paper] = parse_feed(data, "o", "s")
+    assert paper.title == "KV cache"
+
+
+MALFORMED = [
+    pytest.param(b"", "empty response", id="empty"),
+    pytest.param(b"  \n", "empty response", id="blank"),
+    pytest.param(
+        b"<rss><channel><item>",
+        r"malformed feed, cut short: no element found \(line 1\)",
+        id="truncated tags",
+    ),
+    pytest.param(b'{"items": []}', "malformed feed: not well-formed", id="json"),
+    pytest.param(
+        b'<?xml version="1.0"?>\n<rss version="2.0">\n<channel>\n<item>',
+        r"malformed feed, cut short: no element found \(line 4\)",
+        id="truncated with declaration",
+    ),
+    pytest.param(b"\x00\x01 binary", "malformed feed", id="binary"),
+    pytest.param(b"<!DOCTYPE html><html><p>Login</html>", "malformed feed", id="html"),
+    pytest.param(b"<html><body>hi</body></html>", "not an RSS or Atom feed", id="xhtml"),
+    pytest.param(b"<items><item>x</item></items>", "not an RSS or Atom feed", id="other xml"),
+]
+
+
+@pytest.mark.parametrize(("data", "problem"), MALFORMED)
+def test_malformed_feeds_fail(data: bytes, problem: str) -> None:
+    with pytest.raises(SourceError, match=f"^feed: {problem}") as caught:
         parse_feed(data, "feed", "f")
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["journal_atom.xml", "biorxiv_rss.xml", "blog_rss2.xml"])
+@pytest.mark.parametrize("fraction", [0.1, 0.35, 0.5, 0.75, 0.98])
+def test_a_feed_cut_short_fails_whole(name: str, fraction: float) -> None:
+    data = (FEEDS / name).read_bytes()
+    with pytest.raises(SourceError, match=r"^feed: malformed feed, cut short: "):
+        parse_feed(data[: int(len(data) * fraction)], "feed", "f")
+
+
+def test_payload_is_never_taken_for_a_file_name(tmp_path: Path) -> None:
+    # feedparser.parse(bytes) opens the bytes as a path if such a file exists.
+    path = tmp_path / "feed.xml"
+    path.write_bytes((FEEDS / "blog_rss2.xml").read_bytes())
+    with pytest.raises(SourceError, match=r"^feed: "):
+        parse_feed(str(path).encode(), "feed", "f")
 
 
 def test_feed_source_conditional_get() -> None:
@@ -171,14 +615,15 @@ def test_feed_source_conditional_get() -> None:
         if request.headers.get("If-None-Match") == '"v"':
             return httpx.Response(304)
         return httpx.Response(
-            200, headers={"ETag": '"v"'}, content=(DATA / "feeds" / "journal_atom.xml").read_bytes()
+            200, headers={"ETag": '"v"'}, content=(FEEDS / "journal_atom.xml").read_bytes()
         )
 
     client = PoliteClient(
         transport=httpx.MockTransport(handler), default_interval=0, sleep=lambda s: None
     )
-    source = FeedSource("jmlr", "https://j.test/feed")
+    source = FeedSource("tcl", "https://j.test/feed")
     first = source.fetch(FetchContext(now=NOW, client=client))
     assert len(first.papers) == 2 and first.validators["https://j.test/feed"] == Validators('"v"')
+    assert {p.source for p in first.papers} == {"tcl"}
     second = source.fetch(FetchContext(now=NOW, client=client, validators=first.validators))
     assert second.papers == () and second.validators == {}

@@ -1,12 +1,23 @@
-"""Generic RSS and Atom feeds (journals, bioRxiv, blogs), parsed with feedparser."""
+"""Generic RSS 1.0/2.0 and Atom feeds (journals, bioRxiv, blogs), parsed with feedparser.
+
+`parse_feed` is a pure function over bytes; `FeedSource` fetches with a conditional GET.
+
+feedparser is lenient on purpose: it reads feeds that are not well-formed XML (an undeclared
+`&nbsp;`, a bare `&` in a URL) and flags them `bozo`. We accept those when they still yield
+entries, but refuse a payload that is not a feed at all and one cut short (the XML ends inside
+the document), which feedparser would otherwise turn into a partial list of entries.
+"""
 
 from __future__ import annotations
 
-import html
+import io
 import re
-import xml.sax
-from datetime import date
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
+from html.parser import HTMLParser
 from typing import Any
+from urllib.parse import unquote, urlsplit
+from xml.parsers.expat import errors as expat_errors
 
 import feedparser  # type: ignore[import-untyped]
 
@@ -14,64 +25,230 @@ from digest.errors import SourceError
 from digest.models import Paper, paper_keys, parse_arxiv_id
 from digest.sources import FetchContext, FetchResult, client_needed
 
-_TAG = re.compile(r"<[^>]+>")
-_DOI = re.compile(r"(?:doi:|https?://(?:dx\.)?doi\.org/)?(10\.\d{4,9}/\S+)", re.I)
-_AUTHOR_SPLIT = re.compile(r"\s*(?:;|,|\band\b)\s*")
+# Expat errors that only happen when the input ends before the document does.
+_TRUNCATED = frozenset(
+    expat_errors.codes[message]
+    for message in (
+        expat_errors.XML_ERROR_NO_ELEMENTS,
+        expat_errors.XML_ERROR_UNCLOSED_TOKEN,
+        expat_errors.XML_ERROR_UNCLOSED_CDATA_SECTION,
+        expat_errors.XML_ERROR_PARTIAL_CHAR,
+    )
+)
+_BLOCK_TAGS = frozenset(
+    {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption"}
+    | {"figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "ol"}
+    | {"p", "pre", "section", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "ul"}
+)
+_HIDDEN_TAGS = frozenset({"script", "style"})
+
+_DOI_ID = re.compile(r"(?:doi:\s*|info:doi/|urn:doi:)?(10\.\d{4,9}/\S+)", re.I)
+_DOI_PATH = re.compile(r"/doi/(?:(?:abs|full|pdf|epdf|fullhtml|reader)/)?(10\.\d{4,9}/.+)", re.I)
+_DOI_HOSTS = frozenset({"doi.org", "dx.doi.org", "www.doi.org"})
+_ARXIV_HOSTS = frozenset({"arxiv.org", "www.arxiv.org", "export.arxiv.org"})
+_ARXIV_DOI = re.compile(r"10\.48550/arxiv\.(.+)", re.I)
+_ARXIV_OAI = re.compile(r"(?:oai:arxiv\.org:|arxiv:)(.+)", re.I)
+
+_ET_AL = re.compile(r",?\s*\bet\.?\s+al\b\.?", re.I)
+_NAME_SEP = re.compile(r"\s*(,|&|\band\b)\s*")
+_LIST_SEP = re.compile(r"\s*;\s*(?:(?:and|&)\s+)?")
+_INITIALS = re.compile(r"[A-Z]\.?(?:-?[A-Z]\.?)*(?:\s+[A-Z]\.?(?:-?[A-Z]\.?)*)*")
+_SUFFIX = re.compile(r"(?:Jr|Sr|II|III|IV)\.?")
+_EMAIL = re.compile(r"\S+@\S+")
+_PARTICLES = frozenset(
+    {"da", "de", "del", "della", "der", "di", "do", "dos", "du", "la", "le", "ten", "ter"}
+    | {"van", "von"}
+)
+
+
+class _TextExtractor(HTMLParser):
+    """Collects the text of an HTML fragment: entities decoded, script/style dropped, block
+    elements separated by a space, inline ones (`<i>`, `<sub>`, `<a>`) joined as written."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _HIDDEN_TAGS:
+            self._hidden += 1
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _HIDDEN_TAGS:
+            self._hidden = max(0, self._hidden - 1)
+        elif tag in _BLOCK_TAGS:
+            self.parts.append(" ")
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden:
+            self.parts.append(data)
 
 
 def plain_text(value: str) -> str:
     """HTML to one line of text: tags dropped, entities unescaped, whitespace collapsed."""
-    return " ".join(html.unescape(_TAG.sub(" ", value)).split())
+    extractor = _TextExtractor()
+    extractor.feed(value)
+    extractor.close()
+    return " ".join("".join(extractor.parts).split())
 
 
 def find_doi(*candidates: str) -> str:
-    """The first DOI among `candidates` (`doi:10.…`, `https://doi.org/10.…`, bare), lower case."""
+    """The DOI of the first candidate that names one, lower case; "" if none does.
+
+    A candidate is an identifier (`10.…`, `doi:10.…`, `info:doi/10.…`) or a URL: a doi.org
+    link, or a publisher link with a `/doi/10.…` path (ACM, Wiley, SAGE, Taylor & Francis).
+    """
     for candidate in candidates:
-        found = _DOI.search(candidate or "")
+        text = (candidate or "").strip()
+        if text.lower().startswith(("http://", "https://")):
+            parts = urlsplit(text)
+            path = unquote(parts.path)
+            if parts.hostname in _DOI_HOSTS:
+                found = _DOI_ID.fullmatch(path.lstrip("/"))
+            else:
+                found = _DOI_PATH.search(path)
+        else:
+            found = _DOI_ID.fullmatch(text)
         if found:
             return found.group(1).rstrip(".,;").lower()
     return ""
 
 
+def find_arxiv_id(*candidates: str) -> tuple[str, int]:
+    """(arXiv id without version, version or 0) of the first candidate naming an arXiv paper:
+    an arxiv.org abs/pdf link, `oai:arXiv.org:…`, `arXiv:…`, or an arXiv DOI (10.48550/…)."""
+    for candidate in candidates:
+        text = (candidate or "").strip()
+        if text.lower().startswith(("http://", "https://")):
+            parts = urlsplit(text)
+            if parts.hostname not in _ARXIV_HOSTS:
+                continue
+            found = re.fullmatch(r"/(?:abs|pdf)/(.+?)(?:\.pdf)?/?", parts.path)
+            text = found.group(1) if found else ""
+        else:
+            found = _ARXIV_OAI.fullmatch(text) or _ARXIV_DOI.fullmatch(text)
+            text = found.group(1) if found else ""
+        arxiv_id, version = parse_arxiv_id(text) if text else ("", 0)
+        if arxiv_id:
+            return arxiv_id, version
+    return "", 0
+
+
 def split_authors(value: str) -> tuple[str, ...]:
-    """`A, B and C` or `A; B` as separate names."""
-    return tuple(name for name in _AUTHOR_SPLIT.split(value.strip()) if name)
+    """The names in one author string, as `First Last`.
+
+    Handles `A One, B Two and C Three`, `A One; B Two`, `Smith, John; Doe, Jane` and bioRxiv's
+    `Smith, J. A., Doe, B.`; a single `Smith, John` is one name; `et al.` is dropped.
+    """
+    text = _ET_AL.sub("", " ".join(value.split())).strip(" ,;")
+    if not text:
+        return ()
+    if ";" in text:
+        return tuple(name for chunk in _LIST_SEP.split(text) if (name := _uninvert(chunk)))
+    names: list[str] = []
+    comma_only: list[bool] = []  # whether only a comma separates a name from the one before
+    separator = ""
+    for number, part in enumerate(_NAME_SEP.split(text)):
+        if number % 2:  # a separator: ",", "&" or "and"
+            separator = "," if part == "," and separator in ("", ",") else "and"
+        elif part and names and _SUFFIX.fullmatch(part):
+            names[-1] = f"{names[-1]} {part}"
+            separator = ""
+        elif part:
+            names.append(part)
+            comma_only.append(separator == ",")
+            separator = ""
+    # "Last, First, Last, First": every other name a bare surname, its given names after a comma.
+    # Single-word authors are rare enough that an even list of them is read this way.
+    surnames, given = names[0::2], names[1::2]
+    if (
+        len(surnames) == len(given)
+        and all(_is_surname(name) for name in surnames)
+        and all(comma_only[1::2])
+    ):
+        return tuple(f"{first} {last}" for last, first in zip(surnames, given, strict=True))
+    return tuple(names)
+
+
+def _uninvert(name: str) -> str:
+    """`Smith, John` → `John Smith`; anything else unchanged."""
+    name = name.strip(" ,")
+    if name.count(",") == 1:
+        last, first = (part.strip() for part in name.split(","))
+        if _SUFFIX.fullmatch(first):
+            return f"{last} {first}"
+        return f"{first} {last}" if first and last else last or first
+    return name
+
+
+def _is_surname(piece: str) -> bool:
+    """One word (particles such as `van der` aside) that is not itself initials."""
+    words = [w for w in piece.split() if w not in _PARTICLES]
+    return len(words) == 1 and not _INITIALS.fullmatch(words[0])
 
 
 def parse_feed(data: bytes, origin: str, source_name: str) -> tuple[Paper, ...]:
-    """Parse an RSS 1.0/2.0 or Atom feed; SourceError if it is malformed or not a feed."""
-    parsed = feedparser.parse(data)
-    problem = parsed.get("bozo_exception")
-    if isinstance(problem, xml.sax.SAXException):
-        raise SourceError(f"{origin}: malformed feed: {problem}")
-    if not parsed.get("version"):
+    """Parse an RSS 1.0/2.0 or Atom feed into papers, in feed order.
+
+    SourceError naming `origin` when the payload is empty, is not a feed, is malformed with
+    nothing readable in it, or was cut short. Entries with neither title nor link are skipped;
+    one with a link but no title gets its link as title.
+    """
+    if not data.strip():
+        raise SourceError(f"{origin}: empty response, not a feed")
+    # A BytesIO, never the bytes themselves: feedparser would try bytes as a file name first.
+    parsed = feedparser.parse(io.BytesIO(data))
+    entries: list[Any] = parsed.get("entries") or []
+    problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
+    code = getattr(_inner(problem), "code", None)
+    if code in _TRUNCATED:
+        raise SourceError(f"{origin}: malformed feed, cut short: {_describe(problem, data)}")
+    if problem is not None and not entries and not parsed.get("feed", {}).get("title"):
+        raise SourceError(f"{origin}: malformed feed: {_describe(problem, data)}")
+    if not parsed.get("version"):  # no <rss>, <rdf:RDF> or <feed> root: HTML, other XML
         raise SourceError(f"{origin}: not an RSS or Atom feed")
-    papers = [_paper_of(entry, source_name) for entry in parsed.entries]
-    return tuple(p for p in papers if p is not None)
+    papers = (_paper_of(entry, source_name) for entry in entries)
+    return tuple(paper for paper in papers if paper is not None)
+
+
+def _inner(problem: Any) -> Any:
+    get = getattr(problem, "getException", None)
+    return get() if callable(get) else None
+
+
+def _describe(problem: Any, data: bytes) -> str:
+    """One line: the parser's message and the line of the payload it stopped at."""
+    if hasattr(problem, "getLineNumber"):
+        # feedparser puts an XML declaration on a line of its own in front of a payload that
+        # has none, and the parser counts lines from there.
+        added = 0 if data.removeprefix(b"\xef\xbb\xbf").startswith(b"<?xml") else 1
+        line = max(1, problem.getLineNumber() - added)
+        message = f"{problem.getMessage()} (line {line})"
+    else:
+        message = str(problem)
+    return " ".join(message.split())
 
 
 def _paper_of(entry: Any, source_name: str) -> Paper | None:
-    title = plain_text(entry.get("title", ""))
-    link = entry.get("link", "")
+    link = str(entry.get("link") or "").strip()
+    title = plain_text(str(entry.get("title") or "")) or link
     if not title:
         return None
-    content = entry.get("content") or []
-    abstract = plain_text(
-        entry.get("summary", "") or (content[0].get("value", "") if content else "")
+    entry_id = str(entry.get("id") or "").strip() or link
+    arxiv_id, version = find_arxiv_id(link, entry_id)
+    doi = find_doi(
+        str(entry.get("prism_doi") or ""), str(entry.get("dc_identifier") or ""), link, entry_id
     )
-    entry_id = entry.get("id", "") or link
-    arxiv_id, version = ("", 0)
-    for candidate in (link, entry_id):
-        if "arxiv.org/abs/" in candidate:
-            arxiv_id, version = parse_arxiv_id(candidate)
-            break
-    doi = find_doi(entry.get("prism_doi", ""), entry.get("dc_identifier", ""), link, entry_id)
+    authors, truncated = _authors_of(entry)
     return Paper(
         key=paper_keys(arxiv_id, doi, title)[0],
         title=title,
-        authors=_authors_of(entry),
-        abstract=abstract,
-        categories=tuple(t.get("term", "") for t in entry.get("tags", []) if t.get("term")),
+        authors=authors,
+        abstract=_abstract_of(entry),
+        categories=_categories_of(entry),
         published=_date_of(entry),
         url=link,
         source=source_name,
@@ -79,21 +256,59 @@ def _paper_of(entry: Any, source_name: str) -> Paper | None:
         arxiv_id=arxiv_id,
         version=version,
         doi=doi,
+        authors_truncated=truncated,
     )
 
 
-def _authors_of(entry: Any) -> tuple[str, ...]:
-    names = [a.get("name", "") for a in entry.get("authors", []) if a.get("name")]
-    if len(names) == 1:  # one string holding several names
-        return split_authors(names[0])
-    if names:
-        return tuple(n.strip() for n in names)
-    return split_authors(entry.get("author", ""))
+def _abstract_of(entry: Any) -> str:
+    summary = plain_text(str(entry.get("summary") or ""))
+    if summary:
+        return summary
+    for content in entry.get("content") or []:
+        text = plain_text(str(content.get("value") or ""))
+        if text:
+            return text
+    return ""
+
+
+def _authors_of(entry: Any) -> tuple[tuple[str, ...], bool]:
+    # `author` is a flat string of the same (feedparser fills `authors` whenever it fills it),
+    # and an address-only author has no name: `{"email": …}`.
+    details = [a for a in entry.get("authors") or [] if isinstance(a, dict)]
+    raw = (
+        [str(a.get("name") or "") for a in details] if details else [str(entry.get("author") or "")]
+    )
+    raw = [name for name in raw if name.strip() and not _EMAIL.fullmatch(name.strip())]
+    names = [name for value in raw for name in split_authors(value)]
+    truncated = any(_ET_AL.search(value) for value in raw)
+    return tuple(dict.fromkeys(names)), truncated
+
+
+def _categories_of(entry: Any) -> tuple[str, ...]:
+    terms = (plain_text(str(t.get("term") or "")) for t in entry.get("tags") or [])
+    return tuple(dict.fromkeys(term for term in terms if term))
 
 
 def _date_of(entry: Any) -> date | None:
-    moment = entry.get("published_parsed") or entry.get("updated_parsed")
-    return date(moment.tm_year, moment.tm_mon, moment.tm_mday) if moment else None
+    """The date as the feed wrote it (in its own time zone); feedparser's `*_parsed` values are
+    converted to UTC, which moves a late-evening or early-morning date by a day."""
+    for name in ("published", "updated", "created"):
+        # dict.get: FeedParserDict.get("updated") falls back to `published` with a warning.
+        raw = str(dict.get(entry, name) or "").strip()
+        if not raw:
+            continue
+        try:
+            return datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
+        except ValueError:
+            pass
+        try:
+            return parsedate_to_datetime(raw).date()
+        except (TypeError, ValueError, IndexError):
+            pass
+        moment = dict.get(entry, f"{name}_parsed")
+        if moment:
+            return date(moment.tm_year, moment.tm_mon, moment.tm_mday)
+    return None
 
 
 class FeedSource:

@@ -2,6 +2,8 @@
 
 `paper.id` is the arXiv id, so these papers merge with arXiv's and add upvotes, comment counts,
 the GitHub repo, the project page and AI keywords. Weekends return `[]`.
+
+`parse_daily_papers` and `daily_dates` are pure; `HfDailySource` does the fetching.
 """
 
 from __future__ import annotations
@@ -17,53 +19,59 @@ from digest.settings import HfDailyConfig
 from digest.sources import FetchContext, FetchResult, client_needed
 
 MAX_PAGES = 20
+PAPER_PAGE = "https://huggingface.co/papers/"
 
 
 def parse_daily_papers(data: bytes, origin: str = "hf_daily") -> tuple[Paper, ...]:
-    """Parse one page of the Daily Papers API; SourceError (nothing partial) if malformed."""
+    """Parse one page of the Daily Papers API.
+
+    The payload is taken whole or not at all: anything but a JSON array of objects, or an
+    element without a paper id or title, raises SourceError naming `origin`. Optional signals
+    (upvotes, code link, …) that are missing, null or of the wrong type are left out of `extra`.
+    """
     try:
         items = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SourceError(f"{origin}: not JSON: {exc}") from None
     if not isinstance(items, list):
-        raise SourceError(f"{origin}: expected a JSON array of papers")
+        raise SourceError(f"{origin}: expected a JSON array of papers, got {_kind(items)}")
     papers = []
     for number, item in enumerate(items, start=1):
         try:
             papers.append(_paper_of(item))
-        except (KeyError, TypeError, ValueError) as exc:
+        except ValueError as exc:
             raise SourceError(f"{origin}: item {number}: {exc}") from None
     return tuple(papers)
 
 
 def _paper_of(item: Any) -> Paper:
-    paper = item.get("paper") if isinstance(item, dict) else None
+    if not isinstance(item, dict):
+        raise ValueError(f"expected an object, got {_kind(item)}")
+    paper = item.get("paper")
     if not isinstance(paper, dict):
         raise ValueError("no 'paper' object")
-    listing_id = str(paper.get("id") or "").strip()
-    title = " ".join(str(paper.get("title") or item.get("title") or "").split())
+    listing_id = _text(paper.get("id"))
+    title = _text(paper.get("title")) or _text(item.get("title"))
     if not listing_id or not title:
         raise ValueError("paper without id or title")
     arxiv_id, version = parse_arxiv_id(listing_id)
-    authors = tuple(
-        name for a in paper.get("authors") or [] if (name := str(a.get("name") or "").strip())
-    )
-    extra = {
-        "upvotes": paper.get("upvotes"),
-        "comments": item.get("numComments"),
-        "code_url": paper.get("githubRepo"),
-        "github_stars": paper.get("githubStars"),
-        "project_page": paper.get("projectPage"),
-        "ai_keywords": paper.get("ai_keywords") or None,
-        "hf_url": f"https://huggingface.co/papers/{listing_id}",
+    hf_url = PAPER_PAGE + listing_id
+    extra: dict[str, Any] = {
+        "upvotes": _count(paper.get("upvotes")),
+        "comments": _count(item.get("numComments")),
+        "code_url": _text(paper.get("githubRepo")) or None,
+        "github_stars": _count(paper.get("githubStars")),
+        "project_page": _text(paper.get("projectPage")) or None,
+        "ai_keywords": _keywords(paper.get("ai_keywords")),
+        "hf_url": hf_url,
     }
     return Paper(
         key=paper_keys(arxiv_id, "", title)[0],
         title=title,
-        authors=authors,
-        abstract=" ".join(str(paper.get("summary") or item.get("summary") or "").split()),
+        authors=_authors(paper.get("authors")),
+        abstract=_text(paper.get("summary")) or _text(item.get("summary")),
         published=_date_of(paper.get("publishedAt") or item.get("publishedAt")),
-        url=f"https://arxiv.org/abs/{arxiv_id}" if arxiv_id else extra["hf_url"],
+        url=hf_url,
         source="hf_daily",
         listing_id=listing_id,
         arxiv_id=arxiv_id,
@@ -72,17 +80,48 @@ def _paper_of(item: Any) -> Paper:
     )
 
 
-def _date_of(value: Any) -> date | None:
-    if not isinstance(value, str) or not value:
+def _kind(value: Any) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", type(None): "null"}
+    return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
+
+
+def _text(value: Any) -> str:
+    """A string field with its whitespace collapsed; "" for anything else."""
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _keywords(value: Any) -> list[str] | None:
+    if not isinstance(value, list):
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
+    words = [w for v in value if (w := _text(v))]
+    return words or None
+
+
+def _authors(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(name for a in value if isinstance(a, dict) and (name := _text(a.get("name"))))
+
+
+def _date_of(value: Any) -> date | None:
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
+    except ValueError:
+        raise ValueError(f"'publishedAt' is not an ISO date: {value!r}") from None
 
 
 def daily_dates(last_success: date | None, today: date, max_days: int = 7) -> tuple[date, ...]:
-    """The dates to fetch: from the last successful day (its list may have grown) through
-    today, at most the `max_days` most recent; only today when there was no success yet."""
-    first = last_success or today
-    first = max(first, today - timedelta(days=max_days - 1))
+    """The dates to fetch, oldest first: from the last successful day (its list may have grown)
+    through today, at most the `max_days` most recent; only today when there was no success yet
+    (or it lies in the future). Today is always included."""
+    first = min(last_success or today, today)
+    first = max(first, today - timedelta(days=max(max_days, 1) - 1))
     return tuple(first + timedelta(days=n) for n in range((today - first).days + 1))
 
 
@@ -111,7 +150,7 @@ class HfDailySource:
         found: dict[str, Paper] = {}
         for day in dates:
             for paper in self._one_day(client, day):
-                found.setdefault(paper.key, paper)
+                found[paper.key] = paper  # a later list has the fresher upvotes
         return FetchResult(papers=tuple(found.values()))
 
     def _one_day(self, client: PoliteClient, day: date) -> list[Paper]:
