@@ -1,7 +1,16 @@
 """arXiv: the daily announcement feeds per category, and the API (followed authors, backfill).
 
 Parsers are pure functions over bytes and read XML by namespace, never by prefix or element
-order (the 2026 API responses reordered elements and changed prefixes).
+order (the 2026 API responses reordered elements, changed prefixes, switched links to https and
+sometimes mark the PDF link by its type alone).
+
+- `parse_listing_feed`: the announcement feed, https://rss.arxiv.org/rss/cs.LG+cs.CL (RSS 2.0,
+  since 2024). One item per announced paper, with `arxiv:announce_type` new, cross, replace or
+  replace-cross; authors are one `dc:creator` string (`split_creators`). A weekend or holiday
+  feed is a channel without items.
+- `parse_api_feed`: an http://export.arxiv.org/api/query page (Atom with opensearch totals).
+  The API answers a bad query with HTTP 400 and a feed holding one entry titled `Error`: that
+  becomes SourceError carrying its summary. An unknown id is a valid feed with zero entries.
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from xml.parsers.expat import errors as expat_errors
 
 from digest.errors import SourceError
 from digest.http import PoliteClient
@@ -23,25 +33,32 @@ from digest.sources import FetchContext, FetchResult, client_needed
 ATOM = "{http://www.w3.org/2005/Atom}"
 ARXIV = "{http://arxiv.org/schemas/atom}"
 OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
+# Older API responses named the opensearch namespace this way; accepted as well.
+_OPENSEARCH_NAMESPACES = (OPENSEARCH, "{http://a9.com/-/spec/opensearchrss/1.0/}")
 DC = "{http://purl.org/dc/elements/1.1/}"
 API_PAGE_LIMIT = 20  # never page forever: at most this many API pages per query
 
+# --- TeX escapes ----------------------------------------------------------------------------------
+
 # TeX accent commands and the combining mark each one puts on the next letter.
 _ACCENTS = {
-    "'": "\u0301",
-    "`": "\u0300",
-    "^": "\u0302",
-    '"': "\u0308",
-    "~": "\u0303",
-    "=": "\u0304",
-    ".": "\u0307",
-    "u": "\u0306",
-    "v": "\u030c",
-    "H": "\u030b",
-    "c": "\u0327",
-    "k": "\u0328",
-    "r": "\u030a",
+    "'": "\u0301",  # acute
+    "`": "\u0300",  # grave
+    "^": "\u0302",  # circumflex
+    '"': "\u0308",  # diaeresis
+    "~": "\u0303",  # tilde
+    "=": "\u0304",  # macron
+    ".": "\u0307",  # dot above
+    "u": "\u0306",  # breve
+    "v": "\u030c",  # caron (háček)
+    "H": "\u030b",  # double acute
+    "c": "\u0327",  # cedilla
+    "k": "\u0328",  # ogonek
+    "r": "\u030a",  # ring above
+    "d": "\u0323",  # dot below
+    "b": "\u0331",  # macron below
 }
+# Letters that are commands of their own.
 _LETTERS = {
     "ss": "ß",
     "o": "ø",
@@ -57,52 +74,191 @@ _LETTERS = {
     "i": "ı",
     "j": "ȷ",
 }
-_TEX_ACCENT = re.compile(r"\\([`'^\"~=.]|[uvHckr](?![A-Za-z]))\s*\{?\\?([A-Za-z])\}?")
-_TEX_LETTER = re.compile(r"\\(ss|ae|AE|oe|OE|aa|AA|[oOlLij])(?![A-Za-z])\s?")
-_DESCRIPTION_HEAD = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*(?:Abstract:\s*)?", re.I)
+# Escaped characters: `AT\&T`.
+_ESCAPED = {"&": "&", "%": "%", "$": "$", "#": "#", "_": "_"}
+
+# The letter an accent applies to: `e`, `{e}`, `{ e }`, `\i` (dotless i), `{\i}`, `\i a`.
+_ACCENTED = (
+    r"(?:\{\s*(?:\\[ij](?![A-Za-z])|[^\W\d_])\s*\}"
+    r"|\\[ij](?![A-Za-z])(?:\{\}|\s(?=[a-z]))?|[^\W\d_])"
+)
+# Symbol accents take the next letter directly (`\'e`); letter accents need a space or a brace
+# after the command (`\c c`, `\c{c}`), otherwise they are another command (`\cdot`).
+_TEX_ACCENT = re.compile(
+    r"\\(?P<cmd>[`'^\"~=.]|[uvHckrdb](?![A-Za-z]))\s*(?P<arg>" + _ACCENTED + ")"
+)
+# `\ss`, `\o`, …: an empty group after it is dropped; one space is TeX's word delimiter when a
+# lowercase letter follows (`Stra\ss e` = Straße), a real space otherwise (`Gau\ss Weber`).
+_TEX_LETTER = re.compile(
+    r"\\(?P<cmd>ss|ae|AE|oe|OE|aa|AA|[oOlLij])(?![A-Za-z])(?:\{\}|\s(?=[a-z]))?"
+)
+_TEX_ESCAPED = re.compile(r"\\([&%$#_])")
+# A brace group holding plain text (`{\o}rsted` once `\o` is read, `{Van} Dyk`), but not the
+# argument of a command that is left as it is (`\foo{bar}`).
+_TEX_GROUP = re.compile(r"(?P<command>\\[A-Za-z]+\s*\{[^{}]*\})|\{(?P<text>[^{}\\]*)\}")
 
 
 def detex(text: str) -> str:
-    """TeX accent escapes to Unicode: `Andr\\'e` → André, `M\\"uller` → Müller, `\\ss` → ß."""
-    text = _TEX_ACCENT.sub(lambda m: unicodedata.normalize("NFC", m[2] + _ACCENTS[m[1]]), text)
-    text = _TEX_LETTER.sub(lambda m: _LETTERS[m[1]], text)
-    return text.replace("{", "").replace("}", "") if "\\" not in text else text
+    """TeX accent escapes to Unicode: `Andr\\'e` → André, `M\\"uller` → Müller, `\\c{c}` → ç,
+    `{\\o}` → ø, `\\ss` → ß. Braces around plain text are dropped; unknown commands are left
+    as they are written (`\\foo{bar}` stays), so nothing becomes unreadable."""
+    if "\\" not in text and "{" not in text:
+        return text
+    previous = None
+    while previous != text:  # innermost first: `{{\o}}`, stacked accents `\~{\^e}` → ễ
+        previous = text
+        text = _TEX_ACCENT.sub(_accent, text)
+        text = _TEX_LETTER.sub(lambda m: _LETTERS[m["cmd"]], text)
+        text = _TEX_ESCAPED.sub(lambda m: _ESCAPED[m[1]], text)
+        text = _TEX_GROUP.sub(lambda m: m["command"] or m["text"], text)
+    return text
 
 
-def _collapse(text: str | None) -> str:
-    return " ".join((text or "").split())
+def _accent(found: re.Match[str]) -> str:
+    letter = found["arg"].strip("{} \t\n\\")
+    return unicodedata.normalize("NFC", letter + _ACCENTS[found["cmd"]])
+
+
+# --- author lists ---------------------------------------------------------------------------------
+
+# Author separators outside parentheses: a comma (`A, B`), an Oxford `, and` (`A, B, and C`), or
+# ` and ` (`A and B`, `A, B and C`). Parentheses are matched to track the depth.
+_CREATOR_TOKEN = re.compile(r"[()]|\s*,\s*(?:and\s+)?|\s+and\s+|^and\s+")
+# The legend of numbered affiliations: `A (1), B (1, 2) ((1) MIT, (2) Stanford)`.
+_LEGEND_START = re.compile(r"\(\d+\)")
+_LEGEND_ENTRY = re.compile(r"\((\d+)\)\s*(.*?)\s*(?:[,;]\s*)?(?=\(\d+\)|$)")
+_LEGEND_REFS = re.compile(r"\d+(?:\s*(?:,|;|&|and)\s*\d+)*")
 
 
 def split_creators(creators: str) -> tuple[tuple[str, str], ...]:
-    """`A (MIT, CSAIL), B and C` → ((A, "MIT, CSAIL"), (B, ""), (C, "")): split at commas and
-    `and` outside parentheses; the parenthesised part is the affiliation."""
-    parts: list[str] = []
-    depth, current = 0, ""
-    for char in _collapse(creators):
+    """Split an arXiv `dc:creator` string into ((name, affiliation or ""), ...).
+
+    `Ana Gómez (MIT, CSAIL), Andr\\'e Martins and Bob Li` → (("Ana Gómez", "MIT, CSAIL"),
+    ("André Martins", ""), ("Bob Li", "")): authors are separated by commas and ` and ` outside
+    parentheses; a parenthesised part (which may hold commas, ` and ` and nested parentheses) is
+    the affiliation, several are joined with "; ". Numbered affiliations with a legend after the
+    last author (`A (1), B (2) ((1) MIT, (2) Stanford)`) are resolved. TeX escapes are read.
+    Unbalanced parentheses are taken as plain text.
+    """
+    text = " ".join(creators.split())
+    authors: list[tuple[str, list[str]]] = []
+    for piece in _split_outside_parens(text):
+        name, groups = _name_and_groups(piece)
+        authors.append((name, groups))
+    legend: dict[str, str] = {}
+    if authors and authors[-1][1] and _LEGEND_START.match(authors[-1][1][-1]):
+        legend = {n: a for n, a in _LEGEND_ENTRY.findall(authors[-1][1].pop())}
+    result = []
+    for name, groups in authors:
+        if not name:
+            continue  # a stray `(MIT)` or an empty piece between two commas
+        affiliations = [_resolve(group, legend) for group in groups]
+        result.append((detex(name), detex("; ".join(a for a in affiliations if a))))
+    return tuple(result)
+
+
+def _split_outside_parens(text: str) -> list[str]:
+    step = 1 if _balanced(text) else 0  # unbalanced parentheses do not protect anything
+    parts, depth, last = [], 0, 0
+    for token in _CREATOR_TOKEN.finditer(text):
+        if token[0] == "(":
+            depth += step
+        elif token[0] == ")":
+            depth -= step
+        elif depth == 0:
+            parts.append(text[last : token.start()])
+            last = token.end()
+    parts.append(text[last:])
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
         depth += (char == "(") - (char == ")")
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    names: list[tuple[str, str]] = []
-    for part in parts:
-        for piece in re.split(r"\s+and\s+(?![^()]*\))", part.strip()):
-            piece = piece.strip()
-            if not piece:
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+def _name_and_groups(piece: str) -> tuple[str, list[str]]:
+    """`A One (MIT, CSAIL) (Google)` → ("A One", ["MIT, CSAIL", "Google"])."""
+    if not _balanced(piece):
+        return piece, []
+    name: list[str] = []
+    groups: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in piece:
+        if char == "(":
+            depth += 1
+            if depth == 1:
+                current = []
                 continue
-            found = re.fullmatch(r"(.*?)\s*\((.*)\)", piece)
-            name, affiliation = (found[1], found[2]) if found else (piece, "")
-            names.append((detex(name.strip()), detex(_collapse(affiliation))))
-    return tuple(names)
+        elif char == ")":
+            depth -= 1
+            if depth == 0:
+                groups.append(" ".join("".join(current).split()))
+                name.append(" ")
+                continue
+        (current if depth else name).append(char)
+    return " ".join("".join(name).split()), groups
 
 
-def _parse_xml(data: bytes, origin: str) -> ET.Element:
+def _resolve(group: str, legend: dict[str, str]) -> str:
+    if legend and _LEGEND_REFS.fullmatch(group):
+        numbers = re.findall(r"\d+", group)
+        return "; ".join(legend.get(number, number) for number in numbers)
+    return group
+
+
+# --- XML ------------------------------------------------------------------------------------------
+
+_TRUNCATED = frozenset(
+    expat_errors.codes[message]
+    for message in (
+        expat_errors.XML_ERROR_NO_ELEMENTS,
+        expat_errors.XML_ERROR_UNCLOSED_TOKEN,
+        expat_errors.XML_ERROR_UNCLOSED_CDATA_SECTION,
+        expat_errors.XML_ERROR_PARTIAL_CHAR,
+    )
+)
+_HTML_START = re.compile(rb"\s*(?:<\?xml[^>]*>\s*)?<(?:!doctype\s+html|html)\b", re.I)
+
+
+def _parse_xml(data: bytes, origin: str, expected: str) -> ET.Element:
+    """The root element of `data`; SourceError naming `origin` when it is not XML at all."""
+    if not data.strip():
+        raise SourceError(f"{origin}: empty response, expected {expected}")
+    if _HTML_START.match(data):
+        raise SourceError(f"{origin}: got an HTML page, not {expected}")
     try:
         return ET.fromstring(data)
     except ET.ParseError as exc:
-        raise SourceError(f"{origin}: malformed XML: {exc}") from None
+        cut = " (cut short)" if exc.code in _TRUNCATED else ""
+        raise SourceError(f"{origin}: malformed XML{cut}: {exc}") from None
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _collapse(text: str | None) -> str:
+    """Whitespace runs, line breaks included, become one space; ends are stripped."""
+    return " ".join((text or "").split())
+
+
+def _text(element: ET.Element, path: str) -> str:
+    return _collapse(element.findtext(path))
+
+
+# --- listing feed (RSS 2.0) -----------------------------------------------------------------------
+
+_DESCRIPTION_HEAD = re.compile(
+    r"^\s*arXiv:(?P<id>\S+)\s+Announce Type:\s*(?P<type>\S+)\s*(?:Abstract:\s*)?", re.I
+)
+_OAI_PREFIX = re.compile(r"^oai:arXiv\.org:", re.I)
+_ARXIV_URL = re.compile(r"^(?:arxiv:|https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/)", re.I)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,33 +270,38 @@ class ListedPaper:
 
 
 def parse_listing_feed(data: bytes, origin: str = "arxiv listing") -> tuple[ListedPaper, ...]:
-    """Parse an arXiv announcement feed (RSS 2.0). A weekend feed has no items: empty."""
-    root = _parse_xml(data, origin)
+    """Parse an arXiv announcement feed (RSS 2.0), items in feed order.
+
+    A weekend or holiday feed is a channel without items: an empty tuple. A payload that is not
+    XML, not RSS, or has an item without an arXiv id or title raises SourceError naming `origin`.
+    """
+    root = _parse_xml(data, origin, "an RSS feed")
     channel = root.find("channel")
     if root.tag != "rss" or channel is None:
-        raise SourceError(f"{origin}: not an arXiv RSS feed")
-    return tuple(_listed(item, origin) for item in channel.iter("item"))
+        raise SourceError(f"{origin}: not an RSS 2.0 feed (root element <{_local(root.tag)}>)")
+    return tuple(_listed(item, origin) for item in channel.findall("item"))
 
 
 def _listed(item: ET.Element, origin: str) -> ListedPaper:
-    guid = item.findtext("guid") or ""
+    title = _text(item, "title")
     description = item.findtext("description") or ""
+    head = _DESCRIPTION_HEAD.match(description)
     listing_id = ""
     for candidate in (
-        guid.removeprefix("oai:arXiv.org:"),
-        description.split()[0:1],
-        item.findtext("link") or "",
+        _OAI_PREFIX.sub("", _text(item, "guid")),
+        head["id"] if head else "",
+        _text(item, "link"),
     ):
-        text = candidate[0] if isinstance(candidate, list) and candidate else candidate
-        if isinstance(text, str) and parse_arxiv_id(text.removeprefix("arXiv:"))[0]:
-            listing_id = text.removeprefix("arXiv:")
+        if parse_arxiv_id(candidate)[0]:
+            listing_id = _ARXIV_URL.sub("", candidate)
             break
     arxiv_id, version = parse_arxiv_id(listing_id)
-    title = _collapse(item.findtext("title"))
     if not arxiv_id or not title:
-        raise SourceError(f"{origin}: an item without an arXiv id or title")
+        missing = "an arXiv id" if not arxiv_id else "a title"
+        raise SourceError(f"{origin}: an item without {missing} ({title or listing_id!r})")
+    announce = (_text(item, f"{ARXIV}announce_type") or (head["type"] if head else "")).lower()
+    announce = announce or "new"
     creators = split_creators(item.findtext(f"{DC}creator") or "")
-    announce = _collapse(item.findtext(f"{ARXIV}announce_type")).lower() or "new"
     extra: dict[str, object] = {"announce_type": announce}
     if any(affiliation for _, affiliation in creators):
         extra["affiliations"] = [affiliation for _, affiliation in creators]
@@ -149,23 +310,30 @@ def _listed(item: ET.Element, origin: str) -> ListedPaper:
         title=title,
         authors=tuple(name for name, _ in creators),
         abstract=_collapse(_DESCRIPTION_HEAD.sub("", description)),
-        categories=tuple(_collapse(c.text) for c in item.findall("category") if c.text),
+        categories=tuple(
+            dict.fromkeys(t for c in item.findall("category") if (t := _collapse(c.text)))
+        ),
         published=_rss_date(item.findtext("pubDate")),
         url=f"https://arxiv.org/abs/{arxiv_id}",
         source="arxiv",
         listing_id=listing_id,
         arxiv_id=arxiv_id,
-        version=version or 1,
+        # A new submission is its first version even when the feed leaves the version out.
+        version=version or (1 if announce == "new" else 0),
         extra=tuple(sorted(extra.items())),
     )
     return ListedPaper(paper, announce)
 
 
 def _rss_date(value: str | None) -> date | None:
+    """The calendar date of an RFC 822 date, in its own time zone (arXiv's announcement day)."""
     try:
         return parsedate_to_datetime(value).date() if value else None
     except (TypeError, ValueError):
         return None
+
+
+# --- API feed (Atom + opensearch) -----------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,84 +341,121 @@ class ApiPage:
     """One page of API results with its opensearch totals."""
 
     papers: tuple[Paper, ...]
-    total: int
-    start: int
-    per_page: int
+    total: int  # opensearch:totalResults
+    start: int  # opensearch:startIndex
+    per_page: int  # opensearch:itemsPerPage
+
+
+_DOI_PREFIX = re.compile(r"^(?:doi:\s*|https?://(?:dx\.)?doi\.org/)", re.I)
 
 
 def parse_api_feed(data: bytes, origin: str = "arxiv api") -> ApiPage:
-    """Parse an arXiv API Atom response; the error feed (HTTP 400) becomes SourceError."""
-    root = _parse_xml(data, origin)
+    """Parse an arXiv API Atom response; the error feed (HTTP 400) becomes SourceError with the
+    error's summary. Zero entries (an unknown id, a query without results) is a valid page."""
+    root = _parse_xml(data, origin, "an Atom feed")
     if root.tag != f"{ATOM}feed":
-        raise SourceError(f"{origin}: not an Atom feed")
+        raise SourceError(f"{origin}: not an Atom feed (root element <{_local(root.tag)}>)")
     entries = root.findall(f"{ATOM}entry")
-    if len(entries) == 1 and _collapse(entries[0].findtext(f"{ATOM}title")) == "Error":
-        summary = _collapse(entries[0].findtext(f"{ATOM}summary"))
-        raise SourceError(f"{origin}: arXiv API error: {summary}")
+    for entry in entries:
+        if _is_error(entry, len(entries)):
+            problem = _text(entry, f"{ATOM}summary") or _text(entry, f"{ATOM}id")
+            raise SourceError(f"{origin}: arXiv API error: {problem}")
+    papers = tuple(_api_paper(entry, origin) for entry in entries)
+    start = _opensearch(root, "startIndex", origin, 0)
+    per_page = _opensearch(root, "itemsPerPage", origin, len(papers))
     return ApiPage(
-        papers=tuple(_api_paper(entry, origin) for entry in entries),
-        total=_int(root.findtext(f"{OPENSEARCH}totalResults")),
-        start=_int(root.findtext(f"{OPENSEARCH}startIndex")),
-        per_page=_int(root.findtext(f"{OPENSEARCH}itemsPerPage")),
+        papers=papers,
+        total=_opensearch(root, "totalResults", origin, start + len(papers)),
+        start=start,
+        per_page=per_page,
     )
 
 
-def _int(text: str | None) -> int:
-    try:
-        return int((text or "0").strip())
-    except ValueError:
-        return 0
+def _is_error(entry: ET.Element, entries: int) -> bool:
+    if "arxiv.org/api/errors" in _text(entry, f"{ATOM}id"):
+        return True
+    return entries == 1 and _text(entry, f"{ATOM}title") == "Error"
+
+
+def _opensearch(root: ET.Element, name: str, origin: str, default: int) -> int:
+    for namespace in _OPENSEARCH_NAMESPACES:
+        found = root.find(f"{namespace}{name}")
+        if found is not None:
+            value = _collapse(found.text)
+            if not value.isdigit():
+                raise SourceError(f"{origin}: opensearch:{name} is not a number: {value!r}")
+            return int(value)
+    return default
 
 
 def _api_paper(entry: ET.Element, origin: str) -> Paper:
-    arxiv_id, version = parse_arxiv_id(_collapse(entry.findtext(f"{ATOM}id")))
-    title = _collapse(entry.findtext(f"{ATOM}title"))
-    if not arxiv_id or not title:
-        raise SourceError(f"{origin}: an entry without an arXiv id or title")
+    raw_id = _text(entry, f"{ATOM}id")
+    arxiv_id, version = parse_arxiv_id(raw_id)
+    title = _text(entry, f"{ATOM}title")
+    if not arxiv_id:
+        raise SourceError(f"{origin}: an entry whose id is not an arXiv id: {raw_id!r}")
+    if not title:
+        raise SourceError(f"{origin}: an entry without a title ({raw_id})")
     authors, affiliations = [], []
     for author in entry.findall(f"{ATOM}author"):
-        authors.append(detex(_collapse(author.findtext(f"{ATOM}name"))))
-        affiliations.append(
-            ", ".join(_collapse(a.text) for a in author.findall(f"{ARXIV}affiliation"))
-        )
-    # The abs page without a version always shows the newest; 2026 responses use https.
-    url, pdf_url = f"https://arxiv.org/abs/{arxiv_id}", ""
+        name = detex(_text(author, f"{ATOM}name"))
+        if name:
+            authors.append(name)
+            places = (_collapse(a.text) for a in author.findall(f"{ARXIV}affiliation"))
+            affiliations.append(detex("; ".join(p for p in places if p)))
+    pdf_url = doi_link = ""
     for link in entry.findall(f"{ATOM}link"):
+        href = (link.get("href") or "").strip()
         if link.get("title") == "pdf" or link.get("type") == "application/pdf":
-            pdf_url = link.get("href", "").replace("http://", "https://", 1)
+            pdf_url = pdf_url or _https(href)
+        elif link.get("title") == "doi":
+            doi_link = doi_link or href
     primary = entry.find(f"{ARXIV}primary_category")
-    primary_term = primary.get("term", "") if primary is not None else ""
-    terms = [c.get("term", "") for c in entry.findall(f"{ATOM}category")]
-    extra = {
+    primary_term = (primary.get("term") or "").strip() if primary is not None else ""
+    terms = [(c.get("term") or "").strip() for c in entry.findall(f"{ATOM}category")]
+    # `arxiv:doi` may hold several DOIs separated by spaces: the first is the paper's.
+    doi = (_text(entry, f"{ARXIV}doi") or _DOI_PREFIX.sub("", doi_link)).split(" ")[0]
+    updated = _iso_date(entry.findtext(f"{ATOM}updated"))
+    extra: dict[str, object] = {
         "primary_category": primary_term,
-        "comment": _collapse(entry.findtext(f"{ARXIV}comment")),
-        "journal_ref": _collapse(entry.findtext(f"{ARXIV}journal_ref")),
+        "comment": _text(entry, f"{ARXIV}comment"),
+        "journal_ref": _text(entry, f"{ARXIV}journal_ref"),
         "pdf_url": pdf_url,
-        "updated": (entry.findtext(f"{ATOM}updated") or "")[:10],
+        "updated": updated.isoformat() if updated else "",
         "affiliations": affiliations if any(affiliations) else None,
     }
     return Paper(
         key=paper_keys(arxiv_id, "", title)[0],
         title=title,
         authors=tuple(authors),
-        abstract=_collapse(entry.findtext(f"{ATOM}summary")),
+        abstract=_text(entry, f"{ATOM}summary"),
         categories=tuple(dict.fromkeys(t for t in [primary_term, *terms] if t)),
         published=_iso_date(entry.findtext(f"{ATOM}published")),
-        url=url,
+        # The abs page without a version always shows the newest one.
+        url=f"https://arxiv.org/abs/{arxiv_id}",
         source="arxiv-api",
         listing_id=f"{arxiv_id}v{version}" if version else arxiv_id,
         arxiv_id=arxiv_id,
         version=version,
-        doi=_collapse(entry.findtext(f"{ARXIV}doi")).lower(),
+        doi=_DOI_PREFIX.sub("", doi).lower(),
         extra=tuple(sorted((k, v) for k, v in extra.items() if v)),
     )
 
 
+def _https(url: str) -> str:
+    return "https://" + url.removeprefix("http://") if url.startswith("http://") else url
+
+
 def _iso_date(text: str | None) -> date | None:
+    """The date of an ISO 8601 timestamp (`2024-01-03T18:00:00Z`), as written."""
+    value = (text or "").strip()
     try:
-        return datetime.fromisoformat((text or "").strip().replace("Z", "+00:00")).date()
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
     except ValueError:
-        return None
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
 
 
 # --- fetching -------------------------------------------------------------------------------------
