@@ -1,4 +1,4 @@
-"""The command line: `digest demo | fetch | match | preview | send | run | init`.
+"""The command line: `digest demo | fetch | match | preview | send | history | run | init`.
 
 Errors a user can cause (DigestError) end with one line on stderr and a non-zero exit code;
 anything else is a bug and keeps its traceback. Heavy modules are imported inside commands so
