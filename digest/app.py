@@ -288,8 +288,7 @@ def queue_digest(app: App, plan: Plan) -> tuple[OutboxEntry, RenderedDigest]:
         cutoff=now,
         now=now,
     )
-    entry = next(e for e in app.store.outbox(profile.name) if e.id == outbox_id)
-    return entry, rendered
+    return app.store.outbox_entry(outbox_id), rendered
 
 
 def deliver_entry(app: App, entry: OutboxEntry) -> str:

@@ -332,15 +332,6 @@ class Store:
         with self.transaction():
             return self._merge_all(papers, now, only_existing=False)
 
-    def update_existing(self, papers: Iterable[Paper], now: datetime) -> UpsertCounts:
-        """Merge papers into stored ones only; papers not stored yet are left out.
-
-        For arXiv replacements: a new version of a paper updates it, but an old paper seen for
-        the first time through its replacement is not news.
-        """
-        with self.transaction():
-            return self._merge_all(papers, now, only_existing=True)
-
     def ingest(
         self,
         source: str,
@@ -365,9 +356,14 @@ class Store:
     ) -> UpsertCounts:
         counts = {"new": 0, "updated": 0, "unchanged": 0}
         for paper in papers:
-            if only_existing and self._find_existing(paper) is None:
+            keys = paper.identity_keys  # computed once: the title fingerprint hashes
+            if not keys:
+                counts["unchanged"] += 1  # nothing to identify it by: no title, id or DOI
                 continue
-            counts[self._upsert_one(paper, now)] += 1
+            existing = self._find_existing(paper, keys)
+            if existing is None and only_existing:
+                continue
+            counts[self._upsert_one(paper, keys, existing, now)] += 1
         return UpsertCounts(counts["new"], counts["updated"], counts["unchanged"])
 
     def validators(self, source: str) -> dict[str, Validators]:
@@ -377,11 +373,6 @@ class Store:
         )
         return {row[0]: Validators(row[1], row[2]) for row in rows}
 
-    def save_validators(self, source: str, validators: Mapping[str, Validators]) -> None:
-        """Remember validators after a successful fetch."""
-        with self.transaction():
-            self._save_validators(source, validators)
-
     def _save_validators(self, source: str, validators: Mapping[str, Validators]) -> None:
         self.db.conn.executemany(
             "INSERT INTO http_validators (source, url, etag, last_modified)"
@@ -390,8 +381,8 @@ class Store:
             [(source, url, v.etag, v.last_modified) for url, v in validators.items()],
         )
 
-    def _find_existing(self, paper: Paper) -> Paper | None:
-        for alias in paper.identity_keys:
+    def _find_existing(self, paper: Paper, keys: tuple[str, ...]) -> Paper | None:
+        for alias in keys:
             row = self.db.execute(
                 "SELECT p.* FROM paper_keys k JOIN papers p ON p.key = k.paper_key "
                 "WHERE k.alias = ?",
@@ -407,12 +398,10 @@ class Store:
             return found
         return None
 
-    def _upsert_one(self, paper: Paper, now: datetime) -> str:
-        keys = paper.identity_keys
-        if not keys:
-            return "unchanged"  # nothing to identify it by: no title, id or DOI
+    def _upsert_one(
+        self, paper: Paper, keys: tuple[str, ...], existing: Paper | None, now: datetime
+    ) -> str:
         paper = replace(paper, sources=paper.sources or ((paper.source,) if paper.source else ()))
-        existing = self._find_existing(paper)
         if existing is None:
             stored = replace(paper, key=keys[0], first_seen=now)
             self.db.execute(
@@ -584,12 +573,12 @@ class Store:
         rows = self.db.execute(sql + " ORDER BY id", {"p": profile, "s": status}).fetchall()
         return [_outbox_from_row(row) for row in rows]
 
-    def outbox_paper_keys(self, outbox_id: int) -> tuple[str, ...]:
-        """The papers a digest in the outbox carries."""
-        rows = self.db.execute(
-            "SELECT paper_key FROM outbox_papers WHERE outbox_id = ? ORDER BY rowid", [outbox_id]
-        )
-        return tuple(row[0] for row in rows)
+    def outbox_entry(self, outbox_id: int) -> OutboxEntry:
+        """One outbox row by id."""
+        row = self.db.execute("SELECT * FROM outbox WHERE id = ?", [outbox_id]).fetchone()
+        if row is None:
+            raise StoreError(f"{self.path or ':memory:'}: no outbox row {outbox_id}")
+        return _outbox_from_row(row)
 
     def mark_sent(self, outbox_id: int, now: datetime) -> None:
         """The server accepted the message: mark it sent and its papers delivered, atomically."""
