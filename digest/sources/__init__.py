@@ -12,12 +12,25 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
+from xml.parsers.expat import errors as expat_errors
 
 from digest.http import PoliteClient, Validators
 from digest.models import Paper
 
 if TYPE_CHECKING:
     from digest.settings import Settings
+
+# Expat error codes that only happen when the input ends before the document does: a payload
+# cut short in transit, which every XML source reports as such.
+TRUNCATED_XML = frozenset(
+    expat_errors.codes[message]
+    for message in (
+        expat_errors.XML_ERROR_NO_ELEMENTS,
+        expat_errors.XML_ERROR_UNCLOSED_TOKEN,
+        expat_errors.XML_ERROR_UNCLOSED_CDATA_SECTION,
+        expat_errors.XML_ERROR_PARTIAL_CHAR,
+    )
+)
 
 
 @dataclass(frozen=True)

@@ -22,13 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from xml.parsers.expat import errors as expat_errors
 
 from digest.errors import SourceError
 from digest.http import PoliteClient
 from digest.models import FollowedAuthor, Paper, paper_keys, parse_arxiv_id
 from digest.settings import ArxivConfig
-from digest.sources import FetchContext, FetchResult, client_needed
+from digest.sources import TRUNCATED_XML, FetchContext, FetchResult, client_needed
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 ARXIV = "{http://arxiv.org/schemas/atom}"
@@ -214,15 +213,6 @@ def _resolve(group: str, legend: dict[str, str]) -> str:
 
 # --- XML ------------------------------------------------------------------------------------------
 
-_TRUNCATED = frozenset(
-    expat_errors.codes[message]
-    for message in (
-        expat_errors.XML_ERROR_NO_ELEMENTS,
-        expat_errors.XML_ERROR_UNCLOSED_TOKEN,
-        expat_errors.XML_ERROR_UNCLOSED_CDATA_SECTION,
-        expat_errors.XML_ERROR_PARTIAL_CHAR,
-    )
-)
 _HTML_START = re.compile(rb"\s*(?:<\?xml[^>]*>\s*)?<(?:!doctype\s+html|html)\b", re.I)
 
 
@@ -235,7 +225,7 @@ def _parse_xml(data: bytes, origin: str, expected: str) -> ET.Element:
     try:
         return ET.fromstring(data)
     except ET.ParseError as exc:
-        cut = " (cut short)" if exc.code in _TRUNCATED else ""
+        cut = " (cut short)" if exc.code in TRUNCATED_XML else ""
         raise SourceError(f"{origin}: malformed XML{cut}: {exc}") from None
 
 

@@ -17,24 +17,13 @@ from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import unquote, urlsplit
-from xml.parsers.expat import errors as expat_errors
 
 import feedparser  # type: ignore[import-untyped]
 
 from digest.errors import SourceError
 from digest.models import Paper, paper_keys, parse_arxiv_id
-from digest.sources import FetchContext, FetchResult, client_needed
+from digest.sources import TRUNCATED_XML, FetchContext, FetchResult, client_needed
 
-# Expat errors that only happen when the input ends before the document does.
-_TRUNCATED = frozenset(
-    expat_errors.codes[message]
-    for message in (
-        expat_errors.XML_ERROR_NO_ELEMENTS,
-        expat_errors.XML_ERROR_UNCLOSED_TOKEN,
-        expat_errors.XML_ERROR_UNCLOSED_CDATA_SECTION,
-        expat_errors.XML_ERROR_PARTIAL_CHAR,
-    )
-)
 _BLOCK_TAGS = frozenset(
     {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption"}
     | {"figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "ol"}
@@ -204,7 +193,7 @@ def parse_feed(data: bytes, origin: str, source_name: str) -> tuple[Paper, ...]:
     entries: list[Any] = parsed.get("entries") or []
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     code = getattr(_inner(problem), "code", None)
-    if code in _TRUNCATED:
+    if code in TRUNCATED_XML:
         raise SourceError(f"{origin}: malformed feed, cut short: {_describe(problem, data)}")
     if problem is not None and not entries and not parsed.get("feed", {}).get("title"):
         raise SourceError(f"{origin}: malformed feed: {_describe(problem, data)}")
