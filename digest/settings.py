@@ -60,6 +60,15 @@ def _check_timezone(value: str) -> str:
     return value
 
 
+def _check_unique(kind: str, names: list[str]) -> None:
+    """ValueError naming the first name that occurs twice."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{kind} name {name!r} is used twice")
+        seen.add(name)
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -241,10 +250,11 @@ class SourcesConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_names(self) -> SourcesConfig:
-        names = [f.name for f in self.feeds] + [f.name for f in self.files]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"source name {name!r} is used twice")
+        # Names key the fetch state, so they may not repeat nor take a built-in source's name.
+        builtin = ["arxiv", "arxiv-authors", "hf_daily"]
+        _check_unique(
+            "source", builtin + [f.name for f in self.feeds] + [f.name for f in self.files]
+        )
         return self
 
 
@@ -288,10 +298,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _unique_profile_names(self) -> Settings:
-        names = [p.name for p in self.profiles]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"profile name {name!r} is used twice")
+        _check_unique("profile", [p.name for p in self.profiles])
         return self
 
     @property

@@ -86,6 +86,14 @@ def test_email_may_be_a_string_or_a_list(tmp_path: Path) -> None:
             "profiles[0] (\"me\").keywrds: unknown key (did you mean 'keywords'?)",
         ),
         ('[[profiles]]\nname = "a"\n[[profiles]]\nname = "a"\n', "profile name 'a' is used twice"),
+        (
+            '[[sources.files]]\nname = "x"\npath = "a"\n' * 2,
+            "sources: source name 'x' is used twice",
+        ),
+        (
+            '[[sources.feeds]]\nname = "arxiv"\nurl = "https://a.org/f"\n',
+            "source name 'arxiv' is used twice",
+        ),
         ("[smtp]\nport = 99999\n", "smtp.port: Input should be less than or equal to 65535"),
         ("[smtp]\nsecurity = 'tls'\n", "smtp.security: Input should be 'ssl', 'starttls' or"),
         ("[smtp]\nfrom_address = 'me'\n", "smtp.from_address: invalid email address 'me'"),
