@@ -14,14 +14,19 @@ from digest.store import Store
 FOLLOWED = ("Rishabh Tiwari", "Mehrdad Farajtabar", "Mirzadeh")
 
 
-def test_demo_prints_the_digest_path_and_delivers_through_the_outbox(tmp_path: Path) -> None:
-    result = subprocess.run(
+def run_demo_command(cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`digest demo` in `cwd`, as a user runs it."""
+    return subprocess.run(
         [sys.executable, "-m", "digest", "demo"],
-        cwd=tmp_path,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_demo_prints_the_digest_path_and_delivers_through_the_outbox(tmp_path: Path) -> None:
+    result = run_demo_command(tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Loaded 298 listings from the seeds: 287 distinct papers." in result.stdout
     [line] = [ln for ln in result.stdout.splitlines() if ln.startswith("Open the digest: ")]
@@ -52,13 +57,7 @@ def test_demo_prints_the_digest_path_and_delivers_through_the_outbox(tmp_path: P
     store.close()
 
     # Run again: a fresh database each time, the same digest.
-    again = subprocess.run(
-        [sys.executable, "-m", "digest", "demo"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = run_demo_command(tmp_path)
     assert again.returncode == 0 and "Profile me: 50 papers" in again.stdout
 
 

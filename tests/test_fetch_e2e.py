@@ -71,19 +71,22 @@ def serve_fixtures(server: HttpServer) -> None:
     )
 
 
+def arxiv_config(server: HttpServer, **values: Any) -> dict[str, Any]:
+    """`[sources.arxiv]` pointing at the local server, for categories cs.LG and cs.CL."""
+    return {
+        "categories": ["cs.LG", "cs.CL"],
+        "listing_url": f"{server.url}/rss/",
+        "api_url": f"{server.url}/api/query",
+        **values,
+    }
+
+
 def settings_for(server: HttpServer, make_settings: Callable[..., Settings]) -> Settings:
     followed = [a["name"] if isinstance(a, dict) else a for a in expected_api_authors()[:1]]
     return make_settings(
         http={"read_timeout": 0.5, "connect_timeout": 2, "attempts": 3, "backoff_seconds": 0.05},
         sources={
-            "arxiv": {
-                "categories": ["cs.LG", "cs.CL"],
-                "listing_url": f"{server.url}/rss/",
-                "api_url": f"{server.url}/api/query",
-                "pacing_seconds": PACING,
-                "max_results": 2,
-                "author_days": 365,
-            },
+            "arxiv": arxiv_config(server, pacing_seconds=PACING, max_results=2, author_days=365),
             "hf_daily": {"base_url": server.url, "pacing_seconds": 0.05},
             "feeds": [{"name": "journal", "url": f"{server.url}/journal.xml", "pacing_seconds": 0}],
         },
@@ -155,13 +158,7 @@ def test_a_malformed_payload_fails_its_source_only(
     http_server.routes["/journal.xml"] = lambda r, n: body(DATA / "feeds" / "journal_atom.xml")
     settings = make_settings(
         sources={
-            "arxiv": {
-                "categories": ["cs.LG", "cs.CL"],
-                "listing_url": f"{http_server.url}/rss/",
-                "api_url": f"{http_server.url}/api/query",
-                "pacing_seconds": 0,
-                "follow_authors": False,
-            },
+            "arxiv": arxiv_config(http_server, pacing_seconds=0, follow_authors=False),
             "feeds": [{"name": "journal", "url": f"{http_server.url}/journal.xml"}],
         }
     )
@@ -226,15 +223,7 @@ def test_backfill_queries_the_api_by_submission_date(
 
     http_server.routes["/api/query"] = lambda r, n: body(DATA / "arxiv" / "api_empty.xml")
     settings = make_settings(
-        sources={
-            "arxiv": {
-                "categories": ["cs.LG", "cs.CL"],
-                "listing_url": f"{http_server.url}/rss/",
-                "api_url": f"{http_server.url}/api/query",
-                "pacing_seconds": 0,
-                "follow_authors": False,
-            }
-        }
+        sources={"arxiv": arxiv_config(http_server, pacing_seconds=0, follow_authors=False)}
     )
     app = build_app(settings, store=Store.open(None), clock=Clock(NOW))
     [report] = fetch(app, "arxiv", since=date(2024, 1, 1))
