@@ -308,11 +308,13 @@ def deliver_entry(app: App, entry: OutboxEntry) -> str:
                 return str(exc)
             app.sleep(delivery.retry_backoff_seconds * 2**attempt)
             continue
-        if refused:  # partly delivered: the rest got it, so it counts as sent
-            detail = "; ".join(f"{r}: {reply}" for r, reply in refused.items())
-            app.store.note(entry.id, f"recipients refused: {detail}")
+        # Partly refused still counts as sent: the other recipients have it.
+        detail = "; ".join(f"{r}: {reply}" for r, reply in refused.items())
+        if detail:
             log.warning("digest %s: recipients refused: %s", entry.message_id, detail)
-        app.store.mark_sent(entry.id, app.clock())
+        app.store.mark_sent(
+            entry.id, app.clock(), f"recipients refused: {detail}" if detail else ""
+        )
         return ""
     return "no attempt made"  # pragma: no cover - attempts >= 1
 
