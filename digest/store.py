@@ -513,19 +513,12 @@ class Store:
     def fetch_state(self, source: str) -> SourceStatus | None:
         """The last recorded fetch outcome of `source`."""
         row = self.db.execute("SELECT * FROM fetch_state WHERE source = ?", [source]).fetchone()
-        if row is None:
-            return None
-        return SourceStatus(
-            name=row["source"],
-            last_success=_from_iso(row["last_success"]),
-            last_error=row["last_error"],
-            failing_since=_from_iso(row["failing_since"]),
-        )
+        return _status_from_row(row) if row else None
 
     def failing_sources(self) -> tuple[SourceStatus, ...]:
         """Sources whose last fetch failed, for the digest footer."""
-        rows = self.db.execute("SELECT source FROM fetch_state WHERE last_error != '' ORDER BY 1")
-        return tuple(s for row in rows.fetchall() if (s := self.fetch_state(row[0])))
+        rows = self.db.execute("SELECT * FROM fetch_state WHERE last_error != '' ORDER BY source")
+        return tuple(_status_from_row(row) for row in rows)
 
     # --- outbox and deliveries ---------------------------------------------------------------
 
@@ -642,6 +635,15 @@ class Store:
 def _opt_iso(state: SourceStatus | None, attribute: str) -> str | None:
     value = getattr(state, attribute) if state else None
     return _iso(value) if value else None
+
+
+def _status_from_row(row: sqlite3.Row) -> SourceStatus:
+    return SourceStatus(
+        name=row["source"],
+        last_success=_from_iso(row["last_success"]),
+        last_error=row["last_error"],
+        failing_since=_from_iso(row["failing_since"]),
+    )
 
 
 def _outbox_from_row(row: sqlite3.Row) -> OutboxEntry:
