@@ -16,9 +16,11 @@ import socket
 import ssl
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from email.charset import Charset
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, Policy
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from typing import Protocol
@@ -29,6 +31,8 @@ from digest.models import RenderedDigest
 from digest.settings import SmtpConfig
 
 log = logging.getLogger(__name__)
+
+_ENCODED_WORD_MAX = 70  # RFC 2047 allows 75; 70 keeps `From: ` and the word within 78
 
 
 class Mailer(Protocol):
@@ -54,20 +58,87 @@ def build_message(
     date: datetime,
     profile: str,
 ) -> bytes:
-    """The complete multipart/alternative message (text, then HTML), as SMTP-ready bytes."""
+    """The complete multipart/alternative message (text, then HTML), as SMTP-ready bytes.
+
+    `List-Id` names the profile in the Message-ID's domain (the configured one), so a reader can
+    filter each profile's digests; `Auto-Submitted` and `X-Auto-Response-Suppress` keep
+    vacation responders quiet.
+    """
     message = EmailMessage(policy=SMTP)
-    local, _, domain = sender.partition("@")
-    message["Subject"] = rendered.subject
-    message["From"] = Address(display_name=sender_name, username=local, domain=domain)
+    local, _, sender_domain = sender.partition("@")
+    domain = message_id.rstrip(">").rpartition("@")[2] or sender_domain
+    message["Subject"] = _text_header("Subject", rendered.subject)
+    message["From"] = _from_header(sender_name, local, sender_domain)
     message["To"] = ", ".join(recipients)
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
     message["List-Id"] = f"Research digest for {profile} <{profile}.digest.{domain}>"
     message["Auto-Submitted"] = "auto-generated"
+    message["X-Auto-Response-Suppress"] = "All"
     message["X-Mailer"] = f"digest {__version__}"
     message.set_content(rendered.text, cte="quoted-printable")
     message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
     return message.as_bytes()
+
+
+class _EncodedHeader(str):
+    """A header value already folded into RFC 2047 encoded words, written out unchanged.
+
+    Python 3.11's header folder can emit an empty encoded word (`=?utf-8?q??=`) before a
+    non-ASCII character that falls on a fold, which some mail clients show verbatim (the
+    subject's `·` does, for every digest). The email package keeps a value that has a matching
+    `name` and a `fold` method as it is; read back, it is the plain (decoded) text.
+    """
+
+    name: str
+    encoded: str
+
+    def __new__(cls, name: str, text: str, encoded: str) -> _EncodedHeader:
+        header = super().__new__(cls, text)
+        header.name, header.encoded = name, encoded
+        return header
+
+    def fold(self, *, policy: Policy) -> str:
+        """`Name: value` and the policy's line separator, continuation lines folded."""
+        return f"{self.name}: {self.encoded}{policy.linesep}"
+
+
+def _encode_words(name: str, text: str) -> str:
+    """Unstructured `text` as RFC 2047 UTF-8 encoded words, folded at 78 characters."""
+    return Header(text, "utf-8", header_name=name).encode(linesep="\r\n")
+
+
+def _encode_phrase(text: str) -> str:
+    """A display name as encoded words, each at most 70 characters and cut only at a space.
+
+    Cutting inside a word would be correct by RFC 2047, but Python's own address parser (and
+    so our tests, and aiosmtpd) keeps the folding space between two encoded words of a phrase.
+    """
+    charset = Charset("utf-8")
+    chunks: list[str] = []
+    for word in text.split(" "):
+        joined = f"{chunks[-1]} {word}" if chunks else word
+        if chunks and len(charset.header_encode(joined)) <= _ENCODED_WORD_MAX:
+            chunks[-1] = joined
+        else:
+            if chunks:
+                chunks[-1] += " "  # the space between two encoded words must be encoded
+            chunks.append(word)
+    return "\r\n ".join(charset.header_encode(chunk) for chunk in chunks)
+
+
+def _text_header(name: str, text: str) -> str:
+    """An unstructured header: plain ASCII as it is, anything else as encoded words."""
+    return text if text.isascii() else _EncodedHeader(name, text, _encode_words(name, text))
+
+
+def _from_header(display_name: str, local: str, domain: str) -> str | Address:
+    """The From header: `Display Name <local@domain>`, the name encoded when not ASCII."""
+    address = Address(display_name=display_name, username=local, domain=domain)
+    if display_name.isascii():
+        return address
+    encoded = f"{_encode_phrase(display_name)} <{local}@{domain}>"
+    return _EncodedHeader("From", str(address), encoded)
 
 
 class MaildirMailer:

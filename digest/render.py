@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 import jinja2
 from markupsafe import Markup, escape
@@ -20,6 +20,7 @@ from markupsafe import Markup, escape
 from digest.models import Digest, Match, Paper, Profile, Reason, RenderedDigest, SourceStatus
 
 ABSTRACT_CHARS = 600
+_INDENT = re.compile(r"\n[ \t]+")
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z0-9(\[$\\])")
 
 
@@ -40,12 +41,18 @@ def _environment() -> jinja2.Environment:
     )
     # Not Jinja's `capitalize`: it lowercases the rest ("because you follow rishabh tiwari").
     env.filters["upper_first"] = _upper_first
+    env.filters["long_date"] = long_date
     env.globals.update(
         highlight=highlight,
         trim_abstract=trim_abstract,
         spans_of=spans_of,
         paper_link=paper_link,
+        paper_links=paper_links,
+        badges=badges,
         reason_summary=reason_summary,
+        counts_summary=counts_summary,
+        source_names=source_names,
+        listing_links=listing_links,
     )
     return env
 
@@ -54,6 +61,11 @@ def _upper_first(value: str) -> str:
     """Upper-case the first character only, keeping names and terms as written."""
     text = str(value)
     return text[:1].upper() + text[1:]
+
+
+def long_date(moment: date | datetime) -> str:
+    """`Sunday 22 November 2026`: the day of the month without a leading zero."""
+    return f"{moment:%A} {moment.day} {moment:%B %Y}"
 
 
 def paper_link(paper: Paper) -> str:
@@ -65,6 +77,91 @@ def paper_link(paper: Paper) -> str:
     if paper.doi:
         return f"https://doi.org/{paper.doi}"
     return "https://arxiv.org/search/?searchtype=title&query=" + quote_plus(paper.title)
+
+
+def abstract_link(paper: Paper) -> str:
+    """The paper's abstract page when one is known (arXiv, its own URL, its DOI), else ''."""
+    if paper.arxiv_id:
+        return f"https://arxiv.org/abs/{paper.arxiv_id}"
+    if paper.url:
+        return paper.url
+    return f"https://doi.org/{paper.doi}" if paper.doi else ""
+
+
+def pdf_link(paper: Paper) -> str:
+    """The paper's PDF when known: the source's PDF link, else arXiv's."""
+    pdf = paper.extra_value("pdf_url")
+    if isinstance(pdf, str) and pdf:
+        return pdf
+    return f"https://arxiv.org/pdf/{paper.arxiv_id}" if paper.arxiv_id else ""
+
+
+def _text_extra(paper: Paper, name: str) -> str:
+    value = paper.extra_value(name)
+    return value if isinstance(value, str) else ""
+
+
+def paper_links(paper: Paper) -> list[tuple[str, str]]:
+    """(label, URL) of every link known for a paper, in reading order, without duplicates.
+
+    An arXiv title search (what `paper_link` falls back to) is not an abstract page: a paper
+    known only by its title gets its title linked and no `Abstract` link.
+    """
+    candidates = [
+        ("Abstract", abstract_link(paper)),
+        ("PDF", pdf_link(paper)),
+        ("Code", _text_extra(paper, "code_url")),
+        ("Project page", _text_extra(paper, "project_page")),
+    ]
+    seen: set[str] = set()
+    links = []
+    for label, url in candidates:
+        if url and url not in seen:
+            seen.add(url)
+            links.append((label, url))
+    return links
+
+
+def badges(paper: Paper) -> list[str]:
+    """Short signals shown beside the date: upvotes, available code, a new arXiv version."""
+    found = []
+    if paper.upvotes:
+        found.append(f"▲ {paper.upvotes}")
+    if paper.extra_value("code_url") or paper.extra_value("code"):
+        stars = paper.extra_value("github_stars")
+        found.append(f"code ★ {stars}" if isinstance(stars, int) and stars > 0 else "code")
+    if paper.version > 1:
+        found.append(f"new version v{paper.version}")
+    elif paper.extra_value("announce_type") == "replace":
+        found.append("new version")
+    return found
+
+
+def counts_summary(digest: Digest) -> str:
+    """`3 from people you follow · 12 on your topics`, or `nothing new`."""
+    if not digest.matches:
+        return "nothing new"
+    parts = []
+    if digest.followed_count:
+        parts.append(f"{digest.followed_count} from people you follow")
+    if digest.topic_count:
+        parts.append(f"{digest.topic_count} on your topics")
+    return " · ".join(parts)
+
+
+def source_names(digest: Digest) -> list[str]:
+    """The sources the digest's papers came from, in order of first appearance."""
+    names: dict[str, None] = {}
+    for match in digest.matches:
+        paper = match.paper
+        for name in paper.sources or ((paper.source,) if paper.source else ()):
+            names.setdefault(name)
+    return list(names)
+
+
+def listing_links(digest: Digest) -> list[tuple[str, str]]:
+    """(category, URL) of today's arXiv listing for each of the profile's categories."""
+    return [(c, f"https://arxiv.org/list/{quote(c)}/new") for c in digest.profile.categories]
 
 
 def reason_summary(match: Match) -> str:
@@ -99,20 +196,11 @@ def build_digest(
 def subject_for(digest: Digest) -> str:
     """`Research digest, Sun 22 Nov: 3 from people you follow · 12 on your topics`."""
     day = digest.generated_at.strftime("%a %d %b")
-    if not digest.matches:
-        return f"Research digest, {day}: nothing new"
-    parts = []
-    if digest.followed_count:
-        parts.append(f"{digest.followed_count} from people you follow")
-    if digest.topic_count:
-        parts.append(f"{digest.topic_count} on your topics")
-    return f"Research digest, {day}: {' · '.join(parts)}"
+    return f"Research digest, {day}: {counts_summary(digest)}"
 
 
 def render_digest(digest: Digest, *, more_url: str = "") -> RenderedDigest:
     """Render the HTML and plain-text parts of a digest."""
-    import css_inline  # heavy: only needed when a digest is really rendered
-
     context = {
         "digest": digest,
         "subject": subject_for(digest),
@@ -121,11 +209,22 @@ def render_digest(digest: Digest, *, more_url: str = "") -> RenderedDigest:
         "more_url": more_url,
     }
     env = _environment()
-    html = env.get_template("digest.html.j2").render(context)
-    html = css_inline.inline(html, keep_at_rules=True)
+    html = inline_css(env.get_template("digest.html.j2").render(context))
     text = env.get_template("digest.txt.j2").render(context)
     keys = tuple(m.paper.key for m in digest.matches)
     return RenderedDigest(context["subject"], html, text, keys)  # type: ignore[arg-type]
+
+
+def inline_css(html: str) -> str:
+    """Move the style sheet into `style` attributes, compactly; keep only @media rules.
+
+    Gmail clips messages over ~102 KB, so the output is kept small: minified declarations and
+    no indentation (a line break is as good as any run of white space between HTML elements).
+    """
+    import css_inline  # heavy: only needed when a digest is really rendered
+
+    inlined = css_inline.inline(html, keep_at_rules=True, minify_css=True)
+    return _INDENT.sub("\n", inlined)
 
 
 def spans_of(reasons: Iterable[Reason], field: str) -> list[tuple[int, int]]:

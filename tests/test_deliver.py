@@ -5,18 +5,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from digest.app import App, build_app, fetch, send_profile
-from digest.deliver import MaildirMailer, SmtpMailer
+from digest.deliver import MaildirMailer, SmtpMailer, build_message
 from digest.errors import DeliveryError
+from digest.models import RenderedDigest
 from digest.settings import Settings
 from digest.store import Store
 
-from .conftest import Clock, SmtpServer
+from .conftest import FIXED_NOW, Clock, SmtpServer
 
 
 def _app(settings: Settings, clock: Clock, **parts: Any) -> App:
@@ -265,3 +268,54 @@ def test_send_empty_sends_a_short_nothing_new_email(
     skipped = send_profile(quiet, quiet.settings.profile_records()[0])
     assert skipped.skipped == "nothing new" and quiet.store.outbox("me") == []
     assert quiet.store.last_send_run("me") == clock.now  # nothing sent, but recorded
+
+
+# --- the message's headers ----------------------------------------------------------------------
+
+SUBJECT = "Research digest, Sun 22 Nov: 3 from people you follow · 12 on your topics"
+LONG_NAME = "Forschungs-Digest für Zoë Müller-Lüdenscheidt und Kollegen aus dem Institut"
+
+
+def _built(sender_name: str, subject: str = SUBJECT) -> tuple[bytes, EmailMessage]:
+    raw = build_message(
+        RenderedDigest(subject, "<p>Grüße</p>", "Grüße"),
+        sender="digest@example.org",
+        sender_name=sender_name,
+        recipients=["me@example.org", "you@example.org"],
+        message_id="<digest.1@mail.example.net>",
+        date=FIXED_NOW,
+        profile="me",
+    )
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return raw, parsed
+
+
+@pytest.mark.parametrize(
+    "name", ["Research digest", "Zoë Müller", "研究ダイジェスト", "Digest, Inc.", LONG_NAME]
+)
+@pytest.mark.parametrize("subject", [SUBJECT, "Research digest, Sun 22 Nov: nothing new"])
+def test_display_name_and_subject_survive_encoding(name: str, subject: str) -> None:
+    raw, parsed = _built(name, subject)
+    head = raw.split(b"\r\n\r\n")[0]
+    assert head.isascii()
+    assert all(len(line) <= 78 for line in head.split(b"\r\n"))
+    # Python 3.11's folder writes an empty encoded word before a folded `·`; some clients show it.
+    assert not re.search(rb"=\?utf-8\?[qb]\?\?=", head, re.I)
+    assert str(parsed["Subject"]) == subject
+    [sender] = parsed["From"].addresses
+    assert sender.addr_spec == "digest@example.org"
+    # Python's parser keeps the fold between two encoded words of a long name as a space.
+    assert " ".join(sender.display_name.split()) == name
+
+
+def test_headers_of_a_digest() -> None:
+    _, parsed = _built("Zoë Müller")
+    assert parsed["Date"].datetime == FIXED_NOW
+    assert parsed["Message-ID"] == "<digest.1@mail.example.net>"
+    assert parsed["List-Id"] == "Research digest for me <me.digest.mail.example.net>"
+    assert parsed["Auto-Submitted"] == "auto-generated"
+    assert parsed["X-Auto-Response-Suppress"] == "All"
+    assert [a.addr_spec for a in parsed["To"].addresses] == ["me@example.org", "you@example.org"]
+    parts = [(p.get_content_type(), p.get_content()) for p in parsed.iter_parts()]
+    assert parts == [("text/plain", "Grüße\r\n"), ("text/html", "<p>Grüße</p>\r\n")]

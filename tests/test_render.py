@@ -3,9 +3,12 @@ plain-text parts of the email. Matches are built by the real matcher, so spans a
 
 from __future__ import annotations
 
+import mailbox
 import re
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from html.parser import HTMLParser
 
 import pytest
@@ -13,13 +16,28 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from digest.match import match_profiles
-from digest.models import Digest, FollowedAuthor, Match, Paper, Profile, Reason, SourceStatus
+from digest.models import (
+    Digest,
+    FollowedAuthor,
+    Match,
+    Paper,
+    Profile,
+    Reason,
+    RenderedDigest,
+    SourceStatus,
+)
 from digest.render import (
+    badges,
     build_digest,
+    counts_summary,
     highlight,
+    listing_links,
+    long_date,
     paper_link,
+    paper_links,
     reason_summary,
     render_digest,
+    source_names,
     spans_of,
     subject_for,
     trim_abstract,
@@ -289,7 +307,7 @@ def test_html_is_one_document_with_lang_title_and_inlined_css(
     assert re.search(r"<html[^>]*\blang=\"en\"", html)
     assert f"<title>{subject}</title>" in html
     assert re.search(r"<body[^>]*\bstyle=\"[^\"]+\"", html)
-    assert re.search(r"<div class=\"title\"[^>]*\bstyle=\"[^\"]+\"", html)
+    assert re.search(r"<div class=\"t\"[^>]*\bstyle=\"[^\"]+\"", html)
     assert re.search(r"<mark[^>]*\bstyle=\"[^\"]*background", html)
     # media queries (dark mode, narrow screens) stay in the <style> block
     assert "@media (prefers-color-scheme: dark)" in html
@@ -314,17 +332,18 @@ def test_reasons_are_shown_in_both_parts(rendered: tuple[Digest, str, str, str])
     assert "Why: because you follow Rishabh Tiwari; matches “KV cache” (abstract)" in text
     assert "Why: matches “KV cache” (title and abstract), “quantiz*” (abstract)" in text
     # followed authors are picked out in the author line, as the paper spells them
-    assert re.search(r"<span class=\"followed\"[^>]*>R\. Tiwari</span>", html)
-    assert re.search(r"<span class=\"followed\"[^>]*>Hannah, Lauren</span>", html)
+    assert re.search(r"<b>R\. Tiwari</b>", html)
+    assert re.search(r"<b>Hannah, Lauren</b>", html)
+    assert "*R. Tiwari*" in text and "*Hannah, Lauren*" in text
 
 
 def test_matched_text_is_marked_in_title_and_abstract(
     rendered: tuple[Digest, str, str, str],
 ) -> None:
     _, _, html, _ = rendered
-    assert MARK.findall(block(html, "title", "Topical paper")) == ["KV-cache"]
-    assert MARK.findall(block(html, "title", "Another followed")) == []
-    abstract = block(html, "abstract", "A short abstract")
+    assert MARK.findall(block(html, "t", "Topical paper")) == ["KV-cache"]
+    assert MARK.findall(block(html, "t", "Another followed")) == []
+    abstract = block(html, "x", "A short abstract")
     assert MARK.findall(abstract) == ["quantization", "KV cache"]
 
 
@@ -340,7 +359,7 @@ def test_long_abstracts_are_trimmed_at_a_sentence_with_an_ellipsis(
     rendered: tuple[Digest, str, str, str],
 ) -> None:
     _, _, html, text = rendered
-    abstract = block(html, "abstract", "We study")
+    abstract = block(html, "x", "We study")
     shown = TAG.sub("", abstract)
     assert shown.endswith("memory and throughput. …")
     assert len(shown) <= 600 + len(" …")
@@ -400,3 +419,259 @@ def test_source_problems_are_reported() -> None:
     out = render_digest(build_digest(PROFILE, ranked(), NOW, [problem]))
     assert "arxiv could not be read since 2026-11-22 06:00 UTC: HTTP 503" in visible_text(out.html)
     assert "! arxiv could not be read since 2026-11-22 06:00 UTC: HTTP 503" in out.text
+
+
+# --- links, badges, header and footer -----------------------------------------------------------
+
+RICH = Paper(
+    key="arxiv:2401.00009",
+    title="A paper every source knows",
+    authors=("Ann Example",),
+    abstract="About the KV cache.",
+    categories=("cs.LG", "cs.CL"),
+    published=date(2026, 11, 21),
+    url="https://huggingface.co/papers/2401.00009",
+    arxiv_id="2401.00009",
+    version=3,
+    extra=(
+        ("code_url", "https://github.com/ann/kv"),
+        ("github_stars", 120),
+        ("project_page", "https://ann.example.org/kv"),
+        ("upvotes", 42),
+    ),
+    sources=("hf_daily", "arxiv"),
+)
+
+
+@pytest.mark.parametrize(
+    ("paper", "links"),
+    [
+        (
+            RICH,
+            [
+                ("Abstract", "https://arxiv.org/abs/2401.00009"),
+                ("PDF", "https://arxiv.org/pdf/2401.00009"),
+                ("Code", "https://github.com/ann/kv"),
+                ("Project page", "https://ann.example.org/kv"),
+            ],
+        ),
+        (
+            Paper(
+                key="k",
+                title="T",
+                url="https://example.org/p",
+                extra=(("pdf_url", "https://example.org/p.pdf"),),
+            ),
+            [("Abstract", "https://example.org/p"), ("PDF", "https://example.org/p.pdf")],
+        ),
+        (
+            Paper(key="k", title="T", doi="10.1000/xyz"),
+            [("Abstract", "https://doi.org/10.1000/xyz")],
+        ),
+        # known only by its title: the title links to an arXiv search, no `Abstract` link
+        (Paper(key="k", title="T", extra=(("code", True),)), []),
+    ],
+)
+def test_paper_links_are_the_known_ones(paper: Paper, links: list[tuple[str, str]]) -> None:
+    assert paper_links(paper) == links
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, []),
+        ({"extra": (("upvotes", 7),)}, ["▲ 7"]),
+        ({"extra": (("code", True),)}, ["code"]),
+        ({"extra": (("code_url", "https://g/x"), ("github_stars", 5))}, ["code ★ 5"]),
+        ({"version": 2}, ["new version v2"]),
+        ({"version": 1, "extra": (("announce_type", "new"),)}, []),
+        ({"extra": (("announce_type", "replace"),)}, ["new version"]),
+        (
+            {"version": 3, "extra": (("upvotes", 1), ("code", True))},
+            ["▲ 1", "code", "new version v3"],
+        ),
+    ],
+)
+def test_badges(changes: dict[str, object], expected: list[str]) -> None:
+    assert badges(replace(Paper(key="k", title="T"), **changes)) == expected  # type: ignore[arg-type]
+
+
+def test_counts_sources_and_dates() -> None:
+    digest = digest_of()
+    assert counts_summary(digest) == "2 from people you follow · 1 on your topics"
+    assert counts_summary(build_digest(PROFILE, (), NOW)) == "nothing new"
+    assert source_names(digest_of(papers=[*PAPERS, RICH])) == ["hf_daily", "arxiv"]
+    assert long_date(datetime(2026, 11, 2, 6, 0, tzinfo=UTC)) == "Monday 2 November 2026"
+    assert listing_links(replace(digest, profile=replace(PROFILE, categories=("cs.LG",)))) == [
+        ("cs.LG", "https://arxiv.org/list/cs.LG/new")
+    ]
+
+
+@pytest.fixture(scope="module")
+def rich() -> RenderedDigest:
+    """A digest with every paper signal, a source problem, and more papers than it shows."""
+    profile = replace(PROFILE, max_items=4, categories=("cs.LG", "cs.CL"))
+    problem = SourceStatus("openalex", last_error="HTTP 503", failing_since=NOW)
+    weak = Paper(key="arxiv:2401.00010", title="Ranked last", abstract="On quantization.")
+    matches = ranked(profile, [*PAPERS, RICH, weak])
+    return render_digest(build_digest(profile, matches, NOW, [problem]))
+
+
+def test_header_has_date_counts_and_sources(rich: RenderedDigest) -> None:
+    header = visible_text(rich.html.split('class="s"')[0])
+    assert "Your research digest Sunday 22 November 2026 · profile “me”" in header
+    assert "2 from people you follow · 2 on your topics · 1 more" in header
+    assert "Sources: hf_daily, arxiv · unreachable: openalex" in header
+    assert 'Sunday 22 November 2026 · profile "me"' in rich.text
+    assert "2 from people you follow · 2 on your topics · 1 more" in rich.text
+    assert "Sources: hf_daily, arxiv\nUnreachable: openalex" in rich.text
+
+
+def test_preheader_summarises_and_is_hidden(rich: RenderedDigest) -> None:
+    found = re.search(r"<body[^>]*>\s*<div style=\"([^\"]*)\">([^<]*)</div>", rich.html)
+    assert found, "the preheader is the body's first element"
+    assert "display:none" in found[1] and "max-height:0" in found[1]
+    assert found[2] == (
+        "2 from people you follow · 2 on your topics — "
+        "Followed author's &lt;script&gt;alert('x')&lt;/script&gt; paper"
+    )
+
+
+def test_paper_signals_and_links_in_both_parts(rich: RenderedDigest) -> None:
+    seen = visible_text(rich.html)
+    assert "2026-11-21 · cs.LG, cs.CL ▲ 42 code ★ 120 new version v3" in seen
+    assert "Abstract · PDF · Code · Project page" in seen
+    for url in ("https://arxiv.org/pdf/2401.00009", "https://ann.example.org/kv"):
+        assert f'href="{url}"' in rich.html
+        assert url in rich.text
+    assert '<a href="https://huggingface.co/papers/2401.00009"' in rich.html  # the title
+    assert "2026-11-21 · cs.LG, cs.CL · ▲ 42 · code ★ 120 · new version v3" in rich.text
+    assert (
+        "   Link: https://huggingface.co/papers/2401.00009\n   Abstract: https://arxiv" in rich.text
+    )
+
+
+def test_more_line_without_a_url_points_at_the_arxiv_listings(rich: RenderedDigest) -> None:
+    assert (
+        "1 more paper matches your profile. Browse today’s arXiv listings: cs.LG · cs.CL"
+        in visible_text(rich.html)
+    )
+    assert 'href="https://arxiv.org/list/cs.CL/new"' in rich.html
+    assert "Browse today's arXiv listings:\n   https://arxiv.org/list/cs.LG/new\n" in rich.text
+
+
+def test_footer_says_how_to_change_the_profile(rich: RenderedDigest) -> None:
+    footer = visible_text(rich.html.split('class="f"')[1].split(">", 1)[1])
+    assert footer.startswith("⚠ openalex could not be read since 2026-11-22 06:00 UTC: HTTP 503")
+    assert 'digest profile add-keyword me "term"' in footer
+    assert 'digest profile follow me "Name"' in footer
+    assert "config.toml" in footer and "digest preview" in footer
+    signature = " ".join(rich.text.split("\n-- \n")[1].split())
+    assert 'digest profile add-keyword me "term"' in signature
+    assert 'digest profile follow me "Name"' in signature and "digest preview" in signature
+
+
+def test_color_scheme_and_dark_mode(rich: RenderedDigest) -> None:
+    assert '<meta name="color-scheme" content="light dark">' in rich.html
+    dark = rich.html.split("@media (prefers-color-scheme: dark)")[1].split("</style>")[0]
+    assert "background: #161b22 !important" in dark
+    assert "mark { background: #854d0e !important" in dark
+
+
+def test_text_part_lines_fit_a_terminal(rich: RenderedDigest) -> None:
+    """Wrapped prose stays within 78 columns; only titles, authors and URLs may run longer."""
+    for line in rich.text.splitlines():
+        if len(line) > 78:
+            assert re.match(r"(\d+\. |   \S+: https?://|   [A-Z][a-z]+ [A-Z])", line), line
+
+
+# --- the demo digest: size and inlined styles ---------------------------------------------------
+
+GMAIL_CLIP_MARGIN = 90_000  # Gmail clips at ~102 KB; keep room for headers and growth
+
+
+@pytest.fixture(scope="module")
+def demo_html(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The HTML part of the 50-paper demo digest (seeds, example profile), as mailed."""
+    from digest.app import run_demo
+
+    result = run_demo(tmp_path_factory.mktemp("demo") / "out", clock=lambda: NOW)
+    [report] = result.sent
+    assert report.papers == 50
+    [message] = list(mailbox.Maildir(result.maildir, create=False))
+    parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    html = parsed.get_body(("html",))
+    assert html is not None
+    return str(html.get_content())
+
+
+def test_demo_digest_is_under_the_gmail_clipping_limit(demo_html: str) -> None:
+    size = len(demo_html.encode("utf-8"))
+    assert size < GMAIL_CLIP_MARGIN, f"the HTML part is {size} bytes"
+
+
+class Styles(HTMLParser):
+    """Every element's tag, class, inline style and whether it holds text directly."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.elements: list[dict[str, str]] = []
+        self.open: list[dict[str, str]] = []
+        self.style_sheet = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        element = {"tag": tag, "class": values.get("class", ""), "style": values.get("style", "")}
+        element.update(text="", src=values.get("src", ""), alt=values.get("alt", "-"))
+        self.elements.append(element)
+        if tag not in ("meta", "br", "img", "link"):
+            self.open.append(element)
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.open and self.open.pop()["tag"] != tag:
+            pass
+
+    def handle_data(self, data: str) -> None:
+        if self.open and self.open[-1]["tag"] == "style":
+            self.style_sheet += data
+        elif self.open:
+            self.open[-1]["text"] += data.strip()
+
+
+def declarations(style: str) -> dict[str, str]:
+    pairs = (d.split(":", 1) for d in style.split(";") if ":" in d)
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+def test_demo_digest_styles_are_inlined(demo_html: str) -> None:
+    parser = Styles()
+    parser.feed(demo_html)
+    elements = parser.elements
+    assert len([e for e in elements if e["class"] == "p"]) >= 50
+
+    def with_class(name: str) -> list[dict[str, str]]:
+        return [e for e in elements if e["class"] == name]
+
+    for element in elements:
+        style = declarations(element["style"])
+        if element["tag"] == "a":
+            assert "color" in style, element
+        if element["tag"] == "td":
+            assert {"font-family", "font-size", "color"} <= style.keys(), element
+        if element["tag"] == "mark":
+            assert "background" in style, element
+        if element["tag"] == "img":
+            assert element["alt"] != "-", element
+        assert not element["src"], "nothing is loaded from anywhere"
+    for element in with_class("t") + with_class("x"):
+        assert {"font-size", "color"} <= declarations(element["style"]).keys(), element
+    # Only the media queries (phone width, dark mode) stay in the style sheet.
+    assert not re.sub(r"@media[^{]*\{(?:[^{}]*\{[^{}]*\})*\s*\}", "", parser.style_sheet).strip()
+    assert "prefers-color-scheme: dark" in parser.style_sheet
+
+
+def test_demo_digest_text_is_at_least_14px(demo_html: str) -> None:
+    sizes = [int(px) for px in re.findall(r"font-size:\s*(\d+)px", demo_html)]
+    assert sizes and min(sizes) >= 14
+    assert "<link" not in demo_html and "url(" not in demo_html

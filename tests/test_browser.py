@@ -1,0 +1,284 @@
+"""The demo digest in a real browser: headless Chromium at desktop width, at phone width (375 px)
+and in dark mode. Screenshots go to `out/screenshots/`; their pixels are read back with the
+standard library (zlib), so the test needs no imaging package.
+
+Chromium is Debian's `chromium` package. Without it the tests are skipped, unless
+DIGEST_REQUIRE_BROWSER=1 (set by `.ci/run`, which installs it): then they fail. Nothing is
+fetched from the network: the digest loads no remote resource, and host name resolution is
+switched off for the browser.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import struct
+import subprocess
+import tempfile
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .conftest import FIXED_NOW
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "out" / "screenshots"
+TIMEOUT = 60
+QUIET = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-sync",
+    "--no-default-browser-check",
+    "--no-first-run",
+    "--hide-scrollbars",
+    "--host-resolver-rules=MAP * ~NOTFOUND",  # no DNS: nothing can reach the network
+]
+WHITE, PAGE = (0xFF, 0xFF, 0xFF), (0xEE, 0xF0, 0xF3)
+DARK = ["--force-dark-mode", "--blink-settings=preferredColorScheme=0"]  # 0 is kDark
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """The Chromium binary; skip (or fail, under DIGEST_REQUIRE_BROWSER=1) when it is missing."""
+    found = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
+    if found:
+        return found
+    if os.environ.get("DIGEST_REQUIRE_BROWSER") == "1":
+        pytest.fail("DIGEST_REQUIRE_BROWSER=1 but no `chromium` on PATH: apt-get install chromium")
+    pytest.skip("no `chromium` on PATH (apt-get install chromium); .ci/run installs it")
+
+
+@dataclass(frozen=True)
+class Demo:
+    """The rendered demo digest on disk, and the first paper's title as the text part has it."""
+
+    path: Path
+    first_title: str
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+    from digest.app import run_demo
+
+    result = run_demo(tmp_path_factory.mktemp("demo") / "out", clock=lambda: FIXED_NOW)
+    [path] = result.html_paths
+    [report] = result.sent
+    assert report.rendered is not None and report.papers == 50
+    first = re.search(r"^1\. (.+)$", report.rendered.text, re.M)
+    assert first, "the text part numbers its papers"
+    return Demo(path, first[1])
+
+
+Run = Callable[..., subprocess.CompletedProcess[bytes]]
+
+
+@pytest.fixture
+def run_chromium(chromium: str, tmp_path: Path) -> Run:
+    """Run Chromium on a file with a fresh profile directory each time, within TIMEOUT seconds."""
+
+    def run(page: Path, *flags: str) -> subprocess.CompletedProcess[bytes]:
+        profile = tempfile.mkdtemp(prefix="chromium-", dir=tmp_path)
+        command = [chromium, *QUIET, f"--user-data-dir={profile}", *flags, page.as_uri()]
+        done = subprocess.run(command, capture_output=True, timeout=TIMEOUT, check=False)
+        assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+        return done
+
+    return run
+
+
+# --- reading a screenshot -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Image:
+    """Decoded 8-bit RGB(A) pixels: `rows[y][x * channels : …]`."""
+
+    width: int
+    height: int
+    channels: int
+    rows: list[bytes]
+
+    def pixel(self, x: int, y: int) -> tuple[int, int, int]:
+        start = x * self.channels
+        red, green, blue = self.rows[y][start : start + 3]
+        return red, green, blue
+
+    def luminance(self, x: int, y: int) -> float:
+        red, green, blue = self.pixel(x, y)
+        return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+    def colours(self, step: int = 7) -> set[tuple[int, int, int]]:
+        """The distinct colours on a sampling grid."""
+        return {
+            self.pixel(x, y)
+            for y in range(0, self.height, step)
+            for x in range(0, self.width, step)
+        }
+
+    def share(self, x: int, colour: tuple[int, int, int]) -> float:
+        """The share of pixels of one column of pixels (x) that have `colour`."""
+        return sum(self.pixel(x, y) == colour for y in range(self.height)) / self.height
+
+    def mean_luminance(self, step: int = 11) -> float:
+        samples = [
+            self.luminance(x, y)
+            for y in range(0, self.height, step)
+            for x in range(0, self.width, step)
+        ]
+        return sum(samples) / len(samples)
+
+
+def read_png(path: Path) -> Image:
+    """Decode a non-interlaced 8-bit RGB or RGBA PNG (what Chromium writes) with zlib only."""
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    position, chunks, header = 8, [], b""
+    while position < len(data):
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        body = data[position + 8 : position + 8 + length]
+        position += 12 + length
+        if kind == b"IHDR":
+            header = body
+        elif kind == b"IDAT":
+            chunks.append(body)
+    width, height, depth, colour_type, _, _, interlace = struct.unpack(">IIBBBBB", header)
+    assert (depth, colour_type, interlace) in ((8, 2, 0), (8, 6, 0)), "unexpected PNG format"
+    channels = 3 if colour_type == 2 else 4
+    rows = _unfilter(zlib.decompress(b"".join(chunks)), width * channels, height, channels)
+    return Image(width, height, channels, rows)
+
+
+def _unfilter(raw: bytes, stride: int, height: int, bpp: int) -> list[bytes]:
+    """Undo PNG's per-row filters (None, Sub, Up, Average, Paeth)."""
+    low = int.from_bytes(b"\x7f" * stride, "big")
+    high = int.from_bytes(b"\x80" * stride, "big")
+    rows: list[bytes] = []
+    previous = bytes(stride)
+    for y in range(height):
+        start = y * (stride + 1)
+        kind, line = raw[start], raw[start + 1 : start + 1 + stride]
+        if kind == 0:
+            row = bytes(line)
+        elif kind == 2:  # Up: byte-wise addition without carries, on one big integer
+            a, b = int.from_bytes(line, "big"), int.from_bytes(previous, "big")
+            row = (((a & low) + (b & low)) ^ ((a ^ b) & high)).to_bytes(stride, "big")
+        else:
+            row = bytes(_unfilter_row(kind, bytearray(line), previous, bpp))
+        rows.append(row)
+        previous = row
+    return rows
+
+
+def _unfilter_row(kind: int, out: bytearray, above: bytes, bpp: int) -> bytearray:
+    for x in range(len(out)):
+        left = out[x - bpp] if x >= bpp else 0
+        if kind == 1:
+            out[x] = (out[x] + left) & 255
+        elif kind == 3:
+            out[x] = (out[x] + ((left + above[x]) >> 1)) & 255
+        else:  # 4: Paeth
+            up, corner = above[x], above[x - bpp] if x >= bpp else 0
+            guess = left + up - corner
+            by_left, by_up, by_corner = abs(guess - left), abs(guess - up), abs(guess - corner)
+            if by_left <= by_up and by_left <= by_corner:
+                predicted = left
+            else:
+                predicted = up if by_up <= by_corner else corner
+            out[x] = (out[x] + predicted) & 255
+    return out
+
+
+# --- the tests ------------------------------------------------------------------------------------
+
+
+def screenshot(run: Run, page: Path, name: str, size: str, *flags: str) -> Image:
+    """Take a screenshot into out/screenshots/NAME.png and decode it."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    target = SCREENSHOTS / f"{name}.png"
+    target.unlink(missing_ok=True)
+    run(page, f"--window-size={size}", f"--screenshot={target}", *flags)
+    assert target.is_file(), f"Chromium wrote no {target}"
+    return read_png(target)
+
+
+def assert_not_blank(image: Image) -> None:
+    """Text, highlights and links: many colours, not one flat page."""
+    assert len(image.colours()) > 50, "the screenshot is (nearly) blank"
+
+
+def visible_text(dom: str) -> str:
+    """The text of a DOM dump: no tags, no style sheet, entities decoded, spaces collapsed."""
+    body = re.sub(r"<(style|head)\b.*?</\1>", " ", dom, flags=re.S | re.I)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", body)).split())
+
+
+def test_the_first_paper_is_on_the_page(run_chromium: Run, demo: Demo) -> None:
+    dom = run_chromium(demo.path, "--dump-dom").stdout.decode()
+    text = visible_text(dom)
+    assert demo.first_title in text
+    assert "From people you follow" in text and "On your topics" in text
+
+
+def test_desktop_width(run_chromium: Run, demo: Demo) -> None:
+    image = screenshot(run_chromium, demo.path, "desktop", "1200,2000")
+    assert (image.width, image.height) == (1200, 2000)
+    assert_not_blank(image)
+    # A 600 px white column centred on the light grey page.
+    assert image.pixel(600, 30) == WHITE
+    for x in (20, 290, 910):
+        assert image.share(x, PAGE) > 0.99
+    for x in (305, 895):
+        assert image.share(x, WHITE) > 0.9
+
+
+def test_phone_width(run_chromium: Run, demo: Demo) -> None:
+    image = screenshot(run_chromium, demo.path, "phone", "375,2000")
+    assert (image.width, image.height) == (375, 2000)
+    assert_not_blank(image)
+    # The column fills the screen: its blue top rule runs edge to edge, no grey gutters.
+    assert image.pixel(1, 1) == image.pixel(373, 1) == (0x25, 0x63, 0xEB)
+    for x in (2, 372):
+        assert image.share(x, WHITE) > 0.9
+
+
+PROBE = """<!DOCTYPE html><html><head><title>probe</title></head><body style="margin:0">
+<iframe id="digest" src="{src}" width="375" height="2000" style="border:0"></iframe>
+<script>
+document.getElementById("digest").onload = () => {{
+  const root = document.getElementById("digest").contentDocument.documentElement;
+  document.title = "width=" + root.scrollWidth;
+}};
+</script></body></html>
+"""
+
+
+def test_phone_width_does_not_scroll_sideways(
+    run_chromium: Run, demo: Demo, tmp_path: Path
+) -> None:
+    """In a 375 px frame (headless windows are at least 500 px wide) nothing sticks out."""
+    probe = tmp_path / "probe.html"
+    probe.write_text(PROBE.format(src=demo.path.as_uri()), encoding="utf-8")
+    dom = run_chromium(probe, "--allow-file-access-from-files", "--dump-dom").stdout.decode()
+    found = re.search(r"<title>width=(\d+)</title>", dom)
+    assert found, "the probe did not run"
+    assert int(found[1]) == 375
+
+
+def test_dark_mode(run_chromium: Run, demo: Demo) -> None:
+    dark = screenshot(run_chromium, demo.path, "desktop-dark", "1200,2000", *DARK)
+    assert_not_blank(dark)
+    assert dark.luminance(20, 600) < 30, "the page background is dark"
+    assert dark.luminance(600, 30) < 40, "the column is dark"
+    assert dark.mean_luminance() < 60
+    phone = screenshot(run_chromium, demo.path, "phone-dark", "375,2000", *DARK)
+    assert_not_blank(phone)
+    assert phone.mean_luminance() < 60
