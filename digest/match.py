@@ -10,23 +10,73 @@ never matches inside `URL`. Plurals and possessives are folded; `quantiz*` is a 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from digest.models import FollowedAuthor, Match, Paper, Profile, Reason, ReasonField, fold
+from digest.models import FollowedAuthor, Match, Paper, Profile, Reason, fold
 
 # A word: letters and digits (no underscore, so `V_1` is two words), with an optional
 # possessive `'s` that is folded away. LaTeX commands (`\texttt`) are skipped, not read as words.
 # Combining marks (decomposed accents, `nai\u0308ve`) belong to the word they follow.
-_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-_WORD = re.compile(rf"\\[A-Za-z]+|([^\W_](?:[^\W_]|[{_MARKS}])*)(?:['’][sS](?![^\W_]))?")
+# Soft hyphens are invisible hints for line breaking, so they belong to the word too.
+# TeX accents and special letters (`na\\"ive`, `Fr\\'{e}chet`, `S{\\o}ren`) are read as letters.
+_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f\u00ad"
+_TEX_LETTER = (
+    r"\\[`'^\"~=.][{]?[A-Za-z][}]?|[{]\\[`'^\"~=.][{]?[A-Za-z][}]?[}]|\\[Hcuvkdb][{][A-Za-z][}]"
+    r"|[{]\\(?:ss|aa|AA|ae|AE|oe|OE|[oOlLij])[}]|\\(?:ss|aa|AA|ae|AE|oe|OE|[oOlLij])(?:[{][}]|(?![A-Za-z]))"
+)
+_WORD = re.compile(
+    rf"((?:[^\W_]|{_TEX_LETTER})(?:[^\W_]|[{_MARKS}]|{_TEX_LETTER})*)(?:['’][sS](?![^\W_]))?"
+    r"|\\[A-Za-z]+"
+)
+_TEX_MARKUP = re.compile(r"\\[`'^\"~=.Hcuvkdb]|[\\{}]")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 # Folding can turn a letter into letters and punctuation (`Ŀ` -> `l·`, `½` -> `1⁄2`): dropped.
 _NOT_WORD = re.compile(r"[\W_]+")
 # What may separate the words of one term in the text: spaces, hyphens, slashes, TeX braces.
-_JOINER = re.compile(r"[\s\-‐‑‒–/${}]*")
+_JOINER = re.compile(r"[\s\-‐‑‒–/~${}]*")  # `~` is TeX's unbreakable space
 _MAX_TERM_CHARS = 200
+# Short function words never join into a one-word term: `for getting` is not `forgetting`,
+# `to get her` is not `together` (a keyword of several words may still contain them).
+_FUNCTION_WORDS = frozenset(
+    "a an and as at be by for her his in is it its not of or our the to us we with".split()  # noqa: SIM905
+)
+# Words ending in `s` that are not plurals: `news` must not match `new`.
+_NOT_PLURALS = frozenset(
+    [
+        "news",
+        "series",
+        "species",
+        "lens",
+        "gas",
+        "bias",
+        "atlas",
+        "chaos",
+        "canvas",
+        "alias",
+        "thus",
+        "yes",
+        "perhaps",
+        "always",
+        "plus",
+        "various",
+        "previous",
+        "numerous",
+        "ambiguous",
+        "continuous",
+        "analogous",
+        "robustness",
+    ]
+)
+
+
+def _norm(word: str) -> str:
+    """A word's folded form: TeX markup read as its letters, case and accents dropped."""
+    if "\\" in word or "{" in word:
+        word = _TEX_MARKUP.sub("", word.replace("\\aa", "a").replace("\\AA", "A"))
+    return word.lower() if word.isascii() else _NOT_WORD.sub("", fold(word))
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +131,7 @@ def tokenize(text: str) -> tuple[Token, ...]:
             continue
         gap = _LATEX_COMMAND.sub("", text[last_end : found.start()])
         joined = bool(tokens) and _JOINER.fullmatch(gap) is not None
-        norm = _NOT_WORD.sub("", fold(found.group(1)))
+        norm = _norm(found.group(1))
         if not norm:
             continue
         tokens.append(Token(norm, found.start(), found.end(), joined))
@@ -114,6 +164,8 @@ def compile_term(raw: str) -> Term:
 def plural_forms(letters: str) -> frozenset[str]:
     """Singular and plural spellings of a word (`policy`/`policies`, `cache`/`caches`)."""
     forms = {letters, letters + "s", letters + "es"}
+    if letters in _NOT_PLURALS:
+        return frozenset(forms)
     if letters.endswith("y") and len(letters) > 2:
         forms.add(letters[:-1] + "ies")
     if letters.endswith("ies") and len(letters) > 4:
@@ -164,7 +216,11 @@ def _match_from(
             return None
         # Joining words the term does not separate (`pre training` for `pretraining`) is only
         # allowed for real words, so `R/L` does not read as `RL`.
-        if position > start and term.words == 1 and min(len(token.norm), len(joined)) < 2:
+        if (
+            position > start
+            and term.words == 1
+            and _breaks_compound(joined, token.norm, position - start)
+        ):
             return None
         joined += token.norm
         if term.prefix and joined.startswith(term.letters):
@@ -176,10 +232,19 @@ def _match_from(
     return None
 
 
+def _breaks_compound(joined: str, word: str, pieces: int) -> bool:
+    """True when appending `word` to `joined` cannot form one closed compound word: a one-letter
+    piece, or a function word (`to get her` is not `together`). `pieces` counts `joined`'s words."""
+    if min(len(word), len(joined)) < 2 or word in _FUNCTION_WORDS:
+        return True
+    return pieces == 1 and joined in _FUNCTION_WORDS
+
+
 # --- authors ------------------------------------------------------------------------------------
 
 _NAME_SPLIT = re.compile(r"[\s.\-‐‑]+")
 _SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
+_NAME_HYPHEN = re.compile(r"(?<=[^\W\d_])[\-‐‑](?=[^\W\d_])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,9 +256,15 @@ class Name:
     last: str
 
 
-def parse_name(name: str) -> Name | None:
-    """Read `First Middle Last` or `Last, First Middle`, ignoring case, accents and periods."""
+@lru_cache(maxsize=1 << 16)
+def parse_name(name: str, *, close_hyphens: bool = False) -> Name | None:
+    """Read `First Middle Last` or `Last, First Middle`, ignoring case, accents and periods.
+
+    Hyphens split names (`Seyed-Iman` = `Seyed Iman`), or with `close_hyphens` join them
+    (`Han-Byul` = `Hanbyul`)."""
     text = fold(name).strip()
+    if close_hyphens:
+        text = _NAME_HYPHEN.sub("", text)
     if "," in text:
         last_part, _, first_part = text.partition(",")
         text = f"{first_part.replace(',', ' ')} {last_part}"
@@ -202,6 +273,15 @@ def parse_name(name: str) -> Name | None:
     if len(words) < 2:
         return Name("", (), words[0]) if words else None
     return Name(words[0], tuple(words[1:-1]), words[-1])
+
+
+def name_readings(name: str) -> tuple[Name, ...]:
+    """Every way to read a name: hyphens as breaks and, when it has any, closed up."""
+    split = parse_name(name)
+    if split is None:
+        return ()
+    closed = parse_name(name, close_hyphens=True) if _NAME_HYPHEN.search(name) else None
+    return (split,) if closed is None or closed == split else (split, closed)
 
 
 def _given_names_agree(a: str, b: str) -> bool:
@@ -215,27 +295,169 @@ def _given_names_agree(a: str, b: str) -> bool:
 
 def names_match(a: Name, b: Name) -> bool:
     """Same person by DESIGN.md's rules: last names equal, first names compatible, and middle
-    names possibly missing on either side but never conflicting."""
+    names possibly missing on either side but never conflicting: the shorter list of middle
+    names must appear, in order, in the longer (`Gido van de Ven` = `Gido M. van de Ven`)."""
     if a.last != b.last or not _given_names_agree(a.first, b.first):
         return False
-    return all(_given_names_agree(x, y) for x, y in zip(a.middles, b.middles, strict=False))
+    fewer, more = sorted((a.middles, b.middles), key=len)
+    remaining = iter(more)
+    return all(any(_given_names_agree(x, y) for y in remaining) for x in fewer)
+
+
+def same_person(a: str, b: str) -> bool:
+    """True when two written names are the same person by the rules of `names_match`."""
+    return any(names_match(x, y) for x in name_readings(a) for y in name_readings(b))
 
 
 def _followed_names(authors: Iterable[FollowedAuthor]) -> list[tuple[FollowedAuthor, Name]]:
-    return [(a, n) for a in authors for spelling in a.names if (n := parse_name(spelling))]
+    return [(a, n) for a in authors for spelling in a.names for n in name_readings(spelling)]
 
 
-def match_authors(paper: Paper, followed: Sequence[tuple[FollowedAuthor, Name]]) -> list[Reason]:
-    """A reason for each followed author who wrote `paper` (authors list only, not the text)."""
-    reasons: dict[str, Reason] = {}
-    for written in paper.authors:
-        parsed = parse_name(written)
-        if parsed is None:
-            continue
-        for author, name in followed:
-            if author.name not in reasons and names_match(parsed, name):
-                reasons[author.name] = Reason("author", author.name, "authors", written)
-    return list(reasons.values())
+# --- the index: every term of every profile, looked up once per word --------------------------
+
+# A term as the index knows it: its letters, whether it is a prefix (`quantiz*`), and whether it
+# has several words (only those may join one-letter words: `R/L` for `R L`, not for `RL`).
+TermKey = tuple[str, bool, bool]
+TokenSpan = tuple[int, int]  # first and last word index of an occurrence
+_WORD_CACHE_LIMIT = 200_000
+
+
+def term_key(term: Term) -> TermKey:
+    """The identity of a term in the index: spellings that fold alike share one entry."""
+    return (term.letters, term.prefix, term.words > 1)
+
+
+class Words:
+    """A field read once for the index: its folded words; offsets only when a match needs them.
+
+    ASCII text, the common case, is lower-cased whole and split by one C-level `findall`;
+    other text folds word by word, as `tokenize` does. Both give `tokenize`'s words.
+    """
+
+    __slots__ = ("_spans", "norms", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._spans: list[tuple[int, int]] | None = None
+        if text.isascii() and "\\" not in text:
+            self.norms: list[str] = [w for w in _WORD.findall(text.lower()) if w]
+            return
+        norms, spans = [], []
+        for found in _WORD.finditer(text):
+            word = found.group(1)
+            if word is None:
+                continue
+            norm = _norm(word)
+            if norm:
+                norms.append(norm)
+                spans.append(found.span())
+        self.norms, self._spans = norms, spans
+
+    def spans(self) -> list[tuple[int, int]]:
+        """Each word's (start, end) in the text, as `tokenize` gives them."""
+        if self._spans is None:
+            self._spans = [f.span() for f in _WORD.finditer(self.text) if f.group(1)]
+        return self._spans
+
+    def joined(self, position: int) -> bool:
+        """True when only joiners (spaces, hyphens, slashes, TeX) precede word `position`."""
+        spans = self.spans()
+        gap = self.text[spans[position - 1][1] : spans[position][0]]
+        return _JOINER.fullmatch(_LATEX_COMMAND.sub("", gap)) is not None
+
+    def char_spans(self, found: Sequence[TokenSpan]) -> tuple[tuple[int, int], ...]:
+        """Word-index occurrences as character offsets into the text."""
+        spans = self.spans()
+        return tuple((spans[first][0], spans[last][1]) for first, last in found)
+
+
+class TermIndex:
+    """Every distinct term of a run in three tables, so a field is scanned once for all of them.
+
+    A word that begins no term costs one dictionary lookup. The rules are `find_term`'s; the
+    equivalence is tested property by property against it.
+    """
+
+    def __init__(self, terms: Iterable[Term]) -> None:
+        self._forms: defaultdict[str, list[TermKey]] = defaultdict(list)  # exact spellings
+        self._prefixes: defaultdict[str, list[TermKey]] = defaultdict(list)  # `quantiz*`
+        self._inner: set[str] = set()  # proper beginnings of terms: a walk may go on
+        self._keys: set[TermKey] = set()
+        self._words: dict[str, tuple[tuple[TermKey, ...], bool]] = {}
+        for term in terms:
+            self._add(term)
+        self._prefix_lengths = sorted({len(letters) for letters in self._prefixes})
+
+    def _add(self, term: Term) -> None:
+        key = term_key(term)
+        if not term.usable or key in self._keys:
+            return
+        self._keys.add(key)
+        if term.prefix:
+            self._prefixes[term.letters].append(key)
+        else:
+            for form in plural_forms(term.letters):
+                self._forms[form].append(key)
+        self._inner.update(term.letters[:cut] for cut in range(1, len(term.letters)))
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def _hits(self, joined: str) -> tuple[TermKey, ...]:
+        """The terms `joined` spells: one of their forms, or a prefix term it begins with."""
+        hits = tuple(self._forms.get(joined, ()))
+        for length in self._prefix_lengths:
+            if length > len(joined):
+                break
+            hits += tuple(self._prefixes.get(joined[:length], ()))
+        return hits
+
+    def _word(self, word: str) -> tuple[tuple[TermKey, ...], bool]:
+        """`_hits` of one word and whether a term may go on after it, cached per distinct word."""
+        known = self._words.get(word)
+        if known is None:
+            if len(self._words) >= _WORD_CACHE_LIMIT:
+                self._words.clear()  # bounded memory over a year of papers
+            known = self._words[word] = (self._hits(word), word in self._inner)
+        return known
+
+    def scan(self, words: Words) -> dict[TermKey, list[TokenSpan]]:
+        """Every occurrence of every term in the field, one per starting word, in text order."""
+        found: defaultdict[TermKey, list[TokenSpan]] = defaultdict(list)
+        for start, word in enumerate(words.norms):
+            hits, goes_on = self._word(word)
+            for key in hits:
+                found[key].append((start, start))
+            if goes_on:
+                self._walk(words, start, set(hits), found)
+        return found
+
+    def _walk(
+        self,
+        words: Words,
+        start: int,
+        done: set[TermKey],
+        found: defaultdict[TermKey, list[TokenSpan]],
+    ) -> None:
+        """Join the words after `start` while they still spell the beginning of some term."""
+        norms = words.norms
+        joined, short = norms[start], False
+        for position in range(start + 1, len(norms)):
+            word = norms[position]
+            longer = joined + word
+            hits, goes_on = self._hits(longer), longer in self._inner
+            if not (hits or goes_on) or not words.joined(position):
+                return
+            # One-letter pieces and function words join only into multi-word terms.
+            short = short or _breaks_compound(joined, word, position - start)
+            for key in hits:
+                letters, _, multiword = key
+                if key not in done and (multiword or not short) and letters.startswith(joined):
+                    found[key].append((start, position))
+                    done.add(key)
+            if not goes_on:
+                return
+            joined = longer
 
 
 # --- profiles -----------------------------------------------------------------------------------
@@ -251,6 +473,18 @@ class CompiledProfile:
     exclude: tuple[Term, ...]
     authors: tuple[tuple[FollowedAuthor, Name], ...]
     categories: frozenset[str]
+
+    @property
+    def keyword_keys(self) -> tuple[tuple[Term, TermKey], ...]:
+        """Usable keywords with their index keys, in profile order."""
+        return tuple((t, term_key(t)) for t in self.keywords if t.usable)
+
+    def terms(self) -> Iterable[Term]:
+        """Every term the profile uses, in any role."""
+        yield from self.keywords
+        yield from self.exclude
+        for group in self.all_of:
+            yield from group
 
 
 def compile_profile(profile: Profile) -> CompiledProfile:
@@ -279,39 +513,137 @@ def passes_categories(paper: Paper, wanted: frozenset[str]) -> bool:
     return False
 
 
-def _term_reasons(term: Term, text: PaperText, kind: str) -> list[Reason]:
-    reasons = []
-    for field_name, field in (("title", text.title), ("abstract", text.abstract)):
-        spans = find_term(term, field)
-        if spans:
-            first = field.text[spans[0][0] : spans[0][1]]
-            field_key: ReasonField = "title" if field_name == "title" else "abstract"
-            reasons.append(Reason(kind, term.raw, field_key, first, spans))  # type: ignore[arg-type]
-    return reasons
+@dataclass(frozen=True, slots=True)
+class PaperHits:
+    """What the index found in one paper: term occurrences per field, and its followed authors."""
+
+    paper: Paper
+    title: Words
+    abstract: Words
+    in_title: Mapping[TermKey, list[TokenSpan]]
+    in_abstract: Mapping[TermKey, list[TokenSpan]]
+    # profile index -> (written author index, followed index, followed author, name as written)
+    authors: Mapping[int, list[tuple[int, int, FollowedAuthor, str]]]
+
+    def has(self, key: TermKey) -> bool:
+        """True when the term occurs in the title or the abstract."""
+        return key in self.in_title or key in self.in_abstract
+
+    def reasons(self, term: Term, kind: str, key: TermKey | None = None) -> list[Reason]:
+        """One reason per field the term occurs in, with the first matched text and all spans."""
+        key = term_key(term) if key is None else key
+        reasons = []
+        for field_name, words, hits in (
+            ("title", self.title, self.in_title),
+            ("abstract", self.abstract, self.in_abstract),
+        ):
+            if key in hits:
+                spans = words.char_spans(hits[key])
+                text = words.text[spans[0][0] : spans[0][1]]
+                reasons.append(Reason(kind, term.raw, field_name, text, spans))  # type: ignore[arg-type]
+        return reasons
+
+
+class Matcher:
+    """Any number of profiles compiled into one term index and one author index.
+
+    Built once per run; each paper is read once and only the profiles one of its terms or
+    authors concerns are looked at, so the cost grows with what matches, not with profiles ×
+    keywords.
+    """
+
+    def __init__(self, profiles: Sequence[Profile]) -> None:
+        self.compiled = tuple(compile_profile(p) for p in profiles)
+        self.index = TermIndex(t for c in self.compiled for t in c.terms())
+        self._keywords = tuple(c.keyword_keys for c in self.compiled)
+        self._users: defaultdict[TermKey, set[int]] = defaultdict(set)
+        self._by_last: defaultdict[str, list[tuple[int, int, FollowedAuthor, Name]]] = defaultdict(
+            list
+        )
+        for number, compiled in enumerate(self.compiled):
+            for term in compiled.terms():
+                if term.usable:
+                    self._users[term_key(term)].add(number)
+            for rank_, (author, name) in enumerate(compiled.authors):
+                self._by_last[name.last].append((number, rank_, author, name))
+
+    def read(self, paper: Paper) -> PaperHits:
+        """Scan one paper's title, abstract and authors against every profile at once."""
+        title, abstract = Words(paper.title), Words(paper.abstract)
+        return PaperHits(
+            paper,
+            title,
+            abstract,
+            self.index.scan(title),
+            self.index.scan(abstract),
+            self._author_hits(paper),
+        )
+
+    def _author_hits(self, paper: Paper) -> dict[int, list[tuple[int, int, FollowedAuthor, str]]]:
+        hits: defaultdict[int, list[tuple[int, int, FollowedAuthor, str]]] = defaultdict(list)
+        if not self._by_last:
+            return hits
+        for position, written in enumerate(paper.authors):
+            for parsed in name_readings(written):
+                for number, rank_, author, name in self._by_last.get(parsed.last, ()):
+                    if names_match(parsed, name):
+                        hits[number].append((position, rank_, author, written))
+        return hits
+
+    def match(self, paper: Paper) -> dict[str, Match]:
+        """Each matching profile's match of `paper`, by profile name."""
+        hits = self.read(paper)
+        concerned = set(hits.authors)
+        for key in (*hits.in_title, *hits.in_abstract):
+            concerned |= self._users.get(key, set())
+        found = {}
+        for number in sorted(concerned):
+            compiled = self.compiled[number]
+            authors = hits.authors.get(number, [])
+            match = match_hits(hits, compiled, authors, self._keywords[number])
+            if match is not None:
+                found[compiled.profile.name] = match
+        return found
+
+
+def match_hits(
+    hits: PaperHits,
+    compiled: CompiledProfile,
+    authors: Sequence[tuple[int, int, FollowedAuthor, str]],
+    keywords: Sequence[tuple[Term, TermKey]] | None = None,
+) -> Match | None:
+    """One profile's verdict on a scanned paper: DESIGN.md's rules, reasons in profile order.
+
+    `keywords` are the profile's `keyword_keys`, passed in when matching many papers."""
+    keywords = compiled.keyword_keys if keywords is None else keywords
+    author_reasons: dict[str, Reason] = {}
+    for _, _, author, written in sorted(authors, key=lambda a: a[:2]):
+        author_reasons.setdefault(author.name, Reason("author", author.name, "authors", written))
+    topical: list[Reason] = []
+    if author_reasons or _eligible(hits, compiled):
+        for term, key in keywords:
+            if key in hits.in_title or key in hits.in_abstract:
+                topical.extend(hits.reasons(term, "keyword", key))
+        for group in compiled.all_of:
+            if all(term.usable and hits.has(term_key(term)) for term in group):
+                topical.extend(r for term in group for r in hits.reasons(term, "all_of"))
+    if not author_reasons and not topical:
+        return None
+    reasons = (*author_reasons.values(), *topical)
+    return Match(hits.paper, reasons, score(reasons))
+
+
+def _eligible(hits: PaperHits, compiled: CompiledProfile) -> bool:
+    """Keyword matches count only for papers in the profile's categories without excluded terms."""
+    if not passes_categories(hits.paper, compiled.categories):
+        return False
+    return not any(t.usable and hits.has(term_key(t)) for t in compiled.exclude)
 
 
 def match_paper(text: PaperText, compiled: CompiledProfile) -> Match | None:
-    """The match of one analysed paper against one compiled profile, or None."""
-    author_reasons = match_authors(text.paper, compiled.authors)
-    topical: list[Reason] = []
-    if author_reasons or _eligible(text, compiled):
-        for term in compiled.keywords:
-            topical.extend(_term_reasons(term, text, "keyword"))
-        for group in compiled.all_of:
-            found = [_term_reasons(term, text, "all_of") for term in group]
-            if all(found):
-                topical.extend(r for rs in found for r in rs)
-    if not author_reasons and not topical:
-        return None
-    reasons = tuple(author_reasons + topical)
-    return Match(text.paper, reasons, score(reasons))
-
-
-def _eligible(text: PaperText, compiled: CompiledProfile) -> bool:
-    """Keyword matches count only for papers in the profile's categories without excluded terms."""
-    if not passes_categories(text.paper, compiled.categories):
-        return False
-    return not any(find_term(t, f) for t in compiled.exclude for f in (text.title, text.abstract))
+    """The match of one paper against one compiled profile, or None (for one-off checks)."""
+    matcher = Matcher([compiled.profile])
+    return matcher.match(text.paper).get(compiled.profile.name)
 
 
 def score(reasons: Sequence[Reason]) -> float:
@@ -335,15 +667,13 @@ def rank(matches: Iterable[Match]) -> tuple[Match, ...]:
 def match_profiles(
     papers: Iterable[Paper], profiles: Sequence[Profile]
 ) -> dict[str, tuple[Match, ...]]:
-    """Every profile's ranked matches; each paper is read once whatever the number of profiles."""
-    compiled = [compile_profile(p) for p in profiles]
+    """Every profile's ranked matches. Papers stream through one index built for all profiles,
+    so memory holds only the matches."""
+    matcher = Matcher(profiles)
     found: dict[str, list[Match]] = {p.name: [] for p in profiles}
     for paper in papers:
-        text = analyse(paper)
-        for profile in compiled:
-            match = match_paper(text, profile)
-            if match is not None:
-                found[profile.profile.name].append(match)
+        for name, match in matcher.match(paper).items():
+            found[name].append(match)
     return {name: rank(matches) for name, matches in found.items()}
 
 
@@ -361,11 +691,19 @@ class LintWarning:
 
 
 def lint_profile(
-    profile: Profile, papers: Sequence[Paper], *, broad_share: float = 0.25
+    profile: Profile, papers: Iterable[Paper], *, broad_share: float = 0.25
 ) -> list[LintWarning]:
     """Warn about terms that cannot match, match nothing, or match more than `broad_share` of
     `papers`, and followed authors who wrote none of them."""
-    texts = [analyse(p) for p in papers]
+    matcher = Matcher([profile])
+    term_hits: Counter[TermKey] = Counter()
+    author_hits: Counter[str] = Counter()
+    total = 0
+    for paper in papers:
+        hits = matcher.read(paper)
+        total += 1
+        term_hits.update({*hits.in_title, *hits.in_abstract})
+        author_hits.update({a.name for _, _, a, _ in hits.authors.get(0, [])})
     warnings: list[LintWarning] = []
     terms = [("keyword", t) for t in profile.keywords] + [("exclude", t) for t in profile.exclude]
     terms += [("all_of", t) for group in profile.all_of for t in group]
@@ -374,20 +712,13 @@ def lint_profile(
         if not term.usable:
             warnings.append(LintWarning(profile.name, kind, raw, "cannot match anything"))
             continue
-        hits = sum(1 for t in texts if find_term(term, t.title) or find_term(term, t.abstract))
-        problem = _coverage_problem(hits, len(texts), broad_share)
+        problem = _coverage_problem(term_hits[term_key(term)], total, broad_share)
         if problem:
             warnings.append(LintWarning(profile.name, kind, raw, problem))
     for author in profile.authors:
-        if texts and not any(match_authors(t.paper, _followed_names([author])) for t in texts):
-            warnings.append(
-                LintWarning(
-                    profile.name,
-                    "author",
-                    author.name,
-                    f"wrote none of the {len(texts)} papers (another spelling? add it to aliases)",
-                )
-            )
+        if total and not author_hits[author.name]:
+            problem = f"wrote none of the {total} papers (another spelling? add it to aliases)"
+            warnings.append(LintWarning(profile.name, "author", author.name, problem))
     return warnings
 
 

@@ -38,11 +38,30 @@ def parse_arxiv_id(value: str) -> tuple[str, int]:
     return "", 0
 
 
+# Letters Unicode gives no plain-letter decomposition, read as a reader would type them.
+_UNDECOMPOSABLE = str.maketrans(
+    {
+        "ł": "l",
+        "ø": "o",
+        "đ": "d",
+        "ı": "i",
+        "ħ": "h",
+        "ŧ": "t",
+        "ð": "d",
+        "þ": "th",
+        "æ": "ae",
+        "œ": "oe",
+    }
+)
+
+
 def fold(text: str) -> str:
     """Case-, accent- and compatibility-fold `text` (NFKD, marks dropped, casefolded)."""
+    if text.isascii():
+        return text.lower()  # the same result, without the Unicode work (most text is ASCII)
     decomposed = unicodedata.normalize("NFKD", text)
     stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return stripped.casefold()
+    return stripped.casefold().translate(_UNDECOMPOSABLE)
 
 
 def title_fingerprint(title: str) -> str:
