@@ -1,4 +1,5 @@
-"""The command line: `digest demo | fetch | match | preview | send | history | run | init`.
+"""The command line: `digest demo | fetch | match | preview | send | history | run | init |
+profile | doctor`.
 
 Errors a user can cause (DigestError) end with one line on stderr and a non-zero exit code;
 anything else is a bug and keeps its traceback. Heavy modules are imported inside commands so
@@ -22,7 +23,7 @@ from digest.errors import DigestError
 if TYPE_CHECKING:
     from digest.app import App
     from digest.models import Match
-    from digest.settings import Settings
+    from digest.settings import ProfileConfig, Settings
 
 
 class Context:
@@ -32,6 +33,15 @@ class Context:
         self.config = config
         self.db = db
         self._settings: Settings | None = None
+
+    @property
+    def config_path(self) -> Path:
+        """The config file: `--config`, else `$DIGEST_CONFIG`, ./config.toml, the user dir."""
+        if self.config is not None:
+            return self.config
+        from digest.settings import default_config_path
+
+        return default_config_path()
 
     @property
     def settings(self) -> Settings:
@@ -362,14 +372,215 @@ def run(obj: Context) -> None:
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path, dir_okay=False), default="config.toml")
-def init(path: Path) -> None:
-    """Write a commented starter config (the example) to PATH."""
+@click.option("--email", metavar="ADDRESS", help="Where your digest goes.")
+@click.option(
+    "--keywords", metavar="TERMS", help='Your interests, comma-separated: "KV cache, pruning".'
+)
+@click.option(
+    "--authors",
+    metavar="NAMES",
+    help='Authors to follow, comma-separated (";" if the names hold commas).',
+)
+@click.option(
+    "--interactive/--no-interactive",
+    default=None,
+    help="Ask for what is not given (default: when stdin is a terminal).",
+)
+def init(
+    path: Path,
+    email: str | None,
+    keywords: str | None,
+    authors: str | None,
+    interactive: bool | None,
+) -> None:
+    """Write a commented starter config (the example) to PATH, with your address and interests."""
     from digest.app import data_path
+    from digest.profile import split_list, starter_config, write_atomically
 
     if path.exists():
         raise click.ClickException(f"{path} exists; not overwriting it")
-    path.write_text(data_path("config.example.toml").read_text(encoding="utf-8"), encoding="utf-8")
-    click.echo(f"Wrote {path}: set your email and SMTP server, then run `digest preview`.")
+    if interactive is None:
+        interactive = sys.stdin.isatty()
+    if interactive:
+        email, keywords, authors = _ask_starter(email, keywords, authors)
+    example = data_path("config.example.toml").read_text(encoding="utf-8")
+    text = starter_config(
+        example,
+        path,
+        email=email,
+        keywords=split_list(keywords or ""),
+        authors=split_list(authors or ""),
+    )
+    if path.exists():  # created while we were asking
+        raise click.ClickException(f"{path} exists; not overwriting it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, text)
+    todo = "your SMTP server" if email else "your email and SMTP server"
+    click.echo(f"Wrote {path}: set {todo}, then run `digest doctor` and `digest preview`.")
+
+
+def _ask_starter(
+    email: str | None, keywords: str | None, authors: str | None
+) -> tuple[str, str, str]:
+    """Prompt for whatever the options did not give; empty answers keep the example's."""
+    if email is None:
+        email = click.prompt("Your email address", value_proc=_email_answer)
+    if keywords is None:
+        keywords = click.prompt(
+            "Interests, comma-separated (empty: keep the example's)", default="", show_default=False
+        )
+    if authors is None:
+        authors = click.prompt(
+            "Authors to follow, comma-separated (empty: keep the example's)",
+            default="",
+            show_default=False,
+        )
+    return email or "", keywords or "", authors or ""
+
+
+def _email_answer(value: str) -> str:
+    """An email address as the config would accept it; asks again otherwise."""
+    from pydantic import ValidationError
+
+    from digest.settings import ProfileConfig
+
+    try:
+        ProfileConfig(name="check", email=[value.strip()])
+    except ValidationError:
+        raise click.BadParameter(f"{value.strip()!r} is not an email address") from None
+    return value.strip()
+
+
+@cli.command()
+@click.pass_obj
+def doctor(obj: Context) -> None:
+    """Check the config, database, SMTP login (sends nothing) and that every source answers."""
+    from digest.doctor import run_checks
+
+    failed = 0
+    for check in run_checks(obj.config_path, obj.db):
+        click.echo(check.line())
+        failed += not check.ok
+    if failed:
+        click.echo(f"{failed} problem{'s' if failed > 1 else ''} found", err=True)
+        sys.exit(1)
+    click.echo("All checks passed.")
+
+
+# --- digest profile ---------------------------------------------------------------------------
+
+
+@cli.group()
+def profile() -> None:
+    """Show and edit the profiles in the config file in place, keeping its comments."""
+
+
+@profile.command("show")
+@click.argument("name", required=False)
+@click.pass_obj
+def profile_show(obj: Context, name: str | None) -> None:
+    """Show one profile (or all): schedule, authors, keywords, exclusions, categories."""
+    obj.settings.profile_records(name)  # an unknown name: one line listing the names
+    chosen = [p for p in obj.settings.profiles if name is None or p.name == name]
+    click.echo(f"# {obj.settings.path}")
+    for i, config in enumerate(chosen):
+        if i:
+            click.echo()
+        for line in _profile_lines(config):
+            click.echo(line)
+    if not chosen:
+        click.echo("no profiles: add a [[profiles]] table (see `digest init`)")
+
+
+def _profile_lines(config: ProfileConfig) -> list[str]:
+    """A profile as aligned `label  value` lines, one list item after another."""
+    record = config.to_record()
+    days = " ".join(record.days) if record.days else "every day"
+    authors = [
+        a.name + (f" (also: {', '.join(a.aliases)})" if a.aliases else "") for a in record.authors
+    ]
+    rows = [
+        ("email", ", ".join(record.emails) or "(none: cannot be sent)"),
+        ("sends", f"{record.send_at:%H:%M} {record.timezone}, {days}, {record.cadence}"),
+        ("at most", f"{record.max_items} papers per email"),
+        ("authors", "; ".join(authors) or "(none)"),
+        ("keywords", ", ".join(record.keywords) or "(none)"),
+        ("all of", "; ".join(" + ".join(g) for g in record.all_of) or "(none)"),
+        ("exclude", ", ".join(record.exclude) or "(none)"),
+        ("categories", ", ".join(record.categories) or "(any)"),
+    ]
+    return [f"profile {record.name}"] + [f"  {label:<10}  {value}" for label, value in rows]
+
+
+def _edited(obj: Context, message: str) -> None:
+    click.echo(f"{message} ({obj.config_path})")
+
+
+@profile.command("follow")
+@click.argument("name")
+@click.argument("author")
+@click.option("--alias", "aliases", multiple=True, metavar="NAME", help="Another spelling.")
+@click.pass_obj
+def profile_follow(obj: Context, name: str, author: str, aliases: tuple[str, ...]) -> None:
+    """Follow AUTHOR in profile NAME: everything they write is included."""
+    from digest.profile import follow
+
+    _edited(obj, follow(obj.config_path, name, author, aliases))
+
+
+@profile.command("unfollow")
+@click.argument("name")
+@click.argument("author")
+@click.pass_obj
+def profile_unfollow(obj: Context, name: str, author: str) -> None:
+    """Stop following AUTHOR in profile NAME."""
+    from digest.profile import unfollow
+
+    _edited(obj, unfollow(obj.config_path, name, author))
+
+
+@profile.command("add-keyword")
+@click.argument("name")
+@click.argument("term")
+@click.pass_obj
+def profile_add_keyword(obj: Context, name: str, term: str) -> None:
+    """Add TERM to the keywords of profile NAME."""
+    from digest.profile import add_term
+
+    _edited(obj, add_term(obj.config_path, name, "keywords", term))
+
+
+@profile.command("remove-keyword")
+@click.argument("name")
+@click.argument("term")
+@click.pass_obj
+def profile_remove_keyword(obj: Context, name: str, term: str) -> None:
+    """Remove TERM from the keywords of profile NAME."""
+    from digest.profile import remove_term
+
+    _edited(obj, remove_term(obj.config_path, name, "keywords", term))
+
+
+@profile.command("exclude")
+@click.argument("name")
+@click.argument("term")
+@click.pass_obj
+def profile_exclude(obj: Context, name: str, term: str) -> None:
+    """Leave out papers that mention TERM (unless a followed author wrote them)."""
+    from digest.profile import add_term
+
+    _edited(obj, add_term(obj.config_path, name, "exclude", term))
+
+
+@profile.command("include")
+@click.argument("name")
+@click.argument("term")
+@click.pass_obj
+def profile_include(obj: Context, name: str, term: str) -> None:
+    """Take TERM off the exclude list of profile NAME."""
+    from digest.profile import remove_term
+
+    _edited(obj, remove_term(obj.config_path, name, "exclude", term))
 
 
 def main(argv: list[str] | None = None) -> None:

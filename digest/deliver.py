@@ -183,7 +183,9 @@ class SmtpMailer:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def _connect(self) -> smtplib.SMTP:
+    def connect(self) -> smtplib.SMTP:
+        """An open connection, secured as `security` says (no login yet); `doctor` uses it to
+        check the server without sending."""
         config = self.config
         if config.security == "ssl":
             return smtplib.SMTP_SSL(
@@ -211,7 +213,7 @@ class SmtpMailer:
         """Log in if configured, send, and return the recipients the server refused."""
         data_sent = False
         try:
-            with self._connect() as smtp:
+            with self.connect() as smtp:
                 password = self.config.secret()
                 if self.config.username:
                     smtp.login(self.config.username, password or "")

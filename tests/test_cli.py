@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import subprocess
 import sys
@@ -16,7 +17,16 @@ from digest.app import data_path
 
 from .conftest import DATA
 
-COMMANDS = ["demo", "fetch", "match", "preview", "send", "run", "init", "history"]
+COMMANDS = ["demo", "fetch", "match", "preview", "send", "run", "init", "history", "doctor"]
+PROFILE_COMMANDS = [
+    "show",
+    "follow",
+    "unfollow",
+    "add-keyword",
+    "remove-keyword",
+    "exclude",
+    "include",
+]
 
 
 def digest(
@@ -26,6 +36,7 @@ def digest(
         [sys.executable, "-m", "digest", *args],
         capture_output=True,
         text=True,
+        stdin=subprocess.DEVNULL,  # never a terminal: `digest init` does not ask
         cwd=cwd,
         env=env,
         timeout=120,
@@ -37,6 +48,16 @@ def test_every_command_has_help(command: str | None) -> None:
     result = digest(*([command] if command else []), "--help")
     assert result.returncode == 0, result.stderr
     assert "Usage: digest" in result.stdout
+
+
+@pytest.mark.parametrize("command", PROFILE_COMMANDS)
+def test_every_profile_command_has_help(command: str) -> None:
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+
+    result = CliRunner().invoke(cli, ["profile", command, "--help"])
+    assert result.exit_code == 0 and "Usage: cli profile" in result.output
 
 
 @pytest.mark.parametrize(
@@ -167,3 +188,126 @@ def test_send_refuses_while_the_scheduler_holds_the_database_and_history_lists(
     history = digest("--config", str(config), "history", env={"COLUMNS": "250", "PATH": ""})
     assert history.returncode == 0
     assert "Message-ID" in history.stdout and " sent " in history.stdout
+
+
+# --- digest init ----------------------------------------------------------------------------------
+
+
+def _changed(before: str, after: str) -> tuple[list[str], list[str]]:
+    diff = list(difflib.ndiff(before.splitlines(), after.splitlines()))
+    return [x[2:] for x in diff if x[:2] == "- "], [x[2:] for x in diff if x[:2] == "+ "]
+
+
+def test_init_fills_in_the_options_and_keeps_the_comments(tmp_path: Path) -> None:
+    from digest.settings import load_settings
+
+    target = tmp_path / "config.toml"
+    result = digest(
+        "init",
+        str(target),
+        "--email",
+        "ada@example.org",
+        "--keywords",
+        "state space model, KV cache , pruning",
+        "--authors",
+        "Lovelace, Ada; Jane Doe",
+    )
+    assert result.returncode == 0, result.stderr
+    example = data_path("config.example.toml").read_text()
+    removed, added = _changed(example, target.read_text())
+    assert 'email = ["ada@example.org"]' in added and 'contact = "ada@example.org"' in added
+    assert '    "state space model",' in added and '    "pruning",' in added
+    assert 'authors = ["Lovelace, Ada", "Jane Doe"]' in added
+    assert not [x for x in removed if x.lstrip().startswith("#")]  # every comment kept
+    profile = load_settings(target).profile_records()[0]
+    assert profile.emails == ("ada@example.org",)
+    assert profile.keywords == ("state space model", "KV cache", "pruning")
+    assert target.stat().st_mode & 0o077 == 0  # it may hold a password: private
+
+
+def test_init_refuses_an_invalid_address_and_writes_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "config.toml"
+    result = digest("init", str(target), "--email", "not-an-address")
+    assert result.returncode == 2 and "invalid email address 'not-an-address'" in result.stderr
+    assert result.stderr.count("\n") == 1 and not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_init_asks_at_a_terminal(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+    from digest.settings import load_settings
+
+    target = tmp_path / "config.toml"
+    answers = "nope\nada@example.org\nRLHF, reward model\nJane Doe, John Roe\n"
+    result = CliRunner().invoke(cli, ["init", str(target), "--interactive"], input=answers)
+    assert result.exit_code == 0, result.output
+    assert "'nope' is not an email address" in result.output  # asked again
+    profile = load_settings(target).profile_records()[0]
+    assert profile.emails == ("ada@example.org",)
+    assert profile.keywords == ("RLHF", "reward model")
+    assert [a.name for a in profile.authors] == ["Jane Doe", "John Roe"]
+
+
+def test_init_at_a_terminal_keeps_the_example_for_empty_answers(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+
+    target = tmp_path / "config.toml"
+    result = CliRunner().invoke(
+        cli, ["init", str(target), "--interactive", "--email", "ada@example.org"], input="\n\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "email address" not in result.output  # given as an option: not asked
+    _, added = _changed(data_path("config.example.toml").read_text(), target.read_text())
+    assert added == ['contact = "ada@example.org"', 'email = ["ada@example.org"]']
+
+
+# --- config errors, in process --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (
+            "[smtp]\nport = 587\n[store\n",
+            "TOML syntax error: Expected ']' at the end of a table "
+            "declaration (at line 3, column 7)",
+        ),
+        ('[[profiles]]\nname = "me"\nsend_at = "25:00"\n', 'profiles[0] ("me").send_at: '),
+        ('[[profiles]]\nname = "me"\nsend_at = "7.30"\n', 'profiles[0] ("me").send_at: '),
+        (
+            '[[profiles]]\nname = "me"\ntimezone = "Europe/Berlim"\n',
+            "profiles[0] (\"me\").timezone: unknown time zone 'Europe/Berlim'",
+        ),
+        (
+            '[[profiles]]\nname = "me"\n[[profiles]]\nname = "you"\nemail = ["a@b"]\n',
+            "profiles[1] (\"you\").email: invalid email address 'a@b'",
+        ),
+        (
+            '[[profiles]]\nname = "me"\nkeyword = ["x"]\n',
+            "profiles[0] (\"me\").keyword: unknown key (did you mean 'keywords'?)",
+        ),
+        ('[delivery]\nmethd = "smtp"\n', "delivery.methd: unknown key (did you mean 'method'?)"),
+    ],
+)
+@pytest.mark.parametrize("command", [["match"], ["profile", "show"], ["doctor"]])
+def test_config_errors_name_the_file_key_and_profile(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    config: str,
+    expected: str,
+    command: list[str],
+) -> None:
+    from digest.cli import main
+
+    path = tmp_path / "config.toml"
+    path.write_text(config)
+    with pytest.raises(SystemExit) as caught:
+        main(["--config", str(path), *command])
+    captured = capsys.readouterr()
+    message = captured.err if command[0] != "doctor" else captured.out
+    assert caught.value.code == (1 if command[0] == "doctor" else 2)
+    assert message.count("\n") == 1 and expected in message and str(path) in message

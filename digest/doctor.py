@@ -1,0 +1,388 @@
+"""`digest doctor`: check everything a digest needs, one line per check, without sending mail.
+
+The checks, in order: the config file is valid; each profile's schedule (time zone, send time)
+and that it can be sent and can match something; the database opens read-only and passes
+`PRAGMA integrity_check` at a schema this digest knows; the SMTP server is reachable and accepts
+the login (connect, EHLO, STARTTLS or TLS as configured, AUTH, QUIT; no message), or the Maildir
+is writable; each source answers one request (files: the files exist and parse). Every network
+check has the configured timeouts and at most two tries, so the doctor never hangs. The SMTP
+password is never shown.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import socket
+import sqlite3
+import ssl
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from digest.errors import ConfigError, DeliveryError, SourceError
+from digest.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    import httpx
+
+    from digest.http import PoliteClient
+    from digest.settings import ProfileConfig
+    from digest.sources import Source
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of one check: what was checked, what was found, and how to fix a failure."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        """`✓ name: detail`, or `✗ name: detail — fix`."""
+        if self.ok:
+            return f"✓ {self.name}: {self.detail}"
+        return f"✗ {self.name}: {self.detail}" + (f" — {self.fix}" if self.fix else "")
+
+
+def run_checks(
+    config_path: Path,
+    db_path: Path | None = None,
+    *,
+    transport: httpx.BaseTransport | None = None,
+    clock: Clock = lambda: datetime.now(UTC),
+) -> Iterator[Check]:
+    """Every check, in order, as it completes. Stops after the config check if that fails."""
+    try:
+        settings = load_settings(config_path)
+    except ConfigError as exc:
+        fix = "fix the file, then run `digest doctor` again"
+        if not config_path.exists():
+            fix = "run `digest init` to write one, or pass --config"
+        yield Check("config", False, str(exc), fix)
+        return
+    yield check_config(settings)
+    for profile in settings.profiles:
+        yield check_profile(profile, clock())
+    yield check_database(db_path or settings.resolve(settings.store.path))
+    if settings.delivery.method == "maildir":
+        yield check_maildir(settings.resolve(settings.delivery.maildir))
+    else:
+        yield check_smtp(settings)
+    yield from check_sources(settings, transport)
+
+
+# --- config and profiles --------------------------------------------------------------------------
+
+
+def check_config(settings: Settings) -> Check:
+    """The config loaded and validated: say what it holds."""
+    from digest.sources import build_sources
+
+    sources = len(build_sources(settings))
+    profiles = len(settings.profiles)
+    detail = (
+        f"{settings.path} is valid ({_count(profiles, 'profile')}, {_count(sources, 'source')})"
+    )
+    if not profiles:
+        return Check("config", False, detail, "add a [[profiles]] table (see `digest init`)")
+    return Check("config", True, detail)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def check_profile(config: ProfileConfig, now: datetime) -> Check:
+    """The profile's time zone and send time, when it is next sent, and whether it can be."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from digest.schedule import send_trigger
+
+    name = f"profile {config.name}"
+    try:
+        zone = ZoneInfo(config.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return Check(
+            name,
+            False,
+            f"unknown time zone {config.timezone!r}",
+            "use an IANA name (Europe/Berlin)",
+        )
+    profile = config.to_record()
+    upcoming = send_trigger(profile).get_next_fire_time(None, now)
+    when = f"{upcoming.astimezone(zone):%a %Y-%m-%d %H:%M}" if upcoming else "never"
+    detail = f"sends at {config.send_at:%H:%M} {config.timezone} ({config.cadence}), next {when}"
+    if not profile.emails:
+        return Check(name, False, detail + "; no email address", "add email = 'you@example.org'")
+    if not (profile.keywords or profile.all_of or profile.authors):
+        return Check(
+            name,
+            False,
+            detail + "; no keywords, all_of or authors, so nothing can match",
+            f"`digest profile add-keyword {config.name} TERM` or "
+            f"`digest profile follow {config.name} NAME`",
+        )
+    return Check(name, True, detail)
+
+
+# --- the database ---------------------------------------------------------------------------------
+
+
+def check_database(path: Path) -> Check:
+    """Open the database read-only: integrity and schema version (a missing one is fine)."""
+    from digest.store import SCHEMA_VERSION
+
+    if not path.exists():
+        parent = _existing_ancestor(path.parent)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return Check(
+                "database",
+                False,
+                f"{path} cannot be created: {parent} is not writable",
+                "set [store] path to a writable place, or pass --db",
+            )
+        return Check("database", True, f"{path} does not exist yet; the first fetch creates it")
+    try:
+        version, integrity = _inspect_database(path)
+    except sqlite3.Error as exc:
+        return Check(
+            "database",
+            False,
+            f"{path}: {exc}",
+            "move the file away (digest starts a new one) or restore it from a backup",
+        )
+    if integrity != "ok":
+        return Check(
+            "database",
+            False,
+            f"{path}: integrity check failed: {integrity}",
+            "restore it from a backup, or move it away to start afresh",
+        )
+    if version > SCHEMA_VERSION:
+        return Check(
+            "database",
+            False,
+            f"{path}: schema {version} is newer than this digest knows ({SCHEMA_VERSION})",
+            "upgrade digest",
+        )
+    if not os.access(path, os.W_OK):
+        return Check("database", False, f"{path} is read-only", "make it writable (chmod u+w)")
+    upgrade = f", upgraded to {SCHEMA_VERSION} on next use" if version < SCHEMA_VERSION else ""
+    return Check("database", True, f"{path}: integrity ok, schema {version}{upgrade}")
+
+
+def _inspect_database(path: Path) -> tuple[int, str]:
+    """(schema version, integrity_check result) from a read-only connection."""
+    import sqlite_utils
+
+    from digest.store import Store
+
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    connection = sqlite3.connect(uri, uri=True, timeout=5)
+    try:
+        store = Store(sqlite_utils.Database(connection), path)
+        version = store.schema_version
+        if store.integrity_ok():
+            return version, "ok"
+        rows = connection.execute("PRAGMA integrity_check").fetchall()
+        return version, "; ".join(str(r[0]) for r in rows[:3])
+    finally:
+        connection.close()
+
+
+def _existing_ancestor(path: Path) -> Path:
+    """`path`, or the nearest parent directory that exists."""
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+# --- delivery -------------------------------------------------------------------------------------
+
+
+def check_maildir(path: Path) -> Check:
+    """Maildir delivery: the Maildir (or the directory it will be made in) is writable."""
+    if path.exists() and not path.is_dir():
+        return Check("maildir", False, f"{path} is not a directory", "set [delivery] maildir")
+    existing = _existing_ancestor(path)
+    targets = [existing, *(existing / sub for sub in ("tmp", "new") if path.exists())]
+    for target in targets:
+        if target.exists() and not os.access(target, os.W_OK | os.X_OK):
+            return Check(
+                "maildir",
+                False,
+                f"{target} is not writable",
+                "fix its permissions or set [delivery] maildir",
+            )
+    state = "writable" if path.exists() else f"does not exist yet; it is created in {existing}"
+    return Check("maildir", True, f"{path} {state}")
+
+
+def check_smtp(settings: Settings) -> Check:
+    """Connect, EHLO, STARTTLS or TLS, AUTH when a username is set, QUIT. Sends nothing."""
+    from digest.deliver import SmtpMailer
+
+    smtp = settings.smtp
+    use_maildir = 'or set [delivery] method = "maildir"'
+    if not smtp.host:
+        return Check("smtp", False, "smtp.host is not set", f"set [smtp] host, {use_maildir}")
+    if not smtp.from_address:
+        return Check(
+            "smtp", False, "smtp.from_address is not set", "set [smtp] from_address (the sender)"
+        )
+    mailer = SmtpMailer(smtp)
+    where = mailer.where
+    try:
+        password = smtp.secret()
+    except ConfigError as exc:
+        return Check("smtp", False, str(exc), "fix smtp.password_file or its permissions")
+    if smtp.username and password is None:
+        return Check(
+            "smtp",
+            False,
+            f"smtp.username is {smtp.username!r} but no password is set",
+            "set DIGEST_SMTP__PASSWORD or smtp.password_file",
+        )
+    try:
+        with mailer.connect() as connection:  # the same connection setup as sending
+            if smtp.username:
+                connection.login(smtp.username, password or "")
+    except (DeliveryError, smtplib.SMTPException, OSError) as exc:
+        detail, fix = _smtp_problem(exc, settings)
+        return Check("smtp", False, f"{where}: {detail}", fix)
+    login = f"login accepted for {smtp.username!r}" if smtp.username else "no login configured"
+    return Check("smtp", True, f"{where} reachable ({smtp.security}), {login}")
+
+
+def _smtp_problem(exc: BaseException, settings: Settings) -> tuple[str, str]:
+    """What went wrong talking to the SMTP server, and how to fix it (never the password)."""
+    smtp = settings.smtp
+    if isinstance(exc, DeliveryError):
+        return str(exc).removeprefix(f"{smtp.host}:{smtp.effective_port} "), (
+            'use security = "ssl" (port 465) or a server that offers STARTTLS'
+        )
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return f"login refused for {smtp.username!r}: {_reply(exc)}", (
+            "check smtp.username and the password (DIGEST_SMTP__PASSWORD or smtp.password_file)"
+        )
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return "the server offers no login (AUTH)", (
+            "leave smtp.username empty for a server without login, or check smtp.security"
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"answered {_reply(exc)}", "check smtp.host, smtp.port and smtp.security"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({exc.verify_message})", (
+            "set smtp.ca_file to the server's CA for a private server"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason or exc})", (
+            'check smtp.security and smtp.port (465 is usually "ssl", 587 "starttls")'
+        )
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host {smtp.host!r}", "check smtp.host"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused", "check smtp.host and smtp.port, and that the server runs"
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return f"no answer within {smtp.timeout:g} s", "check smtp.host, smtp.port and firewalls"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return f"the server closed the connection ({exc or 'no reason given'})", (
+            "check smtp.port and smtp.security"
+        )
+    return f"{type(exc).__name__}: {exc}", "check the [smtp] settings and the network"
+
+
+def _reply(exc: smtplib.SMTPResponseException) -> str:
+    text = exc.smtp_error
+    return f"{exc.smtp_code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
+
+
+# --- sources --------------------------------------------------------------------------------------
+
+
+def check_sources(
+    settings: Settings, transport: httpx.BaseTransport | None = None
+) -> Iterator[Check]:
+    """One check per configured source: one request to it, or its files read and parsed."""
+    from digest.app import make_client
+    from digest.sources import build_sources
+
+    sources = build_sources(settings)
+    if not sources:
+        yield Check("sources", False, "no sources configured", "add [sources.arxiv] or another")
+        return
+    client: PoliteClient | None = None
+    try:
+        for source in sources:
+            if _is_files(source):
+                yield check_files(source)
+                continue
+            if client is None:
+                client = make_client(_quick(settings), transport)
+            yield check_network_source(source, client)
+    finally:
+        if client is not None:
+            client.close()
+
+
+def _quick(settings: Settings) -> Settings:
+    """The settings with at most two tries per request: a doctor answers promptly."""
+    http = settings.http.model_copy(update={"attempts": min(settings.http.attempts, 2)})
+    return settings.model_copy(update={"http": http})
+
+
+def _is_files(source: Source) -> bool:
+    from digest.sources.files import FilesSource
+
+    return isinstance(source, FilesSource)
+
+
+def check_files(source: Source) -> Check:
+    """A `files` source: its pattern matches files, and they parse as listing JSONL."""
+    from digest.sources.files import FilesSource
+
+    assert isinstance(source, FilesSource)
+    name = f"source {source.name}"
+    try:
+        papers = source.read_all()
+    except SourceError as exc:
+        return Check(name, False, str(exc), "fix the path in [[sources.files]] or the file")
+    return Check(name, True, f"{len(papers)} listings in {source.pattern}")
+
+
+def probe(source: Source) -> tuple[str, dict[str, str | int]]:
+    """The URL (and query) to ask, for one light request the source would make anyway."""
+    from digest.sources.arxiv import ArxivAuthorsSource, ArxivListingSource
+    from digest.sources.feeds import FeedSource
+    from digest.sources.hf_daily import HfDailySource
+
+    if isinstance(source, ArxivListingSource | FeedSource):
+        return source.url, {}
+    if isinstance(source, HfDailySource):
+        return source.url, {"limit": 1}
+    if isinstance(source, ArxivAuthorsSource):
+        spelling = source.spellings[0].replace('"', "") if source.spellings else "digest"
+        return source.config.api_url, {"search_query": f'au:"{spelling}"', "max_results": 1}
+    raise TypeError(f"no probe for source {source.name!r}")  # pragma: no cover
+
+
+def check_network_source(source: Source, client: PoliteClient) -> Check:
+    """GET the source's URL once (with the configured timeouts and retries)."""
+    name = f"source {source.name}"
+    url, params = probe(source)
+    try:
+        got = client.get(url, params=params or None)
+    except SourceError as exc:
+        return Check(
+            name, False, str(exc), "check the URL in [sources], the network, or try again later"
+        )
+    return Check(name, True, f"{url} answered HTTP {got.status} ({len(got.content)} bytes)")

@@ -1,0 +1,433 @@
+"""Editing the profiles in the TOML config in place: follow and unfollow authors, add and remove
+keywords and exclusions, and fill in the starter config that `digest init` writes.
+
+Edits go through tomlkit, so comments, key order and formatting outside the edited lines stay as
+they were. Duplicates are judged the way the matcher judges them (a keyword equal after folding
+case, accents, word breaks and plurals; an author whose name the matcher takes for the same
+person). The whole edited document is validated like `load_settings` before anything is written,
+and the file is replaced atomically (temp file in the same directory, fsync, rename) with its
+permissions kept, so a failed edit leaves the old file untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+import tomllib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from digest.errors import ConfigError
+from digest.match import same_person
+from digest.settings import ProfileConfig, read_toml, settings_from_dict
+
+if TYPE_CHECKING:
+    from tomlkit.items import Array, InlineTable, Table
+    from tomlkit.toml_document import TOMLDocument
+
+    ProfileTable = Table | InlineTable
+
+TermList = Literal["keywords", "exclude"]
+_SINGULAR: dict[str, str] = {"keywords": "keyword", "exclude": "exclusion"}
+
+
+# --- reading and writing --------------------------------------------------------------------------
+
+
+def load_document(path: Path) -> TOMLDocument:
+    """The config file as a tomlkit document (ConfigError if missing or not valid TOML)."""
+    import tomlkit
+
+    read_toml(path)  # the same one-line errors as every other command (missing file, syntax)
+    return tomlkit.parse(path.read_bytes().decode("utf-8"))
+
+
+def validate_text(text: str, path: Path) -> None:
+    """Validate a whole config text exactly as `load_settings` would; ConfigError if invalid."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:  # pragma: no cover - tomlkit writes valid TOML
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    settings_from_dict(data, path)
+
+
+def write_atomically(path: Path, text: str, *, new_file_mode: int = 0o600) -> None:
+    """Replace `path` with `text` all at once: a temp file beside it, fsync, then rename.
+
+    An existing file keeps its permissions (a symlink is followed, so the link stays); a new
+    file gets `new_file_mode`. On any failure the temp file is removed and the old file is left
+    as it was.
+    """
+    target = Path(os.path.realpath(path))
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        mode = new_file_mode
+    try:
+        handle, temp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
+        )
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp_name, mode)
+        os.replace(temp_name, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        if isinstance(exc, OSError):
+            raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise
+    _fsync_directory(target.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (best effort: not every platform allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def edit_config(path: Path, change: Callable[[TOMLDocument], str]) -> str:
+    """Apply `change` to the document, validate the result, write it atomically.
+
+    Returns `change`'s message. Nothing is written when `change` or the validation fails.
+    """
+    import tomlkit
+
+    document = load_document(path)
+    message = change(document)
+    text = tomlkit.dumps(document)
+    validate_text(text, path)
+    write_atomically(path, text)
+    return message
+
+
+# --- finding things -------------------------------------------------------------------------------
+
+
+def profile_names(document: TOMLDocument) -> list[str]:
+    """The names of the document's profiles, in file order."""
+    return [str(p.get("name", "?")) for p in _profiles(document)]
+
+
+def _profiles(document: TOMLDocument) -> list[ProfileTable]:
+    from tomlkit.items import InlineTable, Table
+
+    found = document.get("profiles")
+    if found is None:
+        return []
+    return [p for p in found if isinstance(p, Table | InlineTable)]
+
+
+def find_profile(document: TOMLDocument, name: str, path: Path) -> ProfileTable:
+    """The `[[profiles]]` table called `name`; ConfigError listing the names otherwise."""
+    for profile in _profiles(document):
+        if profile.get("name") == name:
+            return profile
+    known = ", ".join(profile_names(document)) or "none: add a [[profiles]] table"
+    raise ConfigError(f"{path}: no profile named {name!r} (profiles: {known})")
+
+
+def _array(profile: ProfileTable, key: str, path: Path, name: str) -> Array | None:
+    """The profile's array under `key`, None when the key is absent."""
+    from tomlkit.items import Array
+
+    value = profile.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, Array):
+        raise ConfigError(f"{path}: profiles ({name!r}).{key}: must be a list")
+    return value
+
+
+def _set_new_key(profile: ProfileTable, key: str, value: Any) -> None:
+    """Add a key that is not there yet, after the key that precedes it in the usual order
+    (`keywords` after `timezone`, …), so it never lands below a comment about the next table."""
+    import tomlkit
+    from tomlkit.items import InlineTable
+
+    if isinstance(profile, InlineTable):
+        profile[key] = value
+        return
+    order = list(ProfileConfig.model_fields)
+    rank = order.index(key) if key in order else len(order)
+    present = [k.key for k, _ in profile.value.body if k is not None]
+    before = [k for k in present if k in order and order.index(k) < rank]
+    after = max(before, key=order.index) if before else (present[-1] if present else None)
+    if after is None:
+        profile[key] = value
+    else:
+        profile.value._insert_after(after, key, tomlkit.item(value))
+
+
+# --- keywords and exclusions ----------------------------------------------------------------------
+
+
+def clean_term(term: str) -> str:
+    """The term, trimmed; ConfigError if nothing the matcher could use is left."""
+    from digest.match import compile_term
+
+    term = term.strip()
+    if not compile_term(term).usable:
+        raise ConfigError(f"{term!r} has no letters or digits: not a usable term")
+    return term
+
+
+def same_term(a: str, b: str) -> bool:
+    """True when the matcher treats `a` and `b` as one term: case, accents, word breaks
+    (`KV cache` = `KV-cache`) and singular/plural (`cache` = `caches`) aside."""
+    from digest.match import compile_term, plural_forms
+
+    first, second = compile_term(a), compile_term(b)
+    if first.prefix != second.prefix or not first.usable or not second.usable:
+        return False
+    if first.letters == second.letters:
+        return True
+    return not first.prefix and (
+        second.letters in plural_forms(first.letters)
+        or first.letters in plural_forms(second.letters)
+    )
+
+
+def add_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
+    """Add `term` to the profile's `keywords` or `exclude` list (creating the list if absent)."""
+    term = clean_term(term)
+    singular = _SINGULAR[key]
+
+    def change(document: TOMLDocument) -> str:
+        profile = find_profile(document, profile_name, path)
+        terms = _array(profile, key, path, profile_name)
+        current = [str(t) for t in terms.unwrap()] if terms is not None else []
+        for existing in current:
+            if same_term(existing, term):
+                same = "" if existing == term else f" ({term!r} is the same term for matching)"
+                raise ConfigError(
+                    f"{path}: profile {profile_name!r} already has the {singular} "
+                    f"{existing!r}{same}"
+                )
+        if terms is None:
+            _set_new_key(profile, key, [term])
+        else:
+            terms.append(term)
+        if key == "keywords":
+            return f"profile {profile_name}: added the keyword {term!r}"
+        return f"profile {profile_name}: now leaving out papers that mention {term!r}"
+
+    return edit_config(path, change)
+
+
+def remove_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
+    """Remove `term` (and any entry the matcher takes for the same term) from the list."""
+    singular = _SINGULAR[key]
+
+    def change(document: TOMLDocument) -> str:
+        profile = find_profile(document, profile_name, path)
+        terms = _array(profile, key, path, profile_name)
+        current = [str(t) for t in terms.unwrap()] if terms is not None else []
+        wanted = term.strip()
+        hits = [i for i, t in enumerate(current) if t == wanted or same_term(t, wanted)]
+        if terms is None or not hits:
+            listed = ", ".join(repr(t) for t in current) or "none"
+            raise ConfigError(
+                f"{path}: profile {profile_name!r} has no {singular} {wanted!r} ({key}: {listed})"
+            )
+        for index in reversed(hits):
+            del terms[index]
+        removed = ", ".join(repr(current[i]) for i in hits)
+        if key == "keywords":
+            return f"profile {profile_name}: removed the keyword {removed}"
+        return f"profile {profile_name}: no longer leaving out papers that mention {removed}"
+
+    return edit_config(path, change)
+
+
+# --- authors --------------------------------------------------------------------------------------
+
+
+def _spellings(entry: Any) -> list[str]:
+    """Every name of an `authors` entry: a string, or a table's name and aliases."""
+    if isinstance(entry, str):
+        return [entry]
+    if isinstance(entry, dict):
+        return [str(entry.get("name", "")), *(str(a) for a in entry.get("aliases", []))]
+    return []
+
+
+def _entry_name(entry: Any) -> str:
+    return _spellings(entry)[0] if _spellings(entry) else "?"
+
+
+def clean_name(name: str) -> str:
+    """The author name, trimmed; ConfigError if it holds no name at all."""
+    from digest.match import parse_name
+
+    name = " ".join(name.split())
+    if parse_name(name) is None:
+        raise ConfigError(f"{name!r} is not an author name")
+    return name
+
+
+def _who_is(entries: Sequence[Any], name: str) -> list[int]:
+    """Indexes of the entries with a spelling the matcher takes for `name`."""
+    return [i for i, e in enumerate(entries) if any(same_person(s, name) for s in _spellings(e))]
+
+
+def follow(path: Path, profile_name: str, author: str, aliases: Sequence[str] = ()) -> str:
+    """Follow `author` (with other spellings `aliases`); refuse a person already followed.
+
+    When the author is already followed and new aliases are given, the aliases are added to
+    that entry instead.
+    """
+    author = clean_name(author)
+    aliases = list(dict.fromkeys(clean_name(a) for a in aliases))
+    for alias in aliases:
+        if same_person(alias, author):
+            raise ConfigError(
+                f"{alias!r} already matches {author!r}: an alias is only needed for a "
+                "different spelling"
+            )
+
+    def change(document: TOMLDocument) -> str:
+        profile = find_profile(document, profile_name, path)
+        authors = _array(profile, "authors", path, profile_name)
+        entries = list(authors.unwrap()) if authors is not None else []
+        existing = _who_is(entries, author)
+        for alias in aliases:
+            taken = _who_is(entries, alias)
+            if taken and taken != existing[:1]:
+                raise ConfigError(
+                    f"{path}: profile {profile_name!r} already follows "
+                    f"{_entry_name(entries[taken[0]])!r}, whom the matcher takes {alias!r} for"
+                )
+        if existing:
+            return _add_aliases(path, profile_name, authors, entries, existing[0], author, aliases)
+        item = _author_item([author], aliases)
+        if authors is None:
+            _set_new_key(profile, "authors", [item])
+        else:
+            authors.append(item)
+        also = f" (also as {', '.join(repr(a) for a in aliases)})" if aliases else ""
+        return f"profile {profile_name}: now following {author!r}{also}"
+
+    return edit_config(path, change)
+
+
+def _add_aliases(
+    path: Path,
+    profile_name: str,
+    authors: Array | None,
+    entries: list[Any],
+    index: int,
+    given: str,
+    aliases: Sequence[str],
+) -> str:
+    """Add the aliases the followed entry `index` lacks; refuse when it lacks none."""
+    entry = entries[index]
+    new = [a for a in aliases if not _who_is([entry], a)]
+    followed = _entry_name(entry)
+    if not new or authors is None:
+        same = "" if followed == given else f" ({given!r} names the same person)"
+        raise ConfigError(f"{path}: profile {profile_name!r} already follows {followed!r}{same}")
+    authors[index] = _author_item(_spellings(entry), new)
+    spelled = ", ".join(repr(a) for a in new)
+    return f"profile {profile_name}: {followed!r} is now also matched as {spelled}"
+
+
+def _author_item(spellings: Sequence[str], aliases: Sequence[str]) -> Any:
+    """A plain string, or `{ name = "…", aliases = [...] }` in the file's usual inline style."""
+    import tomlkit
+
+    name, *known = spellings
+    every = [*known, *aliases]
+    if not every:
+        return tomlkit.string(name)
+    name_text = tomlkit.string(name).as_string()
+    aliases_text = tomlkit.item(every).as_string()
+    return tomlkit.parse(f"x = {{ name = {name_text}, aliases = {aliases_text} }}")["x"]
+
+
+def unfollow(path: Path, profile_name: str, author: str) -> str:
+    """Stop following `author` (any spelling of a followed person; an exact one if ambiguous)."""
+    wanted = " ".join(author.split())
+
+    def change(document: TOMLDocument) -> str:
+        profile = find_profile(document, profile_name, path)
+        authors = _array(profile, "authors", path, profile_name)
+        entries = list(authors.unwrap()) if authors is not None else []
+        exact = [i for i, e in enumerate(entries) if wanted in _spellings(e)]
+        hits = exact or _who_is(entries, wanted)
+        if authors is None or not hits:
+            listed = ", ".join(repr(_entry_name(e)) for e in entries) or "none"
+            raise ConfigError(
+                f"{path}: profile {profile_name!r} does not follow {wanted!r} (authors: {listed})"
+            )
+        if len(hits) > 1:
+            names = ", ".join(repr(_entry_name(entries[i])) for i in hits)
+            raise ConfigError(
+                f"{path}: {wanted!r} could be any of {names} in profile {profile_name!r}; "
+                "give the name exactly as written"
+            )
+        del authors[hits[0]]
+        return f"profile {profile_name}: no longer following {_entry_name(entries[hits[0]])!r}"
+
+    return edit_config(path, change)
+
+
+# --- the starter config ---------------------------------------------------------------------------
+
+
+def split_list(text: str) -> list[str]:
+    """`a, b,, c` -> `[a, b, c]`; semicolons separate too (for `Last, First` names)."""
+    separator = ";" if ";" in text else ","
+    return [part.strip() for part in text.split(separator) if part.strip()]
+
+
+def starter_config(
+    example: str,
+    path: Path,
+    *,
+    email: str | None = None,
+    keywords: Sequence[str] = (),
+    authors: Sequence[str] = (),
+) -> str:
+    """The example config with the reader's address, interests and authors filled in.
+
+    Only the given parts change (the example's comments stay); the result is validated as if
+    it were `path`.
+    """
+    import tomlkit
+
+    document = tomlkit.parse(example)
+    profile = _profiles(document)[0]
+    if email:
+        profile["email"] = [email.strip()]
+        fetch = document.get("fetch")
+        if fetch is not None and "contact" in fetch:
+            fetch["contact"] = email.strip()
+    if keywords:
+        profile["keywords"] = _multiline([clean_term(k) for k in keywords])
+    if authors:
+        profile["authors"] = _multiline([clean_name(a) for a in authors])
+    text = tomlkit.dumps(document)
+    validate_text(text, path)
+    return text
+
+
+def _multiline(values: Sequence[str]) -> Array:
+    """A TOML array laid out one value a line, like the example's."""
+    import tomlkit
+
+    array = tomlkit.array()
+    array.extend(values)
+    return array.multiline(len(values) > 2)

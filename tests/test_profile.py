@@ -1,0 +1,385 @@
+"""`digest profile …`: edits of a commented TOML file, in place, through the real CLI entry point.
+
+Every edit must change only the lines it is about (comments, order and layout elsewhere stay
+byte for byte), the result must load, duplicates must be refused the way the matcher compares,
+and a refused or failed edit must leave the old file and no temp file behind.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from digest.cli import main
+from digest.errors import ConfigError
+from digest.profile import same_person, same_term, split_list, write_atomically
+from digest.settings import load_settings
+
+from .conftest import DATA
+
+FIXTURE = DATA / "profile" / "config.toml"
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """A private copy of the commented fixture."""
+    path = tmp_path / "config.toml"
+    path.write_bytes(FIXTURE.read_bytes())
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """Run `digest ARGS` in this process: (exit code, stdout, stderr)."""
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def changed_lines(before: str, after: str) -> tuple[list[str], list[str]]:
+    """(lines removed, lines added) between two texts."""
+    diff = list(difflib.ndiff(before.splitlines(), after.splitlines()))
+    removed = [line[2:] for line in diff if line.startswith("- ")]
+    added = [line[2:] for line in diff if line.startswith("+ ")]
+    return removed, added
+
+
+EDITS = [
+    pytest.param(
+        ["follow", "me", "Jane Doe"],
+        [],
+        ['    "Jane Doe",'],
+        id="follow",
+    ),
+    pytest.param(
+        ["follow", "me", "Jane Doe", "--alias", "J. Q. Doe-Miller", "--alias", "Jane Miller"],
+        [],
+        ['    { name = "Jane Doe", aliases = ["J. Q. Doe-Miller", "Jane Miller"] },'],
+        id="follow-with-aliases",
+    ),
+    pytest.param(
+        ["follow", "me", "Rishabh Tiwari", "--alias", "Rishi Tiwari-Rao"],
+        ['    "Rishabh Tiwari",'],
+        ['    { name = "Rishabh Tiwari", aliases = ["Rishi Tiwari-Rao"] },'],
+        id="alias-for-a-followed-author",
+    ),
+    pytest.param(
+        ["follow", "lab", "Jane Doe"],
+        ['authors = ["Lauren A. Hannah"]'],
+        ['authors = ["Lauren A. Hannah", "Jane Doe"]'],
+        id="follow-in-a-one-line-list",
+    ),
+    pytest.param(
+        ["unfollow", "me", "Iman Mirzadeh"],
+        ['    { name = "Seyed Iman Mirzadeh", aliases = ["Iman Mirzadeh"] },  # same person'],
+        [],
+        id="unfollow-by-alias",
+    ),
+    pytest.param(
+        ["unfollow", "lab", "Lauren Hannah"],
+        ['authors = ["Lauren A. Hannah"]'],
+        ["authors = []"],
+        id="unfollow-by-a-matching-name",
+    ),
+    pytest.param(
+        ["add-keyword", "me", "state space model"],
+        [],
+        ['    "state space model",'],
+        id="add-keyword",
+    ),
+    pytest.param(
+        ["add-keyword", "lab", "diffusion"],
+        [],
+        ['keywords = ["diffusion"]'],
+        id="add-keyword-creates-the-key",
+    ),
+    pytest.param(
+        ["remove-keyword", "me", "kv-caches"],
+        ['    "KV cache",          # memory'],
+        [],
+        id="remove-keyword-as-the-matcher-compares",
+    ),
+    pytest.param(
+        ["exclude", "me", "x-ray"],
+        ['exclude = ["medical imaging"]  # not my field'],
+        ['exclude = ["medical imaging", "x-ray"]  # not my field'],
+        id="exclude",
+    ),
+    pytest.param(
+        ["exclude", "lab", "survey"],
+        [],
+        ['exclude = ["survey"]'],
+        id="exclude-creates-the-key",
+    ),
+    pytest.param(
+        ["include", "me", "Medical Imaging"],
+        ['exclude = ["medical imaging"]  # not my field'],
+        ["exclude = []  # not my field"],
+        id="include",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "removed", "added"), EDITS)
+def test_an_edit_changes_only_its_own_lines(
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    removed: list[str],
+    added: list[str],
+) -> None:
+    before = config.read_text()
+    code, out, err = run(capsys, "--config", str(config), "profile", *args)
+    assert (code, err) == (0, "")
+    assert out.startswith(f"profile {args[1]}: ") and str(config) in out
+    assert changed_lines(before, config.read_text()) == (removed, added)
+    load_settings(config)  # the result is a valid config
+
+
+def test_new_keys_land_inside_their_profile(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key the `lab` profile lacked goes after its time zone, not below the closing comment."""
+    assert (
+        run(capsys, "--config", str(config), "profile", "add-keyword", "lab", "diffusion")[0] == 0
+    )
+    lines = config.read_text().splitlines()
+    timezone = lines.index('timezone = "America/New_York"')
+    assert lines[timezone + 1] == 'keywords = ["diffusion"]'
+    assert lines[-1] == "# The end."
+
+
+@pytest.mark.parametrize(
+    ("args", "check"),
+    [
+        (["follow", "me", "Jane Doe", "--alias", "J. Miller"], "authors"),
+        (["unfollow", "me", "Rishabh Tiwari"], "authors"),
+        (["add-keyword", "lab", "Naïve Bayes"], "keywords"),
+        (["exclude", "lab", "survey"], "exclude"),
+    ],
+)
+def test_edits_reach_the_loaded_profile(
+    config: Path, capsys: pytest.CaptureFixture[str], args: list[str], check: str
+) -> None:
+    before = load_settings(config).profile_records(args[1])[0]
+    assert run(capsys, "--config", str(config), "profile", *args)[0] == 0
+    after = load_settings(config).profile_records(args[1])[0]
+    assert getattr(before, check) != getattr(after, check)
+    if args[0] == "follow":
+        assert after.authors[-1].name == "Jane Doe" and after.authors[-1].aliases == ("J. Miller",)
+    if args[0] == "add-keyword":
+        assert after.keywords == ("Naïve Bayes",)
+
+
+REFUSALS = [
+    (["follow", "me", "Rishabh Tiwari"], "already follows 'Rishabh Tiwari'"),
+    (["follow", "me", "rishabh  TIWARI"], "already follows 'Rishabh Tiwari'"),
+    (["follow", "me", "R. Tiwari"], "already follows 'Rishabh Tiwari' ('R. Tiwari' names"),
+    (["follow", "me", "Tiwari, Rishabh"], "already follows 'Rishabh Tiwari'"),
+    (["follow", "me", "Iman Mirzadeh"], "already follows 'Seyed Iman Mirzadeh'"),
+    (["follow", "lab", "Lauren Hannah"], "already follows 'Lauren A. Hannah'"),
+    (["follow", "lab", "Laurén Hannah"], "already follows 'Lauren A. Hannah'"),
+    (["follow", "me", "Jane Doe", "--alias", "R Tiwari"], "whom the matcher takes 'R Tiwari'"),
+    (["follow", "me", "Jane Doe", "--alias", "J. Doe"], "an alias is only needed"),
+    (["follow", "me", "Seyed Iman Mirzadeh", "--alias", "Iman Mirzadeh"], "already follows"),
+    (["follow", "me", "  "], "is not an author name"),
+    (["add-keyword", "me", "KV cache"], "already has the keyword 'KV cache'"),
+    (["add-keyword", "me", "KV-Caches"], "'KV-Caches' is the same term for matching"),
+    (["add-keyword", "me", "ＫＶ cache"], "already has the keyword 'KV cache'"),
+    (["add-keyword", "me", "Quantiz*"], "already has the keyword 'quantiz*'"),
+    (["add-keyword", "me", "*"], "no letters or digits"),
+    (["exclude", "me", "Medical-Imaging"], "already has the exclusion 'medical imaging'"),
+    (["remove-keyword", "me", "pruning"], "has no keyword 'pruning' (keywords: 'KV cache'"),
+    (["include", "lab", "survey"], "has no exclusion 'survey' (exclude: none)"),
+    (["unfollow", "me", "Jane Doe"], "does not follow 'Jane Doe' (authors: 'Rishabh Tiwari'"),
+    (["add-keyword", "nobody", "x"], "no profile named 'nobody' (profiles: me, lab)"),
+    (["follow", "nobody", "Jane Doe"], "no profile named 'nobody' (profiles: me, lab)"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), REFUSALS)
+def test_refusals_are_one_line_and_leave_the_file_alone(
+    config: Path, capsys: pytest.CaptureFixture[str], args: list[str], expected: str
+) -> None:
+    before = config.read_bytes()
+    code, out, err = run(capsys, "--config", str(config), "profile", *args)
+    assert code == 2 and out == ""
+    assert err.startswith("digest: error: ") and err.count("\n") == 1, err
+    assert expected in err
+    assert config.read_bytes() == before
+    assert sorted(p.name for p in config.parent.iterdir()) == ["config.toml"]
+
+
+def test_unfollow_asks_for_the_exact_name_when_several_match(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("Jane Doe", "John Doe"):
+        assert run(capsys, "--config", str(config), "profile", "follow", "lab", name)[0] == 0
+    code, _, err = run(capsys, "--config", str(config), "profile", "unfollow", "lab", "J. Doe")
+    assert code == 2 and "could be any of 'Jane Doe', 'John Doe'" in err
+    assert run(capsys, "--config", str(config), "profile", "unfollow", "lab", "John Doe")[0] == 0
+    assert [a.name for a in load_settings(config).profile_records("lab")[0].authors] == [
+        "Lauren A. Hannah",
+        "Jane Doe",
+    ]
+
+
+def test_an_edit_of_an_invalid_config_is_refused(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The whole document is validated before writing: an edit never writes an invalid file."""
+    config.write_text(
+        config.read_text().replace('timezone = "America/New_York"', 'timezone = "Mars"')
+    )
+    before = config.read_bytes()
+    code, _, err = run(capsys, "--config", str(config), "profile", "add-keyword", "me", "RLHF")
+    assert code == 2 and 'profiles[1] ("lab").timezone: unknown time zone' in err
+    assert config.read_bytes() == before
+
+
+def test_a_toml_syntax_error_is_reported_with_its_line(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config.write_text("[[profiles]\n")
+    code, _, err = run(capsys, "--config", str(config), "profile", "add-keyword", "me", "RLHF")
+    assert code == 2 and "TOML syntax error" in err and "line 1, column" in err
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temp_file(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = config.read_bytes()
+
+    def refuse(src: str, dst: str) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    code, _, err = run(capsys, "--config", str(config), "profile", "add-keyword", "me", "RLHF")
+    assert code == 2 and f"{config}: cannot write: Permission denied" in err
+    assert config.read_bytes() == before
+    assert sorted(p.name for p in config.parent.iterdir()) == ["config.toml"]
+
+
+def test_an_interrupted_write_leaves_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "config.toml"
+    target.write_text("old = 1\n")
+
+    def interrupt(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "fsync", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(target, "new = 2\n")
+    assert target.read_text() == "old = 1\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]
+
+
+def test_permissions_and_symlinks_are_kept(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config.chmod(0o640)
+    link = config.parent / "link.toml"
+    link.symlink_to(config.name)
+    assert run(capsys, "--config", str(link), "profile", "add-keyword", "me", "RLHF")[0] == 0
+    assert link.is_symlink() and '    "RLHF",' in config.read_text()
+    assert stat.S_IMODE(config.stat().st_mode) == 0o640
+
+
+def test_the_config_is_found_like_every_other_command(
+    config: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No --config: $DIGEST_CONFIG, else ./config.toml."""
+    monkeypatch.setenv("DIGEST_CONFIG", str(config))
+    assert run(capsys, "profile", "add-keyword", "me", "RLHF")[0] == 0
+    monkeypatch.delenv("DIGEST_CONFIG")
+    monkeypatch.chdir(config.parent)
+    assert run(capsys, "profile", "add-keyword", "me", "DPO")[0] == 0
+    assert load_settings(config).profile_records("me")[0].keywords[-2:] == ("RLHF", "DPO")
+
+
+def test_inline_profiles_can_be_edited_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text('profiles = [{ name = "me", email = "me@example.org" }]  # inline\n')
+    assert run(capsys, "--config", str(path), "profile", "follow", "me", "Jane Doe")[0] == 0
+    assert path.read_text().endswith("]  # inline\n")
+    assert load_settings(path).profile_records("me")[0].authors[0].name == "Jane Doe"
+
+
+def test_show_prints_every_part_of_the_profile(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "--config", str(config), "profile", "show", "me")
+    assert code == 0
+    assert "profile me" in out and "profile lab" not in out
+    assert "07:30 Europe/Berlin, every day, daily" in out
+    assert "Rishabh Tiwari; Seyed Iman Mirzadeh (also: Iman Mirzadeh)" in out
+    assert "KV cache, speculative decoding, quantiz*" in out
+    assert "medical imaging" in out and "cs.LG, cs.CL" in out
+
+    code, out, _ = run(capsys, "--config", str(config), "profile", "show")
+    assert code == 0 and "profile me" in out and "profile lab" in out
+    assert "lab@example.org, pi@example.org" in out
+
+    code, out, err = run(capsys, "--config", str(config), "profile", "show", "nobody")
+    assert code == 2 and "no profile named 'nobody' (profiles: me, lab)" in err
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("KV cache", "kv-cache", True),
+        ("KV cache", "KVcache", True),
+        ("policy", "policies", True),
+        ("LLM", "LLMs", True),
+        ("Naïve", "naive", True),
+        ("quantiz*", "quantiz", False),
+        ("RL", "URL", False),
+        ("cache", "caching", False),
+    ],
+)
+def test_terms_compare_as_the_matcher_reads_them(a: str, b: str, same: bool) -> None:
+    assert same_term(a, b) is same and same_term(b, a) is same
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("Lauren A. Hannah", "Lauren Hannah", True),
+        ("Lauren A. Hannah", "Hannah, Lauren", True),
+        ("Lauren A. Hannah", "Lauren B. Hannah", False),
+        ("José García", "Jose Garcia", True),
+        ("Jane Doe", "John Doe", False),
+    ],
+)
+def test_names_compare_as_the_matcher_reads_them(a: str, b: str, same: bool) -> None:
+    assert same_person(a, b) is same
+
+
+@pytest.mark.parametrize(
+    ("text", "parts"),
+    [
+        ("KV cache, pruning,, ", ["KV cache", "pruning"]),
+        ("Doe, Jane; Roe, John", ["Doe, Jane", "Roe, John"]),
+        ("", []),
+    ],
+)
+def test_split_list(text: str, parts: list[str]) -> None:
+    assert split_list(text) == parts
+
+
+def test_a_missing_config_is_one_line(tmp_path: Path) -> None:
+    from digest.profile import add_term
+
+    with pytest.raises(ConfigError, match="config file not found"):
+        add_term(tmp_path / "nope.toml", "me", "keywords", "x")
