@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 
 from digest.models import FollowedAuthor, Match, Paper, Profile, Reason, fold
 
@@ -31,8 +32,16 @@ _WORD = re.compile(
     rf"((?:[^\W_]|{_TEX_LETTER})(?:[^\W_]|[{_MARKS}]|{_TEX_LETTER})*)(?:['’][sS](?![^\W_]))?"
     r"|\\[A-Za-z]+"
 )
+# `_WORD` on lower-cased ASCII text without backslashes: words, and runs of what is neither a
+# word nor a joiner (separators). Possessives are dropped first.
+_ASCII_PIECE = re.compile(r"[a-z0-9]+|[^a-z0-9\s\-/~${}]+")
+_ASCII_POSSESSIVE = re.compile(r"(?<=[A-Za-z0-9])'[sS](?![A-Za-z0-9])")
+_SEPARATOR = ","
+_ASCII_JOINERS = " \t\n\r\f\v-/~${}"
+_ASCII_ALL = re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9\s\-/~${}]+|[\s\-/~${}]+")
 _TEX_MARKUP = re.compile(r"\\[`'^\"~=.Hcuvkdb]|[\\{}]")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+_BRACES = re.compile(r"[{}]+")
 # Folding can turn a letter into letters and punctuation (`Ŀ` -> `l·`, `½` -> `1⁄2`): dropped.
 _NOT_WORD = re.compile(r"[\W_]+")
 # What may separate the words of one term in the text: spaces, hyphens, slashes, TeX braces.
@@ -79,6 +88,11 @@ def _norm(word: str) -> str:
     return word.lower() if word.isascii() else _NOT_WORD.sub("", fold(word))
 
 
+# A term as the index knows it: its letters, whether it is a prefix (`quantiz*`), and where its
+# words meet (one-letter and function words join only there: `R/L` for `R L`, never `RL`).
+TermKey = tuple[str, bool, tuple[int, ...]]
+
+
 @dataclass(frozen=True, slots=True)
 class Token:
     """One word of a field: its folded form and where it sits in the original text."""
@@ -115,6 +129,12 @@ class Term:
     letters: str
     words: int
     prefix: bool
+    boundaries: tuple[int, ...] = ()  # where its words meet, as offsets into `letters`
+
+    @property
+    def key(self) -> TermKey:
+        """The identity of a term in the index: spellings that fold alike share one entry."""
+        return (self.letters, self.prefix, self.boundaries)
 
     @property
     def usable(self) -> bool:
@@ -123,18 +143,23 @@ class Term:
 
 
 def tokenize(text: str) -> tuple[Token, ...]:
-    """Split `text` into folded words with their offsets; LaTeX commands are skipped."""
+    """Split `text` into folded words with their offsets; LaTeX commands are skipped, and TeX
+    braces inside a word do not split it (`{\\bf P}ost` reads `Post`)."""
     tokens: list[Token] = []
     last_end = 0
     for found in _WORD.finditer(text):
         if found.group(1) is None:
             continue
-        gap = _LATEX_COMMAND.sub("", text[last_end : found.start()])
-        joined = bool(tokens) and _JOINER.fullmatch(gap) is not None
         norm = _norm(found.group(1))
         if not norm:
             continue
-        tokens.append(Token(norm, found.start(), found.end(), joined))
+        gap = _LATEX_COMMAND.sub("", text[last_end : found.start()])
+        if tokens and gap and _BRACES.fullmatch(gap):
+            previous = tokens.pop()
+            tokens.append(Token(previous.norm + norm, previous.start, found.end(), previous.joined))
+        else:
+            joined = bool(tokens) and _JOINER.fullmatch(gap) is not None
+            tokens.append(Token(norm, found.start(), found.end(), joined))
         last_end = found.end()
     return tuple(tokens)
 
@@ -158,7 +183,8 @@ def compile_term(raw: str) -> Term:
     text = raw.strip()[:_MAX_TERM_CHARS]
     prefix = text.endswith("*")
     words = [t.norm for t in tokenize(text.rstrip("*"))]
-    return Term(raw, "".join(words), len(words), prefix)
+    boundaries = tuple(accumulate(len(w) for w in words[:-1]))
+    return Term(raw, "".join(words), len(words), prefix, boundaries)
 
 
 def plural_forms(letters: str) -> frozenset[str]:
@@ -214,12 +240,10 @@ def _match_from(
         token = tokens[position]
         if position > start and not token.joined:
             return None
-        # Joining words the term does not separate (`pre training` for `pretraining`) is only
-        # allowed for real words, so `R/L` does not read as `RL`.
-        if (
-            position > start
-            and term.words == 1
-            and _breaks_compound(joined, token.norm, position - start)
+        # Joining words inside one of the term's words (`pre training` for `pretraining`) is
+        # only allowed for real words, so `R/L` does not read as `RL`, `to get her` as `together`.
+        if position > start and not _may_join(
+            term.boundaries, joined, tokens[position - 1].norm, token.norm
         ):
             return None
         joined += token.norm
@@ -232,12 +256,15 @@ def _match_from(
     return None
 
 
-def _breaks_compound(joined: str, word: str, pieces: int) -> bool:
-    """True when appending `word` to `joined` cannot form one closed compound word: a one-letter
-    piece, or a function word (`to get her` is not `together`). `pieces` counts `joined`'s words."""
-    if min(len(word), len(joined)) < 2 or word in _FUNCTION_WORDS:
-        return True
-    return pieces == 1 and joined in _FUNCTION_WORDS
+def _is_short(word: str) -> bool:
+    """A one-letter word or a function word: no piece of a closed compound."""
+    return len(word) < 2 or word in _FUNCTION_WORDS
+
+
+def _may_join(boundaries: tuple[int, ...], joined: str, before: str, word: str) -> bool:
+    """Whether `word` may follow `joined` (whose last piece is `before`) inside a term whose
+    words meet at `boundaries`: anywhere between real words, only at a boundary otherwise."""
+    return len(joined) in boundaries or not (_is_short(before) or _is_short(word))
 
 
 # --- authors ------------------------------------------------------------------------------------
@@ -315,23 +342,16 @@ def _followed_names(authors: Iterable[FollowedAuthor]) -> list[tuple[FollowedAut
 
 # --- the index: every term of every profile, looked up once per word --------------------------
 
-# A term as the index knows it: its letters, whether it is a prefix (`quantiz*`), and whether it
-# has several words (only those may join one-letter words: `R/L` for `R L`, not for `RL`).
-TermKey = tuple[str, bool, bool]
 TokenSpan = tuple[int, int]  # first and last word index of an occurrence
 _WORD_CACHE_LIMIT = 200_000
 
 
-def term_key(term: Term) -> TermKey:
-    """The identity of a term in the index: spellings that fold alike share one entry."""
-    return (term.letters, term.prefix, term.words > 1)
-
-
 class Words:
-    """A field read once for the index: its folded words; offsets only when a match needs them.
+    """A field read once for the index: its folded words, with a separator entry (`,`) wherever
+    something other than a joiner stands between two words, so a term never runs across it.
 
-    ASCII text, the common case, is lower-cased whole and split by one C-level `findall`;
-    other text folds word by word, as `tokenize` does. Both give `tokenize`'s words.
+    ASCII text without TeX, the common case, is split by one C-level `findall`; other text is
+    read word by word as `tokenize` reads it. Offsets are worked out only for matched fields.
     """
 
     __slots__ = ("_spans", "norms", "text")
@@ -339,31 +359,37 @@ class Words:
     def __init__(self, text: str) -> None:
         self.text = text
         self._spans: list[tuple[int, int]] | None = None
-        if text.isascii() and "\\" not in text:
-            self.norms: list[str] = [w for w in _WORD.findall(text.lower()) if w]
+        if text.isascii() and "\\" not in text and "{" not in text and "}" not in text:
+            if "'" in text:
+                text = _ASCII_POSSESSIVE.sub("", text)
+            self.norms: list[str] = _ASCII_PIECE.findall(text.lower())
             return
-        norms, spans = [], []
-        for found in _WORD.finditer(text):
-            word = found.group(1)
-            if word is None:
-                continue
-            norm = _norm(word)
-            if norm:
-                norms.append(norm)
-                spans.append(found.span())
+        norms: list[str] = []
+        spans: list[tuple[int, int]] = []
+        for token in tokenize(text):
+            if norms and not token.joined:
+                norms.append(_SEPARATOR)
+                spans.append((token.start, token.start))
+            norms.append(token.norm)
+            spans.append((token.start, token.end))
         self.norms, self._spans = norms, spans
 
     def spans(self) -> list[tuple[int, int]]:
-        """Each word's (start, end) in the text, as `tokenize` gives them."""
+        """Each entry's (start, end) in the text; words as `tokenize` gives them."""
         if self._spans is None:
-            self._spans = [f.span() for f in _WORD.finditer(self.text) if f.group(1)]
+            self._spans = self._ascii_spans()
         return self._spans
 
-    def joined(self, position: int) -> bool:
-        """True when only joiners (spaces, hyphens, slashes, TeX) precede word `position`."""
-        spans = self.spans()
-        gap = self.text[spans[position - 1][1] : spans[position][0]]
-        return _JOINER.fullmatch(_LATEX_COMMAND.sub("", gap)) is not None
+    def _ascii_spans(self) -> list[tuple[int, int]]:
+        if "'" in self.text:  # possessives were dropped: offsets from the reference reading
+            words = (f.span() for f in _WORD.finditer(self.text) if f.group(1))
+            return [next(words) if n[0].isalnum() else (0, 0) for n in self.norms]
+        # Every character belongs to a piece, so offsets are running sums of piece lengths.
+        pieces = _ASCII_ALL.findall(self.text)
+        ends = accumulate(map(len, pieces))
+        return [
+            (e - len(p), e) for p, e in zip(pieces, ends, strict=True) if p[0] not in _ASCII_JOINERS
+        ]
 
     def char_spans(self, found: Sequence[TokenSpan]) -> tuple[tuple[int, int], ...]:
         """Word-index occurrences as character offsets into the text."""
@@ -382,23 +408,34 @@ class TermIndex:
         self._forms: defaultdict[str, list[TermKey]] = defaultdict(list)  # exact spellings
         self._prefixes: defaultdict[str, list[TermKey]] = defaultdict(list)  # `quantiz*`
         self._inner: set[str] = set()  # proper beginnings of terms: a walk may go on
+        self._prefix_inner: set[str] = set()  # proper beginnings of prefix terms
+        self._starters: set[str] = set()  # words a term of several pieces may start with
         self._keys: set[TermKey] = set()
-        self._words: dict[str, tuple[tuple[TermKey, ...], bool]] = {}
+        self._words: dict[str, tuple[tuple[TermKey, ...], bool]] = {}  # words worth a look
+        self._boring: set[str] = set()  # words known to begin nothing
         for term in terms:
             self._add(term)
         self._prefix_lengths = sorted({len(letters) for letters in self._prefixes})
+        # A word and its neighbour that join into one of these may begin or be a longer term.
+        self._walkable = self._inner | self._forms.keys()
 
     def _add(self, term: Term) -> None:
-        key = term_key(term)
+        key = term.key
         if not term.usable or key in self._keys:
             return
         self._keys.add(key)
         if term.prefix:
             self._prefixes[term.letters].append(key)
+            self._prefix_inner.update(term.letters[:cut] for cut in range(1, len(term.letters)))
         else:
             for form in plural_forms(term.letters):
                 self._forms[form].append(key)
-        self._inner.update(term.letters[:cut] for cut in range(1, len(term.letters)))
+        beginnings = [term.letters[:cut] for cut in range(1, len(term.letters))]
+        self._inner.update(beginnings)
+        # A walk may start from a short word only where the term's first word ends (`in context`).
+        self._starters.update(
+            b for b in beginnings if len(b) in term.boundaries or not _is_short(b)
+        )
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -412,47 +449,74 @@ class TermIndex:
             hits += tuple(self._prefixes.get(joined[:length], ()))
         return hits
 
-    def _word(self, word: str) -> tuple[tuple[TermKey, ...], bool]:
-        """`_hits` of one word and whether a term may go on after it, cached per distinct word."""
-        known = self._words.get(word)
-        if known is None:
-            if len(self._words) >= _WORD_CACHE_LIMIT:
-                self._words.clear()  # bounded memory over a year of papers
-            known = self._words[word] = (self._hits(word), word in self._inner)
-        return known
+    def _learn(self, words: Iterable[str]) -> None:
+        """Sort unseen words into those that are or begin a term and the rest (bounded memory)."""
+        if len(self._words) + len(self._boring) >= _WORD_CACHE_LIMIT:
+            self._words.clear()
+            self._boring.clear()
+        for word in words:
+            hits, goes_on = self._hits(word), word in self._starters
+            if hits or goes_on:
+                self._words[word] = (hits, goes_on)
+            else:
+                self._boring.add(word)
 
     def scan(self, words: Words) -> dict[TermKey, list[TokenSpan]]:
         """Every occurrence of every term in the field, one per starting word, in text order."""
         found: defaultdict[TermKey, list[TokenSpan]] = defaultdict(list)
-        for start, word in enumerate(words.norms):
-            hits, goes_on = self._word(word)
+        norms = words.norms
+        distinct = set(norms)
+        unseen = distinct - self._boring - self._words.keys()
+        if unseen:
+            self._learn(unseen)
+        known = self._words
+        if distinct.isdisjoint(known):
+            return found
+        walkable, last = self._walkable, len(norms) - 1
+        for start in [i for i, word in enumerate(norms) if word in known]:
+            word = norms[start]
+            hits, goes_on = known[word]
             for key in hits:
                 found[key].append((start, start))
-            if goes_on:
-                self._walk(words, start, set(hits), found)
+            # Most words that begin a term go no further: test the next word before walking on.
+            if goes_on and start < last:
+                longer = word + norms[start + 1]
+                if longer in walkable or self._prefix_hits(word, longer):
+                    self._walk(norms, start, set(hits), found)
         return found
+
+    def _prefix_hits(self, joined: str, longer: str) -> tuple[TermKey, ...]:
+        """Prefix terms `longer` begins with that `joined` was on its way to."""
+        if joined not in self._prefix_inner:
+            return ()
+        return tuple(k for k in self._hits(longer) if k[1])
 
     def _walk(
         self,
-        words: Words,
+        norms: Sequence[str],
         start: int,
         done: set[TermKey],
         found: defaultdict[TermKey, list[TokenSpan]],
     ) -> None:
         """Join the words after `start` while they still spell the beginning of some term."""
-        norms = words.norms
-        joined, short = norms[start], False
+        joined, short_joins = norms[start], []
         for position in range(start + 1, len(norms)):
             word = norms[position]
             longer = joined + word
-            hits, goes_on = self._hits(longer), longer in self._inner
-            if not (hits or goes_on) or not words.joined(position):
+            hits = (*self._forms.get(longer, ()), *self._prefix_hits(joined, longer))
+            goes_on = longer in self._inner
+            if not (hits or goes_on):
                 return
-            # One-letter pieces and function words join only into multi-word terms.
-            short = short or _breaks_compound(joined, word, position - start)
+            # One-letter and function words join only where the term's own words meet.
+            if _is_short(norms[position - 1]) or _is_short(word):
+                short_joins.append(len(joined))
             for key in hits:
-                letters, _, multiword = key
-                if key not in done and (multiword or not short) and letters.startswith(joined):
+                letters, _, boundaries = key
+                if (
+                    key not in done
+                    and letters.startswith(joined)
+                    and all(j in boundaries for j in short_joins)
+                ):
                     found[key].append((start, position))
                     done.add(key)
             if not goes_on:
@@ -473,29 +537,39 @@ class CompiledProfile:
     exclude: tuple[Term, ...]
     authors: tuple[tuple[FollowedAuthor, Name], ...]
     categories: frozenset[str]
-
-    @property
-    def keyword_keys(self) -> tuple[tuple[Term, TermKey], ...]:
-        """Usable keywords with their index keys, in profile order."""
-        return tuple((t, term_key(t)) for t in self.keywords if t.usable)
+    # Lookup tables: keyword positions by term key, exclude keys, and the groups that can match.
+    keyword_positions: Mapping[TermKey, tuple[int, ...]]
+    exclude_keys: frozenset[TermKey]
+    groups: tuple[tuple[Term, ...], ...]
 
     def terms(self) -> Iterable[Term]:
-        """Every term the profile uses, in any role."""
-        yield from self.keywords
-        yield from self.exclude
-        for group in self.all_of:
+        """Every usable term the profile has, in any role."""
+        yield from (t for t in self.keywords if t.usable)
+        yield from (t for t in self.exclude if t.usable)
+        for group in self.groups:
             yield from group
 
 
 def compile_profile(profile: Profile) -> CompiledProfile:
     """Compile a profile's keywords, groups, excludes and authors."""
+    keywords = tuple(compile_term(k) for k in profile.keywords)
+    positions: defaultdict[TermKey, list[int]] = defaultdict(list)
+    for position, term in enumerate(keywords):
+        if term.usable:
+            positions[term.key].append(position)
+    all_of = tuple(tuple(compile_term(t) for t in group) for group in profile.all_of if group)
+    exclude = tuple(compile_term(t) for t in profile.exclude)
     return CompiledProfile(
         profile=profile,
-        keywords=tuple(compile_term(k) for k in profile.keywords),
-        all_of=tuple(tuple(compile_term(t) for t in group) for group in profile.all_of if group),
-        exclude=tuple(compile_term(t) for t in profile.exclude),
+        keywords=keywords,
+        all_of=all_of,
+        exclude=exclude,
         authors=tuple(_followed_names(profile.authors)),
         categories=frozenset(c.strip().lower() for c in profile.categories if c.strip()),
+        keyword_positions={key: tuple(ps) for key, ps in positions.items()},
+        exclude_keys=frozenset(t.key for t in exclude if t.usable),
+        # A group with a term that cannot match can never match as a whole.
+        groups=tuple(g for g in all_of if all(t.usable for t in g)),
     )
 
 
@@ -524,14 +598,11 @@ class PaperHits:
     in_abstract: Mapping[TermKey, list[TokenSpan]]
     # profile index -> (written author index, followed index, followed author, name as written)
     authors: Mapping[int, list[tuple[int, int, FollowedAuthor, str]]]
+    found: frozenset[TermKey]  # every term in either field
 
-    def has(self, key: TermKey) -> bool:
-        """True when the term occurs in the title or the abstract."""
-        return key in self.in_title or key in self.in_abstract
-
-    def reasons(self, term: Term, kind: str, key: TermKey | None = None) -> list[Reason]:
+    def reasons(self, term: Term, kind: str) -> list[Reason]:
         """One reason per field the term occurs in, with the first matched text and all spans."""
-        key = term_key(term) if key is None else key
+        key = term.key
         reasons = []
         for field_name, words, hits in (
             ("title", self.title, self.in_title),
@@ -555,28 +626,28 @@ class Matcher:
     def __init__(self, profiles: Sequence[Profile]) -> None:
         self.compiled = tuple(compile_profile(p) for p in profiles)
         self.index = TermIndex(t for c in self.compiled for t in c.terms())
-        self._keywords = tuple(c.keyword_keys for c in self.compiled)
         self._users: defaultdict[TermKey, set[int]] = defaultdict(set)
         self._by_last: defaultdict[str, list[tuple[int, int, FollowedAuthor, Name]]] = defaultdict(
             list
         )
         for number, compiled in enumerate(self.compiled):
             for term in compiled.terms():
-                if term.usable:
-                    self._users[term_key(term)].add(number)
+                self._users[term.key].add(number)
             for rank_, (author, name) in enumerate(compiled.authors):
                 self._by_last[name.last].append((number, rank_, author, name))
 
     def read(self, paper: Paper) -> PaperHits:
         """Scan one paper's title, abstract and authors against every profile at once."""
         title, abstract = Words(paper.title), Words(paper.abstract)
+        in_title, in_abstract = self.index.scan(title), self.index.scan(abstract)
         return PaperHits(
             paper,
             title,
             abstract,
-            self.index.scan(title),
-            self.index.scan(abstract),
+            in_title,
+            in_abstract,
             self._author_hits(paper),
+            frozenset((*in_title, *in_abstract)),
         )
 
     def _author_hits(self, paper: Paper) -> dict[int, list[tuple[int, int, FollowedAuthor, str]]]:
@@ -594,13 +665,12 @@ class Matcher:
         """Each matching profile's match of `paper`, by profile name."""
         hits = self.read(paper)
         concerned = set(hits.authors)
-        for key in (*hits.in_title, *hits.in_abstract):
-            concerned |= self._users.get(key, set())
+        for key in hits.found:
+            concerned.update(self._users.get(key, ()))
         found = {}
         for number in sorted(concerned):
             compiled = self.compiled[number]
-            authors = hits.authors.get(number, [])
-            match = match_hits(hits, compiled, authors, self._keywords[number])
+            match = match_hits(hits, compiled, hits.authors.get(number, []))
             if match is not None:
                 found[compiled.profile.name] = match
         return found
@@ -610,22 +680,19 @@ def match_hits(
     hits: PaperHits,
     compiled: CompiledProfile,
     authors: Sequence[tuple[int, int, FollowedAuthor, str]],
-    keywords: Sequence[tuple[Term, TermKey]] | None = None,
 ) -> Match | None:
-    """One profile's verdict on a scanned paper: DESIGN.md's rules, reasons in profile order.
-
-    `keywords` are the profile's `keyword_keys`, passed in when matching many papers."""
-    keywords = compiled.keyword_keys if keywords is None else keywords
+    """One profile's verdict on a scanned paper: DESIGN.md's rules, reasons in profile order."""
     author_reasons: dict[str, Reason] = {}
     for _, _, author, written in sorted(authors, key=lambda a: a[:2]):
         author_reasons.setdefault(author.name, Reason("author", author.name, "authors", written))
     topical: list[Reason] = []
     if author_reasons or _eligible(hits, compiled):
-        for term, key in keywords:
-            if key in hits.in_title or key in hits.in_abstract:
-                topical.extend(hits.reasons(term, "keyword", key))
-        for group in compiled.all_of:
-            if all(term.usable and hits.has(term_key(term)) for term in group):
+        table = compiled.keyword_positions
+        positions = sorted(p for key in hits.found if key in table for p in table[key])
+        for position in positions:
+            topical.extend(hits.reasons(compiled.keywords[position], "keyword"))
+        for group in compiled.groups:
+            if all(term.key in hits.found for term in group):
                 topical.extend(r for term in group for r in hits.reasons(term, "all_of"))
     if not author_reasons and not topical:
         return None
@@ -637,7 +704,7 @@ def _eligible(hits: PaperHits, compiled: CompiledProfile) -> bool:
     """Keyword matches count only for papers in the profile's categories without excluded terms."""
     if not passes_categories(hits.paper, compiled.categories):
         return False
-    return not any(t.usable and hits.has(term_key(t)) for t in compiled.exclude)
+    return hits.found.isdisjoint(compiled.exclude_keys)
 
 
 def match_paper(text: PaperText, compiled: CompiledProfile) -> Match | None:
@@ -712,7 +779,7 @@ def lint_profile(
         if not term.usable:
             warnings.append(LintWarning(profile.name, kind, raw, "cannot match anything"))
             continue
-        problem = _coverage_problem(term_hits[term_key(term)], total, broad_share)
+        problem = _coverage_problem(term_hits[term.key], total, broad_share)
         if problem:
             warnings.append(LintWarning(profile.name, kind, raw, problem))
     for author in profile.authors:

@@ -7,12 +7,16 @@ import random
 import unicodedata
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.match import (
+    Term,
+    TermIndex,
+    Words,
     analyse,
     compile_profile,
     compile_term,
@@ -27,6 +31,7 @@ from digest.match import (
     tokenize,
 )
 from digest.models import FollowedAuthor, Match, Paper, Profile, Reason
+from digest.sources.files import parse_listing_jsonl
 
 
 def paper(
@@ -556,3 +561,85 @@ def test_multiword_terms_match_any_joiner(parts: list[str], gap: str) -> None:
     text = "zz " + gap.join(parts) + " zz"
     spans = find_term(compile_term(" ".join(parts)), read_field(text))
     assert spans and text[spans[0][0] : spans[0][1]] == gap.join(parts)
+
+
+# --- the index agrees with the one-term reference -------------------------------------------------
+
+# Few letters, so words collide often: prefixes, plurals, closed and split compounds all occur.
+INDEX_WORDS = [
+    "a",
+    "to",
+    "in",
+    "pre",
+    "train",
+    "training",
+    "trains",
+    "kv",
+    "cache",
+    "caches",
+    "policy",
+    "policies",
+    "for",
+    "getting",
+    "forgetting",
+    "r",
+    "l",
+    "rl",
+    "url",
+    "s",
+]
+INDEX_GAPS = [" ", "-", "/", ", ", " (", "\n", "~", "'s ", "{\\bf ", "}", " \\emph{", "_", "é "]
+index_terms = st.builds(
+    lambda words, sep, star: sep.join(words) + ("*" if star else ""),
+    st.lists(st.sampled_from(INDEX_WORDS), min_size=1, max_size=3),
+    st.sampled_from([" ", "-", "", "/"]),
+    st.booleans(),
+)
+index_texts = st.lists(
+    st.tuples(st.sampled_from(INDEX_WORDS), st.sampled_from(INDEX_GAPS)), max_size=12
+).map(lambda pairs: "".join(w.upper() if i % 3 == 0 else w + g for i, (w, g) in enumerate(pairs)))
+
+
+def index_spans(terms: list[Term], text: str) -> dict[str, tuple[tuple[int, int], ...]]:
+    index, words = TermIndex(terms), Words(text)
+    found = {key: words.char_spans(spans) for key, spans in index.scan(words).items()}
+    return {t.raw: found.get(t.key, ()) for t in terms}
+
+
+@settings(max_examples=500)
+@given(st.lists(index_terms, min_size=1, max_size=6), index_texts)
+def test_one_index_for_many_terms_finds_what_each_term_finds_alone(
+    raws: list[str], text: str
+) -> None:
+    terms = [compile_term(raw) for raw in raws]
+    field = read_field(text)
+    expected = {t.raw: find_term(t, field) for t in terms}
+    assert index_spans(terms, text) == expected
+
+
+def seed_papers() -> list[Paper]:
+    seeds = Path(__file__).resolve().parents[1] / "seeds"
+    found: list[Paper] = []
+    for path in sorted(seeds.glob("*.jsonl")):
+        found.extend(parse_listing_jsonl(path.read_bytes(), path.name))
+    return found
+
+
+def test_the_index_agrees_with_the_reference_on_the_seeds() -> None:
+    papers = seed_papers()
+    # Every word pair of every title, with hyphens and as prefixes: terms that really occur.
+    raws = {"KV cache", "speculative decoding", "quantiz*", "pre-training", "LLMs", "RL"}
+    for paper in papers:
+        words = paper.title.split()
+        raws.update(" ".join(words[i : i + 2]) for i in range(0, len(words) - 1, 7))
+        raws.update(w[:5] + "*" for w in words[::9] if len(w) > 6)
+    terms = [compile_term(raw) for raw in sorted(raws)]
+    assert len(terms) > 100
+    hits = 0
+    for paper in papers:
+        for text in (paper.title, paper.abstract):
+            field = read_field(text)
+            expected = {t.raw: find_term(t, field) for t in terms}
+            assert index_spans(terms, text) == expected, text[:80]
+            hits += sum(1 for spans in expected.values() if spans)
+    assert hits > 300
