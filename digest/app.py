@@ -21,7 +21,7 @@ import httpx
 from digest.deliver import MaildirMailer, Mailer, SmtpMailer, build_message, new_message_id
 from digest.errors import ConfigError, DeliveryError, SourceError
 from digest.http import HostPolicy, PoliteClient
-from digest.match import match_profiles
+from digest.match import Matcher
 from digest.models import Digest, Profile, RenderedDigest
 from digest.render import build_digest, render_digest
 from digest.settings import Settings
@@ -57,6 +57,16 @@ class App:
     mailer: Mailer | None = None
     client: PoliteClient | None = None
     sleep: Callable[[float], None] = time.sleep
+    _matcher: Matcher | None = field(default=None, repr=False)
+
+    def matcher_for(self, profile: Profile) -> Matcher:
+        """One matcher for every configured profile, built on first use and kept, so all
+        profiles planned in one run share each paper's reading; an edited profile gets its own."""
+        if self._matcher is None:
+            self._matcher = Matcher(self.settings.profile_records())
+        if profile in self._matcher.profiles:
+            return self._matcher
+        return Matcher([profile])
 
     def get_mailer(self) -> Mailer:
         """The mailer, built on first use: SMTP settings are needed only to send."""
@@ -229,7 +239,7 @@ def plan_digest(app: App, profile: Profile, *, since: datetime | None = None) ->
     now = app.clock()
     since = candidates_since(app, profile, now) if since is None else since
     papers = app.store.undelivered_papers(profile.name, since)
-    matches = match_profiles(papers, [profile])[profile.name]
+    matches = app.matcher_for(profile).ranked(profile.name, papers)
     problems = app.store.failing_sources()
     return Plan(build_digest(profile, matches, now, problems), since)
 

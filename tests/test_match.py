@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.match import (
+    Matcher,
     Term,
     TermIndex,
     Words,
@@ -643,3 +644,31 @@ def test_the_index_agrees_with_the_reference_on_the_seeds() -> None:
             assert index_spans(terms, text) == expected, text[:80]
             hits += sum(1 for spans in expected.values() if spans)
     assert hits > 300
+
+
+# --- a matcher shared by every profile of a run ---------------------------------------------------
+
+
+def test_a_shared_matcher_reads_each_paper_once_for_all_profiles() -> None:
+    kv = Profile("kv", keywords=("KV cache",))
+    spec = Profile("spec", keywords=("speculative decoding",))
+    papers = [
+        paper("KV cache eviction", key="a"),
+        paper("Speculative decoding, fast", key="b"),
+        paper("Nothing here", key="c"),
+    ]
+    matcher = Matcher([kv, spec])
+    assert [m.paper.key for m in matcher.ranked("kv", papers)] == ["a"]
+    assert [m.paper.key for m in matcher.ranked("spec", papers)] == ["b"]
+    assert len(matcher._memory) == 3  # the second profile reused the first one's reading
+
+
+def test_a_remembered_verdict_follows_the_paper_it_is_asked_about() -> None:
+    kv = Profile("kv", keywords=("KV cache",))
+    matcher = Matcher([kv])
+    first = paper("KV cache eviction", key="a")
+    assert matcher.ranked("kv", [first])[0].paper.upvotes == 0
+    liked = replace(first, extra=(("upvotes", 7),))
+    assert matcher.ranked("kv", [liked])[0].paper.upvotes == 7  # same text: same verdict
+    retitled = replace(first, title="Something else entirely")
+    assert matcher.ranked("kv", [retitled]) == ()  # new text: read again
