@@ -182,7 +182,7 @@ def compile_term(raw: str) -> Term:
     """Compile a keyword: fold it, note a trailing `*`, and drop its word breaks."""
     text = raw.strip()[:_MAX_TERM_CHARS]
     prefix = text.endswith("*")
-    words = [t.norm for t in tokenize(text.rstrip("*"))]
+    words = [w for w in Words(text.rstrip("*")).norms if w[0].isalnum()]
     boundaries = tuple(accumulate(len(w) for w in words[:-1]))
     return Term(raw, "".join(words), len(words), prefix, boundaries)
 
