@@ -38,7 +38,9 @@ _ASCII_PIECE = re.compile(r"[a-z0-9]+|[^a-z0-9\s\-/~${}]+")
 _ASCII_POSSESSIVE = re.compile(r"(?<=[A-Za-z0-9])'[sS](?![A-Za-z0-9])")
 _SEPARATOR = ","
 _ASCII_JOINERS = " \t\n\r\f\v-/~${}"
-_ASCII_ALL = re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9\s\-/~${}]+|[\s\-/~${}]+")
+_ASCII_ALL = re.compile(
+    r"[A-Za-z0-9]+(?:'[sS](?![A-Za-z0-9]))?|[^A-Za-z0-9\s\-/~${}]+|[\s\-/~${}]+"
+)
 _TEX_MARKUP = re.compile(r"\\[`'^\"~=.Hcuvkdb]|[\\{}]")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 _BRACES = re.compile(r"[{}]+")
@@ -359,43 +361,40 @@ class Words:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._spans: list[tuple[int, int]] | None = None
+        self._spans: tuple[list[int], list[int]] | None = None
         if text.isascii() and "\\" not in text and "{" not in text and "}" not in text:
             if "'" in text:
                 text = _ASCII_POSSESSIVE.sub("", text)
             self.norms: list[str] = _ASCII_PIECE.findall(text.lower())
             return
         norms: list[str] = []
-        spans: list[tuple[int, int]] = []
+        starts: list[int] = []
+        ends: list[int] = []
         for token in tokenize(text):
             if norms and not token.joined:
                 norms.append(_SEPARATOR)
-                spans.append((token.start, token.start))
+                starts.append(token.start)
+                ends.append(token.start)
             norms.append(token.norm)
-            spans.append((token.start, token.end))
-        self.norms, self._spans = norms, spans
-
-    def spans(self) -> list[tuple[int, int]]:
-        """Each entry's (start, end) in the text; words as `tokenize` gives them."""
-        if self._spans is None:
-            self._spans = self._ascii_spans()
-        return self._spans
-
-    def _ascii_spans(self) -> list[tuple[int, int]]:
-        if "'" in self.text:  # possessives were dropped: offsets from the reference reading
-            words = (f.span() for f in _WORD.finditer(self.text) if f.group(1))
-            return [next(words) if n[0].isalnum() else (0, 0) for n in self.norms]
-        # Every character belongs to a piece, so offsets are running sums of piece lengths.
-        pieces = _ASCII_ALL.findall(self.text)
-        ends = accumulate(map(len, pieces))
-        return [
-            (e - len(p), e) for p, e in zip(pieces, ends, strict=True) if p[0] not in _ASCII_JOINERS
-        ]
+            starts.append(token.start)
+            ends.append(token.end)
+        self.norms, self._spans = norms, (starts, ends)
 
     def char_spans(self, found: Sequence[TokenSpan]) -> tuple[tuple[int, int], ...]:
         """Word-index occurrences as character offsets into the text."""
-        spans = self.spans()
-        return tuple((spans[first][0], spans[last][1]) for first, last in found)
+        if self._spans is None:
+            self._spans = self._ascii_offsets()
+        starts, ends = self._spans
+        return tuple((starts[first], ends[last]) for first, last in found)
+
+    def _ascii_offsets(self) -> tuple[list[int], list[int]]:
+        """Where each entry of the fast reading starts and ends in the text."""
+        # Every character belongs to a piece (a word with its possessive, a separator run or a
+        # joiner run), so offsets are running sums of piece lengths.
+        pieces = _ASCII_ALL.findall(self.text)
+        offsets = [0, *accumulate(map(len, pieces))]
+        kept = [i for i, piece in enumerate(pieces) if piece[0] not in _ASCII_JOINERS]
+        return [offsets[i] for i in kept], [offsets[i + 1] for i in kept]
 
 
 class TermIndex:
