@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +202,68 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
     )
 
 
+_BATCH = 500  # papers looked up together; also under SQLite's limit of bound parameters
+_PAPER_COLUMNS = (
+    *("key", "arxiv_id", "version", "doi", "title", "abstract", "authors", "authors_truncated"),
+    *("categories", "published", "url", "source", "sources", "listing_id", "extra"),
+    *("first_seen", "updated_at"),
+)
+_INSERT_PAPER = "INSERT INTO papers ({}) VALUES ({})".format(
+    ", ".join(_PAPER_COLUMNS), ", ".join("?" * len(_PAPER_COLUMNS))
+)
+_UPDATE_PAPER = "UPDATE papers SET {} WHERE key = ?".format(
+    ", ".join(f"{c} = ?" for c in _PAPER_COLUMNS if c not in ("key", "first_seen"))
+)
+
+
+def _batches(items: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
+    """`items` in lists of at most `size`, read lazily."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+class KnownPapers:
+    """Stored papers by alias for one batch, kept current as the batch is written, so papers
+    that meet inside a batch merge as they would one by one."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, str] = {}  # alias -> paper key
+        self._papers: dict[str, Paper] = {}  # paper key -> the paper as stored now
+
+    def add(self, alias: str, row: sqlite3.Row) -> None:
+        """Note a stored row under `alias`."""
+        self._keys[alias] = row["key"]
+        if row["key"] not in self._papers:
+            self._papers[row["key"]] = _paper_from_row(row)
+
+    def get(self, alias: str) -> Paper | None:
+        """The stored paper this alias names, if any."""
+        key = self._keys.get(alias)
+        return None if key is None else self._papers[key]
+
+    def remember(self, stored: Paper, keys: tuple[str, ...]) -> None:
+        """After a write: `stored` is the paper's current state; new aliases now name it (an
+        alias already taken keeps its paper, as INSERT OR IGNORE does)."""
+        self._papers[stored.key] = stored
+        for alias in keys:
+            self._keys.setdefault(alias, stored.key)
+
+
+def _find_existing(paper: Paper, keys: tuple[str, ...], known: KnownPapers) -> Paper | None:
+    """The stored paper `paper` is another listing of, found by its first known alias."""
+    for alias in keys:
+        found = known.get(alias)
+        if found is None:
+            continue
+        # Same title but two different arXiv ids: two papers, not one.
+        ids = (found.arxiv_id, paper.arxiv_id)
+        if alias.startswith("title:") and all(ids) and ids[0] != ids[1]:
+            return None
+        return found
+    return None
+
+
 def _paper_row(paper: Paper, now: datetime) -> dict[str, Any]:
     return {
         "key": paper.key,
@@ -267,6 +330,8 @@ class Store:
             db.conn.row_factory = sqlite3.Row
             db.execute("PRAGMA busy_timeout = 10000")
             db.execute("PRAGMA foreign_keys = ON")
+            # 32 MB of page cache (the default is 2 MB): a year of papers keeps its indexes hot.
+            db.execute("PRAGMA cache_size = -32000")
             store = cls(db, Path(path) if path is not None else None)
             store.migrate()
         except sqlite3.DatabaseError as exc:
@@ -355,16 +420,35 @@ class Store:
         self, papers: Iterable[Paper], now: datetime, *, only_existing: bool
     ) -> UpsertCounts:
         counts = {"new": 0, "updated": 0, "unchanged": 0}
-        for paper in papers:
-            keys = paper.identity_keys  # computed once: the title fingerprint hashes
-            if not keys:
-                counts["unchanged"] += 1  # nothing to identify it by: no title, id or DOI
-                continue
-            existing = self._find_existing(paper, keys)
-            if existing is None and only_existing:
-                continue
-            counts[self._upsert_one(paper, keys, existing, now)] += 1
+        for batch in _batches(papers, _BATCH):
+            keyed = [(paper, paper.identity_keys) for paper in batch]  # fingerprints hash once
+            known = self._known_papers({alias for _, keys in keyed for alias in keys})
+            for paper, keys in keyed:
+                if not keys:
+                    counts["unchanged"] += 1  # nothing to identify it by: no title, id or DOI
+                    continue
+                existing = _find_existing(paper, keys, known)
+                if existing is None and only_existing:
+                    continue
+                outcome, stored = self._upsert_one(paper, keys, existing, now)
+                counts[outcome] += 1
+                known.remember(stored, keys)
         return UpsertCounts(counts["new"], counts["updated"], counts["unchanged"])
+
+    def _known_papers(self, aliases: set[str]) -> KnownPapers:
+        """The stored papers known by any of `aliases`, fetched in a few queries, not one each."""
+        known = KnownPapers()
+        ordered = sorted(aliases)
+        for start in range(0, len(ordered), _BATCH):
+            chunk = ordered[start : start + _BATCH]
+            rows = self.db.conn.execute(
+                "SELECT k.alias AS alias, p.* FROM paper_keys k JOIN papers p"
+                f" ON p.key = k.paper_key WHERE k.alias IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            for row in rows:
+                known.add(row["alias"], row)
+        return known
 
     def validators(self, source: str) -> dict[str, Validators]:
         """The conditional-GET validators remembered for each URL of `source`."""
@@ -381,60 +465,44 @@ class Store:
             [(source, url, v.etag, v.last_modified) for url, v in validators.items()],
         )
 
-    def _find_existing(self, paper: Paper, keys: tuple[str, ...]) -> Paper | None:
-        for alias in keys:
-            row = self.db.execute(
-                "SELECT p.* FROM paper_keys k JOIN papers p ON p.key = k.paper_key "
-                "WHERE k.alias = ?",
-                [alias],
-            ).fetchone()
-            if row is None:
-                continue
-            found = _paper_from_row(row)
-            # Same title but two different arXiv ids: two papers, not one.
-            ids = (found.arxiv_id, paper.arxiv_id)
-            if alias.startswith("title:") and all(ids) and ids[0] != ids[1]:
-                return None
-            return found
-        return None
-
     def _upsert_one(
         self, paper: Paper, keys: tuple[str, ...], existing: Paper | None, now: datetime
-    ) -> str:
-        paper = replace(paper, sources=paper.sources or ((paper.source,) if paper.source else ()))
+    ) -> tuple[str, Paper]:
+        """Insert a new paper or merge into the stored one: the outcome and the stored paper."""
+        sources = paper.sources or ((paper.source,) if paper.source else ())
         if existing is None:
-            stored = replace(paper, key=keys[0], first_seen=now)
-            self.db.execute(
-                "INSERT INTO papers ({}) VALUES ({})".format(
-                    ", ".join(row := _paper_row(stored, now)), ", ".join("?" * len(row))
-                ),
-                list(row.values()),
-            )
-            self._write_aliases_and_authors(stored, keys)
-            return "new"
+            stored = replace(paper, key=keys[0], first_seen=now, sources=sources)
+            self.db.conn.execute(_INSERT_PAPER, list(_paper_row(stored, now).values()))
+            self._write_aliases_and_authors(stored, keys, new=True)
+            return "new", stored
+        if sources != paper.sources:
+            paper = replace(paper, sources=sources)
         merged = merge_papers(existing, paper)
         self._write_aliases_and_authors(
             merged, keys, authors_changed=merged.authors != existing.authors
         )
         if merged == existing:
-            return "unchanged"
+            return "unchanged", existing
         row = _paper_row(merged, now)
         del row["key"], row["first_seen"]
-        self.db.execute(
-            "UPDATE papers SET {} WHERE key = ?".format(", ".join(f"{c} = ?" for c in row)),
-            [*row.values(), merged.key],
-        )
-        return "updated"
+        self.db.conn.execute(_UPDATE_PAPER, [*row.values(), merged.key])
+        return "updated", merged
 
     def _write_aliases_and_authors(
-        self, paper: Paper, keys: tuple[str, ...], authors_changed: bool = True
+        self,
+        paper: Paper,
+        keys: tuple[str, ...],
+        authors_changed: bool = True,
+        *,
+        new: bool = False,
     ) -> None:
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO paper_keys (alias, paper_key) VALUES (?, ?)",
             [(alias, paper.key) for alias in keys],
         )
         if authors_changed:
-            self.db.execute("DELETE FROM authors WHERE paper_key = ?", [paper.key])
+            if not new:
+                self.db.conn.execute("DELETE FROM authors WHERE paper_key = ?", [paper.key])
             self.db.conn.executemany(
                 "INSERT INTO authors (paper_key, position, name, folded) VALUES (?, ?, ?, ?)",
                 [(paper.key, i, name, fold(name)) for i, name in enumerate(paper.authors)],

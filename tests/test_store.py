@@ -290,3 +290,37 @@ def test_ingest_that_fails_midway_stores_nothing() -> None:
     with pytest.raises(TypeError):
         store.ingest("src", [paper("Good"), bad], [], {}, NOW)
     assert store.count_papers() == 0 and store.fetch_state("src") is None
+
+
+def _listings_that_meet() -> list[Paper]:
+    """Listings of a few papers that meet each other: by arXiv id, by DOI, by title only, and
+    one title shared by two different arXiv papers."""
+    return [
+        paper("Speculative Decoding at Scale", arxiv_id="2401.00001", authors=("A. Author",)),
+        paper("Speculative decoding at scale", arxiv_id="2401.00001", version=2, source="hf"),
+        paper("KV cache eviction", doi="10.1/kv", abstract="first"),
+        paper("KV Cache Eviction", abstract="longer abstract from the feed", source="feed"),
+        paper("KV cache eviction", doi="10.1/kv", authors=("B. Writer", "C. Coder")),
+        paper("Same Title", arxiv_id="2401.00002"),
+        paper("Same Title", arxiv_id="2401.00003"),
+        paper("Same Title", source="blog"),
+        paper("Unrelated work"),
+    ]
+
+
+def test_a_batch_merges_exactly_as_one_paper_at_a_time(tmp_path: Path) -> None:
+    together, apart = Store.open(tmp_path / "t.sqlite"), Store.open(tmp_path / "a.sqlite")
+    listings = _listings_that_meet()
+    together.upsert_papers(listings, NOW)
+    for listing in listings:
+        apart.upsert_papers([listing], NOW)
+    since = NOW - timedelta(days=1)
+    assert list(together.papers_seen_since(since)) == list(apart.papers_seen_since(since))
+    assert together.count_papers() == 5
+    assert together.get_paper("title:" + title_fingerprint("kv cache eviction")) is not None
+
+
+def test_the_insert_names_every_column_of_a_paper_row() -> None:
+    from digest.store import _PAPER_COLUMNS, _paper_row
+
+    assert tuple(_paper_row(paper(), NOW)) == _PAPER_COLUMNS
