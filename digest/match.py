@@ -12,11 +12,11 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import accumulate
 
-from digest.models import FollowedAuthor, Match, Paper, Profile, Reason, fold
+from digest.models import FollowedAuthor, Match, Paper, Profile, Reason, ReasonField, fold
 
 # A word: letters and digits (no underscore, so `V_1` is two words), with an optional
 # possessive `'s` that is folded away. LaTeX commands (`\texttt`) are skipped, not read as words.
@@ -132,11 +132,11 @@ class Term:
     words: int
     prefix: bool
     boundaries: tuple[int, ...] = ()  # where its words meet, as offsets into `letters`
+    # The identity of a term in the index: spellings that fold alike share one entry.
+    key: TermKey = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> TermKey:
-        """The identity of a term in the index: spellings that fold alike share one entry."""
-        return (self.letters, self.prefix, self.boundaries)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", (self.letters, self.prefix, self.boundaries))
 
     @property
     def usable(self) -> bool:
@@ -180,6 +180,7 @@ def analyse(paper: Paper) -> PaperText:
     return PaperText(paper, read_field(paper.title), read_field(paper.abstract))
 
 
+@lru_cache(maxsize=1 << 17)
 def compile_term(raw: str) -> Term:
     """Compile a keyword: fold it, note a trailing `*`, and drop its word breaks."""
     text = raw.strip()[:_MAX_TERM_CHARS]
@@ -304,6 +305,7 @@ def parse_name(name: str, *, close_hyphens: bool = False) -> Name | None:
     return Name(words[0], tuple(words[1:-1]), words[-1])
 
 
+@lru_cache(maxsize=1 << 16)
 def name_readings(name: str) -> tuple[Name, ...]:
     """Every way to read a name: hyphens as breaks and, when it has any, closed up."""
     split = parse_name(name)
@@ -405,37 +407,29 @@ class TermIndex:
     """
 
     def __init__(self, terms: Iterable[Term]) -> None:
+        unique: dict[TermKey, Term] = {}
+        for term in terms:
+            if term.usable:
+                unique.setdefault(term.key, term)
+        self._keys = set(unique)
         self._forms: defaultdict[str, list[TermKey]] = defaultdict(list)  # exact spellings
         self._prefixes: defaultdict[str, list[TermKey]] = defaultdict(list)  # `quantiz*`
-        self._inner: set[str] = set()  # proper beginnings of terms: a walk may go on
-        self._prefix_inner: set[str] = set()  # proper beginnings of prefix terms
-        self._starters: set[str] = set()  # words a term of several pieces may start with
-        self._keys: set[TermKey] = set()
+        for key, term in unique.items():
+            if term.prefix:
+                self._prefixes[term.letters].append(key)
+            else:
+                for form in plural_forms(term.letters):
+                    self._forms[form].append(key)
+        letters = {key[0] for key in unique}
+        # Proper beginnings of terms: a walk that has spelled one may go on.
+        self._inner = {word[:cut] for word in letters for cut in range(1, len(word))}
+        self._prefix_inner = {w[:cut] for w in self._prefixes for cut in range(1, len(w))}
+        # A one-letter or function word may start a term of several pieces only where the
+        # term's first word ends (`in context`); any other beginning may start one anywhere.
+        self._short_starters = {word[:cut] for word, _, boundaries in unique for cut in boundaries}
+        self._prefix_lengths = sorted({len(word) for word in self._prefixes})
         self._words: dict[str, tuple[tuple[TermKey, ...], bool]] = {}  # words worth a look
         self._boring: set[str] = set()  # words known to begin nothing
-        for term in terms:
-            self._add(term)
-        self._prefix_lengths = sorted({len(letters) for letters in self._prefixes})
-        # A word and its neighbour that join into one of these may begin or be a longer term.
-        self._walkable = self._inner | self._forms.keys()
-
-    def _add(self, term: Term) -> None:
-        key = term.key
-        if not term.usable or key in self._keys:
-            return
-        self._keys.add(key)
-        if term.prefix:
-            self._prefixes[term.letters].append(key)
-            self._prefix_inner.update(term.letters[:cut] for cut in range(1, len(term.letters)))
-        else:
-            for form in plural_forms(term.letters):
-                self._forms[form].append(key)
-        beginnings = [term.letters[:cut] for cut in range(1, len(term.letters))]
-        self._inner.update(beginnings)
-        # A walk may start from a short word only where the term's first word ends (`in context`).
-        self._starters.update(
-            b for b in beginnings if len(b) in term.boundaries or not _is_short(b)
-        )
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -455,7 +449,8 @@ class TermIndex:
             self._words.clear()
             self._boring.clear()
         for word in words:
-            hits, goes_on = self._hits(word), word in self._starters
+            goes_on = word in self._inner and (not _is_short(word) or word in self._short_starters)
+            hits = self._hits(word)
             if hits or goes_on:
                 self._words[word] = (hits, goes_on)
             else:
@@ -472,7 +467,8 @@ class TermIndex:
         known = self._words
         if distinct.isdisjoint(known):
             return found
-        walkable, last = self._walkable, len(norms) - 1
+        inner, forms = self._inner, self._forms
+        towards_prefix, last = self._prefix_inner, len(norms) - 1
         for start in [i for i, word in enumerate(norms) if word in known]:
             word = norms[start]
             hits, goes_on = known[word]
@@ -481,7 +477,11 @@ class TermIndex:
             # Most words that begin a term go no further: test the next word before walking on.
             if goes_on and start < last:
                 longer = word + norms[start + 1]
-                if longer in walkable or self._prefix_hits(word, longer):
+                if (
+                    longer in inner
+                    or longer in forms
+                    or (word in towards_prefix and self._prefix_hits(word, longer))
+                ):
                     self._walk(norms, start, set(hits), found)
         return found
 
@@ -600,19 +600,27 @@ class PaperHits:
     authors: Mapping[int, list[tuple[int, int, FollowedAuthor, str]]]
     found: frozenset[TermKey]  # every term in either field
 
+    located: dict[TermKey, list[tuple[ReasonField, str, tuple[tuple[int, int], ...]]]] = field(
+        default_factory=dict
+    )  # filled as profiles ask, so many profiles with one term share the work
+
     def reasons(self, term: Term, kind: str) -> list[Reason]:
         """One reason per field the term occurs in, with the first matched text and all spans."""
-        key = term.key
-        reasons = []
-        for field_name, words, hits in (
+        places = self.located.get(term.key)
+        if places is None:
+            places = self.located[term.key] = self._locate(term.key)
+        return [Reason(kind, term.raw, f, text, spans) for f, text, spans in places]  # type: ignore[arg-type]
+
+    def _locate(self, key: TermKey) -> list[tuple[ReasonField, str, tuple[tuple[int, int], ...]]]:
+        places: list[tuple[ReasonField, str, tuple[tuple[int, int], ...]]] = []
+        for name, words, hits in (
             ("title", self.title, self.in_title),
             ("abstract", self.abstract, self.in_abstract),
         ):
             if key in hits:
                 spans = words.char_spans(hits[key])
-                text = words.text[spans[0][0] : spans[0][1]]
-                reasons.append(Reason(kind, term.raw, field_name, text, spans))  # type: ignore[arg-type]
-        return reasons
+                places.append((name, words.text[spans[0][0] : spans[0][1]], spans))  # type: ignore[arg-type]
+        return places
 
 
 class Matcher:
@@ -713,7 +721,7 @@ def match_hits(
     topical: list[Reason] = []
     if author_reasons or _eligible(hits, compiled):
         table = compiled.keyword_positions
-        positions = sorted(p for key in hits.found if key in table for p in table[key])
+        positions = sorted(p for key in table.keys() & hits.found for p in table[key])
         for position in positions:
             topical.extend(hits.reasons(compiled.keywords[position], "keyword"))
         for group in compiled.groups:
