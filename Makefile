@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test lint format check clean
+.PHONY: demo test lint format check clean bench bench-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ format: $(VENV)/.installed-dev
 	$(BIN)/ruff check --fix .
 
 check: lint test
+
+# The full benchmark: writes bench/RESULTS.md (about 7 minutes on 2 cores); see bench/README.md.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench --size full
+
+# Seconds: the same phases at a tiny size (what tests/test_bench.py runs).
+bench-smoke: $(VENV)/.installed-dev
+	$(BIN)/python -m bench --size smoke
 
 clean:
 	rm -rf $(VENV) out build dist .pytest_cache .mypy_cache .ruff_cache

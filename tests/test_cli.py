@@ -311,3 +311,25 @@ def test_config_errors_name_the_file_key_and_profile(
     message = captured.err if command[0] != "doctor" else captured.out
     assert caught.value.code == (1 if command[0] == "doctor" else 2)
     assert message.count("\n") == 1 and expected in message and str(path) in message
+
+
+def test_match_on_a_seed_file_prints_the_expected_papers_in_rank_order() -> None:
+    seed = Path(__file__).resolve().parents[1] / "seeds" / "001_bfef749d84ab509c.jsonl"
+    config = str(data_path("config.example.toml"))
+    result = digest("--config", config, "match", "--input", str(seed), "--format", "jsonl")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    scores = [r["score"] for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert [r["title"] for r in rows[:2]] == [
+        "Continual Learning Beyond a Single Model",
+        "Architecture Matters in Continual Learning",
+    ]
+    followed = [r for r in rows if r["reasons"][0]["kind"] == "author"]
+    assert len(followed) == 27 and rows[: len(followed)] == followed  # people you follow first
+    diffusion = next(r for r in rows if r["title"] == "Residual Context Diffusion Language Models")
+    assert {(x["kind"], x["term"]) for x in diffusion["reasons"]} == {
+        ("all_of", "diffusion"),
+        ("all_of", "language model"),
+    }
+    assert len(rows) == 32 and all(r["id"] == "" for r in rows)  # the seeds carry no ids
