@@ -777,6 +777,32 @@ def match_profiles(
     return {name: rank(matches) for name, matches in found.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class Best:
+    """A profile's best matches, ranked, and how many papers it matched in all."""
+
+    matches: tuple[Match, ...]
+    total: int
+
+
+def best_matches(
+    papers: Iterable[Paper], profiles: Sequence[Profile], keep: int
+) -> dict[str, Best]:
+    """Each profile's `keep` best matches and its count of all matches, in memory that does not
+    grow with the papers: what a digest of `keep` items needs from a year of them."""
+    matcher = Matcher(profiles)
+    kept: dict[str, list[Match]] = {p.name: [] for p in profiles}
+    totals = dict.fromkeys(kept, 0)
+    for paper in papers:
+        for name, match in matcher.match(paper).items():
+            totals[name] += 1
+            bucket = kept[name]
+            bucket.append(match)
+            if len(bucket) >= 4 * keep + 16:  # trim now and then: sorting stays rare
+                kept[name] = list(rank(bucket)[:keep])
+    return {name: Best(rank(bucket)[:keep], totals[name]) for name, bucket in kept.items()}
+
+
 # --- profile lint ---------------------------------------------------------------------------------
 
 

@@ -85,7 +85,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
             count = len(plan_digest(app, profile).digest.matches)
             rows.append(
                 f"<li><a href='/{html.escape(profile.name)}'>{html.escape(profile.name)}"
-                f"</a>: {count} papers</li>"
+                f"</a>: {count} paper{'' if count == 1 else 's'}</li>"
             )
         return _page("digest preview", "<h1>Next digests</h1><ul>" + "".join(rows) + "</ul>")
 

@@ -146,7 +146,7 @@ def test_preview_server_renders_fresh_on_every_request(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
         index = urllib.request.urlopen(url + "/").read().decode()
-        assert "me</a>: 1 papers" in index
+        assert "me</a>: 1 paper</li>" in index
         page = urllib.request.urlopen(url + "/me").read().decode()
         assert "Speculative Decoding with" in page and "Post-Training" not in page
 

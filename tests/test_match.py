@@ -19,6 +19,7 @@ from digest.match import (
     TermIndex,
     Words,
     analyse,
+    best_matches,
     compile_profile,
     compile_term,
     find_term,
@@ -672,3 +673,29 @@ def test_a_remembered_verdict_follows_the_paper_it_is_asked_about() -> None:
     assert matcher.ranked("kv", [liked])[0].paper.upvotes == 7  # same text: same verdict
     retitled = replace(first, title="Something else entirely")
     assert matcher.ranked("kv", [retitled]) == ()  # new text: read again
+
+
+@settings(max_examples=30)
+@given(st.integers(min_value=1, max_value=6), st.randoms(use_true_random=False))
+def test_best_matches_keeps_the_top_of_what_match_profiles_ranks(
+    keep: int, rng: random.Random
+) -> None:
+    papers = [
+        paper(
+            rng.choice(
+                ["KV cache", "Speculative decoding", "KV cache and speculative decoding", "x"]
+            ),
+            key=f"k{i:02d}",
+            extra=(("upvotes", rng.randrange(3)),),
+        )
+        for i in range(40)
+    ]
+    profiles = [
+        Profile("a", keywords=("KV cache",)),
+        Profile("b", keywords=("speculative decoding", "KV cache")),
+    ]
+    everything = match_profiles(papers, profiles)
+    best = best_matches(papers, profiles, keep)
+    for name, ranked in everything.items():
+        assert best[name].matches == ranked[:keep]
+        assert best[name].total == len(ranked)
