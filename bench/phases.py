@@ -29,8 +29,11 @@ from bench.generate import (
     write_jsonl,
 )
 from bench.naive import NaiveRun, run_naive
-from digest.match import match_profiles
+from digest.match import Best, best_matches, match_profiles
 from digest.models import Match, Paper, Profile, Reason
+
+DIGEST_ITEMS = 50  # a digest's max_items
+MatchFn = Callable[[Iterable[Paper], list[Profile]], dict[str, Any]]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DAY_SHAPE = ProfileShape()  # 50 keywords, 5 all_of groups, 20 authors, 3 excludes
@@ -323,14 +326,21 @@ class OursRun:
         return self.total * self.profiles / self.seconds if self.seconds else 0.0
 
 
-def _count(result: dict[str, tuple[Match, ...]]) -> int:
-    return sum(len(m) for m in result.values())
+def _count(result: dict[str, Any]) -> int:
+    return sum(m.total if isinstance(m, Best) else len(m) for m in result.values())
 
 
-def _timed_match(papers: Iterator[Paper], count: int, profiles: list[Profile]) -> tuple[Any, float]:
+def keep_best(papers: Iterable[Paper], profiles: list[Profile]) -> dict[str, Best]:
+    """What a digest needs from a year of papers: each profile's best 50 and a count."""
+    return best_matches(papers, profiles, DIGEST_ITEMS)
+
+
+def _timed_match(
+    papers: Iterator[Paper], count: int, profiles: list[Profile], match: MatchFn
+) -> tuple[Any, float]:
     """Read `count` papers from the stream and match them; the result and the seconds."""
     started = time.perf_counter()
-    result = match_profiles(list(itertools.islice(papers, count)), profiles)
+    result = match(itertools.islice(papers, count), profiles)
     return result, time.perf_counter() - started
 
 
@@ -339,6 +349,7 @@ def run_ours(
     total: int,
     profiles: list[Profile],
     budget: float,
+    match: MatchFn = match_profiles,
 ) -> OursRun:
     """Time match_profiles on `total` papers, reading included.
 
@@ -348,11 +359,11 @@ def run_ours(
     would keep them) until the budget is spent; each chunk's setup is taken off, so the estimate
     is one setup plus the per-paper time times `total`.
     """
-    _, setup = _timed_match(iter(()), 0, profiles)
+    _, setup = _timed_match(iter(()), 0, profiles, match)
     probe = max(1, min(total, 20_000 // len(profiles)))
     stream = iter(make_papers())
     base = rss_mb()
-    result, spent = _timed_match(stream, probe, profiles)
+    result, spent = _timed_match(stream, probe, profiles, match)
     kept, done = [result], min(probe, total)
     matching = max(spent - setup, 0.0)
     per_paper = max(matching, 1e-9) / done
@@ -360,14 +371,14 @@ def run_ours(
         kept = []
         base = rss_mb()
         started = time.perf_counter()
-        result = match_profiles(make_papers(), profiles)
+        result = match(make_papers(), profiles)
         seconds = time.perf_counter() - started
         growth = rss_mb() - base  # the result is still alive, as the caller would hold it
         matched = max(seconds - setup, 0.0)
         return OursRun(total, total, len(profiles), _count(result), setup, matched, growth)
     chunk = max(probe * 5, int(10 * setup / per_paper) + 1)  # setup ≤ ~10% of a chunk
     while done < total and spent < budget:
-        result, seconds = _timed_match(stream, min(chunk, total - done), profiles)
+        result, seconds = _timed_match(stream, min(chunk, total - done), profiles, match)
         kept.append(result)
         spent += seconds
         matching += max(seconds - setup, 0.0)
@@ -399,7 +410,10 @@ def phase_match(plan: SizePlan, workdir: Path, which: str) -> list[Figure]:
         def make_papers() -> Iterable[Paper]:
             return loaded
 
-    ours = run_ours(make_papers, papers_n, profiles, plan.match_budget)
+    # A year is matched the way a digest needs it (best 50 and a count per profile), so memory
+    # stays flat; the other sizes return every match, as `digest match` does.
+    match: MatchFn = keep_best if which == "year" else match_profiles
+    ours = run_ours(make_papers, papers_n, profiles, plan.match_budget, match)
     ours_peak = peak_rss_mb()
     sample = list(itertools.islice(make_papers(), max(1, min(papers_n, 3000))))
     naive = run_naive(sample, profiles, plan.naive_budget)
@@ -502,12 +516,10 @@ def _match_figures(
     ]
     rss_note = ""
     rss = ours_peak
-    if sampled and which == "year":
-        rss = ours_peak + ours.rss_growth_mb * (papers_n / max(ours.papers, 1) - 1)
-        rss_note = (
-            f"extrapolated from {ours_peak:.0f} MB at {ours.papers:,} papers; "
-            "match_profiles keeps every Match (and so its Paper) until it returns"
-        )
+    if which == "year":
+        rss_note = f"best_matches keeps {DIGEST_ITEMS} matches a profile and a count"
+        if sampled:  # flat memory: the sample's peak holds for the whole year
+            rss_note += f"; measured over {ours.papers:,} papers"
     at_year = applies and which == "year"
     figures.append(rss_figure(f"rss_match_{which}", f"match {which}", rss, at_year, rss_note))
     return figures
@@ -601,6 +613,23 @@ def send_instant(profile: Profile, after: datetime) -> datetime:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def profile_config(profile: Profile) -> dict[str, Any]:
+    """A generated profile as its `[[profiles]]` table."""
+    return {
+        "name": profile.name,
+        "email": list(profile.emails),
+        "send_at": profile.send_at.strftime("%H:%M"),
+        "timezone": profile.timezone,
+        "keywords": list(profile.keywords),
+        "all_of": [list(group) for group in profile.all_of],
+        "exclude": list(profile.exclude),
+        "authors": [{"name": a.name, "aliases": list(a.aliases)} for a in profile.authors],
+        "categories": list(profile.categories),
+        "max_items": profile.max_items,
+        "first_run_days": profile.first_run_days,
+    }
+
+
 def _start_sink() -> tuple[subprocess.Popen[str], int]:
     sink = subprocess.Popen(
         [sys.executable, "-m", "bench.sink"],
@@ -643,9 +672,12 @@ def phase_e2e(plan: SizePlan, workdir: Path) -> list[Figure]:
                     "timeout": 30,
                 },
                 "delivery": {"method": "smtp", "attempts": 1, "retry_backoff_seconds": 0},
+                # In the config, as `digest send` has them: one matcher serves them all.
+                "profiles": [profile_config(p) for p in profiles],
             },
             workdir / "bench.toml",
         )
+        profiles = list(settings.profile_records())
         fetched_at = datetime(2025, 12, 31, 0, 0, tzinfo=UTC)
         clock = Clock(fetched_at)
         started = time.perf_counter()

@@ -150,19 +150,25 @@ def tokenize(text: str) -> tuple[Token, ...]:
     tokens: list[Token] = []
     last_end = 0
     for found in _WORD.finditer(text):
-        if found.group(1) is None:
+        word = found.group(1)
+        if word is None:
             continue
-        norm = _norm(found.group(1))
+        plain = word.isascii() and "\\" not in word and "{" not in word
+        norm = word.lower() if plain else _norm(word)
         if not norm:
             continue
-        gap = _LATEX_COMMAND.sub("", text[last_end : found.start()])
-        if tokens and gap and _BRACES.fullmatch(gap):
-            previous = tokens.pop()
-            tokens.append(Token(previous.norm + norm, previous.start, found.end(), previous.joined))
-        else:
-            joined = bool(tokens) and _JOINER.fullmatch(gap) is not None
-            tokens.append(Token(norm, found.start(), found.end(), joined))
-        last_end = found.end()
+        start, end = found.span()
+        gap = text[last_end:start]
+        if gap != " ":  # a single space, by far the most common gap, joins
+            gap = _LATEX_COMMAND.sub("", gap) if "\\" in gap else gap
+            if tokens and gap and _BRACES.fullmatch(gap):
+                previous = tokens.pop()
+                tokens.append(Token(previous.norm + norm, previous.start, end, previous.joined))
+                last_end = end
+                continue
+        joined = bool(tokens) and (gap == " " or _JOINER.fullmatch(gap) is not None)
+        tokens.append(Token(norm, start, end, joined))
+        last_end = end
     return tuple(tokens)
 
 
