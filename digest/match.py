@@ -9,6 +9,7 @@ never matches inside `URL`. Plurals and possessives are folded; `quantiz*` is a 
 
 from __future__ import annotations
 
+import operator
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -430,12 +431,16 @@ class TermIndex:
         # Proper beginnings of terms: a walk that has spelled one may go on.
         self._inner = {word[:cut] for word in letters for cut in range(1, len(word))}
         self._prefix_inner = {w[:cut] for w in self._prefixes for cut in range(1, len(w))}
-        # A one-letter or function word may start a term of several pieces only where the
-        # term's first word ends (`in context`); any other beginning may start one anywhere.
-        self._short_starters = {word[:cut] for word, _, boundaries in unique for cut in boundaries}
+        rests: defaultdict[str, list[str]] = defaultdict(list)
+        for word in self._prefixes:
+            for cut in range(1, len(word)):
+                rests[word[:cut]].append(word[cut:])
+        # For each proper beginning of a prefix term, what the next word must start with.
+        self._prefix_rests = {start: tuple(ends) for start, ends in rests.items()}
         self._prefix_lengths = sorted({len(word) for word in self._prefixes})
-        self._words: dict[str, tuple[tuple[TermKey, ...], bool]] = {}  # words worth a look
-        self._boring: set[str] = set()  # words known to begin nothing
+        self._form_set = set(self._forms)
+        self._hit_words: dict[str, tuple[TermKey, ...]] = {}  # words that are terms
+        self._boring: set[str] = set()  # words known to be none
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -450,52 +455,67 @@ class TermIndex:
         return hits
 
     def _learn(self, words: Iterable[str]) -> None:
-        """Sort unseen words into those that are or begin a term and the rest (bounded memory)."""
-        if len(self._words) + len(self._boring) >= _WORD_CACHE_LIMIT:
-            self._words.clear()
+        """Sort unseen words into terms and the rest (bounded memory over a year of papers)."""
+        if len(self._hit_words) + len(self._boring) >= _WORD_CACHE_LIMIT:
+            self._hit_words.clear()
             self._boring.clear()
         for word in words:
-            goes_on = word in self._inner and (not _is_short(word) or word in self._short_starters)
             hits = self._hits(word)
-            if hits or goes_on:
-                self._words[word] = (hits, goes_on)
+            if hits:
+                self._hit_words[word] = hits
             else:
                 self._boring.add(word)
 
     def scan(self, words: Words) -> dict[TermKey, list[TokenSpan]]:
-        """Every occurrence of every term in the field, one per starting word, in text order."""
+        """Every occurrence of every term in the field, one per starting word, in text order.
+
+        Set operations in C find the few places worth a look (words that are terms, pairs of
+        neighbours that begin or spell one, words on their way to a prefix term); only those
+        are visited one by one."""
         found: defaultdict[TermKey, list[TokenSpan]] = defaultdict(list)
         norms = words.norms
         distinct = set(norms)
-        unseen = distinct - self._boring - self._words.keys()
+        unseen = distinct - self._boring - self._hit_words.keys()
         if unseen:
             self._learn(unseen)
-        known = self._words
-        if distinct.isdisjoint(known):
-            return found
-        inner, forms = self._inner, self._forms
-        towards_prefix, last = self._prefix_inner, len(norms) - 1
-        for start in [i for i, word in enumerate(norms) if word in known]:
-            word = norms[start]
-            hits, goes_on = known[word]
-            for key in hits:
-                found[key].append((start, start))
-            # Most words that begin a term go no further: test the next word before walking on.
-            if goes_on and start < last:
-                longer = word + norms[start + 1]
-                if (
-                    longer in inner
-                    or longer in forms
-                    or (word in towards_prefix and self._prefix_hits(word, longer))
-                ):
-                    self._walk(norms, start, set(hits), found)
+        hit_words = distinct & self._hit_words.keys()
+        if hit_words:
+            for start in [i for i, word in enumerate(norms) if word in hit_words]:
+                for key in self._hit_words[norms[start]]:
+                    found[key].append((start, start))
+        pairs = list(map(operator.add, norms, norms[1:]))
+        paired = set(pairs)
+        walkable = (paired & self._inner) | (paired & self._form_set)
+        # A word on its way to a prefix term, and a neighbour that completes it.
+        rests = self._prefix_rests
+        towards = distinct & rests.keys()
+        starts = [i for i, pair in enumerate(pairs) if pair in walkable] if walkable else []
+        if towards:
+            starts += [
+                i
+                for i, word in enumerate(norms[:-1])
+                if word in towards and norms[i + 1].startswith(rests[word])
+            ]
+            starts = sorted(set(starts))
+        if starts:
+            for start in starts:
+                done = set(self._hit_words.get(norms[start], ()))
+                self._walk(norms, start, done, found)
+            for spans in found.values():
+                spans.sort()
         return found
 
     def _prefix_hits(self, joined: str, longer: str) -> tuple[TermKey, ...]:
         """Prefix terms `longer` begins with that `joined` was on its way to."""
         if joined not in self._prefix_inner:
             return ()
-        return tuple(k for k in self._hits(longer) if k[1])
+        hits: tuple[TermKey, ...] = ()
+        for length in self._prefix_lengths:
+            if length > len(longer):
+                break
+            if length > len(joined):
+                hits += tuple(self._prefixes.get(longer[:length], ()))
+        return hits
 
     def _walk(
         self,
