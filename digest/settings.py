@@ -376,7 +376,8 @@ def describe_validation_error(exc: ValidationError, data: dict[str, Any]) -> str
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "missing":
         message = "required key is missing"
-    more = f" (and {len(exc.errors()) - 1} more problems)" if len(exc.errors()) > 1 else ""
+    others = len(exc.errors()) - 1
+    more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
     return f"{key}: {message}{more}"
 
 

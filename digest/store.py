@@ -250,6 +250,58 @@ class KnownPapers:
             self._keys.setdefault(alias, stored.key)
 
 
+def _merged(
+    paper: Paper, keys: tuple[str, ...], existing: Paper | None, now: datetime
+) -> tuple[str, Paper]:
+    """A listing as a new stored paper, or merged into the stored one: outcome and result."""
+    sources = paper.sources or ((paper.source,) if paper.source else ())
+    if existing is None:
+        return "new", replace(paper, key=keys[0], first_seen=now, sources=sources)
+    if sources != paper.sources:
+        paper = replace(paper, sources=sources)
+    merged = merge_papers(existing, paper)
+    return ("unchanged", existing) if merged == existing else ("updated", merged)
+
+
+class BatchWrites:
+    """What a batch changes, as final states: a paper met twice in a batch is written once."""
+
+    def __init__(self) -> None:
+        self._new: dict[str, Paper] = {}
+        self._updated: dict[str, Paper] = {}
+        self._authors_before: dict[str, tuple[str, ...]] = {}
+        self.aliases: list[tuple[str, str]] = []
+
+    def note(self, stored: Paper, keys: tuple[str, ...], existing: Paper | None) -> None:
+        """Record the state `stored` reached and the aliases it is known by."""
+        self.aliases.extend((alias, stored.key) for alias in keys)
+        if existing is None or stored.key in self._new:
+            self._new[stored.key] = stored
+        elif stored is not existing or stored.key in self._updated:
+            self._authors_before.setdefault(stored.key, existing.authors)
+            self._updated[stored.key] = stored
+
+    @property
+    def new(self) -> list[Paper]:
+        """Papers the batch adds, in their final state."""
+        return list(self._new.values())
+
+    @property
+    def updated(self) -> list[Paper]:
+        """Stored papers the batch changes, in their final state."""
+        return list(self._updated.values())
+
+    def authors_changed(self, paper: Paper) -> bool:
+        """True when an updated paper's authors differ from what was stored before the batch."""
+        return paper.authors != self._authors_before[paper.key]
+
+
+def _update_row(paper: Paper, now: datetime) -> list[Any]:
+    row = _paper_row(paper, now)
+    del row["key"], row["first_seen"]
+    return [*row.values(), paper.key]
+
+
 def _find_existing(paper: Paper, keys: tuple[str, ...], known: KnownPapers) -> Paper | None:
     """The stored paper `paper` is another listing of, found by its first known alias."""
     for alias in keys:
@@ -423,6 +475,7 @@ class Store:
         for batch in _batches(papers, _BATCH):
             keyed = [(paper, paper.identity_keys) for paper in batch]  # fingerprints hash once
             known = self._known_papers({alias for _, keys in keyed for alias in keys})
+            writes = BatchWrites()
             for paper, keys in keyed:
                 if not keys:
                     counts["unchanged"] += 1  # nothing to identify it by: no title, id or DOI
@@ -430,9 +483,11 @@ class Store:
                 existing = _find_existing(paper, keys, known)
                 if existing is None and only_existing:
                     continue
-                outcome, stored = self._upsert_one(paper, keys, existing, now)
+                outcome, stored = _merged(paper, keys, existing, now)
                 counts[outcome] += 1
                 known.remember(stored, keys)
+                writes.note(stored, keys, existing)
+            self._write(writes, now)
         return UpsertCounts(counts["new"], counts["updated"], counts["unchanged"])
 
     def _known_papers(self, aliases: set[str]) -> KnownPapers:
@@ -465,48 +520,24 @@ class Store:
             [(source, url, v.etag, v.last_modified) for url, v in validators.items()],
         )
 
-    def _upsert_one(
-        self, paper: Paper, keys: tuple[str, ...], existing: Paper | None, now: datetime
-    ) -> tuple[str, Paper]:
-        """Insert a new paper or merge into the stored one: the outcome and the stored paper."""
-        sources = paper.sources or ((paper.source,) if paper.source else ())
-        if existing is None:
-            stored = replace(paper, key=keys[0], first_seen=now, sources=sources)
-            self.db.conn.execute(_INSERT_PAPER, list(_paper_row(stored, now).values()))
-            self._write_aliases_and_authors(stored, keys, new=True)
-            return "new", stored
-        if sources != paper.sources:
-            paper = replace(paper, sources=sources)
-        merged = merge_papers(existing, paper)
-        self._write_aliases_and_authors(
-            merged, keys, authors_changed=merged.authors != existing.authors
+    def _write(self, writes: BatchWrites, now: datetime) -> None:
+        """Write a batch's final states in a few statements (the caller's transaction)."""
+        conn = self.db.conn
+        conn.executemany(_INSERT_PAPER, [list(_paper_row(p, now).values()) for p in writes.new])
+        conn.executemany(_UPDATE_PAPER, [_update_row(p, now) for p in writes.updated])
+        conn.executemany(
+            "INSERT OR IGNORE INTO paper_keys (alias, paper_key) VALUES (?, ?)", writes.aliases
         )
-        if merged == existing:
-            return "unchanged", existing
-        row = _paper_row(merged, now)
-        del row["key"], row["first_seen"]
-        self.db.conn.execute(_UPDATE_PAPER, [*row.values(), merged.key])
-        return "updated", merged
-
-    def _write_aliases_and_authors(
-        self,
-        paper: Paper,
-        keys: tuple[str, ...],
-        authors_changed: bool = True,
-        *,
-        new: bool = False,
-    ) -> None:
-        self.db.conn.executemany(
-            "INSERT OR IGNORE INTO paper_keys (alias, paper_key) VALUES (?, ?)",
-            [(alias, paper.key) for alias in keys],
+        replaced = [p for p in writes.updated if writes.authors_changed(p)]
+        conn.executemany("DELETE FROM authors WHERE paper_key = ?", [[p.key] for p in replaced])
+        conn.executemany(
+            "INSERT INTO authors (paper_key, position, name, folded) VALUES (?, ?, ?, ?)",
+            [
+                (p.key, i, name, fold(name))
+                for p in (*writes.new, *replaced)
+                for i, name in enumerate(p.authors)
+            ],
         )
-        if authors_changed:
-            if not new:
-                self.db.conn.execute("DELETE FROM authors WHERE paper_key = ?", [paper.key])
-            self.db.conn.executemany(
-                "INSERT INTO authors (paper_key, position, name, folded) VALUES (?, ?, ?, ?)",
-                [(paper.key, i, name, fold(name)) for i, name in enumerate(paper.authors)],
-            )
 
     def get_paper(self, key_or_alias: str) -> Paper | None:
         """The stored paper known by this key or alias (`arxiv:…`, `doi:…`, `title:…`)."""
