@@ -202,6 +202,7 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
     )
 
 
+_DECODED_LIMIT = 50_000  # decoded papers a store keeps (about a month of new papers)
 _BATCH = 500  # papers looked up together; also under SQLite's limit of bound parameters
 _PAPER_COLUMNS = (
     *("key", "arxiv_id", "version", "doi", "title", "abstract", "authors", "authors_truncated"),
@@ -365,6 +366,20 @@ class Store:
     def __init__(self, db: sqlite_utils.Database, path: Path | None) -> None:
         self.db = db
         self.path = path
+        # Papers already decoded, by key, with the `updated_at` they were read at: planning
+        # 100 profiles reads the same new papers 100 times, and decoding is most of a read.
+        self._decoded: dict[str, tuple[str, Paper]] = {}
+
+    def _paper(self, row: sqlite3.Row) -> Paper:
+        """The Paper of a `papers` row, decoded once while the row does not change."""
+        known = self._decoded.get(row["key"])
+        if known is not None and known[0] == row["updated_at"]:
+            return known[1]
+        if len(self._decoded) >= _DECODED_LIMIT:
+            self._decoded.clear()
+        paper = _paper_from_row(row)
+        self._decoded[row["key"]] = (row["updated_at"], paper)
+        return paper
 
     @classmethod
     def open(cls, path: Path | str | None) -> Store:
@@ -522,6 +537,8 @@ class Store:
 
     def _write(self, writes: BatchWrites, now: datetime) -> None:
         """Write a batch's final states in a few statements (the caller's transaction)."""
+        for paper in (*writes.new, *writes.updated):
+            self._decoded.pop(paper.key, None)
         conn = self.db.conn
         conn.executemany(_INSERT_PAPER, [list(_paper_row(p, now).values()) for p in writes.new])
         conn.executemany(_UPDATE_PAPER, [_update_row(p, now) for p in writes.updated])
@@ -557,7 +574,7 @@ class Store:
         rows = self.db.execute(
             "SELECT * FROM papers WHERE first_seen >= ? ORDER BY first_seen, key", [_iso(since)]
         )
-        return (_paper_from_row(row) for row in rows)
+        return (self._paper(row) for row in rows)
 
     def undelivered_papers(self, profile: str, since: datetime) -> Iterator[Paper]:
         """Papers first stored at or after `since` that `profile` has not received.
@@ -578,7 +595,7 @@ class Store:
             """,
             {"since": _iso(since), "profile": profile},
         )
-        return (_paper_from_row(row) for row in rows)
+        return (self._paper(row) for row in rows)
 
     def delivered_keys(self, profile: str) -> set[str]:
         """Keys of every paper delivered to `profile`."""

@@ -324,3 +324,21 @@ def test_the_insert_names_every_column_of_a_paper_row() -> None:
     from digest.store import _PAPER_COLUMNS, _paper_row
 
     assert tuple(_paper_row(paper(), NOW)) == _PAPER_COLUMNS
+
+
+def test_a_paper_is_decoded_once_until_it_changes_even_from_another_connection(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "d.sqlite"
+    reader, writer = Store.open(path), Store.open(path)
+    since = NOW - timedelta(days=1)
+    reader.upsert_papers([paper(arxiv_id="2401.00001", abstract="first")], NOW)
+    first = list(reader.papers_seen_since(since))
+    assert next(reader.papers_seen_since(since)) is first[0]  # not decoded again
+    later = NOW + timedelta(hours=1)
+    writer.upsert_papers([paper(arxiv_id="2401.00001", version=2, abstract="a longer one")], later)
+    assert next(reader.papers_seen_since(since)).abstract == "a longer one"
+    reader.upsert_papers(
+        [paper(arxiv_id="2401.00001", version=3, abstract="the longest one")], later
+    )
+    assert next(reader.papers_seen_since(since)).abstract == "the longest one"  # same stamp
