@@ -202,7 +202,7 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
     )
 
 
-_DECODED_LIMIT = 50_000  # decoded papers a store keeps (about a month of new papers)
+_DECODED_LIMIT = 10_000  # decoded papers a store keeps (a few days of new papers)
 _BATCH = 500  # papers looked up together; also under SQLite's limit of bound parameters
 _PAPER_COLUMNS = (
     *("key", "arxiv_id", "version", "doi", "title", "abstract", "authors", "authors_truncated"),
