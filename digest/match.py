@@ -430,7 +430,6 @@ class TermIndex:
         letters = {key[0] for key in unique}
         # Proper beginnings of terms: a walk that has spelled one may go on.
         self._inner = {word[:cut] for word in letters for cut in range(1, len(word))}
-        self._prefix_inner = {w[:cut] for w in self._prefixes for cut in range(1, len(w))}
         rests: defaultdict[str, list[str]] = defaultdict(list)
         for word in self._prefixes:
             for cut in range(1, len(word)):
@@ -507,15 +506,13 @@ class TermIndex:
 
     def _prefix_hits(self, joined: str, longer: str) -> tuple[TermKey, ...]:
         """Prefix terms `longer` begins with that `joined` was on its way to."""
-        if joined not in self._prefix_inner:
+        rests = self._prefix_rests.get(joined)
+        if rests is None:
             return ()
-        hits: tuple[TermKey, ...] = ()
-        for length in self._prefix_lengths:
-            if length > len(longer):
-                break
-            if length > len(joined):
-                hits += tuple(self._prefixes.get(longer[:length], ()))
-        return hits
+        tail = longer[len(joined) :]
+        return tuple(
+            k for rest in rests if tail.startswith(rest) for k in self._prefixes[joined + rest]
+        )
 
     def _walk(
         self,
@@ -795,12 +792,7 @@ def match_profiles(
 ) -> dict[str, tuple[Match, ...]]:
     """Every profile's ranked matches. Papers stream through one index built for all profiles,
     so memory holds only the matches."""
-    matcher = Matcher(profiles)
-    found: dict[str, list[Match]] = {p.name: [] for p in profiles}
-    for paper in papers:
-        for name, match in matcher.match(paper).items():
-            found[name].append(match)
-    return {name: rank(matches) for name, matches in found.items()}
+    return {name: best.matches for name, best in best_matches(papers, profiles).items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -812,10 +804,11 @@ class Best:
 
 
 def best_matches(
-    papers: Iterable[Paper], profiles: Sequence[Profile], keep: int
+    papers: Iterable[Paper], profiles: Sequence[Profile], keep: int | None = None
 ) -> dict[str, Best]:
-    """Each profile's `keep` best matches and its count of all matches, in memory that does not
-    grow with the papers: what a digest of `keep` items needs from a year of them."""
+    """Each profile's `keep` best matches (all without `keep`) and its count of all matches.
+    With `keep`, memory does not grow with the papers: what a digest of `keep` items needs
+    from a year of them."""
     matcher = Matcher(profiles)
     kept: dict[str, list[Match]] = {p.name: [] for p in profiles}
     totals = dict.fromkeys(kept, 0)
@@ -824,7 +817,7 @@ def best_matches(
             totals[name] += 1
             bucket = kept[name]
             bucket.append(match)
-            if len(bucket) >= 4 * keep + 16:  # trim now and then: sorting stays rare
+            if keep is not None and len(bucket) >= 4 * keep + 16:  # trim now and then
                 kept[name] = list(rank(bucket)[:keep])
     return {name: Best(rank(bucket)[:keep], totals[name]) for name, bucket in kept.items()}
 
