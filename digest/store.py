@@ -232,11 +232,10 @@ class KnownPapers:
         self._keys: dict[str, str] = {}  # alias -> paper key
         self._papers: dict[str, Paper] = {}  # paper key -> the paper as stored now
 
-    def add(self, alias: str, row: sqlite3.Row) -> None:
-        """Note a stored row under `alias`."""
-        self._keys[alias] = row["key"]
-        if row["key"] not in self._papers:
-            self._papers[row["key"]] = _paper_from_row(row)
+    def add(self, alias: str, paper: Paper) -> None:
+        """Note a stored paper under `alias`."""
+        self._keys[alias] = paper.key
+        self._papers.setdefault(paper.key, paper)
 
     def get(self, alias: str) -> Paper | None:
         """The stored paper this alias names, if any."""
@@ -516,8 +515,8 @@ class Store:
                 f" ON p.key = k.paper_key WHERE k.alias IN ({', '.join('?' * len(chunk))})",
                 chunk,
             )
-            for row in rows:
-                known.add(row["alias"], row)
+            for row in rows:  # decoded through the store's cache: a re-fetch decodes nothing
+                known.add(row["alias"], self._paper(row))
         return known
 
     def validators(self, source: str) -> dict[str, Validators]:
