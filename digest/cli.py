@@ -23,6 +23,7 @@ from digest.errors import DigestError
 if TYPE_CHECKING:
     from digest.app import App
     from digest.models import Match
+    from digest.profile import TermList
     from digest.settings import ProfileConfig, Settings
 
 
@@ -539,48 +540,36 @@ def profile_unfollow(obj: Context, name: str, author: str) -> None:
     _edited(obj, unfollow(obj.config_path, name, author))
 
 
-@profile.command("add-keyword")
-@click.argument("name")
-@click.argument("term")
-@click.pass_obj
-def profile_add_keyword(obj: Context, name: str, term: str) -> None:
-    """Add TERM to the keywords of profile NAME."""
-    from digest.profile import add_term
-
-    _edited(obj, add_term(obj.config_path, name, "keywords", term))
-
-
-@profile.command("remove-keyword")
-@click.argument("name")
-@click.argument("term")
-@click.pass_obj
-def profile_remove_keyword(obj: Context, name: str, term: str) -> None:
-    """Remove TERM from the keywords of profile NAME."""
-    from digest.profile import remove_term
-
-    _edited(obj, remove_term(obj.config_path, name, "keywords", term))
+# (command, list it edits, add or remove, help): the four term edits differ only in these.
+_TERM_COMMANDS: tuple[tuple[str, TermList, bool, str], ...] = (
+    ("add-keyword", "keywords", True, "Add TERM to the keywords of profile NAME."),
+    ("remove-keyword", "keywords", False, "Remove TERM from the keywords of profile NAME."),
+    (
+        "exclude",
+        "exclude",
+        True,
+        "Leave out papers that mention TERM (unless a followed author wrote them).",
+    ),
+    ("include", "exclude", False, "Take TERM off the exclude list of profile NAME."),
+)
 
 
-@profile.command("exclude")
-@click.argument("name")
-@click.argument("term")
-@click.pass_obj
-def profile_exclude(obj: Context, name: str, term: str) -> None:
-    """Leave out papers that mention TERM (unless a followed author wrote them)."""
-    from digest.profile import add_term
+def _term_command(command: str, key: TermList, add: bool, help_text: str) -> None:
+    """Register `digest profile COMMAND NAME TERM`, editing the profile's `key` list."""
 
-    _edited(obj, add_term(obj.config_path, name, "exclude", term))
+    @profile.command(command, help=help_text)
+    @click.argument("name")
+    @click.argument("term")
+    @click.pass_obj
+    def edit(obj: Context, name: str, term: str) -> None:
+        from digest.profile import add_term, remove_term
+
+        change = add_term if add else remove_term
+        _edited(obj, change(obj.config_path, name, key, term))
 
 
-@profile.command("include")
-@click.argument("name")
-@click.argument("term")
-@click.pass_obj
-def profile_include(obj: Context, name: str, term: str) -> None:
-    """Take TERM off the exclude list of profile NAME."""
-    from digest.profile import remove_term
-
-    _edited(obj, remove_term(obj.config_path, name, "exclude", term))
+for _command in _TERM_COMMANDS:
+    _term_command(*_command)
 
 
 def main(argv: list[str] | None = None) -> None:
