@@ -23,7 +23,7 @@ from digest.errors import ConfigError, DeliveryError, SourceError
 from digest.http import HostPolicy, PoliteClient
 from digest.match import Matcher
 from digest.models import Digest, Profile, RenderedDigest
-from digest.render import build_digest, render_digest
+from digest.render import CLIP_BYTES, fit_digest
 from digest.settings import Settings
 from digest.sources import FetchContext, Source, build_sources
 from digest.sources.files import FilesSource
@@ -57,6 +57,7 @@ class App:
     mailer: Mailer | None = None
     client: PoliteClient | None = None
     sleep: Callable[[float], None] = time.sleep
+    clip_bytes: int = CLIP_BYTES  # the largest HTML part a digest may have
     _matcher: Matcher | None = field(default=None, repr=False)
 
     def matcher_for(self, profile: Profile) -> Matcher:
@@ -222,26 +223,67 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
 
 @dataclass(frozen=True)
 class Plan:
-    """The next digest of one profile: what it holds and where its candidates started."""
+    """The next digest of one profile, rendered, and where its candidates started."""
 
     digest: Digest
+    rendered: RenderedDigest
     since: datetime
 
 
-def candidates_since(app: App, profile: Profile, now: datetime) -> datetime:
-    """Where the next digest's candidates start: the last sent digest, else `first_run_days`."""
-    last = app.store.last_sent_cutoff(profile.name)
-    return last if last is not None else now - timedelta(days=profile.first_run_days)
+def window_start(app: App, profile: Profile, now: datetime) -> datetime:
+    """Where the profile's candidates start (DESIGN.md, the window rule).
+
+    The first digest reaches back `first_run_days`. Later ones reach back `window_days`, and
+    always at least to the last completed send run, so a weekly profile or a machine that was
+    off for a week still gets everything since its last digest; never before the first
+    digest's start, so a profile does not inherit a backlog it was never offered.
+    """
+    window = app.store.window(profile.name)
+    if window is None:
+        return now - timedelta(days=profile.first_run_days)
+    start = now - timedelta(days=profile.window_days)
+    last_run = app.store.last_send_run(profile.name)
+    if last_run is not None:
+        start = min(start, last_run)
+    return max(start, window.origin)
 
 
-def plan_digest(app: App, profile: Profile, *, since: datetime | None = None) -> Plan:
+def plan_digest(app: App, profile: Profile) -> Plan:
     """The digest `profile` would get now, without changing anything."""
     now = app.clock()
-    since = candidates_since(app, profile, now) if since is None else since
-    papers = app.store.undelivered_papers(profile.name, since)
+    since = window_start(app, profile, now)
+    papers = app.store.candidates(profile.name, since)
     matches = app.matcher_for(profile).ranked(profile.name, papers)
     problems = app.store.failing_sources()
-    return Plan(build_digest(profile, matches, now, problems), since)
+    digest, rendered = fit_digest(profile, matches, now, problems, clip_bytes=app.clip_bytes)
+    return Plan(digest, rendered, since)
+
+
+def expire_stale(app: App, profile: Profile) -> int:
+    """Record the papers the profile wants that left its window undelivered; how many.
+
+    Only papers first stored since the last look are read (the window's `expired_until`).
+    The first call only marks where the profile's window began.
+    """
+    now = app.clock()
+    start = window_start(app, profile, now)
+    window = app.store.window(profile.name)
+    if window is None:
+        app.store.record_expired(profile.name, (), origin=start, until=start, now=now)
+        return 0
+    if window.expired_until >= start:
+        return 0
+    leaving = app.store.leaving_window(profile.name, window.expired_until, start)
+    keys = [m.paper.key for m in app.matcher_for(profile).ranked(profile.name, leaving)]
+    app.store.record_expired(profile.name, keys, origin=window.origin, until=start, now=now)
+    if keys:
+        log.warning(
+            "%s: %d paper(s) left the %d-day window undelivered (expired; see digest history)",
+            profile.name,
+            len(keys),
+            profile.window_days,
+        )
+    return len(keys)
 
 
 def message_domain(settings: Settings) -> str:
@@ -272,12 +314,12 @@ class SendReport:
 
 
 def queue_digest(app: App, plan: Plan) -> tuple[OutboxEntry, RenderedDigest]:
-    """Render a planned digest and put it in the outbox (pending), reserving its papers."""
+    """Put a planned digest in the outbox (pending), reserving its papers."""
     profile = plan.digest.profile
     if not profile.emails:
         raise ConfigError(f"{app.settings.path}: profiles ({profile.name!r}).email: needed to send")
     now = plan.digest.generated_at
-    rendered = render_digest(plan.digest)
+    rendered = plan.rendered
     message_id = new_message_id(message_domain(app.settings))
     raw = build_message(
         rendered,
@@ -329,9 +371,7 @@ def deliver_entry(app: App, entry: OutboxEntry) -> str:
     return "no attempt made"  # pragma: no cover - attempts >= 1
 
 
-def send_profile(
-    app: App, profile: Profile, *, dry_run: bool = False, since: datetime | None = None
-) -> SendReport:
+def send_profile(app: App, profile: Profile, *, dry_run: bool = False) -> SendReport:
     """Deliver what is due for one profile: first any pending digest, then a new one."""
     sent: list[OutboxEntry] = []
     for entry in app.store.outbox(profile.name, status="pending"):
@@ -341,17 +381,18 @@ def send_profile(
         if error:
             return SendReport(profile.name, tuple(sent), error=error)
         sent.append(entry)
-    plan = plan_digest(app, profile, since=since)
+    if not dry_run:
+        expire_stale(app, profile)
+    plan = plan_digest(app, profile)
     if not plan.digest.matches and not profile.send_empty:
         if not dry_run:
             app.store.record_send_run(profile.name, app.clock(), "nothing new")
         return SendReport(profile.name, tuple(sent), skipped="nothing new")
     if dry_run:
-        rendered = render_digest(plan.digest)
         return SendReport(
             profile.name,
-            papers=len(plan.digest.matches),
-            rendered=rendered,
+            papers=len(plan.digest.papers),
+            rendered=plan.rendered,
             followed=plan.digest.followed_count,
         )
     entry, rendered = queue_digest(app, plan)
@@ -362,7 +403,7 @@ def send_profile(
     return SendReport(
         profile.name,
         tuple(sent),
-        papers=len(plan.digest.matches),
+        papers=len(plan.digest.papers),
         error=error,
         followed=plan.digest.followed_count,
         rendered=rendered,
@@ -391,8 +432,8 @@ class DemoResult:
 def run_demo(out_dir: Path, clock: Clock = system_clock) -> DemoResult:
     """The whole pipeline offline: seeds → fresh store → match → render → outbox → Maildir.
 
-    Uses the embedded example configuration and seed listings; every paper is a candidate,
-    whatever its age. Nothing outside `out_dir` is touched.
+    Uses the embedded example configuration and seed listings, all stored now, so every one
+    is a candidate whatever its publication date. Nothing outside `out_dir` is touched.
     """
     from digest.settings import load_settings
 
@@ -412,7 +453,7 @@ def run_demo(out_dir: Path, clock: Clock = system_clock) -> DemoResult:
         failed = [r for r in fetched if r.error]
         if failed:
             raise SourceError(failed[0].error)
-        reports = [send_profile(app, p, since=EPOCH) for p in settings.profile_records()]
+        reports = [send_profile(app, p) for p in settings.profile_records()]
         paths = []
         for report in reports:
             if report.rendered is None:

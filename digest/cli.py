@@ -328,6 +328,7 @@ def history(obj: Context, profile_name: str | None, limit: int) -> None:
     app = obj.app()
     try:
         entries = app.store.outbox(profile_name)[::-1][:limit]
+        expired = app.store.expired_counts()
     finally:
         app.close()
     table = Table(title="digest history")
@@ -355,6 +356,12 @@ def history(obj: Context, profile_name: str | None, limit: int) -> None:
             e.last_error,
         )
     Console().print(table)
+    for name, count in expired.items():
+        if profile_name is None or name == profile_name:
+            click.echo(
+                f"{name}: {count} expired (left the window undelivered: "
+                "see window_days and max_items)"
+            )
 
 
 @cli.command()

@@ -155,6 +155,7 @@ class Profile:
     max_items: int = 50
     send_empty: bool = False
     first_run_days: int = 2
+    window_days: int = 3  # how long an undelivered paper stays a candidate (DESIGN.md)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,23 +203,34 @@ class SourceStatus:
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """One profile's digest before rendering: the ranked matches, capped at `max_items`."""
+    """One profile's digest before rendering.
+
+    `matches` are shown in full (at most `max_items`), `overflow` follows as a compact list (a
+    title and one reason each), and `more` counts the candidates that did not fit this email:
+    they stay candidates for the next one.
+    """
 
     profile: Profile
     matches: tuple[Match, ...]
     generated_at: datetime
     more: int = 0
     source_problems: tuple[SourceStatus, ...] = ()
+    overflow: tuple[Match, ...] = ()
+
+    @property
+    def papers(self) -> tuple[Match, ...]:
+        """Every paper this digest delivers: in full, then the compact list."""
+        return self.matches + self.overflow
 
     @property
     def followed_count(self) -> int:
-        """How many papers were picked because of a followed author."""
-        return sum(1 for m in self.matches if m.followed)
+        """How many delivered papers were picked because of a followed author."""
+        return sum(1 for m in self.papers if m.followed)
 
     @property
     def topic_count(self) -> int:
-        """How many papers were picked for keywords only."""
-        return len(self.matches) - self.followed_count
+        """How many delivered papers were picked for keywords only."""
+        return len(self.papers) - self.followed_count
 
 
 @dataclass(frozen=True, slots=True)

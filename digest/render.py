@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, urlsplit
 
 import jinja2
 from markupsafe import Markup, escape
@@ -20,6 +20,10 @@ from markupsafe import Markup, escape
 from digest.models import Digest, Match, Paper, Profile, Reason, RenderedDigest, SourceStatus
 
 ABSTRACT_CHARS = 600
+TITLE_CHARS = 300  # a longer title (a hostile feed's) is cut for display
+AUTHORS_SHOWN = 10  # the first authors shown; followed ones are shown wherever they are
+# Gmail clips a message whose HTML is over ~102 KB: every digest's HTML part stays under this.
+CLIP_BYTES = 100_000
 _INDENT = re.compile(r"\n[ \t]+")
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z0-9(\[$\\])")
 
@@ -53,6 +57,9 @@ def _environment() -> jinja2.Environment:
         counts_summary=counts_summary,
         source_names=source_names,
         listing_links=listing_links,
+        shown_authors=shown_authors,
+        short_reason=short_reason,
+        title_cut=title_cut,
     )
     return env
 
@@ -68,22 +75,32 @@ def long_date(moment: date | datetime) -> str:
     return f"{moment:%A} {moment.day} {moment:%B %Y}"
 
 
+def safe_url(url: str) -> str:
+    """`url` when it is an http(s) URL, else '': nothing else ever becomes a link."""
+    try:
+        scheme = urlsplit(url.strip()).scheme.lower()
+    except ValueError:
+        return ""
+    return url if scheme in ("http", "https") else ""
+
+
 def paper_link(paper: Paper) -> str:
     """The paper's page: its own URL, its arXiv page, its DOI, or an arXiv title search."""
-    if paper.url:
+    if safe_url(paper.url):
         return paper.url
     if paper.arxiv_id:
         return f"https://arxiv.org/abs/{paper.arxiv_id}"
     if paper.doi:
         return f"https://doi.org/{paper.doi}"
-    return "https://arxiv.org/search/?searchtype=title&query=" + quote_plus(paper.title)
+    title = paper.title[: title_cut(paper)]
+    return "https://arxiv.org/search/?searchtype=title&query=" + quote_plus(title)
 
 
 def abstract_link(paper: Paper) -> str:
     """The paper's abstract page when one is known (arXiv, its own URL, its DOI), else ''."""
     if paper.arxiv_id:
         return f"https://arxiv.org/abs/{paper.arxiv_id}"
-    if paper.url:
+    if safe_url(paper.url):
         return paper.url
     return f"https://doi.org/{paper.doi}" if paper.doi else ""
 
@@ -91,14 +108,14 @@ def abstract_link(paper: Paper) -> str:
 def pdf_link(paper: Paper) -> str:
     """The paper's PDF when known: the source's PDF link, else arXiv's."""
     pdf = paper.extra_value("pdf_url")
-    if isinstance(pdf, str) and pdf:
+    if isinstance(pdf, str) and safe_url(pdf):
         return pdf
     return f"https://arxiv.org/pdf/{paper.arxiv_id}" if paper.arxiv_id else ""
 
 
 def _text_extra(paper: Paper, name: str) -> str:
     value = paper.extra_value(name)
-    return value if isinstance(value, str) else ""
+    return value if isinstance(value, str) and safe_url(value) else ""
 
 
 def paper_links(paper: Paper) -> list[tuple[str, str]]:
@@ -164,6 +181,37 @@ def listing_links(digest: Digest) -> list[tuple[str, str]]:
     return [(c, f"https://arxiv.org/list/{quote(c)}/new") for c in digest.profile.categories]
 
 
+def shown_authors(
+    paper: Paper, followed: Sequence[str], first: int = AUTHORS_SHOWN
+) -> tuple[list[tuple[str, bool]], int]:
+    """The authors to show, each with whether it is followed, and how many are left out: the
+    first `first` authors and every followed one after them (a paper with 10,000 authors must
+    not make a 300 KB email)."""
+    wanted = set(followed)
+    shown = [
+        (name, name in wanted)
+        for i, name in enumerate(paper.authors)
+        if i < first or name in wanted
+    ]
+    return shown, len(paper.authors) - len(shown)
+
+
+def title_cut(paper: Paper) -> int:
+    """Where to cut a title for display: all of it, unless it is absurdly long."""
+    if len(paper.title) <= TITLE_CHARS:
+        return len(paper.title)
+    space = paper.title.rfind(" ", 0, TITLE_CHARS)
+    return space if space > TITLE_CHARS // 2 else TITLE_CHARS
+
+
+def short_reason(match: Match) -> str:
+    """The one reason the compact list shows: the first followed author, else the first term."""
+    for reason in match.reasons:
+        if reason.kind == "author":
+            return f"because you follow {reason.term}"
+    return f"matches “{match.reasons[0].term}”" if match.reasons else ""
+
+
 def reason_summary(match: Match) -> str:
     """One line saying why a paper was picked: followed authors, then the matched terms."""
     parts = []
@@ -187,10 +235,55 @@ def build_digest(
     matches: Sequence[Match],
     now: datetime,
     source_problems: Sequence[SourceStatus] = (),
+    *,
+    more: int = 0,
 ) -> Digest:
-    """Cap ranked matches at the profile's `max_items`; the rest are counted in `more`."""
-    kept = tuple(matches[: profile.max_items])
-    return Digest(profile, kept, now, len(matches) - len(kept), tuple(source_problems))
+    """The best `max_items` of the ranked matches in full, the rest as the compact list;
+    `more` counts candidates left for the next digest."""
+    full = tuple(matches[: profile.max_items])
+    overflow = tuple(matches[profile.max_items :])
+    return Digest(profile, full, now, more, tuple(source_problems), overflow)
+
+
+def fit_digest(
+    profile: Profile,
+    matches: Sequence[Match],
+    now: datetime,
+    source_problems: Sequence[SourceStatus] = (),
+    *,
+    clip_bytes: int = CLIP_BYTES,
+) -> tuple[Digest, RenderedDigest]:
+    """The digest holding as many of the ranked matches as fit under `clip_bytes` of HTML,
+    rendered; what does not fit is counted in `more` (and stays a candidate).
+
+    At least one paper is always taken, so a digest can never be stuck on its first paper
+    (each paper's display is bounded: title, authors and abstract are cut).
+    """
+
+    def attempt(count: int) -> tuple[Digest, RenderedDigest]:
+        digest = build_digest(
+            profile, matches[:count], now, source_problems, more=len(matches) - count
+        )
+        return digest, render_digest(digest)
+
+    def fits(rendered: RenderedDigest) -> bool:
+        return len(rendered.html.encode()) <= clip_bytes
+
+    best = attempt(len(matches))
+    if fits(best[1]) or len(matches) <= 1:
+        return best
+    # The size grows with the count: find the largest count that fits, by bisection (about
+    # log2(n) renders, only on days with more papers than fit).
+    low, high = 1, len(matches) - 1
+    best = attempt(low)
+    while low < high:
+        middle = (low + high + 1) // 2
+        candidate = attempt(middle)
+        if fits(candidate[1]):
+            low, best = middle, candidate
+        else:
+            high = middle - 1
+    return best
 
 
 def subject_for(digest: Digest) -> str:
@@ -211,7 +304,7 @@ def render_digest(digest: Digest, *, more_url: str = "") -> RenderedDigest:
     env = _environment()
     html = inline_css(env.get_template("digest.html.j2").render(context))
     text = env.get_template("digest.txt.j2").render(context)
-    keys = tuple(m.paper.key for m in digest.matches)
+    keys = tuple(m.paper.key for m in digest.papers)
     return RenderedDigest(context["subject"], html, text, keys)  # type: ignore[arg-type]
 
 

@@ -97,6 +97,7 @@ class ProfileConfig(_Strict):
     max_items: int = Field(default=50, ge=1, le=1000)
     send_empty: bool = False
     first_run_days: int = Field(default=2, ge=0)
+    window_days: int = Field(default=3, ge=1, le=365)
 
     @field_validator("email")
     @classmethod
@@ -129,6 +130,7 @@ class ProfileConfig(_Strict):
             max_items=self.max_items,
             send_empty=self.send_empty,
             first_run_days=self.first_run_days,
+            window_days=self.window_days,
         )
 
 

@@ -129,9 +129,45 @@ _MIGRATE_3 = """
         );
 """
 
+# The window rule (DESIGN.md): papers carry the sequence the store committed them in; each
+# profile's window has an origin (its first digest's start) and a mark up to which papers that
+# left it undelivered have been recorded as expired.
+_MIGRATE_WINDOW = """
+        ALTER TABLE papers ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+        UPDATE papers SET seq = rowid;
+        CREATE INDEX papers_seq ON papers(seq);
+        CREATE TABLE windows (
+            profile TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            expired_until TEXT NOT NULL
+        );
+        CREATE TABLE expired (
+            profile TEXT NOT NULL,
+            paper_key TEXT NOT NULL REFERENCES papers(key),
+            expired_at TEXT NOT NULL,
+            PRIMARY KEY (profile, paper_key)
+        );
+"""
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
-MIGRATIONS: tuple[str, ...] = (_MIGRATE_1, _MIGRATE_2, _MIGRATE_3)
+MIGRATIONS: tuple[str, ...] = (_MIGRATE_1, _MIGRATE_2, _MIGRATE_3, _MIGRATE_WINDOW)
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# Outbox statuses whose papers are reserved: on their way, so no new digest may carry them.
+RESERVED_STATUSES: tuple[str, ...] = ("pending",)
+_RESERVED_SQL = ", ".join(f"'{status}'" for status in RESERVED_STATUSES)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A profile's window bookkeeping: where its first window began, and up to when papers
+    that left the window undelivered have been recorded as expired."""
+
+    origin: datetime
+    expired_until: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +245,8 @@ _PAPER_COLUMNS = (
     *("categories", "published", "url", "source", "sources", "listing_id", "extra"),
     *("first_seen", "updated_at"),
 )
-_INSERT_PAPER = "INSERT INTO papers ({}) VALUES ({})".format(
+# A new paper also gets the next commit sequence number (`seq`, appended to its row).
+_INSERT_PAPER = "INSERT INTO papers ({}, seq) VALUES ({}, ?)".format(
     ", ".join(_PAPER_COLUMNS), ", ".join("?" * len(_PAPER_COLUMNS))
 )
 _UPDATE_PAPER = "UPDATE papers SET {} WHERE key = ?".format(
@@ -539,7 +576,15 @@ class Store:
         for paper in (*writes.new, *writes.updated):
             self._decoded.pop(paper.key, None)
         conn = self.db.conn
-        conn.executemany(_INSERT_PAPER, [list(_paper_row(p, now).values()) for p in writes.new])
+        # Writers hold the write lock (BEGIN IMMEDIATE), so numbers follow the commit order.
+        last_seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM papers").fetchone()[0])
+        conn.executemany(
+            _INSERT_PAPER,
+            [
+                [*_paper_row(p, now).values(), last_seq + i]
+                for i, p in enumerate(writes.new, start=1)
+            ],
+        )
         conn.executemany(_UPDATE_PAPER, [_update_row(p, now) for p in writes.updated])
         conn.executemany(
             "INSERT OR IGNORE INTO paper_keys (alias, paper_key) VALUES (?, ?)", writes.aliases
@@ -575,26 +620,84 @@ class Store:
         )
         return (self._paper(row) for row in rows)
 
-    def undelivered_papers(self, profile: str, since: datetime) -> Iterator[Paper]:
-        """Papers first stored at or after `since` that `profile` has not received.
+    def candidates(self, profile: str, since: datetime) -> Iterator[Paper]:
+        """The window rule: papers first stored at or after `since` that `profile` has not
+        received, in the order the store committed them.
 
-        Papers held by a pending outbox row of the profile are excluded: they are on their way.
-        Papers of a failed row are included again, so the next digest carries them.
+        Left out: papers delivered to the profile, recorded as expired for it, or held by one of
+        its outbox rows that is still on its way (`RESERVED_STATUSES`). Papers of a failed row
+        are candidates again, so the next digest carries them.
         """
         rows = self.db.execute(
-            """
+            f"""
             SELECT p.* FROM papers p
             WHERE p.first_seen >= :since
               AND NOT EXISTS (SELECT 1 FROM deliveries d
                               WHERE d.profile = :profile AND d.paper_key = p.key)
+              AND NOT EXISTS (SELECT 1 FROM expired e
+                              WHERE e.profile = :profile AND e.paper_key = p.key)
               AND NOT EXISTS (SELECT 1 FROM outbox_papers op JOIN outbox o ON o.id = op.outbox_id
-                              WHERE o.profile = :profile AND o.status = 'pending'
+                              WHERE o.profile = :profile AND o.status IN ({_RESERVED_SQL})
                                 AND op.paper_key = p.key)
-            ORDER BY p.first_seen, p.key
+            ORDER BY p.seq, p.key
             """,
             {"since": _iso(since), "profile": profile},
         )
         return (self._paper(row) for row in rows)
+
+    def leaving_window(self, profile: str, start: datetime, end: datetime) -> Iterator[Paper]:
+        """Papers first stored in [`start`, `end`) that `profile` has not received and that are
+        not held by its outbox: those leaving its window undelivered, if it wants them."""
+        rows = self.db.execute(
+            f"""
+            SELECT p.* FROM papers p
+            WHERE p.first_seen >= :start AND p.first_seen < :end
+              AND NOT EXISTS (SELECT 1 FROM deliveries d
+                              WHERE d.profile = :profile AND d.paper_key = p.key)
+              AND NOT EXISTS (SELECT 1 FROM expired e
+                              WHERE e.profile = :profile AND e.paper_key = p.key)
+              AND NOT EXISTS (SELECT 1 FROM outbox_papers op JOIN outbox o ON o.id = op.outbox_id
+                              WHERE o.profile = :profile AND o.status IN ({_RESERVED_SQL})
+                                AND op.paper_key = p.key)
+            ORDER BY p.seq, p.key
+            """,
+            {"start": _iso(start), "end": _iso(end), "profile": profile},
+        )
+        return (self._paper(row) for row in rows)
+
+    def window(self, profile: str) -> Window | None:
+        """The profile's window bookkeeping, once its first digest was planned for sending."""
+        row = self.db.execute(
+            "SELECT origin, expired_until FROM windows WHERE profile = ?", [profile]
+        ).fetchone()
+        if row is None:
+            return None
+        return Window(_from_iso(row[0]) or EPOCH, _from_iso(row[1]) or EPOCH)
+
+    def record_expired(
+        self, profile: str, keys: Iterable[str], *, origin: datetime, until: datetime, now: datetime
+    ) -> None:
+        """Record papers that left the profile's window undelivered, and that every paper first
+        stored before `until` has been looked at (`origin`: where the profile's first window
+        began; kept once set)."""
+        with self.transaction():
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO expired (profile, paper_key, expired_at) VALUES (?, ?, ?)",
+                [(profile, key, _iso(now)) for key in keys],
+            )
+            self.db.execute(
+                "INSERT INTO windows (profile, origin, expired_until) VALUES (?, ?, ?)"
+                " ON CONFLICT (profile) DO UPDATE SET"
+                " expired_until = max(expired_until, excluded.expired_until)",
+                [profile, _iso(origin), _iso(until)],
+            )
+
+    def expired_counts(self) -> dict[str, int]:
+        """How many papers expired undelivered, per profile."""
+        rows = self.db.execute(
+            "SELECT profile, count(*) FROM expired GROUP BY profile ORDER BY profile"
+        )
+        return {row[0]: int(row[1]) for row in rows}
 
     def delivered_keys(self, profile: str) -> set[str]:
         """Keys of every paper delivered to `profile`."""
@@ -717,13 +820,6 @@ class Store:
                 " status = CASE WHEN ? THEN 'failed' ELSE status END WHERE id = ?",
                 [error, int(permanent), outbox_id],
             )
-
-    def last_sent_cutoff(self, profile: str) -> datetime | None:
-        """The candidate cutoff of the profile's last sent digest: where the next one starts."""
-        row = self.db.execute(
-            "SELECT max(cutoff) FROM outbox WHERE profile = ? AND status = 'sent'", [profile]
-        ).fetchone()
-        return _from_iso(row[0])
 
     def record_send_run(self, profile: str, now: datetime, outcome: str) -> None:
         """Remember that the profile's send job completed (`outcome`: sent, or why not)."""

@@ -52,13 +52,15 @@ def test_demo_prints_the_digest_path_and_delivers_through_the_outbox(tmp_path: P
     store = Store.open(tmp_path / "out" / "demo.sqlite")
     [entry] = store.outbox("me")
     assert entry.status == "sent" and parsed["Message-ID"] == entry.message_id
-    assert len(store.delivered_keys("me")) == entry.paper_count == 50
+    # 50 papers in full, then a compact list while the HTML part stays under 100 KB.
+    assert len(store.delivered_keys("me")) == entry.paper_count > 50
     assert store.integrity_ok()
     store.close()
 
     # Run again: a fresh database each time, the same digest.
     again = run_demo_command(tmp_path)
-    assert again.returncode == 0 and "Profile me: 50 papers" in again.stdout
+    assert again.returncode == 0
+    assert f"Profile me: {entry.paper_count} papers" in again.stdout
 
 
 def test_demo_digest_text_part_lists_followed_authors_first(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from digest.models import (
     SourceStatus,
 )
 from digest.render import (
+    CLIP_BYTES,
     badges,
     build_digest,
     counts_summary,
@@ -135,14 +136,15 @@ def block(html: str, css_class: str, containing: str) -> str:
 
 
 @pytest.mark.parametrize(
-    ("max_items", "kept", "more"), [(10, 3, 0), (3, 3, 0), (2, 2, 1), (1, 1, 2)]
+    ("max_items", "kept", "compact"), [(10, 3, 0), (3, 3, 0), (2, 2, 1), (1, 1, 2)]
 )
-def test_build_digest_caps_at_max_items(max_items: int, kept: int, more: int) -> None:
+def test_build_digest_caps_at_max_items(max_items: int, kept: int, compact: int) -> None:
     profile = replace(PROFILE, max_items=max_items)
     matches = ranked(profile)
     digest = build_digest(profile, matches, NOW)
     assert digest.matches == matches[:kept]
-    assert digest.more == more
+    assert digest.overflow == matches[kept:] and len(digest.overflow) == compact
+    assert digest.papers == matches and digest.more == 0
     assert digest.generated_at == NOW
 
 
@@ -391,12 +393,14 @@ def test_text_part_has_no_html(rendered: tuple[Digest, str, str, str]) -> None:
 def test_more_line_when_capped(more: int, line: str) -> None:
     profile = replace(PROFILE, max_items=1)
     matches = ranked(profile, [replace(PAPERS[0], key=f"k{i}") for i in range(more + 1)])
-    digest = build_digest(profile, matches, NOW)
+    digest = build_digest(profile, matches[:1], NOW, more=more)
     assert (len(digest.matches), digest.more) == (1, more)
     out = render_digest(digest, more_url="https://example.org/all")
-    assert f"{line} your profile: see them all." in visible_text(out.html)
+    wait = "waits" if more == 1 else "wait"
+    tail = f"your profile and {wait} for your next digest"
+    assert f"{line} {tail}: see them all." in visible_text(out.html)
     assert 'href="https://example.org/all"' in out.html
-    assert f"{line} your profile: https://example.org/all." in out.text
+    assert f"{line} {tail}: https://example.org/all." in out.text
     assert out.paper_keys == (digest.matches[0].paper.key,)
 
 
@@ -514,16 +518,16 @@ def rich() -> RenderedDigest:
     problem = SourceStatus("openalex", last_error="HTTP 503", failing_since=NOW)
     weak = Paper(key="arxiv:2401.00010", title="Ranked last", abstract="On quantization.")
     matches = ranked(profile, [*PAPERS, RICH, weak])
-    return render_digest(build_digest(profile, matches, NOW, [problem]))
+    return render_digest(build_digest(profile, matches[:4], NOW, [problem], more=1))
 
 
 def test_header_has_date_counts_and_sources(rich: RenderedDigest) -> None:
     header = visible_text(rich.html.split('class="s"')[0])
     assert "Your research digest Sunday 22 November 2026 · profile “me”" in header
-    assert "2 from people you follow · 2 on your topics · 1 more" in header
+    assert "2 from people you follow · 2 on your topics · 1 more next time" in header
     assert "Sources: hf_daily, arxiv · unreachable: openalex" in header
     assert 'Sunday 22 November 2026 · profile "me"' in rich.text
-    assert "2 from people you follow · 2 on your topics · 1 more" in rich.text
+    assert "2 from people you follow · 2 on your topics · 1 more next time" in rich.text
     assert "Sources: hf_daily, arxiv\nUnreachable: openalex" in rich.text
 
 
@@ -553,8 +557,8 @@ def test_paper_signals_and_links_in_both_parts(rich: RenderedDigest) -> None:
 
 def test_more_line_without_a_url_points_at_the_arxiv_listings(rich: RenderedDigest) -> None:
     assert (
-        "1 more paper matches your profile. Browse today’s arXiv listings: cs.LG · cs.CL"
-        in visible_text(rich.html)
+        "1 more paper matches your profile and waits for your next digest. Browse today’s"
+        " arXiv listings: cs.LG · cs.CL" in visible_text(rich.html)
     )
     assert 'href="https://arxiv.org/list/cs.CL/new"' in rich.html
     assert "Browse today's arXiv listings:\n   https://arxiv.org/list/cs.LG/new\n" in rich.text
@@ -587,17 +591,18 @@ def test_text_part_lines_fit_a_terminal(rich: RenderedDigest) -> None:
 
 # --- the demo digest: size and inlined styles ---------------------------------------------------
 
-GMAIL_CLIP_MARGIN = 90_000  # Gmail clips at ~102 KB; keep room for headers and growth
+GMAIL_CLIP_MARGIN = CLIP_BYTES + 1  # Gmail clips at ~102 KB; every digest stays under 100 KB
 
 
 @pytest.fixture(scope="module")
 def demo_html(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The HTML part of the 50-paper demo digest (seeds, example profile), as mailed."""
+    """The HTML part of the demo digest (seeds, example profile), as mailed."""
     from digest.app import run_demo
 
     result = run_demo(tmp_path_factory.mktemp("demo") / "out", clock=lambda: NOW)
     [report] = result.sent
-    assert report.papers == 50
+    assert report.rendered is not None
+    assert report.papers == len(report.rendered.paper_keys) > 50  # 50 in full, then compact
     [message] = list(mailbox.Maildir(result.maildir, create=False))
     parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
     assert isinstance(parsed, EmailMessage)
@@ -675,3 +680,71 @@ def test_demo_digest_text_is_at_least_14px(demo_html: str) -> None:
     sizes = [int(px) for px in re.findall(r"font-size:\s*(\d+)px", demo_html)]
     assert sizes and min(sizes) >= 14
     assert "<link" not in demo_html and "url(" not in demo_html
+
+
+# --- hostile content: links, huge author lists, absurd titles (issue 11) ---------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        " JavaScript:alert(1)",
+        "data:text/html;base64,PHNjcmlwdD4=",
+        "vbscript:msgbox(1)",
+        "file:///etc/passwd",
+    ],
+)
+def test_only_http_urls_become_links(url: str) -> None:
+    paper = Paper(
+        key="title:x",
+        title="A KV cache paper",
+        url=url,
+        extra=(("code_url", url), ("pdf_url", url), ("project_page", url)),
+    )
+    out = render_digest(digest_of(papers=[paper]))
+    scheme = url.strip().split(":", 1)[0].lower()
+    for part in (out.html, out.text):
+        assert f"{scheme}:" not in part.lower()
+    assert paper_links(paper) == []
+    assert paper_link(paper).startswith("https://arxiv.org/search/")
+
+
+def test_a_paper_with_ten_thousand_authors_shows_the_first_and_the_followed_ones() -> None:
+    authors = tuple(f"Author Number{i}" for i in range(10_000))
+    authors = (*authors[:5000], "Rishabh Tiwari", *authors[5000:])
+    paper = Paper(key="title:big", title="A big collaboration", authors=authors)
+    out = render_digest(digest_of(papers=[paper]))
+    seen = visible_text(out.html)
+    assert "Author Number0, Author Number1," in seen and "Author Number9," in seen
+    assert "Author Number10," not in seen
+    assert "<b>Rishabh Tiwari</b>" in out.html
+    assert "Rishabh Tiwari + 9,990 more" in seen
+    assert "*Rishabh Tiwari* + 9,990 more" in out.text
+    assert len(out.html.encode()) < 12_000
+
+
+def test_an_absurdly_long_title_is_cut_for_display() -> None:
+    paper = Paper(key="title:long", title="KV cache " + "very " * 5000 + "long")
+    out = render_digest(digest_of(papers=[paper]))
+    assert len(out.html.encode()) < 12_000 and len(out.text) < 6_000
+    assert "very …" in visible_text(out.html)
+
+
+def test_every_digest_stays_under_the_clip_size() -> None:
+    from digest.render import fit_digest
+
+    papers = [
+        Paper(
+            key=f"title:{i}",
+            title=f"KV cache paper {i}",
+            authors=tuple(f"A{j} B" for j in range(3000)),
+            abstract=LONG_ABSTRACT * 20,
+        )
+        for i in range(300)
+    ]
+    matches = ranked(replace(PROFILE, max_items=100), papers)
+    digest, out = fit_digest(replace(PROFILE, max_items=100), matches, NOW)
+    assert len(out.html.encode()) <= CLIP_BYTES
+    assert 0 < len(digest.papers) < 300 and digest.more == 300 - len(digest.papers)
+    assert out.paper_keys == tuple(m.paper.key for m in digest.papers)

@@ -191,13 +191,14 @@ def test_outbox_reserves_papers_until_sent_and_deliveries_are_per_profile() -> N
     keys = tuple(p.key for p in store.papers_seen_since(NOW))
     outbox_id = _queue(store, keys[:1], NOW)
 
-    assert [p.key for p in store.undelivered_papers("me", NOW)] == [keys[1]]
-    assert len(list(store.undelivered_papers("other", NOW))) == 2
+    assert [p.key for p in store.candidates("me", NOW)] == [keys[1]]
+    assert len(list(store.candidates("other", NOW))) == 2
 
     store.mark_sent(outbox_id, NOW)
     assert store.delivered_keys("me") == {keys[0]}
     assert store.delivered_keys("other") == set()
-    assert store.last_sent_cutoff("me") == NOW
+    assert [p.key for p in store.candidates("me", NOW)] == [keys[1]]
+    assert len(list(store.candidates("other", NOW))) == 2
 
 
 def test_permanent_failure_releases_papers_transient_keeps_them() -> None:
@@ -207,12 +208,12 @@ def test_permanent_failure_releases_papers_transient_keeps_them() -> None:
     outbox_id = _queue(store, (key,), NOW)
 
     store.mark_failed_attempt(outbox_id, "451 later", permanent=False)
-    assert list(store.undelivered_papers("me", NOW)) == []
+    assert list(store.candidates("me", NOW)) == []
     [entry] = store.outbox("me", status="pending")
     assert (entry.attempts, entry.last_error) == (1, "451 later")
 
     store.mark_failed_attempt(outbox_id, "550 no", permanent=True)
-    assert [p.key for p in store.undelivered_papers("me", NOW)] == [key]
+    assert [p.key for p in store.candidates("me", NOW)] == [key]
     assert store.outbox("me", status="failed")[0].attempts == 2
     assert store.delivered_keys("me") == set()
 
