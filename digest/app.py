@@ -208,8 +208,10 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
 
     try:
         result = source.fetch(context)
+        # Stamped when stored, not when the fetch began: a paper is never "first seen" before
+        # a send that ran while this fetch was still reading (the window rule).
         counts = app.store.ingest(
-            source.name, result.papers, result.updates, result.validators, now
+            source.name, result.papers, result.updates, result.validators, app.clock()
         )
     except SourceError as exc:
         log.warning("source %s failed: %s", source.name, exc)

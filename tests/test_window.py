@@ -18,12 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from digest.app import build_app, data_path, plan_digest, run_demo, send_profile
+from digest.app import build_app, data_path, fetch, plan_digest, run_demo, send_profile
 from digest.deliver import MaildirMailer
 from digest.errors import ConfigError
 from digest.match import match_profiles
 from digest.models import Paper
 from digest.settings import Settings, load_settings, settings_from_dict
+from digest.sources import FetchContext, FetchResult
 from digest.store import Store
 
 from .conftest import Clock, HttpServer, Recorded
@@ -277,3 +278,28 @@ def test_window_days_is_bounded(tmp_path: Path, days: int) -> None:
     assert settings.profile_records()[0].window_days == 7
     with pytest.raises(ConfigError, match="window_days"):
         settings_from_dict({"profiles": [{"name": "me", "window_days": days}]}, tmp_path / "c")
+
+
+class _SlowSource:
+    """A source whose fetch takes an hour of the test's clock."""
+
+    name = "slow"
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def fetch(self, context: FetchContext) -> FetchResult:
+        self.clock.now += timedelta(hours=1)
+        return FetchResult(papers=tuple(_papers("Widget", 1)))
+
+
+def test_papers_are_first_seen_when_stored_not_when_the_fetch_began(
+    listing_settings: Callable[..., Settings],
+) -> None:
+    clock = Clock(NOW)
+    app = build_app(
+        listing_settings(), store=Store.open(None), sources=[_SlowSource(clock)], clock=clock
+    )
+    fetch(app)
+    [paper] = app.store.papers_seen_since(NOW)
+    assert paper.first_seen == NOW + timedelta(hours=1)
