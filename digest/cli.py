@@ -22,7 +22,7 @@ from digest.errors import DigestError
 
 if TYPE_CHECKING:
     from digest.app import App
-    from digest.models import Match
+    from digest.models import Match, Profile
     from digest.profile import TermList
     from digest.settings import ProfileConfig, Settings
 
@@ -162,10 +162,17 @@ def fetch(obj: Context, only: str | None, since: datetime | None) -> None:
     "--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True
 )
 @click.option(
+    "--all",
+    "all_stored",
+    is_flag=True,
+    help="Without --input: every paper stored in the last --days days, delivered ones too "
+    "(default: what each profile's next digest holds).",
+)
+@click.option(
     "--days",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=1, max=3650),
     default=None,
-    help="Without --input: papers stored in the last N days (--lint: default 30).",
+    help="With --all: papers stored in the last N days (default 7; --lint: 30).",
 )
 @click.option(
     "--lint",
@@ -178,13 +185,21 @@ def match(
     input_path: Path | None,
     profile_name: str | None,
     fmt: str,
+    all_stored: bool,
     days: int | None,
     lint: bool,
 ) -> None:
-    """Show what each profile would get, with reasons, without sending anything."""
+    """Show what each profile's next digest would hold, with reasons, without sending.
+
+    With --input, match a listing file instead; with --all, every recently stored paper.
+    """
     from digest.match import lint_profile, match_profiles
 
     profiles = obj.settings.profile_records(profile_name)
+    if input_path is None and not all_stored and not lint:
+        results = _next_digests(obj, profiles)
+        _print_matches(results, fmt)
+        return
     if input_path is not None:
         from digest.sources.files import parse_listing_jsonl
 
@@ -205,7 +220,21 @@ def match(
         if not warnings:
             click.echo(f"no problems found ({len(papers)} papers checked)")
         return
-    results = match_profiles(papers, profiles)
+    _print_matches(match_profiles(papers, profiles), fmt)
+
+
+def _next_digests(obj: Context, profiles: tuple[Profile, ...]) -> dict[str, tuple[Match, ...]]:
+    """What each profile's next digest holds (the window rule), as `send --dry-run` sees it."""
+    from digest.app import plan_digest
+
+    app = obj.app()
+    try:
+        return {p.name: plan_digest(app, p).digest.papers for p in profiles}
+    finally:
+        app.close()
+
+
+def _print_matches(results: dict[str, tuple[Match, ...]], fmt: str) -> None:
     if fmt == "jsonl":
         for name, matches in results.items():
             for m in matches:

@@ -16,20 +16,21 @@ from urllib.parse import unquote
 
 from digest.app import App, build_app, plan_digest
 from digest.errors import DigestError
-from digest.render import render_digest
 
 log = logging.getLogger(__name__)
 
 
 def render_previews(app: App, out_dir: Path, profile: str | None = None) -> list[tuple[Path, int]]:
-    """Write `out_dir/<profile>.html` for each profile; return (path, paper count) pairs."""
+    """Write `out_dir/<profile>.html` and `.txt` (the email's two parts) for each profile;
+    return (HTML path, paper count) pairs."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for record in app.settings.profile_records(profile):
         plan = plan_digest(app, record)
         path = out_dir / f"{record.name}.html"
-        path.write_text(render_digest(plan.digest).html, encoding="utf-8")
-        written.append((path, len(plan.digest.matches)))
+        path.write_text(plan.rendered.html, encoding="utf-8")
+        path.with_suffix(".txt").write_text(plan.rendered.text, encoding="utf-8")
+        written.append((path, len(plan.digest.papers)))
     return written
 
 
@@ -73,7 +74,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
             if not profiles:
                 self._reply(404, _page("Not found", f"<p>No profile named {html.escape(name)}."))
                 return
-            self._reply(200, render_digest(plan_digest(app, profiles[0]).digest).html.encode())
+            self._reply(200, plan_digest(app, profiles[0]).rendered.html.encode())
         except DigestError as exc:
             self._reply(500, _page("Error", f"<pre>{html.escape(str(exc))}</pre>"))
         finally:
@@ -82,7 +83,7 @@ class PreviewHandler(BaseHTTPRequestHandler):
     def _index(self, app: App) -> bytes:
         rows = []
         for profile in app.settings.profile_records():
-            count = len(plan_digest(app, profile).digest.matches)
+            count = len(plan_digest(app, profile).digest.papers)
             rows.append(
                 f"<li><a href='/{html.escape(profile.name)}'>{html.escape(profile.name)}"
                 f"</a>: {count} paper{'' if count == 1 else 's'}</li>"

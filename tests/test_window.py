@@ -6,6 +6,7 @@ was added after this morning's email."""
 
 from __future__ import annotations
 
+import json
 import mailbox
 import subprocess
 import sys
@@ -303,3 +304,51 @@ def test_papers_are_first_seen_when_stored_not_when_the_fetch_began(
     fetch(app)
     [paper] = app.store.papers_seen_since(NOW)
     assert paper.first_seen == NOW + timedelta(hours=1)
+
+
+def _run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "digest", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=config.parent,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_match_preview_and_dry_run_tell_the_same_truth_after_a_send(tmp_path: Path) -> None:
+    listings = tmp_path / "in.jsonl"
+    listings.write_text(
+        "".join(json.dumps({"title": f"Widget number {i:03d}"}) + "\n" for i in range(4)),
+        encoding="utf-8",
+    )
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[store]
+path = "d.sqlite"
+[delivery]
+method = "maildir"
+maildir = "mail"
+[[sources.files]]
+path = "{listings}"
+[[profiles]]
+name = "me"
+email = "me@example.org"
+keywords = ["widget"]
+""",
+        encoding="utf-8",
+    )
+    assert _run(config, "fetch").returncode == 0
+    before = _run(config, "match", "--format", "jsonl")
+    assert len(before.stdout.splitlines()) == 4, before.stderr
+    assert _run(config, "send").returncode == 0
+    after = _run(config, "match", "--format", "jsonl")
+    assert after.returncode == 0 and after.stdout == "", after.stdout
+    assert "would send 0 papers" in _run(config, "send", "--dry-run").stdout
+    everything = _run(config, "match", "--all", "--format", "jsonl")
+    assert len(everything.stdout.splitlines()) == 4
+    preview = _run(config, "preview", "--out", "pv")
+    assert preview.returncode == 0, preview.stderr
+    assert (tmp_path / "pv" / "me.txt").read_text(encoding="utf-8").startswith("Research digest")
