@@ -156,6 +156,10 @@ SCHEMA_VERSION = len(MIGRATIONS)
 # Outbox statuses whose papers are reserved: on their way, so no new digest may carry them.
 RESERVED_STATUSES: tuple[str, ...] = ("pending",)
 _RESERVED_SQL = ", ".join(f"'{status}'" for status in RESERVED_STATUSES)
+# Outbox statuses whose papers are released: candidates again for the next digest, whatever
+# their age (the window may have moved past them while the digest waited in the outbox).
+RELEASED_STATUSES: tuple[str, ...] = ("failed",)
+_RELEASED_SQL = ", ".join(f"'{status}'" for status in RELEASED_STATUSES)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -626,12 +630,17 @@ class Store:
 
         Left out: papers delivered to the profile, recorded as expired for it, or held by one of
         its outbox rows that is still on its way (`RESERVED_STATUSES`). Papers of a failed row
-        are candidates again, so the next digest carries them.
+        (`RELEASED_STATUSES`) are candidates again whatever their age, so the next digest
+        carries them.
         """
         rows = self.db.execute(
             f"""
             SELECT p.* FROM papers p
-            WHERE p.first_seen >= :since
+            WHERE p.key IN (SELECT key FROM papers WHERE first_seen >= :since
+                            UNION
+                            SELECT op.paper_key FROM outbox_papers op
+                            JOIN outbox o ON o.id = op.outbox_id
+                            WHERE o.profile = :profile AND o.status IN ({_RELEASED_SQL}))
               AND NOT EXISTS (SELECT 1 FROM deliveries d
                               WHERE d.profile = :profile AND d.paper_key = p.key)
               AND NOT EXISTS (SELECT 1 FROM expired e

@@ -352,3 +352,30 @@ keywords = ["widget"]
     preview = _run(config, "preview", "--out", "pv")
     assert preview.returncode == 0, preview.stderr
     assert (tmp_path / "pv" / "me.txt").read_text(encoding="utf-8").startswith("Research digest")
+
+
+def test_papers_released_by_a_failed_digest_come_back_even_after_their_window(
+    listing_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """A digest held in the outbox for days, then refused for good: its papers are candidates
+    for the next digest although the window moved past them, and never count as expired."""
+    clock = Clock(NOW)
+    settings = listing_settings(keywords=["widget"], window_days=1)
+    store = Store.open(None)
+    app = build_app(settings, store=store, mailer=MaildirMailer(tmp_path / "m"), clock=clock)
+    store.upsert_papers(_papers("Widget", 3), NOW)
+    [profile] = settings.profile_records()
+    plan = plan_digest(app, profile)
+    from digest.app import expire_stale, queue_digest
+
+    expire_stale(app, profile)
+    entry, _ = queue_digest(app, plan)
+    for _day in range(4):  # the digest waits in the outbox while the window moves on
+        clock.now += timedelta(days=1)
+        expire_stale(app, profile)
+    assert store.expired_counts() == {}
+    store.mark_failed_attempt(entry.id, "550 mailbox gone", permanent=True)
+    again = plan_digest(app, profile)
+    assert sorted(m.paper.title for m in again.digest.papers) == [
+        f"Widget number {i:03d}" for i in range(3)
+    ]
