@@ -342,3 +342,44 @@ def test_a_paper_is_decoded_once_until_it_changes_even_from_another_connection(
         [paper(arxiv_id="2401.00001", version=3, abstract="the longest one")], later
     )
     assert next(reader.papers_seen_since(since)).abstract == "the longest one"  # same stamp
+
+
+def test_outbox_rows_from_before_recipients_were_tracked_keep_working(tmp_path: Path) -> None:
+    """The recipients migration rebuilds the outbox: its rows, their papers and deliveries
+    survive, and a pending row without recipient rows is still retried (and reserved)."""
+    from digest.store import MIGRATIONS
+
+    path = tmp_path / "d.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript("".join(MIGRATIONS[:3]) + "\nPRAGMA user_version = 3;")
+    # Two rows as the version-3 code wrote them: one sent, one pending; no recipient rows.
+    keys = ("arxiv:2401.00001", "arxiv:2401.00002")
+    for n, (key, status) in enumerate(zip(keys, ("sent", "pending"), strict=True), start=1):
+        old.execute(
+            "INSERT INTO papers (key, title, first_seen, updated_at) VALUES (?, ?, ?, ?)",
+            [key, f"Paper {n}", NOW.isoformat(), NOW.isoformat()],
+        )
+        old.execute(
+            "INSERT INTO outbox (id, profile, message_id, status, created_at, cutoff, recipients,"
+            " subject, raw, paper_count) VALUES (?, 'me', ?, ?, ?, ?, '[\"me@example.org\"]',"
+            " 's', x'00', 1)",
+            [n, f"<{n}@x>", status, NOW.isoformat(), NOW.isoformat()],
+        )
+        old.execute("INSERT INTO outbox_papers VALUES (?, ?)", [n, key])
+    old.execute("INSERT INTO deliveries VALUES ('me', ?, 1, ?)", [keys[0], NOW.isoformat()])
+    old.commit()
+    old.close()
+
+    store = Store.open(path)
+
+    assert store.schema_version == SCHEMA_VERSION and store.integrity_ok()
+    assert [e.status for e in store.outbox("me")] == ["sent", "pending"]
+    assert [e.id for e in store.outbox_to_retry("me")] == [2]
+    assert list(store.undelivered_papers("me", NOW)) == []  # one delivered, one reserved
+    assert [(r.address, r.status) for r in store.outbox_recipients(2)] == [
+        ("me@example.org", "pending")
+    ]
+    assert [r.status for r in store.outbox_recipients(1)] == ["sent"]
+    sent = store.record_attempt(2, NOW, tried={"me@example.org": ("sent", "accepted")}, error="")
+    assert sent.status == "sent" and store.delivered_keys("me") == set(keys)
+    assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
