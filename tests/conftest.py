@@ -558,9 +558,9 @@ FIVE_PAPERS = [
 
 
 @pytest.fixture
-def five_paper_settings(tmp_path: Path) -> Callable[..., Settings]:
-    """Settings with a files source of 5 papers that all match the one profile's keyword, SMTP
-    to `server`, quick retries (no backoff)."""
+def five_paper_config(tmp_path: Path) -> Callable[..., dict[str, Any]]:
+    """Config data with a files source of 5 papers that all match the one profile's keyword,
+    SMTP to `server`, quick retries (no backoff), the store in `tmp_path`."""
     import json
 
     listing = tmp_path / "five.jsonl"
@@ -571,14 +571,25 @@ def five_paper_settings(tmp_path: Path) -> Callable[..., Settings]:
         emails: tuple[str, ...] = ("me@example.org",),
         attempts: int = 2,
         **smtp: Any,
-    ) -> Settings:
-        data = {
+    ) -> dict[str, Any]:
+        return {
             "store": {"path": str(tmp_path / "digest.sqlite")},
             "sources": {"files": [{"name": "five", "path": str(listing)}]},
             "profiles": [{"name": "me", "email": list(emails), "keywords": ["KV cache"]}],
             "smtp": server.smtp_settings(**smtp),
             "delivery": {"attempts": attempts, "retry_backoff_seconds": 0},
         }
-        return settings_from_dict(data, tmp_path / "config.toml")
+
+    return make
+
+
+@pytest.fixture
+def five_paper_settings(
+    tmp_path: Path, five_paper_config: Callable[..., dict[str, Any]]
+) -> Callable[..., Settings]:
+    """The same, as Settings."""
+
+    def make(*args: Any, **kwargs: Any) -> Settings:
+        return settings_from_dict(five_paper_config(*args, **kwargs), tmp_path / "config.toml")
 
     return make

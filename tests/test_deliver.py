@@ -443,3 +443,51 @@ def test_the_session_deadline_ends_a_greeting_that_never_finishes(
     assert not caught.value.permanent and not caught.value.ambiguous
     assert "1.5 s session deadline" in str(caught.value)
     assert scripted_smtp.received == []
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_a_server_quoting_the_auth_exchange_never_shows_the_password(
+    tmp_path: Path,
+    scripted_smtp: ScriptedSmtp,
+    five_paper_config: Callable[..., dict[str, Any]],
+    mechanism: str,
+) -> None:
+    """Item 9: the password, its base64 and the AUTH PLAIN blob are redacted from the replies
+    before `digest send` prints them, `doctor` shows them or the outbox stores them."""
+    import base64
+    import sqlite3
+    import subprocess
+    import sys
+
+    import tomlkit
+
+    from .conftest import SMTP_PASSWORD, SMTP_USER
+
+    scripted_smtp.scripts = [
+        Script(auth_mechanisms=mechanism, auth="535 5.7.8 rejected, you sent: {echo}")
+    ]
+    config = tmp_path / "config.toml"
+    config.write_text(tomlkit.dumps(five_paper_config(scripted_smtp)))
+    forms = {SMTP_PASSWORD}
+    for blob in (SMTP_PASSWORD, f"\0{SMTP_USER}\0{SMTP_PASSWORD}"):
+        encoded = base64.b64encode(blob.encode()).decode()
+        forms |= {encoded, encoded.rstrip("=")}
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "digest", "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
+        return done.stdout + done.stderr
+
+    run("fetch")
+    sent, checked = run("send"), run("doctor")
+    with sqlite3.connect(tmp_path / "digest.sqlite") as db:
+        [(stored,)] = db.execute("SELECT last_error FROM outbox").fetchall()
+
+    for shown in (sent, checked, stored):
+        assert "535 5.7.8 rejected, you sent: AUTH" in shown  # the reply is there, redacted
+        assert not [form for form in forms if form in shown], shown
