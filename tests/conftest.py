@@ -303,6 +303,11 @@ class Received:
         """The server answered 250: delivered."""
         return self.reply.startswith("250")
 
+    @property
+    def may_have_arrived(self) -> bool:
+        """Accepted, or no answer came (the client cannot know): it may be in the mailbox."""
+        return self.accepted or self.reply in ("drop", "stall")
+
 
 @dataclass
 class ScriptedSmtp:
