@@ -279,7 +279,8 @@ class SendReport:
 
     `outcome` is the status of the digest `error` is about: pending (kept for retry), failed
     (its papers go in the next digest), ambiguous (resent unchanged), undeliverable (given
-    up, its papers stay with it). `waiting` counts recipients refused for now, retried later.
+    up, its papers stay with it). `waiting` counts recipients refused for now, retried later;
+    `notes` say which digests reached some recipients and not others.
     """
 
     profile: str
@@ -297,7 +298,8 @@ class SendReport:
 @dataclass(frozen=True)
 class Delivery:
     """What delivering one outbox row did: the row as it now stands, the last attempt's error
-    ('' when the server accepted it), and how many recipients wait for a later try."""
+    or refusals ('' when every recipient tried has it), and how many recipients wait for a
+    later try."""
 
     entry: OutboxEntry
     error: str = ""
@@ -367,6 +369,9 @@ def _attempt(app: App, entry: OutboxEntry, *, last_of_run: bool) -> tuple[Delive
     """One try of an outbox row; True beside it when another try in this run may help."""
     states = app.store.outbox_recipients(entry.id)
     targets = [r.address for r in states if r.status in OPEN_RECIPIENT_STATUSES]
+    if not targets:  # nobody left to try (a row left open by an older digest): settle it
+        settled = app.store.record_attempt(entry.id, app.clock(), tried={}, error="", give_up=True)
+        return Delivery(settled), False
     bound = any(r.status == "sent" or r.ambiguous_attempts for r in states)
     failure: DeliveryError | None = None
     try:
@@ -389,7 +394,7 @@ def _attempt(app: App, entry: OutboxEntry, *, last_of_run: bool) -> tuple[Delive
     if error:
         log.warning("digest %s for %s: %s", entry.message_id, entry.profile, error)
     again = updated.status in RETRY_STATUSES and not final
-    return Delivery(updated, error if updated.status != "sent" else "", waiting), again
+    return Delivery(updated, error, waiting), again
 
 
 def _recipient_outcomes(
@@ -447,7 +452,7 @@ def send_profile(
             )
         if retried.entry.status == "sent":
             sent.append(retried.entry)
-        else:
+        if retried.error:
             waiting.append(retried)
     plan = plan_digest(app, profile, since=since)
     if not plan.digest.matches and not profile.send_empty:
@@ -467,9 +472,9 @@ def send_profile(
     if delivered.reached_someone:
         sent.append(delivered.entry)
         app.store.record_send_run(profile.name, app.clock(), "sent")
-    if delivered.entry.status == "partial":
-        waiting.append(delivered)
     failed = not delivered.reached_someone
+    if delivered.error and not failed:
+        waiting.append(delivered)
     return SendReport(
         profile.name,
         tuple(sent),
@@ -483,11 +488,14 @@ def send_profile(
 
 
 def _waiting(deliveries: Sequence[Delivery]) -> dict[str, Any]:
-    """The report's fields for digests that reached some recipients, not yet all."""
-    return {
-        "waiting": sum(d.waiting for d in deliveries),
-        "notes": tuple(d.error for d in deliveries if d.error),
-    }
+    """The report's fields for digests that reached some recipients and not others."""
+    notes = []
+    for d in deliveries:
+        if d.waiting:
+            notes.append(f"partly delivered, {d.waiting} recipient(s) retried later: {d.error}")
+        elif d.error:
+            notes.append(f"delivered, not to every recipient: {d.error}")
+    return {"waiting": sum(d.waiting for d in deliveries), "notes": tuple(notes)}
 
 
 def send(app: App, profiles: Sequence[Profile], *, dry_run: bool = False) -> list[SendReport]:

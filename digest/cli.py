@@ -299,12 +299,8 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
         app.close()
     failed = False
     for report in reports:
-        for note in report.notes if not dry_run else ():
-            click.echo(
-                f"! {report.profile}: partly delivered, {report.waiting} recipient(s) retried "
-                f"later: {note}",
-                err=True,
-            )
+        for note in report.notes:
+            click.echo(f"! {report.profile}: {note}", err=True)
         if dry_run:
             subject = report.rendered.subject if report.rendered else report.skipped
             click.echo(f"{report.profile}: would send {report.papers} papers: {subject}")

@@ -881,36 +881,6 @@ class Store:
             raise StoreError(f"{self.path or ':memory:'}: no outbox row {outbox_id}")
         return _outbox_from_row(row)
 
-    def mark_sent(self, outbox_id: int, now: datetime, note: str = "") -> None:
-        """The server accepted the message: mark it sent and its papers delivered, atomically.
-
-        `note` (e.g. recipients the server refused) replaces the last error; without one, the
-        last error stays, so history shows what happened before it got through.
-        """
-        with self.transaction():
-            entry = self.db.execute(
-                "SELECT profile FROM outbox WHERE id = ?", [outbox_id]
-            ).fetchone()
-            self.db.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
-                " last_error = CASE WHEN ? != '' THEN ? ELSE last_error END WHERE id = ?",
-                [_iso(now), note, note, outbox_id],
-            )
-            self.db.execute(
-                "INSERT OR IGNORE INTO deliveries (profile, paper_key, outbox_id, delivered_at)"
-                " SELECT ?, paper_key, ?, ? FROM outbox_papers WHERE outbox_id = ?",
-                [entry["profile"], outbox_id, _iso(now), outbox_id],
-            )
-
-    def mark_failed_attempt(self, outbox_id: int, error: str, *, permanent: bool) -> None:
-        """Record a failed attempt; a permanent failure releases the papers for the next digest."""
-        with self.transaction():
-            self.db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
-                " status = CASE WHEN ? THEN 'failed' ELSE status END WHERE id = ?",
-                [error, int(permanent), outbox_id],
-            )
-
     def last_sent_cutoff(self, profile: str) -> datetime | None:
         """The candidate cutoff of the profile's last sent digest: where the next one starts."""
         row = self.db.execute(

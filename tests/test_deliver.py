@@ -330,6 +330,9 @@ def _fault_app(settings: Settings, clock: Clock) -> App:
     return app
 
 
+DROP_AFTER_DATA = Script(dot="drop")
+
+
 def _message_ids(server: ScriptedSmtp, recipient: str = "me@example.org") -> list[str]:
     return [r.message_id for r in server.received if recipient in r.recipients]
 
@@ -491,3 +494,53 @@ def test_a_server_quoting_the_auth_exchange_never_shows_the_password(
     for shown in (sent, checked, stored):
         assert "535 5.7.8 rejected, you sent: AUTH" in shown  # the reply is there, redacted
         assert not [form for form in forms if form in shown], shown
+
+
+@pytest.mark.parametrize(
+    ("scripts", "emails", "status", "recipients"),
+    [
+        (
+            [Script(rcpt={"you@example.org": "452 4.2.2 mailbox full"})],
+            ("me@example.org", "you@example.org"),
+            "sent",
+            ["sent", "abandoned"],
+        ),
+        (
+            [DROP_AFTER_DATA, Script(dot="554 5.7.1 rejected")],
+            ("me@example.org",),
+            "undeliverable",
+            ["abandoned"],
+        ),
+        ([Script(greeting="421 4.3.2 too busy")], ("me@example.org",), "failed", ["abandoned"]),
+    ],
+    ids=["partial", "ambiguous", "never-reached"],
+)
+def test_a_digest_still_open_after_retry_hours_is_given_up_and_says_so(
+    scripted_smtp: ScriptedSmtp,
+    five_paper_settings: Callable[..., Settings],
+    clock: Clock,
+    scripts: list[Script],
+    emails: tuple[str, ...],
+    status: str,
+    recipients: list[str],
+) -> None:
+    scripted_smtp.scripts = scripts
+    app = _fault_app(five_paper_settings(scripted_smtp, emails, attempts=1), clock)
+    profile = app.settings.profile_records()[0]
+
+    send_profile(app, profile)
+    clock.now += timedelta(hours=71)
+    send_profile(app, profile)
+    [held] = app.store.outbox("me")
+    assert held.status in ("pending", "partial", "ambiguous")  # still retried within 72 h
+    clock.now += timedelta(hours=2)
+    report = send_profile(app, profile)
+
+    entry = app.store.outbox("me")[0]
+    assert entry.status == status and "given up after 3 tries over 72 h" in entry.last_error
+    assert [r.status for r in app.store.outbox_recipients(entry.id)] == recipients
+    said = " ".join((report.error, *report.notes))
+    assert "given up after 3 tries over 72 h" in said
+    # Nobody has it: its papers are candidates again. Someone has it, or may: they stay with it.
+    released = list(app.store.undelivered_papers("me", FIXED_NOW - timedelta(days=1)))
+    assert len(released) == (5 if status == "failed" else 0)

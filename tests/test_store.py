@@ -12,7 +12,7 @@ import pytest
 
 from digest.errors import LockedError, StoreError
 from digest.models import Paper, paper_keys, parse_arxiv_id, title_fingerprint
-from digest.store import SCHEMA_VERSION, Store, exclusive_lock, merge_papers
+from digest.store import SCHEMA_VERSION, RecipientStatus, Store, exclusive_lock, merge_papers
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 
@@ -194,7 +194,7 @@ def test_outbox_reserves_papers_until_sent_and_deliveries_are_per_profile() -> N
     assert [p.key for p in store.undelivered_papers("me", NOW)] == [keys[1]]
     assert len(list(store.undelivered_papers("other", NOW))) == 2
 
-    store.mark_sent(outbox_id, NOW)
+    store.record_attempt(outbox_id, NOW, tried={"me@example.org": ("sent", "250")}, error="")
     assert store.delivered_keys("me") == {keys[0]}
     assert store.delivered_keys("other") == set()
     assert store.last_sent_cutoff("me") == NOW
@@ -205,16 +205,102 @@ def test_permanent_failure_releases_papers_transient_keeps_them() -> None:
     store.upsert_papers([paper("One")], NOW)
     [key] = [p.key for p in store.papers_seen_since(NOW)]
     outbox_id = _queue(store, (key,), NOW)
+    me = "me@example.org"
 
-    store.mark_failed_attempt(outbox_id, "451 later", permanent=False)
+    store.record_attempt(outbox_id, NOW, tried={me: ("pending", "451 later")}, error="451 later")
     assert list(store.undelivered_papers("me", NOW)) == []
     [entry] = store.outbox("me", status="pending")
     assert (entry.attempts, entry.last_error) == (1, "451 later")
 
-    store.mark_failed_attempt(outbox_id, "550 no", permanent=True)
+    store.record_attempt(
+        outbox_id, NOW, tried={me: ("pending", "550 no")}, error="550 no", give_up=True
+    )
     assert [p.key for p in store.undelivered_papers("me", NOW)] == [key]
     assert store.outbox("me", status="failed")[0].attempts == 2
     assert store.delivered_keys("me") == set()
+
+
+A, B = "a@example.org", "b@example.org"
+
+
+@pytest.mark.parametrize(
+    ("attempts", "status", "reserved", "delivered"),
+    [
+        ([({A: "pending", B: "pending"}, False)], "pending", True, False),
+        ([({A: "sent", B: "pending"}, False)], "partial", True, True),
+        ([({A: "sent", B: "refused"}, False)], "sent", False, True),
+        ([({A: "refused", B: "refused"}, False)], "failed", False, False),
+        ([({A: "pending", B: "pending"}, True)], "failed", False, False),
+        ([({A: "ambiguous", B: "ambiguous"}, False)], "ambiguous", True, False),
+        (
+            [({A: "ambiguous", B: "ambiguous"}, False), ({A: "pending", B: "pending"}, False)],
+            "ambiguous",
+            True,
+            False,
+        ),
+        (
+            [({A: "ambiguous", B: "ambiguous"}, False), ({A: "refused", B: "refused"}, False)],
+            "undeliverable",
+            True,
+            False,
+        ),
+        (
+            [({A: "ambiguous", B: "ambiguous"}, False), ({A: "pending", B: "pending"}, True)],
+            "undeliverable",
+            True,
+            False,
+        ),
+        (
+            [({A: "ambiguous", B: "ambiguous"}, False), ({A: "sent", B: "sent"}, False)],
+            "sent",
+            False,
+            True,
+        ),
+        ([({A: "sent", B: "pending"}, False), ({B: "pending"}, True)], "sent", False, True),
+        ([({A: "sent", B: "ambiguous"}, False)], "ambiguous", True, True),
+    ],
+    ids=[
+        "all-for-now",
+        "one-has-it",
+        "one-has-it-one-refused",
+        "all-refused",
+        "given-up-unbound",
+        "ambiguous",
+        "ambiguous-then-transient",
+        "ambiguous-then-refused",
+        "ambiguous-then-given-up",
+        "ambiguous-then-sent",
+        "partial-then-given-up",
+        "one-has-it-one-ambiguous",
+    ],
+)
+def test_outbox_status_and_reservation_follow_the_recipients(
+    attempts: list[tuple[dict[str, RecipientStatus], bool]],
+    status: str,
+    reserved: bool,
+    delivered: bool,
+) -> None:
+    """A row anyone has or may have keeps its papers: only 'failed' releases them."""
+    store = Store.open(None)
+    store.upsert_papers([paper("One")], NOW)
+    [key] = [p.key for p in store.papers_seen_since(NOW)]
+    outbox_id = store.add_outbox(
+        profile="me",
+        message_id="<1@x>",
+        recipients=(A, B),
+        subject="s",
+        raw=b"raw",
+        paper_keys=(key,),
+        cutoff=NOW,
+        now=NOW,
+    )
+    for tried, give_up in attempts:
+        outcomes = {address: (outcome, "reply") for address, outcome in tried.items()}
+        entry = store.record_attempt(outbox_id, NOW, tried=outcomes, error="e", give_up=give_up)
+    assert entry.status == status
+    candidates = [p.key for p in store.undelivered_papers("me", NOW)]
+    assert candidates == ([] if reserved or delivered else [key])
+    assert store.delivered_keys("me") == ({key} if delivered else set())
 
 
 def test_fetch_state_remembers_since_when_a_source_fails() -> None:
