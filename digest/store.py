@@ -179,15 +179,22 @@ SCHEMA_VERSION = len(MIGRATIONS)
 OutboxStatus = Literal["pending", "ambiguous", "partial", "sent", "failed", "undeliverable"]
 RecipientStatus = Literal["pending", "ambiguous", "sent", "refused", "abandoned"]
 
+
+def _sql_list(values: Iterable[str]) -> str:
+    """Constant status names as an SQL list, `('a', 'b')` (never user input)."""
+    return "(" + ", ".join(f"'{value}'" for value in values) + ")"
+
+
 # Outbox rows whose papers are reserved: never planned into another digest. A failed row (no
 # recipient has it, none may have) releases its papers; a sent row's are in `deliveries`.
 RESERVED_STATUSES: tuple[OutboxStatus, ...] = ("pending", "ambiguous", "partial", "undeliverable")
-_RESERVED = "(" + ", ".join(f"'{status}'" for status in RESERVED_STATUSES) + ")"
+_RESERVED = _sql_list(RESERVED_STATUSES)
 # Outbox rows that still need work: retried, with the same bytes, at every send.
 RETRY_STATUSES: tuple[OutboxStatus, ...] = ("pending", "ambiguous", "partial")
-_RETRY = "(" + ", ".join(f"'{status}'" for status in RETRY_STATUSES) + ")"
+_RETRY = _sql_list(RETRY_STATUSES)
 # Recipients still to try: never tried, refused for now (4xx), or the last try was ambiguous.
 OPEN_RECIPIENT_STATUSES: tuple[RecipientStatus, ...] = ("pending", "ambiguous")
+_OPEN = _sql_list(OPEN_RECIPIENT_STATUSES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -836,7 +843,7 @@ class Store:
             if give_up:
                 self.db.execute(
                     "UPDATE outbox_recipients SET status = 'abandoned'"
-                    " WHERE outbox_id = ? AND status IN ('pending', 'ambiguous')",
+                    f" WHERE outbox_id = ? AND status IN {_OPEN}",
                     [outbox_id],
                 )
             status = outbox_status(self._recipient_rows(outbox_id), give_up=give_up)

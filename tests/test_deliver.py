@@ -544,3 +544,40 @@ def test_a_digest_still_open_after_retry_hours_is_given_up_and_says_so(
     # Nobody has it: its papers are candidates again. Someone has it, or may: they stay with it.
     released = list(app.store.undelivered_papers("me", FIXED_NOW - timedelta(days=1)))
     assert len(released) == (5 if status == "failed" else 0)
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("535 bad password hunter2-pw", "535 bad password [redacted]"),
+        (f"535 you sent {_b64('hunter2-pw')}", "535 you sent [redacted]"),
+        (f"535 no: {_b64(chr(0) + 'me' + chr(0) + 'hunter2-pw')}", "535 no: [redacted]"),
+        (
+            f"535 no: {_b64('me' + chr(0) + 'me' + chr(0) + 'hunter2-pw').rstrip('=')}",
+            "535 no: [redacted]",
+        ),
+        ("535 you sent AUTH XOAUTH2 dXNlcj1tZQFhdXRo", "535 you sent AUTH XOAUTH2 [redacted]"),
+        ("535 you sent auth login bWU=", "535 you sent auth login [redacted]"),
+        ("250 2.0.0 queued as 4Bx1", "250 2.0.0 queued as 4Bx1"),
+    ],
+    ids=[
+        "plain",
+        "base64",
+        "auth-plain-blob",
+        "with-authzid-unpadded",
+        "auth-echo",
+        "login",
+        "none",
+    ],
+)
+def test_redact_removes_every_form_of_the_password(reply: str, expected: str) -> None:
+    from digest.deliver import redact
+
+    assert redact(reply, "me", "hunter2-pw") == expected
+    assert redact(reply, "me", None) == redact(reply, "me", "")
