@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,7 +18,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from digest.deliver import MaildirMailer, Mailer, SmtpMailer, build_message, new_message_id
+from digest.deliver import (
+    MaildirMailer,
+    Mailer,
+    SmtpMailer,
+    build_message,
+    new_message_id,
+    refusal_is_permanent,
+)
 from digest.errors import ConfigError, DeliveryError, SourceError
 from digest.http import HostPolicy, PoliteClient
 from digest.match import Matcher
@@ -27,7 +34,15 @@ from digest.render import CLIP_BYTES, fit_digest
 from digest.settings import Settings
 from digest.sources import FetchContext, Source, build_sources
 from digest.sources.files import FilesSource
-from digest.store import OutboxEntry, Store, UpsertCounts
+from digest.store import (
+    OPEN_RECIPIENT_STATUSES,
+    RETRY_STATUSES,
+    OutboxEntry,
+    OutboxStatus,
+    RecipientStatus,
+    Store,
+    UpsertCounts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -304,7 +319,13 @@ def sender_address(settings: Settings) -> str:
 
 @dataclass(frozen=True)
 class SendReport:
-    """What sending did for one profile."""
+    """What sending did for one profile.
+
+    `outcome` is the status of the digest `error` is about: pending (kept for retry), failed
+    (its papers go in the next digest), ambiguous (resent unchanged), undeliverable (given
+    up, its papers stay with it). `waiting` counts recipients refused for now, retried later;
+    `notes` say which digests reached some recipients and not others.
+    """
 
     profile: str
     sent: tuple[OutboxEntry, ...] = ()
@@ -313,6 +334,25 @@ class SendReport:
     skipped: str = ""
     followed: int = 0
     rendered: RenderedDigest | None = field(default=None, repr=False)
+    outcome: OutboxStatus | None = None
+    waiting: int = 0
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What delivering one outbox row did: the row as it now stands, the last attempt's error
+    or refusals ('' when every recipient tried has it), and how many recipients wait for a
+    later try."""
+
+    entry: OutboxEntry
+    error: str = ""
+    waiting: int = 0
+
+    @property
+    def reached_someone(self) -> bool:
+        """Some recipient has the message: the profile's next digest may be planned."""
+        return self.entry.status in ("sent", "partial")
 
 
 def queue_digest(app: App, plan: Plan) -> tuple[OutboxEntry, RenderedDigest]:
@@ -345,51 +385,124 @@ def queue_digest(app: App, plan: Plan) -> tuple[OutboxEntry, RenderedDigest]:
     return app.store.outbox_entry(outbox_id), rendered
 
 
-def deliver_entry(app: App, entry: OutboxEntry) -> str:
-    """Send one outbox row, retrying temporary failures a few times with backoff; mark it sent
-    only after the server accepted it. Returns the last error text ('' on success)."""
+_AMBIGUOUS_NOTE = " [ambiguous: resent with the same Message-ID]"
+_BOUND_NOTE = " [an earlier try was ambiguous: its papers stay with this Message-ID]"
+
+
+def deliver_entry(app: App, entry: OutboxEntry) -> Delivery:
+    """Send one outbox row to its recipients still to try, retrying temporary failures a few
+    times with backoff; every attempt is recorded per recipient.
+
+    The row ends sent (a recipient's server answered 250 after DATA, and none is left to
+    try), failed (a permanent failure, and nobody has it or may have it: its papers go in the
+    next digest) or undeliverable (given up on, while someone may have it: its papers stay
+    with it). A row still open after `[delivery] retry_hours` is given up on.
+    """
     delivery = app.settings.delivery
+    result = Delivery(entry)
     for attempt in range(delivery.attempts):
-        try:
-            refused = app.get_mailer().send(
-                entry.raw, sender_address(app.settings), entry.recipients
-            )
-        except DeliveryError as exc:
-            note = " [ambiguous: resent with the same Message-ID]" if exc.ambiguous else ""
-            app.store.mark_failed_attempt(entry.id, f"{exc}{note}", permanent=exc.permanent)
-            log.error("digest %s for %s not delivered: %s", entry.message_id, entry.profile, exc)
-            if exc.permanent or attempt + 1 == delivery.attempts:
-                return str(exc)
-            app.sleep(delivery.retry_backoff_seconds * 2**attempt)
-            continue
-        # Partly refused still counts as sent: the other recipients have it.
-        detail = "; ".join(f"{r}: {reply}" for r, reply in refused.items())
-        if detail:
-            log.warning("digest %s: recipients refused: %s", entry.message_id, detail)
-        app.store.mark_sent(
-            entry.id, app.clock(), f"recipients refused: {detail}" if detail else ""
-        )
+        last = attempt + 1 == delivery.attempts
+        result, again = _attempt(app, result.entry, last_of_run=last)
+        if not again or last:
+            break
+        app.sleep(delivery.retry_backoff_seconds * 2**attempt)
+    return result
+
+
+def _attempt(app: App, entry: OutboxEntry, *, last_of_run: bool) -> tuple[Delivery, bool]:
+    """One try of an outbox row; True beside it when another try in this run may help."""
+    states = app.store.outbox_recipients(entry.id)
+    targets = [r.address for r in states if r.status in OPEN_RECIPIENT_STATUSES]
+    if not targets:  # nobody left to try (a row left open by an older digest): settle it
+        settled = app.store.record_attempt(entry.id, app.clock(), tried={}, error="", give_up=True)
+        return Delivery(settled), False
+    bound = any(r.status == "sent" or r.ambiguous_attempts for r in states)
+    failure: DeliveryError | None = None
+    try:
+        refused = app.get_mailer().send(entry.raw, sender_address(app.settings), targets)
+    except DeliveryError as exc:
+        failure, refused = exc, exc.refused
+    tried = _recipient_outcomes(targets, refused, failure)
+    error = _attempt_error(refused, failure, bound)
+    now = app.clock()
+    too_old = now - entry.created_at > timedelta(hours=app.settings.delivery.retry_hours)
+    final = failure is not None and failure.permanent
+    give_up = (final and not bound) or (too_old and (last_of_run or final))
+    if give_up and too_old and any(s in OPEN_RECIPIENT_STATUSES for s, _ in tried.values()):
+        hours = app.settings.delivery.retry_hours
+        error = f"given up after {entry.attempts + 1} tries over {hours} h: {error}"
+    updated = app.store.record_attempt(entry.id, now, tried=tried, error=error, give_up=give_up)
+    waiting = sum(
+        1 for r in app.store.outbox_recipients(entry.id) if r.status in OPEN_RECIPIENT_STATUSES
+    )
+    if error:
+        log.warning("digest %s for %s: %s", entry.message_id, entry.profile, error)
+    again = updated.status in RETRY_STATUSES and not final
+    return Delivery(updated, error, waiting), again
+
+
+def _recipient_outcomes(
+    targets: Sequence[str], refused: Mapping[str, str], failure: DeliveryError | None
+) -> dict[str, tuple[RecipientStatus, str]]:
+    """What one attempt did to each recipient tried: accepted, refused (5xx), refused for now
+    (4xx: tried again later), ambiguous, or untouched by a failure of the whole session."""
+    outcomes: dict[str, tuple[RecipientStatus, str]] = {}
+    for address in targets:
+        if address in refused:
+            reply = refused[address]
+            outcomes[address] = ("refused" if refusal_is_permanent(reply) else "pending", reply)
+        elif failure is None:
+            outcomes[address] = ("sent", "accepted")
+        else:
+            outcomes[address] = ("ambiguous" if failure.ambiguous else "pending", str(failure))
+    return outcomes
+
+
+def _attempt_error(refused: Mapping[str, str], failure: DeliveryError | None, bound: bool) -> str:
+    """The text history keeps for one attempt ('' for a clean delivery)."""
+    if failure is not None:
+        note = _AMBIGUOUS_NOTE if failure.ambiguous else _BOUND_NOTE if bound else ""
+        return f"{failure}{note}"
+    if not refused:
         return ""
-    return "no attempt made"  # pragma: no cover - attempts >= 1
+    later = " (retried later)"
+    return "recipients refused: " + "; ".join(
+        f"{address}: {reply}{'' if refusal_is_permanent(reply) else later}"
+        for address, reply in refused.items()
+    )
 
 
 def send_profile(app: App, profile: Profile, *, dry_run: bool = False) -> SendReport:
-    """Deliver what is due for one profile: first any pending digest, then a new one."""
+    """Deliver what is due for one profile: first any digest still to retry, then a new one.
+
+    A retried digest that reaches nobody stops the run (the server is down, or refuses);
+    one that reached some recipients (others refused for now) does not.
+    """
     sent: list[OutboxEntry] = []
-    for entry in app.store.outbox(profile.name, status="pending"):
+    waiting: list[Delivery] = []
+    for entry in app.store.outbox_to_retry(profile.name):
         if dry_run:
             continue
-        error = deliver_entry(app, entry)
-        if error:
-            return SendReport(profile.name, tuple(sent), error=error)
-        sent.append(entry)
+        retried = deliver_entry(app, entry)
+        if not retried.reached_someone:
+            return SendReport(
+                profile.name,
+                tuple(sent),
+                error=retried.error,
+                outcome=retried.entry.status,
+                **_waiting(waiting),
+            )
+        if retried.entry.status == "sent":
+            sent.append(retried.entry)
+        if retried.error:
+            waiting.append(retried)
     if not dry_run:
         expire_stale(app, profile)
     plan = plan_digest(app, profile)
     if not plan.digest.matches and not profile.send_empty:
         if not dry_run:
             app.store.record_send_run(profile.name, app.clock(), "nothing new")
-        return SendReport(profile.name, tuple(sent), skipped="nothing new")
+        return SendReport(profile.name, tuple(sent), skipped="nothing new", **_waiting(waiting))
     if dry_run:
         return SendReport(
             profile.name,
@@ -398,18 +511,34 @@ def send_profile(app: App, profile: Profile, *, dry_run: bool = False) -> SendRe
             followed=plan.digest.followed_count,
         )
     entry, rendered = queue_digest(app, plan)
-    error = deliver_entry(app, entry)
-    if not error:
-        sent.append(entry)
+    delivered = deliver_entry(app, entry)
+    if delivered.reached_someone:
+        sent.append(delivered.entry)
         app.store.record_send_run(profile.name, app.clock(), "sent")
+    failed = not delivered.reached_someone
+    if delivered.error and not failed:
+        waiting.append(delivered)
     return SendReport(
         profile.name,
         tuple(sent),
         papers=len(plan.digest.papers),
-        error=error,
+        error=delivered.error if failed else "",
         followed=plan.digest.followed_count,
         rendered=rendered,
+        outcome=delivered.entry.status if failed else None,
+        **_waiting(waiting),
     )
+
+
+def _waiting(deliveries: Sequence[Delivery]) -> dict[str, Any]:
+    """The report's fields for digests that reached some recipients and not others."""
+    notes = []
+    for d in deliveries:
+        if d.waiting:
+            notes.append(f"partly delivered, {d.waiting} recipient(s) retried later: {d.error}")
+        elif d.error:
+            notes.append(f"delivered, not to every recipient: {d.error}")
+    return {"waiting": sum(d.waiting for d in deliveries), "notes": tuple(notes)}
 
 
 def send(app: App, profiles: Sequence[Profile], *, dry_run: bool = False) -> list[SendReport]:

@@ -21,7 +21,7 @@ from digest import __version__
 from digest.errors import DigestError
 
 if TYPE_CHECKING:
-    from digest.app import App
+    from digest.app import App, SendReport
     from digest.models import Match, Profile
     from digest.profile import TermList
     from digest.settings import ProfileConfig, Settings
@@ -328,14 +328,14 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
         app.close()
     failed = False
     for report in reports:
+        for note in report.notes:
+            click.echo(f"! {report.profile}: {note}", err=True)
         if dry_run:
             subject = report.rendered.subject if report.rendered else report.skipped
             click.echo(f"{report.profile}: would send {report.papers} papers: {subject}")
         elif report.error:
             failed = True
-            click.echo(
-                f"✗ {report.profile}: not delivered, kept for retry: {report.error}", err=True
-            )
+            click.echo(f"✗ {report.profile}: {_not_delivered(report)}: {report.error}", err=True)
         elif report.sent:
             ids = ", ".join(e.message_id for e in report.sent)
             click.echo(f"✓ {report.profile}: sent {len(report.sent)} digest(s) {ids}")
@@ -343,6 +343,20 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
             click.echo(f"· {report.profile}: {report.skipped}")
     if failed:
         sys.exit(5)
+
+
+def _not_delivered(report: SendReport) -> str:
+    """What became of a digest that was not delivered, as the outbox now has it."""
+    if report.outcome == "failed":
+        return "failed permanently, its papers go in the next digest"
+    if report.outcome == "ambiguous":
+        return "delivery ambiguous (it may have arrived), will be resent unchanged"
+    if report.outcome == "undeliverable":
+        return (
+            "undeliverable after an ambiguous try, its papers stay with that digest "
+            "(see digest history)"
+        )
+    return "not delivered, kept for retry"
 
 
 @cli.command()

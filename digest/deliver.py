@@ -8,13 +8,17 @@ dropped connections).
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import ipaddress
 import logging
 import mailbox
+import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from email.charset import Charset
 from email.header import Header
@@ -23,12 +27,15 @@ from email.message import EmailMessage
 from email.policy import SMTP, Policy
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from digest import __version__
-from digest.errors import DeliveryError
+from digest.errors import ConfigError, DeliveryError
 from digest.models import RenderedDigest
 from digest.settings import SmtpConfig
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 log = logging.getLogger(__name__)
 
@@ -167,8 +174,96 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+class _Watchdog:
+    """Ends an SMTP session at its deadline, however slowly the server trickles its replies.
+
+    smtplib's timeout bounds each read, not a reply: a greeting of one line a second never
+    times out. At the deadline the watchdog shuts the connection down through its own handle on
+    the socket (a duplicate, so it stays valid however smtplib wraps or closes its own), and
+    the blocked read returns at once.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._lock = threading.Lock()
+        self._socket: socket.socket | None = None
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket) -> None:
+        """Take a handle on the session's connection (right after it is made)."""
+        with self._lock:
+            self._socket = socket.fromfd(sock.fileno(), sock.family, sock.type)
+            if self.fired:
+                self._shutdown()
+
+    def _fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._socket is not None:
+            with contextlib.suppress(OSError):
+                self._socket.shutdown(socket.SHUT_RDWR)
+
+    def stop(self) -> None:
+        """The session is over: cancel the timer and let go of the connection."""
+        self._timer.cancel()
+        self._timer.join()
+        with self._lock:
+            if self._socket is not None:
+                self._socket.close()
+                self._socket = None
+
+
+class _Session(smtplib.SMTP):
+    """smtplib.SMTP under a watchdog, noting when the message's final dot has gone out (from
+    then on, a lost connection leaves the delivery ambiguous)."""
+
+    message_sent = False
+
+    def __init__(self, watchdog: _Watchdog, host: str, port: int, timeout: float) -> None:
+        self.watchdog = watchdog
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        # As smtplib's own; SMTP_SSL wraps what this returns.
+        sock = socket.create_connection((host, port), timeout, self.source_address)
+        self.watchdog.watch(sock)
+        return sock
+
+    def send(self, s: ReadableBuffer | str) -> None:
+        """Send `s`; the message ends with `CRLF.CRLF` (smtplib sends it in one piece)."""
+        super().send(s)
+        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):
+            self.message_sent = True
+
+
+class _SslSession(smtplib.SMTP_SSL, _Session):
+    """The same over implicit TLS (the watchdog holds the socket before the handshake)."""
+
+    def __init__(
+        self,
+        watchdog: _Watchdog,
+        host: str,
+        port: int,
+        timeout: float,
+        context: ssl.SSLContext,
+    ) -> None:
+        self.watchdog = watchdog
+        smtplib.SMTP_SSL.__init__(self, host, port, timeout=timeout, context=context)
+
+
 class SmtpMailer:
-    """Delivers through an SMTP server: implicit TLS, STARTTLS, or plain (loopback relays)."""
+    """Delivers through an SMTP server: implicit TLS, STARTTLS, or plain (loopback relays).
+
+    Every session has an overall deadline (`smtp.deadline_seconds`) besides the socket timeout,
+    and every server reply is redacted (the password and its AUTH forms) before it becomes
+    text.
+    """
 
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
@@ -183,47 +278,100 @@ class SmtpMailer:
             context.verify_mode = ssl.CERT_NONE
         return context
 
-    def connect(self) -> smtplib.SMTP:
-        """An open connection, secured as `security` says (no login yet); `doctor` uses it to
-        check the server without sending."""
+    def redact(self, text: str) -> str:
+        """`text` without the configured password in any form an AUTH exchange gives it."""
+        try:
+            password = self.config.secret()
+        except ConfigError:  # an unreadable password file: it cannot be in any reply
+            password = None
+        return redact(text, self.config.username, password)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[_Session]:
+        """An open connection, secured as `security` says (no login yet), under the session
+        deadline; `doctor` uses it to check the server without sending. Leaving the block
+        ends the session: QUIT (whatever it answers) after success, a plain close after an
+        error."""
         config = self.config
+        watchdog = _Watchdog(config.deadline_seconds)
+        try:
+            smtp = self._open(watchdog)
+            try:
+                yield smtp
+            except BaseException:
+                smtp.close()
+                raise
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                smtp.quit()  # after a 250 the message is delivered; QUIT cannot change that
+            smtp.close()
+        except OSError as exc:
+            if watchdog.fired:
+                raise DeadlineExpired(config.deadline_seconds) from exc
+            raise
+        finally:
+            watchdog.stop()
+
+    def _open(self, watchdog: _Watchdog) -> _Session:
+        config = self.config
+        timeout = min(config.timeout, config.deadline_seconds)
         if config.security == "ssl":
-            return smtplib.SMTP_SSL(
-                config.host,
-                config.effective_port,
-                timeout=config.timeout,
-                context=self._tls_context(),
+            return _SslSession(
+                watchdog, config.host, config.effective_port, timeout, self._tls_context()
             )
         if config.security == "none" and not _is_loopback(config.host):
             log.warning("sending to %s without TLS: only do this on a loopback relay", self.where)
-        smtp = smtplib.SMTP(config.host, config.effective_port, timeout=config.timeout)
-        if config.security == "starttls":
-            smtp.ehlo()
-            if not smtp.has_extn("starttls"):
-                smtp.close()
-                raise DeliveryError(
-                    f"{self.where} does not offer STARTTLS; refusing to send in clear text",
-                    permanent=True,
-                )
-            smtp.starttls(context=self._tls_context())
-            smtp.ehlo()
+        smtp = _Session(watchdog, config.host, config.effective_port, timeout)
+        try:
+            if config.security == "starttls":
+                smtp.ehlo()
+                if not smtp.has_extn("starttls"):
+                    raise DeliveryError(
+                        f"{self.where} does not offer STARTTLS; refusing to send in clear text",
+                        permanent=True,
+                    )
+                smtp.starttls(context=self._tls_context())
+                smtp.ehlo()
+        except BaseException:
+            smtp.close()
+            raise
         return smtp
 
     def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> Mapping[str, str]:
-        """Log in if configured, send, and return the recipients the server refused."""
-        data_sent = False
+        """Log in if configured, send, and return the recipients the server refused.
+
+        Raises DeliveryError (its text redacted) when no recipient has the message; `refused`
+        on it names those refused at RCPT, `ambiguous` says the connection was lost after the
+        message went out (it may have arrived).
+        """
         try:
-            with self.connect() as smtp:
+            return self._send(raw, sender, recipients)
+        except DeliveryError as exc:
+            raise DeliveryError(
+                self.redact(str(exc)),
+                permanent=exc.permanent,
+                ambiguous=exc.ambiguous,
+                refused={r: self.redact(reply) for r, reply in exc.refused.items()},
+            ) from None
+
+    def _send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> Mapping[str, str]:
+        refused: dict[str, str] = {}
+        sent = False
+        try:
+            with self.session() as smtp:
                 password = self.config.secret()
                 if self.config.username:
                     smtp.login(self.config.username, password or "")
                 refused = self._envelope(smtp, sender, recipients)
-                data_sent = True
-                code, reply = smtp.data(raw)  # returns the reply; only sendmail raises on it
+                try:
+                    code, reply = smtp.data(raw)  # returns the reply; only sendmail raises on it
+                finally:
+                    sent = smtp.message_sent
                 if code != 250:
                     raise smtplib.SMTPDataError(code, reply)
         except DeliveryError:
             raise
+        except DeadlineExpired as exc:
+            raise self._lost(str(exc), sent, refused) from None
         except smtplib.SMTPAuthenticationError as exc:
             raise DeliveryError(
                 f"{self.where} refused the login for {self.config.username!r}: {_reply(exc)}",
@@ -231,14 +379,18 @@ class SmtpMailer:
             ) from None
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
-            detail = "; ".join(f"{r}: {c} {_text(m)}" for r, (c, m) in exc.recipients.items())
-            permanent = all(code >= 500 for code in codes)
+            everyone = {r: f"{c} {_text(m)}" for r, (c, m) in exc.recipients.items()}
+            detail = "; ".join(f"{r}: {reply}" for r, reply in everyone.items())
             raise DeliveryError(
-                f"{self.where} refused every recipient: {detail}", permanent=permanent
+                f"{self.where} refused every recipient: {detail}",
+                permanent=all(code >= 500 for code in codes),
+                refused=everyone,
             ) from None
         except smtplib.SMTPResponseException as exc:
             raise DeliveryError(
-                f"{self.where} answered {_reply(exc)}", permanent=exc.smtp_code >= 500
+                f"{self.where} answered {_reply(exc)}",
+                permanent=exc.smtp_code >= 500,
+                refused=refused,
             ) from None
         except ssl.SSLCertVerificationError as exc:
             raise DeliveryError(
@@ -248,16 +400,21 @@ class SmtpMailer:
             ) from None
         # Last: smtplib's and ssl's exceptions are OSErrors too.
         except OSError as exc:  # dropped, refused, timed out, TLS
-            if data_sent and not isinstance(exc, smtplib.SMTPResponseException):
-                raise DeliveryError(
-                    f"{self.where}: connection lost after the message was sent; it may have "
-                    "arrived, so it is resent unchanged (same Message-ID)",
-                    ambiguous=True,
-                ) from None
             what = "timed out" if isinstance(exc, socket.timeout | TimeoutError) else str(exc)
-            raise DeliveryError(f"{self.where}: {what or type(exc).__name__}") from None
-        log.debug("%s accepted the message: %s %s", self.where, code, _text(reply))
+            raise self._lost(what or type(exc).__name__, sent, refused) from None
+        log.debug("%s accepted the message: %s %s", self.where, code, self.redact(_text(reply)))
         return refused
+
+    def _lost(self, what: str, sent: bool, refused: Mapping[str, str]) -> DeliveryError:
+        """The connection ended early; after the message went out, that is ambiguous."""
+        if sent:
+            return DeliveryError(
+                f"{self.where}: connection lost after the message was sent ({what}); it may "
+                "have arrived, so it is resent unchanged (same Message-ID)",
+                ambiguous=True,
+                refused=refused,
+            )
+        return DeliveryError(f"{self.where}: {what}", refused=refused)
 
     @staticmethod
     def _envelope(smtp: smtplib.SMTP, sender: str, recipients: Sequence[str]) -> dict[str, str]:
@@ -277,6 +434,39 @@ class SmtpMailer:
             smtp.rset()
             raise smtplib.SMTPRecipientsRefused(refused)
         return {r: f"{c} {_text(m)}" for r, (c, m) in refused.items()}
+
+
+class DeadlineExpired(OSError):
+    """The watchdog ended the session at `smtp.deadline_seconds` (sending makes it a transient
+    DeliveryError)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no complete answer within the {seconds:g} s session deadline")
+
+
+def refusal_is_permanent(reply: str) -> bool:
+    """True when a refusal (`"550 5.1.1 …"`, as `Mailer.send` returns them) is final: 5xx."""
+    return reply[:1] == "5"
+
+
+# A quoted AUTH command: whatever follows the mechanism is a credential.
+_AUTH_ECHO = re.compile(r"\b(AUTH\s+[A-Z0-9_-]+)\s+\S+", re.IGNORECASE)
+REDACTED = "[redacted]"
+
+
+def redact(text: str, username: str, password: str | None) -> str:
+    """`text` (a server reply, or an error made of one) without the password: as it is, in
+    base64 (AUTH LOGIN), as the AUTH PLAIN blob (NUL user NUL password, base64, with or
+    without the authorization identity and padding), and whatever follows a quoted AUTH."""
+    if password:
+        blobs = (password, f"\0{username}\0{password}", f"{username}\0{username}\0{password}")
+        forms = {password}
+        for blob in blobs:
+            encoded = base64.b64encode(blob.encode()).decode()
+            forms.update((encoded, encoded.rstrip("=")))
+        for form in sorted(forms, key=len, reverse=True):  # longest first: no half-redactions
+            text = text.replace(form, REDACTED)
+    return _AUTH_ECHO.sub(rf"\1 {REDACTED}", text)
 
 
 def _text(message: bytes | str) -> str:

@@ -229,7 +229,7 @@ def check_maildir(path: Path) -> Check:
 
 def check_smtp(settings: Settings) -> Check:
     """Connect, EHLO, STARTTLS or TLS, AUTH when a username is set, QUIT. Sends nothing."""
-    from digest.deliver import SmtpMailer
+    from digest.deliver import SmtpMailer, redact
 
     smtp = settings.smtp
     use_maildir = 'or set [delivery] method = "maildir"'
@@ -253,18 +253,21 @@ def check_smtp(settings: Settings) -> Check:
             "set DIGEST_SMTP__PASSWORD or smtp.password_file",
         )
     try:
-        with mailer.connect() as connection:  # the same connection setup as sending
+        with mailer.session() as connection:  # the same setup and deadline as sending
             if smtp.username:
                 connection.login(smtp.username, password or "")
     except (DeliveryError, smtplib.SMTPException, OSError) as exc:
         detail, fix = _smtp_problem(exc, settings)
-        return Check("smtp", False, f"{where}: {detail}", fix)
+        # A hostile server may quote the AUTH exchange back: never show the password.
+        return Check("smtp", False, f"{where}: {redact(detail, smtp.username, password)}", fix)
     login = f"login accepted for {smtp.username!r}" if smtp.username else "no login configured"
     return Check("smtp", True, f"{where} reachable ({smtp.security}), {login}")
 
 
 def _smtp_problem(exc: BaseException, settings: Settings) -> tuple[str, str]:
     """What went wrong talking to the SMTP server, and how to fix it (never the password)."""
+    from digest.deliver import DeadlineExpired
+
     smtp = settings.smtp
     if isinstance(exc, DeliveryError):
         return str(exc).removeprefix(f"{smtp.host}:{smtp.effective_port} "), (
@@ -292,6 +295,8 @@ def _smtp_problem(exc: BaseException, settings: Settings) -> tuple[str, str]:
         return f"unknown host {smtp.host!r}", "check smtp.host"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused", "check smtp.host and smtp.port, and that the server runs"
+    if isinstance(exc, DeadlineExpired):
+        return str(exc), "check smtp.host and smtp.port, or raise smtp.deadline_seconds"
     if isinstance(exc, TimeoutError | socket.timeout):
         return f"no answer within {smtp.timeout:g} s", "check smtp.host, smtp.port and firewalls"
     if isinstance(exc, smtplib.SMTPServerDisconnected):

@@ -5,6 +5,8 @@ where they happen; the CLI maps each kind to a one-line message and an exit code
 is a bug and keeps its traceback.
 """
 
+from collections.abc import Mapping
+
 
 class DigestError(Exception):
     """Base of every error that is the user's environment's fault, not a bug."""
@@ -39,11 +41,20 @@ class DeliveryError(DigestError):
 
     exit_code = 5
 
-    def __init__(self, message: str, *, permanent: bool = False, ambiguous: bool = False) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        ambiguous: bool = False,
+        refused: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
         # The connection was lost after the message data was sent: it may have been delivered.
         self.ambiguous = ambiguous
+        # Recipients the server refused at RCPT before the failure (address → reply).
+        self.refused: Mapping[str, str] = dict(refused or {})
 
 
 class LockedError(DigestError):

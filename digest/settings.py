@@ -144,6 +144,8 @@ class SmtpConfig(_Strict):
     password: SecretStr | None = None
     password_file: Path | None = None
     timeout: float = Field(default=30.0, gt=0)
+    # The whole session (connect to QUIT) ends by then, however the server trickles its replies.
+    deadline_seconds: float = Field(default=120.0, ge=1, le=3600)
     ca_file: Path | None = None
     verify: bool = True
     from_address: str = ""
@@ -181,6 +183,8 @@ class DeliveryConfig(_Strict):
     maildir: Path = Path("out/maildir")
     attempts: int = Field(default=3, ge=1, le=10)
     retry_backoff_seconds: float = Field(default=10.0, ge=0)
+    # How long a digest not yet accepted for every recipient is retried (same Message-ID).
+    retry_hours: int = Field(default=72, ge=1, le=720)
 
 
 class StoreConfig(_Strict):

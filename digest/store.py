@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import sqlite_utils
 
@@ -149,17 +149,57 @@ _MIGRATE_WINDOW = """
         );
 """
 
-# MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
-MIGRATIONS: tuple[str, ...] = (_MIGRATE_1, _MIGRATE_2, _MIGRATE_3, _MIGRATE_WINDOW)
-SCHEMA_VERSION = len(MIGRATIONS)
+# Per-recipient delivery state, and outbox statuses for digests held back (ambiguous: maybe
+# delivered; partial: some recipients still to retry) or given up while bound (undeliverable).
+# SQLite cannot widen a CHECK constraint in place: the outbox table is rebuilt (its columns
+# named, so this does not depend on its position among the migrations; `migrate` runs it with
+# foreign keys off, as SQLite's procedure for a table rebuild asks).
+_MIGRATE_RECIPIENTS = """
+        CREATE TABLE outbox_rebuilt (
+            id INTEGER PRIMARY KEY,
+            profile TEXT NOT NULL,
+            message_id TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'ambiguous', 'partial', 'sent',
+                                                   'failed', 'undeliverable')),
+            created_at TEXT NOT NULL,
+            cutoff TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            raw BLOB NOT NULL,
+            paper_count INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            sent_at TEXT
+        );
+        INSERT INTO outbox_rebuilt (id, profile, message_id, status, created_at, cutoff,
+                                    recipients, subject, raw, paper_count, attempts,
+                                    last_error, sent_at)
+            SELECT id, profile, message_id, status, created_at, cutoff, recipients, subject,
+                   raw, paper_count, attempts, last_error, sent_at FROM outbox;
+        DROP TABLE outbox;
+        ALTER TABLE outbox_rebuilt RENAME TO outbox;
+        CREATE INDEX outbox_profile_status ON outbox(profile, status);
+        CREATE TABLE outbox_recipients (
+            outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+            address TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'ambiguous', 'sent', 'refused',
+                                                   'abandoned')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            ambiguous_attempts INTEGER NOT NULL DEFAULT 0,
+            last_reply TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (outbox_id, address)
+        );
+"""
 
-# Outbox statuses whose papers are reserved: on their way, so no new digest may carry them.
-RESERVED_STATUSES: tuple[str, ...] = ("pending",)
-_RESERVED_SQL = ", ".join(f"'{status}'" for status in RESERVED_STATUSES)
-# Outbox statuses whose papers are released: candidates again for the next digest, whatever
-# their age (the window may have moved past them while the digest waited in the outbox).
-RELEASED_STATUSES: tuple[str, ...] = ("failed",)
-_RELEASED_SQL = ", ".join(f"'{status}'" for status in RELEASED_STATUSES)
+# MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
+MIGRATIONS: tuple[str, ...] = (
+    _MIGRATE_1,
+    _MIGRATE_2,
+    _MIGRATE_3,
+    _MIGRATE_WINDOW,
+    _MIGRATE_RECIPIENTS,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -172,6 +212,61 @@ class Window:
 
     origin: datetime
     expired_until: datetime
+
+
+OutboxStatus = Literal["pending", "ambiguous", "partial", "sent", "failed", "undeliverable"]
+RecipientStatus = Literal["pending", "ambiguous", "sent", "refused", "abandoned"]
+
+
+def _sql_list(values: Iterable[str]) -> str:
+    """Constant status names as an SQL list, `('a', 'b')` (never user input)."""
+    return "(" + ", ".join(f"'{value}'" for value in values) + ")"
+
+
+# Outbox rows whose papers are reserved: never planned into another digest. A failed row (no
+# recipient has it, none may have) releases its papers; a sent row's are in `deliveries`.
+RESERVED_STATUSES: tuple[OutboxStatus, ...] = ("pending", "ambiguous", "partial", "undeliverable")
+_RESERVED = _sql_list(RESERVED_STATUSES)
+# Outbox rows that still need work: retried, with the same bytes, at every send.
+RETRY_STATUSES: tuple[OutboxStatus, ...] = ("pending", "ambiguous", "partial")
+_RETRY = _sql_list(RETRY_STATUSES)
+# Outbox rows whose papers are released: candidates again for the next digest, whatever their
+# age (the window may have moved past them while the digest waited in the outbox).
+RELEASED_STATUSES: tuple[OutboxStatus, ...] = ("failed",)
+_RELEASED = _sql_list(RELEASED_STATUSES)
+# Recipients still to try: never tried, refused for now (4xx), or the last try was ambiguous.
+OPEN_RECIPIENT_STATUSES: tuple[RecipientStatus, ...] = ("pending", "ambiguous")
+_OPEN = _sql_list(OPEN_RECIPIENT_STATUSES)
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientState:
+    """Where one recipient of an outbox row stands."""
+
+    address: str
+    status: RecipientStatus
+    attempts: int = 0
+    ambiguous_attempts: int = 0  # tries that ended in doubt: they may have it
+    last_reply: str = ""
+
+
+def outbox_status(recipients: Iterable[RecipientState], *, give_up: bool) -> OutboxStatus:
+    """An outbox row's status from its recipients (`give_up`: no more tries for the open ones).
+
+    A row that any recipient has, or may have, stays bound to its Message-ID: it ends as sent
+    (someone has it) or undeliverable (someone may), never failed, so its papers are never put
+    into another message. Only a row nobody has nor may have ends failed.
+    """
+    states = list(recipients)
+    has = any(r.status == "sent" for r in states)
+    maybe = any(r.ambiguous_attempts > 0 for r in states)
+    if not give_up and any(r.status in OPEN_RECIPIENT_STATUSES for r in states):
+        if any(r.status == "ambiguous" for r in states) or (maybe and not has):
+            return "ambiguous"
+        return "partial" if has else "pending"
+    if has:
+        return "sent"
+    return "undeliverable" if maybe else "failed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +285,7 @@ class OutboxEntry:
     id: int
     profile: str
     message_id: str
-    status: str
+    status: OutboxStatus
     created_at: datetime
     cutoff: datetime
     recipients: tuple[str, ...]
@@ -462,17 +557,31 @@ class Store:
                 f"{self.path}: database schema {current} is newer than this digest "
                 f"({SCHEMA_VERSION}); upgrade digest"
             )
-        for version in range(current, SCHEMA_VERSION):
-            # One script, one transaction: the schema change and its version number together.
-            script = (
-                f"BEGIN IMMEDIATE;\n{MIGRATIONS[version]}\nPRAGMA user_version = {version + 1};"
-            )
-            try:
-                self.db.conn.executescript(script + "\nCOMMIT;")
-            except sqlite3.DatabaseError:
-                if self.db.conn.in_transaction:
-                    self.db.conn.rollback()
-                raise
+        if current == SCHEMA_VERSION:
+            return
+        # A migration may rebuild a table (SQLite's way to change a constraint), which SQLite
+        # asks to do with foreign keys off; they are checked before each migration commits.
+        self.db.execute("PRAGMA foreign_keys = OFF")
+        try:
+            for version in range(current, SCHEMA_VERSION):
+                self._migrate_to(version + 1)
+        finally:
+            self.db.execute("PRAGMA foreign_keys = ON")
+
+    def _migrate_to(self, version: int) -> None:
+        # One script, one transaction: the schema change and its version number together.
+        script = f"BEGIN IMMEDIATE;\n{MIGRATIONS[version - 1]}\nPRAGMA user_version = {version};"
+        conn = self.db.conn
+        try:
+            conn.executescript(script)
+            broken = conn.execute("PRAGMA foreign_key_check").fetchone()
+            if broken is not None:
+                raise sqlite3.IntegrityError(f"migration {version} broke {tuple(broken)}")
+            conn.commit()
+        except sqlite3.DatabaseError:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
@@ -640,13 +749,13 @@ class Store:
                             UNION
                             SELECT op.paper_key FROM outbox_papers op
                             JOIN outbox o ON o.id = op.outbox_id
-                            WHERE o.profile = :profile AND o.status IN ({_RELEASED_SQL}))
+                            WHERE o.profile = :profile AND o.status IN {_RELEASED})
               AND NOT EXISTS (SELECT 1 FROM deliveries d
                               WHERE d.profile = :profile AND d.paper_key = p.key)
               AND NOT EXISTS (SELECT 1 FROM expired e
                               WHERE e.profile = :profile AND e.paper_key = p.key)
               AND NOT EXISTS (SELECT 1 FROM outbox_papers op JOIN outbox o ON o.id = op.outbox_id
-                              WHERE o.profile = :profile AND o.status IN ({_RESERVED_SQL})
+                              WHERE o.profile = :profile AND o.status IN {_RESERVED}
                                 AND op.paper_key = p.key)
             ORDER BY p.seq, p.key
             """,
@@ -666,7 +775,7 @@ class Store:
               AND NOT EXISTS (SELECT 1 FROM expired e
                               WHERE e.profile = :profile AND e.paper_key = p.key)
               AND NOT EXISTS (SELECT 1 FROM outbox_papers op JOIN outbox o ON o.id = op.outbox_id
-                              WHERE o.profile = :profile AND o.status IN ({_RESERVED_SQL})
+                              WHERE o.profile = :profile AND o.status IN {_RESERVED}
                                 AND op.paper_key = p.key)
             ORDER BY p.seq, p.key
             """,
@@ -782,7 +891,91 @@ class Store:
                 "INSERT INTO outbox_papers (outbox_id, paper_key) VALUES (?, ?)",
                 [(outbox_id, key) for key in paper_keys],
             )
+            self._add_recipients(outbox_id, recipients)
         return outbox_id
+
+    def _add_recipients(self, outbox_id: int, recipients: Iterable[str]) -> None:
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO outbox_recipients (outbox_id, address, status)"
+            " VALUES (?, ?, 'pending')",
+            [(outbox_id, address) for address in recipients],
+        )
+
+    def outbox_recipients(self, outbox_id: int) -> list[RecipientState]:
+        """Where each recipient of an outbox row stands, in the row's recipient order.
+
+        A row queued before recipients were tracked gets its rows now: still to try while the
+        row is open; for a finished row, what its status says (sent to all, or to none).
+        """
+        entry = self.outbox_entry(outbox_id)
+        rows = self._recipient_rows(outbox_id)
+        if not rows:
+            known: dict[str, RecipientStatus] = {"sent": "sent", "failed": "abandoned"}
+            with self.transaction():
+                self._add_recipients(outbox_id, entry.recipients)
+                self.db.execute(
+                    "UPDATE outbox_recipients SET status = ? WHERE outbox_id = ?",
+                    [known.get(entry.status, "pending"), outbox_id],
+                )
+            rows = self._recipient_rows(outbox_id)
+        order = {address: n for n, address in enumerate(entry.recipients)}
+        return sorted(rows, key=lambda r: order.get(r.address, len(order)))
+
+    def _recipient_rows(self, outbox_id: int) -> list[RecipientState]:
+        rows = self.db.execute(
+            "SELECT address, status, attempts, ambiguous_attempts, last_reply"
+            " FROM outbox_recipients WHERE outbox_id = ?",
+            [outbox_id],
+        ).fetchall()
+        return [RecipientState(*row) for row in rows]
+
+    def record_attempt(
+        self,
+        outbox_id: int,
+        now: datetime,
+        *,
+        tried: Mapping[str, tuple[RecipientStatus, str]],
+        error: str,
+        give_up: bool = False,
+    ) -> OutboxEntry:
+        """Record one delivery attempt of an outbox row, atomically, and return the row.
+
+        `tried` is what happened to each recipient tried (status, server reply); `error` the
+        attempt's error ('' when the server accepted the message). `give_up` ends the row:
+        its open recipients are abandoned. The row's status follows from its recipients
+        (`outbox_status`); once any recipient has the message, its papers are delivered.
+        """
+        with self.transaction():
+            for address, (outcome, reply) in tried.items():
+                self.db.execute(
+                    "UPDATE outbox_recipients SET status = ?, attempts = attempts + 1,"
+                    " ambiguous_attempts = ambiguous_attempts + ?, last_reply = ?"
+                    " WHERE outbox_id = ? AND address = ?",
+                    [outcome, int(outcome == "ambiguous"), reply, outbox_id, address],
+                )
+            if give_up:
+                self.db.execute(
+                    "UPDATE outbox_recipients SET status = 'abandoned'"
+                    f" WHERE outbox_id = ? AND status IN {_OPEN}",
+                    [outbox_id],
+                )
+            status = outbox_status(self._recipient_rows(outbox_id), give_up=give_up)
+            delivered = any(outcome == "sent" for outcome, _ in tried.values())
+            self.db.execute(
+                "UPDATE outbox SET status = ?, attempts = attempts + 1,"
+                " last_error = CASE WHEN ? != '' THEN ? ELSE last_error END,"
+                " sent_at = CASE WHEN ? THEN coalesce(sent_at, ?) ELSE sent_at END"
+                " WHERE id = ?",
+                [status, error, error, int(delivered), _iso(now), outbox_id],
+            )
+            if delivered:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO deliveries (profile, paper_key, outbox_id, delivered_at)"
+                    " SELECT o.profile, op.paper_key, o.id, ? FROM outbox_papers op"
+                    " JOIN outbox o ON o.id = op.outbox_id WHERE o.id = ?",
+                    [_iso(now), outbox_id],
+                )
+        return self.outbox_entry(outbox_id)
 
     def outbox(self, profile: str | None = None, status: str | None = None) -> list[OutboxEntry]:
         """Outbox rows, oldest first, optionally of one profile and/or status."""
@@ -793,42 +986,20 @@ class Store:
         rows = self.db.execute(sql + " ORDER BY id", {"p": profile, "s": status}).fetchall()
         return [_outbox_from_row(row) for row in rows]
 
+    def outbox_to_retry(self, profile: str) -> list[OutboxEntry]:
+        """The profile's outbox rows that still need work (RETRY_STATUSES), oldest first."""
+        rows = self.db.execute(
+            f"SELECT * FROM outbox WHERE profile = ? AND status IN {_RETRY} ORDER BY id",
+            [profile],
+        ).fetchall()
+        return [_outbox_from_row(row) for row in rows]
+
     def outbox_entry(self, outbox_id: int) -> OutboxEntry:
         """One outbox row by id."""
         row = self.db.execute("SELECT * FROM outbox WHERE id = ?", [outbox_id]).fetchone()
         if row is None:
             raise StoreError(f"{self.path or ':memory:'}: no outbox row {outbox_id}")
         return _outbox_from_row(row)
-
-    def mark_sent(self, outbox_id: int, now: datetime, note: str = "") -> None:
-        """The server accepted the message: mark it sent and its papers delivered, atomically.
-
-        `note` (e.g. recipients the server refused) replaces the last error; without one, the
-        last error stays, so history shows what happened before it got through.
-        """
-        with self.transaction():
-            entry = self.db.execute(
-                "SELECT profile FROM outbox WHERE id = ?", [outbox_id]
-            ).fetchone()
-            self.db.execute(
-                "UPDATE outbox SET status = 'sent', sent_at = ?, attempts = attempts + 1,"
-                " last_error = CASE WHEN ? != '' THEN ? ELSE last_error END WHERE id = ?",
-                [_iso(now), note, note, outbox_id],
-            )
-            self.db.execute(
-                "INSERT OR IGNORE INTO deliveries (profile, paper_key, outbox_id, delivered_at)"
-                " SELECT ?, paper_key, ?, ? FROM outbox_papers WHERE outbox_id = ?",
-                [entry["profile"], outbox_id, _iso(now), outbox_id],
-            )
-
-    def mark_failed_attempt(self, outbox_id: int, error: str, *, permanent: bool) -> None:
-        """Record a failed attempt; a permanent failure releases the papers for the next digest."""
-        with self.transaction():
-            self.db.execute(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?,"
-                " status = CASE WHEN ? THEN 'failed' ELSE status END WHERE id = ?",
-                [error, int(permanent), outbox_id],
-            )
 
     def record_send_run(self, profile: str, now: datetime, outcome: str) -> None:
         """Remember that the profile's send job completed (`outcome`: sent, or why not)."""

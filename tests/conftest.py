@@ -3,6 +3,7 @@ loopback (aiosmtpd with STARTTLS and AUTH required, certificate from a throwaway
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 from collections.abc import Callable, Iterator
@@ -260,3 +261,340 @@ def http_server() -> Iterator[HttpServer]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- a scripted SMTP server on loopback (protocol faults) ---------------------------------------
+
+
+@dataclass
+class Script:
+    """What one SMTP connection answers, step by step; the defaults are a healthy server.
+
+    A step is a reply line, or `drop` (close the connection), `stall` (say nothing more), `drip`
+    (the reply one byte at a time) or, for the greeting only, `endless` (continuation lines
+    forever). `rcpt` maps an address to its reply; `{echo}` in `auth` quotes the client's AUTH
+    lines back, as a hostile server might.
+    """
+
+    greeting: str = "220 scripted ESMTP"
+    starttls_offered: bool = True
+    starttls: str = "220 go ahead"  # or a refusal, or `garbage` (no TLS handshake follows)
+    untrusted_cert: bool = False
+    auth_mechanisms: str = "PLAIN LOGIN"
+    auth: str = ""  # '' checks the credentials; else the reply to the AUTH exchange
+    mail: str = "250 OK"
+    rcpt: dict[str, str] = field(default_factory=dict)
+    data: str = "354 go ahead"
+    dot: str = "250 2.0.0 queued"
+    quit: str = "221 bye"
+
+
+@dataclass(frozen=True)
+class Received:
+    """A message the scripted server read to its final dot, and what it answered."""
+
+    recipients: tuple[str, ...]
+    raw: bytes
+    message_id: str
+    reply: str  # the step after the dot: a reply line, `drop` or `stall`
+
+    @property
+    def accepted(self) -> bool:
+        """The server answered 250: delivered."""
+        return self.reply.startswith("250")
+
+    @property
+    def may_have_arrived(self) -> bool:
+        """Accepted, or no answer came (the client cannot know): it may be in the mailbox."""
+        return self.accepted or self.reply in ("drop", "stall")
+
+
+@dataclass
+class ScriptedSmtp:
+    """A threaded SMTP server on 127.0.0.1 that plays `scripts` to successive connections (the
+    last one repeats) and a healthy server once they are cleared."""
+
+    host: str
+    port: int
+    ca_file: Path
+    scripts: list[Script] = field(default_factory=list)
+    received: list[Received] = field(default_factory=list)
+    connections: int = 0
+    step_seconds: float = 0.1  # between the bytes of a drip and the lines of an endless reply
+
+    def smtp_settings(self, **overrides: Any) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "host": self.host,
+            "port": self.port,
+            "security": "starttls",
+            "username": SMTP_USER,
+            "password": SMTP_PASSWORD,
+            "ca_file": str(self.ca_file),
+            "from_address": "digest@example.org",
+            "timeout": 1,
+            "deadline_seconds": 2,
+        }
+        values.update(overrides)
+        return values
+
+    def script_for(self, number: int) -> Script:
+        if not self.scripts:
+            return Script()
+        return self.scripts[min(number, len(self.scripts) - 1)]
+
+
+class _Connection:
+    """One client connection of the scripted server, played on its own thread."""
+
+    def __init__(
+        self,
+        server: ScriptedSmtp,
+        sock: socket.socket,
+        script: Script,
+        contexts: dict[bool, ssl.SSLContext],
+        stop: Any,
+    ) -> None:
+        self.server, self.sock, self.script, self.contexts, self.stop = (
+            server,
+            sock,
+            script,
+            contexts,
+            stop,
+        )
+        self.file = sock.makefile("rb")
+
+    def say(self, step: str) -> bool:
+        """Play one step; False when the connection is over."""
+        if step == "drop":
+            return False
+        if step == "stall":
+            self.stop.wait()
+            return False
+        if step == "endless":  # endless for any client: 300 lines, 30 s, then it gives in
+            for _ in range(300):
+                if self.stop.wait(self.server.step_seconds):
+                    return False
+                self.sock.sendall(b"220-still greeting you\r\n")
+            self.sock.sendall(b"220 scripted ESMTP\r\n")
+            return True
+        if step.startswith("drip "):
+            for byte in step.removeprefix("drip ").encode() + b"\r\n":
+                if self.stop.wait(self.server.step_seconds):
+                    return False
+                self.sock.sendall(bytes([byte]))
+            return True
+        self.sock.sendall(step.encode() + b"\r\n")
+        return True
+
+    def line(self) -> str:
+        data = self.file.readline(10_000)
+        if not data:
+            raise ConnectionError("client closed")
+        return data.decode(errors="replace").rstrip("\r\n")
+
+    def run(self) -> None:
+        try:
+            self._play()
+        except (OSError, ssl.SSLError, ValueError):
+            pass  # the client went away, or the handshake failed: the session is over
+        finally:
+            self.file.close()
+            self.sock.close()
+
+    def _play(self) -> None:
+        script = self.script
+        if not self.say(script.greeting):
+            return
+        envelope: list[str] = []
+        while True:
+            command = self.line()
+            verb = command.split(" ", 1)[0].upper()
+            if verb in ("EHLO", "HELO"):
+                tls = isinstance(self.sock, ssl.SSLSocket)
+                lines = ["250-scripted", "250-8BITMIME"]
+                if script.starttls_offered and not tls:
+                    lines.append("250-STARTTLS")
+                if tls:
+                    lines.append(f"250-AUTH {script.auth_mechanisms}")
+                lines.append("250 SIZE 10000000")
+                self.sock.sendall("\r\n".join(lines).encode() + b"\r\n")
+            elif verb == "STARTTLS":
+                if script.starttls == "garbage":
+                    self.sock.sendall(b"220 go ahead\r\nthis is not TLS at all\r\n")
+                    return
+                if not self.say(script.starttls):
+                    return
+                if script.starttls.startswith("220"):
+                    self.file.close()
+                    context = self.contexts[script.untrusted_cert]
+                    self.sock = context.wrap_socket(self.sock, server_side=True)
+                    self.file = self.sock.makefile("rb")
+            elif verb == "AUTH":
+                if not self._auth(command):
+                    return
+            elif verb == "MAIL":
+                envelope = []
+                if not self.say(script.mail):
+                    return
+            elif verb == "RCPT":
+                address = command.partition(":")[2].strip().strip("<>")
+                reply = script.rcpt.get(address, "250 OK")
+                if reply.startswith("250"):
+                    envelope.append(address)
+                if not self.say(reply):
+                    return
+            elif verb == "DATA":
+                if not self.say(script.data):
+                    return
+                if script.data.startswith("354") and not self._message(tuple(envelope)):
+                    return
+            elif verb == "RSET":
+                envelope = []
+                self.say("250 OK")
+            elif verb == "QUIT":
+                self.say(script.quit)
+                return
+            else:
+                self.say("502 5.5.2 unknown command")
+
+    def _auth(self, command: str) -> bool:
+        import base64
+
+        exchange = [command]
+        words = command.split()
+        mechanism = words[1].upper() if len(words) > 1 else ""
+        if mechanism == "PLAIN":
+            blob = words[2] if len(words) > 2 else ""
+            credentials = base64.b64decode(blob).split(b"\0")[1:]
+        else:  # LOGIN: the user (perhaps already given), then the password
+            user = words[2] if len(words) > 2 else ""
+            if not user:
+                self.say("334 VXNlcm5hbWU6")
+                user = self.line()
+                exchange.append(user)
+            self.say("334 UGFzc3dvcmQ6")
+            password = self.line()
+            exchange.append(password)
+            credentials = [base64.b64decode(user), base64.b64decode(password)]
+        if self.script.auth:
+            return self.say(self.script.auth.replace("{echo}", " ".join(exchange)))
+        good = credentials == [SMTP_USER.encode(), SMTP_PASSWORD.encode()]
+        return self.say("235 2.7.0 accepted" if good else "535 5.7.8 bad credentials")
+
+    def _message(self, recipients: tuple[str, ...]) -> bool:
+        lines = []
+        while (line := self.file.readline(100_000)) not in (b".\r\n", b""):
+            lines.append(line[1:] if line.startswith(b"..") else line)
+        if not line:
+            return False
+        raw = b"".join(lines)
+        parsed = message_from_bytes(raw, policy=policy.default)
+        step = self.script.dot
+        self.server.received.append(
+            Received(recipients, raw, str(parsed["Message-ID"] or ""), step)
+        )
+        return self.say(step)
+
+
+@pytest.fixture
+def scripted_smtp(tls_material: tuple[ssl.SSLContext, Path]) -> Iterator[ScriptedSmtp]:
+    """The scripted SMTP server, stopped (its threads joined, sockets closed) after the test."""
+    import threading
+
+    context, ca_file = tls_material
+    stranger = trustme.CA().issue_cert("127.0.0.1", "localhost")  # a CA the client does not know
+    untrusted = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    stranger.configure_cert(untrusted)
+    contexts = {False: context, True: untrusted}
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.05)
+    server = ScriptedSmtp("127.0.0.1", int(listener.getsockname()[1]), ca_file)
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    sockets: list[socket.socket] = []
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                sock, _ = listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            sock.settimeout(5)
+            sockets.append(sock)
+            script = server.script_for(server.connections)
+            server.connections += 1
+            connection = _Connection(server, sock, script, contexts, stop)
+            thread = threading.Thread(target=connection.run, daemon=True)
+            threads.append(thread)
+            thread.start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield server
+    finally:
+        stop.set()
+        acceptor.join(5)
+        listener.close()
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in threads:
+            thread.join(5)
+
+
+FIVE_PAPERS = [
+    {
+        "id": f"2411.0000{n}",
+        "title": f"KV cache trick number {n}",
+        "authors": [f"Author {n}"],
+        "abstract": f"Paper {n} shrinks the KV cache.",
+        "categories": ["cs.LG"],
+        "published": "2026-11-20",
+        "url": f"https://arxiv.org/abs/2411.0000{n}",
+        "source": "arxiv",
+    }
+    for n in range(1, 6)
+]
+
+
+@pytest.fixture
+def five_paper_config(tmp_path: Path) -> Callable[..., dict[str, Any]]:
+    """Config data with a files source of 5 papers that all match the one profile's keyword,
+    SMTP to `server`, quick retries (no backoff), the store in `tmp_path`."""
+    import json
+
+    listing = tmp_path / "five.jsonl"
+    listing.write_text("".join(json.dumps(paper) + "\n" for paper in FIVE_PAPERS))
+
+    def make(
+        server: ScriptedSmtp,
+        emails: tuple[str, ...] = ("me@example.org",),
+        attempts: int = 2,
+        **smtp: Any,
+    ) -> dict[str, Any]:
+        return {
+            "store": {"path": str(tmp_path / "digest.sqlite")},
+            "sources": {"files": [{"name": "five", "path": str(listing)}]},
+            "profiles": [{"name": "me", "email": list(emails), "keywords": ["KV cache"]}],
+            "smtp": server.smtp_settings(**smtp),
+            "delivery": {"attempts": attempts, "retry_backoff_seconds": 0},
+        }
+
+    return make
+
+
+@pytest.fixture
+def five_paper_settings(
+    tmp_path: Path, five_paper_config: Callable[..., dict[str, Any]]
+) -> Callable[..., Settings]:
+    """The same, as Settings."""
+
+    def make(*args: Any, **kwargs: Any) -> Settings:
+        return settings_from_dict(five_paper_config(*args, **kwargs), tmp_path / "config.toml")
+
+    return make

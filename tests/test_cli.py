@@ -8,14 +8,17 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from threading import Thread
+from typing import Any
 
 import pytest
+import tomlkit
 
 from digest.app import data_path
 
-from .conftest import DATA
+from .conftest import DATA, Script, ScriptedSmtp
 
 COMMANDS = ["demo", "fetch", "match", "preview", "send", "run", "init", "history", "doctor"]
 PROFILE_COMMANDS = [
@@ -333,3 +336,67 @@ def test_match_on_a_seed_file_prints_the_expected_papers_in_rank_order() -> None
         ("all_of", "language model"),
     }
     assert len(rows) == 32 and all(r["id"] == "" for r in rows)  # the seeds carry no ids
+
+
+# --- digest send says what became of a digest (issue 11, item 8) ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scripts", "emails", "code", "expected"),
+    [
+        (
+            [Script(auth="535 5.7.8 bad credentials")],
+            1,
+            5,
+            "✗ me: failed permanently, its papers go in the next digest: ",
+        ),
+        (
+            [Script(greeting="421 4.3.2 too busy")],
+            1,
+            5,
+            "✗ me: not delivered, kept for retry: ",
+        ),
+        (
+            [Script(dot="drop")],
+            1,
+            5,
+            "✗ me: delivery ambiguous (it may have arrived), will be resent unchanged: ",
+        ),
+        (
+            [Script(dot="drop"), Script(rcpt={"me@example.org": "550 5.1.1 gone"})],
+            1,
+            5,
+            "✗ me: undeliverable after an ambiguous try, its papers stay with ",
+        ),
+        (
+            [Script(rcpt={"you@example.org": "452 4.2.2 mailbox full"})],
+            2,
+            0,
+            "! me: partly delivered, 1 recipient(s) retried later: ",
+        ),
+    ],
+    ids=["permanent", "transient", "ambiguous", "undeliverable", "partial"],
+)
+def test_send_says_what_became_of_the_digest(
+    tmp_path: Path,
+    scripted_smtp: ScriptedSmtp,
+    five_paper_config: Callable[..., dict[str, Any]],
+    scripts: list[Script],
+    emails: int,
+    code: int,
+    expected: str,
+) -> None:
+    scripted_smtp.scripts = scripts
+    addresses = ("me@example.org", "you@example.org")[:emails]
+    config = tmp_path / "config.toml"
+    data = five_paper_config(scripted_smtp, addresses)
+    config.write_text(tomlkit.dumps(data))
+    assert digest("--config", str(config), "fetch").returncode == 0
+
+    sent = digest("--config", str(config), "send")
+
+    assert sent.returncode == code and "Traceback" not in sent.stderr
+    [line] = [x for x in sent.stderr.splitlines() if x.startswith(("✗", "!"))]
+    assert line.startswith(expected)
+    if "kept for retry" not in expected:
+        assert "kept for retry" not in sent.stderr

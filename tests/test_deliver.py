@@ -19,7 +19,7 @@ from digest.models import RenderedDigest
 from digest.settings import Settings
 from digest.store import Store
 
-from .conftest import FIXED_NOW, Clock, SmtpServer
+from .conftest import FIXED_NOW, Clock, Script, ScriptedSmtp, SmtpServer
 
 
 def _app(settings: Settings, clock: Clock, **parts: Any) -> App:
@@ -319,3 +319,265 @@ def test_headers_of_a_digest() -> None:
     assert [a.addr_spec for a in parsed["To"].addresses] == ["me@example.org", "you@example.org"]
     parts = [(p.get_content_type(), p.get_content()) for p in parsed.iter_parts()]
     assert parts == [("text/plain", "Grüße\r\n"), ("text/html", "<p>Grüße</p>\r\n")]
+
+
+# --- SMTP faults: what is delivered, held or released (issue 11) ---------------------------------
+
+
+def _fault_app(settings: Settings, clock: Clock) -> App:
+    app = build_app(settings, store=Store.open(None), clock=clock)
+    assert not [r for r in fetch(app) if r.error]
+    return app
+
+
+DROP_AFTER_DATA = Script(dot="drop")
+
+
+def _message_ids(server: ScriptedSmtp, recipient: str = "me@example.org") -> list[str]:
+    return [r.message_id for r in server.received if recipient in r.recipients]
+
+
+@pytest.mark.parametrize(
+    ("retry", "status"),
+    [
+        (Script(dot="554 5.7.1 rejected"), "sent"),
+        (Script(rcpt={"me@example.org": "550 5.1.1 no such user"}), "undeliverable"),
+        (Script(auth="535 5.7.8 bad credentials"), "sent"),
+    ],
+    ids=["then-554-data", "then-550-rcpt", "then-535-auth"],
+)
+def test_ambiguous_then_permanent_keeps_the_papers_bound_to_their_message_id(
+    scripted_smtp: ScriptedSmtp,
+    five_paper_settings: Callable[..., Settings],
+    clock: Clock,
+    retry: Script,
+    status: str,
+) -> None:
+    """Item 4: a paper whose delivery is ambiguous is never planned into another message."""
+    scripted_smtp.scripts = [Script(dot="drop"), retry]
+    app = _fault_app(five_paper_settings(scripted_smtp), clock)
+    profile = app.settings.profile_records()[0]
+
+    send_profile(app, profile)
+    [held] = app.store.outbox("me")
+    assert held.status in ("ambiguous", "undeliverable")
+    scripted_smtp.scripts = []
+    for _ in range(3):
+        clock.now += timedelta(hours=1)
+        send_profile(app, profile)
+
+    [entry] = app.store.outbox("me")  # no second digest was planned
+    assert entry.status == status
+    assert set(_message_ids(scripted_smtp)) == {entry.message_id}
+    assert "ambiguous" in entry.last_error  # the history keeps what happened
+
+
+@pytest.mark.parametrize("quit_reply", ["554 5.0.0 go away", "421 4.3.2 closing", "drop"])
+def test_a_250_after_data_is_delivery_whatever_quit_says(
+    scripted_smtp: ScriptedSmtp,
+    five_paper_settings: Callable[..., Settings],
+    clock: Clock,
+    quit_reply: str,
+) -> None:
+    """Item 5: what QUIT answers after the 250 does not change the delivery."""
+    scripted_smtp.scripts = [Script(quit=quit_reply)]
+    app = _fault_app(five_paper_settings(scripted_smtp), clock)
+    profile = app.settings.profile_records()[0]
+
+    first = send_profile(app, profile)
+    clock.now += timedelta(hours=1)
+    second = send_profile(app, profile)
+
+    assert first.error == "" and len(first.sent) == 1
+    assert second.skipped == "nothing new"
+    assert len(scripted_smtp.received) == 1
+    [entry] = app.store.outbox("me")
+    assert (entry.status, entry.attempts) == ("sent", 1)
+    assert len(app.store.delivered_keys("me")) == 5
+
+
+def test_a_temporarily_refused_recipient_is_retried_later_with_the_same_message_id(
+    scripted_smtp: ScriptedSmtp, five_paper_settings: Callable[..., Settings], clock: Clock
+) -> None:
+    """Item 6: one of two recipients answered 452; it gets the same message later, alone."""
+    scripted_smtp.scripts = [Script(rcpt={"you@example.org": "452 4.2.2 mailbox full"})]
+    emails = ("me@example.org", "you@example.org")
+    app = _fault_app(five_paper_settings(scripted_smtp, emails, attempts=1), clock)
+    profile = app.settings.profile_records()[0]
+
+    first = send_profile(app, profile)
+    [partial] = app.store.outbox("me")
+    assert partial.status == "partial" and "452 4.2.2 mailbox full" in partial.last_error
+    assert [(r.address, r.status) for r in app.store.outbox_recipients(partial.id)] == [
+        ("me@example.org", "sent"),
+        ("you@example.org", "pending"),
+    ]
+    assert first.waiting == 1
+
+    scripted_smtp.scripts = []
+    clock.now += timedelta(hours=1)
+    send_profile(app, profile)
+
+    [entry] = app.store.outbox("me")
+    assert entry.status == "sent"
+    assert [r.recipients for r in scripted_smtp.received] == [
+        ("me@example.org",),
+        ("you@example.org",),
+    ]
+    assert {r.message_id for r in scripted_smtp.received} == {entry.message_id}
+    assert _lines(scripted_smtp.received[1].raw) == _lines(entry.raw)
+    assert {r.status for r in app.store.outbox_recipients(entry.id)} == {"sent"}
+
+
+@pytest.mark.parametrize(
+    "greeting", ["drip 220 " + "slow " * 40, "endless"], ids=["drip", "endless-multiline"]
+)
+def test_the_session_deadline_ends_a_greeting_that_never_finishes(
+    scripted_smtp: ScriptedSmtp, five_paper_settings: Callable[..., Settings], greeting: str
+) -> None:
+    """Item 7: a reply that keeps coming (one byte, or one line, at a time) ends at the
+    session deadline with a transient error; without one it would take 20-30 s."""
+    scripted_smtp.scripts = [Script(greeting=greeting)]
+    settings = five_paper_settings(scripted_smtp, timeout=1, deadline_seconds=1.5)
+
+    with pytest.raises(DeliveryError) as caught:
+        SmtpMailer(settings.smtp).send(b"Subject: x\r\n\r\nx", "digest@example.org", ["a@b.org"])
+
+    assert not caught.value.permanent and not caught.value.ambiguous
+    assert "1.5 s session deadline" in str(caught.value)
+    assert scripted_smtp.received == []
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+def test_a_server_quoting_the_auth_exchange_never_shows_the_password(
+    tmp_path: Path,
+    scripted_smtp: ScriptedSmtp,
+    five_paper_config: Callable[..., dict[str, Any]],
+    mechanism: str,
+) -> None:
+    """Item 9: the password, its base64 and the AUTH PLAIN blob are redacted from the replies
+    before `digest send` prints them, `doctor` shows them or the outbox stores them."""
+    import base64
+    import sqlite3
+    import subprocess
+    import sys
+
+    import tomlkit
+
+    from .conftest import SMTP_PASSWORD, SMTP_USER
+
+    scripted_smtp.scripts = [
+        Script(auth_mechanisms=mechanism, auth="535 5.7.8 rejected, you sent: {echo}")
+    ]
+    config = tmp_path / "config.toml"
+    config.write_text(tomlkit.dumps(five_paper_config(scripted_smtp)))
+    forms = {SMTP_PASSWORD}
+    for blob in (SMTP_PASSWORD, f"\0{SMTP_USER}\0{SMTP_PASSWORD}"):
+        encoded = base64.b64encode(blob.encode()).decode()
+        forms |= {encoded, encoded.rstrip("=")}
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "digest", "--config", str(config), *args],
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
+        return done.stdout + done.stderr
+
+    run("fetch")
+    sent, checked = run("send"), run("doctor")
+    with sqlite3.connect(tmp_path / "digest.sqlite") as db:
+        [(stored,)] = db.execute("SELECT last_error FROM outbox").fetchall()
+
+    for shown in (sent, checked, stored):
+        assert "535 5.7.8 rejected, you sent: AUTH" in shown  # the reply is there, redacted
+        assert not [form for form in forms if form in shown], shown
+
+
+@pytest.mark.parametrize(
+    ("scripts", "emails", "status", "recipients"),
+    [
+        (
+            [Script(rcpt={"you@example.org": "452 4.2.2 mailbox full"})],
+            ("me@example.org", "you@example.org"),
+            "sent",
+            ["sent", "abandoned"],
+        ),
+        (
+            [DROP_AFTER_DATA, Script(dot="554 5.7.1 rejected")],
+            ("me@example.org",),
+            "undeliverable",
+            ["abandoned"],
+        ),
+        ([Script(greeting="421 4.3.2 too busy")], ("me@example.org",), "failed", ["abandoned"]),
+    ],
+    ids=["partial", "ambiguous", "never-reached"],
+)
+def test_a_digest_still_open_after_retry_hours_is_given_up_and_says_so(
+    scripted_smtp: ScriptedSmtp,
+    five_paper_settings: Callable[..., Settings],
+    clock: Clock,
+    scripts: list[Script],
+    emails: tuple[str, ...],
+    status: str,
+    recipients: list[str],
+) -> None:
+    scripted_smtp.scripts = scripts
+    app = _fault_app(five_paper_settings(scripted_smtp, emails, attempts=1), clock)
+    profile = app.settings.profile_records()[0]
+
+    send_profile(app, profile)
+    clock.now += timedelta(hours=71)
+    send_profile(app, profile)
+    [held] = app.store.outbox("me")
+    assert held.status in ("pending", "partial", "ambiguous")  # still retried within 72 h
+    clock.now += timedelta(hours=2)
+    report = send_profile(app, profile)
+
+    entry = app.store.outbox("me")[0]
+    assert entry.status == status and "given up after 3 tries over 72 h" in entry.last_error
+    assert [r.status for r in app.store.outbox_recipients(entry.id)] == recipients
+    said = " ".join((report.error, *report.notes))
+    assert "given up after 3 tries over 72 h" in said
+    # Nobody has it: its papers are candidates again. Someone has it, or may: they stay with it.
+    released = list(app.store.candidates("me", FIXED_NOW - timedelta(days=1)))
+    assert len(released) == (5 if status == "failed" else 0)
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("535 bad password hunter2-pw", "535 bad password [redacted]"),
+        (f"535 you sent {_b64('hunter2-pw')}", "535 you sent [redacted]"),
+        (f"535 no: {_b64(chr(0) + 'me' + chr(0) + 'hunter2-pw')}", "535 no: [redacted]"),
+        (
+            f"535 no: {_b64('me' + chr(0) + 'me' + chr(0) + 'hunter2-pw').rstrip('=')}",
+            "535 no: [redacted]",
+        ),
+        ("535 you sent AUTH XOAUTH2 dXNlcj1tZQFhdXRo", "535 you sent AUTH XOAUTH2 [redacted]"),
+        ("535 you sent auth login bWU=", "535 you sent auth login [redacted]"),
+        ("250 2.0.0 queued as 4Bx1", "250 2.0.0 queued as 4Bx1"),
+    ],
+    ids=[
+        "plain",
+        "base64",
+        "auth-plain-blob",
+        "with-authzid-unpadded",
+        "auth-echo",
+        "login",
+        "none",
+    ],
+)
+def test_redact_removes_every_form_of_the_password(reply: str, expected: str) -> None:
+    from digest.deliver import redact
+
+    assert redact(reply, "me", "hunter2-pw") == expected
+    assert redact(reply, "me", None) == redact(reply, "me", "")

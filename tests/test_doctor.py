@@ -15,7 +15,16 @@ import tomlkit
 from digest.cli import main
 from digest.store import SCHEMA_VERSION, Store
 
-from .conftest import DATA, SMTP_PASSWORD, HttpServer, Recorded, SmtpServer, free_port
+from .conftest import (
+    DATA,
+    SMTP_PASSWORD,
+    HttpServer,
+    Recorded,
+    Script,
+    ScriptedSmtp,
+    SmtpServer,
+    free_port,
+)
 
 Reply = tuple[int, dict[str, str], bytes]
 FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>"""
@@ -127,6 +136,24 @@ def test_smtp_problems_are_named_with_a_fix(
     assert smtp_line.startswith("✗ smtp: ") and expected in smtp_line
     assert " — " in smtp_line and fix in smtp_line.partition(" — ")[2]
     assert smtp_server.handler.messages == []
+
+
+@pytest.mark.parametrize(
+    "greeting", ["endless", "drip 220 " + "slow " * 40], ids=["endless-multiline", "drip"]
+)
+def test_a_server_that_never_finishes_its_greeting_ends_at_the_session_deadline(
+    write_config: Callable[..., Path],
+    scripted_smtp: ScriptedSmtp,
+    capsys: pytest.CaptureFixture[str],
+    greeting: str,
+) -> None:
+    scripted_smtp.scripts = [Script(greeting=greeting)]
+    smtp = scripted_smtp.smtp_settings(deadline_seconds=1.5)
+    code, lines = doctor(capsys, write_config(delivery={"method": "smtp"}, smtp=smtp))
+    smtp_line = line(lines, "smtp")
+    assert code == 1
+    assert "no complete answer within the 1.5 s session deadline" in smtp_line
+    assert "smtp.deadline_seconds" in smtp_line.partition(" — ")[2]
 
 
 def test_password_from_the_environment_is_used_and_never_shown(

@@ -12,7 +12,7 @@ import pytest
 
 from digest.errors import LockedError, StoreError
 from digest.models import Paper, paper_keys, parse_arxiv_id, title_fingerprint
-from digest.store import SCHEMA_VERSION, Store, exclusive_lock, merge_papers
+from digest.store import SCHEMA_VERSION, RecipientStatus, Store, exclusive_lock, merge_papers
 
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 
@@ -194,7 +194,7 @@ def test_outbox_reserves_papers_until_sent_and_deliveries_are_per_profile() -> N
     assert [p.key for p in store.candidates("me", NOW)] == [keys[1]]
     assert len(list(store.candidates("other", NOW))) == 2
 
-    store.mark_sent(outbox_id, NOW)
+    store.record_attempt(outbox_id, NOW, tried={"me@example.org": ("sent", "250")}, error="")
     assert store.delivered_keys("me") == {keys[0]}
     assert store.delivered_keys("other") == set()
     assert [p.key for p in store.candidates("me", NOW)] == [keys[1]]
@@ -206,16 +206,102 @@ def test_permanent_failure_releases_papers_transient_keeps_them() -> None:
     store.upsert_papers([paper("One")], NOW)
     [key] = [p.key for p in store.papers_seen_since(NOW)]
     outbox_id = _queue(store, (key,), NOW)
+    me = "me@example.org"
 
-    store.mark_failed_attempt(outbox_id, "451 later", permanent=False)
+    store.record_attempt(outbox_id, NOW, tried={me: ("pending", "451 later")}, error="451 later")
     assert list(store.candidates("me", NOW)) == []
     [entry] = store.outbox("me", status="pending")
     assert (entry.attempts, entry.last_error) == (1, "451 later")
 
-    store.mark_failed_attempt(outbox_id, "550 no", permanent=True)
+    store.record_attempt(
+        outbox_id, NOW, tried={me: ("pending", "550 no")}, error="550 no", give_up=True
+    )
     assert [p.key for p in store.candidates("me", NOW)] == [key]
     assert store.outbox("me", status="failed")[0].attempts == 2
     assert store.delivered_keys("me") == set()
+
+
+A, B = "a@example.org", "b@example.org"
+
+
+@pytest.mark.parametrize(
+    ("attempts", "status", "reserved", "delivered"),
+    [
+        ([({A: "pending", B: "pending"}, False)], "pending", True, False),
+        ([({A: "sent", B: "pending"}, False)], "partial", True, True),
+        ([({A: "sent", B: "refused"}, False)], "sent", False, True),
+        ([({A: "refused", B: "refused"}, False)], "failed", False, False),
+        ([({A: "pending", B: "pending"}, True)], "failed", False, False),
+        ([({A: "ambiguous", B: "ambiguous"}, False)], "ambiguous", True, False),
+        (
+            [({A: "ambiguous", B: "ambiguous"}, False), ({A: "pending", B: "pending"}, False)],
+            "ambiguous",
+            True,
+            False,
+        ),
+        (
+            [({A: "ambiguous", B: "ambiguous"}, False), ({A: "refused", B: "refused"}, False)],
+            "undeliverable",
+            True,
+            False,
+        ),
+        (
+            [({A: "ambiguous", B: "ambiguous"}, False), ({A: "pending", B: "pending"}, True)],
+            "undeliverable",
+            True,
+            False,
+        ),
+        (
+            [({A: "ambiguous", B: "ambiguous"}, False), ({A: "sent", B: "sent"}, False)],
+            "sent",
+            False,
+            True,
+        ),
+        ([({A: "sent", B: "pending"}, False), ({B: "pending"}, True)], "sent", False, True),
+        ([({A: "sent", B: "ambiguous"}, False)], "ambiguous", True, True),
+    ],
+    ids=[
+        "all-for-now",
+        "one-has-it",
+        "one-has-it-one-refused",
+        "all-refused",
+        "given-up-unbound",
+        "ambiguous",
+        "ambiguous-then-transient",
+        "ambiguous-then-refused",
+        "ambiguous-then-given-up",
+        "ambiguous-then-sent",
+        "partial-then-given-up",
+        "one-has-it-one-ambiguous",
+    ],
+)
+def test_outbox_status_and_reservation_follow_the_recipients(
+    attempts: list[tuple[dict[str, RecipientStatus], bool]],
+    status: str,
+    reserved: bool,
+    delivered: bool,
+) -> None:
+    """A row anyone has or may have keeps its papers: only 'failed' releases them."""
+    store = Store.open(None)
+    store.upsert_papers([paper("One")], NOW)
+    [key] = [p.key for p in store.papers_seen_since(NOW)]
+    outbox_id = store.add_outbox(
+        profile="me",
+        message_id="<1@x>",
+        recipients=(A, B),
+        subject="s",
+        raw=b"raw",
+        paper_keys=(key,),
+        cutoff=NOW,
+        now=NOW,
+    )
+    for tried, give_up in attempts:
+        outcomes = {address: (outcome, "reply") for address, outcome in tried.items()}
+        entry = store.record_attempt(outbox_id, NOW, tried=outcomes, error="e", give_up=give_up)
+    assert entry.status == status
+    candidates = [p.key for p in store.candidates("me", NOW)]
+    assert candidates == ([] if reserved or delivered else [key])
+    assert store.delivered_keys("me") == ({key} if delivered else set())
 
 
 def test_fetch_state_remembers_since_when_a_source_fails() -> None:
@@ -343,3 +429,44 @@ def test_a_paper_is_decoded_once_until_it_changes_even_from_another_connection(
         [paper(arxiv_id="2401.00001", version=3, abstract="the longest one")], later
     )
     assert next(reader.papers_seen_since(since)).abstract == "the longest one"  # same stamp
+
+
+def test_outbox_rows_from_before_recipients_were_tracked_keep_working(tmp_path: Path) -> None:
+    """The recipients migration rebuilds the outbox: its rows, their papers and deliveries
+    survive, and a pending row without recipient rows is still retried (and reserved)."""
+    from digest.store import MIGRATIONS
+
+    path = tmp_path / "d.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript("".join(MIGRATIONS[:3]) + "\nPRAGMA user_version = 3;")
+    # Two rows as the version-3 code wrote them: one sent, one pending; no recipient rows.
+    keys = ("arxiv:2401.00001", "arxiv:2401.00002")
+    for n, (key, status) in enumerate(zip(keys, ("sent", "pending"), strict=True), start=1):
+        old.execute(
+            "INSERT INTO papers (key, title, first_seen, updated_at) VALUES (?, ?, ?, ?)",
+            [key, f"Paper {n}", NOW.isoformat(), NOW.isoformat()],
+        )
+        old.execute(
+            "INSERT INTO outbox (id, profile, message_id, status, created_at, cutoff, recipients,"
+            " subject, raw, paper_count) VALUES (?, 'me', ?, ?, ?, ?, '[\"me@example.org\"]',"
+            " 's', x'00', 1)",
+            [n, f"<{n}@x>", status, NOW.isoformat(), NOW.isoformat()],
+        )
+        old.execute("INSERT INTO outbox_papers VALUES (?, ?)", [n, key])
+    old.execute("INSERT INTO deliveries VALUES ('me', ?, 1, ?)", [keys[0], NOW.isoformat()])
+    old.commit()
+    old.close()
+
+    store = Store.open(path)
+
+    assert store.schema_version == SCHEMA_VERSION and store.integrity_ok()
+    assert [e.status for e in store.outbox("me")] == ["sent", "pending"]
+    assert [e.id for e in store.outbox_to_retry("me")] == [2]
+    assert list(store.candidates("me", NOW)) == []  # one delivered, one reserved
+    assert [(r.address, r.status) for r in store.outbox_recipients(2)] == [
+        ("me@example.org", "pending")
+    ]
+    assert [r.status for r in store.outbox_recipients(1)] == ["sent"]
+    sent = store.record_attempt(2, NOW, tried={"me@example.org": ("sent", "accepted")}, error="")
+    assert sent.status == "sent" and store.delivered_keys("me") == set(keys)
+    assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []

@@ -374,7 +374,14 @@ def test_papers_released_by_a_failed_digest_come_back_even_after_their_window(
         clock.now += timedelta(days=1)
         expire_stale(app, profile)
     assert store.expired_counts() == {}
-    store.mark_failed_attempt(entry.id, "550 mailbox gone", permanent=True)
+    store.record_attempt(
+        entry.id,
+        clock.now,
+        tried={"me@example.org": ("refused", "550 mailbox gone")},
+        error="550 mailbox gone",
+        give_up=True,
+    )
+    assert store.outbox_entry(entry.id).status == "failed"
     again = plan_digest(app, profile)
     assert sorted(m.paper.title for m in again.digest.papers) == [
         f"Widget number {i:03d}" for i in range(3)
