@@ -262,12 +262,12 @@ def preview(
     """Render the next digest of each profile, to files or a live local page."""
     import webbrowser
 
-    from digest.preview import render_previews, serve_previews
+    from digest.preview import open_preview_app, render_previews, serve_previews
 
     if serve:
         serve_previews(obj.config, obj.db, port, profile_name, open_browser=open_browser)
         return
-    app = obj.app()
+    app = open_preview_app(obj.settings, obj.db)
     try:
         paths = render_previews(app, out, profile_name)
     finally:

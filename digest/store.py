@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import sqlite_utils
 
@@ -381,8 +382,14 @@ class Store:
         return paper
 
     @classmethod
-    def open(cls, path: Path | str | None) -> Store:
-        """Open (creating and migrating as needed) the database at `path`; None means memory."""
+    def open(cls, path: Path | str | None, *, read_only: bool = False) -> Store:
+        """Open (creating and migrating as needed) the database at `path`; None means memory.
+
+        `read_only` opens an existing database as it is (sqlite `mode=ro`): nothing is created,
+        migrated or written; a missing file is a StoreError saying how to make one.
+        """
+        if read_only and path is not None:
+            return cls._open_read_only(Path(path))
         try:
             if path is None:
                 db = sqlite_utils.Database(memory=True)
@@ -402,6 +409,31 @@ class Store:
             store.migrate()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{path}: cannot open database: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create the database: {exc.strerror or exc}") from exc
+        return store
+
+    @classmethod
+    def _open_read_only(cls, path: Path) -> Store:
+        if not path.is_file():
+            raise StoreError(
+                f"{path}: no database yet; run `digest fetch` to create it (or pass --db)"
+            )
+        try:
+            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 10000")
+            store = cls(sqlite_utils.Database(conn), path)
+            version = store.schema_version
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot open database: {exc}") from exc
+        if version != SCHEMA_VERSION:
+            store.close()
+            newer = "upgrade digest" if version > SCHEMA_VERSION else "run `digest fetch` first"
+            raise StoreError(
+                f"{path}: database schema {version}, this digest reads {SCHEMA_VERSION}; {newer}"
+            )
         return store
 
     def close(self) -> None:
