@@ -123,6 +123,7 @@ def fetch(obj: Context, only: str | None, since: datetime | None) -> None:
     console = Console(stderr=True)
     app = obj.app()
     try:
+        app.store.require_intact()
         with console.status("fetching…") as status:
             reports = fetch_sources(
                 app,
@@ -290,6 +291,8 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
     profiles = obj.settings.profile_records(profile_name)
     app = obj.app()
     try:
+        if not dry_run:
+            app.store.require_intact()
         if app.store.path is None or dry_run:
             reports = send_digests(app, profiles, dry_run=dry_run)
         else:  # never race a running scheduler (or another send) on the same outbox
@@ -365,6 +368,7 @@ def run(obj: Context) -> None:
 
     app = obj.app()
     try:
+        app.store.require_intact()
         click.echo(f"digest run: {len(obj.settings.profiles)} profiles; Ctrl-C to stop", err=True)
         run_forever(app)
     finally:
