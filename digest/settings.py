@@ -42,6 +42,7 @@ from digest.errors import ConfigError
 from digest.models import FollowedAuthor, Profile
 
 CONFIG_ENV = "DIGEST_CONFIG"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"^[^@\s<>,;]+@(?:localhost|[^@\s<>,;.]+(?:\.[^@\s<>,;.]+)+)$")
 
 
@@ -52,7 +53,7 @@ def _as_list(value: Any) -> Any:
 
 def _check_email(value: str) -> str:
     value = value.strip()
-    if not _EMAIL.match(value):
+    if not _EMAIL.match(value) or _CONTROL.search(value):  # an address goes into headers
         raise ValueError(f"invalid email address {value!r}")
     return value
 
@@ -92,7 +93,6 @@ def _clock_time(value: Any) -> Any:
     raise ValueError('must be a time in quotes, "HH:MM" (e.g. "07:30")')
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SingleLine = Annotated[str, AfterValidator(_single_line)]
 
 

@@ -98,6 +98,14 @@ def test_email_may_be_a_string_or_a_list(tmp_path: Path) -> None:
         ("[smtp]\nport = 99999\n", "smtp.port: Input should be less than or equal to 65535"),
         ("[smtp]\nsecurity = 'tls'\n", "smtp.security: Input should be 'ssl', 'starttls' or"),
         ("[smtp]\nfrom_address = 'me'\n", "smtp.from_address: invalid email address 'me'"),
+        (
+            '[smtp]\nfrom_address = "me\\u0000@example.org"\n',
+            "smtp.from_address: invalid email address 'me\\x00@example.org'",
+        ),
+        (
+            '[[profiles]]\nname = "me"\nemail = "me@example.org\\u0007"\n',
+            "profiles[0] (\"me\").email: invalid email address 'me@example.org\\x07'",
+        ),
     ],
 )
 def test_config_errors_name_file_key_and_problem(tmp_path: Path, text: str, message: str) -> None:
