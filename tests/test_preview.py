@@ -19,15 +19,20 @@ from digest.preview import make_server
 from .conftest import DATA
 
 
-@pytest.fixture
-def config(tmp_path: Path) -> Path:
-    """A config over the test listings; its database is filled by one real `digest fetch`."""
-    path = tmp_path / "config.toml"
+def _write_config(directory: Path) -> Path:
+    """A config over the test listings, its database `d.sqlite` beside it."""
+    path = directory / "config.toml"
     path.write_text(
         f'[store]\npath = "d.sqlite"\n[[sources.files]]\npath = "{DATA / "listings.jsonl"}"\n'
         '[[profiles]]\nname = "me"\nkeywords = ["KV cache"]\nfirst_run_days = 1\n'
     )
     return path
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    """The config, with no database yet."""
+    return _write_config(tmp_path)
 
 
 def digest(*args: str) -> subprocess.CompletedProcess[str]:
@@ -40,8 +45,10 @@ def digest(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def fetched(config: Path) -> Path:
+@pytest.fixture(scope="module")
+def fetched(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The config, its database filled by one real `digest fetch` (shared: only read)."""
+    config = _write_config(tmp_path_factory.mktemp("fetched"))
     result = digest("--config", str(config), "fetch")
     assert result.returncode == 0, result.stderr
     return config
@@ -59,7 +66,7 @@ def _serve(config: Path, db: Path | None = None) -> Iterator[ThreadingHTTPServer
         thread.join(timeout=10)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def server(fetched: Path) -> Iterator[ThreadingHTTPServer]:
     yield from _serve(fetched)
 
