@@ -123,6 +123,7 @@ def fetch(obj: Context, only: str | None, since: datetime | None) -> None:
     console = Console(stderr=True)
     app = obj.app()
     try:
+        app.store.require_intact()
         with console.status("fetching…") as status:
             reports = fetch_sources(
                 app,
@@ -291,12 +292,12 @@ def preview(
     """Render the next digest of each profile, to files or a live local page."""
     import webbrowser
 
-    from digest.preview import render_previews, serve_previews
+    from digest.preview import open_preview_app, render_previews, serve_previews
 
     if serve:
         serve_previews(obj.config, obj.db, port, profile_name, open_browser=open_browser)
         return
-    app = obj.app()
+    app = open_preview_app(obj.settings, obj.db)
     try:
         paths = render_previews(app, out, profile_name)
     finally:
@@ -319,6 +320,8 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
     profiles = obj.settings.profile_records(profile_name)
     app = obj.app()
     try:
+        if not dry_run:
+            app.store.require_intact()
         if app.store.path is None or dry_run:
             reports = send_digests(app, profiles, dry_run=dry_run)
         else:  # never race a running scheduler (or another send) on the same outbox
@@ -415,6 +418,7 @@ def run(obj: Context) -> None:
 
     app = obj.app()
     try:
+        app.store.require_intact()
         click.echo(f"digest run: {len(obj.settings.profiles)} profiles; Ctrl-C to stop", err=True)
         run_forever(app)
     finally:

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from digest.errors import ConfigError, DeliveryError, SourceError
+from digest.errors import ConfigError, DeliveryError, SourceError, StoreError
 from digest.settings import Settings, load_settings
+from digest.store import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     import httpx
@@ -138,8 +139,6 @@ def check_profile(config: ProfileConfig, now: datetime) -> Check:
 
 def check_database(path: Path) -> Check:
     """Open the database read-only: integrity and schema version (a missing one is fine)."""
-    from digest.store import SCHEMA_VERSION
-
     if not path.exists():
         parent = _existing_ancestor(path.parent)
         if not os.access(parent, os.W_OK | os.X_OK):
@@ -152,20 +151,10 @@ def check_database(path: Path) -> Check:
         return Check("database", True, f"{path} does not exist yet; the first fetch creates it")
     try:
         version, integrity = _inspect_database(path)
-    except sqlite3.Error as exc:
-        return Check(
-            "database",
-            False,
-            f"{path}: {exc}",
-            "move the file away (digest starts a new one) or restore it from a backup",
-        )
+    except (sqlite3.Error, StoreError) as exc:
+        return Check("database", False, f"{path}: {exc.__cause__ or exc}", _recover(path))
     if integrity != "ok":
-        return Check(
-            "database",
-            False,
-            f"{path}: integrity check failed: {integrity}",
-            "restore it from a backup, or move it away to start afresh",
-        )
+        return Check("database", False, f"{path}: damaged: {integrity}", _recover(path))
     if version > SCHEMA_VERSION:
         return Check(
             "database",
@@ -179,21 +168,40 @@ def check_database(path: Path) -> Check:
     return Check("database", True, f"{path}: integrity ok, schema {version}{upgrade}")
 
 
+def _recover(path: Path) -> str:
+    """How to get a damaged database's papers and history back."""
+    return (
+        f'save what is readable with `sqlite3 {path} ".recover" | sqlite3 {path}.recovered` '
+        '(a sqlite3 without .recover: ".dump") and use that file (--db or [store] path), '
+        f"or restore {path} from a backup; move it away to start afresh"
+    )
+
+
 def _inspect_database(path: Path) -> tuple[int, str]:
-    """(schema version, integrity_check result) from a read-only connection."""
+    """(schema version, `ok` or the damage found) from a read-only connection: sqlite's quick
+    check of the structure, then a read of every stored value (a flipped byte in a value
+    passes the quick check but fails every command that reads it)."""
     import sqlite_utils
 
     from digest.store import Store
 
     uri = f"file:{quote(str(path.resolve()))}?mode=ro"
     connection = sqlite3.connect(uri, uri=True, timeout=5)
+    connection.row_factory = sqlite3.Row
     try:
         store = Store(sqlite_utils.Database(connection), path)
         version = store.schema_version
-        if store.integrity_ok():
+        problem = store.quick_check()
+        if problem != "ok":
+            return version, f"quick_check: {problem}"
+        if version > SCHEMA_VERSION:  # a newer digest's tables: not ours to read
             return version, "ok"
-        rows = connection.execute("PRAGMA integrity_check").fetchall()
-        return version, "; ".join(str(r[0]) for r in rows[:3])
+        try:
+            store.check_readable()
+        except StoreError as exc:
+            cause = exc.__cause__ or exc
+            return version, "a stored value cannot be read: " + " ".join(str(cause).split())[:160]
+        return version, "ok"
     finally:
         connection.close()
 

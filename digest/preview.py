@@ -6,6 +6,7 @@ reload shows the effect at once; a config error is shown in the page instead of 
 
 from __future__ import annotations
 
+import errno
 import html
 import logging
 import threading
@@ -15,9 +16,30 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from digest.app import App, build_app, plan_digest
-from digest.errors import DigestError
+from digest.errors import ConfigError, DigestError, StoreError
+from digest.settings import Settings
+from digest.store import Store
 
 log = logging.getLogger(__name__)
+
+# The names the server answers to (with its own port, or none). Any other Host is refused, so a
+# page on another site cannot reach the digest through a DNS name rebound to 127.0.0.1.
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def host_allowed(host: str | None, port: int) -> bool:
+    """True when a request's `Host` header names this server: a local name, its port or none."""
+    if not host:
+        return False
+    name = host.strip().lower()
+    return any(name in (local, f"{local}:{port}") for local in LOCAL_HOSTS)
+
+
+def open_preview_app(settings: Settings, db: Path | None) -> App:
+    """The app a preview needs, on the store opened read-only: a preview never creates or
+    changes the database (StoreError naming it when there is none yet)."""
+    store = Store.open(db or settings.resolve(settings.store.path), read_only=True)
+    return build_app(settings, store=store)
 
 
 def render_previews(app: App, out_dir: Path, profile: str | None = None) -> list[tuple[Path, int]]:
@@ -53,9 +75,24 @@ class PreviewHandler(BaseHTTPRequestHandler):
         """Render fresh from the current TOML and store on every request."""
         from digest.settings import load_settings
 
+        if not host_allowed(self.headers.get("Host"), int(self.connection.getsockname()[1])):
+            status = 400 if not self.headers.get("Host") else 421
+            self._reply(status, _page("Refused", "<p>This server answers only to localhost."))
+            return
         name = unquote(self.path.split("?", 1)[0].strip("/"))
         try:
-            app = build_app(load_settings(self.config), db_path=self.db)
+            app = open_preview_app(load_settings(self.config), self.db)
+        except StoreError as exc:
+            self._reply(
+                503,
+                _page(
+                    "Database",
+                    f"<h1>Database</h1><pre>{html.escape(str(exc))}</pre>"
+                    "<p>There is no database to preview from yet: run <code>digest fetch</code>"
+                    ", then reload.</p>",
+                ),
+            )
+            return
         except DigestError as exc:
             self._reply(
                 500,
@@ -102,10 +139,27 @@ class PreviewHandler(BaseHTTPRequestHandler):
         log.info("preview: " + format, *args)
 
 
-def make_server(config: Path | None, db: Path | None, port: int) -> ThreadingHTTPServer:
-    """A preview server bound to 127.0.0.1 only (port 0: any free port)."""
+class PreviewServer(ThreadingHTTPServer):
+    """One thread per request; a deep listen queue so a burst of connections (a browser opening
+    many tabs, a reload storm) waits to be accepted instead of being dropped (the default is 5)."""
+
+    request_queue_size = 1024
+    daemon_threads = True  # a request still running never keeps the process alive
+
+
+def make_server(config: Path | None, db: Path | None, port: int) -> PreviewServer:
+    """A preview server bound to 127.0.0.1 only (port 0: any free port).
+
+    A port that is taken or not allowed is a ConfigError naming it, suggesting `--port`.
+    """
     handler = type("Handler", (PreviewHandler,), {"config": config, "db": db})
-    return ThreadingHTTPServer(("127.0.0.1", port), handler)
+    try:
+        return PreviewServer(("127.0.0.1", port), handler)
+    except OSError as exc:
+        reason = "is already in use" if exc.errno == errno.EADDRINUSE else f"failed: {exc.strerror}"
+        raise ConfigError(
+            f"127.0.0.1 port {port} {reason}; pass another with --port N (0: any free port)"
+        ) from exc
 
 
 def serve_previews(

@@ -16,7 +16,7 @@ import os
 import stat
 import tempfile
 import tomllib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     ProfileTable = Table | InlineTable
 
 TermList = Literal["keywords", "exclude"]
+# How long an edit waits for another one to finish (an edit takes well under a second).
+EDIT_LOCK_SECONDS = 30.0
 _SINGULAR: dict[str, str] = {"keywords": "keyword", "exclude": "exclusion"}
 
 
@@ -102,15 +104,35 @@ def edit_config(path: Path, change: Callable[[TOMLDocument], str]) -> str:
     """Apply `change` to the document, validate the result, write it atomically.
 
     Returns `change`'s message. Nothing is written when `change` or the validation fails.
+    The read, change and write hold a lock file beside the config, so edits made at the same
+    time (two terminals, a script) each see the one before and none is lost.
     """
     import tomlkit
 
-    document = load_document(path)
-    message = change(document)
-    text = tomlkit.dumps(document)
-    validate_text(text, path)
-    write_atomically(path, text)
+    with config_lock(path):
+        document = load_document(path)  # read under the lock: the latest version
+        message = change(document)
+        text = tomlkit.dumps(document)
+        validate_text(text, path)
+        write_atomically(path, text)
     return message
+
+
+@contextlib.contextmanager
+def config_lock(path: Path, timeout: float = EDIT_LOCK_SECONDS) -> Iterator[None]:
+    """Hold `.<name>.lock` beside the config file (its real location, so a symlink and its
+    target share one lock); ConfigError when another edit holds it past `timeout` seconds."""
+    from filelock import FileLock, Timeout
+
+    target = Path(os.path.realpath(path))
+    lock = FileLock(target.with_name(f".{target.name}.lock"), timeout=timeout)
+    try:
+        with lock:
+            yield
+    except Timeout as exc:
+        raise ConfigError(f"{path}: another edit is still running; try again") from exc
+    except PermissionError as exc:
+        raise ConfigError(f"{path}: cannot lock for editing: {exc.strerror or exc}") from exc
 
 
 # --- finding things -------------------------------------------------------------------------------

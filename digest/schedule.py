@@ -2,7 +2,9 @@
 `send_at` in its own time zone (APScheduler 3, cron triggers are DST-aware).
 
 Jobs coalesce (a backlog of missed runs fires once) and have a misfire grace period, and each send
-job asks the store what is undelivered, so a restart cannot send the same paper twice. Only one
+job asks the store what is undelivered, so a restart cannot send the same paper twice. The
+start-up catch-up waits for the first fetch however long it takes; a job that still misses its
+grace time is logged as a warning (a missed send is caught up at once). Only one
 scheduler may run per database: `run_forever` holds a lock beside it.
 """
 
@@ -12,6 +14,7 @@ import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from apscheduler.events import EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -119,14 +122,34 @@ def schedule_jobs(scheduler: BaseScheduler, app: App) -> None:
             **common,
         )
     # Catch up at start: a profile whose time passed while digest was not running gets its
-    # digest now (after the first fetch: one worker runs jobs in order).
+    # digest now, after the first fetch (one worker runs jobs in order). It waits for the fetch
+    # however long that takes (following authors can take minutes): no grace period to miss.
+    _add_catch_up(scheduler, app, app.clock() + timedelta(seconds=1))
+    scheduler.add_listener(lambda event: _missed(scheduler, app, event), EVENT_JOB_MISSED)
+
+
+def _add_catch_up(scheduler: BaseScheduler, app: App, when: datetime) -> None:
     scheduler.add_job(
         catch_up,
         args=[app],
         id="catch-up",
         name="catch up on missed digests",
-        next_run_time=app.clock() + timedelta(seconds=1),
+        next_run_time=when,
+        misfire_grace_time=None,
+        coalesce=True,
+        replace_existing=True,
     )
+
+
+def _missed(scheduler: BaseScheduler, app: App, event: JobExecutionEvent) -> None:
+    """A job that did not run in its grace time is never silent; a missed send is caught up."""
+    job = scheduler.get_job(event.job_id)
+    name = f"{job.name} ({event.job_id})" if job is not None else event.job_id
+    log.warning(
+        "missed: %s was due at %s and did not run in its grace time", name, event.scheduled_run_time
+    )
+    if event.job_id.startswith("send:"):  # the catch-up asks the store what is due: no repeats
+        _add_catch_up(scheduler, app, app.clock())
 
 
 def catch_up(app: App) -> None:

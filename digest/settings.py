@@ -8,6 +8,7 @@ Every problem a user can cause becomes one `ConfigError` line naming the file, k
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 import tomllib
@@ -19,6 +20,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -29,12 +31,18 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from digest.errors import ConfigError
 from digest.models import FollowedAuthor, Profile
 
 CONFIG_ENV = "DIGEST_CONFIG"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"^[^@\s<>,;]+@(?:localhost|[^@\s<>,;.]+(?:\.[^@\s<>,;.]+)+)$")
 
 
@@ -45,7 +53,7 @@ def _as_list(value: Any) -> Any:
 
 def _check_email(value: str) -> str:
     value = value.strip()
-    if not _EMAIL.match(value):
+    if not _EMAIL.match(value) or _CONTROL.search(value):  # an address goes into headers
         raise ValueError(f"invalid email address {value!r}")
     return value
 
@@ -69,8 +77,28 @@ def _check_unique(kind: str, names: list[str]) -> None:
         seen.add(name)
 
 
+def _single_line(value: str) -> str:
+    """A string bound for a mail header or an SMTP command: no CR, LF or other control
+    characters, which would start a header or a command of their own."""
+    if _CONTROL.search(value):
+        raise ValueError("must not contain line breaks or control characters")
+    return value
+
+
+def _clock_time(value: Any) -> Any:
+    """`send_at` as TOML gives it: a time (`07:30:00`) or a string ("07:30"); a number would be
+    read as seconds since midnight (730 is 00:12), so it is refused."""
+    if isinstance(value, time | str):
+        return value
+    raise ValueError('must be a time in quotes, "HH:MM" (e.g. "07:30")')
+
+
+SingleLine = Annotated[str, AfterValidator(_single_line)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No NaN or infinity: every number has finite bounds.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AuthorConfig(_Strict):
@@ -85,7 +113,7 @@ class ProfileConfig(_Strict):
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     email: Annotated[list[str], BeforeValidator(_as_list)] = []
-    send_at: time = time(7, 30)
+    send_at: Annotated[time, BeforeValidator(_clock_time)] = time(7, 30)
     timezone: str = "UTC"
     keywords: list[str] = []
     all_of: list[list[str]] = []
@@ -96,7 +124,7 @@ class ProfileConfig(_Strict):
     cadence: Literal["daily", "weekly"] = "daily"
     max_items: int = Field(default=50, ge=1, le=1000)
     send_empty: bool = False
-    first_run_days: int = Field(default=2, ge=0)
+    first_run_days: int = Field(default=2, ge=0, le=365)
     window_days: int = Field(default=3, ge=1, le=365)
 
     @field_validator("email")
@@ -137,20 +165,20 @@ class ProfileConfig(_Strict):
 class SmtpConfig(_Strict):
     """How to reach the outgoing mail server. Only needed to send."""
 
-    host: str = ""
+    host: SingleLine = ""
     port: int | None = Field(default=None, ge=1, le=65535)
     security: Literal["ssl", "starttls", "none"] = "starttls"
-    username: str = ""
+    username: SingleLine = ""
     password: SecretStr | None = None
     password_file: Path | None = None
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, gt=0, le=600)
     # The whole session (connect to QUIT) ends by then, however the server trickles its replies.
     deadline_seconds: float = Field(default=120.0, ge=1, le=3600)
     ca_file: Path | None = None
     verify: bool = True
     from_address: str = ""
-    from_name: str = "digest"
-    message_id_domain: str = ""
+    from_name: SingleLine = "digest"
+    message_id_domain: SingleLine = ""
 
     @field_validator("from_address")
     @classmethod
@@ -182,7 +210,7 @@ class DeliveryConfig(_Strict):
     method: Literal["smtp", "maildir"] = "smtp"
     maildir: Path = Path("out/maildir")
     attempts: int = Field(default=3, ge=1, le=10)
-    retry_backoff_seconds: float = Field(default=10.0, ge=0)
+    retry_backoff_seconds: float = Field(default=10.0, ge=0, le=3600)
     # How long a digest not yet accepted for every recipient is retried (same Message-ID).
     retry_hours: int = Field(default=72, ge=1, le=720)
 
@@ -196,7 +224,7 @@ class StoreConfig(_Strict):
 class FetchConfig(_Strict):
     """How often `digest run` fetches, and who to name in the User-Agent."""
 
-    interval_minutes: int = Field(default=120, ge=5)
+    interval_minutes: int = Field(default=120, ge=5, le=7 * 24 * 60)
     contact: str = ""
 
 
@@ -218,7 +246,7 @@ class ArxivConfig(_Strict):
     listing_url: str = "https://rss.arxiv.org/rss/"
     api_url: str = "https://export.arxiv.org/api/query"
     # arXiv's terms: one request at a time, at least 3 seconds apart (API and feeds together).
-    pacing_seconds: float = Field(default=3.0, ge=0)
+    pacing_seconds: float = Field(default=3.0, ge=0, le=60)
 
     @field_validator("categories")
     @classmethod
@@ -235,7 +263,7 @@ class HfDailyConfig(_Strict):
     base_url: str = "https://huggingface.co"
     catch_up_days: int = Field(default=7, ge=1, le=60)
     page_size: int = Field(default=50, ge=1, le=100)
-    pacing_seconds: float = Field(default=0.5, ge=0)
+    pacing_seconds: float = Field(default=0.5, ge=0, le=60)
 
 
 class FeedConfig(_Strict):
@@ -243,7 +271,7 @@ class FeedConfig(_Strict):
 
     name: str = Field(min_length=1)
     url: str = Field(pattern=r"^https?://")
-    pacing_seconds: float = Field(default=1.0, ge=0)
+    pacing_seconds: float = Field(default=1.0, ge=0, le=60)
 
 
 class SourcesConfig(_Strict):
@@ -267,10 +295,10 @@ class SourcesConfig(_Strict):
 class HttpConfig(_Strict):
     """`[http]`: timeouts and retries shared by every network source."""
 
-    connect_timeout: float = Field(default=10.0, gt=0)
-    read_timeout: float = Field(default=30.0, gt=0)
+    connect_timeout: float = Field(default=10.0, gt=0, le=300)
+    read_timeout: float = Field(default=30.0, gt=0, le=300)
     attempts: int = Field(default=4, ge=1, le=10)
-    backoff_seconds: float = Field(default=2.0, ge=0)
+    backoff_seconds: float = Field(default=2.0, ge=0, le=300)
 
 
 class Settings(BaseSettings):
@@ -360,31 +388,105 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: TOML nested too deeply to read") from None
 
 
 def settings_from_dict(data: dict[str, Any], path: Path) -> Settings:
-    """Validate parsed TOML (plus the environment) into Settings, or raise one ConfigError."""
+    """Validate parsed TOML (plus the environment) into Settings, or raise one ConfigError.
+
+    A problem in a value that came from the environment names the variable, not the file.
+    """
     try:
         settings = Settings(**data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {describe_validation_error(exc, data)}") from None
+        raise ConfigError(describe_validation_error(exc, data, path)) from None
+    except SettingsError as exc:  # a complex value in the environment that is not JSON
+        raise ConfigError(_describe_env_error(exc)) from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to validate") from None
     settings._path = path
     return settings
 
 
-def describe_validation_error(exc: ValidationError, data: dict[str, Any]) -> str:
-    """The first validation problem as `key.path: problem`, in the words a user needs."""
-    error = exc.errors()[0]
-    loc = tuple(error["loc"])
-    key = _format_loc(loc, data)
-    if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key{_did_you_mean(loc)}"
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "missing":
-        message = "required key is missing"
-    others = len(exc.errors()) - 1
-    more = f" (and {others} more problem{'s' if others > 1 else ''})" if others else ""
-    return f"{key}: {message}{more}"
+def _env_lookup(name: str) -> tuple[str, str] | None:
+    """(the variable as spelled, its value) for `name`, ignoring case as pydantic-settings does."""
+    for key, value in os.environ.items():
+        if key.upper() == name.upper():
+            return key, value
+    return None
+
+
+def _describe_env_error(exc: SettingsError) -> str:
+    found = re.search(r'field "([^"]+)"', str(exc))
+    variable = _env_lookup(f"DIGEST_{found.group(1)}") if found else None
+    if variable is None:  # pragma: no cover - pydantic-settings names the field it read
+        return f"environment: {exc}"
+    cause = exc.__cause__
+    problem = f"not valid JSON: {cause}" if isinstance(cause, json.JSONDecodeError) else str(exc)
+    return f"environment variable {variable[0]}: {problem}"
+
+
+def _env_variable(loc: tuple[Any, ...]) -> tuple[str, bool] | None:
+    """(the `DIGEST_A__B` variable a problem at `loc` came from, whether it is that very key),
+    when one is set."""
+    keys = [str(item).upper() for item in loc if isinstance(item, str)]
+    for end in range(len(keys), 0, -1):
+        found = _env_lookup("DIGEST_" + "__".join(keys[:end]))
+        if found is not None:
+            return found[0], end == len(keys)
+    return None
+
+
+_MAX_PROBLEMS = 10  # shown in the one line; the rest are counted
+
+
+def describe_validation_error(exc: ValidationError, data: dict[str, Any], path: Path) -> str:
+    """Every validation problem as `key.path: problem`, in the words a user needs, on one line
+    joined with "; ": the file's problems after its name, then those of environment
+    variables after theirs."""
+    in_file: list[str] = []
+    in_env: list[str] = []
+    for error in _relevant(exc.errors()):
+        loc = tuple(error["loc"])
+        if error["type"] == "extra_forbidden":
+            problem = f"unknown key{_did_you_mean(loc)}"
+        elif error["type"] == "missing":
+            problem = "required key is missing"
+        else:
+            problem = " ".join(str(error["msg"]).removeprefix("Value error, ").split())
+        variable = _env_variable(loc)
+        if variable is None:
+            entry, into = f"{_format_loc(loc, data)}: {problem}", in_file
+        elif variable[1]:
+            entry, into = f"environment variable {variable[0]}: {problem}", in_env
+        else:
+            entry = f"environment variable {variable[0]}: {_format_loc(loc, data)}: {problem}"
+            into = in_env
+        if entry not in into:
+            into.append(entry)
+    parts = ([f"{path}: {in_file[0]}", *in_file[1:]] if in_file else []) + in_env
+    shown = parts[:_MAX_PROBLEMS]
+    hidden = len(parts) - len(shown)
+    more = f" (and {hidden} more problem{'s' if hidden > 1 else ''})" if hidden else ""
+    return "; ".join(shown) + more
+
+
+def _relevant(errors: list[Any]) -> list[Any]:
+    """The errors a user needs: of a `str | AuthorConfig` value, only the branch its type picks
+    (a table gets the table's errors, such as an unknown key; anything else the string's)."""
+    kept = []
+    for error in errors:
+        loc, value = tuple(error["loc"]), error["input"]
+        if "str" in loc and isinstance(value, dict):
+            continue
+        if loc and loc[-1] == "AuthorConfig" and not isinstance(value, dict):
+            continue
+        kept.append(error)
+    return kept
+
+
+_UNION_BRANCHES = {"str", "AuthorConfig"}  # pydantic's names for union branches, not keys
 
 
 def _format_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
@@ -394,7 +496,7 @@ def _format_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts[-1] += f"[{item}]"
-        elif item in {"str", "AuthorConfig"}:  # pydantic's union branch names, not keys
+        elif item in _UNION_BRANCHES:
             continue
         else:
             parts.append(str(item))
@@ -414,7 +516,7 @@ def _did_you_mean(loc: tuple[Any, ...]) -> str:
     """` (did you mean 'smtp'?)` when an unknown key is close to a known one."""
     model: Any = Settings
     for item in loc[:-1]:
-        if isinstance(item, int) or model is None:
+        if isinstance(item, int) or item in _UNION_BRANCHES or model is None:
             continue
         fields = getattr(model, "model_fields", {})
         model = _model_of(fields[item].annotation) if item in fields else None

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
+import inspect
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+import types
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
 import sqlite_utils
 
@@ -495,6 +499,63 @@ def _paper_from_row(row: sqlite3.Row | dict[str, Any]) -> Paper:
     )
 
 
+# What a damaged database raises while it is read: sqlite's own errors, and bad stored values
+# (invalid UTF-8, broken JSON, unreadable dates: UnicodeDecodeError and JSONDecodeError are
+# ValueErrors too).
+_STORE_FAULTS = (sqlite3.Error, ValueError)
+_RECOVER_HINT = "run `digest doctor` for how to recover"
+
+
+def store_fault(path: Path | None, exc: BaseException) -> StoreError:
+    """One line naming the database and what went wrong, from a low-level error."""
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    if len(detail) > 160:  # sqlite quotes the undecodable text itself
+        detail = detail[:157] + "..."
+    return StoreError(f"{path or ':memory:'}: database error: {detail}; {_RECOVER_HINT}")
+
+
+_T = TypeVar("_T")
+_S = TypeVar("_S")
+
+
+def _guarded(path: Path | None, items: Iterator[_T]) -> Iterator[_T]:
+    """`items`, with errors raised while iterating translated like the call's own."""
+    try:
+        yield from items
+    except _STORE_FAULTS as exc:
+        raise store_fault(path, exc) from exc
+
+
+def _translating(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = method(self, *args, **kwargs)
+        except _STORE_FAULTS as exc:
+            raise store_fault(self.path, exc) from exc
+        # Generators and cursors fail while they are read, after the call returned.
+        if isinstance(result, types.GeneratorType | sqlite3.Cursor):
+            return _guarded(self.path, result)
+        return result
+
+    return wrapper
+
+
+def translate_store_errors(cls: type[_S]) -> type[_S]:
+    """Class decorator: every public method and property of `cls` (and what its generators
+    yield) raises StoreError naming the database instead of sqlite3 or decode errors, the
+    low-level error kept as the cause. Context managers translate their own errors."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_"):
+            continue
+        if isinstance(member, property) and member.fget is not None:
+            setattr(cls, name, property(_translating(member.fget), member.fset, member.fdel))
+        elif inspect.isfunction(member):
+            setattr(cls, name, _translating(member))
+    return cls
+
+
+@translate_store_errors
 class Store:
     """The one object that reads and writes the database. Open with `Store.open(path)`."""
 
@@ -517,8 +578,14 @@ class Store:
         return paper
 
     @classmethod
-    def open(cls, path: Path | str | None) -> Store:
-        """Open (creating and migrating as needed) the database at `path`; None means memory."""
+    def open(cls, path: Path | str | None, *, read_only: bool = False) -> Store:
+        """Open (creating and migrating as needed) the database at `path`; None means memory.
+
+        `read_only` opens an existing database as it is (sqlite `mode=ro`): nothing is created,
+        migrated or written; a missing file is a StoreError saying how to make one.
+        """
+        if read_only and path is not None:
+            return cls._open_read_only(Path(path))
         try:
             if path is None:
                 db = sqlite_utils.Database(memory=True)
@@ -537,7 +604,32 @@ class Store:
             store = cls(db, Path(path) if path is not None else None)
             store.migrate()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: cannot open database: {exc}") from None
+            raise StoreError(f"{path}: cannot open database: {exc}; {_RECOVER_HINT}") from exc
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create the database: {exc.strerror or exc}") from exc
+        return store
+
+    @classmethod
+    def _open_read_only(cls, path: Path) -> Store:
+        if not path.is_file():
+            raise StoreError(
+                f"{path}: no database yet; run `digest fetch` to create it (or pass --db)"
+            )
+        try:
+            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 10000")
+            store = cls(sqlite_utils.Database(conn), path)
+            version = store.schema_version
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot open database: {exc}; {_RECOVER_HINT}") from exc
+        if version != SCHEMA_VERSION:
+            store.close()
+            newer = "upgrade digest" if version > SCHEMA_VERSION else "run `digest fetch` first"
+            raise StoreError(
+                f"{path}: database schema {version}, this digest reads {SCHEMA_VERSION}; {newer}"
+            )
         return store
 
     def close(self) -> None:
@@ -604,7 +696,7 @@ class Store:
                 raise
             conn.commit()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path or ':memory:'}: {exc}") from None
+            raise store_fault(self.path, exc) from exc
 
     # --- papers -------------------------------------------------------------------------------
 
@@ -1021,6 +1113,36 @@ class Store:
     def integrity_ok(self) -> bool:
         """True when `PRAGMA integrity_check` reports ok."""
         return bool(self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+    def quick_check(self) -> str:
+        """`ok`, or the first problems `PRAGMA quick_check` finds (the b-tree structure, not
+        whether stored values decode), or the error that stopped it."""
+        try:
+            rows = self.db.execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        return "; ".join(str(row[0]) for row in rows) or "ok"
+
+    def check_readable(self) -> None:
+        """Read and decode every row of every table (StoreError at the first that fails): the
+        damage quick_check cannot see, such as a flipped byte inside a stored value."""
+        for row in self.db.execute("SELECT * FROM papers"):
+            _paper_from_row(row)
+        for row in self.db.execute("SELECT * FROM outbox"):
+            _outbox_from_row(row)
+        for table in self.db.table_names():
+            for _ in self.db.execute(f"SELECT * FROM [{table}]"):
+                pass
+
+    def require_intact(self) -> None:
+        """StoreError unless the database passes its quick check: commands that write (fetch,
+        send, run) call this once at their start, so a damaged file is not made worse."""
+        problem = self.quick_check()
+        if problem != "ok":
+            raise StoreError(
+                f"{self.path}: the database fails its integrity check ({problem[:120]}); "
+                f"not writing to it: {_RECOVER_HINT}"
+            )
 
 
 def _opt_iso(state: SourceStatus | None, attribute: str) -> str | None:

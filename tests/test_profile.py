@@ -51,6 +51,11 @@ def changed_lines(before: str, after: str) -> tuple[list[str], list[str]]:
     return removed, added
 
 
+def _files(directory: Path) -> list[str]:
+    """The directory's files but the edit lock (it stays, empty, for the next edit)."""
+    return sorted(p.name for p in directory.iterdir() if p.name != ".config.toml.lock")
+
+
 EDITS = [
     pytest.param(
         ["follow", "me", "Jane Doe"],
@@ -214,7 +219,7 @@ def test_refusals_are_one_line_and_leave_the_file_alone(
     assert err.startswith("digest: error: ") and err.count("\n") == 1, err
     assert expected in err
     assert config.read_bytes() == before
-    assert sorted(p.name for p in config.parent.iterdir()) == ["config.toml"]
+    assert _files(config.parent) == ["config.toml"]
 
 
 def test_unfollow_asks_for_the_exact_name_when_several_match(
@@ -264,7 +269,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_temp_file(
     code, _, err = run(capsys, "--config", str(config), "profile", "add-keyword", "me", "RLHF")
     assert code == 2 and f"{config}: cannot write: Permission denied" in err
     assert config.read_bytes() == before
-    assert sorted(p.name for p in config.parent.iterdir()) == ["config.toml"]
+    assert _files(config.parent) == ["config.toml"]
 
 
 def test_an_interrupted_write_leaves_no_temp_file(
@@ -280,7 +285,7 @@ def test_an_interrupted_write_leaves_no_temp_file(
     with pytest.raises(KeyboardInterrupt):
         write_atomically(target, "new = 2\n")
     assert target.read_text() == "old = 1\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]
+    assert _files(tmp_path) == ["config.toml"]
 
 
 def test_permissions_and_symlinks_are_kept(
@@ -383,3 +388,41 @@ def test_a_missing_config_is_one_line(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="config file not found"):
         add_term(tmp_path / "nope.toml", "me", "keywords", "x")
+
+
+def test_parallel_edits_all_survive_with_the_comments(config: Path) -> None:
+    import subprocess
+    import sys
+
+    before = config.read_text()
+    terms = [f"parallel term {i:02d}" for i in range(20)]
+    command = [sys.executable, "-m", "digest", "--config", str(config), "profile"]
+    children = [
+        subprocess.Popen(
+            [*command, "add-keyword", "me", term],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
+        for term in terms
+    ]
+    outcomes = []
+    for child in children:
+        try:
+            out, err = child.communicate(timeout=120)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        outcomes.append((child.returncode, out, err))
+    assert [code for code, _, _ in outcomes] == [0] * 20, [err for _, _, err in outcomes]
+    assert all("added the keyword" in out for _, out, _ in outcomes)
+    keywords = load_settings(config).profile_records("me")[0].keywords
+    assert sorted(set(keywords) & set(terms)) == terms
+    removed, added = changed_lines(before, config.read_text())
+    assert removed == [] and len(added) == 20
+    assert not any(line.lstrip().startswith("#") for line in added)
+    comments = [line for line in before.splitlines() if line.lstrip().startswith("#")]
+    assert all(line in config.read_text().splitlines() for line in comments)
+    assert not list(config.parent.glob(".config.toml.*.tmp"))

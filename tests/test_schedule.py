@@ -3,6 +3,7 @@ scheduler per database."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from digest.app import build_app
@@ -27,6 +29,8 @@ from digest.schedule import (
     send_trigger,
 )
 from digest.settings import Settings
+from digest.sources import FetchContext, FetchResult
+from digest.sources.files import parse_listing_jsonl
 from digest.store import Store
 
 from .conftest import DATA, PROFILE, Clock
@@ -239,3 +243,83 @@ def test_catch_up_after_three_missed_days_sends_one_digest_with_everything(
     [entry] = app.store.outbox("me")
     assert entry.status == "sent" and entry.paper_count == 3
     assert not is_due(profile, clock.now, app.store.last_send_run("me"))
+
+
+class SlowSource:
+    """The test listings, after a delay: a first fetch that follows authors takes this long."""
+
+    name = "slow"
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+
+    def fetch(self, context: FetchContext) -> FetchResult:
+        time.sleep(self.delay)
+        listings = (DATA / "listings.jsonl").read_bytes()
+        return FetchResult(papers=tuple(parse_listing_jsonl(listings, "slow")))
+
+
+def _scheduler() -> BackgroundScheduler:
+    # As `digest run` has it: one worker, jobs in order.
+    return BackgroundScheduler(
+        timezone="UTC", executors={"default": ThreadPoolExecutor(max_workers=1)}
+    )
+
+
+def _wait_for(done: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_the_start_up_catch_up_runs_however_long_the_first_fetch_takes(
+    listing_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    mailer = RecordingMailer()
+    app = build_app(
+        listing_settings(),
+        store=Store.open(tmp_path / "d.sqlite"),
+        sources=[SlowSource(3.0)],  # longer than APScheduler's default grace of 1 s
+        mailer=mailer,
+    )
+    scheduler = _scheduler()
+    schedule_jobs(scheduler, app)
+    scheduler.start()
+    try:
+        _wait_for(lambda: bool(mailer.sent))
+    finally:
+        scheduler.shutdown(wait=True)
+    try:
+        assert len(mailer.sent) == 1  # the digest went out after the slow fetch, once
+        [entry] = app.store.outbox("me")
+        assert entry.status == "sent" and entry.paper_count > 0
+        assert app.store.last_send_run("me") is not None
+    finally:
+        app.close()
+
+
+def test_a_missed_job_is_logged_as_a_warning(
+    listing_settings: Callable[..., Settings], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = build_app(listing_settings(), store=Store.open(tmp_path / "d.sqlite"), sources=[])
+    scheduler = _scheduler()
+    schedule_jobs(scheduler, app)
+    ran: list[str] = []
+    scheduler.add_job(
+        ran.append,
+        "date",
+        run_date=datetime.now(UTC) - timedelta(hours=1),
+        args=["late"],
+        id="late-job",
+        misfire_grace_time=1,
+    )
+    with caplog.at_level(logging.WARNING, logger="digest.schedule"):
+        scheduler.start()
+        try:
+            _wait_for(lambda: any("missed" in r.getMessage() for r in caplog.records))
+        finally:
+            scheduler.shutdown(wait=True)
+            app.close()
+    missed = [r for r in caplog.records if r.name == "digest.schedule" and "late-job" in r.message]
+    assert ran == [] and missed and missed[0].levelno == logging.WARNING
+    assert "missed" in missed[0].message

@@ -6,10 +6,11 @@ from datetime import time
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 
 from digest.app import data_path
 from digest.errors import ConfigError
-from digest.settings import FeedConfig, load_settings
+from digest.settings import FeedConfig, Settings, _model_of, load_settings, settings_from_dict
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -97,6 +98,14 @@ def test_email_may_be_a_string_or_a_list(tmp_path: Path) -> None:
         ("[smtp]\nport = 99999\n", "smtp.port: Input should be less than or equal to 65535"),
         ("[smtp]\nsecurity = 'tls'\n", "smtp.security: Input should be 'ssl', 'starttls' or"),
         ("[smtp]\nfrom_address = 'me'\n", "smtp.from_address: invalid email address 'me'"),
+        (
+            '[smtp]\nfrom_address = "me\\u0000@example.org"\n',
+            "smtp.from_address: invalid email address 'me\\x00@example.org'",
+        ),
+        (
+            '[[profiles]]\nname = "me"\nemail = "me@example.org\\u0007"\n',
+            "profiles[0] (\"me\").email: invalid email address 'me@example.org\\x07'",
+        ),
     ],
 )
 def test_config_errors_name_file_key_and_problem(tmp_path: Path, text: str, message: str) -> None:
@@ -122,3 +131,170 @@ def test_unknown_profile_name(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, '[[profiles]]\nname = "a"\n'))
     with pytest.raises(ConfigError, match="no profile named 'b'"):
         settings.profile_records("b")
+
+
+# --- config that must fail as one line, through the real CLI ---------------------------------
+
+_DEEP = 50_000
+FAULTS = [
+    pytest.param("x = " + "[" * _DEEP + "]" * _DEEP + "\n", {}, 2, "nested too deeply", id="deep"),
+    pytest.param(
+        '[store]\npath = "blocker/sub/d.sqlite"\n[[profiles]]\nname = "me"\n',
+        {},
+        4,
+        "blocker/sub/d.sqlite: cannot create the database",
+        id="store-path-uncreatable",
+    ),
+    pytest.param(
+        '[[profiles]]\nname = "me"\nfirst_run_days = 1000000\n',
+        {},
+        2,
+        'profiles[0] ("me").first_run_days: Input should be less than or equal to',
+        id="first-run-days-huge",
+    ),
+    pytest.param(
+        '[smtp]\nfrom_name = "digest\\r\\nBcc: someone@example.org"\n',
+        {},
+        2,
+        "smtp.from_name: must not contain line breaks or control characters",
+        id="crlf-from-name",
+    ),
+    pytest.param(
+        '[smtp]\nmessage_id_domain = "example.org\\r\\nX: y"\n',
+        {},
+        2,
+        "smtp.message_id_domain: must not contain line breaks or control characters",
+        id="crlf-message-id-domain",
+    ),
+    pytest.param(
+        '[smtp]\nusername = "me\\r\\nMAIL FROM:<x@y.org>"\n',
+        {},
+        2,
+        "smtp.username: must not contain line breaks or control characters",
+        id="crlf-username",
+    ),
+    pytest.param(
+        "",
+        {"DIGEST_SMTP": "not json"},
+        2,
+        "environment variable DIGEST_SMTP: not valid JSON",
+        id="env-smtp-not-json",
+    ),
+    pytest.param(
+        "",
+        {"DIGEST_PROFILES": '[{"name": "me", "keywords": ["x"'},
+        2,
+        "environment variable DIGEST_PROFILES: not valid JSON",
+        id="env-profiles-truncated",
+    ),
+    pytest.param(
+        "",
+        {"DIGEST_SMTP__PORT": "many"},
+        2,
+        "environment variable DIGEST_SMTP__PORT: Input should be a valid integer",
+        id="env-port-not-a-number",
+    ),
+    pytest.param(
+        '[[profiles]]\nname = "me"\nsend_at = 730\n',
+        {},
+        2,
+        'profiles[0] ("me").send_at: must be a time in quotes, "HH:MM"',
+        id="send-at-number",
+    ),
+    pytest.param(
+        '[[profiles]]\nname = "me"\nauthors = [{ name = "Ana Gómez", alias = ["A. Gómez"] }]\n',
+        {},
+        2,
+        'profiles[0] ("me").authors[0] ("Ana Gómez").alias: unknown key '
+        "(did you mean 'aliases'?)",
+        id="author-table-unknown-key",
+    ),
+    pytest.param(
+        '[[profiles]]\nname = "me"\nauthors = [7]\n',
+        {},
+        2,
+        'profiles[0] ("me").authors[0]: Input should be a valid string',
+        id="author-not-a-name",
+    ),
+    pytest.param(
+        '[smtp]\nport = 0\n[[profiles]]\nname = "me"\ntimezone = "Mars/Base"\nmax_items = 0\n',
+        {},
+        2,
+        "smtp.port: Input should be greater than or equal to 1; "
+        "profiles[0] (\"me\").timezone: unknown time zone 'Mars/Base' "
+        "(use an IANA name such as 'Europe/Berlin'); "
+        'profiles[0] ("me").max_items: Input should be greater than or equal to 1',
+        id="every-problem",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "env", "code", "expected"), FAULTS)
+@pytest.mark.parametrize("command", ["match", "send"])
+def test_config_faults_are_one_line_through_the_cli(
+    tmp_path: Path, text: str, env: dict[str, str], code: int, expected: str, command: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "blocker").write_text("a file, not a directory")
+    path = write(tmp_path, text)
+    environment = {k: v for k, v in os.environ.items() if not k.upper().startswith("DIGEST_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", "--config", str(path), command],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={**environment, **env},
+        timeout=120,
+    )
+    assert result.returncode == code, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert expected in lines[0]
+    if env:  # the variable is named, not the file it did not come from
+        assert str(path) not in lines[0]
+
+
+def _numbers(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The key path of every int or float setting of `model` and the models inside it."""
+    found: list[tuple[str, ...]] = []
+    for name, info in model.model_fields.items():
+        inner = _model_of(info.annotation)
+        if inner is not None:
+            found += _numbers(inner, (*prefix, name))
+        elif info.annotation in (int, float, int | None, float | None):
+            found.append((*prefix, name))
+    return found
+
+
+def _nest(keys: tuple[str, ...], value: object) -> dict[str, object]:
+    """`{"a": {"b": value}}` for `("a", "b")`; lists of tables get one minimal table."""
+    minimal: dict[str, dict[str, object]] = {
+        "profiles": {"name": "me"},
+        "feeds": {"name": "f", "url": "https://example.org/feed"},
+        "files": {"path": "x.jsonl"},
+    }
+    head, *rest = keys
+    if head in minimal:  # a list of tables: one minimal table with the number in it
+        return {head: [{**minimal[head], **_nest(tuple(rest), value)}]}
+    return {head: _nest(tuple(rest), value) if rest else value}
+
+
+NUMBERS = _numbers(Settings)
+
+
+def test_every_number_setting_is_found() -> None:
+    assert ("profiles", "first_run_days") in NUMBERS and ("http", "read_timeout") in NUMBERS
+    assert len(NUMBERS) >= 18
+
+
+@pytest.mark.parametrize("keys", NUMBERS, ids=[".".join(k) for k in NUMBERS])
+@pytest.mark.parametrize("value", [10**9, float("inf"), -(10**9)], ids=["huge", "inf", "neg"])
+def test_every_number_setting_has_bounds(
+    tmp_path: Path, keys: tuple[str, ...], value: float
+) -> None:
+    with pytest.raises(ConfigError, match=keys[-1]):
+        settings_from_dict(_nest(keys, value), tmp_path / "config.toml")
