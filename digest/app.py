@@ -141,6 +141,8 @@ def make_client(
         timeout=httpx.Timeout(http.read_timeout, connect=http.connect_timeout),
         transport=transport,
         policies=policies,
+        deadline=http.deadline_seconds,
+        max_response_mb=http.max_response_mb,
         attempts=http.attempts,
         backoff=http.backoff_seconds,
         sleep=sleep,

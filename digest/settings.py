@@ -265,6 +265,10 @@ class HttpConfig(_Strict):
     read_timeout: float = Field(default=30.0, gt=0)
     attempts: int = Field(default=4, ge=1, le=10)
     backoff_seconds: float = Field(default=2.0, ge=0)
+    # Overall time for one request, first byte sent to last byte read (not retried when hit).
+    deadline_seconds: float = Field(default=120.0, gt=0, le=3600)
+    # Most bytes read per response, on the wire and again once decompressed.
+    max_response_mb: float = Field(default=50.0, gt=0, le=1024)
 
 
 class Settings(BaseSettings):
