@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from digest.deliver import MaildirMailer, Mailer, SmtpMailer, build_message, new_message_id
-from digest.errors import ConfigError, DeliveryError, SourceError
+from digest.errors import ConfigError, DeliveryError, DigestError, SourceError
 from digest.http import HostPolicy, PoliteClient
 from digest.match import Matcher
 from digest.models import Digest, Profile, RenderedDigest
@@ -201,6 +201,11 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
         since=since,
     )
 
+    def failed(error: str) -> FetchReport:
+        log.warning("source %s failed: %s", source.name, error)
+        app.store.record_fetch(source.name, now, error=error)
+        return report(error=error)
+
     def report(**values: Any) -> FetchReport:
         requests = (app.client.requests if app.client else 0) - requests_before
         return FetchReport(
@@ -213,9 +218,18 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
             source.name, result.papers, result.updates, result.validators, now
         )
     except SourceError as exc:
-        log.warning("source %s failed: %s", source.name, exc)
-        app.store.record_fetch(source.name, now, error=str(exc))
-        return report(error=str(exc))
+        return failed(str(exc))
+    except DigestError:
+        raise  # the store or the config: every source would fail the same way
+    except Exception as exc:
+        # A bug met while reading one source (hostile input reaching code that did not expect
+        # it): that source fails and stores nothing, the others go on; the traceback is for -v.
+        log.info("source %s: traceback of the failure", source.name, exc_info=exc)
+        detail = " ".join(str(exc).split())[:200]
+        return failed(
+            f"{source.name}: unexpected {type(exc).__name__}: {detail} "
+            "(a bug in digest; run with -v for the traceback)"
+        )
     return report(counts=counts, fetched=len(result.papers) + len(result.updates))
 
 

@@ -3,6 +3,7 @@ fixtures, with injected 429 (Retry-After), 503 and a stalled response."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
@@ -10,8 +11,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import pytest
+
 from digest.app import build_app, fetch
 from digest.settings import Settings
+from digest.sources import FetchContext, FetchResult
 from digest.sources.arxiv import parse_api_feed, parse_listing_feed
 from digest.sources.feeds import parse_feed
 from digest.sources.hf_daily import parse_daily_papers
@@ -232,3 +236,128 @@ def test_backfill_queries_the_api_by_submission_date(
     query = parse_qs(request.query)["search_query"][0]
     assert query == "(cat:cs.LG OR cat:cs.CL) AND submittedDate:[202401010000 TO 202401042359]"
     assert http_server.hits("/rss/cs.LG+cs.CL") == []
+
+
+HUGE_NUMBER = b"9" * 5000
+DEEP_ARRAY = b"[" * 100_000 + b"]" * 100_000
+HOSTILE_JSON = [
+    pytest.param(
+        b'[{"paper": {"id": "2401.00001", "title": "T", "upvotes": ' + HUGE_NUMBER + b"}}]",
+        "JSON holds a number of more than 4300 digits",
+        id="5000-digit-integer",
+    ),
+    pytest.param(DEEP_ARRAY, "JSON nested too deeply", id="array-100000-deep"),
+    pytest.param(
+        b'[{"paper": ' + b'{"a": ' * 100_000 + b"1" + b"}" * 100_000 + b"}]",
+        "JSON nested too deeply",
+        id="object-100000-deep",
+    ),
+]
+
+
+def one_line(text: str) -> bool:
+    return bool(text) and "\n" not in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize(("payload", "problem"), HOSTILE_JSON)
+def test_a_hostile_hugging_face_reply_fails_that_source_only(
+    http_server: HttpServer, make_settings: Callable[..., Settings], payload: bytes, problem: str
+) -> None:
+    http_server.routes["/api/daily_papers"] = lambda r, n: (200, {}, payload)
+    http_server.routes["/journal.xml"] = lambda r, n: body(DATA / "feeds" / "journal_atom.xml")
+    settings = make_settings(
+        sources={
+            "hf_daily": {"base_url": http_server.url, "pacing_seconds": 0},
+            "feeds": [{"name": "journal", "url": f"{http_server.url}/journal.xml"}],
+        }
+    )
+    app = build_app(settings, store=Store.open(None), clock=Clock(NOW))
+    reports = {r.source: r for r in fetch(app)}
+    assert one_line(reports["hf_daily"].error) and problem in reports["hf_daily"].error
+    assert f"{http_server.url}/api/daily_papers" in reports["hf_daily"].error
+    assert reports["journal"].error == "" and reports["journal"].counts.new == 2
+    assert app.store.count_papers() == 2
+    assert [s.name for s in app.store.failing_sources()] == ["hf_daily"]
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        pytest.param(
+            b'{"title": "T", "extra": {"n": ' + HUGE_NUMBER + b"}}",
+            "JSON holds a number of more than 4300 digits",
+            id="5000-digit-integer",
+        ),
+        pytest.param(
+            b'{"title": "T", "extra": ' + DEEP_ARRAY + b"}", "JSON nested too deeply", id="deep"
+        ),
+    ],
+)
+def test_a_hostile_listing_file_fails_that_source_only(
+    tmp_path: Path, make_settings: Callable[..., Settings], line: bytes, problem: str
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"title": "Would be stored"}\n' + line + b"\n")
+    settings = make_settings(
+        sources={
+            "files": [
+                {"name": "bad", "path": str(bad)},
+                {"name": "good", "path": str(DATA / "listings.jsonl")},
+            ]
+        }
+    )
+    app = build_app(settings, store=Store.open(None), clock=Clock(NOW))
+    bad_report, good_report = fetch(app)
+    assert one_line(bad_report.error) and f"{bad}:2: {problem}" in bad_report.error
+    assert good_report.error == "" and good_report.counts.new == 6
+    assert app.store.count_papers() == 6
+
+
+class BuggySource:
+    """A source with a programming error in it."""
+
+    name = "buggy"
+
+    def fetch(self, context: FetchContext) -> FetchResult:
+        pages: dict[str, bytes] = {}
+        return FetchResult(papers=parse_daily_papers(pages.get("today")))  # type: ignore[arg-type]
+
+
+def test_a_bug_in_one_source_fails_it_alone_and_keeps_its_traceback_for_v(
+    make_settings: Callable[..., Settings], caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(sources={"files": [{"name": "good", "path": str(DATA / "*.jsonl")}]})
+    app = build_app(settings, store=Store.open(None), clock=Clock(NOW))
+    app.sources.insert(0, BuggySource())
+    with caplog.at_level(logging.INFO, logger="digest.app"):
+        buggy, good = fetch(app)
+    assert one_line(buggy.error) and "TypeError" in buggy.error and "-v" in buggy.error
+    assert good.error == "" and good.counts.new == 6
+    assert [s.name for s in app.store.failing_sources()] == ["buggy"]
+    [traced] = [r for r in caplog.records if r.exc_info]
+    assert traced.levelno == logging.INFO and traced.exc_info is not None
+    assert traced.exc_info[0] is TypeError
+
+
+def test_http_limits_from_the_settings_fail_that_source_only(
+    http_server: HttpServer, make_settings: Callable[..., Settings]
+) -> None:
+    big = b"<rss><channel>" + b"<!-- padding -->" * 80_000 + b"</channel></rss>"  # ~1.2 MB
+    http_server.routes["/big.xml"] = lambda r, n: (200, {}, big)
+    http_server.routes["/journal.xml"] = lambda r, n: body(DATA / "feeds" / "journal_atom.xml")
+    settings = make_settings(
+        http={"max_response_mb": 1, "deadline_seconds": 5},
+        sources={
+            "feeds": [
+                {"name": "big", "url": f"{http_server.url}/big.xml"},
+                {"name": "journal", "url": f"{http_server.url}/journal.xml"},
+            ]
+        },
+    )
+    app = build_app(settings, store=Store.open(None), clock=Clock(NOW))
+    big_report, journal = fetch(app)
+    assert big_report.error == (
+        f"GET {http_server.url}/big.xml: the server announced 1.2 MB, more than 1 MB "
+        "([http] max_response_mb)"
+    )
+    assert journal.error == "" and app.store.count_papers() == 2

@@ -8,7 +8,6 @@ the GitHub repo, the project page and AI keywords. Weekends return `[]`.
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -16,7 +15,7 @@ from digest.errors import SourceError
 from digest.http import PoliteClient
 from digest.models import Paper, paper_keys, parse_arxiv_id
 from digest.settings import HfDailyConfig
-from digest.sources import FetchContext, FetchResult, client_needed
+from digest.sources import FetchContext, FetchResult, client_needed, load_json
 
 MAX_PAGES = 20
 PAPER_PAGE = "https://huggingface.co/papers/"
@@ -29,10 +28,7 @@ def parse_daily_papers(data: bytes, origin: str = "hf_daily") -> tuple[Paper, ..
     element without a paper id or title, raises SourceError naming `origin`. Optional signals
     (upvotes, code link, …) that are missing, null or of the wrong type are left out of `extra`.
     """
-    try:
-        items = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SourceError(f"{origin}: not JSON: {exc}") from None
+    items = load_json(data, origin)
     if not isinstance(items, list):
         raise SourceError(f"{origin}: expected a JSON array of papers, got {_kind(items)}")
     papers = []
