@@ -162,6 +162,7 @@ class FetchReport:
     requests: int = 0
     fetched: int = 0
     seconds: float = 0.0
+    warnings: tuple[str, ...] = ()  # listings a limit cut short; what was read is stored
 
 
 def fetch(
@@ -230,7 +231,11 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
             f"{source.name}: unexpected {type(exc).__name__}: {detail} "
             "(a bug in digest; run with -v for the traceback)"
         )
-    return report(counts=counts, fetched=len(result.papers) + len(result.updates))
+    for warning in result.warnings:
+        log.warning("source %s: %s", source.name, warning)
+    return report(
+        counts=counts, fetched=len(result.papers) + len(result.updates), warnings=result.warnings
+    )
 
 
 # --- plan and render ------------------------------------------------------------------------------

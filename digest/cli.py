@@ -142,7 +142,7 @@ def fetch(obj: Context, only: str | None, since: datetime | None) -> None:
             str(r.fetched),
             str(r.counts.new),
             str(r.counts.updated),
-            r.error or "",
+            r.error or "; ".join(f"warning: {w}" for w in r.warnings),
             f"{r.seconds:.1f}s",
         )
     Console().print(table)

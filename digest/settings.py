@@ -229,6 +229,8 @@ class HfDailyConfig(_Strict):
     base_url: str = "https://huggingface.co"
     catch_up_days: int = Field(default=7, ge=1, le=60)
     page_size: int = Field(default=50, ge=1, le=100)
+    # Pages read per date at most; the server's short page normally ends a date long before.
+    max_pages: int = Field(default=100, ge=1, le=1000)
     pacing_seconds: float = Field(default=0.5, ge=0)
 
 

@@ -3,9 +3,10 @@ fixtures, with injected 429 (Retry-After), 503 and a stalled response."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -361,3 +362,76 @@ def test_http_limits_from_the_settings_fail_that_source_only(
         "([http] max_response_mb)"
     )
     assert journal.error == "" and app.store.count_papers() == 2
+
+
+def serve_daily_papers(server: HttpServer, total: int) -> None:
+    """Hugging Face Daily Papers with `total` papers on every date, paged by `p` and `limit`."""
+
+    def daily(request: Recorded, count: int) -> tuple[int, dict[str, str], bytes]:
+        query = parse_qs(request.query)
+        page, limit = int(query["p"][0]), int(query["limit"][0])
+        numbers = range(page * limit, min((page + 1) * limit, total))
+        items = [{"paper": {"id": f"2401.{n:05d}", "title": f"Paper {n}"}} for n in numbers]
+        return 200, {"Content-Type": "application/json"}, json.dumps(items).encode()
+
+    server.routes["/api/daily_papers"] = daily
+
+
+def test_hugging_face_is_paged_until_the_server_says_done(
+    http_server: HttpServer, make_settings: Callable[..., Settings]
+) -> None:
+    serve_daily_papers(http_server, 2_200)
+    hf = {"base_url": http_server.url, "pacing_seconds": 0, "page_size": 100}
+    app = build_app(
+        make_settings(sources={"hf_daily": hf}), store=Store.open(None), clock=Clock(NOW)
+    )
+    [report] = fetch(app)
+    assert (report.error, report.warnings) == ("", ())
+    assert app.store.count_papers() == 2_200
+    assert len(http_server.hits("/api/daily_papers")) == 23  # 22 full pages, then a short one
+
+
+def test_a_listing_cut_short_by_a_limit_says_so(
+    http_server: HttpServer, make_settings: Callable[..., Settings]
+) -> None:
+    serve_daily_papers(http_server, 2_200)
+    hf = {"base_url": http_server.url, "pacing_seconds": 0, "page_size": 100, "max_pages": 5}
+    app = build_app(
+        make_settings(sources={"hf_daily": hf}), store=Store.open(None), clock=Clock(NOW)
+    )
+    [report] = fetch(app)
+    assert report.error == "" and app.store.count_papers() == 500
+    assert report.warnings == (
+        f"{http_server.url}/api/daily_papers?date=2024-01-04: stopped after 5 pages of 100 "
+        "papers ([sources.hf_daily] max_pages); the rest of that day is not fetched",
+    )
+
+
+def test_an_arxiv_backfill_cut_short_by_the_page_limit_says_so(
+    http_server: HttpServer, make_settings: Callable[..., Settings]
+) -> None:
+    def api(request: Recorded, count: int) -> tuple[int, dict[str, str], bytes]:
+        start = int(parse_qs(request.query)["start"][0])
+        entries = "".join(
+            f"<entry><id>http://arxiv.org/abs/2401.{n:05d}v1</id><title>Paper {n}</title>"
+            "<published>2024-01-03T18:00:00Z</published></entry>"
+            for n in range(start, start + 2)
+        )
+        opensearch = 'xmlns:os="http://a9.com/-/spec/opensearch/1.1/"'
+        feed = (
+            f'<feed xmlns="http://www.w3.org/2005/Atom" {opensearch}>'
+            f"<os:totalResults>5000</os:totalResults><os:startIndex>{start}</os:startIndex>"
+            f"<os:itemsPerPage>2</os:itemsPerPage>{entries}</feed>"
+        )
+        return 200, {}, feed.encode()
+
+    http_server.routes["/api/query"] = api
+    arxiv = arxiv_config(http_server, pacing_seconds=0, follow_authors=False, max_results=2)
+    app = build_app(
+        make_settings(sources={"arxiv": arxiv}), store=Store.open(None), clock=Clock(NOW)
+    )
+    [report] = fetch(app, "arxiv", since=date(2024, 1, 1))
+    assert report.error == "" and app.store.count_papers() == 40
+    [warning] = report.warnings
+    assert warning.startswith(f"{http_server.url}/api/query ((cat:cs.LG OR cat:cs.CL) AND ")
+    assert warning.endswith(": stopped after 20 pages of 2 (40 of 5000 results)")

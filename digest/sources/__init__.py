@@ -50,11 +50,13 @@ class FetchContext:
 @dataclass(frozen=True)
 class FetchResult:
     """What a source brought: papers to store, papers to update only if already stored
-    (arXiv replacements: a new version is not a new paper), and validators to remember."""
+    (arXiv replacements: a new version is not a new paper), validators to remember, and
+    warnings: one line for each listing a limit cut short (what was read is still stored)."""
 
     papers: tuple[Paper, ...] = ()
     updates: tuple[Paper, ...] = ()
     validators: Mapping[str, Validators] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 class Source(Protocol):

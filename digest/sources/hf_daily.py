@@ -17,7 +17,6 @@ from digest.models import Paper, paper_keys, parse_arxiv_id
 from digest.settings import HfDailyConfig
 from digest.sources import FetchContext, FetchResult, client_needed, load_json
 
-MAX_PAGES = 20
 PAPER_PAGE = "https://huggingface.co/papers/"
 
 
@@ -144,19 +143,29 @@ class HfDailySource:
             last = context.last_success.date() if context.last_success else None
             dates = daily_dates(last, today, self.config.catch_up_days)
         found: dict[str, Paper] = {}
+        warnings: list[str] = []
         for day in dates:
-            for paper in self._one_day(client, day):
+            papers, warning = self._one_day(client, day)
+            for paper in papers:
                 found[paper.key] = paper  # a later list has the fresher upvotes
-        return FetchResult(papers=tuple(found.values()))
+            warnings.extend([warning] if warning else [])
+        return FetchResult(papers=tuple(found.values()), warnings=tuple(warnings))
 
-    def _one_day(self, client: PoliteClient, day: date) -> list[Paper]:
-        papers: list[Paper] = []
+    def _one_day(self, client: PoliteClient, day: date) -> tuple[list[Paper], str]:
+        """The papers of one date, paged until the server sends a short page (or one with
+        nothing new: a server ignoring `p`), and a warning if `max_pages` stopped it first."""
+        papers: dict[str, Paper] = {}
         limit = self.config.page_size
-        for page in range(MAX_PAGES):
+        for page in range(self.config.max_pages):
             params: dict[str, str | int] = {"date": day.isoformat(), "p": page, "limit": limit}
             got = client.get(self.url, params=params)
             batch = parse_daily_papers(got.content, origin=f"{self.url}?date={day}&p={page}")
-            papers.extend(batch)
-            if len(batch) < limit:
-                break
-        return papers
+            known = len(papers)
+            papers.update((paper.key, paper) for paper in batch)
+            if len(batch) < limit or len(papers) == known:
+                return list(papers.values()), ""
+        warning = (
+            f"{self.url}?date={day}: stopped after {self.config.max_pages} pages of {limit} "
+            "papers ([sources.hf_daily] max_pages); the rest of that day is not fetched"
+        )
+        return list(papers.values()), warning
