@@ -2,16 +2,22 @@
 
 `parse_feed` is a pure function over bytes; `FeedSource` fetches with a conditional GET.
 
-feedparser is lenient on purpose: it reads feeds that are not well-formed XML (an undeclared
-`&nbsp;`, a bare `&` in a URL) and flags them `bozo`. We accept those when they still yield
-entries, but refuse a payload that is not a feed at all and one cut short (the XML ends inside
-the document), which feedparser would otherwise turn into a partial list of entries.
+feedparser is lenient on purpose: it reads feeds that are not well-formed XML and flags them
+`bozo`, but it reports only the first problem, and its fallback parser turns a document cut
+short or broken in the middle into a shorter list of entries, the last one partial. So every
+feed is also checked with a strict XML parser (`well_formed_problem`), forgiving only what
+loses nothing: undeclared entities (`&nbsp;`), a bare `&` (`?a=1&b=2`), control characters
+(stripped at ingest anyway), an XML declaration not quite at the start and a wrong encoding
+declaration (feedparser decodes it). Anything
+else, a cut anywhere included, fails the feed whole.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
+import xml.parsers.expat
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
@@ -179,6 +185,41 @@ def _is_surname(piece: str) -> bool:
     return len(words) == 1 and not _INITIALS.fullmatch(words[0])
 
 
+# What the strict check forgives, rewritten in its copy of the document: a `&` that starts no
+# reference, and characters XML 1.0 does not allow at all.
+_BARE_AMPERSAND = re.compile(r"&(?!#[0-9]+;|#x[0-9A-Fa-f]+;|[A-Za-z_:][\w.:-]*;)")
+# Says nothing the checked copy (a str, already decoded) needs, and is often not quite at the
+# start (a blank line a script printed first, a comment).
+_XML_DECLARATION = re.compile(r"<\?xml\s[^>]*\?>")
+_NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def well_formed_problem(data: bytes, encoding: str) -> xml.parsers.expat.ExpatError | None:
+    """Why `data` (in `encoding`, as feedparser decoded it) is not a complete, well-formed XML
+    document once the harmless faults are forgiven; None when it is.
+
+    Undeclared entities are skipped as entities of an external DTD would be, bare `&` and
+    characters outside XML 1.0 and the XML declaration are removed from the copy checked, and
+    undecodable bytes become U+FFFD. What remains (a cut, a mismatched tag, an unclosed
+    attribute) is a real fault.
+    """
+    try:
+        codec = codecs.lookup(encoding or "utf-8").name
+    except LookupError:
+        codec = "utf-8"
+    text = data.decode("utf-8-sig" if codec == "utf-8" else codec, errors="replace")
+    text = _XML_DECLARATION.sub("", text, count=1)
+    text = _NOT_XML_CHARS.sub("", _BARE_AMPERSAND.sub("&amp;", text.lstrip("\ufeff")))
+    parser = xml.parsers.expat.ParserCreate()
+    parser.UseForeignDTD(True)  # an undeclared `&nbsp;` is then skipped, not an error
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_UNLESS_STANDALONE)
+    try:
+        parser.Parse(text, True)  # a str: pyexpat reads it as UTF-8, whatever it declares
+    except xml.parsers.expat.ExpatError as exc:
+        return exc
+    return None
+
+
 def parse_feed(data: bytes, origin: str, source_name: str) -> tuple[Paper, ...]:
     """Parse an RSS 1.0/2.0 or Atom feed into papers, in feed order.
 
@@ -199,6 +240,11 @@ def parse_feed(data: bytes, origin: str, source_name: str) -> tuple[Paper, ...]:
         raise SourceError(f"{origin}: malformed feed: {_describe(problem, data)}")
     if not parsed.get("version"):  # no <rss>, <rdf:RDF> or <feed> root: HTML, other XML
         raise SourceError(f"{origin}: not an RSS or Atom feed")
+    strict = well_formed_problem(data, str(parsed.get("encoding") or ""))
+    if strict is not None:
+        cut = ", cut short" if strict.code in TRUNCATED_XML else ""
+        message = " ".join(xml.parsers.expat.ErrorString(strict.code).split())
+        raise SourceError(f"{origin}: malformed feed{cut}: {message} (line {strict.lineno})")
     papers = (_paper_of(entry, source_name) for entry in entries)
     return tuple(paper for paper in papers if paper is not None)
 
