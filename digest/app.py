@@ -26,6 +26,7 @@ from digest.models import Digest, Profile, RenderedDigest
 from digest.render import build_digest, render_digest
 from digest.settings import Settings
 from digest.sources import FetchContext, Source, build_sources
+from digest.sources.clean import clean_result
 from digest.sources.files import FilesSource
 from digest.store import OutboxEntry, Store, UpsertCounts
 
@@ -214,7 +215,7 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
         )
 
     try:
-        result = source.fetch(context)
+        result = clean_result(source.fetch(context))  # every source's papers pass here
         counts = app.store.ingest(
             source.name, result.papers, result.updates, result.validators, now
         )

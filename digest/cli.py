@@ -186,9 +186,11 @@ def match(
 
     profiles = obj.settings.profile_records(profile_name)
     if input_path is not None:
+        from digest.sources.clean import clean_paper
         from digest.sources.files import parse_listing_jsonl
 
-        papers = list(parse_listing_jsonl(input_path.read_bytes(), str(input_path)))
+        listing = parse_listing_jsonl(input_path.read_bytes(), str(input_path))
+        papers = [clean_paper(paper) for paper in listing]
     else:
         from datetime import timedelta
 

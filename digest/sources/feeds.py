@@ -7,9 +7,9 @@ feedparser is lenient on purpose: it reads feeds that are not well-formed XML an
 short or broken in the middle into a shorter list of entries, the last one partial. So every
 feed is also checked with a strict XML parser (`well_formed_problem`), forgiving only what
 loses nothing: undeclared entities (`&nbsp;`), a bare `&` (`?a=1&b=2`), control characters
-(stripped at ingest anyway), an XML declaration not quite at the start and a wrong encoding
-declaration (feedparser decodes it). Anything
-else, a cut anywhere included, fails the feed whole.
+and references to them (stripped at ingest anyway), an XML declaration not quite at the
+start and a wrong encoding declaration (feedparser decodes it). Anything else, a cut anywhere
+included, fails the feed whole.
 """
 
 from __future__ import annotations
@@ -191,7 +191,16 @@ _BARE_AMPERSAND = re.compile(r"&(?!#[0-9]+;|#x[0-9A-Fa-f]+;|[A-Za-z_:][\w.:-]*;)
 # Says nothing the checked copy (a str, already decoded) needs, and is often not quite at the
 # start (a blank line a script printed first, a comment).
 _XML_DECLARATION = re.compile(r"<\?xml\s[^>]*\?>")
+# A character reference to a character XML 1.0 does not allow (`&#x1b;`): dropped, like the
+# raw characters.
+_CHAR_REF = re.compile(r"&#(?:x([0-9A-Fa-f]{1,8})|([0-9]{1,10}));")
 _NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _allowed_reference(found: re.Match[str]) -> str:
+    code = int(found[1], 16) if found[1] else int(found[2])
+    allowed = code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+    return found[0] if allowed or 0x10000 <= code <= 0x10FFFF else ""
 
 
 def well_formed_problem(data: bytes, encoding: str) -> xml.parsers.expat.ExpatError | None:
@@ -208,7 +217,7 @@ def well_formed_problem(data: bytes, encoding: str) -> xml.parsers.expat.ExpatEr
     except LookupError:
         codec = "utf-8"
     text = data.decode("utf-8-sig" if codec == "utf-8" else codec, errors="replace")
-    text = _XML_DECLARATION.sub("", text, count=1)
+    text = _CHAR_REF.sub(_allowed_reference, _XML_DECLARATION.sub("", text, count=1))
     text = _NOT_XML_CHARS.sub("", _BARE_AMPERSAND.sub("&amp;", text.lstrip("\ufeff")))
     parser = xml.parsers.expat.ParserCreate()
     parser.UseForeignDTD(True)  # an undeclared `&nbsp;` is then skipped, not an error
