@@ -117,6 +117,10 @@ class _TooLarge(Exception):
     """The response went past the size limit (on the wire or decoded)."""
 
 
+class _Undecodable(Exception):
+    """The body is in an encoding we did not ask for, or its compressed data is corrupt."""
+
+
 class _Deadline(threading.local):
     """The running request's deadline (time.monotonic), per thread; None outside a request.
 
@@ -213,11 +217,16 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
 def deadline_transport() -> httpx.HTTPTransport:
     """httpx's own transport over a connection pool whose sockets honour the deadline."""
-    transport = httpx.HTTPTransport()
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's defaults
+    transport = httpx.HTTPTransport(limits=limits)
     # httpx takes no network backend, so its pool (httpcore's documented ConnectionPool, which
-    # does) is replaced by one with the same defaults and ours.
+    # does) is replaced by one with the same settings and ours.
     transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(), network_backend=_DeadlineBackend()
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=_DeadlineBackend(),
     )
     return transport
 
@@ -229,7 +238,7 @@ class _Inflater:
         names = [name.strip().lower() for name in encoding.split(",") if name.strip()]
         names = [name for name in names if name != "identity"]
         if len(names) > 1 or (names and names[0] not in ("gzip", "x-gzip", "deflate")):
-            raise ValueError(f"unsupported Content-Encoding {encoding!r}")
+            raise _Undecodable(f"unsupported Content-Encoding {encoding!r}")
         self._name = names[0] if names else ""
         # gzip: a gzip header (wbits 16 + 15); deflate: a zlib stream, or raw deflate as some
         # servers send it (the first bytes tell).
@@ -387,28 +396,28 @@ class PoliteClient:
             try:
                 with self._client.stream("GET", url, params=params, headers=headers) as response:
                     body = self._read(response) if response.status_code in accept else b""
-            except httpx.TimeoutException:
+            except httpx.TimeoutException as exc:
                 if _DEADLINE.clipped:  # a server this slow will not be quicker on a second try
                     raise SourceError(
                         f"GET {url}: no complete answer within {self._deadline:g} s "
                         "([http] deadline_seconds)"
-                    ) from None
+                    ) from exc
                 raise _Retryable("timed out") from None
             except httpx.TransportError as exc:
                 raise _Retryable(f"connection failed: {exc or type(exc).__name__}") from None
             except _TooLarge as exc:
                 raise SourceError(
                     f"GET {url}: {exc} more than {self._max_mb:g} MB ([http] max_response_mb)"
-                ) from None
-            except ValueError as exc:  # an encoding we did not ask for, or corrupt gzip data
-                raise SourceError(f"GET {url}: undecodable response: {exc}") from None
+                ) from exc
+            except _Undecodable as exc:
+                raise SourceError(f"GET {url}: undecodable response: {exc}") from exc
             finally:
                 _DEADLINE.at = None
         return self._interpret(url, response, body, validators, accept)
 
     def _read(self, response: httpx.Response) -> bytes:
         """The decoded body, read in pieces and stopped at the size limit, counted on the wire
-        (compressed) and decoded; _TooLarge past it, ValueError when it cannot be decoded."""
+        (compressed) and decoded; _TooLarge past it, _Undecodable when it cannot be decoded."""
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > self._max_bytes:
             raise _TooLarge(f"the server announced {int(declared) / 2**20:.1f} MB,")
@@ -430,7 +439,7 @@ class PoliteClient:
             body += inflater.finish()
         except zlib.error as exc:
             encoding = response.headers.get("Content-Encoding")
-            raise ValueError(f"bad {encoding} data: {exc}") from None
+            raise _Undecodable(f"bad {encoding} data: {exc}") from exc
         if len(body) > self._max_bytes:
             raise _TooLarge("the response decodes to")
         return bytes(body)

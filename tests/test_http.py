@@ -317,3 +317,18 @@ def test_a_one_gib_gzip_bomb_keeps_peak_memory_low() -> None:
     peak_mb = int(probe.stdout) / 1024  # ru_maxrss is in KiB on Linux
     print(f"peak RSS reading a 1 GiB gzip bomb: {peak_mb:.0f} MB")
     assert peak_mb < 200
+
+
+@pytest.mark.parametrize(
+    ("reply", "problem"),
+    [
+        (send_body(b"\x1f\x8b\x08\x00not really gzip", "gzip"), "bad gzip data"),
+        (send_body(b"compressed?", "br"), "unsupported Content-Encoding 'br'"),
+    ],
+    ids=["corrupt-gzip", "not-asked-for-brotli"],
+)
+def test_an_undecodable_response_fails_clearly(reply: Reply, problem: str) -> None:
+    client = PoliteClient(default_interval=0.0, attempts=1)
+    with raw_server(reply) as url, client, pytest.raises(SourceError) as caught:
+        client.get(url)
+    assert str(caught.value).startswith(f"GET {url}: undecodable response: {problem}")
