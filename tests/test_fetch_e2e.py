@@ -435,3 +435,34 @@ def test_an_arxiv_backfill_cut_short_by_the_page_limit_says_so(
     [warning] = report.warnings
     assert warning.startswith(f"{http_server.url}/api/query ((cat:cs.LG OR cat:cs.CL) AND ")
     assert warning.endswith(": stopped after 20 pages of 2 (40 of 5000 results)")
+
+
+def test_digest_fetch_shows_a_warning_in_its_table(http_server: HttpServer, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    serve_daily_papers(http_server, 300)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[store]
+path = "d.sqlite"
+[sources.hf_daily]
+base_url = "{http_server.url}"
+page_size = 100
+max_pages = 2
+pacing_seconds = 0
+""",
+        encoding="utf-8",
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", "--config", str(config), "fetch"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"COLUMNS": "400", "PATH": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    [row] = [ln for ln in result.stdout.splitlines() if "hf_daily" in ln]
+    assert "warning: " in row and "stopped after 2 pages of 100 papers" in row
+    assert "stopped after 2 pages" in result.stderr  # the log, for cron's mail
