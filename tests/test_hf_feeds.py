@@ -585,6 +585,16 @@ MALFORMED = [
     pytest.param(b"<!DOCTYPE html><html><p>Login</html>", "malformed feed", id="html"),
     pytest.param(b"<html><body>hi</body></html>", "not an RSS or Atom feed", id="xhtml"),
     pytest.param(b"<items><item>x</item></items>", "not an RSS or Atom feed", id="other xml"),
+    pytest.param(
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+        + b"".join(
+            b'<!ENTITY %c "%s">' % (ord("a") + n + 1, (b"&%c;" % (ord("a") + n)) * 10)
+            for n in range(8)
+        )
+        + b"]><rss><channel><title>t</title><item><title>&i;</title></item></channel></rss>",
+        "malformed feed: limit on input amplification factor",
+        id="billion laughs",
+    ),
 ]
 
 
