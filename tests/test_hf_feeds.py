@@ -719,3 +719,19 @@ def test_a_feed_broken_in_the_middle_fails_whole(fault: bytes, problem: str) -> 
     middle = data.index(b"</item>") + len(b"</item>")
     with pytest.raises(SourceError, match=f"^feed: malformed feed: {problem}"):
         parse_feed(data[:middle] + fault + data[middle:], "feed", "f")
+
+
+@pytest.mark.parametrize(
+    "stray", [b"\xff", b"\xc3", b"\xe2\x82"], ids=["ff", "lead-byte", "cut-sequence"]
+)
+def test_one_bad_byte_in_a_utf8_feed_does_not_turn_it_into_mojibake(stray: bytes) -> None:
+    # feedparser falls back to a one-byte encoding for the whole document: every Cyrillic title
+    # became "ĐĐľĐ˛Đ¸...". Only the bad byte is lost, as U+FFFD.
+    data = (FEEDS / "touchnokia_atom.xml").read_bytes()
+    between = data.index(b"<entry>", data.index(b"</entry>"))  # between two entries
+    good = parse_feed(data, "feed", "f")
+    assert parse_feed(data[:between] + stray + data[between:], "feed", "f") == good
+    title = data.index(b"<title>", between) + len(b"<title>")  # inside the second title
+    bad = parse_feed(data[:title] + stray + data[title:], "feed", "f")
+    assert bad[1].title == "\ufffd" + good[1].title
+    assert bad[:1] + bad[2:] == good[:1] + good[2:]

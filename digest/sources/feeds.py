@@ -229,6 +229,33 @@ def well_formed_problem(data: bytes, encoding: str) -> xml.parsers.expat.ExpatEr
     return None
 
 
+_DECLARED_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)")
+
+
+def repaired_utf8(data: bytes) -> bytes:
+    """`data` with its few invalid bytes replaced by U+FFFD when it is UTF-8 (declared so, or
+    not declared at all) with a stray bad byte; otherwise `data` unchanged.
+
+    feedparser decodes a document whose declared UTF-8 fails in a one-byte encoding instead,
+    the whole of it: one bad byte turned every Cyrillic, Greek or CJK title into mojibake. A
+    document that is mostly valid multi-byte UTF-8 is UTF-8; one with no valid multi-byte
+    sequence (Latin-1 mislabelled) is left to feedparser's fallback, which reads it right.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data.isascii():
+        return data
+    declared = _DECLARED_ENCODING.match(data.removeprefix(b"\xef\xbb\xbf"))
+    if declared and declared[1].lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+        return data
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        replaced = text.count("\ufffd") - data.decode("utf-8", "ignore").count("\ufffd")
+        if sum(not char.isascii() for char in text) > 2 * replaced:
+            return text.encode("utf-8")
+    return data
+
+
 def parse_feed(data: bytes, origin: str, source_name: str) -> tuple[Paper, ...]:
     """Parse an RSS 1.0/2.0 or Atom feed into papers, in feed order.
 
@@ -238,6 +265,7 @@ def parse_feed(data: bytes, origin: str, source_name: str) -> tuple[Paper, ...]:
     """
     if not data.strip():
         raise SourceError(f"{origin}: empty response, not a feed")
+    data = repaired_utf8(data)
     # A BytesIO, never the bytes themselves: feedparser would try bytes as a file name first.
     parsed = feedparser.parse(io.BytesIO(data))
     entries: list[Any] = parsed.get("entries") or []
