@@ -26,13 +26,14 @@ from digest.deliver import (
     new_message_id,
     refusal_is_permanent,
 )
-from digest.errors import ConfigError, DeliveryError, SourceError
+from digest.errors import ConfigError, DeliveryError, DigestError, SourceError
 from digest.http import HostPolicy, PoliteClient
 from digest.match import Matcher
 from digest.models import Digest, Profile, RenderedDigest
 from digest.render import CLIP_BYTES, fit_digest
 from digest.settings import Settings
 from digest.sources import FetchContext, Source, build_sources
+from digest.sources.clean import clean_result
 from digest.sources.files import FilesSource
 from digest.store import (
     OPEN_RECIPIENT_STATUSES,
@@ -157,6 +158,8 @@ def make_client(
         timeout=httpx.Timeout(http.read_timeout, connect=http.connect_timeout),
         transport=transport,
         policies=policies,
+        deadline=http.deadline_seconds,
+        max_response_mb=http.max_response_mb,
         attempts=http.attempts,
         backoff=http.backoff_seconds,
         sleep=sleep,
@@ -176,6 +179,7 @@ class FetchReport:
     requests: int = 0
     fetched: int = 0
     seconds: float = 0.0
+    warnings: tuple[str, ...] = ()  # listings a limit cut short; what was read is stored
 
 
 def fetch(
@@ -215,6 +219,11 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
         since=since,
     )
 
+    def failed(error: str) -> FetchReport:
+        log.warning("source %s failed: %s", source.name, error)
+        app.store.record_fetch(source.name, now, error=error)
+        return report(error=error)
+
     def report(**values: Any) -> FetchReport:
         requests = (app.client.requests if app.client else 0) - requests_before
         return FetchReport(
@@ -222,17 +231,30 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
         )
 
     try:
-        result = source.fetch(context)
+        result = clean_result(source.fetch(context))  # every source's papers pass here
         # Stamped when stored, not when the fetch began: a paper is never "first seen" before
         # a send that ran while this fetch was still reading (the window rule).
         counts = app.store.ingest(
             source.name, result.papers, result.updates, result.validators, app.clock()
         )
     except SourceError as exc:
-        log.warning("source %s failed: %s", source.name, exc)
-        app.store.record_fetch(source.name, now, error=str(exc))
-        return report(error=str(exc))
-    return report(counts=counts, fetched=len(result.papers) + len(result.updates))
+        return failed(str(exc))
+    except DigestError:
+        raise  # the store or the config: every source would fail the same way
+    except Exception as exc:
+        # A bug met while reading one source (hostile input reaching code that did not expect
+        # it): that source fails and stores nothing, the others go on; the traceback is for -v.
+        log.info("source %s: traceback of the failure", source.name, exc_info=exc)
+        detail = " ".join(str(exc).split())[:200]
+        return failed(
+            f"{source.name}: unexpected {type(exc).__name__}: {detail} "
+            "(a bug in digest; run with -v for the traceback)"
+        )
+    for warning in result.warnings:
+        log.warning("source %s: %s", source.name, warning)
+    return report(
+        counts=counts, fetched=len(result.papers) + len(result.updates), warnings=result.warnings
+    )
 
 
 # --- plan and render ------------------------------------------------------------------------------

@@ -143,7 +143,7 @@ def fetch(obj: Context, only: str | None, since: datetime | None) -> None:
             str(r.fetched),
             str(r.counts.new),
             str(r.counts.updated),
-            r.error or "",
+            r.error or "; ".join(f"warning: {w}" for w in r.warnings),
             f"{r.seconds:.1f}s",
         )
     Console().print(table)
@@ -202,9 +202,11 @@ def match(
         _print_matches(results, fmt)
         return
     if input_path is not None:
+        from digest.sources.clean import clean_paper
         from digest.sources.files import parse_listing_jsonl
 
-        papers = list(parse_listing_jsonl(input_path.read_bytes(), str(input_path)))
+        listing = parse_listing_jsonl(input_path.read_bytes(), str(input_path))
+        papers = [clean_paper(paper) for paper in listing]
     else:
         from datetime import timedelta
 

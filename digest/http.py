@@ -1,7 +1,10 @@
 """One polite, resilient HTTP client for every source.
 
 - A User-Agent naming the project, its version and the configured contact address.
-- Connect and read timeouts on every request.
+- Connect and read timeouts on every request, and an overall deadline: a server that drips one
+  byte a second (inside the read timeout) is cut off when the deadline passes.
+- At most `max_response_mb` read per response, counted on the wire and again after decoding
+  gzip/deflate, decoded in bounded pieces, so a compression bomb cannot inflate in memory.
 - Per-host pacing: hosts in one group (arXiv's API and listing feeds) share one queue, one
   request at a time and at least `min_interval` seconds between request starts.
 - Retries with exponential backoff and jitter (tenacity) on timeouts, connection errors, 429 and
@@ -17,13 +20,17 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import ssl
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
+import zlib
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 import tenacity
 
@@ -34,6 +41,10 @@ log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 300.0
+# The encodings we ask for and decode ourselves, piece by bounded piece (httpx would inflate a
+# whole 64 KB wire chunk at once: 64 MB of a gzip bomb in one allocation).
+ACCEPT_ENCODING = "gzip, deflate"
+_PIECE = 64 * 1024  # the most decoded bytes made from one step of the decompressor
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +113,161 @@ def user_agent(contact: str) -> str:
     return f"digest/{__version__} (research digest emailer{who})"
 
 
+class _TooLarge(Exception):
+    """The response went past the size limit (on the wire or decoded)."""
+
+
+class _Undecodable(Exception):
+    """The body is in an encoding we did not ask for, or its compressed data is corrupt."""
+
+
+class _Deadline(threading.local):
+    """The running request's deadline (time.monotonic), per thread; None outside a request.
+
+    Every socket operation waits at most until it, so even a byte-a-second server, each byte
+    inside the read timeout, cannot keep a request open past it. `clipped` remembers that a wait
+    was shortened for it, so a timeout is reported as the deadline and not retried.
+    """
+
+    at: float | None = None
+    clipped: bool = False
+
+    def clip(self, timeout: float | None) -> float | None:
+        """`timeout`, shortened to what is left of the deadline; ReadTimeout once it passed."""
+        if self.at is None:
+            return timeout
+        left = self.at - time.monotonic()
+        if left <= 0:
+            self.clipped = True
+            raise httpcore.ReadTimeout("deadline passed")
+        if timeout is None or left < timeout:
+            self.clipped = True
+            return left
+        return timeout
+
+    def check(self) -> None:
+        """ReadTimeout when the deadline has passed."""
+        if self.at is not None and time.monotonic() >= self.at:
+            self.clipped = True
+            raise httpx.ReadTimeout("deadline passed")
+
+
+_DEADLINE = _Deadline()
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every wait ends at the running request's deadline."""
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _DEADLINE.clip(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _DEADLINE.clip(timeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        tls = self._stream.start_tls(ssl_context, server_hostname, _DEADLINE.clip(timeout))
+        return _DeadlineStream(tls)
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's socket backend, with every stream bound by the request deadline."""
+
+    def __init__(self) -> None:
+        self._backend = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_tcp(
+            host, port, _DEADLINE.clip(timeout), local_address, socket_options
+        )
+        return _DeadlineStream(stream)
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = self._backend.connect_unix_socket(path, _DEADLINE.clip(timeout), socket_options)
+        return _DeadlineStream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._backend.sleep(seconds)
+
+
+def deadline_transport() -> httpx.HTTPTransport:
+    """httpx's own transport over a connection pool whose sockets honour the deadline."""
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's defaults
+    transport = httpx.HTTPTransport(limits=limits)
+    # httpx takes no network backend, so its pool (httpcore's documented ConnectionPool, which
+    # does) is replaced by one with the same settings and ours.
+    transport._pool = httpcore.ConnectionPool(
+        ssl_context=httpx.create_ssl_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=_DeadlineBackend(),
+    )
+    return transport
+
+
+class _Inflater:
+    """Decodes a response body (identity, gzip or deflate) in pieces of at most _PIECE bytes."""
+
+    def __init__(self, encoding: str) -> None:
+        names = [name.strip().lower() for name in encoding.split(",") if name.strip()]
+        names = [name for name in names if name != "identity"]
+        if len(names) > 1 or (names and names[0] not in ("gzip", "x-gzip", "deflate")):
+            raise _Undecodable(f"unsupported Content-Encoding {encoding!r}")
+        self._name = names[0] if names else ""
+        # gzip: a gzip header (wbits 16 + 15); deflate: a zlib stream, or raw deflate as some
+        # servers send it (the first bytes tell).
+        wbits = 31 if self._name in ("gzip", "x-gzip") else 15
+        self._zlib = zlib.decompressobj(wbits) if self._name else None
+        self._started = False
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """The decoded pieces of the next wire bytes."""
+        if self._zlib is None:
+            yield data
+            return
+        if not self._started and self._name == "deflate" and data and data[0] & 0x0F != 8:
+            self._zlib = zlib.decompressobj(-15)  # raw deflate: no zlib header
+        self._started = True
+        while True:
+            piece = self._zlib.decompress(data, _PIECE)
+            data = self._zlib.unconsumed_tail
+            if piece:
+                yield piece
+            # A full piece may leave output inside zlib even when all input is consumed.
+            if self._zlib.eof or (not data and len(piece) < _PIECE):
+                return
+
+    def finish(self) -> bytes:
+        """What the decoder still holds at the end of the body."""
+        return self._zlib.flush() if self._zlib is not None else b""
+
+
 @dataclass
 class _Lane:
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -119,6 +285,8 @@ class PoliteClient:
         transport: httpx.BaseTransport | None = None,
         policies: Mapping[str, HostPolicy] | None = None,  # by host name or URL prefix
         default_interval: float = 1.0,
+        deadline: float = 120.0,
+        max_response_mb: float = 50,
         attempts: int = 4,
         backoff: float = 2.0,
         max_backoff: float = 60.0,
@@ -127,11 +295,14 @@ class PoliteClient:
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._client = httpx.Client(
-            headers={"User-Agent": user_agent(contact)},
+            headers={"User-Agent": user_agent(contact), "Accept-Encoding": ACCEPT_ENCODING},
             timeout=timeout or httpx.Timeout(30.0, connect=10.0),
-            transport=transport,
+            transport=transport or deadline_transport(),
             follow_redirects=True,
         )
+        self._deadline = deadline
+        self._max_mb = max_response_mb
+        self._max_bytes = int(max_response_mb * 2**20)
         self._policies = dict(policies or {})
         self._default_interval = default_interval
         self._lanes: dict[str, _Lane] = {}
@@ -221,18 +392,63 @@ class PoliteClient:
             lane.last_start = self._monotonic()
             self.requests += 1
             headers = validators.headers() if validators else {}
+            _DEADLINE.at, _DEADLINE.clipped = time.monotonic() + self._deadline, False
             try:
-                response = self._client.get(url, params=params, headers=headers)
-            except httpx.TimeoutException:
+                with self._client.stream("GET", url, params=params, headers=headers) as response:
+                    body = self._read(response) if response.status_code in accept else b""
+            except httpx.TimeoutException as exc:
+                if _DEADLINE.clipped:  # a server this slow will not be quicker on a second try
+                    raise SourceError(
+                        f"GET {url}: no complete answer within {self._deadline:g} s "
+                        "([http] deadline_seconds)"
+                    ) from exc
                 raise _Retryable("timed out") from None
             except httpx.TransportError as exc:
                 raise _Retryable(f"connection failed: {exc or type(exc).__name__}") from None
-        return self._interpret(url, response, validators, accept)
+            except _TooLarge as exc:
+                raise SourceError(
+                    f"GET {url}: {exc} more than {self._max_mb:g} MB ([http] max_response_mb)"
+                ) from exc
+            except _Undecodable as exc:
+                raise SourceError(f"GET {url}: undecodable response: {exc}") from exc
+            finally:
+                _DEADLINE.at = None
+        return self._interpret(url, response, body, validators, accept)
+
+    def _read(self, response: httpx.Response) -> bytes:
+        """The decoded body, read in pieces and stopped at the size limit, counted on the wire
+        (compressed) and decoded; _TooLarge past it, _Undecodable when it cannot be decoded."""
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self._max_bytes:
+            raise _TooLarge(f"the server announced {int(declared) / 2**20:.1f} MB,")
+        if response.is_stream_consumed:  # built in memory and decoded (httpx.MockTransport)
+            if len(response.content) > self._max_bytes:
+                raise _TooLarge("the response decodes to")
+            return response.content
+        inflater = _Inflater(response.headers.get("Content-Encoding", ""))
+        body = bytearray()
+        try:
+            for raw in response.iter_raw():
+                if response.num_bytes_downloaded > self._max_bytes:
+                    raise _TooLarge("the response is")
+                for piece in inflater.feed(raw):
+                    body += piece
+                    if len(body) > self._max_bytes:
+                        raise _TooLarge("the response decodes to")
+                _DEADLINE.check()  # the sockets honour it too; this covers any transport
+            body += inflater.finish()
+        except zlib.error as exc:
+            encoding = response.headers.get("Content-Encoding")
+            raise _Undecodable(f"bad {encoding} data: {exc}") from exc
+        if len(body) > self._max_bytes:
+            raise _TooLarge("the response decodes to")
+        return bytes(body)
 
     def _interpret(
         self,
         url: str,
         response: httpx.Response,
+        body: bytes,
         validators: Validators | None,
         accept: Collection[int],
     ) -> Fetched:
@@ -248,4 +464,4 @@ class PoliteClient:
             etag=response.headers.get("ETag", ""),
             last_modified=response.headers.get("Last-Modified", ""),
         )
-        return Fetched(url, status, response.content, new_validators)
+        return Fetched(url, status, body, new_validators)

@@ -263,6 +263,8 @@ class HfDailyConfig(_Strict):
     base_url: str = "https://huggingface.co"
     catch_up_days: int = Field(default=7, ge=1, le=60)
     page_size: int = Field(default=50, ge=1, le=100)
+    # Pages read per date at most; the server's short page normally ends a date long before.
+    max_pages: int = Field(default=100, ge=1, le=1000)
     pacing_seconds: float = Field(default=0.5, ge=0, le=60)
 
 
@@ -299,6 +301,10 @@ class HttpConfig(_Strict):
     read_timeout: float = Field(default=30.0, gt=0, le=300)
     attempts: int = Field(default=4, ge=1, le=10)
     backoff_seconds: float = Field(default=2.0, ge=0, le=300)
+    # Overall time for one request, first byte sent to last byte read (not retried when hit).
+    deadline_seconds: float = Field(default=120.0, gt=0, le=3600)
+    # Most bytes read per response, on the wire and again once decompressed.
+    max_response_mb: float = Field(default=50.0, gt=0, le=1024)
 
 
 class Settings(BaseSettings):

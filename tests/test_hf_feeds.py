@@ -4,6 +4,7 @@ the two sources over httpx.MockTransport."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -584,6 +585,16 @@ MALFORMED = [
     pytest.param(b"<!DOCTYPE html><html><p>Login</html>", "malformed feed", id="html"),
     pytest.param(b"<html><body>hi</body></html>", "not an RSS or Atom feed", id="xhtml"),
     pytest.param(b"<items><item>x</item></items>", "not an RSS or Atom feed", id="other xml"),
+    pytest.param(
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "aaaaaaaaaa">'
+        + b"".join(
+            b'<!ENTITY %c "%s">' % (ord("a") + n + 1, (b"&%c;" % (ord("a") + n)) * 10)
+            for n in range(8)
+        )
+        + b"]><rss><channel><title>t</title><item><title>&i;</title></item></channel></rss>",
+        "malformed feed: limit on input amplification factor",
+        id="billion laughs",
+    ),
 ]
 
 
@@ -627,3 +638,100 @@ def test_feed_source_conditional_get() -> None:
     assert {p.source for p in first.papers} == {"tcl"}
     second = source.fetch(FetchContext(now=NOW, client=client, validators=first.validators))
     assert second.papers == () and second.validators == {}
+
+
+# Real captures: the fixtures, a 157 KB Atom feed from feedparser's own test corpus (see
+# data/feeds/README.md), and arXiv's announcement RSS and API Atom read as generic feeds.
+REAL_FEEDS = [
+    FEEDS / "journal_atom.xml",
+    FEEDS / "biorxiv_rss.xml",
+    FEEDS / "blog_rss2.xml",
+    DATA / "arxiv" / "listing_cs.xml",
+    DATA / "arxiv" / "api_page1.xml",
+]
+FAULTS = ["as captured", "nbsp in the first title", "bare & first"]
+# (feed, fault, evenly spaced cuts); the large feed takes feedparser 0.15 s a parse.
+CUT_CASES = [
+    *(
+        pytest.param(path, fault, 100, id=f"{path.name}-{fault}")
+        for path in REAL_FEEDS
+        for fault in FAULTS
+    ),
+    pytest.param(
+        FEEDS / "touchnokia_atom.xml", FAULTS[1], 20, id=f"touchnokia_atom.xml-{FAULTS[1]}"
+    ),
+]
+_FIRST_TITLE = re.compile(rb"<(?:item|entry)[ >].*?<title[^>]*>", re.S)
+_FIRST_LINK = re.compile(rb"<(?:item|entry)[ >].*?<link>[^<]*", re.S)
+
+
+def harmless(data: bytes, fault: str) -> bytes:
+    """`data` with one fault feedparser reports first and we forgive, in the first entry."""
+    if fault == "as captured":
+        return data
+    if fault == "nbsp in the first title":
+        at = _FIRST_TITLE.search(data)
+        assert at is not None
+        return data[: at.end()] + b"KV&nbsp;" + data[at.end() :]
+    at = _FIRST_LINK.search(data) or _FIRST_TITLE.search(data)  # bare & (Atom links: in title)
+    assert at is not None
+    return data[: at.end()] + b"?a=1&b=2" + data[at.end() :]
+
+
+def cut_points(data: bytes, count: int) -> list[int]:
+    """`count` evenly spaced cuts, and every cut just after an entry (the likeliest to pass
+    for a complete, shorter feed)."""
+    even = range(1, len(data), max(1, len(data) // count))
+    edges = [m.end() for m in re.finditer(rb"</(?:item|entry)>", data)]
+    return sorted({cut for cut in [*even, *edges] if cut < len(data.rstrip())})
+
+
+@pytest.mark.parametrize(("path", "fault", "cuts"), CUT_CASES)
+def test_every_cut_of_a_real_feed_is_refused_or_only_complete_entries(
+    path: Path, fault: str, cuts: int
+) -> None:
+    data = harmless(path.read_bytes(), fault)
+    full = parse_feed(data, "feed", "f")
+    assert len(full) == len(parse_feed(path.read_bytes(), "feed", "f")) > 0  # forgiven: all read
+    accepted = []
+    for cut in cut_points(data, cuts):
+        try:
+            papers = parse_feed(data[:cut], "feed", "f")
+        except SourceError as exc:
+            assert str(exc).startswith("feed: malformed feed") and "\n" not in str(exc)
+            continue
+        accepted.append(cut)
+        assert papers == full[: len(papers)], f"cut at byte {cut} of {len(data)}"
+    # A shorter list, however complete its entries, still loses the rest: none is accepted.
+    assert accepted == []
+
+
+@pytest.mark.parametrize(
+    ("fault", "problem"),
+    [
+        pytest.param(b"<title>", "mismatched tag", id="unclosed tag mid-document"),
+        pytest.param(b'<link href="x>', "not well-formed", id="unclosed attribute"),
+        pytest.param(b"</channel></rss>", "junk after document element", id="ends early"),
+    ],
+)
+def test_a_feed_broken_in_the_middle_fails_whole(fault: bytes, problem: str) -> None:
+    data = harmless((FEEDS / "blog_rss2.xml").read_bytes(), "nbsp in the first title")
+    middle = data.index(b"</item>") + len(b"</item>")
+    with pytest.raises(SourceError, match=f"^feed: malformed feed: {problem}"):
+        parse_feed(data[:middle] + fault + data[middle:], "feed", "f")
+
+
+@pytest.mark.parametrize(
+    "stray", [b"\xff", b"\xc3", b"\xe2\x82"], ids=["ff", "lead-byte", "cut-sequence"]
+)
+def test_one_bad_byte_in_a_utf8_feed_does_not_turn_it_into_mojibake(stray: bytes) -> None:
+    # feedparser falls back to a one-byte encoding for the whole document: every Cyrillic title
+    # became "ĐĐľĐ˛Đ¸...". Only the bad byte is lost, as U+FFFD.
+    data = (FEEDS / "touchnokia_atom.xml").read_bytes()
+    between = data.index(b"<entry>", data.index(b"</entry>"))  # between two entries
+    good = parse_feed(data, "feed", "f")
+    assert parse_feed(data[:between] + stray + data[between:], "feed", "f") == good
+    title = data.index(b"<title>", between) + len(b"<title>")  # inside the second title
+    bad = parse_feed(data[:title] + stray + data[title:], "feed", "f")
+    assert bad[1].title == "\ufffd" + good[1].title
+    assert bad[:1] + bad[2:] == good[:1] + good[2:]

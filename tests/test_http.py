@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import gzip
 import itertools
-from collections.abc import Callable
+import re
+import socket
+import subprocess
+import sys
+import threading
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 import pytest
@@ -151,3 +160,175 @@ def test_conditional_get_sends_validators_and_reports_304() -> None:
 )
 def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, NOW) == expected
+
+
+# --- limits, against a real server on 127.0.0.1 ---------------------------------------------------
+
+Reply = Callable[[socket.socket, threading.Event], None]
+
+
+@contextmanager
+def raw_server(reply: Reply) -> Iterator[str]:
+    """A socket server on 127.0.0.1 that reads each request's head and lets `reply` write
+    whatever bytes it likes (slowly, endlessly, compressed); every thread is joined at the end."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.05)
+    stop = threading.Event()
+    workers: list[threading.Thread] = []
+
+    def handle(conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head and len(head) < 65536:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            with suppress(OSError):
+                reply(conn, stop)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            worker = threading.Thread(target=handle, args=(conn,))
+            worker.start()
+            workers.append(worker)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/x"
+    finally:
+        stop.set()
+        thread.join()
+        for worker in workers:
+            worker.join()
+        listener.close()
+
+
+def drip(conn: socket.socket, stop: threading.Event, data: bytes, every: float = 0.05) -> None:
+    """Send `data` one byte at a time, `every` seconds apart, until done or stopped."""
+    for byte in data:
+        if stop.wait(every):
+            return
+        conn.sendall(bytes([byte]))
+
+
+def drip_body(conn: socket.socket, stop: threading.Event) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n")
+    drip(conn, stop, b"x" * 200)
+
+
+def drip_headers(conn: socket.socket, stop: threading.Event) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    drip(conn, stop, b"X-Slow: " + b"y" * 200 + b"\r\n")
+    conn.sendall(b"Content-Length: 2\r\n\r\nok")
+
+
+@pytest.mark.parametrize("reply", [drip_body, drip_headers], ids=["body", "headers"])
+def test_a_dripping_server_is_cut_off_at_the_deadline_and_not_retried(reply: Reply) -> None:
+    # Each byte comes well within the read timeout: only an overall deadline ends the request.
+    client = PoliteClient(
+        timeout=httpx.Timeout(5.0), deadline=0.5, attempts=3, backoff=0.0, default_interval=0.0
+    )
+    with raw_server(reply) as url, client, pytest.raises(SourceError) as caught:
+        client.get(url)
+    assert re.fullmatch(rf"GET {url}: .*0\.5 s .*deadline_seconds\)", str(caught.value))
+    assert client.requests == 1
+
+
+def gzip_of_zeros(megabytes: int) -> bytes:
+    """A gzip stream of `megabytes` MiB of zero bytes: about a thousandth of that on the wire."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(2**20)
+    return b"".join([*(compressor.compress(block) for _ in range(megabytes)), compressor.flush()])
+
+
+def send_body(body: bytes, encoding: str = "", length: bool = True) -> Reply:
+    def reply(conn: socket.socket, stop: threading.Event) -> None:
+        head = "HTTP/1.1 200 OK\r\n"
+        head += f"Content-Encoding: {encoding}\r\n" if encoding else ""
+        head += f"Content-Length: {len(body)}\r\n" if length else "Connection: close\r\n"
+        conn.sendall(head.encode() + b"\r\n" + body)
+
+    return reply
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        send_body(gzip_of_zeros(50), "gzip"),
+        send_body(zlib.compress(bytes(50 * 2**20), 9), "deflate"),
+        send_body(bytes(3 * 2**20)),
+        send_body(bytes(3 * 2**20), length=False),
+    ],
+    ids=["gzip-bomb", "deflate-bomb", "plain-with-length", "plain-until-close"],
+)
+def test_a_response_beyond_max_response_mb_fails_clearly(reply: Reply) -> None:
+    client = PoliteClient(max_response_mb=1, default_interval=0.0, attempts=1)
+    with raw_server(reply) as url, client, pytest.raises(SourceError) as caught:
+        client.get(url)
+    expected = rf"GET {url}: .* more than 1 MB \(\[http\] max_response_mb\)"
+    assert re.fullmatch(expected, str(caught.value))
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "identity"])
+def test_a_compressed_response_within_the_limit_is_decoded(encoding: str) -> None:
+    text = b"".join(b"<p>paper %d</p>\n" % n for n in range(50_000))  # ~0.8 MB
+    body = {
+        "gzip": gzip.compress(text),
+        "deflate": zlib.compress(text),
+        "identity": text,
+    }[encoding]
+    client = PoliteClient(max_response_mb=1, default_interval=0.0, attempts=1)
+    with raw_server(send_body(body, encoding)) as url, client:
+        assert client.get(url).content == text
+
+
+RSS_PROBE = """
+import resource, sys
+from digest.errors import SourceError
+from digest.http import PoliteClient
+with PoliteClient(default_interval=0.0, attempts=1) as client:
+    try:
+        client.get(sys.argv[1])
+    except SourceError as exc:
+        print(exc, file=sys.stderr)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def test_a_one_gib_gzip_bomb_keeps_peak_memory_low() -> None:
+    """A process reading a 1 GiB bomb (1 MB on the wire) under the default 50 MB limit."""
+    bomb = gzip_of_zeros(1024)
+    with raw_server(send_body(bomb, "gzip")) as url:
+        probe = subprocess.run(
+            [sys.executable, "-c", RSS_PROBE, url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).parent.parent,
+        )
+    assert "more than 50 MB" in probe.stderr, probe.stderr
+    peak_mb = int(probe.stdout) / 1024  # ru_maxrss is in KiB on Linux
+    print(f"peak RSS reading a 1 GiB gzip bomb: {peak_mb:.0f} MB")
+    assert peak_mb < 200
+
+
+@pytest.mark.parametrize(
+    ("reply", "problem"),
+    [
+        (send_body(b"\x1f\x8b\x08\x00not really gzip", "gzip"), "bad gzip data"),
+        (send_body(b"compressed?", "br"), "unsupported Content-Encoding 'br'"),
+    ],
+    ids=["corrupt-gzip", "not-asked-for-brotli"],
+)
+def test_an_undecodable_response_fails_clearly(reply: Reply, problem: str) -> None:
+    client = PoliteClient(default_interval=0.0, attempts=1)
+    with raw_server(reply) as url, client, pytest.raises(SourceError) as caught:
+        client.get(url)
+    assert str(caught.value).startswith(f"GET {url}: undecodable response: {problem}")

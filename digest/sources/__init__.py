@@ -8,12 +8,15 @@ HTTP client, the time, what the store remembers about earlier fetches) it return
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from xml.parsers.expat import errors as expat_errors
 
+from digest.errors import SourceError
 from digest.http import PoliteClient, Validators
 from digest.models import Paper
 
@@ -47,11 +50,13 @@ class FetchContext:
 @dataclass(frozen=True)
 class FetchResult:
     """What a source brought: papers to store, papers to update only if already stored
-    (arXiv replacements: a new version is not a new paper), and validators to remember."""
+    (arXiv replacements: a new version is not a new paper), validators to remember, and
+    warnings: one line for each listing a limit cut short (what was read is still stored)."""
 
     papers: tuple[Paper, ...] = ()
     updates: tuple[Paper, ...] = ()
     validators: Mapping[str, Validators] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
 
 class Source(Protocol):
@@ -65,6 +70,23 @@ class Source(Protocol):
     def fetch(self, context: FetchContext) -> FetchResult:
         """Read what is available now: all of it, or SourceError and nothing."""
         ...
+
+
+def load_json(data: bytes | str, origin: str) -> Any:
+    """`json.loads`, with every way a payload can defeat it as one SourceError line naming
+    `origin`: not JSON, not UTF-8, a number too long to convert, nesting too deep to recurse."""
+    try:
+        return json.loads(data)
+    except RecursionError as exc:
+        raise SourceError(f"{origin}: JSON nested too deeply") from exc
+    except json.JSONDecodeError as exc:
+        raise SourceError(f"{origin}: not JSON: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        where = f"{exc.reason} at byte {exc.start}"
+        raise SourceError(f"{origin}: not JSON: not UTF-8 ({where})") from exc
+    except ValueError as exc:  # int() refuses very long digit strings (CVE-2020-10735)
+        digits = sys.get_int_max_str_digits()
+        raise SourceError(f"{origin}: JSON holds a number of more than {digits} digits") from exc
 
 
 def client_needed(context: FetchContext) -> PoliteClient:

@@ -474,7 +474,8 @@ class ArxivListingSource:
         if context.since is not None:
             categories = " OR ".join(f"cat:{c}" for c in self.config.categories)
             window = f"submittedDate:[{context.since:%Y%m%d}0000 TO {context.now:%Y%m%d}2359]"
-            return FetchResult(query_api(client, self.config, f"({categories}) AND {window}"))
+            papers, warning = query_api(client, self.config, f"({categories}) AND {window}")
+            return FetchResult(papers, warnings=(warning,) if warning else ())
         got = client.get(self.url, validators=context.validators.get(self.url))
         if got.not_modified:
             return FetchResult()
@@ -502,20 +503,25 @@ class ArxivAuthorsSource:
         client = client_needed(context)
         oldest = context.since or (context.now - timedelta(days=self.config.author_days)).date()
         found: dict[str, Paper] = {}
+        warnings: list[str] = []
         for spelling in self.spellings:
             query = 'au:"{}"'.format(spelling.replace('"', ""))
-            for paper in query_api(client, self.config, query, oldest=oldest):
+            papers, warning = query_api(client, self.config, query, oldest=oldest)
+            for paper in papers:
                 found.setdefault(paper.key, paper)
-        return FetchResult(papers=tuple(found.values()))
+            warnings.extend([warning] if warning else [])
+        return FetchResult(papers=tuple(found.values()), warnings=tuple(warnings))
 
 
 def query_api(
     client: PoliteClient, config: ArxivConfig, query: str, *, oldest: date | None = None
-) -> tuple[Paper, ...]:
+) -> tuple[tuple[Paper, ...], str]:
     """All results of an API query, newest first, paged with `start`/`max_results`; stops at
-    the last page, or at the first paper published before `oldest`."""
+    the last page, or at the first paper published before `oldest`. The second value is a
+    warning when API_PAGE_LIMIT pages stopped it with results left ("" otherwise)."""
     papers: list[Paper] = []
     start = 0
+    origin = f"{config.api_url} ({query})"
     for _ in range(API_PAGE_LIMIT):
         params: dict[str, str | int] = {
             "search_query": query,
@@ -525,10 +531,14 @@ def query_api(
             "sortOrder": "descending",
         }
         got = client.get(config.api_url, params=params, accept=(200, 400))
-        page = parse_api_feed(got.content, origin=f"{config.api_url} ({query})")
+        page = parse_api_feed(got.content, origin=origin)
         fresh = [p for p in page.papers if not (oldest and p.published and p.published < oldest)]
         papers.extend(fresh)
         start = page.start + len(page.papers)
         if not page.papers or start >= page.total or len(fresh) < len(page.papers):
-            break
-    return tuple(papers)
+            return tuple(papers), ""
+    warning = (
+        f"{origin}: stopped after {API_PAGE_LIMIT} pages of {config.max_results} "
+        f"({start} of {page.total} results)"
+    )
+    return tuple(papers), warning

@@ -2,16 +2,22 @@
 
 `parse_feed` is a pure function over bytes; `FeedSource` fetches with a conditional GET.
 
-feedparser is lenient on purpose: it reads feeds that are not well-formed XML (an undeclared
-`&nbsp;`, a bare `&` in a URL) and flags them `bozo`. We accept those when they still yield
-entries, but refuse a payload that is not a feed at all and one cut short (the XML ends inside
-the document), which feedparser would otherwise turn into a partial list of entries.
+feedparser is lenient on purpose: it reads feeds that are not well-formed XML and flags them
+`bozo`, but it reports only the first problem, and its fallback parser turns a document cut
+short or broken in the middle into a shorter list of entries, the last one partial. So every
+feed is also checked with a strict XML parser (`well_formed_problem`), forgiving only what
+loses nothing: undeclared entities (`&nbsp;`), a bare `&` (`?a=1&b=2`), control characters
+and references to them (stripped at ingest anyway), an XML declaration not quite at the
+start and a wrong encoding declaration (feedparser decodes it). Anything else, a cut anywhere
+included, fails the feed whole.
 """
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
+import xml.parsers.expat
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
@@ -179,6 +185,77 @@ def _is_surname(piece: str) -> bool:
     return len(words) == 1 and not _INITIALS.fullmatch(words[0])
 
 
+# What the strict check forgives, rewritten in its copy of the document: a `&` that starts no
+# reference, and characters XML 1.0 does not allow at all.
+_BARE_AMPERSAND = re.compile(r"&(?!#[0-9]+;|#x[0-9A-Fa-f]+;|[A-Za-z_:][\w.:-]*;)")
+# Says nothing the checked copy (a str, already decoded) needs, and is often not quite at the
+# start (a blank line a script printed first, a comment).
+_XML_DECLARATION = re.compile(r"<\?xml\s[^>]*\?>")
+# A character reference to a character XML 1.0 does not allow (`&#x1b;`): dropped, like the
+# raw characters.
+_CHAR_REF = re.compile(r"&#(?:x([0-9A-Fa-f]{1,8})|([0-9]{1,10}));")
+_NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _allowed_reference(found: re.Match[str]) -> str:
+    code = int(found[1], 16) if found[1] else int(found[2])
+    allowed = code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+    return found[0] if allowed or 0x10000 <= code <= 0x10FFFF else ""
+
+
+def well_formed_problem(data: bytes, encoding: str) -> xml.parsers.expat.ExpatError | None:
+    """Why `data` (in `encoding`, as feedparser decoded it) is not a complete, well-formed XML
+    document once the harmless faults are forgiven; None when it is.
+
+    Undeclared entities are skipped as entities of an external DTD would be, bare `&` and
+    characters outside XML 1.0 and the XML declaration are removed from the copy checked, and
+    undecodable bytes become U+FFFD. What remains (a cut, a mismatched tag, an unclosed
+    attribute) is a real fault.
+    """
+    try:
+        codec = codecs.lookup(encoding or "utf-8").name
+    except LookupError:
+        codec = "utf-8"
+    text = data.decode("utf-8-sig" if codec == "utf-8" else codec, errors="replace")
+    text = _CHAR_REF.sub(_allowed_reference, _XML_DECLARATION.sub("", text, count=1))
+    text = _NOT_XML_CHARS.sub("", _BARE_AMPERSAND.sub("&amp;", text.lstrip("\ufeff")))
+    parser = xml.parsers.expat.ParserCreate()
+    parser.UseForeignDTD(True)  # an undeclared `&nbsp;` is then skipped, not an error
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_UNLESS_STANDALONE)
+    try:
+        parser.Parse(text, True)  # a str: pyexpat reads it as UTF-8, whatever it declares
+    except xml.parsers.expat.ExpatError as exc:
+        return exc
+    return None
+
+
+_DECLARED_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)")
+
+
+def repaired_utf8(data: bytes) -> bytes:
+    """`data` with its few invalid bytes replaced by U+FFFD when it is UTF-8 (declared so, or
+    not declared at all) with a stray bad byte; otherwise `data` unchanged.
+
+    feedparser decodes a document whose declared UTF-8 fails in a one-byte encoding instead,
+    the whole of it: one bad byte turned every Cyrillic, Greek or CJK title into mojibake. A
+    document that is mostly valid multi-byte UTF-8 is UTF-8; one with no valid multi-byte
+    sequence (Latin-1 mislabelled) is left to feedparser's fallback, which reads it right.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data.isascii():
+        return data
+    declared = _DECLARED_ENCODING.match(data.removeprefix(b"\xef\xbb\xbf"))
+    if declared and declared[1].lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
+        return data
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        replaced = text.count("\ufffd") - data.decode("utf-8", "ignore").count("\ufffd")
+        if sum(not char.isascii() for char in text) > 2 * replaced:
+            return text.encode("utf-8")
+    return data
+
+
 def parse_feed(data: bytes, origin: str, source_name: str) -> tuple[Paper, ...]:
     """Parse an RSS 1.0/2.0 or Atom feed into papers, in feed order.
 
@@ -188,6 +265,7 @@ def parse_feed(data: bytes, origin: str, source_name: str) -> tuple[Paper, ...]:
     """
     if not data.strip():
         raise SourceError(f"{origin}: empty response, not a feed")
+    data = repaired_utf8(data)
     # A BytesIO, never the bytes themselves: feedparser would try bytes as a file name first.
     parsed = feedparser.parse(io.BytesIO(data))
     entries: list[Any] = parsed.get("entries") or []
@@ -199,6 +277,11 @@ def parse_feed(data: bytes, origin: str, source_name: str) -> tuple[Paper, ...]:
         raise SourceError(f"{origin}: malformed feed: {_describe(problem, data)}")
     if not parsed.get("version"):  # no <rss>, <rdf:RDF> or <feed> root: HTML, other XML
         raise SourceError(f"{origin}: not an RSS or Atom feed")
+    strict = well_formed_problem(data, str(parsed.get("encoding") or ""))
+    if strict is not None:
+        cut = ", cut short" if strict.code in TRUNCATED_XML else ""
+        message = " ".join(xml.parsers.expat.ErrorString(strict.code).split())
+        raise SourceError(f"{origin}: malformed feed{cut}: {message} (line {strict.lineno})")
     papers = (_paper_of(entry, source_name) for entry in entries)
     return tuple(paper for paper in papers if paper is not None)
 

@@ -7,7 +7,6 @@ demo reads the project's `seeds/` through it. The parser is a pure function over
 from __future__ import annotations
 
 import glob
-import json
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 from digest.errors import SourceError
 from digest.models import Paper, paper_keys, parse_arxiv_id
-from digest.sources import FetchContext, FetchResult
+from digest.sources import FetchContext, FetchResult, load_json
 
 _STRING_FIELDS = ("id", "title", "abstract", "url", "source")
 _LIST_FIELDS = ("authors", "categories")
@@ -35,8 +34,9 @@ def parse_listing_jsonl(data: bytes, origin: str) -> tuple[Paper, ...]:
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        obj = load_json(line, f"{origin}:{number}")
         try:
-            papers.append(listing_to_paper(json.loads(line), origin))
+            papers.append(listing_to_paper(obj, origin))
         except (ValueError, TypeError) as exc:
             raise SourceError(f"{origin}:{number}: {exc}") from None
     return tuple(papers)

@@ -8,7 +8,6 @@ the GitHub repo, the project page and AI keywords. Weekends return `[]`.
 
 from __future__ import annotations
 
-import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -16,9 +15,8 @@ from digest.errors import SourceError
 from digest.http import PoliteClient
 from digest.models import Paper, paper_keys, parse_arxiv_id
 from digest.settings import HfDailyConfig
-from digest.sources import FetchContext, FetchResult, client_needed
+from digest.sources import FetchContext, FetchResult, client_needed, load_json
 
-MAX_PAGES = 20
 PAPER_PAGE = "https://huggingface.co/papers/"
 
 
@@ -29,10 +27,7 @@ def parse_daily_papers(data: bytes, origin: str = "hf_daily") -> tuple[Paper, ..
     element without a paper id or title, raises SourceError naming `origin`. Optional signals
     (upvotes, code link, …) that are missing, null or of the wrong type are left out of `extra`.
     """
-    try:
-        items = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SourceError(f"{origin}: not JSON: {exc}") from None
+    items = load_json(data, origin)
     if not isinstance(items, list):
         raise SourceError(f"{origin}: expected a JSON array of papers, got {_kind(items)}")
     papers = []
@@ -148,19 +143,29 @@ class HfDailySource:
             last = context.last_success.date() if context.last_success else None
             dates = daily_dates(last, today, self.config.catch_up_days)
         found: dict[str, Paper] = {}
+        warnings: list[str] = []
         for day in dates:
-            for paper in self._one_day(client, day):
+            papers, warning = self._one_day(client, day)
+            for paper in papers:
                 found[paper.key] = paper  # a later list has the fresher upvotes
-        return FetchResult(papers=tuple(found.values()))
+            warnings.extend([warning] if warning else [])
+        return FetchResult(papers=tuple(found.values()), warnings=tuple(warnings))
 
-    def _one_day(self, client: PoliteClient, day: date) -> list[Paper]:
-        papers: list[Paper] = []
+    def _one_day(self, client: PoliteClient, day: date) -> tuple[list[Paper], str]:
+        """The papers of one date, paged until the server sends a short page (or one with
+        nothing new: a server ignoring `p`), and a warning if `max_pages` stopped it first."""
+        papers: dict[str, Paper] = {}
         limit = self.config.page_size
-        for page in range(MAX_PAGES):
+        for page in range(self.config.max_pages):
             params: dict[str, str | int] = {"date": day.isoformat(), "p": page, "limit": limit}
             got = client.get(self.url, params=params)
             batch = parse_daily_papers(got.content, origin=f"{self.url}?date={day}&p={page}")
-            papers.extend(batch)
-            if len(batch) < limit:
-                break
-        return papers
+            known = len(papers)
+            papers.update((paper.key, paper) for paper in batch)
+            if len(batch) < limit or len(papers) == known:
+                return list(papers.values()), ""
+        warning = (
+            f"{self.url}?date={day}: stopped after {self.config.max_pages} pages of {limit} "
+            "papers ([sources.hf_daily] max_pages); the rest of that day is not fetched"
+        )
+        return list(papers.values()), warning
