@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 import tomllib
@@ -415,6 +416,110 @@ def split_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(separator) if part.strip()]
 
 
+AUTHOR_LIST_RULE = (
+    "separate names with ';' when any is written 'Last, First' "
+    '("Fraser, Gordon; Andrea Stocco"), else with \',\' ("Gordon Fraser, Andrea Stocco")'
+)
+_NAME_PARTICLES = frozenset(
+    {"da", "de", "del", "della", "der", "di", "do", "dos", "du", "la", "le", "ten", "ter"}
+    | {"van", "von", "bin", "al", "el"}
+)
+
+
+def split_author_names(text: str) -> list[str]:
+    """The names of an author list as `init --authors` takes it, each as written.
+
+    With a `;` anywhere, names are separated by `;` and one comma inside a name is `Last,
+    First`; without, names are separated by commas. A list that mixes the two (`Fraser, Gordon,
+    Andrea Stocco`: a comma-separated list with a bare surname; `Stocco, Andrea; Paolo Tonella,
+    Gordon Fraser`: two full names inside one `;` part) is refused with the rule, rather than
+    read as the wrong people.
+    """
+    if ";" in text:
+        names = [part.strip(" ,") for part in text.split(";") if part.strip(" ,")]
+        for name in names:
+            if name.count(",") > 1 or (name.count(",") == 1 and _two_full_names(name)):
+                raise ConfigError(f"authors: {name!r} looks like several names: {AUTHOR_LIST_RULE}")
+        return [" ".join(name.split()) for name in names]
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    for name in names:
+        if len(names) > 1 and len(name.split()) == 1:
+            raise ConfigError(
+                f"authors: {name!r} is a single word, so the list seems to hold 'Last, First' "
+                f"names: {AUTHOR_LIST_RULE}"
+            )
+    return [" ".join(name.split()) for name in names]
+
+
+def _two_full_names(name: str) -> bool:
+    """`Andrea Stocco, Paolo Tonella`: a first and a last name on both sides of the comma (a
+    surname with a particle, `de la Cruz, Maria`, or initials, `Doe, J. A.`, is one name)."""
+    last, first = (part.split() for part in name.split(",", 1))
+    if len(last) < 2 or len(first) < 2:
+        return False
+    if any(word.lower() in _NAME_PARTICLES for word in last):
+        return False
+    return not any(len(word.rstrip(".")) == 1 for word in first)
+
+
+# Shown by `init` when it asks for categories: the arXiv categories most readers pick from.
+COMMON_CATEGORIES = (
+    ("cs.LG", "machine learning"),
+    ("cs.CL", "computation and language"),
+    ("cs.CV", "computer vision"),
+    ("cs.AI", "artificial intelligence"),
+    ("cs.SE", "software engineering"),
+    ("cs.CR", "cryptography and security"),
+    ("cs.PL", "programming languages"),
+    ("cs.RO", "robotics"),
+    ("stat.ML", "machine learning (statistics)"),
+    ("math.OC", "optimization and control"),
+    ("q-bio.NC", "neurons and cognition"),
+    ("physics.comp-ph", "computational physics"),
+)
+_CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?")
+
+
+def clean_categories(text: str) -> list[str]:
+    """`cs.SE, cs.PL` -> `[cs.SE, cs.PL]` (commas or spaces); ConfigError naming a malformed one."""
+    found = [part for part in re.split(r"[,;\s]+", text) if part]
+    for category in found:
+        if not _CATEGORY.fullmatch(category):
+            raise ConfigError(
+                f"categories: {category!r} is not an arXiv category (like cs.SE, stat.ML or cs)"
+            )
+    return list(dict.fromkeys(found))
+
+
+def system_timezone() -> str:
+    """The IANA name of this machine's time zone (`TZ`, then the system's), UTC if unknown."""
+    import tzlocal
+
+    configured = os.environ.get("TZ", "").removeprefix(":")
+    if configured and _is_zone(configured):  # read each time: tzlocal caches its answer
+        return configured
+    try:
+        return tzlocal.get_localzone_name() or "UTC"
+    except (ValueError, LookupError, OSError):  # a TZ naming no zone, an unreadable /etc/localtime
+        return "UTC"
+
+
+def _is_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+# The example's bundled seed listings: left in the starter config only as a comment.
+_SEED_FILES = re.compile(r"^\[\[sources\.files\]\]\n(?:(?:name|path) = .*\n)+", re.M)
+# The interests in the example's profile: a starter config holds the reader's own instead.
+_INTERESTS = ("keywords", "all_of", "exclude", "authors", "categories", "days")
+
+
 def starter_config(
     example: str,
     path: Path,
@@ -422,26 +527,40 @@ def starter_config(
     email: str | None = None,
     keywords: Sequence[str] = (),
     authors: Sequence[str] = (),
+    categories: Sequence[str] = (),
+    timezone: str = "UTC",
+    send_at: str | None = None,
 ) -> str:
-    """The example config with the reader's address, interests and authors filled in.
-
-    Only the given parts change (the example's comments stay); the result is validated as if
-    it were `path`.
+    """The example config turned into the reader's own: their address, interests, authors,
+    categories, time zone and send time, and none of the example's (its keywords, `all_of`,
+    `exclude`, authors, categories, days, the seed listings); every comment of the example
+    stays. The result is validated as if it were `path`.
     """
     import tomlkit
 
     document = tomlkit.parse(example)
     profile = _profiles(document)[0]
+    values: dict[str, Any] = {
+        "keywords": [clean_term(k) for k in keywords],
+        "authors": [clean_name(a) for a in authors],
+        "categories": list(categories),
+    }
+    for key in _INTERESTS:
+        if key in profile or values.get(key):
+            profile[key] = _multiline(values.get(key, []))
+    profile["timezone"] = timezone
+    if send_at:
+        profile["send_at"] = send_at
     if email:
         profile["email"] = [email.strip()]
         fetch = document.get("fetch")
         if fetch is not None and "contact" in fetch:
             fetch["contact"] = email.strip()
-    if keywords:
-        profile["keywords"] = _multiline([clean_term(k) for k in keywords])
-    if authors:
-        profile["authors"] = _multiline([clean_name(a) for a in authors])
+    arxiv = document.get("sources", {}).get("arxiv")
+    if arxiv is not None:
+        arxiv["categories"] = list(categories)
     text = tomlkit.dumps(document)
+    text = _SEED_FILES.sub(lambda m: "".join(f"# {line}\n" for line in m[0].splitlines()), text)
     validate_text(text, path)
     return text
 
