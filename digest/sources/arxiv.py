@@ -16,7 +16,6 @@ sometimes mark the PDF link by its type alone).
 from __future__ import annotations
 
 import re
-import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,87 +36,6 @@ _OPENSEARCH_NAMESPACES = (OPENSEARCH, "{http://a9.com/-/spec/opensearchrss/1.0/}
 DC = "{http://purl.org/dc/elements/1.1/}"
 API_PAGE_LIMIT = 20  # never page forever: at most this many API pages per query
 
-# --- TeX escapes ----------------------------------------------------------------------------------
-
-# TeX accent commands and the combining mark each one puts on the next letter.
-_ACCENTS = {
-    "'": "\u0301",  # acute
-    "`": "\u0300",  # grave
-    "^": "\u0302",  # circumflex
-    '"': "\u0308",  # diaeresis
-    "~": "\u0303",  # tilde
-    "=": "\u0304",  # macron
-    ".": "\u0307",  # dot above
-    "u": "\u0306",  # breve
-    "v": "\u030c",  # caron (háček)
-    "H": "\u030b",  # double acute
-    "c": "\u0327",  # cedilla
-    "k": "\u0328",  # ogonek
-    "r": "\u030a",  # ring above
-    "d": "\u0323",  # dot below
-    "b": "\u0331",  # macron below
-}
-# Letters that are commands of their own.
-_LETTERS = {
-    "ss": "ß",
-    "o": "ø",
-    "O": "Ø",
-    "l": "ł",
-    "L": "Ł",
-    "ae": "æ",
-    "AE": "Æ",
-    "oe": "œ",
-    "OE": "Œ",
-    "aa": "å",
-    "AA": "Å",
-    "i": "ı",
-    "j": "ȷ",
-}
-# Escaped characters: `AT\&T`.
-_ESCAPED = {"&": "&", "%": "%", "$": "$", "#": "#", "_": "_"}
-
-# The letter an accent applies to: `e`, `{e}`, `{ e }`, `\i` (dotless i), `{\i}`, `\i a`.
-_ACCENTED = (
-    r"(?:\{\s*(?:\\[ij](?![A-Za-z])|[^\W\d_])\s*\}"
-    r"|\\[ij](?![A-Za-z])(?:\{\}|\s(?=[a-z]))?|[^\W\d_])"
-)
-# Symbol accents take the next letter directly (`\'e`); letter accents need a space or a brace
-# after the command (`\c c`, `\c{c}`), otherwise they are another command (`\cdot`).
-_TEX_ACCENT = re.compile(
-    r"\\(?P<cmd>[`'^\"~=.]|[uvHckrdb](?![A-Za-z]))\s*(?P<arg>" + _ACCENTED + ")"
-)
-# `\ss`, `\o`, …: an empty group after it is dropped; one space is TeX's word delimiter when a
-# lowercase letter follows (`Stra\ss e` = Straße), a real space otherwise (`Gau\ss Weber`).
-_TEX_LETTER = re.compile(
-    r"\\(?P<cmd>ss|ae|AE|oe|OE|aa|AA|[oOlLij])(?![A-Za-z])(?:\{\}|\s(?=[a-z]))?"
-)
-_TEX_ESCAPED = re.compile(r"\\([&%$#_])")
-# A brace group holding plain text (`{\o}rsted` once `\o` is read, `{Van} Dyk`), but not the
-# argument of a command that is left as it is (`\foo{bar}`).
-_TEX_GROUP = re.compile(r"(?P<command>\\[A-Za-z]+\s*\{[^{}]*\})|\{(?P<text>[^{}\\]*)\}")
-
-
-def detex(text: str) -> str:
-    """TeX accent escapes to Unicode: `Andr\\'e` → André, `M\\"uller` → Müller, `\\c{c}` → ç,
-    `{\\o}` → ø, `\\ss` → ß. Braces around plain text are dropped; unknown commands are left
-    as they are written (`\\foo{bar}` stays), so nothing becomes unreadable."""
-    if "\\" not in text and "{" not in text:
-        return text
-    previous = None
-    while previous != text:  # innermost first: `{{\o}}`, stacked accents `\~{\^e}` → ễ
-        previous = text
-        text = _TEX_ACCENT.sub(_accent, text)
-        text = _TEX_LETTER.sub(lambda m: _LETTERS[m["cmd"]], text)
-        text = _TEX_ESCAPED.sub(lambda m: _ESCAPED[m[1]], text)
-        text = _TEX_GROUP.sub(lambda m: m["command"] or m["text"], text)
-    return text
-
-
-def _accent(found: re.Match[str]) -> str:
-    letter = found["arg"].strip("{} \t\n\\")
-    return unicodedata.normalize("NFC", letter + _ACCENTS[found["cmd"]])
-
-
 # --- author lists ---------------------------------------------------------------------------------
 
 # Author separators outside parentheses: a comma (`A, B`), an Oxford `, and` (`A, B, and C`), or
@@ -133,11 +51,11 @@ def split_creators(creators: str) -> tuple[tuple[str, str], ...]:
     """Split an arXiv `dc:creator` string into ((name, affiliation or ""), ...).
 
     `Ana Gómez (MIT, CSAIL), Andr\\'e Martins and Bob Li` → (("Ana Gómez", "MIT, CSAIL"),
-    ("André Martins", ""), ("Bob Li", "")): authors are separated by commas and ` and ` outside
+    ("Andr\\'e Martins", ""), ("Bob Li", "")): authors are separated by commas and ` and ` outside
     parentheses; a parenthesised part (which may hold commas, ` and ` and nested parentheses) is
     the affiliation, several are joined with "; ". Numbered affiliations with a legend after the
-    last author (`A (1), B (2) ((1) MIT, (2) Stanford)`) are resolved. TeX escapes are read.
-    Unbalanced parentheses are taken as plain text.
+    last author (`A (1), B (2) ((1) MIT, (2) Stanford)`) are resolved. TeX escapes are left as
+    written: `clean_paper` reads them for every source. Unbalanced parentheses are plain text.
     """
     text = " ".join(creators.split())
     authors: list[tuple[str, list[str]]] = []
@@ -152,7 +70,7 @@ def split_creators(creators: str) -> tuple[tuple[str, str], ...]:
         if not name:
             continue  # a stray `(MIT)` or an empty piece between two commas
         affiliations = [_resolve(group, legend) for group in groups]
-        result.append((detex(name), detex("; ".join(a for a in affiliations if a))))
+        result.append((name, "; ".join(a for a in affiliations if a)))
     return tuple(result)
 
 
@@ -388,11 +306,11 @@ def _api_paper(entry: ET.Element, origin: str) -> Paper:
         raise SourceError(f"{origin}: an entry without a title ({raw_id})")
     authors, affiliations = [], []
     for author in entry.findall(f"{ATOM}author"):
-        name = detex(_text(author, f"{ATOM}name"))
+        name = _text(author, f"{ATOM}name")
         if name:
             authors.append(name)
             places = (_collapse(a.text) for a in author.findall(f"{ARXIV}affiliation"))
-            affiliations.append(detex("; ".join(p for p in places if p)))
+            affiliations.append("; ".join(p for p in places if p))
     pdf_url = doi_link = ""
     for link in entry.findall(f"{ATOM}link"):
         href = (link.get("href") or "").strip()
