@@ -156,6 +156,72 @@ def test_weekend_feed_is_empty_not_an_error() -> None:
     assert listing("listing_weekend.xml") == ()
 
 
+def test_the_atom_listing_reads_as_the_rss_listing() -> None:
+    atom = listing("listing_cs_atom.xml")
+    assert [(i.announce, i.paper.listing_id) for i in atom] == [
+        (i.announce, i.paper.listing_id) for i in listing("listing_cs.xml")
+    ]
+    assert atom == listing("listing_cs.xml")
+
+
+ATOM_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?><feed xmlns="http://www.w3.org/2005/Atom"'
+    ' xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/">'
+    "<id>http://rss.arxiv.org/atom/cs.SE</id><title>cs.SE updates on arXiv.org</title>"
+)
+
+
+def atom(*entries: str) -> bytes:
+    return (ATOM_HEAD + "".join(f"<entry>{e}</entry>" for e in entries) + "</feed>").encode()
+
+
+def test_a_weekend_atom_listing_is_empty_not_an_error() -> None:
+    assert parse_listing_feed(atom()) == ()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(
+            rss(
+                "<title>T</title><guid>oai:arXiv.org:2401.00001v1</guid>"
+                "<arxiv:DOI>10.1145/3650212.3680308</arxiv:DOI>"
+            ),
+            id="rss",
+        ),
+        pytest.param(
+            atom(
+                "<id>oai:arXiv.org:2401.00001v1</id><title>T</title>"
+                "<arxiv:DOI>10.1145/3650212.3680308 10.5555/other</arxiv:DOI>"
+            ),
+            id="atom",
+        ),
+    ],
+)
+def test_the_listing_keeps_the_doi(payload: bytes) -> None:
+    [listed] = parse_listing_feed(payload)
+    assert listed.paper.doi == "10.1145/3650212.3680308"
+    assert listed.paper.key == "arxiv:2401.00001"
+
+
+def test_an_atom_listing_entry_reads_its_link_date_and_categories() -> None:
+    [listed] = parse_listing_feed(
+        atom(
+            "<id>oai:arXiv.org:2401.00001v2</id><title>T</title>"
+            '<link href="https://arxiv.org/abs/2401.00001" rel="alternate" type="text/html"/>'
+            "<summary>arXiv:2401.00001v2 Announce Type: replace Abstract: An abstract.</summary>"
+            '<category term="cs.SE"/><category term="cs.PL"/>'
+            "<published>2024-01-22T00:00:00-05:00</published>"
+            "<dc:creator>Gordon Fraser, Andrea Stocco</dc:creator>"
+        )
+    )
+    paper = listed.paper
+    assert listed.announce == "replace"
+    assert (paper.listing_id, paper.version, paper.abstract) == ("2401.00001v2", 2, "An abstract.")
+    assert (paper.categories, paper.published) == (("cs.SE", "cs.PL"), date(2024, 1, 22))
+    assert paper.authors == ("Gordon Fraser", "Andrea Stocco")
+
+
 @pytest.mark.parametrize(
     ("item", "listing_id", "version"),
     [
@@ -267,11 +333,8 @@ def test_listing_pubdate_is_the_announcement_day_in_its_own_zone() -> None:
         (b"", "empty response"),
         (b"<!DOCTYPE html><html><body>Service unavailable&nbsp;</body></html>", "HTML page"),
         (b"<html><body><p>Service unavailable</p></body></html>", "HTML page"),
-        (
-            b'<feed xmlns="http://www.w3.org/2005/Atom"/>',
-            r"not an RSS 2\.0 feed \(root element <feed>\)",
-        ),
-        (b"<rss version='2.0'/>", "not an RSS 2.0 feed"),
+        (b"<feed/>", r"not an RSS 2\.0 or Atom feed \(root element <feed>\)"),
+        (b"<rss version='2.0'/>", "not an RSS 2.0 or Atom feed"),
         (rss("<title>No id</title><link>https://example.org/</link>"), "item without an arXiv id"),
         (rss("<guid>oai:arXiv.org:2401.00001v1</guid>"), "item without a title"),
     ],

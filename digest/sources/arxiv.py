@@ -160,7 +160,7 @@ def _text(element: ET.Element, path: str) -> str:
     return _collapse(element.findtext(path))
 
 
-# --- listing feed (RSS 2.0) -----------------------------------------------------------------------
+# --- listing feed (RSS 2.0 or Atom) --------------------------------------------------------------
 
 _DESCRIPTION_HEAD = re.compile(
     r"^\s*arXiv:(?P<id>\S+)\s+Announce Type:\s*(?P<type>\S+)\s*(?:Abstract:\s*)?", re.I
@@ -177,57 +177,105 @@ class ListedPaper:
     announce: str  # "new" | "cross" | "replace" | "replace-cross"
 
 
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """What one listing item says, read the same from RSS 2.0 and from Atom."""
+
+    title: str
+    description: str
+    ids: tuple[str, ...]  # where the arXiv id may be, most trusted first
+    categories: tuple[str, ...]
+    published: date | None
+
+
 def parse_listing_feed(data: bytes, origin: str = "arxiv listing") -> tuple[ListedPaper, ...]:
-    """Parse an arXiv announcement feed (RSS 2.0), items in feed order.
+    """Parse an arXiv announcement feed, items in feed order: the RSS 2.0 form
+    (https://rss.arxiv.org/rss/…) or the Atom form (https://rss.arxiv.org/atom/…).
 
-    A weekend or holiday feed is a channel without items: an empty tuple. A payload that is not
-    XML, not RSS, or has an item without an arXiv id or title raises SourceError naming `origin`.
+    A weekend or holiday feed has no items: an empty tuple. A payload that is not XML, neither
+    of the two forms, or has an item without an arXiv id or title raises SourceError naming
+    `origin`.
     """
-    root = _parse_xml(data, origin, "an RSS feed")
+    root = _parse_xml(data, origin, "an RSS or Atom feed")
     channel = root.find("channel")
-    if root.tag != "rss" or channel is None:
-        raise SourceError(f"{origin}: not an RSS 2.0 feed (root element <{_local(root.tag)}>)")
-    return tuple(_listed(item, origin) for item in channel.findall("item"))
+    if root.tag == "rss" and channel is not None:
+        return tuple(_listed(_rss_item(item), item, origin) for item in channel.findall("item"))
+    if root.tag == f"{ATOM}feed":
+        entries = root.findall(f"{ATOM}entry")
+        return tuple(_listed(_atom_item(entry), entry, origin) for entry in entries)
+    raise SourceError(f"{origin}: not an RSS 2.0 or Atom feed (root element <{_local(root.tag)}>)")
 
 
-def _listed(item: ET.Element, origin: str) -> ListedPaper:
-    title = _text(item, "title")
+def _rss_item(item: ET.Element) -> _Item:
     description = item.findtext("description") or ""
+    return _Item(
+        title=_text(item, "title"),
+        description=description,
+        ids=(_text(item, "guid"), _head_id(description), _text(item, "link")),
+        categories=tuple(t for c in item.findall("category") if (t := _collapse(c.text))),
+        published=_rss_date(item.findtext("pubDate")),
+    )
+
+
+def _atom_item(entry: ET.Element) -> _Item:
+    description = entry.findtext(f"{ATOM}summary") or ""
+    links = [
+        (link.get("href") or "").strip()
+        for link in entry.findall(f"{ATOM}link")
+        if link.get("rel", "alternate") == "alternate"
+    ]
+    return _Item(
+        title=_text(entry, f"{ATOM}title"),
+        description=description,
+        ids=(_text(entry, f"{ATOM}id"), _head_id(description), *links),
+        categories=tuple(
+            t for c in entry.findall(f"{ATOM}category") if (t := _collapse(c.get("term")))
+        ),
+        published=_iso_date(entry.findtext(f"{ATOM}published"))
+        or _iso_date(entry.findtext(f"{ATOM}updated")),
+    )
+
+
+def _head_id(description: str) -> str:
     head = _DESCRIPTION_HEAD.match(description)
+    return head["id"] if head else ""
+
+
+def _listed(item: _Item, element: ET.Element, origin: str) -> ListedPaper:
+    """The paper of one item; `element` holds the extension elements both forms share."""
+    head = _DESCRIPTION_HEAD.match(item.description)
     listing_id = ""
-    for candidate in (
-        _OAI_PREFIX.sub("", _text(item, "guid")),
-        head["id"] if head else "",
-        _text(item, "link"),
-    ):
+    for candidate in item.ids:
+        candidate = _OAI_PREFIX.sub("", candidate)
         if parse_arxiv_id(candidate)[0]:
             listing_id = _ARXIV_URL.sub("", candidate)
             break
     arxiv_id, version = parse_arxiv_id(listing_id)
-    if not arxiv_id or not title:
+    if not arxiv_id or not item.title:
         missing = "an arXiv id" if not arxiv_id else "a title"
-        raise SourceError(f"{origin}: an item without {missing} ({title or listing_id!r})")
-    announce = (_text(item, f"{ARXIV}announce_type") or (head["type"] if head else "")).lower()
+        raise SourceError(f"{origin}: an item without {missing} ({item.title or listing_id!r})")
+    announce = (_text(element, f"{ARXIV}announce_type") or (head["type"] if head else "")).lower()
     announce = announce or "new"
-    creators = split_creators(item.findtext(f"{DC}creator") or "")
+    creators = split_creators(element.findtext(f"{DC}creator") or "")
     extra: dict[str, object] = {"announce_type": announce}
     if any(affiliation for _, affiliation in creators):
         extra["affiliations"] = [affiliation for _, affiliation in creators]
+    # `arxiv:DOI` may hold several DOIs separated by spaces: the first is the paper's.
+    doi = _DOI_PREFIX.sub("", (_text(element, f"{ARXIV}DOI").split(" ") or [""])[0]).lower()
     paper = Paper(
-        key=paper_keys(arxiv_id, "", title)[0],
-        title=title,
+        key=paper_keys(arxiv_id, doi, item.title)[0],
+        title=item.title,
         authors=tuple(name for name, _ in creators),
-        abstract=_collapse(_DESCRIPTION_HEAD.sub("", description)),
-        categories=tuple(
-            dict.fromkeys(t for c in item.findall("category") if (t := _collapse(c.text)))
-        ),
-        published=_rss_date(item.findtext("pubDate")),
+        abstract=_collapse(_DESCRIPTION_HEAD.sub("", item.description)),
+        categories=tuple(dict.fromkeys(item.categories)),
+        published=item.published,
         url=f"https://arxiv.org/abs/{arxiv_id}",
         source="arxiv",
         listing_id=listing_id,
         arxiv_id=arxiv_id,
         # A new submission is its first version even when the feed leaves the version out.
         version=version or (1 if announce == "new" else 0),
+        doi=doi,
         extra=tuple(sorted(extra.items())),
     )
     return ListedPaper(paper, announce)
