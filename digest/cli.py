@@ -726,6 +726,42 @@ for _command in _TERM_COMMANDS:
     _term_command(*_command)
 
 
+@profile.command("set")
+@click.argument("name")
+@click.argument("key", metavar="KEY")
+@click.argument("value")
+@click.pass_obj
+def profile_set(obj: Context, name: str, key: str, value: str) -> None:
+    """Set KEY of profile NAME to VALUE: categories, send_at, timezone, days, max_items,
+    window_days, first_run_days, send_empty, cadence or email (lists comma-separated; "" for
+    none)."""
+    from digest.profile import set_value
+
+    _edited(obj, set_value(obj.config_path, name, key, value))
+
+
+@profile.command("add-group")
+@click.argument("name")
+@click.argument("terms")
+@click.pass_obj
+def profile_add_group(obj: Context, name: str, terms: str) -> None:
+    """Add an all_of group to profile NAME: TERMS, comma-separated, must all appear."""
+    from digest.profile import add_group
+
+    _edited(obj, add_group(obj.config_path, name, terms))
+
+
+@profile.command("remove-group")
+@click.argument("name")
+@click.argument("terms")
+@click.pass_obj
+def profile_remove_group(obj: Context, name: str, terms: str) -> None:
+    """Remove the all_of group with TERMS (comma-separated, any order) from profile NAME."""
+    from digest.profile import remove_group
+
+    _edited(obj, remove_group(obj.config_path, name, terms))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning user-caused errors into one line and an exit code."""
     try:

@@ -19,7 +19,7 @@ import tempfile
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from digest.errors import ConfigError
 from digest.match import same_person
@@ -271,6 +271,158 @@ def remove_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
         if key == "keywords":
             return f"profile {profile_name}: removed the keyword {removed}"
         return f"profile {profile_name}: no longer leaving out papers that mention {removed}"
+
+    return edit_config(path, change)
+
+
+# --- settings and all_of groups -------------------------------------------------------------------
+
+Setting = Literal[
+    "categories",
+    "send_at",
+    "timezone",
+    "days",
+    "max_items",
+    "window_days",
+    "first_run_days",
+    "send_empty",
+    "cadence",
+    "email",
+]
+SETTINGS: tuple[Setting, ...] = get_args(Setting)
+_LISTS = frozenset({"categories", "days", "email"})
+_NUMBERS = frozenset({"max_items", "window_days", "first_run_days"})
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+# Keys with their own commands: `set` sends the reader there.
+_EDITED_ELSEWHERE = {
+    "keywords": "add-keyword/remove-keyword",
+    "exclude": "exclude/include",
+    "authors": "follow/unfollow",
+    "all_of": "add-group/remove-group",
+}
+
+
+def setting_value(key: str, value: str) -> Any:
+    """The TOML value of `digest profile set KEY VALUE`: a list for categories, days and email
+    (comma- or space-separated; empty: none), a number, a boolean, or the text itself.
+    ConfigError for a key that cannot be set or a value of the wrong kind; the bounds and
+    allowed values are the settings model's, checked when the edited file is validated."""
+    if key in _EDITED_ELSEWHERE:
+        raise ConfigError(f"{key} cannot be set: use {_EDITED_ELSEWHERE[key]}")
+    if key not in SETTINGS:
+        raise ConfigError(f"no setting {key!r} (settings: {', '.join(SETTINGS)})")
+    text = value.strip()
+    if key == "categories":
+        return clean_categories(text)
+    if key in _LISTS:
+        return [part for part in re.split(r"[,;\s]+", text) if part]
+    if key in _NUMBERS:
+        if not re.fullmatch(r"[+-]?\d{1,9}", text):
+            raise ConfigError(f"{key}: {value!r} is not a whole number")
+        return int(text)
+    if key == "send_empty":
+        if text.lower() not in _TRUE | _FALSE:
+            raise ConfigError(f"{key}: {value!r} is not true or false")
+        return text.lower() in _TRUE
+    return text
+
+
+def set_value(path: Path, profile_name: str, key: str, value: str) -> str:
+    """Set one of the profile's SETTINGS to `value` (see `setting_value`), keeping the line's
+    comment; the whole file is validated as `load_settings` would before it is written."""
+    new = setting_value(key, value)
+
+    def change(document: TOMLDocument) -> str:
+        import tomlkit
+
+        profile = find_profile(document, profile_name, path)
+        if key in profile:
+            profile[key] = new  # tomlkit keeps the line's comment
+        else:
+            _set_new_key(profile, key, new)
+        shown = tomlkit.item(new).as_string()
+        return f"profile {profile_name}: {key} = {shown}"
+
+    if key == "send_at":  # `6:05` reads 06:05 (and is written so)
+        new = _clock_text(str(new))
+    return edit_config(path, change)
+
+
+def _clock_text(value: str) -> str:
+    found = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+    return f"{int(found[1]):02d}:{found[2]}" if found else value
+
+
+def _group_terms(text: str) -> list[str]:
+    """The terms of an `all_of` group as given: `diffusion, language model`."""
+    terms = [clean_term(t) for t in text.replace(";", ",").split(",") if t.strip()]
+    if len(terms) < 2:
+        raise ConfigError(
+            f"a group needs at least two terms, comma-separated (got {text!r}); "
+            "for one term use add-keyword"
+        )
+    for i, term in enumerate(terms):
+        for earlier in terms[:i]:
+            if same_term(earlier, term):
+                raise ConfigError(f"{term!r} is the same term as {earlier!r} in {text!r}")
+    return terms
+
+
+def _same_group(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Both groups hold the same terms, in any order, as the matcher compares them."""
+    return (
+        len(a) == len(b)
+        and all(any(same_term(x, y) for y in b) for x in a)
+        and all(any(same_term(y, x) for x in a) for y in b)
+    )
+
+
+def _shown(group: Sequence[str]) -> str:
+    return " + ".join(repr(t) for t in group)
+
+
+def add_group(path: Path, profile_name: str, text: str) -> str:
+    """Add an `all_of` group (every term must appear); refuse one the profile already has."""
+    terms = _group_terms(text)
+
+    def change(document: TOMLDocument) -> str:
+        profile = find_profile(document, profile_name, path)
+        groups = _array(profile, "all_of", path, profile_name)
+        current = [[str(t) for t in g] for g in groups.unwrap()] if groups is not None else []
+        for existing in current:
+            if _same_group(existing, terms):
+                raise ConfigError(
+                    f"{path}: profile {profile_name!r} already has the all_of group "
+                    f"{_shown(existing)}"
+                )
+        if groups is None:
+            _set_new_key(profile, "all_of", [terms])
+        else:
+            groups.append(terms)
+        return f"profile {profile_name}: added the all_of group {_shown(terms)}"
+
+    return edit_config(path, change)
+
+
+def remove_group(path: Path, profile_name: str, text: str) -> str:
+    """Remove the `all_of` group with these terms (any order, as the matcher compares)."""
+    terms = [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
+
+    def change(document: TOMLDocument) -> str:
+        profile = find_profile(document, profile_name, path)
+        groups = _array(profile, "all_of", path, profile_name)
+        current = [[str(t) for t in g] for g in groups.unwrap()] if groups is not None else []
+        hits = [i for i, g in enumerate(current) if _same_group(g, terms)]
+        if groups is None or not hits:
+            listed = "; ".join(_shown(g) for g in current) or "none"
+            raise ConfigError(
+                f"{path}: profile {profile_name!r} has no all_of group {_shown(terms)} "
+                f"(all_of: {listed})"
+            )
+        for index in reversed(hits):
+            del groups[index]
+        return f"profile {profile_name}: removed the all_of group {_shown(current[hits[0]])}"
 
     return edit_config(path, change)
 

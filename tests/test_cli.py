@@ -30,6 +30,9 @@ PROFILE_COMMANDS = [
     "remove-keyword",
     "exclude",
     "include",
+    "set",
+    "add-group",
+    "remove-group",
 ]
 
 
