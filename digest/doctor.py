@@ -406,7 +406,7 @@ def read_answer(source: Source, got: Fetched) -> tuple[str, int]:
     if isinstance(source, ArxivAuthorsSource):
         return "an arXiv API page", len(parse_api_feed(got.content, origin=got.url).papers)
     if isinstance(source, HfDailySource):
-        return "Daily Papers", len(parse_daily_papers(got.content, origin=got.url))
+        return "a Daily Papers page", len(parse_daily_papers(got.content, origin=got.url))
     if isinstance(source, FeedSource):
         papers = parse_feed(
             got.content,

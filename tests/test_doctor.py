@@ -233,7 +233,7 @@ def test_every_network_source_gets_one_light_request(
     for name, read in (
         ("arxiv", "an arXiv listing of 5 papers"),
         ("arxiv-authors", "an arXiv API page of 2 papers"),
-        ("hf_daily", "Daily Papers of 3 papers"),
+        ("hf_daily", "a Daily Papers page of 3 papers"),
     ):
         assert line(lines, f"source {name}").startswith("✓ ")
         assert f"answered HTTP 200 with {read}" in line(lines, f"source {name}")

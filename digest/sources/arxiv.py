@@ -5,9 +5,10 @@ order (the 2026 API responses reordered elements, changed prefixes, switched lin
 sometimes mark the PDF link by its type alone).
 
 - `parse_listing_feed`: the announcement feed, https://rss.arxiv.org/rss/cs.LG+cs.CL (RSS 2.0,
-  since 2024). One item per announced paper, with `arxiv:announce_type` new, cross, replace or
-  replace-cross; authors are one `dc:creator` string (`split_creators`). A weekend or holiday
-  feed is a channel without items.
+  since 2024) or https://rss.arxiv.org/atom/cs.LG+cs.CL (the same in Atom). One item per
+  announced paper, with `arxiv:announce_type` new, cross, replace or replace-cross and an
+  optional `arxiv:DOI`; authors are one `dc:creator` string (`split_creators`; TeX in names is
+  read later, by `clean_paper`). A weekend or holiday feed has no items.
 - `parse_api_feed`: an http://export.arxiv.org/api/query page (Atom with opensearch totals).
   The API answers a bad query with HTTP 400 and a feed holding one entry titled `Error`: that
   becomes SourceError carrying its summary. An unknown id is a valid feed with zero entries.

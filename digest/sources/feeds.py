@@ -1,6 +1,8 @@
 """Generic RSS 1.0/2.0 and Atom feeds (journals, bioRxiv, blogs), parsed with feedparser.
 
-`parse_feed` is a pure function over bytes; `FeedSource` fetches with a conditional GET.
+`parse_feed` is a pure function over bytes and the response's HTTP context (its URL after
+redirects, Content-Type and Content-Location: the base of relative links and the charset);
+`FeedSource` fetches with a conditional GET.
 
 feedparser is lenient on purpose: it reads feeds that are not well-formed XML and flags them
 `bozo`, but it reports only the first problem, and its fallback parser turns a document cut
