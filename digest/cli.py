@@ -436,8 +436,16 @@ def run(obj: Context) -> None:
 @click.option(
     "--authors",
     metavar="NAMES",
-    help='Authors to follow, comma-separated (";" if the names hold commas).',
+    help='Authors to follow, comma-separated, or ";"-separated when written "Last, First": '
+    '"Fraser, Gordon; Andrea Stocco".',
 )
+@click.option(
+    "--categories",
+    metavar="LIST",
+    help='arXiv categories to read, comma-separated: "cs.SE, cs.PL" (default: none, any).',
+)
+@click.option("--timezone", metavar="ZONE", help="IANA time zone (default: this machine's).")
+@click.option("--send-at", metavar="HH:MM", help="Local time to send (default: 07:30).")
 @click.option(
     "--interactive/--no-interactive",
     default=None,
@@ -448,51 +456,141 @@ def init(
     email: str | None,
     keywords: str | None,
     authors: str | None,
+    categories: str | None,
+    timezone: str | None,
+    send_at: str | None,
     interactive: bool | None,
 ) -> None:
-    """Write a commented starter config (the example) to PATH, with your address and interests."""
+    """Write a starter config to PATH: your own profile, the example's explanations as comments."""
     from digest.app import data_path
-    from digest.profile import split_list, starter_config, write_atomically
+    from digest.profile import (
+        clean_categories,
+        split_author_names,
+        split_list,
+        starter_config,
+        system_timezone,
+        write_atomically,
+    )
 
-    if path.exists():
-        raise click.ClickException(f"{path} exists; not overwriting it")
+    _check_new_config(path)
     if interactive is None:
         interactive = sys.stdin.isatty()
     if interactive:
-        email, keywords, authors = _ask_starter(email, keywords, authors)
+        answers = _ask_starter(email, keywords, authors, categories, timezone, send_at)
+        email, keywords, authors, categories, timezone, send_at = answers
     example = data_path("config.example.toml").read_text(encoding="utf-8")
+    chosen = clean_categories(categories or "")
     text = starter_config(
         example,
         path,
         email=email,
         keywords=split_list(keywords or ""),
-        authors=split_list(authors or ""),
+        authors=split_author_names(authors or ""),
+        categories=chosen,
+        timezone=timezone or system_timezone(),
+        send_at=send_at,
     )
-    if path.exists():  # created while we were asking
-        raise click.ClickException(f"{path} exists; not overwriting it")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _check_new_config(path)  # created while we were asking
     write_atomically(path, text)
     todo = "your SMTP server" if email else "your email and SMTP server"
     click.echo(f"Wrote {path}: set {todo}, then run `digest doctor` and `digest preview`.")
+    if not chosen:
+        click.echo("No arXiv categories: add some to [sources.arxiv] to read arXiv's new papers.")
+
+
+def _check_new_config(path: Path) -> None:
+    """ConfigError unless `path` can be a new file: it must not exist, its directory must."""
+    from digest.errors import ConfigError
+
+    if path.exists() or path.is_symlink():
+        raise ConfigError(f"{path} exists; not overwriting it")
+    parent = path.absolute().parent
+    if not parent.is_dir():
+        raise ConfigError(f"{path}: the directory {parent} does not exist; create it first")
 
 
 def _ask_starter(
-    email: str | None, keywords: str | None, authors: str | None
-) -> tuple[str, str, str]:
-    """Prompt for whatever the options did not give; empty answers keep the example's."""
+    email: str | None,
+    keywords: str | None,
+    authors: str | None,
+    categories: str | None,
+    timezone: str | None,
+    send_at: str | None,
+) -> tuple[str, str, str, str, str, str]:
+    """Prompt for whatever the options did not give; an empty answer means none."""
+    from digest.profile import COMMON_CATEGORIES, system_timezone
+
     if email is None:
         email = click.prompt("Your email address", value_proc=_email_answer)
     if keywords is None:
         keywords = click.prompt(
-            "Interests, comma-separated (empty: keep the example's)", default="", show_default=False
+            "Interests (keywords), comma-separated", default="", show_default=False
         )
     if authors is None:
+        click.echo(
+            "Authors to follow: separate names with ',' (Gordon Fraser, Andrea Stocco), "
+            "or with ';' when written 'Last, First' (Fraser, Gordon; Andrea Stocco)."
+        )
         authors = click.prompt(
-            "Authors to follow, comma-separated (empty: keep the example's)",
+            "Authors (empty: none)", default="", show_default=False, value_proc=_authors_answer
+        )
+    if categories is None:
+        click.echo("Common arXiv categories (all: https://arxiv.org/category_taxonomy):")
+        for code, title in COMMON_CATEGORIES:
+            click.echo(f"  {code:<16} {title}")
+        categories = click.prompt(
+            "arXiv categories, comma-separated (empty: none)",
             default="",
             show_default=False,
+            value_proc=_categories_answer,
         )
-    return email or "", keywords or "", authors or ""
+    if timezone is None:
+        timezone = click.prompt(
+            "Time zone", default=system_timezone(), value_proc=_setting_answer("timezone")
+        )
+    if send_at is None:
+        send_at = click.prompt(
+            "Send at (HH:MM)", default="07:30", value_proc=_setting_answer("send_at")
+        )
+    return email or "", keywords or "", authors or "", categories or "", timezone, send_at
+
+
+def _authors_answer(value: str) -> str:
+    from digest.profile import split_author_names
+
+    try:
+        split_author_names(value)
+    except DigestError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _categories_answer(value: str) -> str:
+    from digest.profile import clean_categories
+
+    try:
+        clean_categories(value)
+    except DigestError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def _setting_answer(key: str) -> Any:
+    """A prompt check for one profile setting, validated as the config would validate it."""
+
+    def check(value: str) -> str:
+        from pydantic import ValidationError
+
+        from digest.settings import ProfileConfig
+
+        try:
+            ProfileConfig.model_validate({"name": "check", key: value.strip()})
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise click.BadParameter(problem) from None
+        return value.strip()
+
+    return check
 
 
 def _email_answer(value: str) -> str:
@@ -626,6 +724,42 @@ def _term_command(command: str, key: TermList, add: bool, help_text: str) -> Non
 
 for _command in _TERM_COMMANDS:
     _term_command(*_command)
+
+
+@profile.command("set")
+@click.argument("name")
+@click.argument("key", metavar="KEY")
+@click.argument("value")
+@click.pass_obj
+def profile_set(obj: Context, name: str, key: str, value: str) -> None:
+    """Set KEY of profile NAME to VALUE: categories, send_at, timezone, days, max_items,
+    window_days, first_run_days, send_empty, cadence or email (lists comma-separated; "" for
+    none)."""
+    from digest.profile import set_value
+
+    _edited(obj, set_value(obj.config_path, name, key, value))
+
+
+@profile.command("add-group")
+@click.argument("name")
+@click.argument("terms")
+@click.pass_obj
+def profile_add_group(obj: Context, name: str, terms: str) -> None:
+    """Add an all_of group to profile NAME: TERMS, comma-separated, must all appear."""
+    from digest.profile import add_group
+
+    _edited(obj, add_group(obj.config_path, name, terms))
+
+
+@profile.command("remove-group")
+@click.argument("name")
+@click.argument("terms")
+@click.pass_obj
+def profile_remove_group(obj: Context, name: str, terms: str) -> None:
+    """Remove the all_of group with TERMS (comma-separated, any order) from profile NAME."""
+    from digest.profile import remove_group
+
+    _edited(obj, remove_group(obj.config_path, name, terms))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,7 +4,8 @@ The checks, in order: the config file is valid; each profile's schedule (time zo
 and that it can be sent and can match something; the database opens read-only and passes
 `PRAGMA integrity_check` at a schema this digest knows; the SMTP server is reachable and accepts
 the login (connect, EHLO, STARTTLS or TLS as configured, AUTH, QUIT; no message), or the Maildir
-is writable; each source answers one request (files: the files exist and parse). Every network
+is writable; each source answers one request, read with that source's own parser (files: the
+files exist and parse). Every network
 check has the configured timeouts and at most two tries, so the doctor never hangs. The SMTP
 password is never shown.
 """
@@ -30,7 +31,7 @@ from digest.store import SCHEMA_VERSION
 if TYPE_CHECKING:
     import httpx
 
-    from digest.http import PoliteClient
+    from digest.http import Fetched, PoliteClient
     from digest.settings import ProfileConfig
     from digest.sources import Source
 
@@ -388,8 +389,41 @@ def probe(source: Source) -> tuple[str, dict[str, str | int]]:
     raise TypeError(f"no probe for source {source.name!r}")  # pragma: no cover
 
 
+def read_answer(source: Source, got: Fetched) -> tuple[str, int]:
+    """(what the answer is, how many papers it holds), read with the source's own parser;
+    SourceError when that parser refuses it, as a fetch would."""
+    from digest.sources.arxiv import (
+        ArxivAuthorsSource,
+        ArxivListingSource,
+        parse_api_feed,
+        parse_listing_feed,
+    )
+    from digest.sources.feeds import FeedSource, parse_feed
+    from digest.sources.hf_daily import HfDailySource, parse_daily_papers
+
+    if isinstance(source, ArxivListingSource):
+        return "an arXiv listing", len(parse_listing_feed(got.content, origin=got.url))
+    if isinstance(source, ArxivAuthorsSource):
+        return "an arXiv API page", len(parse_api_feed(got.content, origin=got.url).papers)
+    if isinstance(source, HfDailySource):
+        return "a Daily Papers page", len(parse_daily_papers(got.content, origin=got.url))
+    if isinstance(source, FeedSource):
+        papers = parse_feed(
+            got.content,
+            origin=got.url,
+            source_name=source.name,
+            url=got.final_url or got.url,
+            content_type=got.content_type,
+            content_location=got.content_location,
+        )
+        return "a feed", len(papers)
+    raise TypeError(f"no parser for source {source.name!r}")  # pragma: no cover
+
+
 def check_network_source(source: Source, client: PoliteClient) -> Check:
-    """GET the source's URL once (with the configured timeouts and retries)."""
+    """GET the source's URL once (with the configured timeouts and retries) and read the answer
+    with the source's parser: a page that answers 200 but is not what the source reads (an
+    HTML login page, a feed cut short) is a failure, as it would be at the next fetch."""
     name = f"source {source.name}"
     url, params = probe(source)
     try:
@@ -398,4 +432,16 @@ def check_network_source(source: Source, client: PoliteClient) -> Check:
         return Check(
             name, False, str(exc), "check the URL in [sources], the network, or try again later"
         )
-    return Check(name, True, f"{url} answered HTTP {got.status} ({len(got.content)} bytes)")
+    answered = f"{url} answered HTTP {got.status}"
+    try:
+        kind, count = read_answer(source, got)
+    except SourceError as exc:
+        problem = str(exc).removeprefix(f"{got.url}: ")
+        return Check(
+            name,
+            False,
+            f"{answered}, but {problem}",
+            "check the URL in [sources]: it does not serve what this source reads",
+        )
+    papers = f"{count} paper{'' if count == 1 else 's'}"
+    return Check(name, True, f"{answered} with {kind} of {papers} ({len(got.content)} bytes)")

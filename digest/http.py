@@ -73,6 +73,12 @@ class Fetched:
     content: bytes = b""
     validators: Validators = Validators()
     not_modified: bool = False
+    # What a parser needs to read the body as the server meant it: where it came from after
+    # redirects (the base of relative links), and the Content-Type (charset) and
+    # Content-Location headers.
+    final_url: str = ""
+    content_type: str = ""
+    content_location: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -464,4 +470,12 @@ class PoliteClient:
             etag=response.headers.get("ETag", ""),
             last_modified=response.headers.get("Last-Modified", ""),
         )
-        return Fetched(url, status, body, new_validators)
+        return Fetched(
+            url,
+            status,
+            body,
+            new_validators,
+            final_url=str(response.url),
+            content_type=response.headers.get("Content-Type", ""),
+            content_location=response.headers.get("Content-Location", ""),
+        )

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import tempfile
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from digest.errors import ConfigError
 from digest.match import same_person
@@ -274,6 +275,158 @@ def remove_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
     return edit_config(path, change)
 
 
+# --- settings and all_of groups -------------------------------------------------------------------
+
+Setting = Literal[
+    "categories",
+    "send_at",
+    "timezone",
+    "days",
+    "max_items",
+    "window_days",
+    "first_run_days",
+    "send_empty",
+    "cadence",
+    "email",
+]
+SETTINGS: tuple[Setting, ...] = get_args(Setting)
+_LISTS = frozenset({"categories", "days", "email"})
+_NUMBERS = frozenset({"max_items", "window_days", "first_run_days"})
+_TRUE = frozenset({"true", "yes", "on", "1"})
+_FALSE = frozenset({"false", "no", "off", "0"})
+# Keys with their own commands: `set` sends the reader there.
+_EDITED_ELSEWHERE = {
+    "keywords": "add-keyword/remove-keyword",
+    "exclude": "exclude/include",
+    "authors": "follow/unfollow",
+    "all_of": "add-group/remove-group",
+}
+
+
+def setting_value(key: str, value: str) -> Any:
+    """The TOML value of `digest profile set KEY VALUE`: a list for categories, days and email
+    (comma- or space-separated; empty: none), a number, a boolean, or the text itself.
+    ConfigError for a key that cannot be set or a value of the wrong kind; the bounds and
+    allowed values are the settings model's, checked when the edited file is validated."""
+    if key in _EDITED_ELSEWHERE:
+        raise ConfigError(f"{key} cannot be set: use {_EDITED_ELSEWHERE[key]}")
+    if key not in SETTINGS:
+        raise ConfigError(f"no setting {key!r} (settings: {', '.join(SETTINGS)})")
+    text = value.strip()
+    if key == "categories":
+        return clean_categories(text)
+    if key in _LISTS:
+        return [part for part in re.split(r"[,;\s]+", text) if part]
+    if key in _NUMBERS:
+        if not re.fullmatch(r"[+-]?\d{1,9}", text):
+            raise ConfigError(f"{key}: {value!r} is not a whole number")
+        return int(text)
+    if key == "send_empty":
+        if text.lower() not in _TRUE | _FALSE:
+            raise ConfigError(f"{key}: {value!r} is not true or false")
+        return text.lower() in _TRUE
+    return text
+
+
+def set_value(path: Path, profile_name: str, key: str, value: str) -> str:
+    """Set one of the profile's SETTINGS to `value` (see `setting_value`), keeping the line's
+    comment; the whole file is validated as `load_settings` would before it is written."""
+    new = setting_value(key, value)
+
+    def change(document: TOMLDocument) -> str:
+        import tomlkit
+
+        profile = find_profile(document, profile_name, path)
+        if key in profile:
+            profile[key] = new  # tomlkit keeps the line's comment
+        else:
+            _set_new_key(profile, key, new)
+        shown = tomlkit.item(new).as_string()
+        return f"profile {profile_name}: {key} = {shown}"
+
+    if key == "send_at":  # `6:05` reads 06:05 (and is written so)
+        new = _clock_text(str(new))
+    return edit_config(path, change)
+
+
+def _clock_text(value: str) -> str:
+    found = re.fullmatch(r"(\d{1,2}):(\d{2})", value)
+    return f"{int(found[1]):02d}:{found[2]}" if found else value
+
+
+def _group_terms(text: str) -> list[str]:
+    """The terms of an `all_of` group as given: `diffusion, language model`."""
+    terms = [clean_term(t) for t in text.replace(";", ",").split(",") if t.strip()]
+    if len(terms) < 2:
+        raise ConfigError(
+            f"a group needs at least two terms, comma-separated (got {text!r}); "
+            "for one term use add-keyword"
+        )
+    for i, term in enumerate(terms):
+        for earlier in terms[:i]:
+            if same_term(earlier, term):
+                raise ConfigError(f"{term!r} is the same term as {earlier!r} in {text!r}")
+    return terms
+
+
+def _same_group(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Both groups hold the same terms, in any order, as the matcher compares them."""
+    return (
+        len(a) == len(b)
+        and all(any(same_term(x, y) for y in b) for x in a)
+        and all(any(same_term(y, x) for x in a) for y in b)
+    )
+
+
+def _shown(group: Sequence[str]) -> str:
+    return " + ".join(repr(t) for t in group)
+
+
+def add_group(path: Path, profile_name: str, text: str) -> str:
+    """Add an `all_of` group (every term must appear); refuse one the profile already has."""
+    terms = _group_terms(text)
+
+    def change(document: TOMLDocument) -> str:
+        profile = find_profile(document, profile_name, path)
+        groups = _array(profile, "all_of", path, profile_name)
+        current = [[str(t) for t in g] for g in groups.unwrap()] if groups is not None else []
+        for existing in current:
+            if _same_group(existing, terms):
+                raise ConfigError(
+                    f"{path}: profile {profile_name!r} already has the all_of group "
+                    f"{_shown(existing)}"
+                )
+        if groups is None:
+            _set_new_key(profile, "all_of", [terms])
+        else:
+            groups.append(terms)
+        return f"profile {profile_name}: added the all_of group {_shown(terms)}"
+
+    return edit_config(path, change)
+
+
+def remove_group(path: Path, profile_name: str, text: str) -> str:
+    """Remove the `all_of` group with these terms (any order, as the matcher compares)."""
+    terms = [t.strip() for t in text.replace(";", ",").split(",") if t.strip()]
+
+    def change(document: TOMLDocument) -> str:
+        profile = find_profile(document, profile_name, path)
+        groups = _array(profile, "all_of", path, profile_name)
+        current = [[str(t) for t in g] for g in groups.unwrap()] if groups is not None else []
+        hits = [i for i, g in enumerate(current) if _same_group(g, terms)]
+        if groups is None or not hits:
+            listed = "; ".join(_shown(g) for g in current) or "none"
+            raise ConfigError(
+                f"{path}: profile {profile_name!r} has no all_of group {_shown(terms)} "
+                f"(all_of: {listed})"
+            )
+        for index in reversed(hits):
+            del groups[index]
+        return f"profile {profile_name}: removed the all_of group {_shown(current[hits[0]])}"
+
+    return edit_config(path, change)
+
+
 # --- authors --------------------------------------------------------------------------------------
 
 
@@ -415,6 +568,110 @@ def split_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(separator) if part.strip()]
 
 
+AUTHOR_LIST_RULE = (
+    "separate names with ';' when any is written 'Last, First' "
+    '("Fraser, Gordon; Andrea Stocco"), else with \',\' ("Gordon Fraser, Andrea Stocco")'
+)
+_NAME_PARTICLES = frozenset(
+    {"da", "de", "del", "della", "der", "di", "do", "dos", "du", "la", "le", "ten", "ter"}
+    | {"van", "von", "bin", "al", "el"}
+)
+
+
+def split_author_names(text: str) -> list[str]:
+    """The names of an author list as `init --authors` takes it, each as written.
+
+    With a `;` anywhere, names are separated by `;` and one comma inside a name is `Last,
+    First`; without, names are separated by commas. A list that mixes the two (`Fraser, Gordon,
+    Andrea Stocco`: a comma-separated list with a bare surname; `Stocco, Andrea; Paolo Tonella,
+    Gordon Fraser`: two full names inside one `;` part) is refused with the rule, rather than
+    read as the wrong people.
+    """
+    if ";" in text:
+        names = [part.strip(" ,") for part in text.split(";") if part.strip(" ,")]
+        for name in names:
+            if name.count(",") > 1 or (name.count(",") == 1 and _two_full_names(name)):
+                raise ConfigError(f"authors: {name!r} looks like several names: {AUTHOR_LIST_RULE}")
+        return [" ".join(name.split()) for name in names]
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    for name in names:
+        if len(names) > 1 and len(name.split()) == 1:
+            raise ConfigError(
+                f"authors: {name!r} is a single word, so the list seems to hold 'Last, First' "
+                f"names: {AUTHOR_LIST_RULE}"
+            )
+    return [" ".join(name.split()) for name in names]
+
+
+def _two_full_names(name: str) -> bool:
+    """`Andrea Stocco, Paolo Tonella`: a first and a last name on both sides of the comma (a
+    surname with a particle, `de la Cruz, Maria`, or initials, `Doe, J. A.`, is one name)."""
+    last, first = (part.split() for part in name.split(",", 1))
+    if len(last) < 2 or len(first) < 2:
+        return False
+    if any(word.lower() in _NAME_PARTICLES for word in last):
+        return False
+    return not any(len(word.rstrip(".")) == 1 for word in first)
+
+
+# Shown by `init` when it asks for categories: the arXiv categories most readers pick from.
+COMMON_CATEGORIES = (
+    ("cs.LG", "machine learning"),
+    ("cs.CL", "computation and language"),
+    ("cs.CV", "computer vision"),
+    ("cs.AI", "artificial intelligence"),
+    ("cs.SE", "software engineering"),
+    ("cs.CR", "cryptography and security"),
+    ("cs.PL", "programming languages"),
+    ("cs.RO", "robotics"),
+    ("stat.ML", "machine learning (statistics)"),
+    ("math.OC", "optimization and control"),
+    ("q-bio.NC", "neurons and cognition"),
+    ("physics.comp-ph", "computational physics"),
+)
+_CATEGORY = re.compile(r"[a-z][a-z-]*(?:\.[A-Za-z][A-Za-z-]*)?")
+
+
+def clean_categories(text: str) -> list[str]:
+    """`cs.SE, cs.PL` -> `[cs.SE, cs.PL]` (commas or spaces); ConfigError naming a malformed one."""
+    found = [part for part in re.split(r"[,;\s]+", text) if part]
+    for category in found:
+        if not _CATEGORY.fullmatch(category):
+            raise ConfigError(
+                f"categories: {category!r} is not an arXiv category (like cs.SE, stat.ML or cs)"
+            )
+    return list(dict.fromkeys(found))
+
+
+def system_timezone() -> str:
+    """The IANA name of this machine's time zone (`TZ`, then the system's), UTC if unknown."""
+    import tzlocal
+
+    configured = os.environ.get("TZ", "").removeprefix(":")
+    if configured and _is_zone(configured):  # read each time: tzlocal caches its answer
+        return configured
+    try:
+        return tzlocal.get_localzone_name() or "UTC"
+    except (ValueError, LookupError, OSError):  # a TZ naming no zone, an unreadable /etc/localtime
+        return "UTC"
+
+
+def _is_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+# The example's bundled seed listings: left in the starter config only as a comment.
+_SEED_FILES = re.compile(r"^\[\[sources\.files\]\]\n(?:(?:name|path) = .*\n)+", re.M)
+# The interests in the example's profile: a starter config holds the reader's own instead.
+_INTERESTS = ("keywords", "all_of", "exclude", "authors", "categories", "days")
+
+
 def starter_config(
     example: str,
     path: Path,
@@ -422,26 +679,40 @@ def starter_config(
     email: str | None = None,
     keywords: Sequence[str] = (),
     authors: Sequence[str] = (),
+    categories: Sequence[str] = (),
+    timezone: str = "UTC",
+    send_at: str | None = None,
 ) -> str:
-    """The example config with the reader's address, interests and authors filled in.
-
-    Only the given parts change (the example's comments stay); the result is validated as if
-    it were `path`.
+    """The example config turned into the reader's own: their address, interests, authors,
+    categories, time zone and send time, and none of the example's (its keywords, `all_of`,
+    `exclude`, authors, categories, days, the seed listings); every comment of the example
+    stays. The result is validated as if it were `path`.
     """
     import tomlkit
 
     document = tomlkit.parse(example)
     profile = _profiles(document)[0]
+    values: dict[str, Any] = {
+        "keywords": [clean_term(k) for k in keywords],
+        "authors": [clean_name(a) for a in authors],
+        "categories": list(categories),
+    }
+    for key in _INTERESTS:
+        if key in profile or values.get(key):
+            profile[key] = _multiline(values.get(key, []))
+    profile["timezone"] = timezone
+    if send_at:
+        profile["send_at"] = send_at
     if email:
         profile["email"] = [email.strip()]
         fetch = document.get("fetch")
         if fetch is not None and "contact" in fetch:
             fetch["contact"] = email.strip()
-    if keywords:
-        profile["keywords"] = _multiline([clean_term(k) for k in keywords])
-    if authors:
-        profile["authors"] = _multiline([clean_name(a) for a in authors])
+    arxiv = document.get("sources", {}).get("arxiv")
+    if arxiv is not None:
+        arxiv["categories"] = list(categories)
     text = tomlkit.dumps(document)
+    text = _SEED_FILES.sub(lambda m: "".join(f"# {line}\n" for line in m[0].splitlines()), text)
     validate_text(text, path)
     return text
 

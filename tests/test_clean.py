@@ -157,7 +157,15 @@ CLEAN_CHARS = st.characters(
 )
 
 
-@given(st.text(CLEAN_CHARS), st.text(CLEAN_CHARS))
+# A name without TeX marks (a backslash, a brace or a tie are read as TeX: see TEX_NAMES).
+CLEAN_NAME_CHARS = st.characters(
+    codec="utf-8",
+    exclude_categories=("Cc", "Cs", "Zl", "Zp", "Zs"),
+    exclude_characters="\\{}~\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufffe\uffff",
+)
+
+
+@given(st.text(CLEAN_CHARS), st.text(CLEAN_NAME_CHARS))
 def test_clean_text_is_left_as_it_is(word: str, name: str) -> None:
     title, author, note = (" ".join(text.split()) for text in (f"A {word} title", name, word))
     paper = Paper(
@@ -169,6 +177,94 @@ def test_clean_text_is_left_as_it_is(word: str, name: str) -> None:
         extra=(("code_url", "https://github.com/o/r"), ("note", note)),
     )
     assert clean_paper(paper) == paper
+
+
+TEX_NAMES = [
+    ('J\\"org Hoffmann', "Jörg Hoffmann"),
+    ("Anders S{\\o}gaard", "Anders Søgaard"),
+    ("Nikola Pi\\v{z}urica", "Nikola Pižurica"),
+    ("Andr\\'e", "André"),
+    ("Andr{\\'e}", "André"),
+    ("Andr\\'{e}", "André"),
+    ("\\`Agreda", "Àgreda"),
+    ('M\\"uller', "Müller"),
+    ('M\\"{u}ller', "Müller"),
+    ("Fran\\c{c}ois", "François"),
+    ("Fran\\c cois", "François"),
+    ("Garc\\'{\\i}a", "García"),
+    ("Garc\\'\\i a", "García"),
+    ("Garc\\'ia", "García"),
+    ("Stra\\ss e", "Straße"),
+    ("Wei\\ss{}", "Weiß"),
+    ("Gau\\ss Weber", "Gauß Weber"),
+    ("{\\o}rsted", "ørsted"),
+    ("Bj\\o rn", "Bjørn"),
+    ("\\L{}ukasz Ka\\l u\\.za", "Łukasz Kałuża"),
+    ("Pe\\~na", "Peña"),
+    ("\\v{S}koda", "Škoda"),
+    ("Dvo\\v{r}\\'ak", "Dvořák"),
+    ("Erd\\H{o}s", "Erdős"),
+    ('\\AA ngstr\\"om', "Ångström"),
+    ("Ho\\`{a}ng", "Hoàng"),
+    ("Nguy\\~{\\^e}n", "Nguyễn"),  # stacked accents
+    ("{Van} Dyk", "Van Dyk"),
+    ("AT\\&T Labs", "AT&T Labs"),
+    ("R.~Smith", "R. Smith"),
+    ("\\textit{et al.}", "et al."),
+    ("100% Lab", "100% Lab"),  # no TeX: left as it is
+    ("plain", "plain"),
+]
+
+
+@pytest.mark.parametrize(("tex", "text"), TEX_NAMES, ids=[t for t, _ in TEX_NAMES])
+def test_tex_in_author_names_is_read_as_unicode(tex: str, text: str) -> None:
+    paper = Paper(key="title:x", title="x", authors=(tex, "Bob Li"))
+    cleaned = clean_paper(paper)
+    assert cleaned.authors == (text, "Bob Li")
+    assert clean_paper(cleaned) == cleaned
+
+
+def test_tex_in_affiliations_is_read_as_unicode() -> None:
+    paper = Paper(
+        key="title:x",
+        title="x",
+        authors=("Ana", "Bob"),
+        extra=(("affiliations", ['Universit\\"at Hamburg', "Instituto Superior T\\'ecnico"]),),
+    )
+    assert clean_paper(paper).extra_value("affiliations") == [
+        "Universität Hamburg",
+        "Instituto Superior Técnico",
+    ]
+
+
+def test_a_followed_author_written_in_tex_matches_from_files_and_feeds(
+    http_server: HttpServer, make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    from digest.match import match_profiles
+
+    feed = """<?xml version="1.0"?><rss version="2.0"><channel><title>j</title>
+<item><title>Planning as heuristic search</title><link>https://j.example/1</link>
+<author>J\\"org Hoffmann</author></item></channel></rss>"""
+    http_server.routes["/feed.xml"] = lambda r, n: (200, {}, feed.encode())
+    listing = tmp_path / "l.jsonl"
+    line = {"id": "", "title": "Cross-lingual parsing", "authors": ["Anders S{\\o}gaard"]}
+    listing.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    settings = make_settings(
+        sources={
+            "feeds": [{"name": "journal", "url": f"{http_server.url}/feed.xml"}],
+            "files": [{"name": "mine", "path": str(listing)}],
+        },
+        profiles=[{"name": "me", "authors": ["Jörg Hoffmann", "Anders Søgaard"]}],
+    )
+    app = build_app(settings, store=Store.open(None), clock=Clock(NOW))
+    assert {r.source: r.error for r in fetch(app)} == {"journal": "", "mine": ""}
+    stored = list(app.store.papers_seen_since(datetime(1970, 1, 1, tzinfo=UTC)))
+    assert {a for p in stored for a in p.authors} == {"Jörg Hoffmann", "Anders Søgaard"}
+    [matches] = match_profiles(stored, settings.profile_records()).values()
+    assert {m.paper.title for m in matches} == {
+        "Planning as heuristic search",
+        "Cross-lingual parsing",
+    }
 
 
 def test_a_title_key_follows_the_cleaned_title() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import subprocess
 import sys
 import urllib.error
@@ -29,6 +30,9 @@ PROFILE_COMMANDS = [
     "remove-keyword",
     "exclude",
     "include",
+    "set",
+    "add-group",
+    "remove-group",
 ]
 
 
@@ -125,14 +129,6 @@ def test_match_input_jsonl_echoes_listing_ids_in_rank_order() -> None:
     assert {r["kind"] for r in rows[2]["reasons"]} == {"keyword", "all_of"}
 
 
-def test_init_writes_the_example_and_refuses_to_overwrite(tmp_path: Path) -> None:
-    target = tmp_path / "config.toml"
-    assert digest("init", str(target)).returncode == 0
-    assert target.read_text() == data_path("config.example.toml").read_text()
-    again = digest("init", str(target))
-    assert again.returncode != 0 and "exists" in again.stderr
-
-
 def test_preview_server_renders_fresh_on_every_request(tmp_path: Path) -> None:
     from digest.preview import make_server
 
@@ -201,7 +197,11 @@ def _changed(before: str, after: str) -> tuple[list[str], list[str]]:
     return [x[2:] for x in diff if x[:2] == "- "], [x[2:] for x in diff if x[:2] == "+ "]
 
 
-def test_init_fills_in_the_options_and_keeps_the_comments(tmp_path: Path) -> None:
+def _comments(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.lstrip().startswith("#")]
+
+
+def test_init_writes_your_own_profile_and_keeps_the_explanations(tmp_path: Path) -> None:
     from digest.settings import load_settings
 
     target = tmp_path / "config.toml"
@@ -211,21 +211,85 @@ def test_init_fills_in_the_options_and_keeps_the_comments(tmp_path: Path) -> Non
         "--email",
         "ada@example.org",
         "--keywords",
-        "state space model, KV cache , pruning",
-        "--authors",
-        "Lovelace, Ada; Jane Doe",
+        "metamorphic testing, flaky test*",
+        "--categories",
+        "cs.SE, cs.PL",
+        "--timezone",
+        "America/Toronto",
+        "--send-at",
+        "06:15",
     )
     assert result.returncode == 0, result.stderr
     example = data_path("config.example.toml").read_text()
-    removed, added = _changed(example, target.read_text())
-    assert 'email = ["ada@example.org"]' in added and 'contact = "ada@example.org"' in added
-    assert '    "state space model",' in added and '    "pruning",' in added
-    assert 'authors = ["Lovelace, Ada", "Jane Doe"]' in added
-    assert not [x for x in removed if x.lstrip().startswith("#")]  # every comment kept
-    profile = load_settings(target).profile_records()[0]
+    text = target.read_text()
+    assert set(_comments(example)) <= set(_comments(text))  # every explanation kept
+    settings = load_settings(target)
+    profile = settings.profile_records()[0]
     assert profile.emails == ("ada@example.org",)
-    assert profile.keywords == ("state space model", "KV cache", "pruning")
+    assert profile.keywords == ("metamorphic testing", "flaky test*")
+    assert profile.categories == ("cs.SE", "cs.PL")
+    assert (profile.all_of, profile.exclude, profile.authors, profile.days) == ((), (), (), ())
+    assert profile.timezone == "America/Toronto" and f"{profile.send_at:%H:%M}" == "06:15"
+    assert settings.sources.files == []  # not the bundled seeds
+    assert settings.sources.arxiv is not None and settings.sources.arxiv.categories == [
+        "cs.SE",
+        "cs.PL",
+    ]
+    assert settings.fetch.contact == "ada@example.org"
+    for example_only in ("medical imaging", "diffusion", "cs.LG", "Europe/Berlin", "Tiwari"):
+        assert example_only not in [line for line in text.splitlines() if "#" not in line]
     assert target.stat().st_mode & 0o077 == 0  # it may hold a password: private
+
+
+def test_init_takes_the_system_time_zone_by_default(tmp_path: Path) -> None:
+    from digest.settings import load_settings
+
+    target = tmp_path / "config.toml"
+    env = {**os.environ, "TZ": "Asia/Tokyo"}
+    result = digest("init", str(target), "--keywords", "fuzzing", env=env)
+    assert result.returncode == 0, result.stderr
+    assert load_settings(target).profile_records()[0].timezone == "Asia/Tokyo"
+
+
+@pytest.mark.parametrize(
+    ("given", "names"),
+    [
+        pytest.param(
+            "Fraser, Gordon; Andrea Stocco", ["Fraser, Gordon", "Andrea Stocco"], id="semi"
+        ),
+        pytest.param(
+            "Andrea Stocco, Paolo Tonella", ["Andrea Stocco", "Paolo Tonella"], id="comma"
+        ),
+        pytest.param(
+            "de la Cruz, Maria; Jane Doe", ["de la Cruz, Maria", "Jane Doe"], id="particle"
+        ),
+    ],
+)
+def test_init_reads_last_first_names_between_semicolons(
+    tmp_path: Path, given: str, names: list[str]
+) -> None:
+    from digest.settings import load_settings
+
+    target = tmp_path / "config.toml"
+    result = digest("init", str(target), "--authors", given, "--timezone", "UTC")
+    assert result.returncode == 0, result.stderr
+    assert [a.name for a in load_settings(target).profile_records()[0].authors] == names
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        pytest.param("Fraser, Gordon, Andrea Stocco", id="last-first-between-commas"),
+        pytest.param("Fraser, Gordon; Andrea Stocco, Paolo Tonella", id="two-names-in-one"),
+        pytest.param("Fraser, Gordon, Stocco, Andrea", id="all-last-first-with-commas"),
+    ],
+)
+def test_init_refuses_a_mixed_author_list_with_the_rule(tmp_path: Path, given: str) -> None:
+    target = tmp_path / "config.toml"
+    result = digest("init", str(target), "--authors", given, "--timezone", "UTC")
+    assert result.returncode == 2 and result.stderr.startswith("digest: error: ")
+    assert result.stderr.count("\n") == 1 and "';'" in result.stderr
+    assert not target.exists()
 
 
 def test_init_refuses_an_invalid_address_and_writes_nothing(tmp_path: Path) -> None:
@@ -236,6 +300,24 @@ def test_init_refuses_an_invalid_address_and_writes_nothing(tmp_path: Path) -> N
     assert list(tmp_path.iterdir()) == []
 
 
+def test_init_refuses_an_existing_file_like_every_other_error(tmp_path: Path) -> None:
+    target = tmp_path / "config.toml"
+    target.write_text("# mine\n")
+    result = digest("init", str(target))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == f"digest: error: {target} exists; not overwriting it\n"
+    assert target.read_text() == "# mine\n"
+
+
+def test_init_refuses_a_missing_directory_and_creates_none(tmp_path: Path) -> None:
+    target = tmp_path / "nonexistent" / "dir" / "c.toml"
+    result = digest("init", str(target), "--timezone", "UTC")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("digest: error: ") and result.stderr.count("\n") == 1
+    assert "does not exist" in result.stderr and str(target.parent) in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_init_asks_at_a_terminal(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
@@ -243,29 +325,49 @@ def test_init_asks_at_a_terminal(tmp_path: Path) -> None:
     from digest.settings import load_settings
 
     target = tmp_path / "config.toml"
-    answers = "nope\nada@example.org\nRLHF, reward model\nJane Doe, John Roe\n"
+    answers = (
+        "nope\nada@example.org\n"  # asked again after a bad address
+        "metamorphic testing, flaky test*\n"
+        "Fraser, Gordon; Andrea Stocco\n"
+        "cs.SE\n"
+        "Mars/Base\nAmerica/Toronto\n"  # asked again after an unknown zone
+        "25:00\n06:45\n"
+    )
     result = CliRunner().invoke(cli, ["init", str(target), "--interactive"], input=answers)
     assert result.exit_code == 0, result.output
-    assert "'nope' is not an email address" in result.output  # asked again
+    assert "'nope' is not an email address" in result.output
+    assert "';'" in result.output  # how to separate `Last, First` names
+    assert "cs.SE" in result.output and "cs.LG" in result.output  # common categories listed
+    assert "unknown time zone 'Mars/Base'" in result.output
     profile = load_settings(target).profile_records()[0]
     assert profile.emails == ("ada@example.org",)
-    assert profile.keywords == ("RLHF", "reward model")
-    assert [a.name for a in profile.authors] == ["Jane Doe", "John Roe"]
+    assert profile.keywords == ("metamorphic testing", "flaky test*")
+    assert [a.name for a in profile.authors] == ["Fraser, Gordon", "Andrea Stocco"]
+    assert profile.categories == ("cs.SE",) and profile.timezone == "America/Toronto"
+    assert f"{profile.send_at:%H:%M}" == "06:45"
 
 
-def test_init_at_a_terminal_keeps_the_example_for_empty_answers(tmp_path: Path) -> None:
+def test_init_at_a_terminal_offers_the_system_time_zone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from click.testing import CliRunner
 
     from digest.cli import cli
+    from digest.settings import load_settings
 
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
     target = tmp_path / "config.toml"
     result = CliRunner().invoke(
-        cli, ["init", str(target), "--interactive", "--email", "ada@example.org"], input="\n\n"
+        cli,
+        ["init", str(target), "--interactive", "--email", "ada@example.org"],
+        input="fuzzing\n\n\n\n\n",
     )
     assert result.exit_code == 0, result.output
     assert "email address" not in result.output  # given as an option: not asked
-    _, added = _changed(data_path("config.example.toml").read_text(), target.read_text())
-    assert added == ['contact = "ada@example.org"', 'email = ["ada@example.org"]']
+    assert "[Asia/Tokyo]" in result.output and "[07:30]" in result.output
+    profile = load_settings(target).profile_records()[0]
+    assert profile.timezone == "Asia/Tokyo" and profile.keywords == ("fuzzing",)
+    assert (profile.authors, profile.categories) == ((), ())
 
 
 # --- config errors, in process --------------------------------------------------------------------

@@ -172,12 +172,15 @@ def test_password_from_the_environment_is_used_and_never_shown(
 @pytest.mark.parametrize(
     ("route", "ok_expected", "expected"),
     [
-        (ok(), True, "answered HTTP 200"),
+        (ok(), True, "answered HTTP 200 with a feed of 0 papers"),
+        (ok((DATA / "feeds" / "blog_rss2.xml").read_bytes()), True, "a feed of 3 papers"),
+        (ok(b"<!DOCTYPE html><html><body>Log in</body></html>"), False, "not an RSS or Atom"),
+        (ok(b"<rss><channel><item><title>cut"), False, "malformed feed"),
         (status(500), False, "HTTP 500"),
         (status(404), False, "HTTP 404"),
         (None, False, "connection failed"),
     ],
-    ids=["200", "500", "404", "closed-port"],
+    ids=["200-empty", "200-papers", "200-html-page", "200-cut-short", "500", "404", "closed-port"],
 )
 def test_a_feed_source_answers_or_not(
     write_config: Callable[..., Path],
@@ -206,8 +209,13 @@ def test_every_network_source_gets_one_light_request(
     http_server: HttpServer,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for path in ("/rss/cs.LG", "/api/query", "/api/daily_papers"):
-        http_server.routes[path] = ok(b"[]" if "daily" in path else FEED)
+    bodies = {
+        "/rss/cs.LG": (DATA / "arxiv" / "listing_cs.xml").read_bytes(),
+        "/api/query": (DATA / "arxiv" / "api_page1.xml").read_bytes(),
+        "/api/daily_papers": (DATA / "hf" / "daily_2024-01-04.json").read_bytes(),
+    }
+    for path, body in bodies.items():
+        http_server.routes[path] = ok(body)
     config = write_config(
         sources={
             "arxiv": {
@@ -222,8 +230,13 @@ def test_every_network_source_gets_one_light_request(
     )
     code, lines = doctor(capsys, config)
     assert code == 0, lines
-    for name in ("arxiv", "arxiv-authors", "hf_daily"):
+    for name, read in (
+        ("arxiv", "an arXiv listing of 5 papers"),
+        ("arxiv-authors", "an arXiv API page of 2 papers"),
+        ("hf_daily", "a Daily Papers page of 3 papers"),
+    ):
         assert line(lines, f"source {name}").startswith("✓ ")
+        assert f"answered HTTP 200 with {read}" in line(lines, f"source {name}")
     assert [r.path for r in http_server.requests] == [
         "/rss/cs.LG",
         "/api/query",
@@ -232,6 +245,53 @@ def test_every_network_source_gets_one_light_request(
     query = parse_qs(http_server.hits("/api/query")[0].query)
     assert query["search_query"] == ['au:"Jane Doe"'] and query["max_results"] == ["1"]
     assert http_server.hits("/api/daily_papers")[0].query == "limit=1"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        pytest.param(
+            "/atom/cs.LG",
+            (DATA / "arxiv" / "listing_cs_atom.xml").read_bytes(),
+            "answered HTTP 200 with an arXiv listing of 5 papers",
+            id="atom-listing",
+        ),
+        pytest.param("/rss/cs.LG", b"<html><body>moved</body></html>", "HTML page", id="html"),
+        pytest.param("/rss/cs.LG", b"<rss><channel><item>", "cut short", id="cut"),
+        pytest.param(
+            "/rss/cs.LG",
+            b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/>',
+            "not an RSS 2.0 or Atom feed (root element <RDF>)",
+            id="rdf",
+        ),
+    ],
+)
+def test_the_listing_answer_is_parsed_with_the_listing_parser(
+    write_config: Callable[..., Path],
+    http_server: HttpServer,
+    capsys: pytest.CaptureFixture[str],
+    path: str,
+    body: bytes,
+    expected: str,
+) -> None:
+    http_server.routes[path] = ok(body)
+    base = path.rsplit("/", 1)[0] + "/"
+    config = write_config(
+        sources={
+            "arxiv": {
+                "categories": ["cs.LG"],
+                "listing_url": f"{http_server.url}{base}",
+                "follow_authors": False,
+                "pacing_seconds": 0,
+            }
+        }
+    )
+    code, lines = doctor(capsys, config)
+    listing = line(lines, "source arxiv")
+    assert expected in listing
+    assert code == (0 if listing.startswith("✓ ") else 1)
+    if listing.startswith("✗ "):
+        assert "answered HTTP 200" in listing and "check the URL" in listing
 
 
 @pytest.mark.parametrize(

@@ -735,3 +735,118 @@ def test_one_bad_byte_in_a_utf8_feed_does_not_turn_it_into_mojibake(stray: bytes
     bad = parse_feed(data[:title] + stray + data[title:], "feed", "f")
     assert bad[1].title == "\ufffd" + good[1].title
     assert bad[:1] + bad[2:] == good[:1] + good[2:]
+
+
+# --- feeds read with their HTTP context ----------------------------------------------------------
+
+RELATIVE_RSS = (
+    '<?xml version="1.0"?><rss version="2.0"><channel><title>j</title>'
+    "<item><title>Статья о тестировании</title><link>/relative/link</link></item>"
+    "</channel></rss>"
+)
+NO_LINK_ATOM = (
+    '<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+    "<title>t</title><id>urn:t</id>"
+    "<entry><id>right</id><title>No link here</title></entry>"
+    '<entry><id>1</id><title>A relative link</title><link href="papers/2"/></entry>'
+    "</feed>"
+)
+JAPANESE_RSS = (
+    '<?xml version="1.0"?><rss version="2.0"><channel><title>j</title>'
+    "<item><title>日本語のタイトル</title><link>https://j.example/1</link></item>"
+    "</channel></rss>"
+)
+
+
+def serve_feed(
+    server: Any, body: bytes, headers: dict[str, str], path: str = "/feeds/journal.xml"
+) -> str:
+    server.routes[path] = lambda r, n: (200, headers, body)
+    return f"{server.url}{path}"
+
+
+def fetch_feed(url: str) -> tuple[Paper, ...]:
+    client = PoliteClient(default_interval=0, sleep=lambda s: None)
+    try:
+        return FeedSource("journal", url).fetch(FetchContext(now=NOW, client=client)).papers
+    finally:
+        client.close()
+
+
+def test_a_relative_link_resolves_against_the_feed_url_and_the_charset_header_is_honoured(
+    http_server: Any,
+) -> None:
+    url = serve_feed(
+        http_server,
+        RELATIVE_RSS.encode("koi8-r"),
+        {"Content-Type": "application/rss+xml; charset=KOI8-R"},
+    )
+    [paper] = fetch_feed(url)
+    assert paper.title == "Статья о тестировании"
+    assert paper.url == f"{http_server.url}/relative/link"
+
+
+def test_content_location_is_the_base_of_relative_links(http_server: Any) -> None:
+    url = serve_feed(
+        http_server,
+        RELATIVE_RSS.encode(),
+        {"Content-Type": "text/xml", "Content-Location": "https://mirror.example/a/feed.xml"},
+    )
+    [paper] = fetch_feed(url)
+    assert paper.url == "https://mirror.example/relative/link"
+
+
+def test_a_japanese_feed_in_shift_jis_named_only_by_content_type(http_server: Any) -> None:
+    url = serve_feed(
+        http_server,
+        JAPANESE_RSS.encode("shift_jis"),
+        {"Content-Type": "text/xml; charset=Shift_JIS"},
+    )
+    assert [p.title for p in fetch_feed(url)] == ["日本語のタイトル"]
+
+
+def test_an_atom_entry_without_a_link_gets_no_url(http_server: Any) -> None:
+    url = serve_feed(http_server, NO_LINK_ATOM.encode(), {"Content-Type": "application/atom+xml"})
+    first, second = fetch_feed(url)
+    assert (first.title, first.url) == ("No link here", "")
+    assert second.url == f"{http_server.url}/feeds/papers/2"
+
+
+@pytest.mark.parametrize(
+    ("summary", "abstract", "doi"),
+    [
+        pytest.param(
+            "<p>Nature Catalysis, Published online: 03 January 2024; "
+            '<a href="https://www.nature.com/articles/s41929-023-01087-5">'
+            "doi:10.1038/s41929-023-01087-5</a></p>Single-atom catalysts convert methane.",
+            "Single-atom catalysts convert methane.",
+            "10.1038/s41929-023-01087-5",
+            id="nature",
+        ),
+        pytest.param(
+            "Nature, Published online: 22 November 2026; doi:10.1038/d41586-026-03333-1"
+            "<p>A news piece.</p>",
+            "A news piece.",
+            "10.1038/d41586-026-03333-1",
+            id="nature-plain",
+        ),
+        pytest.param(
+            "We were published online: yes; and this is the abstract.",
+            "We were published online: yes; and this is the abstract.",
+            "",
+            id="not-boilerplate",
+        ),
+    ],
+)
+def test_journal_boilerplate_is_stripped_from_the_abstract(
+    summary: str, abstract: str, doi: str
+) -> None:
+    from xml.sax.saxutils import escape
+
+    data = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>j</title><item>'
+        "<title>T</title><link>https://www.nature.com/articles/x</link>"
+        f"<description>{escape(summary)}</description></item></channel></rss>"
+    ).encode()
+    [paper] = parse_feed(data, "feed", "f")
+    assert (paper.abstract, paper.doi) == (abstract, doi)

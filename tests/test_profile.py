@@ -129,6 +129,55 @@ EDITS = [
         ["exclude = []  # not my field"],
         id="include",
     ),
+    pytest.param(
+        ["set", "me", "send_at", "06:15"],
+        ['send_at = "07:30"'],
+        ['send_at = "06:15"'],
+        id="set-send_at",
+    ),
+    pytest.param(
+        ["set", "me", "timezone", "America/Toronto"],
+        ['timezone = "Europe/Berlin"'],
+        ['timezone = "America/Toronto"'],
+        id="set-timezone",
+    ),
+    pytest.param(
+        ["set", "me", "categories", "cs.SE, cs.PL"],
+        ['categories = ["cs.LG", "cs.CL"]'],
+        ['categories = ["cs.SE", "cs.PL"]'],
+        id="set-categories",
+    ),
+    pytest.param(
+        ["set", "me", "categories", ""],
+        ['categories = ["cs.LG", "cs.CL"]'],
+        ["categories = []"],
+        id="set-categories-to-any",
+    ),
+    pytest.param(
+        ["set", "me", "email", "me@example.org, you@example.org"],
+        ['email = "me@example.org"'],
+        ['email = ["me@example.org", "you@example.org"]'],
+        id="set-email",
+    ),
+    pytest.param(
+        ["set", "lab", "days", "mon, wed fri"],
+        [],
+        ['days = ["mon", "wed", "fri"]'],
+        id="set-days-creates-the-key",
+    ),
+    pytest.param(["set", "lab", "max_items", "20"], [], ["max_items = 20"], id="set-max_items"),
+    pytest.param(["set", "lab", "window_days", "7"], [], ["window_days = 7"], id="set-window"),
+    pytest.param(
+        ["set", "lab", "first_run_days", "0"], [], ["first_run_days = 0"], id="set-first-run"
+    ),
+    pytest.param(["set", "lab", "send_empty", "yes"], [], ["send_empty = true"], id="set-bool"),
+    pytest.param(["set", "lab", "cadence", "weekly"], [], ['cadence = "weekly"'], id="set-cadence"),
+    pytest.param(
+        ["add-group", "me", "diffusion, language model"],
+        [],
+        ['all_of = [["diffusion", "language model"]]'],
+        id="add-group",
+    ),
 ]
 
 
@@ -204,6 +253,20 @@ REFUSALS = [
     (["remove-keyword", "me", "pruning"], "has no keyword 'pruning' (keywords: 'KV cache'"),
     (["include", "lab", "survey"], "has no exclusion 'survey' (exclude: none)"),
     (["unfollow", "me", "Jane Doe"], "does not follow 'Jane Doe' (authors: 'Rishabh Tiwari'"),
+    (["set", "me", "max_items", "5000"], 'profiles[0] ("me").max_items: '),
+    (["set", "me", "max_items", "many"], "max_items: 'many' is not a whole number"),
+    (["set", "me", "timezone", "Mars/Base"], "unknown time zone 'Mars/Base'"),
+    (["set", "me", "days", "monday"], 'profiles[0] ("me").days'),
+    (["set", "me", "send_empty", "maybe"], "send_empty: 'maybe' is not true or false"),
+    (["set", "me", "email", "not-an-address"], "invalid email address 'not-an-address'"),
+    (["set", "me", "send_at", "25:00"], 'profiles[0] ("me").send_at'),
+    (["set", "me", "cadence", "hourly"], 'profiles[0] ("me").cadence'),
+    (["set", "me", "keywords", "x"], "keywords cannot be set: use add-keyword"),
+    (["set", "me", "colour", "x"], "no setting 'colour' (settings: categories, send_at"),
+    (["set", "nobody", "max_items", "3"], "no profile named 'nobody' (profiles: me, lab)"),
+    (["add-group", "me", "diffusion"], "a group needs at least two terms"),
+    (["add-group", "me", "diffusion, Diffusions"], "'Diffusions' is the same term as 'diffusion'"),
+    (["remove-group", "me", "a, b"], "has no all_of group 'a' + 'b' (all_of: none)"),
     (["add-keyword", "nobody", "x"], "no profile named 'nobody' (profiles: me, lab)"),
     (["follow", "nobody", "Jane Doe"], "no profile named 'nobody' (profiles: me, lab)"),
 ]
@@ -220,6 +283,54 @@ def test_refusals_are_one_line_and_leave_the_file_alone(
     assert expected in err
     assert config.read_bytes() == before
     assert _files(config.parent) == ["config.toml"]
+
+
+def test_set_keeps_a_comment_on_the_line(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config.write_text(config.read_text().replace('send_at = "07:30"', 'send_at = "07:30"  # early'))
+    before = config.read_text()
+    assert run(capsys, "--config", str(config), "profile", "set", "me", "send_at", "6:05")[0] == 0
+    assert changed_lines(before, config.read_text()) == (
+        ['send_at = "07:30"  # early'],
+        ['send_at = "06:05"  # early'],
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "key", "value"),
+    [
+        (["max_items", "12"], "max_items", 12),
+        (["days", "sat,sun"], "days", ("sat", "sun")),
+        (["categories", "cs.SE"], "categories", ("cs.SE",)),
+        (["send_empty", "off"], "send_empty", False),
+        (["send_empty", "true"], "send_empty", True),
+        (["window_days", "9"], "window_days", 9),
+        (["email", "a@example.org"], "emails", ("a@example.org",)),
+    ],
+    ids=lambda v: "-".join(v) if isinstance(v, list) else None,
+)
+def test_set_reaches_the_loaded_profile(
+    config: Path, capsys: pytest.CaptureFixture[str], args: list[str], key: str, value: object
+) -> None:
+    assert run(capsys, "--config", str(config), "profile", "set", "lab", *args)[0] == 0
+    assert getattr(load_settings(config).profile_records("lab")[0], key) == value
+
+
+def test_groups_are_added_and_removed_as_the_matcher_compares(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = config.read_text()
+    edit = ["--config", str(config), "profile"]
+    code, out, _ = run(capsys, *edit, "add-group", "me", "diffusion, language model")
+    assert code == 0 and "'diffusion' + 'language model'" in out
+    assert load_settings(config).profile_records("me")[0].all_of == (
+        ("diffusion", "language model"),
+    )
+    code, _, err = run(capsys, *edit, "add-group", "me", "Language Models, diffusion")
+    assert code == 2 and "already has the all_of group 'diffusion' + 'language model'" in err
+    code, out, _ = run(capsys, *edit, "remove-group", "me", "Language-Models, Diffusion")
+    assert code == 0 and "removed the all_of group 'diffusion' + 'language model'" in out
+    assert load_settings(config).profile_records("me")[0].all_of == ()
+    assert changed_lines(before, config.read_text()) == ([], ["all_of = []"])
 
 
 def test_unfollow_asks_for_the_exact_name_when_several_match(

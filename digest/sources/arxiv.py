@@ -5,9 +5,10 @@ order (the 2026 API responses reordered elements, changed prefixes, switched lin
 sometimes mark the PDF link by its type alone).
 
 - `parse_listing_feed`: the announcement feed, https://rss.arxiv.org/rss/cs.LG+cs.CL (RSS 2.0,
-  since 2024). One item per announced paper, with `arxiv:announce_type` new, cross, replace or
-  replace-cross; authors are one `dc:creator` string (`split_creators`). A weekend or holiday
-  feed is a channel without items.
+  since 2024) or https://rss.arxiv.org/atom/cs.LG+cs.CL (the same in Atom). One item per
+  announced paper, with `arxiv:announce_type` new, cross, replace or replace-cross and an
+  optional `arxiv:DOI`; authors are one `dc:creator` string (`split_creators`; TeX in names is
+  read later, by `clean_paper`). A weekend or holiday feed has no items.
 - `parse_api_feed`: an http://export.arxiv.org/api/query page (Atom with opensearch totals).
   The API answers a bad query with HTTP 400 and a feed holding one entry titled `Error`: that
   becomes SourceError carrying its summary. An unknown id is a valid feed with zero entries.
@@ -16,7 +17,6 @@ sometimes mark the PDF link by its type alone).
 from __future__ import annotations
 
 import re
-import unicodedata
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,87 +37,6 @@ _OPENSEARCH_NAMESPACES = (OPENSEARCH, "{http://a9.com/-/spec/opensearchrss/1.0/}
 DC = "{http://purl.org/dc/elements/1.1/}"
 API_PAGE_LIMIT = 20  # never page forever: at most this many API pages per query
 
-# --- TeX escapes ----------------------------------------------------------------------------------
-
-# TeX accent commands and the combining mark each one puts on the next letter.
-_ACCENTS = {
-    "'": "\u0301",  # acute
-    "`": "\u0300",  # grave
-    "^": "\u0302",  # circumflex
-    '"': "\u0308",  # diaeresis
-    "~": "\u0303",  # tilde
-    "=": "\u0304",  # macron
-    ".": "\u0307",  # dot above
-    "u": "\u0306",  # breve
-    "v": "\u030c",  # caron (háček)
-    "H": "\u030b",  # double acute
-    "c": "\u0327",  # cedilla
-    "k": "\u0328",  # ogonek
-    "r": "\u030a",  # ring above
-    "d": "\u0323",  # dot below
-    "b": "\u0331",  # macron below
-}
-# Letters that are commands of their own.
-_LETTERS = {
-    "ss": "ß",
-    "o": "ø",
-    "O": "Ø",
-    "l": "ł",
-    "L": "Ł",
-    "ae": "æ",
-    "AE": "Æ",
-    "oe": "œ",
-    "OE": "Œ",
-    "aa": "å",
-    "AA": "Å",
-    "i": "ı",
-    "j": "ȷ",
-}
-# Escaped characters: `AT\&T`.
-_ESCAPED = {"&": "&", "%": "%", "$": "$", "#": "#", "_": "_"}
-
-# The letter an accent applies to: `e`, `{e}`, `{ e }`, `\i` (dotless i), `{\i}`, `\i a`.
-_ACCENTED = (
-    r"(?:\{\s*(?:\\[ij](?![A-Za-z])|[^\W\d_])\s*\}"
-    r"|\\[ij](?![A-Za-z])(?:\{\}|\s(?=[a-z]))?|[^\W\d_])"
-)
-# Symbol accents take the next letter directly (`\'e`); letter accents need a space or a brace
-# after the command (`\c c`, `\c{c}`), otherwise they are another command (`\cdot`).
-_TEX_ACCENT = re.compile(
-    r"\\(?P<cmd>[`'^\"~=.]|[uvHckrdb](?![A-Za-z]))\s*(?P<arg>" + _ACCENTED + ")"
-)
-# `\ss`, `\o`, …: an empty group after it is dropped; one space is TeX's word delimiter when a
-# lowercase letter follows (`Stra\ss e` = Straße), a real space otherwise (`Gau\ss Weber`).
-_TEX_LETTER = re.compile(
-    r"\\(?P<cmd>ss|ae|AE|oe|OE|aa|AA|[oOlLij])(?![A-Za-z])(?:\{\}|\s(?=[a-z]))?"
-)
-_TEX_ESCAPED = re.compile(r"\\([&%$#_])")
-# A brace group holding plain text (`{\o}rsted` once `\o` is read, `{Van} Dyk`), but not the
-# argument of a command that is left as it is (`\foo{bar}`).
-_TEX_GROUP = re.compile(r"(?P<command>\\[A-Za-z]+\s*\{[^{}]*\})|\{(?P<text>[^{}\\]*)\}")
-
-
-def detex(text: str) -> str:
-    """TeX accent escapes to Unicode: `Andr\\'e` → André, `M\\"uller` → Müller, `\\c{c}` → ç,
-    `{\\o}` → ø, `\\ss` → ß. Braces around plain text are dropped; unknown commands are left
-    as they are written (`\\foo{bar}` stays), so nothing becomes unreadable."""
-    if "\\" not in text and "{" not in text:
-        return text
-    previous = None
-    while previous != text:  # innermost first: `{{\o}}`, stacked accents `\~{\^e}` → ễ
-        previous = text
-        text = _TEX_ACCENT.sub(_accent, text)
-        text = _TEX_LETTER.sub(lambda m: _LETTERS[m["cmd"]], text)
-        text = _TEX_ESCAPED.sub(lambda m: _ESCAPED[m[1]], text)
-        text = _TEX_GROUP.sub(lambda m: m["command"] or m["text"], text)
-    return text
-
-
-def _accent(found: re.Match[str]) -> str:
-    letter = found["arg"].strip("{} \t\n\\")
-    return unicodedata.normalize("NFC", letter + _ACCENTS[found["cmd"]])
-
-
 # --- author lists ---------------------------------------------------------------------------------
 
 # Author separators outside parentheses: a comma (`A, B`), an Oxford `, and` (`A, B, and C`), or
@@ -133,11 +52,11 @@ def split_creators(creators: str) -> tuple[tuple[str, str], ...]:
     """Split an arXiv `dc:creator` string into ((name, affiliation or ""), ...).
 
     `Ana Gómez (MIT, CSAIL), Andr\\'e Martins and Bob Li` → (("Ana Gómez", "MIT, CSAIL"),
-    ("André Martins", ""), ("Bob Li", "")): authors are separated by commas and ` and ` outside
+    ("Andr\\'e Martins", ""), ("Bob Li", "")): authors are separated by commas and ` and ` outside
     parentheses; a parenthesised part (which may hold commas, ` and ` and nested parentheses) is
     the affiliation, several are joined with "; ". Numbered affiliations with a legend after the
-    last author (`A (1), B (2) ((1) MIT, (2) Stanford)`) are resolved. TeX escapes are read.
-    Unbalanced parentheses are taken as plain text.
+    last author (`A (1), B (2) ((1) MIT, (2) Stanford)`) are resolved. TeX escapes are left as
+    written: `clean_paper` reads them for every source. Unbalanced parentheses are plain text.
     """
     text = " ".join(creators.split())
     authors: list[tuple[str, list[str]]] = []
@@ -152,7 +71,7 @@ def split_creators(creators: str) -> tuple[tuple[str, str], ...]:
         if not name:
             continue  # a stray `(MIT)` or an empty piece between two commas
         affiliations = [_resolve(group, legend) for group in groups]
-        result.append((detex(name), detex("; ".join(a for a in affiliations if a))))
+        result.append((name, "; ".join(a for a in affiliations if a)))
     return tuple(result)
 
 
@@ -242,7 +161,7 @@ def _text(element: ET.Element, path: str) -> str:
     return _collapse(element.findtext(path))
 
 
-# --- listing feed (RSS 2.0) -----------------------------------------------------------------------
+# --- listing feed (RSS 2.0 or Atom) --------------------------------------------------------------
 
 _DESCRIPTION_HEAD = re.compile(
     r"^\s*arXiv:(?P<id>\S+)\s+Announce Type:\s*(?P<type>\S+)\s*(?:Abstract:\s*)?", re.I
@@ -259,57 +178,105 @@ class ListedPaper:
     announce: str  # "new" | "cross" | "replace" | "replace-cross"
 
 
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """What one listing item says, read the same from RSS 2.0 and from Atom."""
+
+    title: str
+    description: str
+    ids: tuple[str, ...]  # where the arXiv id may be, most trusted first
+    categories: tuple[str, ...]
+    published: date | None
+
+
 def parse_listing_feed(data: bytes, origin: str = "arxiv listing") -> tuple[ListedPaper, ...]:
-    """Parse an arXiv announcement feed (RSS 2.0), items in feed order.
+    """Parse an arXiv announcement feed, items in feed order: the RSS 2.0 form
+    (https://rss.arxiv.org/rss/…) or the Atom form (https://rss.arxiv.org/atom/…).
 
-    A weekend or holiday feed is a channel without items: an empty tuple. A payload that is not
-    XML, not RSS, or has an item without an arXiv id or title raises SourceError naming `origin`.
+    A weekend or holiday feed has no items: an empty tuple. A payload that is not XML, neither
+    of the two forms, or has an item without an arXiv id or title raises SourceError naming
+    `origin`.
     """
-    root = _parse_xml(data, origin, "an RSS feed")
+    root = _parse_xml(data, origin, "an RSS or Atom feed")
     channel = root.find("channel")
-    if root.tag != "rss" or channel is None:
-        raise SourceError(f"{origin}: not an RSS 2.0 feed (root element <{_local(root.tag)}>)")
-    return tuple(_listed(item, origin) for item in channel.findall("item"))
+    if root.tag == "rss" and channel is not None:
+        return tuple(_listed(_rss_item(item), item, origin) for item in channel.findall("item"))
+    if root.tag == f"{ATOM}feed":
+        entries = root.findall(f"{ATOM}entry")
+        return tuple(_listed(_atom_item(entry), entry, origin) for entry in entries)
+    raise SourceError(f"{origin}: not an RSS 2.0 or Atom feed (root element <{_local(root.tag)}>)")
 
 
-def _listed(item: ET.Element, origin: str) -> ListedPaper:
-    title = _text(item, "title")
+def _rss_item(item: ET.Element) -> _Item:
     description = item.findtext("description") or ""
+    return _Item(
+        title=_text(item, "title"),
+        description=description,
+        ids=(_text(item, "guid"), _head_id(description), _text(item, "link")),
+        categories=tuple(t for c in item.findall("category") if (t := _collapse(c.text))),
+        published=_rss_date(item.findtext("pubDate")),
+    )
+
+
+def _atom_item(entry: ET.Element) -> _Item:
+    description = entry.findtext(f"{ATOM}summary") or ""
+    links = [
+        (link.get("href") or "").strip()
+        for link in entry.findall(f"{ATOM}link")
+        if link.get("rel", "alternate") == "alternate"
+    ]
+    return _Item(
+        title=_text(entry, f"{ATOM}title"),
+        description=description,
+        ids=(_text(entry, f"{ATOM}id"), _head_id(description), *links),
+        categories=tuple(
+            t for c in entry.findall(f"{ATOM}category") if (t := _collapse(c.get("term")))
+        ),
+        published=_iso_date(entry.findtext(f"{ATOM}published"))
+        or _iso_date(entry.findtext(f"{ATOM}updated")),
+    )
+
+
+def _head_id(description: str) -> str:
     head = _DESCRIPTION_HEAD.match(description)
+    return head["id"] if head else ""
+
+
+def _listed(item: _Item, element: ET.Element, origin: str) -> ListedPaper:
+    """The paper of one item; `element` holds the extension elements both forms share."""
+    head = _DESCRIPTION_HEAD.match(item.description)
     listing_id = ""
-    for candidate in (
-        _OAI_PREFIX.sub("", _text(item, "guid")),
-        head["id"] if head else "",
-        _text(item, "link"),
-    ):
+    for candidate in item.ids:
+        candidate = _OAI_PREFIX.sub("", candidate)
         if parse_arxiv_id(candidate)[0]:
             listing_id = _ARXIV_URL.sub("", candidate)
             break
     arxiv_id, version = parse_arxiv_id(listing_id)
-    if not arxiv_id or not title:
+    if not arxiv_id or not item.title:
         missing = "an arXiv id" if not arxiv_id else "a title"
-        raise SourceError(f"{origin}: an item without {missing} ({title or listing_id!r})")
-    announce = (_text(item, f"{ARXIV}announce_type") or (head["type"] if head else "")).lower()
+        raise SourceError(f"{origin}: an item without {missing} ({item.title or listing_id!r})")
+    announce = (_text(element, f"{ARXIV}announce_type") or (head["type"] if head else "")).lower()
     announce = announce or "new"
-    creators = split_creators(item.findtext(f"{DC}creator") or "")
+    creators = split_creators(element.findtext(f"{DC}creator") or "")
     extra: dict[str, object] = {"announce_type": announce}
     if any(affiliation for _, affiliation in creators):
         extra["affiliations"] = [affiliation for _, affiliation in creators]
+    # `arxiv:DOI` may hold several DOIs separated by spaces: the first is the paper's.
+    doi = _DOI_PREFIX.sub("", (_text(element, f"{ARXIV}DOI").split(" ") or [""])[0]).lower()
     paper = Paper(
-        key=paper_keys(arxiv_id, "", title)[0],
-        title=title,
+        key=paper_keys(arxiv_id, doi, item.title)[0],
+        title=item.title,
         authors=tuple(name for name, _ in creators),
-        abstract=_collapse(_DESCRIPTION_HEAD.sub("", description)),
-        categories=tuple(
-            dict.fromkeys(t for c in item.findall("category") if (t := _collapse(c.text)))
-        ),
-        published=_rss_date(item.findtext("pubDate")),
+        abstract=_collapse(_DESCRIPTION_HEAD.sub("", item.description)),
+        categories=tuple(dict.fromkeys(item.categories)),
+        published=item.published,
         url=f"https://arxiv.org/abs/{arxiv_id}",
         source="arxiv",
         listing_id=listing_id,
         arxiv_id=arxiv_id,
         # A new submission is its first version even when the feed leaves the version out.
         version=version or (1 if announce == "new" else 0),
+        doi=doi,
         extra=tuple(sorted(extra.items())),
     )
     return ListedPaper(paper, announce)
@@ -388,11 +355,11 @@ def _api_paper(entry: ET.Element, origin: str) -> Paper:
         raise SourceError(f"{origin}: an entry without a title ({raw_id})")
     authors, affiliations = [], []
     for author in entry.findall(f"{ATOM}author"):
-        name = detex(_text(author, f"{ATOM}name"))
+        name = _text(author, f"{ATOM}name")
         if name:
             authors.append(name)
             places = (_collapse(a.text) for a in author.findall(f"{ARXIV}affiliation"))
-            affiliations.append(detex("; ".join(p for p in places if p)))
+            affiliations.append("; ".join(p for p in places if p))
     pdf_url = doi_link = ""
     for link in entry.findall(f"{ATOM}link"):
         href = (link.get("href") or "").strip()

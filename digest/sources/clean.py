@@ -1,6 +1,6 @@
 """Ingest cleaning: what every source's papers pass through before the store sees them.
 
-Two rules (DESIGN.md, "Limits"), in one pure function, `clean_paper`:
+Three rules (DESIGN.md, "Limits"; TeX names), in one pure function, `clean_paper`:
 
 - Only absolute http(s) URLs are kept: a `javascript:`, `data:`, `vbscript:`, `file:` or
   relative link (the paper URL, the API's PDF link, Hugging Face's code and project links, a
@@ -10,6 +10,9 @@ Two rules (DESIGN.md, "Limits"), in one pure function, `clean_paper`:
   paragraph separators are removed from every string. Every text is shown on one line (every
   parser already collapses the whitespace of titles, authors and abstracts), so tabs and line
   breaks become spaces and whitespace runs collapse, in `extra` values too.
+- Author names and affiliations are Unicode, not TeX: every source may hand over `J\\"org
+  Hoffmann`, `Anders S{\\o}gaard` or `Universit\\"at` (arXiv, BibTeX-made listings, feeds), and
+  a followed `Jörg Hoffmann` must match. This is the one place they are decoded (pylatexenc).
 
 `clean_result` applies it to a whole fetch result; the fetch job calls it for every source, and
 `digest match --input` for its listing.
@@ -18,6 +21,7 @@ Two rules (DESIGN.md, "Limits"), in one pure function, `clean_paper`:
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,6 +47,38 @@ _URL_NAMES = frozenset({"project_page"})
 def clean_text(value: str) -> str:
     """`value` without control characters, on one line, whitespace collapsed."""
     return " ".join(_UNWANTED.sub("", _BREAKS.sub(" ", value)).split())
+
+
+# A name is decoded only when it holds TeX: a command, a group or a tie (`R.~Smith`).
+_TEX_MARKS = re.compile(r"[\\{~]")
+# A `%` starts a TeX comment: in a name it is a percent sign.
+_PERCENT = re.compile(r"(?<!\\)%")
+# `\ss`, `\o`, …: a space before a capital ends the word (`Gau\ss Weber`), where TeX would
+# swallow it (`Stra\ss e` = Straße is TeX's own rule and stays).
+_LETTER_BEFORE_WORD = re.compile(r"(\\(?:ss|ae|AE|oe|OE|aa|AA|[oOlLij]))(?= [A-Z])")
+_TEX_PASSES = 3  # `\{a\}` reads `{a}`, read again `a`: a few passes reach the fixed point
+
+
+def tex_to_text(value: str) -> str:
+    """TeX in a name or an affiliation as Unicode text: `J\\"org` → Jörg, `S{\\o}gaard` →
+    Søgaard, `Pi\\v{z}urica` → Pižurica, `AT\\&T` → AT&T; braces dropped, a tie is a space.
+    Text without TeX marks is returned as it is."""
+    from pylatexenc.latex2text import LatexNodes2Text
+    from pylatexenc.latexwalker import LatexWalkerError
+
+    converter = LatexNodes2Text()
+    for _ in range(_TEX_PASSES):
+        if not _TEX_MARKS.search(value):
+            break
+        source = _LETTER_BEFORE_WORD.sub(r"\1{}", _PERCENT.sub(r"\\%", value))
+        try:
+            text = unicodedata.normalize("NFC", converter.latex_to_text(source))
+        except LatexWalkerError:  # pragma: no cover - the tolerant parser does not raise
+            break
+        if text == value:
+            break
+        value = text
+    return value
 
 
 def safe_url(value: str) -> str:
@@ -75,6 +111,8 @@ def _clean_value(name: str, value: Any) -> Any:
 def _clean_extra(extra: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
     cleaned: dict[str, Any] = {}
     for name, value in extra:
+        if name == "affiliations" and isinstance(value, list):
+            value = [tex_to_text(v) if isinstance(v, str) else v for v in value]
         kept = _clean_value(name, value)
         if _is_url_name(name) and kept == "":
             continue  # a dropped link leaves no empty signal behind
@@ -101,7 +139,7 @@ def clean_paper(paper: Paper) -> Paper:
         paper,
         key=key,
         title=title,
-        authors=tuple(name for a in paper.authors if (name := clean_text(a))),
+        authors=tuple(name for a in paper.authors if (name := clean_text(tex_to_text(a)))),
         abstract=clean_text(paper.abstract),
         categories=tuple(term for c in paper.categories if (term := clean_text(c))),
         url=url,

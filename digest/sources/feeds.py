@@ -1,6 +1,8 @@
 """Generic RSS 1.0/2.0 and Atom feeds (journals, bioRxiv, blogs), parsed with feedparser.
 
-`parse_feed` is a pure function over bytes; `FeedSource` fetches with a conditional GET.
+`parse_feed` is a pure function over bytes and the response's HTTP context (its URL after
+redirects, Content-Type and Content-Location: the base of relative links and the charset);
+`FeedSource` fetches with a conditional GET.
 
 feedparser is lenient on purpose: it reads feeds that are not well-formed XML and flags them
 `bozo`, but it reports only the first problem, and its fallback parser turns a document cut
@@ -22,7 +24,7 @@ from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import feedparser  # type: ignore[import-untyped]
 
@@ -256,8 +258,41 @@ def repaired_utf8(data: bytes) -> bytes:
     return data
 
 
-def parse_feed(data: bytes, origin: str, source_name: str) -> tuple[Paper, ...]:
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.I)
+
+
+def http_charset(content_type: str) -> str:
+    """The charset a Content-Type header names (`text/xml; charset=KOI8-R` → `koi8-r`), or ""."""
+    found = _CHARSET.search(content_type)
+    return found[1].lower() if found else ""
+
+
+def _http_context(url: str, content_type: str, content_location: str) -> dict[str, str]:
+    """The response headers feedparser reads: the charset, and the base of relative links
+    (Content-Location, resolved against the URL the body came from, else that URL)."""
+    headers: dict[str, str] = {}
+    if content_type:
+        headers["content-type"] = content_type
+    base = urljoin(url, content_location) if content_location else url
+    if base:
+        headers["content-location"] = base
+    return headers
+
+
+def parse_feed(
+    data: bytes,
+    origin: str,
+    source_name: str,
+    *,
+    url: str = "",
+    content_type: str = "",
+    content_location: str = "",
+) -> tuple[Paper, ...]:
     """Parse an RSS 1.0/2.0 or Atom feed into papers, in feed order.
+
+    `url` (where the body came from, after redirects) and the response's Content-Type and
+    Content-Location headers are the HTTP context: relative links resolve against them and a
+    charset named only in Content-Type is honoured.
 
     SourceError naming `origin` when the payload is empty, is not a feed, is malformed with
     nothing readable in it, or was cut short. Entries with neither title nor link are skipped;
@@ -265,9 +300,11 @@ def parse_feed(data: bytes, origin: str, source_name: str) -> tuple[Paper, ...]:
     """
     if not data.strip():
         raise SourceError(f"{origin}: empty response, not a feed")
-    data = repaired_utf8(data)
+    if http_charset(content_type) in ("", "utf-8", "utf8"):  # the server's charset rules
+        data = repaired_utf8(data)
+    headers = _http_context(url, content_type, content_location)
     # A BytesIO, never the bytes themselves: feedparser would try bytes as a file name first.
-    parsed = feedparser.parse(io.BytesIO(data))
+    parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
     entries: list[Any] = parsed.get("entries") or []
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
     code = getattr(_inner(problem), "code", None)
@@ -282,7 +319,8 @@ def parse_feed(data: bytes, origin: str, source_name: str) -> tuple[Paper, ...]:
         cut = ", cut short" if strict.code in TRUNCATED_XML else ""
         message = " ".join(xml.parsers.expat.ErrorString(strict.code).split())
         raise SourceError(f"{origin}: malformed feed{cut}: {message} (line {strict.lineno})")
-    papers = (_paper_of(entry, source_name) for entry in entries)
+    atom = str(parsed.get("version") or "").startswith("atom")
+    papers = (_paper_of(entry, source_name, atom) for entry in entries)
     return tuple(paper for paper in papers if paper is not None)
 
 
@@ -304,22 +342,40 @@ def _describe(problem: Any, data: bytes) -> str:
     return " ".join(message.split())
 
 
-def _paper_of(entry: Any, source_name: str) -> Paper | None:
-    link = str(entry.get("link") or "").strip()
+def _link_of(entry: Any, atom: bool) -> str:
+    """The entry's link. In Atom, only a `<link>` element: feedparser otherwise hands over the
+    entry's `<id>` as its link (a `tag:` or `urn:` id, or a relative one made into a URL)."""
+    if not atom:
+        return str(entry.get("link") or "").strip()
+    links = [link for link in entry.get("links") or [] if isinstance(link, dict)]
+    alternate = [link for link in links if link.get("rel", "alternate") == "alternate"]
+    for link in alternate or links:
+        if str(link.get("href") or "").strip():
+            return str(link["href"]).strip()
+    return ""
+
+
+def _paper_of(entry: Any, source_name: str, atom: bool = False) -> Paper | None:
+    link = _link_of(entry, atom)
     title = plain_text(str(entry.get("title") or "")) or link
     if not title:
         return None
     entry_id = str(entry.get("id") or "").strip() or link
     arxiv_id, version = find_arxiv_id(link, entry_id)
+    abstract, stated_doi = _abstract_and_doi(entry)
     doi = find_doi(
-        str(entry.get("prism_doi") or ""), str(entry.get("dc_identifier") or ""), link, entry_id
+        str(entry.get("prism_doi") or ""),
+        str(entry.get("dc_identifier") or ""),
+        link,
+        entry_id,
+        stated_doi,
     )
     authors, truncated = _authors_of(entry)
     return Paper(
         key=paper_keys(arxiv_id, doi, title)[0],
         title=title,
         authors=authors,
-        abstract=_abstract_of(entry),
+        abstract=abstract,
         categories=_categories_of(entry),
         published=_date_of(entry),
         url=link,
@@ -330,6 +386,23 @@ def _paper_of(entry: Any, source_name: str) -> Paper | None:
         doi=doi,
         authors_truncated=truncated,
     )
+
+
+# What journal feeds (Nature's, Springer's) put before the abstract: "Nature Catalysis,
+# Published online: 03 January 2024; doi:10.1038/s41929-023-01087-5".
+_BOILERPLATE = re.compile(
+    r"^[^;]{1,120}?,\s*Published online:\s*[^;]{1,40};\s*doi:\s*(?P<doi>10\.\d{4,9}/\S+)\s*",
+    re.I,
+)
+
+
+def _abstract_and_doi(entry: Any) -> tuple[str, str]:
+    """The abstract without a journal's boilerplate head, and the DOI that head states."""
+    abstract = _abstract_of(entry)
+    head = _BOILERPLATE.match(abstract)
+    if head is None:
+        return abstract, ""
+    return abstract[head.end() :], head["doi"]
 
 
 def _abstract_of(entry: Any) -> str:
@@ -400,5 +473,12 @@ class FeedSource:
         got = client_needed(context).get(self.url, validators=context.validators.get(self.url))
         if got.not_modified:
             return FetchResult()
-        papers = parse_feed(got.content, origin=self.url, source_name=self.name)
+        papers = parse_feed(
+            got.content,
+            origin=self.url,
+            source_name=self.name,
+            url=got.final_url or self.url,
+            content_type=got.content_type,
+            content_location=got.content_location,
+        )
         return FetchResult(papers=papers, validators={self.url: got.validators})

@@ -1,0 +1,125 @@
+"""The README's command examples work, in order, on a fresh copy of the repository after
+`digest demo` (what `make demo` runs), as a new user would type them.
+
+Every command of every ```sh block is run, but those listed in SKIPPED with the reason; a
+command that would reach the network and is not listed fails the test, so a new example must
+say how it is covered. No network: proxies point at a closed local port, so a stray request
+fails instead of leaving the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+
+# Commands not run, each with why (the first words of the command, as written in the README).
+SKIPPED = {
+    "make demo": "builds .venv and runs `digest demo`: the test runs `digest demo` itself",
+    "make test": "runs this whole suite",
+    "$EDITOR config.toml": "needs an editor",
+    "digest preview --open": "opens a browser",
+    "digest preview --serve": "a server that runs until stopped (tests/test_preview.py)",
+    "digest run": "the scheduler daemon, runs until stopped (tests/test_schedule.py)",
+}
+# Commands that talk to the network or a mail server: each must be in SKIPPED.
+NETWORK = ("digest fetch", "digest send", "digest doctor", "digest author")
+
+
+def sh_commands(text: str) -> list[list[str]]:
+    """The words of every command of the ```sh blocks, in order, comments and blank lines left
+    out (quoting as the shell reads it)."""
+    commands = []
+    for block in re.findall(r"^```sh\n(.*?)^```", text, re.S | re.M):
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            if words:
+                commands.append(words)
+    return commands
+
+
+def skipped(words: list[str]) -> str:
+    """Why the command is not run, or "" when it is."""
+    plain = " ".join([words[0].removeprefix(".venv/bin/"), *words[1:]])
+    for start, reason in SKIPPED.items():
+        if plain == start or plain.startswith(start + " "):
+            return reason
+    return ""
+
+
+def fresh_copy(target: Path) -> Path:
+    """The repository's tracked files (as they are in the work tree), nothing generated."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=60
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
+def test_sh_commands_are_read_in_order() -> None:
+    text = "```sh\nmake demo   # a\n            # b\n```\nx\n```sh\ndigest run\n```\n"
+    assert sh_commands(text) == [["make", "demo"], ["digest", "run"]]
+
+
+def test_every_readme_command_runs_in_order_on_a_fresh_copy(tmp_path: Path) -> None:
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.fail("needs a git checkout to copy the tracked files")
+    repo = fresh_copy(tmp_path / "repo")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DIGEST_")}
+    closed = "http://127.0.0.1:9"  # the discard port: nothing listens, nothing leaves
+    env.update(
+        HOME=str(home),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        TZ="UTC",
+        HTTP_PROXY=closed,
+        HTTPS_PROXY=closed,
+        ALL_PROXY=closed,
+        NO_PROXY="",
+        COLUMNS="120",
+    )
+
+    def run(words: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "digest", *words],
+            cwd=repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            timeout=120,
+        )
+
+    demo = run(["demo"])
+    assert demo.returncode == 0, demo.stderr
+    commands = sh_commands(README.read_text(encoding="utf-8"))
+    assert len(commands) > 10
+    ran = []
+    for words in commands:
+        command = " ".join(words)
+        if skipped(words):
+            continue
+        program = words[0].removeprefix(".venv/bin/")
+        assert program == "digest", f"{command!r}: not a digest command; list it in SKIPPED"
+        plain = " ".join(["digest", *words[1:]])
+        assert not plain.startswith(NETWORK), f"{command!r} needs the network: list it in SKIPPED"
+        result = run(words[1:])
+        assert result.returncode == 0, f"{command!r} failed:\n{result.stdout}\n{result.stderr}"
+        assert "Traceback" not in result.stderr, command
+        ran.append(plain)
+    assert any(c.startswith("digest match --input seeds/") for c in ran)
+    assert (repo / "config.toml").exists()  # `digest init` wrote the reader's own config
