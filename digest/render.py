@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -18,6 +19,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from digest.models import Digest, Match, Paper, Profile, Reason, RenderedDigest, SourceStatus
+from digest.tex import readable
 
 ABSTRACT_CHARS = 600
 TITLE_CHARS = 300  # a longer title (a hostile feed's) is cut for display
@@ -292,8 +294,35 @@ def subject_for(digest: Digest) -> str:
     return f"Research digest, {day}: {counts_summary(digest)}"
 
 
+def readable_match(match: Match) -> Match:
+    """The match as a reader sees it: TeX in the title and abstract read as Unicode text
+    (digest.tex), and the matched-term spans moved onto that text."""
+    paper = match.paper
+    title, abstract = readable(paper.title), readable(paper.abstract)
+    if title.text == paper.title and abstract.text == paper.abstract:
+        return match
+    shown = {"title": title, "abstract": abstract}
+    reasons = tuple(
+        replace(r, spans=shown[r.field].spans(r.spans)) if r.field in shown else r
+        for r in match.reasons
+    )
+    return replace(
+        match, paper=replace(paper, title=title.text, abstract=abstract.text), reasons=reasons
+    )
+
+
+def readable_digest(digest: Digest) -> Digest:
+    """The digest with every paper's TeX read as text (see `readable_match`)."""
+    return replace(
+        digest,
+        matches=tuple(map(readable_match, digest.matches)),
+        overflow=tuple(map(readable_match, digest.overflow)),
+    )
+
+
 def render_digest(digest: Digest, *, more_url: str = "") -> RenderedDigest:
-    """Render the HTML and plain-text parts of a digest."""
+    """Render the HTML and plain-text parts of a digest; TeX reads as Unicode text."""
+    digest = readable_digest(digest)
     context = {
         "digest": digest,
         "subject": subject_for(digest),

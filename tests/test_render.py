@@ -748,3 +748,52 @@ def test_every_digest_stays_under_the_clip_size() -> None:
     assert len(out.html.encode()) <= CLIP_BYTES
     assert 0 < len(digest.papers) < 300 and digest.more == 300 - len(digest.papers)
     assert out.paper_keys == tuple(m.paper.key for m in digest.papers)
+
+
+# --- TeX read as text ---------------------------------------------------------------------------
+
+TEX_PAPER = Paper(
+    key="arxiv:2401.00009",
+    title=r"$\varepsilon_1$-close KV cache for $\texttt{SPECS}$",
+    authors=("Ann Example",),
+    abstract=r"We bound $\Theta(\sqrt{n})$ over $\{1, \dots, n\}$ for the `memory allocation' "
+    r"of a KV cache.",
+    published=date(2026, 11, 20),
+    arxiv_id="2401.00009",
+)
+
+
+@pytest.fixture(scope="module")
+def tex_rendered() -> RenderedDigest:
+    profile = replace(PROFILE, keywords=("KV cache", "SPECS", "memory allocation"))
+    return render_digest(digest_of(profile, [TEX_PAPER]))
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        pytest.param("ε₁-close KV cache for SPECS", id="title"),
+        pytest.param("We bound Θ(√n) over {1, …, n} for the ‘memory allocation’", id="abstract"),
+    ],
+)
+def test_tex_reads_as_text_in_both_parts(tex_rendered: RenderedDigest, shown: str) -> None:
+    assert shown in visible_text(tex_rendered.html)
+    assert shown in " ".join(tex_rendered.text.split())
+    for part in (tex_rendered.html, tex_rendered.text):
+        assert "$" not in part.split("<body", 1)[-1] and "\\" not in part
+
+
+def marked(inner: str) -> str:
+    """An element's text with its `<mark>` tags (attributes dropped) and no other tags."""
+    return re.sub(r"<(?!/?mark\b)[^>]*>", "", re.sub(r"<mark[^>]*>", "<mark>", inner))
+
+
+def test_tex_keeps_the_highlight_on_the_matched_words(tex_rendered: RenderedDigest) -> None:
+    html = tex_rendered.html
+    assert marked(block(html, "t", "close KV cache")) == (
+        "ε₁-close <mark>KV cache</mark> for <mark>SPECS</mark>"
+    )
+    assert marked(block(html, "x", "We bound")) == (
+        "We bound Θ(√n) over {1, …, n} for the ‘<mark>memory allocation</mark>’ "
+        "of a <mark>KV cache</mark>."
+    )
