@@ -247,13 +247,16 @@ def _print_matches(results: dict[str, tuple[Match, ...]], fmt: str) -> None:
 
 
 def _match_json(profile: str, m: Match) -> dict[str, Any]:
+    from digest.render import distinct_reasons
+
     return {
         "profile": profile,
         "id": m.paper.listing_id,
         "title": m.paper.title,
         "score": m.score,
         "reasons": [
-            {"kind": r.kind, "term": r.term, "field": r.field, "text": r.text} for r in m.reasons
+            {"kind": r.kind, "term": r.term, "field": r.field, "text": r.text}
+            for r in distinct_reasons(m.reasons)
         ],
     }
 

@@ -214,6 +214,19 @@ def short_reason(match: Match) -> str:
     return f"matches “{match.reasons[0].term}”" if match.reasons else ""
 
 
+def distinct_reasons(reasons: Iterable[Reason]) -> tuple[Reason, ...]:
+    """One reason per term and field, the first kept: a term that is both a keyword and in an
+    `all_of` group is found twice by the matcher, but is one reason to a reader."""
+    seen: set[tuple[bool, str, str]] = set()
+    kept = []
+    for reason in reasons:
+        place = (reason.kind == "author", reason.term, reason.field)
+        if place not in seen:
+            seen.add(place)
+            kept.append(reason)
+    return tuple(kept)
+
+
 def reason_summary(match: Match) -> str:
     """One line saying why a paper was picked: followed authors, then the matched terms."""
     parts = []
@@ -223,7 +236,7 @@ def reason_summary(match: Match) -> str:
             + ", ".join(dict.fromkeys(r.term for r in match.reasons if r.kind == "author"))
         )
     terms: dict[str, list[str]] = {}
-    for reason in match.reasons:
+    for reason in distinct_reasons(match.reasons):
         if reason.kind != "author":
             terms.setdefault(reason.term, []).append(reason.field)
     if terms:

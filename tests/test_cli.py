@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import subprocess
 import sys
 import urllib.error
@@ -400,3 +401,35 @@ def test_send_says_what_became_of_the_digest(
     assert line.startswith(expected)
     if "kept for retry" not in expected:
         assert "kept for retry" not in sent.stderr
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "table"])
+def test_match_shows_one_reason_per_term_and_field(tmp_path: Path, fmt: str) -> None:
+    """A term that is both a keyword and in an `all_of` group is one reason per field."""
+    listing = tmp_path / "l.jsonl"
+    paper = {
+        "id": "x1",
+        "title": "A hallucination benchmark",
+        "authors": ["Ann Example"],
+        "abstract": "We measure hallucination on a benchmark.",
+        "categories": [],
+        "published": "2026-11-20",
+        "url": "",
+        "source": "t",
+    }
+    listing.write_text(json.dumps(paper) + "\n")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[[profiles]]\nname = "me"\nkeywords = ["hallucination"]\n'
+        'all_of = [["hallucination", "benchmark"]]\n'
+    )
+    args = ("--config", str(config), "match", "--input", str(listing), "--format", fmt)
+    result = digest(*args, env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    if fmt == "jsonl":
+        (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+        places = [(r["term"], r["field"]) for r in row["reasons"]]
+        assert sorted(places) == sorted(set(places)) and len(places) == 4
+    else:
+        assert "(title and abstract and title" not in result.stdout
+        assert "“hallucination” (title and abstract)" in result.stdout

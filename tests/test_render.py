@@ -797,3 +797,24 @@ def test_tex_keeps_the_highlight_on_the_matched_words(tex_rendered: RenderedDige
         "We bound Θ(√n) over {1, …, n} for the ‘<mark>memory allocation</mark>’ "
         "of a <mark>KV cache</mark>."
     )
+
+
+# --- one reason per term and field --------------------------------------------------------------
+
+BOTH = Profile(
+    "me", keywords=("hallucination",), all_of=(("hallucination", "benchmark"),), max_items=5
+)
+HALLUCINATION = Paper(
+    key="k",
+    title="A hallucination benchmark",
+    abstract="We measure hallucination on a benchmark.",
+)
+
+
+def test_a_term_in_keywords_and_all_of_is_one_reason_per_field() -> None:
+    (match,) = ranked(BOTH, [HALLUCINATION])
+    assert reason_summary(match) == (
+        "matches “hallucination” (title and abstract), “benchmark” (title and abstract)"
+    )
+    text = render_digest(build_digest(BOTH, (match,), NOW)).text
+    assert "title and abstract and title" not in text
