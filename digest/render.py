@@ -142,17 +142,20 @@ def paper_links(paper: Paper) -> list[tuple[str, str]]:
 
 
 def badges(paper: Paper) -> list[str]:
-    """Short signals shown beside the date: upvotes, available code, a new arXiv version."""
+    """Short signals shown beside the date: upvotes, available code, a new arXiv version.
+
+    "new version" only when the store had the paper at an older version (`previous_version`,
+    recorded by the store's merge): a paper first seen at v2 is new to the reader.
+    """
     found = []
     if paper.upvotes:
         found.append(f"▲ {paper.upvotes}")
     if paper.extra_value("code_url") or paper.extra_value("code"):
         stars = paper.extra_value("github_stars")
         found.append(f"code ★ {stars}" if isinstance(stars, int) and stars > 0 else "code")
-    if paper.version > 1:
+    previous = paper.extra_value("previous_version")
+    if isinstance(previous, int) and 0 < previous < paper.version:
         found.append(f"new version v{paper.version}")
-    elif paper.extra_value("announce_type") == "replace":
-        found.append("new version")
     return found
 
 

@@ -440,6 +440,7 @@ RICH = Paper(
     extra=(
         ("code_url", "https://github.com/ann/kv"),
         ("github_stars", 120),
+        ("previous_version", 2),
         ("project_page", "https://ann.example.org/kv"),
         ("upvotes", 42),
     ),
@@ -487,11 +488,13 @@ def test_paper_links_are_the_known_ones(paper: Paper, links: list[tuple[str, str
         ({"extra": (("upvotes", 7),)}, ["▲ 7"]),
         ({"extra": (("code", True),)}, ["code"]),
         ({"extra": (("code_url", "https://g/x"), ("github_stars", 5))}, ["code ★ 5"]),
-        ({"version": 2}, ["new version v2"]),
+        # a paper first seen at v2 is new to the reader: no "new version" badge
+        ({"version": 2}, []),
+        ({"version": 2, "extra": (("previous_version", 1),)}, ["new version v2"]),
         ({"version": 1, "extra": (("announce_type", "new"),)}, []),
-        ({"extra": (("announce_type", "replace"),)}, ["new version"]),
+        ({"version": 2, "extra": (("announce_type", "replace"),)}, []),
         (
-            {"version": 3, "extra": (("upvotes", 1), ("code", True))},
+            {"version": 3, "extra": (("upvotes", 1), ("code", True), ("previous_version", 2))},
             ["▲ 1", "code", "new version v3"],
         ),
     ],
