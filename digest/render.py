@@ -27,6 +27,10 @@ AUTHORS_SHOWN = 10  # the first authors shown; followed ones are shown wherever 
 # Gmail clips a message whose HTML is over ~102 KB: every digest's HTML part stays under this.
 CLIP_BYTES = 100_000
 _INDENT = re.compile(r"\n[ \t]+")
+TEXT_WIDTH = 78  # the plain-text part's lines
+# What a line is never broken inside: a quoted term (“long-context”, with what sticks to it),
+# `code`, or any run without spaces (a link, a hyphenated word).
+_UNIT = re.compile(r"\S*“[^”\n]{0,200}”\S*|\S*`[^`\n]{0,120}`\S*|\S+")
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z0-9(\[$\\])")
 
 
@@ -48,6 +52,7 @@ def _environment() -> jinja2.Environment:
     # Not Jinja's `capitalize`: it lowercases the rest ("because you follow rishabh tiwari").
     env.filters["upper_first"] = _upper_first
     env.filters["long_date"] = long_date
+    env.filters["wrap"] = wrap
     env.globals.update(
         highlight=highlight,
         trim_abstract=trim_abstract,
@@ -70,6 +75,22 @@ def _upper_first(value: str) -> str:
     """Upper-case the first character only, keeping names and terms as written."""
     text = str(value)
     return text[:1].upper() + text[1:]
+
+
+def wrap(text: str, indent: str = "   ", width: int = TEXT_WIDTH) -> str:
+    """`text` wrapped at `width` columns, its leading white space kept on the first line and
+    `indent` before the others; only at spaces, never inside a quoted term, `code` or a link
+    (a unit longer than a line gets a line of its own)."""
+    stripped = text.lstrip()
+    lines = [text[: len(text) - len(stripped)]]
+    fresh = True  # the current line holds only its indent
+    for unit in _UNIT.findall(stripped):
+        if not fresh and len(lines[-1]) + 1 + len(unit) > width:
+            lines.append(indent)
+            fresh = True
+        lines[-1] += unit if fresh else " " + unit
+        fresh = False
+    return "\n".join(lines)
 
 
 def long_date(moment: date | datetime) -> str:

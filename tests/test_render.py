@@ -585,11 +585,46 @@ def test_color_scheme_and_dark_mode(rich: RenderedDigest) -> None:
     assert "mark { background: #854d0e !important" in dark
 
 
-def test_text_part_lines_fit_a_terminal(rich: RenderedDigest) -> None:
-    """Wrapped prose stays within 78 columns; only titles, authors and URLs may run longer."""
-    for line in rich.text.splitlines():
-        if len(line) > 78:
-            assert re.match(r"(\d+\. |   \S+: https?://|   [A-Z][a-z]+ [A-Z])", line), line
+LONG_PROFILE = replace(
+    PROFILE,
+    keywords=("long-context", "retrieval augmented generation", "KV cache"),
+    max_items=2,
+)
+LONG_PAPER = Paper(
+    key="arxiv:2401.00077",
+    title="A very long title about long-context retrieval augmented generation that goes on "
+    "and on with a KV cache for ever and ever",
+    authors=tuple(f"Firstname{i} Lastname-Longer{i}" for i in range(9)),
+    abstract="We study long-context inference with retrieval augmented generation. " * 8,
+    arxiv_id="2401.00077",
+    url="https://example.org/" + "very-long-path/" * 8,
+)
+
+
+@pytest.fixture(scope="module")
+def long_text() -> str:
+    papers = [LONG_PAPER, replace(LONG_PAPER, key="k2", arxiv_id="", title=LONG_PAPER.title + "!")]
+    papers.append(replace(LONG_PAPER, key="k3", arxiv_id="", title=LONG_PAPER.title + "?"))
+    problem = SourceStatus("a-long-feed", last_error="HTTP 503 " * 12, failing_since=NOW)
+    digest = build_digest(LONG_PROFILE, ranked(LONG_PROFILE, papers), NOW, [problem], more=2)
+    return render_digest(digest).text
+
+
+def test_text_part_lines_fit_a_terminal(rich: RenderedDigest, long_text: str) -> None:
+    """Every line stays within 78 columns, titles and author lines too; only a line that is
+    one link (which is never broken) may run longer."""
+    for text in (rich.text, long_text):
+        for line in text.splitlines():
+            if len(line) > 78:
+                assert re.fullmatch(r"\s*(\S+: )?https?://\S+", line), line
+    assert "   Firstname0 Lastname-Longer0, Firstname1" in long_text
+
+
+def test_text_part_never_breaks_inside_a_quoted_term(long_text: str) -> None:
+    for line in long_text.splitlines():
+        assert line.count("“") == line.count("”"), line
+    assert "“long-context”" in long_text
+    assert "“retrieval augmented generation”" in long_text
 
 
 # --- the demo digest: size and inlined styles ---------------------------------------------------
