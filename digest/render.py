@@ -63,6 +63,8 @@ def _environment() -> jinja2.Environment:
         reason_summary=reason_summary,
         counts_summary=counts_summary,
         source_names=source_names,
+        source_title=source_title,
+        problem_names=problem_names,
         listing_links=listing_links,
         shown_authors=shown_authors,
         short_reason=short_reason,
@@ -192,14 +194,42 @@ def counts_summary(digest: Digest) -> str:
     return " · ".join(parts)
 
 
+# The built-in sources by the names their readers know; a feed is named by its own title.
+SOURCE_TITLES = {
+    "arxiv": "arXiv",
+    "arxiv-api": "arXiv",
+    "arxiv-authors": "arXiv",
+    "hf_daily": "Hugging Face Daily Papers",
+    "openalex": "OpenAlex",
+}
+
+
+def source_title(name: str, paper: Paper | None = None) -> str:
+    """A source's name as a reader knows it: `arXiv`, `Hugging Face Daily Papers`, the title a
+    feed gives itself (for the paper it first brought), else the name in the config."""
+    if name in SOURCE_TITLES:
+        return SOURCE_TITLES[name]
+    if paper is not None and name == paper.source:
+        title = paper.extra_value("feed_title")
+        if isinstance(title, str) and title:
+            return title
+    return name
+
+
 def source_names(digest: Digest) -> list[str]:
-    """The sources the digest's papers came from, in order of first appearance."""
+    """The sources the digest's papers came from, in order of first appearance, by the names
+    a reader knows (`source_title`)."""
     names: dict[str, None] = {}
     for match in digest.matches:
         paper = match.paper
         for name in paper.sources or ((paper.source,) if paper.source else ()):
-            names.setdefault(name)
+            names.setdefault(source_title(name, paper))
     return list(names)
+
+
+def problem_names(digest: Digest) -> str:
+    """The sources that could not be read, by the names a reader knows."""
+    return ", ".join(dict.fromkeys(source_title(p.name) for p in digest.source_problems))
 
 
 def listing_links(digest: Digest) -> list[tuple[str, str]]:

@@ -421,8 +421,8 @@ def test_empty_digest_says_nothing_new() -> None:
 def test_source_problems_are_reported() -> None:
     problem = SourceStatus("arxiv", last_error="HTTP 503", failing_since=NOW)
     out = render_digest(build_digest(PROFILE, ranked(), NOW, [problem]))
-    assert "arxiv could not be read since 2026-11-22 06:00 UTC: HTTP 503" in visible_text(out.html)
-    assert "! arxiv could not be read since 2026-11-22 06:00 UTC: HTTP 503" in out.text
+    assert "arXiv could not be read since 2026-11-22 06:00 UTC: HTTP 503" in visible_text(out.html)
+    assert "! arXiv could not be read since 2026-11-22 06:00 UTC: HTTP 503" in out.text
 
 
 # --- links, badges, header and footer -----------------------------------------------------------
@@ -507,7 +507,10 @@ def test_counts_sources_and_dates() -> None:
     digest = digest_of()
     assert counts_summary(digest) == "2 from people you follow · 1 on your topics"
     assert counts_summary(build_digest(PROFILE, (), NOW)) == "nothing new"
-    assert source_names(digest_of(papers=[*PAPERS, RICH])) == ["hf_daily", "arxiv"]
+    assert source_names(digest_of(papers=[*PAPERS, RICH])) == [
+        "Hugging Face Daily Papers",
+        "arXiv",
+    ]
     assert long_date(datetime(2026, 11, 2, 6, 0, tzinfo=UTC)) == "Monday 2 November 2026"
     assert listing_links(replace(digest, profile=replace(PROFILE, categories=("cs.LG",)))) == [
         ("cs.LG", "https://arxiv.org/list/cs.LG/new")
@@ -528,10 +531,36 @@ def test_header_has_date_counts_and_sources(rich: RenderedDigest) -> None:
     header = visible_text(rich.html.split('class="s"')[0])
     assert "Your research digest Sunday 22 November 2026 · profile “me”" in header
     assert "2 from people you follow · 2 on your topics · 1 more next time" in header
-    assert "Sources: hf_daily, arxiv · unreachable: openalex" in header
+    assert "Sources: Hugging Face Daily Papers, arXiv · unreachable: OpenAlex" in header
     assert 'Sunday 22 November 2026 · profile "me"' in rich.text
     assert "2 from people you follow · 2 on your topics · 1 more next time" in rich.text
-    assert "Sources: hf_daily, arxiv\nUnreachable: openalex" in rich.text
+    assert "Sources: Hugging Face Daily Papers, arXiv\nUnreachable: OpenAlex" in rich.text
+
+
+@pytest.mark.parametrize(
+    ("paper", "names"),
+    [
+        pytest.param(
+            Paper(key="a", title="T", source="arxiv-api", sources=("arxiv-api", "arxiv")),
+            ["arXiv"],
+            id="arxiv-api-and-listing",
+        ),
+        pytest.param(
+            Paper(key="a", title="T", source="nature", extra=(("feed_title", "Nature: new"),)),
+            ["Nature: new"],
+            id="feed-by-its-title",
+        ),
+        pytest.param(Paper(key="a", title="T", source="lab-blog"), ["lab-blog"], id="feed-name"),
+        pytest.param(
+            Paper(key="a", title="T", source="seed:hf-papers", sources=("seeds",)),
+            ["seeds"],
+            id="files-by-configured-name",
+        ),
+    ],
+)
+def test_sources_are_named_as_a_reader_knows_them(paper: Paper, names: list[str]) -> None:
+    match = Match(paper, (Reason("keyword", "t", "title", "T", ((0, 1),)),), 1.0)
+    assert source_names(build_digest(PROFILE, (match,), NOW)) == names
 
 
 def test_preheader_summarises_and_is_hidden(rich: RenderedDigest) -> None:
@@ -569,7 +598,7 @@ def test_more_line_without_a_url_points_at_the_arxiv_listings(rich: RenderedDige
 
 def test_footer_says_how_to_change_the_profile(rich: RenderedDigest) -> None:
     footer = visible_text(rich.html.split('class="f"')[1].split(">", 1)[1])
-    assert footer.startswith("⚠ openalex could not be read since 2026-11-22 06:00 UTC: HTTP 503")
+    assert footer.startswith("⚠ OpenAlex could not be read since 2026-11-22 06:00 UTC: HTTP 503")
     assert 'digest profile add-keyword me "term"' in footer
     assert 'digest profile follow me "Name"' in footer
     assert "config.toml" in footer and "digest preview" in footer

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,11 @@ class FilesSource:
         return self._name
 
     def fetch(self, context: FetchContext) -> FetchResult:
-        """Every listing in every matching file; SourceError if a file is unreadable or bad."""
-        return FetchResult(papers=tuple(self.read_all()))
+        """Every listing in every matching file; SourceError if a file is unreadable or bad.
+
+        The papers are known by this source's configured name (the digest's `Sources:`), each
+        keeping its line's own `source` tag."""
+        return FetchResult(papers=tuple(replace(p, sources=(self.name,)) for p in self.read_all()))
 
     def read_all(self) -> Sequence[Paper]:
         """Parse every matching file, in name order."""
