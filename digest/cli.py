@@ -197,6 +197,9 @@ def match(
     from digest.match import lint_profile, match_profiles
 
     profiles = obj.settings.profile_records(profile_name)
+    if not profiles:
+        _no_profiles(obj)
+        return
     if input_path is None and not all_stored and not lint:
         results = _next_digests(obj, profiles)
         _print_matches(results, fmt)
@@ -323,6 +326,9 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
     from digest.store import exclusive_lock
 
     profiles = obj.settings.profile_records(profile_name)
+    if not profiles:
+        _no_profiles(obj)
+        return
     app = obj.app()
     try:
         if not dry_run:
@@ -351,6 +357,19 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
             click.echo(f"· {report.profile}: {report.skipped}")
     if failed:
         sys.exit(5)
+
+
+def _no_profiles(obj: Context) -> None:
+    """Say that there is nothing to do (exit 0): the config has no profile."""
+    click.echo(
+        f"digest: no profiles in {obj.settings.path}: add a [[profiles]] table (see `digest init`)",
+        err=True,
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 profile`, `2 profiles`."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _not_delivered(report: SendReport) -> str:
@@ -382,6 +401,10 @@ def history(obj: Context, profile_name: str | None, limit: int) -> None:
         expired = app.store.expired_counts()
     finally:
         app.close()
+    if profile_name is not None and not entries and profile_name not in expired:
+        # an unknown name is refused as everywhere else; a profile since removed from the
+        # config keeps its history
+        obj.settings.profile_records(profile_name)
     table = Table(title="digest history")
     for column in (
         "created",
@@ -421,11 +444,16 @@ def run(obj: Context) -> None:
     """Run the scheduler: fetch on an interval, send each profile at its time."""
     from digest.schedule import run_forever
 
+    count = len(obj.settings.profiles)
     app = obj.app()
     try:
         app.store.require_intact()
-        click.echo(f"digest run: {len(obj.settings.profiles)} profiles; Ctrl-C to stop", err=True)
-        run_forever(app)
+        run_forever(
+            app,
+            started=lambda: click.echo(
+                f"digest run: {_count(count, 'profile')}; Ctrl-C to stop", err=True
+            ),
+        )
     finally:
         app.close()
 

@@ -194,6 +194,38 @@ def test_send_refuses_while_the_scheduler_holds_the_database_and_history_lists(
     assert "Message-ID" in history.stdout and " sent " in history.stdout
 
 
+def test_run_says_nothing_before_it_holds_the_lock(tmp_path: Path) -> None:
+    from digest.store import exclusive_lock
+
+    config = tmp_path / "config.toml"
+    config.write_text('[store]\npath = "d.sqlite"\n[[profiles]]\nname = "me"\n')
+    with exclusive_lock(tmp_path / "d.sqlite", "digest run"):
+        refused = digest("--config", str(config), "run")
+    assert refused.returncode == 6 and refused.stdout == ""
+    assert refused.stderr.startswith("digest: error: ") and refused.stderr.count("\n") == 1
+
+
+def test_history_refuses_an_unknown_profile_like_the_other_commands(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[store]\npath = "d.sqlite"\n[[profiles]]\nname = "me"\n')
+    for command in ("history", "send", "match"):
+        result = digest("--config", str(config), command, "--profile", "nobody")
+        assert result.returncode == 2, (command, result.stderr)
+        assert "no profile named 'nobody' (profiles: me)" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["match", "send"])
+def test_no_profiles_is_said_and_exits_0(tmp_path: Path, command: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[store]\npath = "d.sqlite"\n')
+    result = digest("--config", str(config), command)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"digest: no profiles in {config}: add a [[profiles]] table (see `digest init`)\n"
+    )
+
+
 # --- digest init ----------------------------------------------------------------------------------
 
 
