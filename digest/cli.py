@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from digest.models import Match, Profile
     from digest.profile import TermList
     from digest.settings import ProfileConfig, Settings
+    from digest.store import OutboxEntry
 
 
 class Context:
@@ -389,12 +390,13 @@ def _not_delivered(report: SendReport) -> str:
 @cli.command()
 @click.option("--profile", "profile_name", metavar="NAME", help="Only this profile.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--wide", is_flag=True, help="Full Message-IDs, errors in the table.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True
+)
 @click.pass_obj
-def history(obj: Context, profile_name: str | None, limit: int) -> None:
-    """Past deliveries, newest first: time, status, papers, Message-ID and error."""
-    from rich.console import Console
-    from rich.table import Table
-
+def history(obj: Context, profile_name: str | None, limit: int, wide: bool, fmt: str) -> None:
+    """Past deliveries, newest first, in local time: status, papers, Message-ID and error."""
     app = obj.app()
     try:
         entries = app.store.outbox(profile_name)[::-1][:limit]
@@ -405,37 +407,80 @@ def history(obj: Context, profile_name: str | None, limit: int) -> None:
         # an unknown name is refused as everywhere else; a profile since removed from the
         # config keeps its history
         obj.settings.profile_records(profile_name)
-    table = Table(title="digest history")
-    for column in (
-        "created",
-        "profile",
-        "status",
-        "tries",
-        "papers",
-        "sent",
-        "Message-ID",
-        "error",
-    ):
-        table.add_column(column, overflow="fold")
-    for e in entries:
-        sent = e.sent_at.strftime("%Y-%m-%d %H:%M") if e.sent_at else ""
-        table.add_row(
-            e.created_at.strftime("%Y-%m-%d %H:%M"),
-            e.profile,
-            e.status,
-            str(e.attempts),
-            str(e.paper_count),
-            sent,
-            e.message_id,
-            e.last_error,
-        )
-    Console().print(table)
+    if fmt == "jsonl":
+        for e in entries:
+            click.echo(json.dumps(_history_json(e), ensure_ascii=False))
+        return
+    _print_history(entries, wide)
     for name, count in expired.items():
         if profile_name is None or name == profile_name:
             click.echo(
                 f"{name}: {count} expired (left the window undelivered: "
                 "see window_days and max_items)"
             )
+
+
+def _local(moment: datetime) -> datetime:
+    """`moment` in the system's local time zone."""
+    return moment.astimezone()
+
+
+def _history_json(e: OutboxEntry) -> dict[str, Any]:
+    return {
+        "created": _local(e.created_at).isoformat(),
+        "profile": e.profile,
+        "status": e.status,
+        "tries": e.attempts,
+        "papers": e.paper_count,
+        "sent": _local(e.sent_at).isoformat() if e.sent_at else None,
+        "message_id": e.message_id,
+        "error": e.last_error,
+    }
+
+
+def short_message_id(message_id: str) -> str:
+    """The distinctive end of a Message-ID (`…63460172`): its local part, without the fixed
+    `.digest` tag; `--wide` shows the whole."""
+    local = message_id.strip("<>").partition("@")[0].removesuffix(".digest")
+    return "…" + local[-8:] if len(local) > 8 else local
+
+
+def _print_history(entries: list[OutboxEntry], wide: bool) -> None:
+    """The history table: fits 80 columns (errors below it, by short id) unless `wide`."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title="digest history", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    for column in ("created", "profile", "status", "tries", "papers", "sent", "Message-ID"):
+        numeric = column in ("tries", "papers")
+        table.add_column(
+            column,
+            justify="right" if numeric else "left",
+            no_wrap=column != "profile",
+            overflow="fold",
+        )
+    if wide:
+        table.add_column("error", overflow="fold")
+    errors = []
+    for e in entries:
+        created = _local(e.created_at)
+        sent = ""
+        if e.sent_at:
+            at = _local(e.sent_at)
+            sent = f"{at:%H:%M}" if at.date() == created.date() else f"{at:%m-%d %H:%M}"
+        short = e.message_id if wide else short_message_id(e.message_id)
+        row = [f"{created:%Y-%m-%d %H:%M %Z}".strip(), e.profile, e.status]
+        row += [str(e.attempts), str(e.paper_count), sent, short]
+        table.add_row(*row, *([e.last_error] if wide else []))
+        if e.last_error and not wide:
+            errors.append(f"{short}: {e.last_error}")
+    console = Console(width=1000) if wide else Console()  # wide: nothing folded, to grep
+    console.print(table)
+    for line in errors:
+        console.print(line, overflow="fold", highlight=False, markup=False)
 
 
 @cli.command()

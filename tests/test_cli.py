@@ -226,6 +226,57 @@ def test_no_profiles_is_said_and_exits_0(tmp_path: Path, command: str) -> None:
     )
 
 
+@pytest.fixture
+def history_db(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A config and database with two past digests, one failing with a long error."""
+    from datetime import UTC, datetime
+
+    from digest.deliver import new_message_id
+    from digest.store import RecipientStatus, Store
+
+    config = tmp_path / "config.toml"
+    config.write_text('[store]\npath = "d.sqlite"\n[[profiles]]\nname = "me"\n')
+    store = Store.open(tmp_path / "d.sqlite")
+    ids = []
+    for day, error in ((20, ""), (21, "connection refused by smtp.example.org:587 " * 3)):
+        now = datetime(2026, 11, day, 6, 30, tzinfo=UTC)
+        ids.append(new_message_id("mail.example.org"))
+        outbox = store.add_outbox(
+            profile="me",
+            message_id=ids[-1],
+            recipients=("me@example.org",),
+            subject="s",
+            raw=b"raw",
+            paper_keys=(),
+            cutoff=now,
+            now=now,
+        )
+        status: RecipientStatus = "pending" if error else "sent"
+        tried = {"me@example.org": (status, error or "250")}
+        store.record_attempt(outbox, now, tried=tried, error=error)
+    store.close()
+    return config, ids
+
+
+def test_history_fits_80_columns_in_local_time(history_db: tuple[Path, list[str]]) -> None:
+    config, ids = history_db
+    env = {**os.environ, "COLUMNS": "80", "TZ": "Europe/Berlin"}
+    result = digest("--config", str(config), "history", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), result.stdout
+    for line in ("2026-11-20 07:30 CET", "2026-11-21 07:30 CET"):
+        assert sum(line in row for row in lines) == 1, result.stdout
+    assert not any(i in result.stdout for i in ids)  # a short id, not the whole one
+    assert "connection refused by smtp.example.org:587" in " ".join(result.stdout.split())
+    wide = digest("--config", str(config), "history", "--wide", env=env)
+    assert all(i in wide.stdout for i in ids)
+    jsonl = digest("--config", str(config), "history", "--format", "jsonl", env=env)
+    rows = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert [r["message_id"] for r in rows] == ids[::-1]
+    assert rows[0]["created"] == "2026-11-21T07:30:00+01:00" and rows[0]["status"] == "pending"
+
+
 # --- digest init ----------------------------------------------------------------------------------
 
 
