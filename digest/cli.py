@@ -346,7 +346,8 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
         for note in report.notes:
             click.echo(f"! {report.profile}: {note}", err=True)
         if dry_run:
-            subject = report.rendered.subject if report.rendered else report.skipped
+            skipped = f"{report.skipped}: {report.why}" if report.why else report.skipped
+            subject = report.rendered.subject if report.rendered else skipped
             click.echo(f"{report.profile}: would send {report.papers} papers: {subject}")
         elif report.error:
             failed = True
@@ -355,7 +356,8 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
             ids = ", ".join(e.message_id for e in report.sent)
             click.echo(f"✓ {report.profile}: sent {len(report.sent)} digest(s) {ids}")
         else:
-            click.echo(f"· {report.profile}: {report.skipped}")
+            why = f": {report.why}" if report.why else ""
+            click.echo(f"· {report.profile}: {report.skipped}{why}")
     if failed:
         sys.exit(5)
 

@@ -98,6 +98,8 @@ def _send_job(app: App, profile: Profile) -> None:
     except DigestError as exc:  # one profile's problem must not stop the daemon
         log.error("send %s failed: %s", profile.name, exc)
         return
+    if report.why:  # the daemon's log answers "why did nothing arrive?"
+        log.warning("send %s: nothing sent: %s", profile.name, report.why)
     log.info("send %s: %d sent, %s", profile.name, len(report.sent), report.error or "ok")
 
 

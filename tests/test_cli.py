@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -192,6 +193,22 @@ def test_send_refuses_while_the_scheduler_holds_the_database_and_history_lists(
     history = digest("--config", str(config), "history", env={"COLUMNS": "250", "PATH": ""})
     assert history.returncode == 0
     assert "Message-ID" in history.stdout and " sent " in history.stdout
+
+
+def test_send_says_why_nothing_was_sent(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[store]\npath = "d.sqlite"\n[delivery]\nmethod = "maildir"\nmaildir = "mail"\n'
+        f'[[sources.files]]\npath = "{DATA / "listings.jsonl"}"\n'
+        '[[profiles]]\nname = "me"\nemail = "me@example.org"\nkeywords = ["no such topic"]\n'
+    )
+    assert digest("--config", str(config), "fetch").returncode == 0
+    result = digest("--config", str(config), "send")
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(
+        r"· me: nothing new: 6 papers fetched since \w{3} \d\d \w{3} \d\d:\d\d, none matched\n",
+        result.stdout,
+    ), result.stdout
 
 
 def test_run_says_nothing_before_it_holds_the_lock(tmp_path: Path) -> None:
