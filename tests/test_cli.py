@@ -533,3 +533,20 @@ def test_match_shows_one_reason_per_term_and_field(tmp_path: Path, fmt: str) -> 
     else:
         assert "(title and abstract and title" not in result.stdout
         assert "“hallucination” (title and abstract)" in result.stdout
+
+
+def test_the_distribution_is_not_named_digest() -> None:
+    """`digest` on the package index is an unrelated project: the distribution has its own
+    name, while the package and the command stay `digest`; the README says how to install."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "research-digest"
+    assert project["scripts"] == {"digest": "digest.cli:main"}
+    assert "research-digest[test]" in project["optional-dependencies"]["dev"]
+    readme = (root / "README.md").read_text()
+    assert "pipx install ." in readme and "pipx install dist/research_digest-" in readme
+    assert "pip install digest" not in readme
+    version = digest("--version")
+    assert version.returncode == 0 and version.stdout.strip() == "digest, version 0.1.0"
