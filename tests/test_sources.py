@@ -78,7 +78,9 @@ def test_files_source_names_its_papers_by_its_configured_name(tmp_path: Path, cl
     """The digest's `Sources:` line shows the configured name, not each line's own tag."""
     (tmp_path / "a.jsonl").write_text('{"title": "A", "source": "seed:hf-papers"}\n')
     result = FilesSource("my seeds", str(tmp_path / "*.jsonl")).fetch(FetchContext(now=clock()))
-    assert [(p.source, p.sources) for p in result.papers] == [("seed:hf-papers", ("my seeds",))]
+    [paper] = result.papers
+    assert (paper.source, paper.sources) == ("my seeds", ("my seeds",))
+    assert paper.extra_value("listing_source") == "seed:hf-papers"
 
 
 def test_a_bad_source_stores_nothing_and_the_others_go_on(
