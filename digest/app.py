@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -29,8 +30,8 @@ from digest.deliver import (
 from digest.errors import ConfigError, DeliveryError, DigestError, SourceError
 from digest.http import HostPolicy, PoliteClient
 from digest.match import Matcher
-from digest.models import Digest, Profile, RenderedDigest
-from digest.render import CLIP_BYTES, fit_digest
+from digest.models import Digest, Paper, Profile, RenderedDigest, SourceStatus
+from digest.render import CLIP_BYTES, fit_digest, render_digest, source_title
 from digest.settings import Settings
 from digest.sources import FetchContext, Source, build_sources
 from digest.sources.clean import clean_result
@@ -267,6 +268,7 @@ class Plan:
     digest: Digest
     rendered: RenderedDigest
     since: datetime
+    candidates: int = 0  # undelivered papers in the window, matched or not
 
 
 def window_start(app: App, profile: Profile, now: datetime) -> datetime:
@@ -291,11 +293,50 @@ def plan_digest(app: App, profile: Profile) -> Plan:
     """The digest `profile` would get now, without changing anything."""
     now = app.clock()
     since = window_start(app, profile, now)
-    papers = app.store.candidates(profile.name, since)
+    counted = [0]
+
+    def counting(papers: Iterable[Paper]) -> Iterator[Paper]:
+        for paper in papers:  # streamed: the window may hold many papers
+            counted[0] += 1
+            yield paper
+
+    papers = counting(app.store.candidates(profile.name, since))
     matches = app.matcher_for(profile).ranked(profile.name, papers)
     problems = app.store.failing_sources()
     digest, rendered = fit_digest(profile, matches, now, problems, clip_bytes=app.clip_bytes)
-    return Plan(digest, rendered, since)
+    if not digest.matches:
+        arxiv = app.settings.sources.arxiv is not None
+        why = empty_reason(profile, since, counted[0], problems, now, arxiv=arxiv)
+        digest = replace(digest, empty_reason=why)
+        rendered = render_digest(digest)
+    return Plan(digest, rendered, since, counted[0])
+
+
+def empty_reason(
+    profile: Profile,
+    since: datetime,
+    candidates: int,
+    problems: Sequence[SourceStatus],
+    now: datetime,
+    *,
+    arxiv: bool,
+) -> str:
+    """Why a digest is empty, in one line: nothing fetched, or nothing matched what was; the
+    weekend (arXiv announces nothing on Saturday and Sunday); sources failing since when."""
+    zone = ZoneInfo(profile.timezone)
+    start = f"{since.astimezone(zone):%a %d %b %H:%M}"
+    if candidates:
+        noun = "paper" if candidates == 1 else "papers"
+        why = f"{candidates} {noun} fetched since {start}, none matched"
+    else:
+        why = f"no new papers fetched since {start}"
+    if arxiv and now.astimezone(zone).weekday() >= 5:
+        why += " — arXiv announces nothing on weekends"
+    for problem in problems:
+        since_when = problem.failing_since or problem.last_success
+        failing = f" since {since_when.astimezone(zone):%a %d %b %H:%M}" if since_when else ""
+        why += f"; {source_title(problem.name)} failing{failing}"
+    return why
 
 
 def expire_stale(app: App, profile: Profile) -> int:
@@ -346,7 +387,8 @@ class SendReport:
     `outcome` is the status of the digest `error` is about: pending (kept for retry), failed
     (its papers go in the next digest), ambiguous (resent unchanged), undeliverable (given
     up, its papers stay with it). `waiting` counts recipients refused for now, retried later;
-    `notes` say which digests reached some recipients and not others.
+    `notes` say which digests reached some recipients and not others; `why` says why nothing
+    was sent.
     """
 
     profile: str
@@ -359,6 +401,7 @@ class SendReport:
     outcome: OutboxStatus | None = None
     waiting: int = 0
     notes: tuple[str, ...] = ()
+    why: str = ""  # with `skipped`: why nothing was sent (`empty_reason`)
 
 
 @dataclass(frozen=True)
@@ -521,10 +564,18 @@ def send_profile(app: App, profile: Profile, *, dry_run: bool = False) -> SendRe
     if not dry_run:
         expire_stale(app, profile)
     plan = plan_digest(app, profile)
+    if not plan.digest.matches:
+        log.info("%s: nothing sent: %s", profile.name, plan.digest.empty_reason)
     if not plan.digest.matches and not profile.send_empty:
         if not dry_run:
             app.store.record_send_run(profile.name, app.clock(), "nothing new")
-        return SendReport(profile.name, tuple(sent), skipped="nothing new", **_waiting(waiting))
+        return SendReport(
+            profile.name,
+            tuple(sent),
+            skipped="nothing new",
+            why=plan.digest.empty_reason,
+            **_waiting(waiting),
+        )
     if dry_run:
         return SendReport(
             profile.name,

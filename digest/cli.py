@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from digest.models import Match, Profile
     from digest.profile import TermList
     from digest.settings import ProfileConfig, Settings
+    from digest.store import OutboxEntry
 
 
 class Context:
@@ -197,6 +198,9 @@ def match(
     from digest.match import lint_profile, match_profiles
 
     profiles = obj.settings.profile_records(profile_name)
+    if not profiles:
+        _no_profiles(obj)
+        return
     if input_path is None and not all_stored and not lint:
         results = _next_digests(obj, profiles)
         _print_matches(results, fmt)
@@ -247,13 +251,16 @@ def _print_matches(results: dict[str, tuple[Match, ...]], fmt: str) -> None:
 
 
 def _match_json(profile: str, m: Match) -> dict[str, Any]:
+    from digest.render import distinct_reasons
+
     return {
         "profile": profile,
         "id": m.paper.listing_id,
         "title": m.paper.title,
         "score": m.score,
         "reasons": [
-            {"kind": r.kind, "term": r.term, "field": r.field, "text": r.text} for r in m.reasons
+            {"kind": r.kind, "term": r.term, "field": r.field, "text": r.text}
+            for r in distinct_reasons(m.reasons)
         ],
     }
 
@@ -320,6 +327,9 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
     from digest.store import exclusive_lock
 
     profiles = obj.settings.profile_records(profile_name)
+    if not profiles:
+        _no_profiles(obj)
+        return
     app = obj.app()
     try:
         if not dry_run:
@@ -336,7 +346,8 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
         for note in report.notes:
             click.echo(f"! {report.profile}: {note}", err=True)
         if dry_run:
-            subject = report.rendered.subject if report.rendered else report.skipped
+            skipped = f"{report.skipped}: {report.why}" if report.why else report.skipped
+            subject = report.rendered.subject if report.rendered else skipped
             click.echo(f"{report.profile}: would send {report.papers} papers: {subject}")
         elif report.error:
             failed = True
@@ -345,9 +356,23 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
             ids = ", ".join(e.message_id for e in report.sent)
             click.echo(f"✓ {report.profile}: sent {len(report.sent)} digest(s) {ids}")
         else:
-            click.echo(f"· {report.profile}: {report.skipped}")
+            why = f": {report.why}" if report.why else ""
+            click.echo(f"· {report.profile}: {report.skipped}{why}")
     if failed:
         sys.exit(5)
+
+
+def _no_profiles(obj: Context) -> None:
+    """Say that there is nothing to do (exit 0): the config has no profile."""
+    click.echo(
+        f"digest: no profiles in {obj.settings.path}: add a [[profiles]] table (see `digest init`)",
+        err=True,
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 profile`, `2 profiles`."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def _not_delivered(report: SendReport) -> str:
@@ -367,43 +392,28 @@ def _not_delivered(report: SendReport) -> str:
 @cli.command()
 @click.option("--profile", "profile_name", metavar="NAME", help="Only this profile.")
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--wide", is_flag=True, help="Full Message-IDs, errors in the table.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True
+)
 @click.pass_obj
-def history(obj: Context, profile_name: str | None, limit: int) -> None:
-    """Past deliveries, newest first: time, status, papers, Message-ID and error."""
-    from rich.console import Console
-    from rich.table import Table
-
+def history(obj: Context, profile_name: str | None, limit: int, wide: bool, fmt: str) -> None:
+    """Past deliveries, newest first, in local time: status, papers, Message-ID and error."""
     app = obj.app()
     try:
         entries = app.store.outbox(profile_name)[::-1][:limit]
         expired = app.store.expired_counts()
     finally:
         app.close()
-    table = Table(title="digest history")
-    for column in (
-        "created",
-        "profile",
-        "status",
-        "tries",
-        "papers",
-        "sent",
-        "Message-ID",
-        "error",
-    ):
-        table.add_column(column, overflow="fold")
-    for e in entries:
-        sent = e.sent_at.strftime("%Y-%m-%d %H:%M") if e.sent_at else ""
-        table.add_row(
-            e.created_at.strftime("%Y-%m-%d %H:%M"),
-            e.profile,
-            e.status,
-            str(e.attempts),
-            str(e.paper_count),
-            sent,
-            e.message_id,
-            e.last_error,
-        )
-    Console().print(table)
+    if profile_name is not None and not entries and profile_name not in expired:
+        # an unknown name is refused as everywhere else; a profile since removed from the
+        # config keeps its history
+        obj.settings.profile_records(profile_name)
+    if fmt == "jsonl":
+        for e in entries:
+            click.echo(json.dumps(_history_json(e), ensure_ascii=False))
+        return
+    _print_history(entries, wide)
     for name, count in expired.items():
         if profile_name is None or name == profile_name:
             click.echo(
@@ -412,17 +422,85 @@ def history(obj: Context, profile_name: str | None, limit: int) -> None:
             )
 
 
+def _local(moment: datetime) -> datetime:
+    """`moment` in the system's local time zone."""
+    return moment.astimezone()
+
+
+def _history_json(e: OutboxEntry) -> dict[str, Any]:
+    return {
+        "created": _local(e.created_at).isoformat(),
+        "profile": e.profile,
+        "status": e.status,
+        "tries": e.attempts,
+        "papers": e.paper_count,
+        "sent": _local(e.sent_at).isoformat() if e.sent_at else None,
+        "message_id": e.message_id,
+        "error": e.last_error,
+    }
+
+
+def short_message_id(message_id: str) -> str:
+    """The distinctive end of a Message-ID (`…63460172`): its local part, without the fixed
+    `.digest` tag; `--wide` shows the whole."""
+    local = message_id.strip("<>").partition("@")[0].removesuffix(".digest")
+    return "…" + local[-8:] if len(local) > 8 else local
+
+
+def _print_history(entries: list[OutboxEntry], wide: bool) -> None:
+    """The history table: fits 80 columns (errors below it, by short id) unless `wide`."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title="digest history", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    for column in ("created", "profile", "status", "tries", "papers", "sent", "Message-ID"):
+        numeric = column in ("tries", "papers")
+        table.add_column(
+            column,
+            justify="right" if numeric else "left",
+            no_wrap=column != "profile",
+            overflow="fold",
+        )
+    if wide:
+        table.add_column("error", overflow="fold")
+    errors = []
+    for e in entries:
+        created = _local(e.created_at)
+        sent = ""
+        if e.sent_at:
+            at = _local(e.sent_at)
+            sent = f"{at:%H:%M}" if at.date() == created.date() else f"{at:%m-%d %H:%M}"
+        short = e.message_id if wide else short_message_id(e.message_id)
+        row = [f"{created:%Y-%m-%d %H:%M %Z}".strip(), e.profile, e.status]
+        row += [str(e.attempts), str(e.paper_count), sent, short]
+        table.add_row(*row, *([e.last_error] if wide else []))
+        if e.last_error and not wide:
+            errors.append(f"{short}: {e.last_error}")
+    console = Console(width=1000) if wide else Console()  # wide: nothing folded, to grep
+    console.print(table)
+    for line in errors:
+        console.print(line, overflow="fold", highlight=False, markup=False)
+
+
 @cli.command()
 @click.pass_obj
 def run(obj: Context) -> None:
     """Run the scheduler: fetch on an interval, send each profile at its time."""
     from digest.schedule import run_forever
 
+    count = len(obj.settings.profiles)
     app = obj.app()
     try:
         app.store.require_intact()
-        click.echo(f"digest run: {len(obj.settings.profiles)} profiles; Ctrl-C to stop", err=True)
-        run_forever(app)
+        run_forever(
+            app,
+            started=lambda: click.echo(
+                f"digest run: {_count(count, 'profile')}; Ctrl-C to stop", err=True
+            ),
+        )
     finally:
         app.close()
 

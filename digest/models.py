@@ -216,6 +216,7 @@ class Digest:
     more: int = 0
     source_problems: tuple[SourceStatus, ...] = ()
     overflow: tuple[Match, ...] = ()
+    empty_reason: str = ""  # why nothing matched, for an empty digest (`send_empty`)
 
     @property
     def papers(self) -> tuple[Match, ...]:

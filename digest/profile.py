@@ -223,6 +223,26 @@ def same_term(a: str, b: str) -> bool:
     )
 
 
+def covering_term(existing: Sequence[str], term: str) -> str | None:
+    """The first of `existing` that already covers `term`: every paper `term` would match, it
+    matches too (`flaky test*` covers `Flaky Tests`, `KV cache` covers `paged KV caches`).
+
+    Decided by the matcher itself: an existing term covers `term` when it matches a paper
+    whose title is `term`'s own text. A term ending in `*` is covered only by another one.
+    """
+    from digest.match import compile_term, match_profiles
+    from digest.models import Paper, Profile
+
+    prefix = compile_term(term).prefix
+    candidates = [e for e in existing if compile_term(e).prefix or not prefix]
+    if not candidates:
+        return None
+    profiles = [Profile(str(i), keywords=(e,)) for i, e in enumerate(candidates)]
+    paper = Paper(key="term", title=term.strip().rstrip("*"))
+    matched = match_profiles([paper], profiles)
+    return next((e for i, e in enumerate(candidates) if matched[str(i)]), None)
+
+
 def add_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
     """Add `term` to the profile's `keywords` or `exclude` list (creating the list if absent)."""
     term = clean_term(term)
@@ -239,6 +259,12 @@ def add_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
                     f"{path}: profile {profile_name!r} already has the {singular} "
                     f"{existing!r}{same}"
                 )
+        covering = covering_term(current, term)
+        if covering is not None:
+            raise ConfigError(
+                f"{path}: profile {profile_name!r} already has the {singular} {covering!r}, "
+                f"which covers {term!r}"
+            )
         if terms is None:
             _set_new_key(profile, key, [term])
         else:

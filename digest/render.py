@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
@@ -18,6 +19,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from digest.models import Digest, Match, Paper, Profile, Reason, RenderedDigest, SourceStatus
+from digest.tex import readable
 
 ABSTRACT_CHARS = 600
 TITLE_CHARS = 300  # a longer title (a hostile feed's) is cut for display
@@ -25,6 +27,10 @@ AUTHORS_SHOWN = 10  # the first authors shown; followed ones are shown wherever 
 # Gmail clips a message whose HTML is over ~102 KB: every digest's HTML part stays under this.
 CLIP_BYTES = 100_000
 _INDENT = re.compile(r"\n[ \t]+")
+TEXT_WIDTH = 78  # the plain-text part's lines
+# What a line is never broken inside: a quoted term (“long-context”, with what sticks to it),
+# `code`, or any run without spaces (a link, a hyphenated word).
+_UNIT = re.compile(r"\S*“[^”\n]{0,200}”\S*|\S*`[^`\n]{0,120}`\S*|\S+")
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[A-Z0-9(\[$\\])")
 
 
@@ -46,6 +52,7 @@ def _environment() -> jinja2.Environment:
     # Not Jinja's `capitalize`: it lowercases the rest ("because you follow rishabh tiwari").
     env.filters["upper_first"] = _upper_first
     env.filters["long_date"] = long_date
+    env.filters["wrap"] = wrap
     env.globals.update(
         highlight=highlight,
         trim_abstract=trim_abstract,
@@ -56,6 +63,8 @@ def _environment() -> jinja2.Environment:
         reason_summary=reason_summary,
         counts_summary=counts_summary,
         source_names=source_names,
+        source_title=source_title,
+        problem_names=problem_names,
         listing_links=listing_links,
         shown_authors=shown_authors,
         short_reason=short_reason,
@@ -68,6 +77,22 @@ def _upper_first(value: str) -> str:
     """Upper-case the first character only, keeping names and terms as written."""
     text = str(value)
     return text[:1].upper() + text[1:]
+
+
+def wrap(text: str, indent: str = "   ", width: int = TEXT_WIDTH) -> str:
+    """`text` wrapped at `width` columns, its leading white space kept on the first line and
+    `indent` before the others; only at spaces, never inside a quoted term, `code` or a link
+    (a unit longer than a line gets a line of its own)."""
+    stripped = text.lstrip()
+    lines = [text[: len(text) - len(stripped)]]
+    fresh = True  # the current line holds only its indent
+    for unit in _UNIT.findall(stripped):
+        if not fresh and len(lines[-1]) + 1 + len(unit) > width:
+            lines.append(indent)
+            fresh = True
+        lines[-1] += unit if fresh else " " + unit
+        fresh = False
+    return "\n".join(lines)
 
 
 def long_date(moment: date | datetime) -> str:
@@ -140,17 +165,20 @@ def paper_links(paper: Paper) -> list[tuple[str, str]]:
 
 
 def badges(paper: Paper) -> list[str]:
-    """Short signals shown beside the date: upvotes, available code, a new arXiv version."""
+    """Short signals shown beside the date: upvotes, available code, a new arXiv version.
+
+    "new version" only when the store had the paper at an older version (`previous_version`,
+    recorded by the store's merge): a paper first seen at v2 is new to the reader.
+    """
     found = []
     if paper.upvotes:
         found.append(f"▲ {paper.upvotes}")
     if paper.extra_value("code_url") or paper.extra_value("code"):
         stars = paper.extra_value("github_stars")
         found.append(f"code ★ {stars}" if isinstance(stars, int) and stars > 0 else "code")
-    if paper.version > 1:
+    previous = paper.extra_value("previous_version")
+    if isinstance(previous, int) and 0 < previous < paper.version:
         found.append(f"new version v{paper.version}")
-    elif paper.extra_value("announce_type") == "replace":
-        found.append("new version")
     return found
 
 
@@ -166,14 +194,42 @@ def counts_summary(digest: Digest) -> str:
     return " · ".join(parts)
 
 
+# The built-in sources by the names their readers know; a feed is named by its own title.
+SOURCE_TITLES = {
+    "arxiv": "arXiv",
+    "arxiv-api": "arXiv",
+    "arxiv-authors": "arXiv",
+    "hf_daily": "Hugging Face Daily Papers",
+    "openalex": "OpenAlex",
+}
+
+
+def source_title(name: str, paper: Paper | None = None) -> str:
+    """A source's name as a reader knows it: `arXiv`, `Hugging Face Daily Papers`, the title a
+    feed gives itself (for the paper it first brought), else the name in the config."""
+    if name in SOURCE_TITLES:
+        return SOURCE_TITLES[name]
+    if paper is not None and name == paper.source:
+        title = paper.extra_value("feed_title")
+        if isinstance(title, str) and title:
+            return title
+    return name
+
+
 def source_names(digest: Digest) -> list[str]:
-    """The sources the digest's papers came from, in order of first appearance."""
+    """The sources the digest's papers came from, in order of first appearance, by the names
+    a reader knows (`source_title`)."""
     names: dict[str, None] = {}
     for match in digest.matches:
         paper = match.paper
         for name in paper.sources or ((paper.source,) if paper.source else ()):
-            names.setdefault(name)
+            names.setdefault(source_title(name, paper))
     return list(names)
+
+
+def problem_names(digest: Digest) -> str:
+    """The sources that could not be read, by the names a reader knows."""
+    return ", ".join(dict.fromkeys(source_title(p.name) for p in digest.source_problems))
 
 
 def listing_links(digest: Digest) -> list[tuple[str, str]]:
@@ -212,6 +268,19 @@ def short_reason(match: Match) -> str:
     return f"matches “{match.reasons[0].term}”" if match.reasons else ""
 
 
+def distinct_reasons(reasons: Iterable[Reason]) -> tuple[Reason, ...]:
+    """One reason per term and field, the first kept: a term that is both a keyword and in an
+    `all_of` group is found twice by the matcher, but is one reason to a reader."""
+    seen: set[tuple[bool, str, str]] = set()
+    kept = []
+    for reason in reasons:
+        place = (reason.kind == "author", reason.term, reason.field)
+        if place not in seen:
+            seen.add(place)
+            kept.append(reason)
+    return tuple(kept)
+
+
 def reason_summary(match: Match) -> str:
     """One line saying why a paper was picked: followed authors, then the matched terms."""
     parts = []
@@ -221,7 +290,7 @@ def reason_summary(match: Match) -> str:
             + ", ".join(dict.fromkeys(r.term for r in match.reasons if r.kind == "author"))
         )
     terms: dict[str, list[str]] = {}
-    for reason in match.reasons:
+    for reason in distinct_reasons(match.reasons):
         if reason.kind != "author":
             terms.setdefault(reason.term, []).append(reason.field)
     if terms:
@@ -292,8 +361,35 @@ def subject_for(digest: Digest) -> str:
     return f"Research digest, {day}: {counts_summary(digest)}"
 
 
+def readable_match(match: Match) -> Match:
+    """The match as a reader sees it: TeX in the title and abstract read as Unicode text
+    (digest.tex), and the matched-term spans moved onto that text."""
+    paper = match.paper
+    title, abstract = readable(paper.title), readable(paper.abstract)
+    if title.text == paper.title and abstract.text == paper.abstract:
+        return match
+    shown = {"title": title, "abstract": abstract}
+    reasons = tuple(
+        replace(r, spans=shown[r.field].spans(r.spans)) if r.field in shown else r
+        for r in match.reasons
+    )
+    return replace(
+        match, paper=replace(paper, title=title.text, abstract=abstract.text), reasons=reasons
+    )
+
+
+def readable_digest(digest: Digest) -> Digest:
+    """The digest with every paper's TeX read as text (see `readable_match`)."""
+    return replace(
+        digest,
+        matches=tuple(map(readable_match, digest.matches)),
+        overflow=tuple(map(readable_match, digest.overflow)),
+    )
+
+
 def render_digest(digest: Digest, *, more_url: str = "") -> RenderedDigest:
-    """Render the HTML and plain-text parts of a digest."""
+    """Render the HTML and plain-text parts of a digest; TeX reads as Unicode text."""
+    digest = readable_digest(digest)
     context = {
         "digest": digest,
         "subject": subject_for(digest),

@@ -11,6 +11,7 @@ scheduler may run per database: `run_forever` holds a lock beside it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -97,6 +98,8 @@ def _send_job(app: App, profile: Profile) -> None:
     except DigestError as exc:  # one profile's problem must not stop the daemon
         log.error("send %s failed: %s", profile.name, exc)
         return
+    if report.why:  # the daemon's log answers "why did nothing arrive?"
+        log.warning("send %s: nothing sent: %s", profile.name, report.why)
     log.info("send %s: %d sent, %s", profile.name, len(report.sent), report.error or "ok")
 
 
@@ -158,11 +161,14 @@ def catch_up(app: App) -> None:
         _send_job(app, profile)
 
 
-def run_forever(app: App) -> None:
-    """Run the scheduler until interrupted, holding the database's scheduler lock."""
+def run_forever(app: App, started: Callable[[], None] | None = None) -> None:
+    """Run the scheduler until interrupted, holding the database's scheduler lock; `started`
+    is called once the lock is held (a refused second scheduler says nothing else)."""
     if app.store.path is None:
         raise DigestError("digest run needs a database file, not an in-memory store")
     with exclusive_lock(app.store.path, "digest run"):
+        if started is not None:
+            started()
         # One worker: jobs share one database connection and must not overlap.
         scheduler = BlockingScheduler(
             timezone="UTC", executors={"default": ThreadPoolExecutor(max_workers=1)}

@@ -108,10 +108,20 @@ class AuthorConfig(_Strict):
     aliases: list[str] = []
 
 
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+URL_PATTERN = r"^https?://"
+# A pattern a value failed, said in words (pydantic says "String should match pattern '^…'").
+_PATTERN_WORDS = {
+    NAME_PATTERN: "is not a usable name (letters, digits, '.', '_' and '-', starting with a "
+    "letter or digit)",
+    URL_PATTERN: "is not a web address (it must start with http:// or https://)",
+}
+
+
 class ProfileConfig(_Strict):
     """One `[[profiles]]` table: who receives what, and when."""
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    name: str = Field(min_length=1, pattern=NAME_PATTERN)
     email: Annotated[list[str], BeforeValidator(_as_list)] = []
     send_at: Annotated[time, BeforeValidator(_clock_time)] = time(7, 30)
     timezone: str = "UTC"
@@ -272,7 +282,7 @@ class FeedConfig(_Strict):
     """A `[[sources.feeds]]` entry: any RSS or Atom feed (journals, bioRxiv, blogs)."""
 
     name: str = Field(min_length=1)
-    url: str = Field(pattern=r"^https?://")
+    url: str = Field(pattern=URL_PATTERN)
     pacing_seconds: float = Field(default=1.0, ge=0, le=60)
 
 
@@ -459,6 +469,9 @@ def describe_validation_error(exc: ValidationError, data: dict[str, Any], path: 
             problem = f"unknown key{_did_you_mean(loc)}"
         elif error["type"] == "missing":
             problem = "required key is missing"
+        elif error["type"] == "string_pattern_mismatch":
+            words = _PATTERN_WORDS.get(str(error.get("ctx", {}).get("pattern")), "")
+            problem = f"{error['input']!r} {words or 'has characters that are not allowed'}"
         else:
             problem = " ".join(str(error["msg"]).removeprefix("Value error, ").split())
         variable = _env_variable(loc)

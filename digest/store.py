@@ -306,9 +306,11 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
 
     A newer arXiv version replaces title, abstract, authors and categories. Otherwise later
     sources only fill what is missing (a complete author list replaces a truncated one) and add
-    their signals (upvotes, code links) to `extra`.
+    their signals (upvotes, code links) to `extra`; `previous_version` records the version it
+    replaced (the digest's "new version" badge), when that version was known.
     """
     if new.version > old.version:
+        seen = {"previous_version": old.version} if old.version else {}
         old = replace(
             old,
             title=new.title or old.title,
@@ -316,6 +318,7 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
             authors=new.authors or old.authors,
             authors_truncated=new.authors_truncated if new.authors else old.authors_truncated,
             version=new.version,
+            extra=tuple(sorted({**dict(old.extra), **seen}.items())),
         )
     better_authors = bool(new.authors) and (
         not old.authors or (old.authors_truncated and len(new.authors) > len(old.authors))

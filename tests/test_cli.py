@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.error
@@ -187,6 +188,105 @@ def test_send_refuses_while_the_scheduler_holds_the_database_and_history_lists(
     history = digest("--config", str(config), "history", env={"COLUMNS": "250", "PATH": ""})
     assert history.returncode == 0
     assert "Message-ID" in history.stdout and " sent " in history.stdout
+
+
+def test_send_says_why_nothing_was_sent(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[store]\npath = "d.sqlite"\n[delivery]\nmethod = "maildir"\nmaildir = "mail"\n'
+        f'[[sources.files]]\npath = "{DATA / "listings.jsonl"}"\n'
+        '[[profiles]]\nname = "me"\nemail = "me@example.org"\nkeywords = ["no such topic"]\n'
+    )
+    assert digest("--config", str(config), "fetch").returncode == 0
+    result = digest("--config", str(config), "send")
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(
+        r"· me: nothing new: 6 papers fetched since \w{3} \d\d \w{3} \d\d:\d\d, none matched\n",
+        result.stdout,
+    ), result.stdout
+
+
+def test_run_says_nothing_before_it_holds_the_lock(tmp_path: Path) -> None:
+    from digest.store import exclusive_lock
+
+    config = tmp_path / "config.toml"
+    config.write_text('[store]\npath = "d.sqlite"\n[[profiles]]\nname = "me"\n')
+    with exclusive_lock(tmp_path / "d.sqlite", "digest run"):
+        refused = digest("--config", str(config), "run")
+    assert refused.returncode == 6 and refused.stdout == ""
+    assert refused.stderr.startswith("digest: error: ") and refused.stderr.count("\n") == 1
+
+
+def test_history_refuses_an_unknown_profile_like_the_other_commands(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[store]\npath = "d.sqlite"\n[[profiles]]\nname = "me"\n')
+    for command in ("history", "send", "match"):
+        result = digest("--config", str(config), command, "--profile", "nobody")
+        assert result.returncode == 2, (command, result.stderr)
+        assert "no profile named 'nobody' (profiles: me)" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["match", "send"])
+def test_no_profiles_is_said_and_exits_0(tmp_path: Path, command: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[store]\npath = "d.sqlite"\n')
+    result = digest("--config", str(config), command)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"digest: no profiles in {config}: add a [[profiles]] table (see `digest init`)\n"
+    )
+
+
+@pytest.fixture
+def history_db(tmp_path: Path) -> tuple[Path, list[str]]:
+    """A config and database with two past digests, one failing with a long error."""
+    from datetime import UTC, datetime
+
+    from digest.deliver import new_message_id
+    from digest.store import RecipientStatus, Store
+
+    config = tmp_path / "config.toml"
+    config.write_text('[store]\npath = "d.sqlite"\n[[profiles]]\nname = "me"\n')
+    store = Store.open(tmp_path / "d.sqlite")
+    ids = []
+    for day, error in ((20, ""), (21, "connection refused by smtp.example.org:587 " * 3)):
+        now = datetime(2026, 11, day, 6, 30, tzinfo=UTC)
+        ids.append(new_message_id("mail.example.org"))
+        outbox = store.add_outbox(
+            profile="me",
+            message_id=ids[-1],
+            recipients=("me@example.org",),
+            subject="s",
+            raw=b"raw",
+            paper_keys=(),
+            cutoff=now,
+            now=now,
+        )
+        status: RecipientStatus = "pending" if error else "sent"
+        tried = {"me@example.org": (status, error or "250")}
+        store.record_attempt(outbox, now, tried=tried, error=error)
+    store.close()
+    return config, ids
+
+
+def test_history_fits_80_columns_in_local_time(history_db: tuple[Path, list[str]]) -> None:
+    config, ids = history_db
+    env = {**os.environ, "COLUMNS": "80", "TZ": "Europe/Berlin"}
+    result = digest("--config", str(config), "history", env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert all(len(line) <= 80 for line in lines), result.stdout
+    for line in ("2026-11-20 07:30 CET", "2026-11-21 07:30 CET"):
+        assert sum(line in row for row in lines) == 1, result.stdout
+    assert not any(i in result.stdout for i in ids)  # a short id, not the whole one
+    assert "connection refused by smtp.example.org:587" in " ".join(result.stdout.split())
+    wide = digest("--config", str(config), "history", "--wide", env=env)
+    assert all(i in wide.stdout for i in ids)
+    jsonl = digest("--config", str(config), "history", "--format", "jsonl", env=env)
+    rows = [json.loads(line) for line in jsonl.stdout.splitlines()]
+    assert [r["message_id"] for r in rows] == ids[::-1]
+    assert rows[0]["created"] == "2026-11-21T07:30:00+01:00" and rows[0]["status"] == "pending"
 
 
 # --- digest init ----------------------------------------------------------------------------------
@@ -502,3 +602,52 @@ def test_send_says_what_became_of_the_digest(
     assert line.startswith(expected)
     if "kept for retry" not in expected:
         assert "kept for retry" not in sent.stderr
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "table"])
+def test_match_shows_one_reason_per_term_and_field(tmp_path: Path, fmt: str) -> None:
+    """A term that is both a keyword and in an `all_of` group is one reason per field."""
+    listing = tmp_path / "l.jsonl"
+    paper = {
+        "id": "x1",
+        "title": "A hallucination benchmark",
+        "authors": ["Ann Example"],
+        "abstract": "We measure hallucination on a benchmark.",
+        "categories": [],
+        "published": "2026-11-20",
+        "url": "",
+        "source": "t",
+    }
+    listing.write_text(json.dumps(paper) + "\n")
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[[profiles]]\nname = "me"\nkeywords = ["hallucination"]\n'
+        'all_of = [["hallucination", "benchmark"]]\n'
+    )
+    args = ("--config", str(config), "match", "--input", str(listing), "--format", fmt)
+    result = digest(*args, env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    if fmt == "jsonl":
+        (row,) = [json.loads(line) for line in result.stdout.splitlines()]
+        places = [(r["term"], r["field"]) for r in row["reasons"]]
+        assert sorted(places) == sorted(set(places)) and len(places) == 4
+    else:
+        assert "(title and abstract and title" not in result.stdout
+        assert "“hallucination” (title and abstract)" in result.stdout
+
+
+def test_the_distribution_is_not_named_digest() -> None:
+    """`digest` on the package index is an unrelated project: the distribution has its own
+    name, while the package and the command stay `digest`; the README says how to install."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert project["name"] == "research-digest"
+    assert project["scripts"] == {"digest": "digest.cli:main"}
+    assert "research-digest[test]" in project["optional-dependencies"]["dev"]
+    readme = (root / "README.md").read_text()
+    assert "pipx install ." in readme and "pipx install dist/research_digest-" in readme
+    assert "pip install digest" not in readme
+    version = digest("--version")
+    assert version.returncode == 0 and version.stdout.strip() == "digest, version 0.1.0"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from datetime import timedelta
@@ -19,7 +20,7 @@ from digest.models import RenderedDigest
 from digest.settings import Settings
 from digest.store import Store
 
-from .conftest import FIXED_NOW, Clock, Script, ScriptedSmtp, SmtpServer
+from .conftest import DATA, FIXED_NOW, PROFILE, Clock, Script, ScriptedSmtp, SmtpServer
 
 
 def _app(settings: Settings, clock: Clock, **parts: Any) -> App:
@@ -262,12 +263,77 @@ def test_send_empty_sends_a_short_nothing_new_email(
     assert report.papers == 0 and len(report.sent) == 1
     assert report.rendered is not None
     assert report.rendered.subject == "Research digest, Sun 22 Nov: nothing new"
-    assert "Nothing new matched your profile today." in report.rendered.text
+    assert "Nothing new matched your profile today: 6 papers fetched since" in report.rendered.text
 
     quiet = _app(listing_settings(keywords=["no such topic"], authors=[], all_of=[]), clock)
     skipped = send_profile(quiet, quiet.settings.profile_records()[0])
     assert skipped.skipped == "nothing new" and quiet.store.outbox("me") == []
     assert quiet.store.last_send_run("me") == clock.now  # nothing sent, but recorded
+
+
+@pytest.mark.parametrize(
+    ("sources", "fetched", "reason"),
+    [
+        pytest.param(
+            {},
+            True,
+            "nothing new: 6 papers fetched since Fri 20 Nov 07:00, none matched",
+            id="none-matched",
+        ),
+        pytest.param(
+            {},
+            False,
+            "nothing new: no new papers fetched since Fri 20 Nov 07:00",
+            id="none-fetched",
+        ),
+        pytest.param(
+            {"arxiv": {}},
+            False,
+            "nothing new: no new papers fetched since Fri 20 Nov 07:00 "
+            "— arXiv announces nothing on weekends",
+            id="weekend",
+        ),
+        pytest.param(
+            {"files": [{"name": "lab-files", "path": "/nonexistent/*.jsonl"}]},
+            True,
+            "nothing new: no new papers fetched since Fri 20 Nov 07:00; "
+            "lab-files failing since Sun 22 Nov 07:00",
+            id="source-failing",
+        ),
+    ],
+)
+def test_an_empty_morning_says_why(
+    make_settings: Callable[..., Settings],
+    clock: Clock,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    sources: dict[str, Any],
+    fetched: bool,
+    reason: str,
+) -> None:
+    listing = {"files": [{"name": "listings", "path": str(DATA / "listings.jsonl")}]}
+    profile = {**PROFILE, "keywords": ["no such topic"], "authors": [], "all_of": []}
+    settings = make_settings(sources=sources or listing, profiles=[profile])
+    box = MaildirMailer(tmp_path / "box")
+    app = build_app(settings, store=Store.open(None), clock=clock, mailer=box)
+    if fetched:
+        fetch(app)
+    with caplog.at_level(logging.INFO, logger="digest.app"):
+        report = send_profile(app, settings.profile_records()[0])
+    assert f"{report.skipped}: {report.why}" == reason
+    assert f"me: nothing sent: {reason.removeprefix('nothing new: ')}" in caplog.messages
+    # with send_empty, the short email says the same
+    app.close()
+    loud = make_settings(sources=sources or listing, profiles=[{**profile, "send_empty": True}])
+    app = build_app(loud, store=Store.open(None), clock=clock, mailer=box)
+    if fetched:
+        fetch(app)
+    sent = send_profile(app, loud.profile_records()[0])
+    assert sent.rendered is not None and len(sent.sent) == 1
+    why = reason.removeprefix("nothing new: ")
+    assert why in " ".join(sent.rendered.text.split())
+    assert why in " ".join(sent.rendered.html.split())
+    app.close()
 
 
 # --- the message's headers ----------------------------------------------------------------------

@@ -294,6 +294,7 @@ def test_journal_atom_feed() -> None:
         source="tcl",
         listing_id="https://doi.org/10.5555/TCL.2024.001",
         doi="10.5555/tcl.2024.001",
+        extra=(("feed_title", "Transactions on Computational Learning: New Articles"),),
     )
     # DOI from a PLOS-style `info:doi/…` entry id; <sub> joined, not spaced.
     assert (second.key, second.doi) == ("doi:10.5555/tcl.2024.002", "10.5555/tcl.2024.002")
@@ -302,6 +303,18 @@ def test_journal_atom_feed() -> None:
     assert second.categories == ("Research Article", "quantization", "energy")
     # 2024-01-04T00:30:00+01:00 is the 4th where it was published (the 3rd in UTC).
     assert second.published == date(2024, 1, 4)
+
+
+@pytest.mark.parametrize(
+    ("name", "title"),
+    [
+        pytest.param("journal_atom.xml", "Transactions on Computational Learning: New Articles"),
+        pytest.param("blog_rss2.xml", "Efficient ML Lab – Blog"),
+    ],
+)
+def test_every_entry_remembers_its_feed_title(name: str, title: str) -> None:
+    """The digest names a feed by its own title, as its reader knows it."""
+    assert {p.extra_value("feed_title") for p in feed(name)} == {title}
 
 
 def test_biorxiv_rss1_feed() -> None:
@@ -322,6 +335,7 @@ def test_biorxiv_rss1_feed() -> None:
         source="biorxiv-neuro",
         listing_id=link,
         doi="10.1101/2024.01.02.573891",
+        extra=(("feed_title", "bioRxiv Subject Collection: Neuroscience"),),
     )
     assert second.authors[:2] == ("J. K. Lappalainen", "F. D. Tschopp")
     assert second.authors[6] == "S.-y. Takemura" and len(second.authors) == 10
@@ -346,6 +360,7 @@ def test_blog_rss2_feed() -> None:
         listing_id="https://efficientml.example.edu/?p=412",
         arxiv_id="2401.01234",
         version=2,
+        extra=(("feed_title", "Efficient ML Lab – Blog"),),
     )
     assert reading_group.abstract == "Every Friday, one paper, no slides."
     assert reading_group.key.startswith("title:") and reading_group.authors == ("Zoë Kowalski",)

@@ -204,3 +204,36 @@ def test_a_port_in_use_is_one_line_suggesting_another(config: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, lines
     assert f"port {port}" in lines[0] and "--port" in lines[0]
+
+
+def test_the_preview_reads_tex_as_text_in_both_parts(tmp_path: Path) -> None:
+    """The preview is the next email: TeX reads as Unicode there too, highlight included."""
+    import json
+    from datetime import UTC, datetime
+
+    from digest.app import build_app, fetch
+    from digest.preview import render_previews
+    from digest.settings import settings_from_dict
+    from digest.store import Store
+
+    listing = tmp_path / "tex.jsonl"
+    line = {"title": r"$\varepsilon_1$-close KV cache", "abstract": r"In $\Theta(\sqrt{n})$."}
+    listing.write_text(json.dumps(line) + "\n")
+    settings = settings_from_dict(
+        {
+            "sources": {"files": [{"name": "tex", "path": str(listing)}]},
+            "profiles": [{"name": "me", "keywords": ["KV cache"]}],
+        },
+        tmp_path / "config.toml",
+    )
+    now = datetime(2026, 11, 22, 6, tzinfo=UTC)
+    app = build_app(settings, store=Store.open(None), clock=lambda: now)
+    try:
+        fetch(app)
+        [(path, count)] = render_previews(app, tmp_path / "preview")
+    finally:
+        app.close()
+    html, text = path.read_text(), path.with_suffix(".txt").read_text()
+    assert count == 1
+    assert "ε₁-close <mark" in html and ">KV cache</mark>" in html and "Θ(√n)" in html
+    assert "1. ε₁-close KV cache" in text and "In Θ(√n)." in text

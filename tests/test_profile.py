@@ -249,6 +249,18 @@ REFUSALS = [
     (["add-keyword", "me", "ＫＶ cache"], "already has the keyword 'KV cache'"),
     (["add-keyword", "me", "Quantiz*"], "already has the keyword 'quantiz*'"),
     (["add-keyword", "me", "*"], "no letters or digits"),
+    (
+        ["add-keyword", "me", "Quantization-aware training"],
+        "already has the keyword 'quantiz*', which covers 'Quantization-aware training'",
+    ),
+    (
+        ["add-keyword", "me", "paged KV caches"],
+        "already has the keyword 'KV cache', which covers 'paged KV caches'",
+    ),
+    (
+        ["exclude", "me", "medical imaging segmentation"],
+        "already has the exclusion 'medical imaging', which covers",
+    ),
     (["exclude", "me", "Medical-Imaging"], "already has the exclusion 'medical imaging'"),
     (["remove-keyword", "me", "pruning"], "has no keyword 'pruning' (keywords: 'KV cache'"),
     (["include", "lab", "survey"], "has no exclusion 'survey' (exclude: none)"),
@@ -331,6 +343,30 @@ def test_groups_are_added_and_removed_as_the_matcher_compares(
     assert code == 0 and "removed the all_of group 'diffusion' + 'language model'" in out
     assert load_settings(config).profile_records("me")[0].all_of == ()
     assert changed_lines(before, config.read_text()) == ([], ["all_of = []"])
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "refused"),
+    [
+        pytest.param("flaky test*", "Flaky Tests", True, id="prefix-covers-plural"),
+        pytest.param("flaky tests", "flaky test*", False, id="prefix-is-broader"),
+        pytest.param("test*", "flaky test*", True, id="shorter-prefix-covers"),
+        pytest.param("KV cache", "KV", False, id="longer-term-does-not-cover"),
+        pytest.param("metamorphic testing", "metamorphic", False, id="part-does-not-cover"),
+    ],
+)
+def test_add_keyword_refuses_a_term_an_existing_one_covers(
+    config: Path, capsys: pytest.CaptureFixture[str], first: str, second: str, refused: bool
+) -> None:
+    args = ("--config", str(config), "profile", "add-keyword", "lab")
+    assert run(capsys, *args, first)[0] == 0
+    code, _, err = run(capsys, *args, second)
+    keywords = load_settings(config).profile_records("lab")[0].keywords
+    if refused:
+        assert code == 2 and f"keyword {first!r}, which covers {second!r}" in err
+        assert keywords == (first,)
+    else:
+        assert code == 0 and keywords == (first, second)
 
 
 def test_unfollow_asks_for_the_exact_name_when_several_match(

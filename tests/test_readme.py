@@ -26,6 +26,9 @@ README = ROOT / "README.md"
 SKIPPED = {
     "make demo": "builds .venv and runs `digest demo`: the test runs `digest demo` itself",
     "make test": "runs this whole suite",
+    "pipx install .": "installs into the user's own pipx environments, outside the test's copy",
+    "pip wheel --no-deps -w dist .": "builds a wheel from PyPI's hatchling (network)",
+    "pipx install dist/research_digest-0.1.0-py3-none-any.whl": "as `pipx install .`",
     "$EDITOR config.toml": "needs an editor",
     "digest preview --open": "opens a browser",
     "digest preview --serve": "a server that runs until stopped (tests/test_preview.py)",

@@ -421,8 +421,8 @@ def test_empty_digest_says_nothing_new() -> None:
 def test_source_problems_are_reported() -> None:
     problem = SourceStatus("arxiv", last_error="HTTP 503", failing_since=NOW)
     out = render_digest(build_digest(PROFILE, ranked(), NOW, [problem]))
-    assert "arxiv could not be read since 2026-11-22 06:00 UTC: HTTP 503" in visible_text(out.html)
-    assert "! arxiv could not be read since 2026-11-22 06:00 UTC: HTTP 503" in out.text
+    assert "arXiv could not be read since 2026-11-22 06:00 UTC: HTTP 503" in visible_text(out.html)
+    assert "! arXiv could not be read since 2026-11-22 06:00 UTC: HTTP 503" in out.text
 
 
 # --- links, badges, header and footer -----------------------------------------------------------
@@ -440,6 +440,7 @@ RICH = Paper(
     extra=(
         ("code_url", "https://github.com/ann/kv"),
         ("github_stars", 120),
+        ("previous_version", 2),
         ("project_page", "https://ann.example.org/kv"),
         ("upvotes", 42),
     ),
@@ -487,11 +488,13 @@ def test_paper_links_are_the_known_ones(paper: Paper, links: list[tuple[str, str
         ({"extra": (("upvotes", 7),)}, ["▲ 7"]),
         ({"extra": (("code", True),)}, ["code"]),
         ({"extra": (("code_url", "https://g/x"), ("github_stars", 5))}, ["code ★ 5"]),
-        ({"version": 2}, ["new version v2"]),
+        # a paper first seen at v2 is new to the reader: no "new version" badge
+        ({"version": 2}, []),
+        ({"version": 2, "extra": (("previous_version", 1),)}, ["new version v2"]),
         ({"version": 1, "extra": (("announce_type", "new"),)}, []),
-        ({"extra": (("announce_type", "replace"),)}, ["new version"]),
+        ({"version": 2, "extra": (("announce_type", "replace"),)}, []),
         (
-            {"version": 3, "extra": (("upvotes", 1), ("code", True))},
+            {"version": 3, "extra": (("upvotes", 1), ("code", True), ("previous_version", 2))},
             ["▲ 1", "code", "new version v3"],
         ),
     ],
@@ -504,7 +507,10 @@ def test_counts_sources_and_dates() -> None:
     digest = digest_of()
     assert counts_summary(digest) == "2 from people you follow · 1 on your topics"
     assert counts_summary(build_digest(PROFILE, (), NOW)) == "nothing new"
-    assert source_names(digest_of(papers=[*PAPERS, RICH])) == ["hf_daily", "arxiv"]
+    assert source_names(digest_of(papers=[*PAPERS, RICH])) == [
+        "Hugging Face Daily Papers",
+        "arXiv",
+    ]
     assert long_date(datetime(2026, 11, 2, 6, 0, tzinfo=UTC)) == "Monday 2 November 2026"
     assert listing_links(replace(digest, profile=replace(PROFILE, categories=("cs.LG",)))) == [
         ("cs.LG", "https://arxiv.org/list/cs.LG/new")
@@ -525,10 +531,36 @@ def test_header_has_date_counts_and_sources(rich: RenderedDigest) -> None:
     header = visible_text(rich.html.split('class="s"')[0])
     assert "Your research digest Sunday 22 November 2026 · profile “me”" in header
     assert "2 from people you follow · 2 on your topics · 1 more next time" in header
-    assert "Sources: hf_daily, arxiv · unreachable: openalex" in header
+    assert "Sources: Hugging Face Daily Papers, arXiv · unreachable: OpenAlex" in header
     assert 'Sunday 22 November 2026 · profile "me"' in rich.text
     assert "2 from people you follow · 2 on your topics · 1 more next time" in rich.text
-    assert "Sources: hf_daily, arxiv\nUnreachable: openalex" in rich.text
+    assert "Sources: Hugging Face Daily Papers, arXiv\nUnreachable: OpenAlex" in rich.text
+
+
+@pytest.mark.parametrize(
+    ("paper", "names"),
+    [
+        pytest.param(
+            Paper(key="a", title="T", source="arxiv-api", sources=("arxiv-api", "arxiv")),
+            ["arXiv"],
+            id="arxiv-api-and-listing",
+        ),
+        pytest.param(
+            Paper(key="a", title="T", source="nature", extra=(("feed_title", "Nature: new"),)),
+            ["Nature: new"],
+            id="feed-by-its-title",
+        ),
+        pytest.param(Paper(key="a", title="T", source="lab-blog"), ["lab-blog"], id="feed-name"),
+        pytest.param(
+            Paper(key="a", title="T", source="seed:hf-papers", sources=("seeds",)),
+            ["seeds"],
+            id="files-by-configured-name",
+        ),
+    ],
+)
+def test_sources_are_named_as_a_reader_knows_them(paper: Paper, names: list[str]) -> None:
+    match = Match(paper, (Reason("keyword", "t", "title", "T", ((0, 1),)),), 1.0)
+    assert source_names(build_digest(PROFILE, (match,), NOW)) == names
 
 
 def test_preheader_summarises_and_is_hidden(rich: RenderedDigest) -> None:
@@ -566,7 +598,7 @@ def test_more_line_without_a_url_points_at_the_arxiv_listings(rich: RenderedDige
 
 def test_footer_says_how_to_change_the_profile(rich: RenderedDigest) -> None:
     footer = visible_text(rich.html.split('class="f"')[1].split(">", 1)[1])
-    assert footer.startswith("⚠ openalex could not be read since 2026-11-22 06:00 UTC: HTTP 503")
+    assert footer.startswith("⚠ OpenAlex could not be read since 2026-11-22 06:00 UTC: HTTP 503")
     assert 'digest profile add-keyword me "term"' in footer
     assert 'digest profile follow me "Name"' in footer
     assert "config.toml" in footer and "digest preview" in footer
@@ -582,11 +614,46 @@ def test_color_scheme_and_dark_mode(rich: RenderedDigest) -> None:
     assert "mark { background: #854d0e !important" in dark
 
 
-def test_text_part_lines_fit_a_terminal(rich: RenderedDigest) -> None:
-    """Wrapped prose stays within 78 columns; only titles, authors and URLs may run longer."""
-    for line in rich.text.splitlines():
-        if len(line) > 78:
-            assert re.match(r"(\d+\. |   \S+: https?://|   [A-Z][a-z]+ [A-Z])", line), line
+LONG_PROFILE = replace(
+    PROFILE,
+    keywords=("long-context", "retrieval augmented generation", "KV cache"),
+    max_items=2,
+)
+LONG_PAPER = Paper(
+    key="arxiv:2401.00077",
+    title="A very long title about long-context retrieval augmented generation that goes on "
+    "and on with a KV cache for ever and ever",
+    authors=tuple(f"Firstname{i} Lastname-Longer{i}" for i in range(9)),
+    abstract="We study long-context inference with retrieval augmented generation. " * 8,
+    arxiv_id="2401.00077",
+    url="https://example.org/" + "very-long-path/" * 8,
+)
+
+
+@pytest.fixture(scope="module")
+def long_text() -> str:
+    papers = [LONG_PAPER, replace(LONG_PAPER, key="k2", arxiv_id="", title=LONG_PAPER.title + "!")]
+    papers.append(replace(LONG_PAPER, key="k3", arxiv_id="", title=LONG_PAPER.title + "?"))
+    problem = SourceStatus("a-long-feed", last_error="HTTP 503 " * 12, failing_since=NOW)
+    digest = build_digest(LONG_PROFILE, ranked(LONG_PROFILE, papers), NOW, [problem], more=2)
+    return render_digest(digest).text
+
+
+def test_text_part_lines_fit_a_terminal(rich: RenderedDigest, long_text: str) -> None:
+    """Every line stays within 78 columns, titles and author lines too; only a line that is
+    one link (which is never broken) may run longer."""
+    for text in (rich.text, long_text):
+        for line in text.splitlines():
+            if len(line) > 78:
+                assert re.fullmatch(r"\s*(\S+: )?https?://\S+", line), line
+    assert "   Firstname0 Lastname-Longer0, Firstname1" in long_text
+
+
+def test_text_part_never_breaks_inside_a_quoted_term(long_text: str) -> None:
+    for line in long_text.splitlines():
+        assert line.count("“") == line.count("”"), line
+    assert "“long-context”" in long_text
+    assert "“retrieval augmented generation”" in long_text
 
 
 # --- the demo digest: size and inlined styles ---------------------------------------------------
@@ -748,3 +815,73 @@ def test_every_digest_stays_under_the_clip_size() -> None:
     assert len(out.html.encode()) <= CLIP_BYTES
     assert 0 < len(digest.papers) < 300 and digest.more == 300 - len(digest.papers)
     assert out.paper_keys == tuple(m.paper.key for m in digest.papers)
+
+
+# --- TeX read as text ---------------------------------------------------------------------------
+
+TEX_PAPER = Paper(
+    key="arxiv:2401.00009",
+    title=r"$\varepsilon_1$-close KV cache for $\texttt{SPECS}$",
+    authors=("Ann Example",),
+    abstract=r"We bound $\Theta(\sqrt{n})$ over $\{1, \dots, n\}$ for the `memory allocation' "
+    r"of a KV cache.",
+    published=date(2026, 11, 20),
+    arxiv_id="2401.00009",
+)
+
+
+@pytest.fixture(scope="module")
+def tex_rendered() -> RenderedDigest:
+    profile = replace(PROFILE, keywords=("KV cache", "SPECS", "memory allocation"))
+    return render_digest(digest_of(profile, [TEX_PAPER]))
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        pytest.param("ε₁-close KV cache for SPECS", id="title"),
+        pytest.param("We bound Θ(√n) over {1, …, n} for the ‘memory allocation’", id="abstract"),
+    ],
+)
+def test_tex_reads_as_text_in_both_parts(tex_rendered: RenderedDigest, shown: str) -> None:
+    assert shown in visible_text(tex_rendered.html)
+    assert shown in " ".join(tex_rendered.text.split())
+    for part in (tex_rendered.html, tex_rendered.text):
+        assert "$" not in part.split("<body", 1)[-1] and "\\" not in part
+
+
+def marked(inner: str) -> str:
+    """An element's text with its `<mark>` tags (attributes dropped) and no other tags."""
+    return re.sub(r"<(?!/?mark\b)[^>]*>", "", re.sub(r"<mark[^>]*>", "<mark>", inner))
+
+
+def test_tex_keeps_the_highlight_on_the_matched_words(tex_rendered: RenderedDigest) -> None:
+    html = tex_rendered.html
+    assert marked(block(html, "t", "close KV cache")) == (
+        "ε₁-close <mark>KV cache</mark> for <mark>SPECS</mark>"
+    )
+    assert marked(block(html, "x", "We bound")) == (
+        "We bound Θ(√n) over {1, …, n} for the ‘<mark>memory allocation</mark>’ "
+        "of a <mark>KV cache</mark>."
+    )
+
+
+# --- one reason per term and field --------------------------------------------------------------
+
+BOTH = Profile(
+    "me", keywords=("hallucination",), all_of=(("hallucination", "benchmark"),), max_items=5
+)
+HALLUCINATION = Paper(
+    key="k",
+    title="A hallucination benchmark",
+    abstract="We measure hallucination on a benchmark.",
+)
+
+
+def test_a_term_in_keywords_and_all_of_is_one_reason_per_field() -> None:
+    (match,) = ranked(BOTH, [HALLUCINATION])
+    assert reason_summary(match) == (
+        "matches “hallucination” (title and abstract), “benchmark” (title and abstract)"
+    )
+    text = render_digest(build_digest(BOTH, (match,), NOW)).text
+    assert "title and abstract and title" not in text

@@ -113,6 +113,7 @@ def test_a_second_scheduler_on_the_same_database_refuses_to_start(tmp_path: Path
         assert second.returncode == 6
         assert "is already using this database; refusing to start digest run" in second.stderr
         assert "Traceback" not in second.stderr
+        assert "Ctrl-C" not in second.stderr  # nothing said before the lock is held
         # Meanwhile the first one fetched on start.
         for _ in range(200):
             store = Store.open(tmp_path / "d.sqlite")
@@ -125,6 +126,8 @@ def test_a_second_scheduler_on_the_same_database_refuses_to_start(tmp_path: Path
     finally:
         os.killpg(first.pid, signal.SIGINT)
         first.wait(timeout=30)
+    assert first.stderr is not None
+    assert "digest run: 1 profile; Ctrl-C to stop" in first.stderr.read()
 
 
 NEW_YORK = ZoneInfo("America/New_York")

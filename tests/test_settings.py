@@ -117,6 +117,32 @@ def test_config_errors_name_file_key_and_problem(tmp_path: Path, text: str, mess
     assert "\n" not in line
 
 
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param(
+            '[[sources.feeds]]\nname = "f"\nurl = "ftp://a.org/f"\n',
+            "sources.feeds[0] (\"f\").url: 'ftp://a.org/f' is not a web address "
+            "(it must start with http:// or https://)",
+            id="feed-url",
+        ),
+        pytest.param(
+            '[[profiles]]\nname = "my profile"\n',
+            "profiles[0] (\"my profile\").name: 'my profile' is not a usable name "
+            "(letters, digits, '.', '_' and '-', starting with a letter or digit)",
+            id="profile-name",
+        ),
+    ],
+)
+def test_pattern_errors_are_said_in_words(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    line = str(caught.value).removeprefix(f"{path}: ")
+    assert message in line
+    assert "pattern" not in line and "^" not in line
+
+
 def test_toml_syntax_error_has_line_and_column(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"line 3, column \d+"):
         load_settings(write(tmp_path, '[smtp]\nhost = "x"\nport = = 1\n'))

@@ -10,6 +10,7 @@ import pytest
 from digest.app import build_app, fetch
 from digest.errors import SourceError
 from digest.settings import Settings
+from digest.sources import FetchContext
 from digest.sources.files import FilesSource, listing_to_paper, parse_listing_jsonl
 from digest.store import Store
 
@@ -71,6 +72,15 @@ def test_files_source_globs_and_fails_when_nothing_matches(tmp_path: Path, clock
     ]
     with pytest.raises(SourceError, match="no files match"):
         FilesSource("f", str(tmp_path / "*.none")).read_all()
+
+
+def test_files_source_names_its_papers_by_its_configured_name(tmp_path: Path, clock: Clock) -> None:
+    """The digest's `Sources:` line shows the configured name, not each line's own tag."""
+    (tmp_path / "a.jsonl").write_text('{"title": "A", "source": "seed:hf-papers"}\n')
+    result = FilesSource("my seeds", str(tmp_path / "*.jsonl")).fetch(FetchContext(now=clock()))
+    [paper] = result.papers
+    assert (paper.source, paper.sources) == ("my seeds", ("my seeds",))
+    assert paper.extra_value("listing_source") == "seed:hf-papers"
 
 
 def test_a_bad_source_stores_nothing_and_the_others_go_on(

@@ -155,6 +155,28 @@ def test_new_arxiv_version_updates_the_paper_and_is_not_new() -> None:
     assert list(store.papers_seen_since(later)) == []
 
 
+@pytest.mark.parametrize(
+    ("versions", "previous"),
+    [
+        pytest.param((1, 2), 1, id="v1-then-v2"),
+        pytest.param((2, 3, 3), 2, id="v2-then-v3-twice"),
+        pytest.param((2,), None, id="first-seen-at-v2"),
+        pytest.param((0, 2), None, id="unknown-version-then-v2"),
+        pytest.param((2, 1), None, id="older-version-later"),
+    ],
+)
+def test_a_newer_version_records_the_previous_one(
+    versions: tuple[int, ...], previous: int | None
+) -> None:
+    """The "new version" badge needs to know the paper was stored at an older version."""
+    store = Store.open(None)
+    for i, version in enumerate(versions):
+        record = paper("T", arxiv_id="2401.01234", version=version)
+        store.upsert_papers([record], NOW + timedelta(hours=i))
+    stored = store.get_paper("arxiv:2401.01234")
+    assert stored is not None and stored.extra_value("previous_version") == previous
+
+
 def test_reading_the_same_listing_twice_changes_nothing() -> None:
     store = Store.open(None)
     listing = paper(arxiv_id="2401.01234", published=date(2024, 1, 3), authors=("A B",))

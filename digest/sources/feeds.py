@@ -20,6 +20,7 @@ import codecs
 import io
 import re
 import xml.parsers.expat
+from dataclasses import replace
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
@@ -321,7 +322,14 @@ def parse_feed(
         raise SourceError(f"{origin}: malformed feed{cut}: {message} (line {strict.lineno})")
     atom = str(parsed.get("version") or "").startswith("atom")
     papers = (_paper_of(entry, source_name, atom) for entry in entries)
-    return tuple(paper for paper in papers if paper is not None)
+    # The channel's own title, which the digest shows as the source's name.
+    title = plain_text(str(parsed.get("feed", {}).get("title") or ""))
+    named = (("feed_title", title),) if title else ()
+    return tuple(
+        replace(paper, extra=tuple(sorted((*paper.extra, *named))))
+        for paper in papers
+        if paper is not None
+    )
 
 
 def _inner(problem: Any) -> Any:

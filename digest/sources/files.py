@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,16 @@ class FilesSource:
         return self._name
 
     def fetch(self, context: FetchContext) -> FetchResult:
-        """Every listing in every matching file; SourceError if a file is unreadable or bad."""
-        return FetchResult(papers=tuple(self.read_all()))
+        """Every listing in every matching file; SourceError if a file is unreadable or bad.
+
+        The papers come from this source's configured name (the digest's `Sources:`); a line's
+        own `source` tag is kept in `extra` as `listing_source`."""
+        return FetchResult(papers=tuple(self._named(p) for p in self.read_all()))
+
+    def _named(self, paper: Paper) -> Paper:
+        tagged = (("listing_source", paper.source),) if paper.source else ()
+        extra = tuple(sorted({**dict(paper.extra), **dict(tagged)}.items()))
+        return replace(paper, source=self.name, sources=(self.name,), extra=extra)
 
     def read_all(self) -> Sequence[Paper]:
         """Parse every matching file, in name order."""
