@@ -826,34 +826,53 @@ class Store:
         return (self._paper(row) for row in rows)
 
     def candidates(self, profile: str, since: datetime) -> Iterator[Paper]:
-        """The window rule: papers first stored at or after `since` that `profile` has not
-        received, in the order the store committed them.
+        """The window rule for one profile: `candidates_for({profile: since})`'s papers."""
+        return (paper for paper, _ in self.candidates_for({profile: since}))
 
-        Left out: papers delivered to the profile, recorded as expired for it, or held by one of
-        its outbox rows that is still on its way (`RESERVED_STATUSES`). Papers of a failed row
-        (`RELEASED_STATUSES`) are candidates again whatever their age, so the next digest
-        carries them.
+    def candidates_for(
+        self, windows: Mapping[str, datetime]
+    ) -> Iterator[tuple[Paper, frozenset[str]]]:
+        """The window rule for several profiles in one query: each paper that is a candidate
+        for any of them, decoded once, with the names of the profiles it is a candidate for, in
+        the order the store committed them. `windows` maps each profile to its window start.
+
+        A paper is a candidate for a profile when it was first stored at or after that
+        profile's start, or is held by one of its failed outbox rows (`RELEASED_STATUSES`: a
+        candidate again whatever its age), and the profile has not received it: not delivered
+        to it, not recorded as expired for it, not held by one of its outbox rows still on its
+        way (`RESERVED_STATUSES`). Each profile's own sets apply to it alone.
         """
+        if not windows:
+            return iter(())
+        due = ", ".join("(?, ?)" for _ in windows)
         rows = self.db.execute(
             f"""
-            SELECT p.* FROM papers p
-            WHERE p.key IN (SELECT key FROM papers WHERE first_seen >= :since
-                            UNION
-                            SELECT op.paper_key FROM outbox_papers op
-                            JOIN outbox o ON o.id = op.outbox_id
-                            WHERE o.profile = :profile AND o.status IN {_RELEASED})
-              AND NOT EXISTS (SELECT 1 FROM deliveries d
-                              WHERE d.profile = :profile AND d.paper_key = p.key)
-              AND NOT EXISTS (SELECT 1 FROM expired e
-                              WHERE e.profile = :profile AND e.paper_key = p.key)
-              AND NOT EXISTS (SELECT 1 FROM outbox_papers op JOIN outbox o ON o.id = op.outbox_id
-                              WHERE o.profile = :profile AND o.status IN {_RESERVED}
-                                AND op.paper_key = p.key)
+            WITH due(profile, since) AS (VALUES {due}),
+            wanted(key, profile) AS (
+                SELECT p.key, due.profile FROM due JOIN papers p ON p.first_seen >= due.since
+                UNION
+                SELECT op.paper_key, o.profile FROM outbox_papers op
+                JOIN outbox o ON o.id = op.outbox_id JOIN due ON due.profile = o.profile
+                WHERE o.status IN {_RELEASED}
+            ),
+            unsent(key, profiles) AS (
+                SELECT w.key, json_group_array(w.profile) FROM wanted w
+                WHERE NOT EXISTS (SELECT 1 FROM deliveries d
+                                  WHERE d.profile = w.profile AND d.paper_key = w.key)
+                  AND NOT EXISTS (SELECT 1 FROM expired e
+                                  WHERE e.profile = w.profile AND e.paper_key = w.key)
+                  AND NOT EXISTS (SELECT 1 FROM outbox_papers op
+                                  JOIN outbox o ON o.id = op.outbox_id
+                                  WHERE o.profile = w.profile AND o.status IN {_RESERVED}
+                                    AND op.paper_key = w.key)
+                GROUP BY w.key
+            )
+            SELECT p.*, unsent.profiles AS wanted_by FROM unsent JOIN papers p ON p.key = unsent.key
             ORDER BY p.seq, p.key
             """,
-            {"since": _iso(since), "profile": profile},
+            [value for name, since in windows.items() for value in (name, _iso(since))],
         )
-        return (self._paper(row) for row in rows)
+        return ((_paper_from_row(row), frozenset(json.loads(row["wanted_by"]))) for row in rows)
 
     def leaving_window(self, profile: str, start: datetime, end: datetime) -> Iterator[Paper]:
         """Papers first stored in [`start`, `end`) that `profile` has not received and that are
