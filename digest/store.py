@@ -7,6 +7,7 @@ Times are stored as ISO 8601 strings in UTC, which sort correctly as text.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fcntl
 import functools
@@ -555,6 +556,27 @@ def translate_store_errors(cls: type[_S]) -> type[_S]:
     return cls
 
 
+class _WindowRule:
+    """The window rule for several profiles at once, from their sets read once: which of them
+    a paper is a candidate for, by its key and first-seen stamp (ISO text, as stored)."""
+
+    def __init__(self, starts: Mapping[str, str]) -> None:
+        ordered = sorted(starts.items(), key=lambda item: item[1])
+        self._starts = [start for _, start in ordered]
+        # The profiles whose window has begun by the i-th start: a prefix of `ordered`.
+        self._begun = [frozenset(name for name, _ in ordered[:i]) for i in range(len(ordered) + 1)]
+        self.held: dict[str, set[str]] = {}  # key -> profiles that have it or are sending it
+        self.released: dict[str, set[str]] = {}  # key -> profiles whose failed digest held it
+
+    def wanted_by(self, key: str, first_seen: str) -> frozenset[str]:
+        """The profiles this paper is a candidate for."""
+        wanted = self._begun[bisect.bisect_right(self._starts, first_seen)]
+        released, held = self.released.get(key), self.held.get(key)
+        if released:
+            wanted = wanted | released
+        return wanted - held if held else wanted
+
+
 @translate_store_errors
 class Store:
     """The one object that reads and writes the database. Open with `Store.open(path)`."""
@@ -562,12 +584,13 @@ class Store:
     def __init__(self, db: sqlite_utils.Database, path: Path | None) -> None:
         self.db = db
         self.path = path
-        # Papers already decoded, by key, with the `updated_at` they were read at: planning
-        # 100 profiles reads the same new papers 100 times, and decoding is most of a read.
+        # Candidates already decoded, by key, with the `updated_at` they were read at: one pass
+        # decodes each candidate once, and `run` plans each send minute in its own pass over
+        # much the same new papers (decoding is most of a read).
         self._decoded: dict[str, tuple[str, Paper]] = {}
 
     def _paper(self, row: sqlite3.Row) -> Paper:
-        """The Paper of a `papers` row, decoded once while the row does not change."""
+        """The Paper of a candidate row, decoded once while the row does not change."""
         known = self._decoded.get(row["key"])
         if known is not None and known[0] == row["updated_at"]:
             return known[1]
@@ -757,8 +780,8 @@ class Store:
                 f" ON p.key = k.paper_key WHERE k.alias IN ({', '.join('?' * len(chunk))})",
                 chunk,
             )
-            for row in rows:  # decoded through the store's cache: a re-fetch decodes nothing
-                known.add(row["alias"], self._paper(row))
+            for row in rows:
+                known.add(row["alias"], _paper_from_row(row))
         return known
 
     def validators(self, source: str) -> dict[str, Validators]:
@@ -823,7 +846,7 @@ class Store:
         rows = self.db.execute(
             "SELECT * FROM papers WHERE first_seen >= ? ORDER BY first_seen, key", [_iso(since)]
         )
-        return (self._paper(row) for row in rows)
+        return (_paper_from_row(row) for row in rows)
 
     def candidates(self, profile: str, since: datetime) -> Iterator[Paper]:
         """The window rule for one profile: `candidates_for({profile: since})`'s papers."""
@@ -840,39 +863,50 @@ class Store:
         profile's start, or is held by one of its failed outbox rows (`RELEASED_STATUSES`: a
         candidate again whatever its age), and the profile has not received it: not delivered
         to it, not recorded as expired for it, not held by one of its outbox rows still on its
-        way (`RESERVED_STATUSES`). Each profile's own sets apply to it alone.
+        way (`RESERVED_STATUSES`). Each profile's sets are read once, for these papers only,
+        and apply to it alone.
         """
         if not windows:
-            return iter(())
-        due = ", ".join("(?, ?)" for _ in windows)
-        rows = self.db.execute(
-            f"""
-            WITH due(profile, since) AS (VALUES {due}),
-            wanted(key, profile) AS (
-                SELECT p.key, due.profile FROM due JOIN papers p ON p.first_seen >= due.since
-                UNION
-                SELECT op.paper_key, o.profile FROM outbox_papers op
-                JOIN outbox o ON o.id = op.outbox_id JOIN due ON due.profile = o.profile
-                WHERE o.status IN {_RELEASED}
-            ),
-            unsent(key, profiles) AS (
-                SELECT w.key, json_group_array(w.profile) FROM wanted w
-                WHERE NOT EXISTS (SELECT 1 FROM deliveries d
-                                  WHERE d.profile = w.profile AND d.paper_key = w.key)
-                  AND NOT EXISTS (SELECT 1 FROM expired e
-                                  WHERE e.profile = w.profile AND e.paper_key = w.key)
-                  AND NOT EXISTS (SELECT 1 FROM outbox_papers op
-                                  JOIN outbox o ON o.id = op.outbox_id
-                                  WHERE o.profile = w.profile AND o.status IN {_RESERVED}
-                                    AND op.paper_key = w.key)
-                GROUP BY w.key
-            )
-            SELECT p.*, unsent.profiles AS wanted_by FROM unsent JOIN papers p ON p.key = unsent.key
-            ORDER BY p.seq, p.key
+            return
+        starts = {name: _iso(since) for name, since in windows.items()}
+        names = list(starts)
+        due = ", ".join("?" * len(names))
+        scope = f"""
+            WITH released(profile, key) AS (
+                SELECT o.profile, op.paper_key FROM outbox_papers op
+                JOIN outbox o ON o.id = op.outbox_id
+                WHERE o.status IN {_RELEASED} AND o.profile IN ({due})),
+            scope(key) AS (SELECT key FROM papers WHERE first_seen >= ?
+                           UNION SELECT key FROM released)
+        """
+        arguments = [*names, min(starts.values())]
+        rule = _WindowRule(starts)
+        for profile, key in self.db.execute(
+            scope
+            + f"""
+            SELECT profile, paper_key FROM deliveries
+            WHERE profile IN ({due}) AND paper_key IN scope
+            UNION ALL
+            SELECT profile, paper_key FROM expired
+            WHERE profile IN ({due}) AND paper_key IN scope
+            UNION ALL
+            SELECT o.profile, op.paper_key FROM outbox_papers op
+            JOIN outbox o ON o.id = op.outbox_id
+            WHERE o.status IN {_RESERVED} AND o.profile IN ({due})
             """,
-            [value for name, since in windows.items() for value in (name, _iso(since))],
+            [*arguments, *names, *names, *names],
+        ):
+            rule.held.setdefault(key, set()).add(profile)
+        for profile, key in self.db.execute(scope + "SELECT profile, key FROM released", arguments):
+            rule.released.setdefault(key, set()).add(profile)
+        rows = self.db.execute(
+            scope + "SELECT p.* FROM papers p WHERE p.key IN scope ORDER BY p.seq, p.key",
+            arguments,
         )
-        return ((_paper_from_row(row), frozenset(json.loads(row["wanted_by"]))) for row in rows)
+        for row in rows:
+            wanted = rule.wanted_by(row["key"], row["first_seen"])
+            if wanted:
+                yield self._paper(row), wanted
 
     def leaving_window(self, profile: str, start: datetime, end: datetime) -> Iterator[Paper]:
         """Papers first stored in [`start`, `end`) that `profile` has not received and that are
@@ -892,7 +926,7 @@ class Store:
             """,
             {"start": _iso(start), "end": _iso(end), "profile": profile},
         )
-        return (self._paper(row) for row in rows)
+        return (_paper_from_row(row) for row in rows)
 
     def window(self, profile: str) -> Window | None:
         """The profile's window bookkeeping, once its first digest was planned for sending."""

@@ -413,22 +413,23 @@ def test_the_insert_names_every_column_of_a_paper_row() -> None:
     assert tuple(_paper_row(paper(), NOW)) == _PAPER_COLUMNS
 
 
-def test_a_paper_is_decoded_once_until_it_changes_even_from_another_connection(
+def test_a_candidate_is_decoded_once_until_it_changes_even_from_another_connection(
     tmp_path: Path,
 ) -> None:
+    """`run` plans each send minute in its own pass: a candidate is not decoded again."""
     path = tmp_path / "d.sqlite"
     reader, writer = Store.open(path), Store.open(path)
     since = NOW - timedelta(days=1)
     reader.upsert_papers([paper(arxiv_id="2401.00001", abstract="first")], NOW)
-    first = list(reader.papers_seen_since(since))
-    assert next(reader.papers_seen_since(since)) is first[0]  # not decoded again
+    first = list(reader.candidates("me", since))
+    assert next(reader.candidates("other", since)) is first[0]  # not decoded again
     later = NOW + timedelta(hours=1)
     writer.upsert_papers([paper(arxiv_id="2401.00001", version=2, abstract="a longer one")], later)
-    assert next(reader.papers_seen_since(since)).abstract == "a longer one"
+    assert next(reader.candidates("me", since)).abstract == "a longer one"
     reader.upsert_papers(
         [paper(arxiv_id="2401.00001", version=3, abstract="the longest one")], later
     )
-    assert next(reader.papers_seen_since(since)).abstract == "the longest one"  # same stamp
+    assert next(reader.candidates("me", since)).abstract == "the longest one"  # same stamp
 
 
 def test_outbox_rows_from_before_recipients_were_tracked_keep_working(tmp_path: Path) -> None:
