@@ -215,3 +215,33 @@ def test_each_profile_keeps_its_own_window_and_sets_in_one_pass(planned_apart: A
             - {key["Widget number 001"], key["Gadget number 000"]},
         }
     )
+
+
+@pytest.mark.parametrize(
+    ("key", "first_seen", "wanted"),
+    [
+        ("k0", "2026-11-21", {"a"}),
+        ("k0", "2026-11-22", {"a", "b"}),
+        ("k0", "2026-11-23", {"a", "b"}),
+        ("k1", "2026-11-23", {"b"}),
+        ("k2", "2026-11-19", {"b"}),
+        ("k3", "2026-11-19", set()),
+    ],
+    ids=[
+        "in one window only",
+        "a window's start is in it",
+        "in both windows",
+        "delivered to one profile",
+        "released by a failed digest, before the window",
+        "before every window",
+    ],
+)
+def test_the_window_rule_applies_each_profiles_sets_to_it_alone(
+    key: str, first_seen: str, wanted: set[str]
+) -> None:
+    from digest.store.window import WindowRule
+
+    rule = WindowRule({"a": "2026-11-20", "b": "2026-11-22"})
+    rule.held["k1"] = {"a"}
+    rule.released["k2"] = {"b"}
+    assert rule.wanted_by(key, first_seen) == wanted

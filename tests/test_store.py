@@ -407,10 +407,32 @@ def test_a_batch_merges_exactly_as_one_paper_at_a_time(tmp_path: Path) -> None:
     assert together.get_paper("title:" + title_fingerprint("kv cache eviction")) is not None
 
 
-def test_the_insert_names_every_column_of_a_paper_row() -> None:
-    from digest.store import _PAPER_COLUMNS, _paper_row
+def test_the_one_column_table_covers_every_column_of_the_papers_table() -> None:
+    from digest.store.rows import PAPER_COLUMNS
 
-    assert tuple(_paper_row(paper(), NOW)) == _PAPER_COLUMNS
+    store = Store.open(None)
+    stored = [row[1] for row in store.db.execute("PRAGMA table_info(papers)")]
+    assert [column.name for column in PAPER_COLUMNS] + ["seq"] == stored
+
+
+def test_a_paper_reads_back_as_it_was_written() -> None:
+    from digest.store.rows import PAPER_COLUMNS, insert_row, paper_from_row
+
+    written = replace(
+        paper("Ünïcode title", arxiv_id="2401.00001", version=2, authors=("Jörg Hoffmann",)),
+        key="arxiv:2401.00001",
+        doi="10.1/x",
+        categories=("cs.LG", "cs.CL"),
+        published=date(2026, 11, 20),
+        authors_truncated=True,
+        extra=(("code", "https://g.example/x"), ("upvotes", 3)),
+        sources=("arxiv", "hf"),
+        first_seen=NOW,
+    )
+    row = dict(
+        zip([c.name for c in PAPER_COLUMNS] + ["seq"], insert_row(written, NOW, 7), strict=True)
+    )
+    assert paper_from_row(row) == written
 
 
 def test_a_candidate_is_decoded_once_until_it_changes_even_from_another_connection(
