@@ -416,7 +416,7 @@ def test_the_one_column_table_covers_every_column_of_the_papers_table() -> None:
 
 
 def test_a_paper_reads_back_as_it_was_written() -> None:
-    from digest.store.rows import PAPER_COLUMNS, insert_row, paper_from_row
+    from digest.store.rows import INSERT_PAPER, UPDATE_PAPER, insert_row, paper_from_row, update_row
 
     written = replace(
         paper("Ünïcode title", arxiv_id="2401.00001", version=2, authors=("Jörg Hoffmann",)),
@@ -429,10 +429,13 @@ def test_a_paper_reads_back_as_it_was_written() -> None:
         sources=("arxiv", "hf"),
         first_seen=NOW,
     )
-    row = dict(
-        zip([c.name for c in PAPER_COLUMNS] + ["seq"], insert_row(written, NOW, 7), strict=True)
-    )
+    store = Store.open(None)
+    store.db.conn.execute(INSERT_PAPER, insert_row(written, NOW, 7))
+    [row] = store.db.conn.execute("SELECT * FROM papers").fetchall()
     assert paper_from_row(row) == written
+    store.db.conn.execute(UPDATE_PAPER, update_row(replace(written, title="Changed"), NOW))
+    [row] = store.db.conn.execute("SELECT * FROM papers").fetchall()
+    assert paper_from_row(row) == replace(written, title="Changed")
 
 
 def test_a_candidate_is_decoded_once_until_it_changes_even_from_another_connection(
