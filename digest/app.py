@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -29,8 +29,8 @@ from digest.deliver import (
 )
 from digest.errors import ConfigError, DeliveryError, DigestError, SourceError
 from digest.http import HostPolicy, PoliteClient
-from digest.match import Matcher
-from digest.models import Digest, Paper, Profile, RenderedDigest, SourceStatus
+from digest.match import Matcher, rank
+from digest.models import Digest, Match, Paper, Profile, RenderedDigest, SourceStatus
 from digest.render import CLIP_BYTES, fit_digest, render_digest, source_title
 from digest.settings import Settings
 from digest.sources import FetchContext, Source, build_sources
@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_VERDICTS_LIMIT = 20_000  # papers whose verdicts an app keeps (a few days of new papers)
 
 
 def system_clock() -> datetime:
@@ -76,15 +77,33 @@ class App:
     sleep: Callable[[float], None] = time.sleep
     clip_bytes: int = CLIP_BYTES  # the largest HTML part a digest may have
     _matcher: Matcher | None = field(default=None, repr=False)
+    # Verdicts of `_matcher` by paper content: `run` plans each send minute in its own pass
+    # over much the same new papers, and a paper's verdicts change only with its text.
+    _verdicts: dict[tuple[object, ...], dict[str, Match]] = field(default_factory=dict, repr=False)
 
-    def matcher_for(self, profile: Profile) -> Matcher:
-        """One matcher for every configured profile, built on first use and kept, so all
-        profiles planned in one run share each paper's reading; an edited profile gets its own."""
+    def verdicts(self, profiles: Sequence[Profile]) -> Callable[[Paper], dict[str, Match]]:
+        """How a pass over `profiles` matches a paper: every matching profile's match, by name.
+
+        Configured profiles share one matcher for the app's life, and each paper's verdicts for
+        all of them are kept; a profile edited since the settings were read (not configured)
+        gets a matcher for this pass alone.
+        """
         if self._matcher is None:
             self._matcher = Matcher(self.settings.profile_records())
-        if profile in self._matcher.profiles:
-            return self._matcher
-        return Matcher([profile])
+        matcher = self._matcher
+        if not all(profile in matcher.profiles for profile in profiles):
+            return Matcher(profiles).match
+
+        def remembered(paper: Paper) -> dict[str, Match]:
+            content = (paper.key, paper.title, paper.abstract, paper.authors, paper.categories)
+            known = self._verdicts.get(content)
+            if known is None:
+                if len(self._verdicts) >= _VERDICTS_LIMIT:
+                    self._verdicts.clear()
+                known = self._verdicts[content] = matcher.match(paper)
+            return known
+
+        return remembered
 
     def get_mailer(self) -> Mailer:
         """The mailer, built on first use: SMTP settings are needed only to send."""
@@ -291,25 +310,45 @@ def window_start(app: App, profile: Profile, now: datetime) -> datetime:
 
 def plan_digest(app: App, profile: Profile) -> Plan:
     """The digest `profile` would get now, without changing anything."""
+    return plan_digests(app, [profile])[profile.name]
+
+
+def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
+    """The digests `profiles` would get now, by name, planned in one pass; nothing changes.
+
+    One candidate query serves them all (the window rule, each profile with its own window
+    and sets), each candidate is decoded and matched once for every profile, then each
+    profile's digest is fitted from its ranked matches.
+    """
     now = app.clock()
-    since = window_start(app, profile, now)
-    counted = [0]
-
-    def counting(papers: Iterable[Paper]) -> Iterator[Paper]:
-        for paper in papers:  # streamed: the window may hold many papers
-            counted[0] += 1
-            yield paper
-
-    papers = counting(app.store.candidates(profile.name, since))
-    matches = app.matcher_for(profile).ranked(profile.name, papers)
+    starts = {profile.name: window_start(app, profile, now) for profile in profiles}
+    match = app.verdicts(profiles)
+    found: dict[str, list[Match]] = {name: [] for name in starts}
+    counted = dict.fromkeys(starts, 0)  # undelivered papers in each window, matched or not
+    for paper, wanted_by in app.store.candidates_for(starts):
+        for name in wanted_by:
+            if name in counted:
+                counted[name] += 1
+        for name, verdict in match(paper).items():
+            if name in wanted_by:
+                # Kept verdicts may hold an older reading of the paper (upvotes): rank this one.
+                found[name].append(
+                    verdict if verdict.paper == paper else replace(verdict, paper=paper)
+                )
     problems = app.store.failing_sources()
-    digest, rendered = fit_digest(profile, matches, now, problems, clip_bytes=app.clip_bytes)
-    if not digest.matches:
-        arxiv = app.settings.sources.arxiv is not None
-        why = empty_reason(profile, since, counted[0], problems, now, arxiv=arxiv)
-        digest = replace(digest, empty_reason=why)
-        rendered = render_digest(digest)
-    return Plan(digest, rendered, since, counted[0])
+    plans = {}
+    for profile in profiles:
+        since, candidates = starts[profile.name], counted[profile.name]
+        digest, rendered = fit_digest(
+            profile, rank(found[profile.name]), now, problems, clip_bytes=app.clip_bytes
+        )
+        if not digest.matches:
+            arxiv = app.settings.sources.arxiv is not None
+            why = empty_reason(profile, since, candidates, problems, now, arxiv=arxiv)
+            digest = replace(digest, empty_reason=why)
+            rendered = render_digest(digest)
+        plans[profile.name] = Plan(digest, rendered, since, candidates)
+    return plans
 
 
 def empty_reason(
@@ -354,7 +393,8 @@ def expire_stale(app: App, profile: Profile) -> int:
     if window.expired_until >= start:
         return 0
     leaving = app.store.leaving_window(profile.name, window.expired_until, start)
-    keys = [m.paper.key for m in app.matcher_for(profile).ranked(profile.name, leaving)]
+    match = app.verdicts([profile])
+    keys = [paper.key for paper in leaving if profile.name in match(paper)]
     app.store.record_expired(profile.name, keys, origin=window.origin, until=start, now=now)
     if keys:
         log.warning(
@@ -538,11 +578,40 @@ def _attempt_error(refused: Mapping[str, str], failure: DeliveryError | None, bo
 
 
 def send_profile(app: App, profile: Profile, *, dry_run: bool = False) -> SendReport:
-    """Deliver what is due for one profile: first any digest still to retry, then a new one.
+    """Deliver what is due for one profile: `send` of that profile alone."""
+    return send(app, [profile], dry_run=dry_run)[0]
 
-    A retried digest that reaches nobody stops the run (the server is down, or refuses);
-    one that reached some recipients (others refused for now) does not.
+
+def send(app: App, profiles: Sequence[Profile], *, dry_run: bool = False) -> list[SendReport]:
+    """Deliver what is due for each profile now: first any digest still to retry, then a new
+    one; the new digests of all of them are planned in one pass (`plan_digests`).
+
+    A retried digest that reaches nobody stops that profile's run (the server is down, or
+    refuses); one that reached some recipients (others refused for now) does not.
     """
+    reports: dict[str, SendReport] = {}
+    retried: dict[str, tuple[list[OutboxEntry], list[Delivery]]] = {}
+    for profile in profiles:
+        stopped, sent, waiting = _retry_outbox(app, profile, dry_run=dry_run)
+        if stopped is not None:
+            reports[profile.name] = stopped
+            continue
+        retried[profile.name] = (sent, waiting)
+        if not dry_run:
+            expire_stale(app, profile)
+    due = [profile for profile in profiles if profile.name in retried]
+    plans = plan_digests(app, due)
+    for profile in due:
+        sent, waiting = retried[profile.name]
+        reports[profile.name] = _send_plan(app, plans[profile.name], sent, waiting, dry_run=dry_run)
+    return [reports[profile.name] for profile in profiles]
+
+
+def _retry_outbox(
+    app: App, profile: Profile, *, dry_run: bool
+) -> tuple[SendReport | None, list[OutboxEntry], list[Delivery]]:
+    """Retry the profile's digests still in the outbox: the report that ends its run when one
+    reached nobody (else None), the rows now sent, and those still waiting for someone."""
     sent: list[OutboxEntry] = []
     waiting: list[Delivery] = []
     for entry in app.store.outbox_to_retry(profile.name):
@@ -550,20 +619,26 @@ def send_profile(app: App, profile: Profile, *, dry_run: bool = False) -> SendRe
             continue
         retried = deliver_entry(app, entry)
         if not retried.reached_someone:
-            return SendReport(
+            stopped = SendReport(
                 profile.name,
                 tuple(sent),
                 error=retried.error,
                 outcome=retried.entry.status,
                 **_waiting(waiting),
             )
+            return stopped, sent, waiting
         if retried.entry.status == "sent":
             sent.append(retried.entry)
         if retried.error:
             waiting.append(retried)
-    if not dry_run:
-        expire_stale(app, profile)
-    plan = plan_digest(app, profile)
+    return None, sent, waiting
+
+
+def _send_plan(
+    app: App, plan: Plan, sent: list[OutboxEntry], waiting: list[Delivery], *, dry_run: bool
+) -> SendReport:
+    """Queue and deliver one profile's planned digest (unless it is empty and not wanted)."""
+    profile = plan.digest.profile
     if not plan.digest.matches:
         log.info("%s: nothing sent: %s", profile.name, plan.digest.empty_reason)
     if not plan.digest.matches and not profile.send_empty:
@@ -614,11 +689,6 @@ def _waiting(deliveries: Sequence[Delivery]) -> dict[str, Any]:
     return {"waiting": sum(d.waiting for d in deliveries), "notes": tuple(notes)}
 
 
-def send(app: App, profiles: Sequence[Profile], *, dry_run: bool = False) -> list[SendReport]:
-    """Deliver due digests for each profile now."""
-    return [send_profile(app, profile, dry_run=dry_run) for profile in profiles]
-
-
 # --- demo -----------------------------------------------------------------------------------------
 
 
@@ -657,7 +727,7 @@ def run_demo(out_dir: Path, clock: Clock = system_clock) -> DemoResult:
         failed = [r for r in fetched if r.error]
         if failed:
             raise SourceError(failed[0].error)
-        reports = [send_profile(app, p) for p in settings.profile_records()]
+        reports = send(app, settings.profile_records())
         paths = []
         for report in reports:
             if report.rendered is None:

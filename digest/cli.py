@@ -232,11 +232,11 @@ def match(
 
 def _next_digests(obj: Context, profiles: tuple[Profile, ...]) -> dict[str, tuple[Match, ...]]:
     """What each profile's next digest holds (the window rule), as `send --dry-run` sees it."""
-    from digest.app import plan_digest
+    from digest.app import plan_digests
 
     app = obj.app()
     try:
-        return {p.name: plan_digest(app, p).digest.papers for p in profiles}
+        return {name: plan.digest.papers for name, plan in plan_digests(app, profiles).items()}
     finally:
         app.close()
 

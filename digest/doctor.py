@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from digest.errors import ConfigError, DeliveryError, SourceError, StoreError
 from digest.settings import Settings, load_settings
@@ -182,15 +181,11 @@ def _inspect_database(path: Path) -> tuple[int, str]:
     """(schema version, `ok` or the damage found) from a read-only connection: sqlite's quick
     check of the structure, then a read of every stored value (a flipped byte in a value
     passes the quick check but fails every command that reads it)."""
-    import sqlite_utils
-
     from digest.store import Store
 
-    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
-    connection = sqlite3.connect(uri, uri=True, timeout=5)
-    connection.row_factory = sqlite3.Row
+    # The app's read-only open (sqlite `mode=ro`), at whatever schema the database has.
+    store = Store.open(path, read_only=True, any_schema=True)
     try:
-        store = Store(sqlite_utils.Database(connection), path)
         version = store.schema_version
         problem = store.quick_check()
         if problem != "ok":
@@ -204,7 +199,7 @@ def _inspect_database(path: Path) -> tuple[int, str]:
             return version, "a stored value cannot be read: " + " ".join(str(cause).split())[:160]
         return version, "ok"
     finally:
-        connection.close()
+        store.close()
 
 
 def _existing_ancestor(path: Path) -> Path:

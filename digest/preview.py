@@ -11,12 +11,14 @@ import html
 import logging
 import threading
 import webbrowser
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
-from digest.app import App, build_app, plan_digest
+from digest.app import App, Plan, build_app, plan_digest, plan_digests
 from digest.errors import ConfigError, DigestError, StoreError
+from digest.models import Profile
 from digest.settings import Settings
 from digest.store import Store
 
@@ -47,13 +49,18 @@ def render_previews(app: App, out_dir: Path, profile: str | None = None) -> list
     return (HTML path, paper count) pairs."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for record in app.settings.profile_records(profile):
-        plan = plan_digest(app, record)
+    for record, plan in _plans(app, app.settings.profile_records(profile)):
         path = out_dir / f"{record.name}.html"
         path.write_text(plan.rendered.html, encoding="utf-8")
         path.with_suffix(".txt").write_text(plan.rendered.text, encoding="utf-8")
         written.append((path, len(plan.digest.papers)))
     return written
+
+
+def _plans(app: App, profiles: Sequence[Profile]) -> list[tuple[Profile, Plan]]:
+    """Each profile with its next digest, all planned in one pass."""
+    plans = plan_digests(app, profiles)
+    return [(profile, plans[profile.name]) for profile in profiles]
 
 
 def _page(title: str, body: str) -> bytes:
@@ -119,8 +126,8 @@ class PreviewHandler(BaseHTTPRequestHandler):
 
     def _index(self, app: App) -> bytes:
         rows = []
-        for profile in app.settings.profile_records():
-            count = len(plan_digest(app, profile).digest.papers)
+        for profile, plan in _plans(app, app.settings.profile_records()):
+            count = len(plan.digest.papers)
             rows.append(
                 f"<li><a href='/{html.escape(profile.name)}'>{html.escape(profile.name)}"
                 f"</a>: {count} paper{'' if count == 1 else 's'}</li>"

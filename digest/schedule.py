@@ -22,7 +22,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from digest.app import App, fetch, send_profile
+from digest.app import App, fetch, send
 from digest.errors import DigestError
 from digest.models import Profile
 from digest.store import exclusive_lock
@@ -88,19 +88,45 @@ def _fetch_job(app: App) -> None:
             )
 
 
-def _send_job(app: App, profile: Profile) -> None:
+def _send_job(app: App, profiles: list[Profile]) -> None:
+    """Send the due ones of `profiles` in one pass (they share a send minute, or are caught up)."""
     # Ask the store: a restart, a coalesced misfire or the catch-up job must not send twice.
-    if not is_due(profile, app.clock(), app.store.last_send_run(profile.name)):
-        log.info("send %s: nothing due", profile.name)
+    due = [p for p in profiles if is_due(p, app.clock(), app.store.last_send_run(p.name))]
+    for profile in profiles:
+        if profile not in due:
+            log.info("send %s: nothing due", profile.name)
+    if not due:
         return
     try:
-        report = send_profile(app, profile)
-    except DigestError as exc:  # one profile's problem must not stop the daemon
-        log.error("send %s failed: %s", profile.name, exc)
+        reports = send(app, due)
+    except DigestError as exc:
+        if len(due) == 1:  # one profile's problem must not stop the daemon
+            log.error("send %s failed: %s", due[0].name, exc)
+            return
+        # Which profile it was is not known: each still due is sent on its own, so the others
+        # are not held back by it.
+        log.warning("send %s together failed (%s): sending each alone", _names(due), exc)
+        for profile in due:
+            _send_job(app, [profile])
         return
-    if report.why:  # the daemon's log answers "why did nothing arrive?"
-        log.warning("send %s: nothing sent: %s", profile.name, report.why)
-    log.info("send %s: %d sent, %s", profile.name, len(report.sent), report.error or "ok")
+    for report in reports:
+        if report.why:  # the daemon's log answers "why did nothing arrive?"
+            log.warning("send %s: nothing sent: %s", report.profile, report.why)
+        log.info("send %s: %d sent, %s", report.profile, len(report.sent), report.error or "ok")
+
+
+def _names(profiles: list[Profile]) -> str:
+    return ", ".join(profile.name for profile in profiles)
+
+
+def send_groups(profiles: list[Profile]) -> list[list[Profile]]:
+    """Profiles grouped by when they are sent (days, time and time zone), in config order:
+    each group is one send job, planned in one pass."""
+    groups: dict[tuple[object, ...], list[Profile]] = {}
+    for profile in profiles:
+        when = (send_days(profile), profile.send_at, profile.timezone)
+        groups.setdefault(when, []).append(profile)
+    return list(groups.values())
 
 
 def schedule_jobs(scheduler: BaseScheduler, app: App) -> None:
@@ -115,13 +141,13 @@ def schedule_jobs(scheduler: BaseScheduler, app: App) -> None:
         next_run_time=app.clock(),
         **common,
     )
-    for profile in app.settings.profile_records():
+    for group in send_groups(list(app.settings.profile_records())):
         scheduler.add_job(
             _send_job,
-            send_trigger(profile),
-            args=[app, profile],
-            id=f"send:{profile.name}",
-            name=f"send digest to {profile.name}",
+            send_trigger(group[0]),
+            args=[app, group],
+            id="send:" + "+".join(profile.name for profile in group),
+            name=f"send digest to {_names(group)}",
             **common,
         )
     # Catch up at start: a profile whose time passed while digest was not running gets its
@@ -156,9 +182,8 @@ def _missed(scheduler: BaseScheduler, app: App, event: JobExecutionEvent) -> Non
 
 
 def catch_up(app: App) -> None:
-    """Send every profile that is due now (missed while the machine was off)."""
-    for profile in app.settings.profile_records():
-        _send_job(app, profile)
+    """Send every profile that is due now (missed while the machine was off), in one pass."""
+    _send_job(app, list(app.settings.profile_records()))
 
 
 def run_forever(app: App, started: Callable[[], None] | None = None) -> None:

@@ -365,6 +365,27 @@ def test_database(
     assert code == (0 if ok_expected else 1)
 
 
+def test_the_database_is_opened_through_the_apps_read_only_path(
+    write_config: Callable[..., Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    db = tmp_path / "other.sqlite"
+    _database(db)
+    opened: list[dict[str, Any]] = []
+    real_open = Store.open
+
+    def recording_open(cls: type[Store], /, path: Any, **options: Any) -> Store:
+        opened.append({"path": Path(path), **options})
+        return real_open(path, **options)
+
+    monkeypatch.setattr(Store, "open", classmethod(recording_open))
+    code, lines = doctor(capsys, write_config(), "--db", str(db))
+    assert code == 0 and line(lines, "database").startswith("✓ ")
+    assert {"path": db, "read_only": True, "any_schema": True} in opened
+
+
 @pytest.mark.parametrize(
     ("profile", "expected"),
     [

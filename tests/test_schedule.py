@@ -77,6 +77,24 @@ def test_jobs_fetch_on_an_interval_and_send_per_profile(
         assert job.misfire_grace_time == MISFIRE_GRACE_SECONDS
 
 
+def test_profiles_sent_at_the_same_minute_share_one_send_job(
+    make_settings: Callable[..., Settings], clock: Clock
+) -> None:
+    """One job per send minute plans its profiles in one pass (one candidate query)."""
+    settings = make_settings(
+        profiles=[
+            PROFILE,
+            {**PROFILE, "name": "twin"},
+            {**PROFILE, "name": "tokyo", "timezone": "Asia/Tokyo"},
+        ],
+    )
+    scheduler = BackgroundScheduler(timezone="UTC")
+    schedule_jobs(scheduler, build_app(settings, store=Store.open(None), clock=clock))
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"fetch", "send:me+twin", "send:tokyo", "catch-up"}
+    assert [p.name for p in jobs["send:me+twin"].args[1]] == ["me", "twin"]
+
+
 def _config(tmp_path: Path) -> Path:
     path = tmp_path / "config.toml"
     path.write_text(
@@ -273,6 +291,28 @@ def _wait_for(done: Callable[[], bool], seconds: float = 20.0) -> None:
     deadline = time.monotonic() + seconds
     while not done() and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def test_one_profiles_problem_in_a_shared_send_job_does_not_hold_back_the_others(
+    make_settings: Callable[..., Settings], clock: Clock
+) -> None:
+    """A profile without an email address in the same pass: the others are still sent."""
+    from digest.app import fetch
+
+    settings = make_settings(
+        sources={"files": [{"name": "listings", "path": str(DATA / "listings.jsonl")}]},
+        profiles=[
+            {**PROFILE, "name": "nobody", "email": [], "first_run_days": 30},
+            {**PROFILE, "first_run_days": 30},
+        ],
+    )
+    mailer = RecordingMailer()
+    app = build_app(settings, store=Store.open(None), clock=clock, mailer=mailer)
+    fetch(app)
+    catch_up(app)
+    assert len(mailer.sent) == 1
+    assert [e.profile for e in app.store.outbox()] == ["me"]
+    assert app.store.last_send_run("nobody") is None
 
 
 def test_the_start_up_catch_up_runs_however_long_the_first_fetch_takes(

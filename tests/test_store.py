@@ -429,28 +429,54 @@ def test_a_batch_merges_exactly_as_one_paper_at_a_time(tmp_path: Path) -> None:
     assert together.get_paper("title:" + title_fingerprint("kv cache eviction")) is not None
 
 
-def test_the_insert_names_every_column_of_a_paper_row() -> None:
-    from digest.store import _PAPER_COLUMNS, _paper_row
+def test_the_one_column_table_covers_every_column_of_the_papers_table() -> None:
+    from digest.store.rows import PAPER_COLUMNS
 
-    assert tuple(_paper_row(paper(), NOW)) == _PAPER_COLUMNS
+    store = Store.open(None)
+    stored = [row[1] for row in store.db.execute("PRAGMA table_info(papers)")]
+    assert [column.name for column in PAPER_COLUMNS] + ["seq"] == stored
 
 
-def test_a_paper_is_decoded_once_until_it_changes_even_from_another_connection(
+def test_a_paper_reads_back_as_it_was_written() -> None:
+    from digest.store.rows import INSERT_PAPER, UPDATE_PAPER, insert_row, paper_from_row, update_row
+
+    written = replace(
+        paper("Ünïcode title", arxiv_id="2401.00001", version=2, authors=("Jörg Hoffmann",)),
+        key="arxiv:2401.00001",
+        doi="10.1/x",
+        categories=("cs.LG", "cs.CL"),
+        published=date(2026, 11, 20),
+        authors_truncated=True,
+        extra=(("code", "https://g.example/x"), ("upvotes", 3)),
+        sources=("arxiv", "hf"),
+        first_seen=NOW,
+    )
+    store = Store.open(None)
+    store.db.conn.execute(INSERT_PAPER, insert_row(written, NOW, 7))
+    [row] = store.db.conn.execute("SELECT * FROM papers").fetchall()
+    assert paper_from_row(row) == written
+    store.db.conn.execute(UPDATE_PAPER, update_row(replace(written, title="Changed"), NOW))
+    [row] = store.db.conn.execute("SELECT * FROM papers").fetchall()
+    assert paper_from_row(row) == replace(written, title="Changed")
+
+
+def test_a_candidate_is_decoded_once_until_it_changes_even_from_another_connection(
     tmp_path: Path,
 ) -> None:
+    """`run` plans each send minute in its own pass: a candidate is not decoded again."""
     path = tmp_path / "d.sqlite"
     reader, writer = Store.open(path), Store.open(path)
     since = NOW - timedelta(days=1)
     reader.upsert_papers([paper(arxiv_id="2401.00001", abstract="first")], NOW)
-    first = list(reader.papers_seen_since(since))
-    assert next(reader.papers_seen_since(since)) is first[0]  # not decoded again
+    first = list(reader.candidates("me", since))
+    assert next(reader.candidates("other", since)) is first[0]  # not decoded again
     later = NOW + timedelta(hours=1)
     writer.upsert_papers([paper(arxiv_id="2401.00001", version=2, abstract="a longer one")], later)
-    assert next(reader.papers_seen_since(since)).abstract == "a longer one"
+    assert next(reader.candidates("me", since)).abstract == "a longer one"
     reader.upsert_papers(
         [paper(arxiv_id="2401.00001", version=3, abstract="the longest one")], later
     )
-    assert next(reader.papers_seen_since(since)).abstract == "the longest one"  # same stamp
+    assert next(reader.candidates("me", since)).abstract == "the longest one"  # same stamp
 
 
 def test_outbox_rows_from_before_recipients_were_tracked_keep_working(tmp_path: Path) -> None:

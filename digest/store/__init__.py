@@ -1,0 +1,58 @@
+"""The SQLite store: papers (merged across sources), authors, fetch state, outbox and deliveries.
+
+Built on sqlite-utils; one module per part:
+
+- `schema`: the migrations (`MIGRATIONS`, `SCHEMA_VERSION` in `PRAGMA user_version`);
+- `rows`: how a Paper is stored in a row and read back (one column table);
+- `merge`: the pure rules that merge listings of the same paper (no database);
+- `papers`: storing listings and reading papers;
+- `window`: the window rule (candidates, expired papers), several profiles in one pass;
+- `outbox`: digests waiting for or past delivery, per-recipient state, deliveries;
+- `fetch_state`: each source's last fetch and its conditional-GET validators;
+- `database`: `Store`, made of those parts, with opening, migrating and checking;
+- `lock`: one scheduler (or send) per database.
+"""
+
+from digest.errors import StoreError
+from digest.store.base import store_fault, translate_store_errors
+from digest.store.database import Store
+from digest.store.lock import exclusive_lock
+from digest.store.merge import BatchWrites, KnownPapers, UpsertCounts, merge_papers
+from digest.store.outbox import (
+    OPEN_RECIPIENT_STATUSES,
+    RELEASED_STATUSES,
+    RESERVED_STATUSES,
+    RETRY_STATUSES,
+    OutboxEntry,
+    OutboxStatus,
+    RecipientState,
+    RecipientStatus,
+    outbox_status,
+)
+from digest.store.schema import MIGRATIONS, SCHEMA_VERSION
+from digest.store.window import EPOCH, Window
+
+__all__ = [
+    "EPOCH",
+    "MIGRATIONS",
+    "OPEN_RECIPIENT_STATUSES",
+    "RELEASED_STATUSES",
+    "RESERVED_STATUSES",
+    "RETRY_STATUSES",
+    "SCHEMA_VERSION",
+    "BatchWrites",
+    "KnownPapers",
+    "OutboxEntry",
+    "OutboxStatus",
+    "RecipientState",
+    "RecipientStatus",
+    "Store",
+    "StoreError",
+    "UpsertCounts",
+    "Window",
+    "exclusive_lock",
+    "merge_papers",
+    "outbox_status",
+    "store_fault",
+    "translate_store_errors",
+]

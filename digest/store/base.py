@@ -1,0 +1,134 @@
+"""What every part of the store shares: the connection, transactions, and the translation of
+sqlite and decode errors into one-line StoreErrors naming the database."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import sqlite3
+import types
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlite_utils
+
+from digest.errors import StoreError
+from digest.models import Paper
+from digest.store.rows import paper_from_row
+
+_DECODED_LIMIT = 10_000  # decoded candidates a store keeps (a few days of new papers)
+
+
+def sql_list(values: Iterable[str]) -> str:
+    """Constant status names as an SQL list, `('a', 'b')` (never user input)."""
+    return "(" + ", ".join(f"'{value}'" for value in values) + ")"
+
+
+# What a damaged database raises while it is read: sqlite's own errors, and bad stored values
+# (invalid UTF-8, broken JSON, unreadable dates: UnicodeDecodeError and JSONDecodeError are
+# ValueErrors too).
+STORE_FAULTS = (sqlite3.Error, ValueError)
+RECOVER_HINT = "run `digest doctor` for how to recover"
+
+
+def store_fault(path: Path | None, exc: BaseException) -> StoreError:
+    """One line naming the database and what went wrong, from a low-level error."""
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    if len(detail) > 160:  # sqlite quotes the undecodable text itself
+        detail = detail[:157] + "..."
+    return StoreError(f"{path or ':memory:'}: database error: {detail}; {RECOVER_HINT}")
+
+
+_T = TypeVar("_T")
+_S = TypeVar("_S")
+
+
+def _guarded(path: Path | None, items: Iterator[_T]) -> Iterator[_T]:
+    """`items`, with errors raised while iterating translated like the call's own."""
+    try:
+        yield from items
+    except STORE_FAULTS as exc:
+        raise store_fault(path, exc) from exc
+
+
+def _translating(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(self: StoreBase, *args: Any, **kwargs: Any) -> Any:
+        try:
+            result = method(self, *args, **kwargs)
+        except STORE_FAULTS as exc:
+            raise store_fault(self.path, exc) from exc
+        # Generators and cursors fail while they are read, after the call returned.
+        if isinstance(result, types.GeneratorType | sqlite3.Cursor):
+            return _guarded(self.path, result)
+        return result
+
+    return wrapper
+
+
+def translate_store_errors(cls: type[_S]) -> type[_S]:
+    """Class decorator: every public method and property of `cls` (and what its generators
+    yield) raises StoreError naming the database instead of sqlite3 or decode errors, the
+    low-level error kept as the cause. Context managers translate their own errors."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_"):
+            continue
+        if isinstance(member, property) and member.fget is not None:
+            setattr(cls, name, property(_translating(member.fget), member.fset, member.fdel))
+        elif inspect.isfunction(member):
+            setattr(cls, name, _translating(member))
+    return cls
+
+
+@translate_store_errors
+class StoreBase:
+    """The connection and path every part of the store works on (`Store` combines the parts)."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path | None) -> None:
+        self.db = db
+        self.path = path
+        # Candidates already decoded, by key, with the `updated_at` they were read at: one pass
+        # decodes each candidate once, and `run` plans each send minute in its own pass over
+        # much the same new papers (decoding is most of a read).
+        self._decoded: dict[str, tuple[str, Paper]] = {}
+
+    def _paper(self, row: sqlite3.Row) -> Paper:
+        """The Paper of a candidate row, decoded once while the row does not change."""
+        known = self._decoded.get(row["key"])
+        if known is not None and known[0] == row["updated_at"]:
+            return known[1]
+        if len(self._decoded) >= _DECODED_LIMIT:
+            self._decoded.clear()
+        paper = paper_from_row(row)
+        self._decoded[row["key"]] = (row["updated_at"], paper)
+        return paper
+
+    def _forget(self, keys: Iterable[str]) -> None:
+        """Drop decoded papers this store just rewrote (their stamp may not have moved)."""
+        for key in keys:
+            self._decoded.pop(key, None)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One atomic unit of work: all of it is committed, or none of it.
+
+        The transaction is opened explicitly: sqlite-utils' `execute` commits each write at once
+        when no transaction is open, so Python's implicit transactions would not hold. Nested
+        calls join the outer transaction.
+        """
+        conn = self.db.conn
+        if conn.in_transaction:
+            yield
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        except sqlite3.DatabaseError as exc:
+            raise store_fault(self.path, exc) from exc

@@ -1,0 +1,187 @@
+"""`Store`: the one object that reads and writes the database, made of the store's parts
+(papers, the window rule, the outbox, fetch state), with opening, migrating and checking it."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import sqlite_utils
+
+from digest.errors import StoreError
+from digest.http import Validators
+from digest.models import Paper
+from digest.store.base import RECOVER_HINT, translate_store_errors
+from digest.store.fetch_state import FetchStateStore
+from digest.store.merge import UpsertCounts
+from digest.store.outbox import OutboxStore, outbox_from_row
+from digest.store.papers import PaperStore
+from digest.store.rows import paper_from_row
+from digest.store.schema import MIGRATIONS, SCHEMA_VERSION
+from digest.store.window import WindowStore
+
+
+@translate_store_errors
+class Store(PaperStore, WindowStore, OutboxStore, FetchStateStore):
+    """The one object that reads and writes the database. Open with `Store.open(path)`.
+
+    Every public method (and what its generators yield) raises StoreError naming the database
+    instead of sqlite3 or decode errors (`translate_store_errors`, on each part).
+    """
+
+    @classmethod
+    def open(
+        cls, path: Path | str | None, *, read_only: bool = False, any_schema: bool = False
+    ) -> Store:
+        """Open (creating and migrating as needed) the database at `path`; None means memory.
+
+        `read_only` opens an existing database as it is (sqlite `mode=ro`): nothing is created,
+        migrated or written; a missing file is a StoreError saying how to make one. It must be
+        at this digest's schema unless `any_schema` (`doctor` inspects any database).
+        """
+        if read_only and path is not None:
+            return cls._open_read_only(Path(path), any_schema=any_schema)
+        try:
+            if path is None:
+                db = sqlite_utils.Database(memory=True)
+            else:
+                path = Path(path)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                # The scheduler runs jobs on a worker thread (one at a time).
+                conn = sqlite3.connect(path, check_same_thread=False)
+                db = sqlite_utils.Database(conn)
+                db.enable_wal()
+            db.conn.row_factory = sqlite3.Row
+            db.execute("PRAGMA busy_timeout = 10000")
+            db.execute("PRAGMA foreign_keys = ON")
+            # 32 MB of page cache (the default is 2 MB): a year of papers keeps its indexes hot.
+            db.execute("PRAGMA cache_size = -32000")
+            store = cls(db, Path(path) if path is not None else None)
+            store.migrate()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot open database: {exc}; {RECOVER_HINT}") from exc
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot create the database: {exc.strerror or exc}") from exc
+        return store
+
+    @classmethod
+    def _open_read_only(cls, path: Path, *, any_schema: bool) -> Store:
+        if not path.is_file():
+            raise StoreError(
+                f"{path}: no database yet; run `digest fetch` to create it (or pass --db)"
+            )
+        try:
+            uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 10000")
+            store = cls(sqlite_utils.Database(conn), path)
+            version = store.schema_version
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: cannot open database: {exc}; {RECOVER_HINT}") from exc
+        if version != SCHEMA_VERSION and not any_schema:
+            store.close()
+            newer = "upgrade digest" if version > SCHEMA_VERSION else "run `digest fetch` first"
+            raise StoreError(
+                f"{path}: database schema {version}, this digest reads {SCHEMA_VERSION}; {newer}"
+            )
+        return store
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.conn.close()
+
+    @property
+    def schema_version(self) -> int:
+        """The schema version of the open database."""
+        return int(self.db.execute("PRAGMA user_version").fetchone()[0])
+
+    def migrate(self) -> None:
+        """Apply every migration the database has not seen yet, each in its own transaction."""
+        current = self.schema_version
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: database schema {current} is newer than this digest "
+                f"({SCHEMA_VERSION}); upgrade digest"
+            )
+        if current == SCHEMA_VERSION:
+            return
+        # A migration may rebuild a table (SQLite's way to change a constraint), which SQLite
+        # asks to do with foreign keys off; they are checked before each migration commits.
+        self.db.execute("PRAGMA foreign_keys = OFF")
+        try:
+            for version in range(current, SCHEMA_VERSION):
+                self._migrate_to(version + 1)
+        finally:
+            self.db.execute("PRAGMA foreign_keys = ON")
+
+    def _migrate_to(self, version: int) -> None:
+        # One script, one transaction: the schema change and its version number together.
+        script = f"BEGIN IMMEDIATE;\n{MIGRATIONS[version - 1]}\nPRAGMA user_version = {version};"
+        conn = self.db.conn
+        try:
+            conn.executescript(script)
+            broken = conn.execute("PRAGMA foreign_key_check").fetchone()
+            if broken is not None:
+                raise sqlite3.IntegrityError(f"migration {version} broke {tuple(broken)}")
+            conn.commit()
+        except sqlite3.DatabaseError:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+
+    def ingest(
+        self,
+        source: str,
+        papers: Iterable[Paper],
+        updates: Iterable[Paper],
+        validators: Mapping[str, Validators],
+        now: datetime,
+    ) -> UpsertCounts:
+        """Store one source's successful fetch atomically: papers, updates, validators and the
+        fetch state are all written, or none of them."""
+        with self.transaction():
+            added = self._merge_all(papers, now, only_existing=False)
+            changed = self._merge_all(updates, now, only_existing=True)
+            self._save_validators(source, validators)
+            self._record_fetch(source, now, "")
+        return UpsertCounts(
+            added.new, added.updated + changed.updated, added.unchanged + changed.unchanged
+        )
+
+    def integrity_ok(self) -> bool:
+        """True when `PRAGMA integrity_check` reports ok."""
+        return bool(self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
+
+    def quick_check(self) -> str:
+        """`ok`, or the first problems `PRAGMA quick_check` finds (the b-tree structure, not
+        whether stored values decode), or the error that stopped it."""
+        try:
+            rows = self.db.execute("PRAGMA quick_check(5)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        return "; ".join(str(row[0]) for row in rows) or "ok"
+
+    def check_readable(self) -> None:
+        """Read and decode every row of every table (StoreError at the first that fails): the
+        damage quick_check cannot see, such as a flipped byte inside a stored value."""
+        for row in self.db.execute("SELECT * FROM papers"):
+            paper_from_row(row)
+        for row in self.db.execute("SELECT * FROM outbox"):
+            outbox_from_row(row)
+        for table in self.db.table_names():
+            for _ in self.db.execute(f"SELECT * FROM [{table}]"):
+                pass
+
+    def require_intact(self) -> None:
+        """StoreError unless the database passes its quick check: commands that write (fetch,
+        send, run) call this once at their start, so a damaged file is not made worse."""
+        problem = self.quick_check()
+        if problem != "ok":
+            raise StoreError(
+                f"{self.path}: the database fails its integrity check ({problem[:120]}); "
+                f"not writing to it: {RECOVER_HINT}"
+            )

@@ -1,0 +1,167 @@
+"""The merge rules: how listings of the same paper from several sources become one stored
+paper. Pure: no database here; `digest.store.papers` looks the stored papers up and writes what
+these rules decide.
+
+A listing is known by its identity keys (`arxiv:…`, `doi:…`, `title:…`, in that order of trust).
+For example an arXiv listing of "KV Cache Eviction" (arxiv:2401.00001) stored on Monday, then
+the same paper from a feed with only its title: the feed's `title:` key names the stored paper,
+so the feed's listing is merged into it (`merge_papers`: it only fills what is missing) and the
+paper is "updated", not "new"; read again the next day, nothing changes and it is "unchanged".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import datetime
+from itertools import islice
+from typing import Literal
+
+from digest.models import Paper
+
+Outcome = Literal["new", "updated", "unchanged"]
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertCounts:
+    """What one batch of listings did to the store."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def merge_papers(old: Paper, new: Paper) -> Paper:
+    """Enrich the stored paper with a later record of the same paper; never lose information.
+
+    A newer arXiv version replaces title, abstract, authors and categories. Otherwise later
+    sources only fill what is missing (a complete author list replaces a truncated one) and add
+    their signals (upvotes, code links) to `extra`; `previous_version` records the version it
+    replaced (the digest's "new version" badge), when that version was known.
+    """
+    if new.version > old.version:
+        seen = {"previous_version": old.version} if old.version else {}
+        old = replace(
+            old,
+            title=new.title or old.title,
+            abstract=new.abstract or old.abstract,
+            authors=new.authors or old.authors,
+            authors_truncated=new.authors_truncated if new.authors else old.authors_truncated,
+            version=new.version,
+            extra=tuple(sorted({**dict(old.extra), **seen}.items())),
+        )
+    better_authors = bool(new.authors) and (
+        not old.authors or (old.authors_truncated and len(new.authors) > len(old.authors))
+    )
+    extra = dict(old.extra)
+    extra.update({k: v for k, v in new.extra if v is not None})
+    return replace(
+        old,
+        abstract=old.abstract or new.abstract,
+        authors=new.authors if better_authors else old.authors,
+        authors_truncated=new.authors_truncated if better_authors else old.authors_truncated,
+        categories=tuple(dict.fromkeys(old.categories + new.categories)),
+        published=old.published or new.published,
+        url=old.url or new.url,
+        arxiv_id=old.arxiv_id or new.arxiv_id,
+        version=max(old.version, new.version),
+        doi=old.doi or new.doi,
+        listing_id=old.listing_id or new.listing_id,
+        extra=tuple(sorted(extra.items())),
+        sources=tuple(
+            dict.fromkeys(old.sources + new.sources + ((new.source,) if new.source else ()))
+        ),
+    )
+
+
+def batches(items: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
+    """`items` in lists of at most `size`, read lazily."""
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+class KnownPapers:
+    """Stored papers by alias for one batch, kept current as the batch is written, so papers
+    that meet inside a batch merge as they would one by one."""
+
+    def __init__(self) -> None:
+        self._keys: dict[str, str] = {}  # alias -> paper key
+        self._papers: dict[str, Paper] = {}  # paper key -> the paper as stored now
+
+    def add(self, alias: str, paper: Paper) -> None:
+        """Note a stored paper under `alias`."""
+        self._keys[alias] = paper.key
+        self._papers.setdefault(paper.key, paper)
+
+    def get(self, alias: str) -> Paper | None:
+        """The stored paper this alias names, if any."""
+        key = self._keys.get(alias)
+        return None if key is None else self._papers[key]
+
+    def remember(self, stored: Paper, keys: tuple[str, ...]) -> None:
+        """After a write: `stored` is the paper's current state; new aliases now name it (an
+        alias already taken keeps its paper, as INSERT OR IGNORE does)."""
+        self._papers[stored.key] = stored
+        for alias in keys:
+            self._keys.setdefault(alias, stored.key)
+
+
+def merged(
+    paper: Paper, keys: tuple[str, ...], existing: Paper | None, now: datetime
+) -> tuple[Outcome, Paper]:
+    """A listing as a new stored paper, or merged into the stored one: outcome and result."""
+    sources = paper.sources or ((paper.source,) if paper.source else ())
+    if existing is None:
+        return "new", replace(paper, key=keys[0], first_seen=now, sources=sources)
+    if sources != paper.sources:
+        paper = replace(paper, sources=sources)
+    merged = merge_papers(existing, paper)
+    return ("unchanged", existing) if merged == existing else ("updated", merged)
+
+
+class BatchWrites:
+    """What a batch changes, as final states: a paper met twice in a batch is written once."""
+
+    def __init__(self) -> None:
+        self._new: dict[str, Paper] = {}
+        self._updated: dict[str, Paper] = {}
+        self._authors_before: dict[str, tuple[str, ...]] = {}
+        self.aliases: list[tuple[str, str]] = []
+
+    def note(self, stored: Paper, keys: tuple[str, ...], existing: Paper | None) -> None:
+        """Record the state `stored` reached and the aliases it is known by."""
+        self.aliases.extend((alias, stored.key) for alias in keys)
+        if existing is None or stored.key in self._new:
+            self._new[stored.key] = stored
+        elif stored is not existing or stored.key in self._updated:
+            self._authors_before.setdefault(stored.key, existing.authors)
+            self._updated[stored.key] = stored
+
+    @property
+    def new(self) -> list[Paper]:
+        """Papers the batch adds, in their final state."""
+        return list(self._new.values())
+
+    @property
+    def updated(self) -> list[Paper]:
+        """Stored papers the batch changes, in their final state."""
+        return list(self._updated.values())
+
+    def authors_changed(self, paper: Paper) -> bool:
+        """True when an updated paper's authors differ from what was stored before the batch."""
+        return paper.authors != self._authors_before[paper.key]
+
+
+def find_existing(paper: Paper, keys: tuple[str, ...], known: KnownPapers) -> Paper | None:
+    """The stored paper `paper` is another listing of, found by its first known alias."""
+    for alias in keys:
+        found = known.get(alias)
+        if found is None:
+            continue
+        # Same title but two different arXiv ids: two papers, not one.
+        ids = (found.arxiv_id, paper.arxiv_id)
+        if alias.startswith("title:") and all(ids) and ids[0] != ids[1]:
+            return None
+        return found
+    return None

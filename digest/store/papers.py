@@ -1,0 +1,121 @@
+"""Papers: merging listings into the store (the rules are `digest.store.merge`'s) and reading
+stored papers back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from digest.models import Paper, fold
+from digest.store.base import StoreBase, translate_store_errors
+from digest.store.merge import (
+    BatchWrites,
+    KnownPapers,
+    Outcome,
+    UpsertCounts,
+    batches,
+    find_existing,
+    merged,
+)
+from digest.store.rows import (
+    INSERT_PAPER,
+    UPDATE_PAPER,
+    insert_row,
+    iso,
+    paper_from_row,
+    update_row,
+)
+
+_BATCH = 500  # papers looked up together; also under SQLite's limit of bound parameters
+
+
+@translate_store_errors
+class PaperStore(StoreBase):
+    """Storing and reading papers (part of `Store`)."""
+
+    def upsert_papers(self, papers: Iterable[Paper], now: datetime) -> UpsertCounts:
+        """Merge a batch of listings into the store in one transaction."""
+        with self.transaction():
+            return self._merge_all(papers, now, only_existing=False)
+
+    def _merge_all(
+        self, papers: Iterable[Paper], now: datetime, *, only_existing: bool
+    ) -> UpsertCounts:
+        counts: dict[Outcome, int] = {"new": 0, "updated": 0, "unchanged": 0}
+        for batch in batches(papers, _BATCH):
+            keyed = [(paper, paper.identity_keys) for paper in batch]  # fingerprints hash once
+            known = self._known_papers({alias for _, keys in keyed for alias in keys})
+            writes = BatchWrites()
+            for paper, keys in keyed:
+                if not keys:
+                    counts["unchanged"] += 1  # nothing to identify it by: no title, id or DOI
+                    continue
+                existing = find_existing(paper, keys, known)
+                if existing is None and only_existing:
+                    continue
+                outcome, stored = merged(paper, keys, existing, now)
+                counts[outcome] += 1
+                known.remember(stored, keys)
+                writes.note(stored, keys, existing)
+            self._write(writes, now)
+        return UpsertCounts(counts["new"], counts["updated"], counts["unchanged"])
+
+    def _known_papers(self, aliases: set[str]) -> KnownPapers:
+        """The stored papers known by any of `aliases`, fetched in a few queries, not one each."""
+        known = KnownPapers()
+        ordered = sorted(aliases)
+        for start in range(0, len(ordered), _BATCH):
+            chunk = ordered[start : start + _BATCH]
+            rows = self.db.conn.execute(
+                "SELECT k.alias AS alias, p.* FROM paper_keys k JOIN papers p"
+                f" ON p.key = k.paper_key WHERE k.alias IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            for row in rows:
+                known.add(row["alias"], paper_from_row(row))
+        return known
+
+    def _write(self, writes: BatchWrites, now: datetime) -> None:
+        """Write a batch's final states in a few statements (the caller's transaction)."""
+        self._forget(paper.key for paper in (*writes.new, *writes.updated))
+        conn = self.db.conn
+        # Writers hold the write lock (BEGIN IMMEDIATE), so numbers follow the commit order.
+        last_seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM papers").fetchone()[0])
+        conn.executemany(
+            INSERT_PAPER,
+            [insert_row(p, now, last_seq + i) for i, p in enumerate(writes.new, start=1)],
+        )
+        conn.executemany(UPDATE_PAPER, [update_row(p, now) for p in writes.updated])
+        conn.executemany(
+            "INSERT OR IGNORE INTO paper_keys (alias, paper_key) VALUES (?, ?)", writes.aliases
+        )
+        replaced = [p for p in writes.updated if writes.authors_changed(p)]
+        conn.executemany("DELETE FROM authors WHERE paper_key = ?", [[p.key] for p in replaced])
+        conn.executemany(
+            "INSERT INTO authors (paper_key, position, name, folded) VALUES (?, ?, ?, ?)",
+            [
+                (p.key, i, name, fold(name))
+                for p in (*writes.new, *replaced)
+                for i, name in enumerate(p.authors)
+            ],
+        )
+
+    def get_paper(self, key_or_alias: str) -> Paper | None:
+        """The stored paper known by this key or alias (`arxiv:…`, `doi:…`, `title:…`)."""
+        row = self.db.execute(
+            "SELECT p.* FROM papers p LEFT JOIN paper_keys k ON k.paper_key = p.key "
+            "WHERE p.key = ? OR k.alias = ? LIMIT 1",
+            [key_or_alias, key_or_alias],
+        ).fetchone()
+        return paper_from_row(row) if row else None
+
+    def count_papers(self) -> int:
+        """How many distinct papers are stored."""
+        return int(self.db.execute("SELECT count(*) FROM papers").fetchone()[0])
+
+    def papers_seen_since(self, since: datetime) -> Iterator[Paper]:
+        """Papers first stored at or after `since`, oldest first."""
+        rows = self.db.execute(
+            "SELECT * FROM papers WHERE first_seen >= ? ORDER BY first_seen, key", [iso(since)]
+        )
+        return (paper_from_row(row) for row in rows)

@@ -1,0 +1,128 @@
+"""Row encoding: how a Paper is stored in a `papers` row and read back.
+
+`PAPER_COLUMNS` is the one table of the row's columns: the insert, the update and the decoder
+are all built from it, so a column added to it is written and read everywhere at once. Times are
+ISO 8601 text in UTC (it sorts as time does); tuples are JSON lists; `extra` is a JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from operator import attrgetter
+from typing import Any
+
+from digest.models import Paper
+
+
+def iso(moment: datetime) -> str:
+    """`moment` as stored: ISO 8601 in UTC, to the microsecond."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def from_iso(text: str | None) -> datetime | None:
+    """A stored time, or None for an empty one."""
+    return datetime.fromisoformat(text) if text else None
+
+
+def _json_list(values: tuple[str, ...]) -> str:
+    return json.dumps(list(values), ensure_ascii=False)
+
+
+def _tuple(text: str) -> tuple[Any, ...]:
+    return tuple(json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a `papers` row: how the paper's value is stored, and read back."""
+
+    name: str
+    # The stored value, from the paper and the time of the write (None: the Paper attribute
+    # of the same name, as it is).
+    encode: Callable[[Paper, datetime], Any] | None = None
+    # The Paper field's value, from the stored one (None: as stored).
+    decode: Callable[[Any], Any] | None = None
+    field: bool = True  # a Paper field (False: bookkeeping only)
+    updated: bool = True  # rewritten when a stored paper changes (False: set once, at insert)
+
+
+# In the table's order (a test checks it against the schema).
+PAPER_COLUMNS: tuple[Column, ...] = (
+    Column("key", updated=False),
+    Column("arxiv_id"),
+    Column("version"),
+    Column("doi"),
+    Column("title"),
+    Column("abstract"),
+    Column("authors", lambda p, _: _json_list(p.authors), _tuple),
+    Column("authors_truncated", lambda p, _: int(p.authors_truncated), bool),
+    Column("categories", lambda p, _: json.dumps(list(p.categories)), _tuple),
+    Column(
+        "published",
+        lambda p, _: p.published.isoformat() if p.published else None,
+        lambda text: date.fromisoformat(text) if text else None,
+    ),
+    Column("url"),
+    Column("source"),
+    Column("sources", lambda p, _: _json_list(p.sources), _tuple),
+    Column("listing_id"),
+    Column(
+        "extra",
+        lambda p, _: json.dumps(dict(p.extra), ensure_ascii=False, sort_keys=True),
+        lambda text: tuple(sorted(json.loads(text).items())),
+    ),
+    Column("first_seen", lambda p, now: iso(p.first_seen or now), from_iso, updated=False),
+    Column("updated_at", lambda _, now: iso(now), field=False),
+)
+
+
+class _Writer:
+    """The values of some columns, in the order `names` lists them: copied attributes first
+    (one C-level `attrgetter`), then the encoded ones. Most columns are copied as they are."""
+
+    def __init__(self, columns: Iterable[Column]) -> None:
+        chosen = tuple(columns)
+        copied = tuple(c.name for c in chosen if c.encode is None)
+        self._encoded = tuple(c.encode for c in chosen if c.encode is not None)
+        self.names = (*copied, *(c.name for c in chosen if c.encode is not None))
+        self._copy = attrgetter(*copied)
+
+    def values(self, paper: Paper, now: datetime) -> list[Any]:
+        """The columns' stored values for `paper`, written at `now`."""
+        return [*self._copy(paper), *(encode(paper, now) for encode in self._encoded)]
+
+
+_INSERT = _Writer(PAPER_COLUMNS)
+_UPDATE = _Writer(c for c in PAPER_COLUMNS if c.updated)
+_AS_STORED = tuple(c.name for c in PAPER_COLUMNS if c.field and c.decode is None)
+_DECODED = tuple((c.name, c.decode) for c in PAPER_COLUMNS if c.field and c.decode is not None)
+
+# A new paper also gets the next commit sequence number (`seq`, appended to its row).
+INSERT_PAPER = "INSERT INTO papers ({}, seq) VALUES ({}, ?)".format(
+    ", ".join(_INSERT.names), ", ".join("?" * len(_INSERT.names))
+)
+UPDATE_PAPER = "UPDATE papers SET {} WHERE key = ?".format(
+    ", ".join(f"{name} = ?" for name in _UPDATE.names)
+)
+
+
+def insert_row(paper: Paper, now: datetime, seq: int) -> list[Any]:
+    """The values `INSERT_PAPER` binds for a new paper stored now as number `seq`."""
+    return [*_INSERT.values(paper, now), seq]
+
+
+def update_row(paper: Paper, now: datetime) -> list[Any]:
+    """The values `UPDATE_PAPER` binds for a stored paper that changed now."""
+    return [*_UPDATE.values(paper, now), paper.key]
+
+
+def paper_from_row(row: sqlite3.Row | Mapping[str, Any]) -> Paper:
+    """The Paper a `papers` row holds (ValueError when a stored value does not decode)."""
+    values = {name: row[name] for name in _AS_STORED}
+    for name, decode in _DECODED:
+        values[name] = decode(row[name])
+    return Paper(**values)

@@ -1,0 +1,173 @@
+"""The schema: `MIGRATIONS[i]` takes a database from version i to i + 1 (in `PRAGMA
+user_version`), so every database ever created can be brought up to date. Never edit a released
+migration; add one. Times are stored as ISO 8601 strings in UTC, which sort correctly as text.
+"""
+
+from __future__ import annotations
+
+# The first schema.
+_MIGRATE_1 = """
+        CREATE TABLE papers (
+            key TEXT PRIMARY KEY,
+            arxiv_id TEXT NOT NULL DEFAULT '',
+            version INTEGER NOT NULL DEFAULT 0,
+            doi TEXT NOT NULL DEFAULT '',
+            title TEXT NOT NULL,
+            abstract TEXT NOT NULL DEFAULT '',
+            authors TEXT NOT NULL DEFAULT '[]',
+            authors_truncated INTEGER NOT NULL DEFAULT 0,
+            categories TEXT NOT NULL DEFAULT '[]',
+            published TEXT,
+            url TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT '',
+            sources TEXT NOT NULL DEFAULT '[]',
+            listing_id TEXT NOT NULL DEFAULT '',
+            extra TEXT NOT NULL DEFAULT '{}',
+            first_seen TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX papers_first_seen ON papers(first_seen);
+        CREATE TABLE paper_keys (
+            alias TEXT PRIMARY KEY,
+            paper_key TEXT NOT NULL REFERENCES papers(key)
+        );
+        CREATE TABLE authors (
+            paper_key TEXT NOT NULL REFERENCES papers(key),
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            folded TEXT NOT NULL,
+            PRIMARY KEY (paper_key, position)
+        );
+        CREATE INDEX authors_folded ON authors(folded);
+        CREATE TABLE fetch_state (
+            source TEXT PRIMARY KEY,
+            last_attempt TEXT,
+            last_success TEXT,
+            failing_since TEXT,
+            last_error TEXT NOT NULL DEFAULT '',
+            etag TEXT NOT NULL DEFAULT '',
+            last_modified TEXT NOT NULL DEFAULT '',
+            cursor TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            profile TEXT NOT NULL,
+            message_id TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+            created_at TEXT NOT NULL,
+            cutoff TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            raw BLOB NOT NULL,
+            paper_count INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            sent_at TEXT
+        );
+        CREATE INDEX outbox_profile_status ON outbox(profile, status);
+        CREATE TABLE outbox_papers (
+            outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+            paper_key TEXT NOT NULL REFERENCES papers(key),
+            PRIMARY KEY (outbox_id, paper_key)
+        );
+        CREATE INDEX outbox_papers_key ON outbox_papers(paper_key);
+        CREATE TABLE deliveries (
+            profile TEXT NOT NULL,
+            paper_key TEXT NOT NULL REFERENCES papers(key),
+            outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+            delivered_at TEXT NOT NULL,
+            PRIMARY KEY (profile, paper_key)
+        );
+"""
+
+# Conditional-GET validators per source and URL (a source may read many URLs).
+_MIGRATE_2 = """
+        CREATE TABLE http_validators (
+            source TEXT NOT NULL,
+            url TEXT NOT NULL,
+            etag TEXT NOT NULL DEFAULT '',
+            last_modified TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (source, url)
+        );
+"""
+
+# When each profile's send job last ran to the end (sent, or nothing to send): what is due.
+_MIGRATE_3 = """
+        CREATE TABLE send_runs (
+            profile TEXT PRIMARY KEY,
+            last_run TEXT NOT NULL,
+            outcome TEXT NOT NULL DEFAULT ''
+        );
+"""
+
+# The window rule (DESIGN.md): papers carry the sequence the store committed them in; each
+# profile's window has an origin (its first digest's start) and a mark up to which papers that
+# left it undelivered have been recorded as expired.
+_MIGRATE_WINDOW = """
+        ALTER TABLE papers ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+        UPDATE papers SET seq = rowid;
+        CREATE INDEX papers_seq ON papers(seq);
+        CREATE TABLE windows (
+            profile TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            expired_until TEXT NOT NULL
+        );
+        CREATE TABLE expired (
+            profile TEXT NOT NULL,
+            paper_key TEXT NOT NULL REFERENCES papers(key),
+            expired_at TEXT NOT NULL,
+            PRIMARY KEY (profile, paper_key)
+        );
+"""
+
+# Per-recipient delivery state, and outbox statuses for digests held back (ambiguous: maybe
+# delivered; partial: some recipients still to retry) or given up while bound (undeliverable).
+# SQLite cannot widen a CHECK constraint in place: the outbox table is rebuilt (its columns
+# named, so this does not depend on its position among the migrations; `migrate` runs it with
+# foreign keys off, as SQLite's procedure for a table rebuild asks).
+_MIGRATE_RECIPIENTS = """
+        CREATE TABLE outbox_rebuilt (
+            id INTEGER PRIMARY KEY,
+            profile TEXT NOT NULL,
+            message_id TEXT NOT NULL UNIQUE,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'ambiguous', 'partial', 'sent',
+                                                   'failed', 'undeliverable')),
+            created_at TEXT NOT NULL,
+            cutoff TEXT NOT NULL,
+            recipients TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            raw BLOB NOT NULL,
+            paper_count INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT NOT NULL DEFAULT '',
+            sent_at TEXT
+        );
+        INSERT INTO outbox_rebuilt (id, profile, message_id, status, created_at, cutoff,
+                                    recipients, subject, raw, paper_count, attempts,
+                                    last_error, sent_at)
+            SELECT id, profile, message_id, status, created_at, cutoff, recipients, subject,
+                   raw, paper_count, attempts, last_error, sent_at FROM outbox;
+        DROP TABLE outbox;
+        ALTER TABLE outbox_rebuilt RENAME TO outbox;
+        CREATE INDEX outbox_profile_status ON outbox(profile, status);
+        CREATE TABLE outbox_recipients (
+            outbox_id INTEGER NOT NULL REFERENCES outbox(id),
+            address TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending', 'ambiguous', 'sent', 'refused',
+                                                   'abandoned')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            ambiguous_attempts INTEGER NOT NULL DEFAULT 0,
+            last_reply TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (outbox_id, address)
+        );
+"""
+
+# MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
+MIGRATIONS: tuple[str, ...] = (
+    _MIGRATE_1,
+    _MIGRATE_2,
+    _MIGRATE_3,
+    _MIGRATE_WINDOW,
+    _MIGRATE_RECIPIENTS,
+)
+SCHEMA_VERSION = len(MIGRATIONS)
