@@ -15,25 +15,22 @@ from hypothesis import strategies as st
 
 from digest.match import (
     Matcher,
+    Scanner,
     Term,
-    TermIndex,
     Words,
-    analyse,
     best_matches,
     compile_profile,
     compile_term,
-    find_term,
-    match_paper,
     match_profiles,
     names_match,
     parse_name,
     rank,
-    read_field,
     score,
     tokenize,
 )
 from digest.models import FollowedAuthor, Match, Paper, Profile, Reason
 from digest.sources.files import parse_listing_jsonl
+from tests.reference_match import analyse, find_term, match_paper, read_field
 
 
 def paper(
@@ -602,8 +599,10 @@ index_texts = st.lists(
 ).map(lambda pairs: "".join(w.upper() if i % 3 == 0 else w + g for i, (w, g) in enumerate(pairs)))
 
 
-def index_spans(terms: list[Term], text: str) -> dict[str, tuple[tuple[int, int], ...]]:
-    index, words = TermIndex(terms), Words(text)
+def index_spans(
+    terms: list[Term], text: str, scanner: Scanner | None = None
+) -> dict[str, tuple[tuple[int, int], ...]]:
+    index, words = scanner or Scanner(terms), Words(text)
     found = {key: words.char_spans(spans) for key, spans in index.scan(words).items()}
     return {t.raw: found.get(t.key, ()) for t in terms}
 
@@ -638,11 +637,12 @@ def test_the_index_agrees_with_the_reference_on_the_seeds() -> None:
     terms = [compile_term(raw) for raw in sorted(raws)]
     assert len(terms) > 100
     hits = 0
+    scanner = Scanner(terms)
     for paper in papers:
         for text in (paper.title, paper.abstract):
             field = read_field(text)
             expected = {t.raw: find_term(t, field) for t in terms}
-            assert index_spans(terms, text) == expected, text[:80]
+            assert index_spans(terms, text, scanner) == expected, text[:80]
             hits += sum(1 for spans in expected.values() if spans)
     assert hits > 300
 
@@ -661,18 +661,23 @@ def test_a_shared_matcher_reads_each_paper_once_for_all_profiles() -> None:
     matcher = Matcher([kv, spec])
     assert [m.paper.key for m in matcher.ranked("kv", papers)] == ["a"]
     assert [m.paper.key for m in matcher.ranked("spec", papers)] == ["b"]
-    assert len(matcher._memory) == 3  # the second profile reused the first one's reading
+    together = matcher.match_all(papers)  # one reading of each paper for both profiles
+    assert {name: [m.paper.key for m in ms] for name, ms in together.items()} == {
+        "kv": ["a"],
+        "spec": ["b"],
+    }
+    assert together["kv"] == list(matcher.ranked("kv", papers))
 
 
-def test_a_remembered_verdict_follows_the_paper_it_is_asked_about() -> None:
+def test_ranked_reads_the_paper_it_is_asked_about() -> None:
     kv = Profile("kv", keywords=("KV cache",))
     matcher = Matcher([kv])
     first = paper("KV cache eviction", key="a")
     assert matcher.ranked("kv", [first])[0].paper.upvotes == 0
     liked = replace(first, extra=(("upvotes", 7),))
-    assert matcher.ranked("kv", [liked])[0].paper.upvotes == 7  # same text: same verdict
+    assert matcher.ranked("kv", [liked])[0].paper.upvotes == 7
     retitled = replace(first, title="Something else entirely")
-    assert matcher.ranked("kv", [retitled]) == ()  # new text: read again
+    assert matcher.ranked("kv", [retitled]) == ()
 
 
 @settings(max_examples=30)
