@@ -4,6 +4,7 @@ ranking order, and properties of the tokenizer. Pure functions, no fixtures need
 from __future__ import annotations
 
 import random
+import re
 import unicodedata
 from dataclasses import replace
 from datetime import date
@@ -25,6 +26,7 @@ from digest.match import (
     names_match,
     parse_name,
     rank,
+    same_person,
     score,
     tokenize,
 )
@@ -107,6 +109,18 @@ KEYWORD_CASES: list[tuple[str, str, bool]] = [
     ("LLMs", "an open LLM", True),
     ("process", "Gaussian processes", True),
     ("language model", "large language models", True),
+    ("analysis", "two analyses", True),
+    ("theses", "one thesis", True),
+    ("axis", "both axes", True),
+    ("index", "sparse indices", True),
+    ("criterion", "the criteria", True),
+    ("corpus", "parallel corpora", True),
+    ("matrix", "low-rank matrices", True),
+    ("mixture of experts", "Mixtures of Experts", True),
+    ("mixture of experts", "mixture-of-expert layers", True),
+    ("status", "the statu quo", False),
+    ("news", "new results", False),
+    ("lens", "a len", False),
     ("cache", "cached values", False),
     ("policy", "policing", False),
     ("language model", "language modeling", False),
@@ -129,6 +143,13 @@ KEYWORD_CASES: list[tuple[str, str, bool]] = [
     ("SPECS", r"\textbf{SPECS} is fast", True),
     ("fast decoding", r"\emph{fast} decoding", True),
     ("texttt", r"$\texttt{SPECS}$", False),
+    ("ωTest", "$ω$Test beats it", True),
+    ("kNN", "a $k$NN baseline", True),
+    ("kNN", "a $k$-NN baseline", False),  # a one-letter word joins only at a term break
+    ("k NN", "the $k$ NN", True),
+    # a double possessive reads alike in ASCII and in other text
+    ("GPT model", "GPT's's model", True),
+    ("GPT model", "Über GPT's's model", True),
     # nothing left to match
     ("*", "anything at all", False),
     ("--", "anything -- at all", False),
@@ -188,6 +209,14 @@ AUTHOR_CASES: list[tuple[str, str, bool]] = [
     ("Iman Mirzadeh", "Seyed Iman Mirzadeh", False),
     ("Tiwari", "Rishabh Tiwari", False),
     ("Mausam", "Mausam", True),
+    # an initial with a full middle name: a different full first name is someone else
+    ("C. Karen Liu", "Chengjie Liu", False),
+    ("C. Karen Liu", "Chunhua Liu", False),
+    ("C. Karen Liu", "Karen Liu", False),
+    ("C. Karen Liu", "C. Karen Liu", True),
+    ("C. Karen Liu", "C. K. Liu", True),
+    ("C. Karen Liu", "C. Liu", True),
+    ("C. Karen Liu", "Chris Karen Liu", True),
 ]
 
 
@@ -704,3 +733,66 @@ def test_best_matches_keeps_the_top_of_what_match_profiles_ranks(
     for name, ranked in everything.items():
         assert best[name].matches == ranked[:keep]
         assert best[name].total == len(ranked)
+
+
+# --- the README's rule tables, run against the production matcher ---------------------------------
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def readme_table(header: str) -> list[tuple[str, str, str, bool]]:
+    """(rule, term or followed name, text or written name, should match) from a README table
+    whose header row starts with `header`. In the match columns, `;` separates the examples of
+    each term in turn, and `X` for `T` names the term `T` an example belongs to."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows: list[tuple[str, str, str, bool]] = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rule, terms_cell, matches, misses = (c.strip() for c in line.strip()[1:-1].split("|"))
+        terms = _CODE.findall(terms_cell)
+        for cell, should in ((matches, True), (misses, False)):
+            groups = [g for g in cell.split(";") if g.strip()]
+            for number, group in enumerate(groups):
+                named = re.search(r" for `([^`]+)`\s*$", group)
+                owners = (
+                    [named.group(1)]
+                    if named
+                    else ([terms[number]] if len(groups) == len(terms) > 1 else terms)
+                )
+                examples = _CODE.findall(group[: named.start()] if named else group)
+                rows += [(rule, t, text, should) for t in owners for text in examples]
+    return rows
+
+
+KEYWORD_TABLE = readme_table("| rule | keyword |")
+AUTHOR_TABLE = readme_table("| rule | followed |")
+
+
+def test_the_readme_tables_are_read() -> None:
+    assert len(KEYWORD_TABLE) >= 30 and len(AUTHOR_TABLE) >= 15
+    assert ("words that only look plural stay whole", "news", "new", False) in KEYWORD_TABLE
+
+
+@pytest.mark.parametrize(
+    ("rule", "keyword", "text", "should_match"),
+    KEYWORD_TABLE,
+    ids=[f"{kw}~{text}" for _, kw, text, _ in KEYWORD_TABLE],
+)
+def test_readme_keyword_table(rule: str, keyword: str, text: str, should_match: bool) -> None:
+    found = match_profiles([paper(text)], [Profile("me", keywords=(keyword,))])["me"]
+    assert bool(found) is should_match, rule
+
+
+@pytest.mark.parametrize(
+    ("rule", "followed", "written", "should_match"),
+    AUTHOR_TABLE,
+    ids=[f"{a}~{b}" for _, a, b, _ in AUTHOR_TABLE],
+)
+def test_readme_author_table(rule: str, followed: str, written: str, should_match: bool) -> None:
+    profile = Profile("me", authors=(FollowedAuthor(followed),))
+    found = match_profiles([paper(authors=(written,))], [profile])["me"]
+    assert bool(found) is should_match, rule
+    assert same_person(followed, written) is should_match
