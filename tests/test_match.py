@@ -30,6 +30,7 @@ from digest.match import (
     score,
     tokenize,
 )
+from digest.match.scan import occurrences
 from digest.models import FollowedAuthor, Match, Paper, Profile, Reason
 from digest.sources.files import parse_listing_jsonl
 from tests.reference_match import analyse, find_term, match_paper, read_field
@@ -632,7 +633,7 @@ def index_spans(
     terms: list[Term], text: str, scanner: Scanner | None = None
 ) -> dict[str, tuple[tuple[int, int], ...]]:
     index, words = scanner or Scanner(terms), Words(text)
-    found = {key: words.char_spans(spans) for key, spans in index.scan(words).items()}
+    found = {key: words.char_spans(occurrences(s)) for key, s in index.scan(words).items()}
     return {t.raw: found.get(t.key, ()) for t in terms}
 
 

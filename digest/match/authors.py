@@ -12,8 +12,8 @@ Worked example: following ``C. Karen Liu`` (first ``c``, middle ``karen``, last 
   listing that writes a different full first name without it names someone else;
 - ``Karen Liu`` is not either (first names `c` and `karen` conflict): add it to `aliases`.
 
-The matcher indexes followed names by last name, so a listing's author costs one dictionary
-lookup unless someone follows a person of that last name.
+The matcher indexes followed names by last name and first initial, so a listing's author costs
+one dictionary lookup unless someone follows a person of that last name and initial.
 """
 
 from __future__ import annotations
@@ -132,13 +132,15 @@ def followed_names(authors: Iterable[FollowedAuthor]) -> list[tuple[FollowedAuth
 
 
 class AuthorIndex:
-    """Every profile's followed names by last name."""
+    """Every profile's followed names by last name and first initial (first names must agree,
+    so they share their first letter: `Wang` followed by hundreds is looked at by initial)."""
 
     def __init__(self, profiles: Sequence[Sequence[tuple[FollowedAuthor, Name]]]) -> None:
-        self._by_last: defaultdict[str, list[FollowedName]] = defaultdict(list)
+        self._by_last: defaultdict[tuple[str, str], list[FollowedName]] = defaultdict(list)
         for number, names in enumerate(profiles):
             for rank, (author, name) in enumerate(names):
-                self._by_last[name.last].append(FollowedName(number, rank, author, name))
+                key = (name.last, name.first[:1])
+                self._by_last[key].append(FollowedName(number, rank, author, name))
 
     def hits(self, authors: Sequence[str]) -> dict[int, list[AuthorHit]]:
         """Profile number -> the followed authors among `authors`, in listing order."""
@@ -148,7 +150,7 @@ class AuthorIndex:
         by_last = self._by_last
         for position, written in enumerate(authors):
             for parsed in name_readings(written):
-                for followed in by_last.get(parsed.last, ()):
+                for followed in by_last.get((parsed.last, parsed.first[:1]), ()):
                     if names_match(parsed, followed.name):
                         found[followed.profile].append(
                             AuthorHit(position, followed.rank, followed.author, written)

@@ -39,11 +39,18 @@ class Matcher:
         self.profiles = tuple(profiles)
         self.scanner = Scanner(t for c in self.compiled for t in c.terms())
         self.numbers = {p.name: n for n, p in enumerate(self.profiles)}
-        users: dict[TermKey, set[int]] = {}
+        # Which profiles' keywords (at which positions) and groups each term concerns: a term
+        # that is only excluded, or a group found in part, never makes a match.
+        self._keyword_at: dict[TermKey, list[tuple[int, tuple[int, ...]]]] = {}
+        self._group_at: dict[TermKey, list[tuple[int, int]]] = {}
+        self._group_keys: list[list[frozenset[TermKey]]] = []
         for number, compiled in enumerate(self.compiled):
-            for term in compiled.terms():
-                users.setdefault(term.key, set()).add(number)
-        self._users = {key: frozenset(numbers) for key, numbers in users.items()}
+            for key, positions in compiled.keyword_positions.items():
+                self._keyword_at.setdefault(key, []).append((number, positions))
+            self._group_keys.append([frozenset(t.key for t in g) for g in compiled.groups])
+            for index, keys in enumerate(self._group_keys[-1]):
+                for key in keys:
+                    self._group_at.setdefault(key, []).append((number, index))
         self._authors = AuthorIndex([c.authors for c in self.compiled])
 
     def read(self, paper: Paper) -> PaperHits:
@@ -62,19 +69,35 @@ class Matcher:
         )
 
     def verdicts(self, hits: PaperHits, only: int | None = None) -> Iterator[Verdict]:
-        """The verdicts of the profiles a found term or author concerns (or profile `only`)."""
+        """The verdicts of the profiles a found keyword, whole group or author concerns (or of
+        profile `only`), in profile order."""
+        found, authors = hits.found, hits.authors
+        keywords: dict[int, list[int]] = {}
+        groups: dict[int, list[int]] = {}
+        touched: set[tuple[int, int]] = set()
+        for key in found:
+            for number, positions in self._keyword_at.get(key, ()):
+                keywords.setdefault(number, []).extend(positions)
+            for pair in self._group_at.get(key, ()):
+                if pair not in touched:
+                    touched.add(pair)
+                    number, index = pair
+                    if self._group_keys[number][index] <= found:
+                        groups.setdefault(number, []).append(index)
+        numbers = {*authors, *keywords, *groups}
         if only is not None:
-            concerned: Iterable[int] = (only,)
-        else:
-            numbers = set(hits.authors)
-            users = self._users
-            for key in hits.found:
-                numbers.update(users.get(key, ()))
-            concerned = sorted(numbers)
-        for number in concerned:
-            found = verdict(hits, number, self.compiled[number], hits.authors.get(number, ()))
-            if found is not None:
-                yield found
+            numbers &= {only}
+        for number in sorted(numbers):
+            result = verdict(
+                hits,
+                number,
+                self.compiled[number],
+                authors.get(number, ()),
+                keywords.get(number, ()),
+                groups.get(number, ()),
+            )
+            if result is not None:
+                yield result
 
     def match(self, paper: Paper) -> dict[str, Match]:
         """Each matching profile's match of `paper`, by profile name."""

@@ -11,6 +11,7 @@ highlighting). Worked example: ``KV cache`` found as `TokenSpan(1, 2)` in the ti
 from __future__ import annotations
 
 from digest.match.rules import CompiledProfile, Located, PaperHits, Verdict
+from digest.match.scan import occurrences
 from digest.match.terms import Term, TermKey
 from digest.models import Match, Reason, ReasonKind
 
@@ -42,9 +43,9 @@ def term_reasons(hits: PaperHits, term: Term, kind: ReasonKind) -> list[Reason]:
 def _locate(hits: PaperHits, key: TermKey) -> list[Located]:
     places: list[Located] = []
     if key in hits.in_title:
-        spans = hits.title.char_spans(hits.in_title[key])
+        spans = hits.title.char_spans(occurrences(hits.in_title[key]))
         places.append(("title", hits.title.text[spans[0][0] : spans[0][1]], spans))
     if key in hits.in_abstract:
-        spans = hits.abstract.char_spans(hits.in_abstract[key])
+        spans = hits.abstract.char_spans(occurrences(hits.in_abstract[key]))
         places.append(("abstract", hits.abstract.text[spans[0][0] : spans[0][1]], spans))
     return places

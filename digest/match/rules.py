@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from digest.match.authors import AuthorHit, Name, followed_names
 from digest.match.rank import points
 from digest.match.terms import Term, TermKey, compile_term
-from digest.match.text import TokenSpan, Words
+from digest.match.text import Words
 from digest.models import FollowedAuthor, Paper, Profile, ReasonField
 
 
@@ -96,8 +96,8 @@ class PaperHits:
     paper: Paper
     title: Words
     abstract: Words
-    in_title: Mapping[TermKey, list[TokenSpan]]
-    in_abstract: Mapping[TermKey, list[TokenSpan]]
+    in_title: Mapping[TermKey, dict[int, int]]  # term -> first word -> last word
+    in_abstract: Mapping[TermKey, dict[int, int]]
     authors: Mapping[int, list[AuthorHit]]  # profile number -> followed authors found
     found: frozenset[TermKey]  # every term in either field
     # Where each term was found, as reasons need it: filled as matches are built, so many
@@ -117,27 +117,27 @@ class Verdict:
 
 
 def verdict(
-    hits: PaperHits, number: int, compiled: CompiledProfile, authors: Sequence[AuthorHit]
+    hits: PaperHits,
+    number: int,
+    compiled: CompiledProfile,
+    authors: Sequence[AuthorHit],
+    keywords: Iterable[int],
+    groups: Iterable[int],
 ) -> Verdict | None:
-    """Profile `number`'s verdict on a scanned paper, or None when it does not match."""
+    """Profile `number`'s verdict on a scanned paper, given the followed authors, the positions
+    of the keywords and the whole groups the scan found for it; None when it does not match."""
     followed = tuple(sorted(authors, key=lambda a: (a.position, a.rank)))
-    keywords: tuple[int, ...] = ()
-    groups: tuple[int, ...] = ()
-    found = hits.found
-    if followed or _eligible(hits, compiled):
-        table = compiled.keyword_positions
-        keywords = tuple(sorted(p for key in table.keys() & found for p in table[key]))
-        groups = tuple(
-            i for i, group in enumerate(compiled.groups) if all(term.key in found for term in group)
-        )
-    if not followed and not keywords and not groups:
+    if not followed and not _eligible(hits, compiled):
         return None
-    terms = [compiled.keywords[p] for p in keywords]
-    terms += [t for i in groups for t in compiled.groups[i]]
+    matched, whole = tuple(sorted(keywords)), tuple(sorted(groups))
+    if not followed and not matched and not whole:
+        return None
+    terms = [compiled.keywords[p] for p in matched]
+    terms += [t for i in whole for t in compiled.groups[i]]
     in_title = hits.in_title
     title_terms = {t.raw for t in terms if t.key in in_title}
     value = points(bool(followed), len({t.raw for t in terms}), len(title_terms))
-    return Verdict(number, value, followed, keywords, groups)
+    return Verdict(number, value, followed, matched, whole)
 
 
 def _eligible(hits: PaperHits, compiled: CompiledProfile) -> bool:

@@ -26,7 +26,8 @@ from digest.match.text import Words
 
 MAX_TERM_CHARS = 200
 # More combinations than this and only the last words vary (their product stays under it).
-_MAX_FORMS = 64
+_MAX_FORMS = 16
+_SIBILANTS = ("s", "x", "z", "ch", "sh", "o")
 # Short function words never join into a one-word term: `for getting` is not `forgetting`,
 # `to get her` is not `together` (a keyword of several words may still contain them). They
 # have no plural either.
@@ -108,7 +109,9 @@ def _noun_spellings(lemma: str) -> tuple[str, ...]:
 
 def _regular_forms(word: str) -> set[str]:
     """Singular and plural by the regular English endings (for words no dictionary knows)."""
-    forms = {word + "s", word + "es"}
+    forms = {word + "s"}
+    if word.endswith(_SIBILANTS):  # `-es` only where English writes it: `box`/`boxes`
+        forms.add(word + "es")
     if word.endswith("y") and len(word) > 2:
         forms.add(word[:-1] + "ies")
     if word.endswith("ies") and len(word) > 4:
@@ -141,17 +144,24 @@ def plural_forms(letters: str) -> frozenset[str]:
     return frozenset(forms)
 
 
-@lru_cache(maxsize=1 << 17)
+@lru_cache(maxsize=1 << 16)
+def _spellings(word: str) -> tuple[str, ...]:
+    """`plural_forms` in a fixed order, the word itself first."""
+    return (word, *sorted(plural_forms(word) - {word}))
+
+
 def term_forms(term: Term) -> tuple[Form, ...]:
     """Every spelling of `term` that matches it: each word singular or plural (see above)."""
     if not term.usable:
         return ()
     if term.prefix:
         return (Form(term.letters, term.boundaries),)
+    if len(term.parts) == 1:  # most terms: no boundaries to work out
+        return tuple(Form(spelling, ()) for spelling in _spellings(term.letters))
     choices: list[tuple[str, ...]] = [(part,) for part in term.parts]
     total = 1
     for position in reversed(range(len(term.parts))):
-        spellings = tuple(sorted(plural_forms(term.parts[position])))
+        spellings = _spellings(term.parts[position])
         if total * len(spellings) > _MAX_FORMS:
             break
         total *= len(spellings)
