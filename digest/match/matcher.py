@@ -125,34 +125,49 @@ class Matcher:
     def best(self, papers: Iterable[Paper], keep: int | None = None) -> dict[str, Best]:
         """Each profile's `keep` best matches (all without `keep`) and its count of all matches.
 
-        Verdicts are ranked as they come and trimmed now and then, so with `keep` memory does
-        not grow with the papers; reasons are built only for the matches returned."""
-        kept: list[list[tuple[tuple[float, int, int, str], Verdict, PaperHits]]] = [
+        With `keep`, verdicts are ranked as they come and trimmed now and then, so memory does
+        not grow with the papers, and reasons are built only for the matches returned. Without
+        it every match is returned, so it is built at once (holding each paper's reading until
+        the end would cost more memory than the reasons)."""
+        kept: list[list[tuple[RankKey, Verdict | Match, PaperHits | None]]] = [
             [] for _ in self.profiles
         ]
         totals = [0] * len(self.profiles)
+        compiled = self.compiled
         for paper in papers:
             hits = self.read(paper)
             for found in self.verdicts(hits):
                 number = found.profile
                 totals[number] += 1
                 bucket = kept[number]
+                if keep is None:
+                    match = build_match(hits, compiled[number], found)
+                    bucket.append((rank_key(found.score, paper), match, None))
+                    continue
                 bucket.append((rank_key(found.score, paper), found, hits))
-                if keep is not None and len(bucket) >= 4 * keep + 16:  # trim now and then
+                if len(bucket) >= 4 * keep + 16:  # trim now and then
                     bucket.sort(key=_first)
                     del bucket[keep:]
         result: dict[str, Best] = {}
         for number, bucket in enumerate(kept):
             bucket.sort(key=_first)
-            compiled = self.compiled[number]
-            matches = tuple(build_match(h, compiled, v) for _, v, h in bucket[:keep])
+            matches = tuple(_built(item, h, compiled[number]) for _, item, h in bucket[:keep])
             result[self.profiles[number].name] = Best(matches, totals[number])
         return result
 
 
-def _first(
-    item: tuple[tuple[float, int, int, str], Verdict, PaperHits],
-) -> tuple[float, int, int, str]:
+RankKey = tuple[float, int, int, str]
+
+
+def _built(item: Verdict | Match, hits: PaperHits | None, compiled: CompiledProfile) -> Match:
+    """A kept match, its reasons built now if they were not yet."""
+    if isinstance(item, Match):
+        return item
+    assert hits is not None  # a verdict is kept with its paper's reading
+    return build_match(hits, compiled, item)
+
+
+def _first(item: tuple[RankKey, Verdict | Match, PaperHits | None]) -> RankKey:
     return item[0]
 
 
