@@ -33,7 +33,7 @@ from digest.sources.files import listing_to_paper
 
 CASES_FILE = Path(__file__).parent / "data" / "labelled" / "cases.jsonl"
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
-MIN_CASES = 150
+MIN_CASES = 339
 
 # Every rule of DESIGN.md's profile contract, each with positive and negative cases.
 RULES = (
@@ -196,6 +196,12 @@ def test_precision_and_recall_are_one(request: pytest.FixtureRequest) -> None:
     assert (precision, recall) == (1.0, 1.0), (
         f"precision {precision:.4f}, recall {recall:.4f}; misclassified:\n" + "\n".join(wrong)
     )
+
+
+@pytest.mark.parametrize("case", load_cases(), ids=lambda case: case.id)
+def test_case(case: Case) -> None:
+    """Each case on its own, against the production matcher (one test id per case)."""
+    assert bool(run(case)) is case.should_match, case.raw.get("note", case.raw["variant"])
 
 
 def test_expected_reasons() -> None:

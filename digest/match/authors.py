@@ -1,0 +1,158 @@
+"""Authors: reading written names and deciding whether two of them are the same person.
+
+A name is folded (case, accents, periods and commas dropped; `Last, First` turned around) into
+first name, middle names and last name. Two names are the same person (DESIGN.md, README's
+author rules) when the last names are equal, the first names are equal or one is an initial of
+the other, and the middle names may be missing on either side but never conflict.
+
+Worked example: following ``C. Karen Liu`` (first ``c``, middle ``karen``, last ``liu``):
+
+- ``C. K. Liu`` and ``C. Liu`` are her (initials agree, a missing middle name is fine);
+- ``Chengjie Liu`` is not: the followed name's only full given name is its middle one, and a
+  listing that writes a different full first name without it names someone else;
+- ``Karen Liu`` is not either (first names `c` and `karen` conflict): add it to `aliases`.
+
+The matcher indexes followed names by last name and first initial, so a listing's author costs
+one dictionary lookup unless someone follows a person of that last name and initial.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
+
+from digest.models import FollowedAuthor, fold
+
+_NAME_SPLIT = re.compile(r"[\s.\-‐‑]+")
+_SUFFIXES = frozenset({"jr", "sr", "ii", "iii", "iv"})
+_NAME_HYPHEN = re.compile(r"(?<=[^\W\d_])[\-‐‑](?=[^\W\d_])")
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """A person's name, folded: first name, middle names or initials, last name."""
+
+    first: str
+    middles: tuple[str, ...]
+    last: str
+
+
+@lru_cache(maxsize=1 << 16)
+def parse_name(name: str, *, close_hyphens: bool = False) -> Name | None:
+    """Read `First Middle Last` or `Last, First Middle`, ignoring case, accents and periods.
+
+    Hyphens split names (`Seyed-Iman` = `Seyed Iman`), or with `close_hyphens` join them
+    (`Han-Byul` = `Hanbyul`)."""
+    text = fold(name).strip()
+    if close_hyphens:
+        text = _NAME_HYPHEN.sub("", text)
+    if "," in text:
+        last_part, _, first_part = text.partition(",")
+        text = f"{first_part.replace(',', ' ')} {last_part}"
+    words = [w for w in _NAME_SPLIT.split(text) if w and w not in _SUFFIXES]
+    words = [w.replace("'", "").replace("’", "") for w in words]
+    if len(words) < 2:
+        return Name("", (), words[0]) if words else None
+    return Name(words[0], tuple(words[1:-1]), words[-1])
+
+
+@lru_cache(maxsize=1 << 16)
+def name_readings(name: str) -> tuple[Name, ...]:
+    """Every way to read a name: hyphens as breaks and, when it has any, closed up."""
+    split = parse_name(name)
+    if split is None:
+        return ()
+    closed = parse_name(name, close_hyphens=True) if _NAME_HYPHEN.search(name) else None
+    return (split,) if closed is None or closed == split else (split, closed)
+
+
+def _given_names_agree(a: str, b: str) -> bool:
+    """Equal, or one is an initial of the other."""
+    if not a or not b:
+        return a == b  # a bare last name only matches another bare last name
+    if len(a) == 1 or len(b) == 1:
+        return a[0] == b[0]
+    return a == b
+
+
+def _goes_by_middle_name(a: Name, b: Name) -> bool:
+    """`a` is an initial plus a full middle name (`C. Karen Liu`) and `b` a different full
+    first name with no middle names (`Chengjie Liu`): two people."""
+    return (
+        len(a.first) == 1
+        and any(len(m) > 1 for m in a.middles)
+        and len(b.first) > 1
+        and not b.middles
+    )
+
+
+def names_match(a: Name, b: Name) -> bool:
+    """Same person by DESIGN.md's rules: last names equal, first names compatible, and middle
+    names possibly missing on either side but never conflicting: the shorter list of middle
+    names must appear, in order, in the longer (`Gido van de Ven` = `Gido M. van de Ven`)."""
+    if a.last != b.last or not _given_names_agree(a.first, b.first):
+        return False
+    if _goes_by_middle_name(a, b) or _goes_by_middle_name(b, a):
+        return False
+    fewer, more = sorted((a.middles, b.middles), key=len)
+    remaining = iter(more)
+    return all(any(_given_names_agree(x, y) for y in remaining) for x in fewer)
+
+
+def same_person(a: str, b: str) -> bool:
+    """True when two written names are the same person by the rules of `names_match`."""
+    return any(names_match(x, y) for x in name_readings(a) for y in name_readings(b))
+
+
+class AuthorHit(NamedTuple):
+    """A followed author found among a paper's authors."""
+
+    position: int  # where the name stands in the paper's author list
+    rank: int  # where the followed spelling stands in the profile (name, then aliases)
+    author: FollowedAuthor
+    written: str  # the name as the paper writes it
+
+
+class FollowedName(NamedTuple):
+    """One reading of one spelling of a profile's followed author."""
+
+    profile: int
+    rank: int
+    author: FollowedAuthor
+    name: Name
+
+
+def followed_names(authors: Iterable[FollowedAuthor]) -> list[tuple[FollowedAuthor, Name]]:
+    """Every reading of every spelling (name and aliases) of the followed authors, in order."""
+    return [(a, n) for a in authors for spelling in a.names for n in name_readings(spelling)]
+
+
+class AuthorIndex:
+    """Every profile's followed names by last name and first initial (first names must agree,
+    so they share their first letter: `Wang` followed by hundreds is looked at by initial)."""
+
+    def __init__(self, profiles: Sequence[Sequence[tuple[FollowedAuthor, Name]]]) -> None:
+        self._by_last: defaultdict[tuple[str, str], list[FollowedName]] = defaultdict(list)
+        for number, names in enumerate(profiles):
+            for rank, (author, name) in enumerate(names):
+                key = (name.last, name.first[:1])
+                self._by_last[key].append(FollowedName(number, rank, author, name))
+
+    def hits(self, authors: Sequence[str]) -> dict[int, list[AuthorHit]]:
+        """Profile number -> the followed authors among `authors`, in listing order."""
+        found: defaultdict[int, list[AuthorHit]] = defaultdict(list)
+        if not self._by_last:
+            return found
+        by_last = self._by_last
+        for position, written in enumerate(authors):
+            for parsed in name_readings(written):
+                for followed in by_last.get((parsed.last, parsed.first[:1]), ()):
+                    if names_match(parsed, followed.name):
+                        found[followed.profile].append(
+                            AuthorHit(position, followed.rank, followed.author, written)
+                        )
+        return found

@@ -1,0 +1,147 @@
+"""Verdicts: DESIGN.md's profile rules applied to what the scan found, with set and integer work.
+
+A paper matches a profile when a followed author wrote it, or when it passes the profile's
+categories, holds no `exclude` term, and some keyword or some whole `all_of` group occurs in it.
+Papers by followed authors ignore `exclude` and `categories`.
+
+Worked example: a profile with keywords ``KV cache`` and ``quantiz*``, the group
+``[diffusion, language model]``, exclude ``medical`` and categories ``cs.LG``. A cs.LG paper
+whose title holds ``KV-caches`` and whose abstract holds ``quantized`` and ``diffusion``: the
+scan found the keys of ``KV cache`` (title), ``quantiz*`` and ``diffusion`` (abstract); no
+exclude key, the category passes, so the verdict is a match on keywords 0 and 1 (the group lacks
+``language model``), score 10 × 2 + 1 (one term in the title) = 21. No `Reason` is built yet:
+that happens only for the papers that make a digest (`reasons.py`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from digest.match.authors import AuthorHit, Name, followed_names
+from digest.match.rank import points
+from digest.match.terms import Term, TermKey, compile_term
+from digest.match.text import Words
+from digest.models import FollowedAuthor, Paper, Profile, ReasonField
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledProfile:
+    """A profile with every term compiled once, ready to match many papers."""
+
+    profile: Profile
+    keywords: tuple[Term, ...]
+    all_of: tuple[tuple[Term, ...], ...]
+    exclude: tuple[Term, ...]
+    authors: tuple[tuple[FollowedAuthor, Name], ...]
+    categories: frozenset[str]
+    # Lookup tables: keyword positions by term key, exclude keys, and the groups that can match.
+    keyword_positions: Mapping[TermKey, tuple[int, ...]]
+    exclude_keys: frozenset[TermKey]
+    groups: tuple[tuple[Term, ...], ...]
+
+    def terms(self) -> Iterable[Term]:
+        """Every usable term the profile has, in any role."""
+        yield from (t for t in self.keywords if t.usable)
+        yield from (t for t in self.exclude if t.usable)
+        for group in self.groups:
+            yield from group
+
+
+def compile_profile(profile: Profile) -> CompiledProfile:
+    """Compile a profile's keywords, groups, excludes and authors."""
+    keywords = tuple(compile_term(k) for k in profile.keywords)
+    positions: defaultdict[TermKey, list[int]] = defaultdict(list)
+    for position, term in enumerate(keywords):
+        if term.usable:
+            positions[term.key].append(position)
+    all_of = tuple(tuple(compile_term(t) for t in group) for group in profile.all_of if group)
+    exclude = tuple(compile_term(t) for t in profile.exclude)
+    return CompiledProfile(
+        profile=profile,
+        keywords=keywords,
+        all_of=all_of,
+        exclude=exclude,
+        authors=tuple(followed_names(profile.authors)),
+        categories=frozenset(c.strip().lower() for c in profile.categories if c.strip()),
+        keyword_positions={key: tuple(ps) for key, ps in positions.items()},
+        exclude_keys=frozenset(t.key for t in exclude if t.usable),
+        # A group with a term that cannot match can never match as a whole.
+        groups=tuple(g for g in all_of if all(t.usable for t in g)),
+    )
+
+
+def passes_categories(paper: Paper, wanted: frozenset[str]) -> bool:
+    """True when the profile names no category, the paper has none, or they share one.
+
+    A profile category without a dot (`cs`) stands for its whole archive (`cs.LG`, `cs.CL`, …).
+    """
+    if not wanted or not paper.categories:
+        return True
+    for category in paper.categories:
+        category = category.lower()
+        if category in wanted or category.split(".")[0] in wanted:
+            return True
+    return False
+
+
+Located = tuple[ReasonField, str, tuple[tuple[int, int], ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class PaperHits:
+    """What the scan found in one paper: term occurrences per field, and its followed authors."""
+
+    paper: Paper
+    title: Words
+    abstract: Words
+    in_title: Mapping[TermKey, dict[int, int]]  # term -> first word -> last word
+    in_abstract: Mapping[TermKey, dict[int, int]]
+    authors: Mapping[int, list[AuthorHit]]  # profile number -> followed authors found
+    found: frozenset[TermKey]  # every term in either field
+    # Where each term was found, as reasons need it: filled as matches are built, so many
+    # profiles with one term share the work.
+    located: dict[TermKey, list[Located]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One profile's match of one paper, before its reasons are built."""
+
+    profile: int
+    score: float
+    authors: tuple[AuthorHit, ...]  # the followed authors found, in listing order
+    keywords: tuple[int, ...]  # positions of the matched keywords, in profile order
+    groups: tuple[int, ...]  # positions (in `CompiledProfile.groups`) of whole groups
+
+
+def verdict(
+    hits: PaperHits,
+    number: int,
+    compiled: CompiledProfile,
+    authors: Sequence[AuthorHit],
+    keywords: Iterable[int],
+    groups: Iterable[int],
+) -> Verdict | None:
+    """Profile `number`'s verdict on a scanned paper, given the followed authors, the positions
+    of the keywords and the whole groups the scan found for it; None when it does not match."""
+    followed = tuple(sorted(authors, key=lambda a: (a.position, a.rank)))
+    if not followed and not _eligible(hits, compiled):
+        return None
+    matched, whole = tuple(sorted(keywords)), tuple(sorted(groups))
+    if not followed and not matched and not whole:
+        return None
+    terms = [compiled.keywords[p] for p in matched]
+    terms += [t for i in whole for t in compiled.groups[i]]
+    in_title = hits.in_title
+    title_terms = {t.raw for t in terms if t.key in in_title}
+    value = points(bool(followed), len({t.raw for t in terms}), len(title_terms))
+    return Verdict(number, value, followed, matched, whole)
+
+
+def _eligible(hits: PaperHits, compiled: CompiledProfile) -> bool:
+    """Keyword matches count only for papers in the profile's categories without excluded terms."""
+    if not passes_categories(hits.paper, compiled.categories):
+        return False
+    return hits.found.isdisjoint(compiled.exclude_keys)

@@ -1,0 +1,121 @@
+"""The scan: one Aho-Corasick automaton over every form of every term of every profile.
+
+Each field is read once (`text.Words`) and its `letters` (the folded words, concatenated) are
+scanned once, in Rust, by an automaton (ahocorasick-rs) that holds every spelling of every term of
+the run. A hit says "this form ends here"; the rules are cheap checks on it, with `offsets`:
+
+- whole words: the hit must start where a piece starts, and (unless the term is a prefix,
+  `quantiz*`) end where one ends; `RL` inside ``url`` starts mid-word and is dropped;
+- no punctuation inside: separators are never letters, so no form can run across one;
+- split compounds: word breaks of the text inside the hit are fine between real words
+  (``pre training`` for ``pretraining``), but next to a one-letter or function word only where
+  the form's own words meet (``R/L`` is not ``RL``, ``for getting`` is not ``forgetting``).
+
+Worked example: terms ``KV cache`` and ``RL`` over ``url of kv-caches``: the pieces are
+``url|of|kv|caches`` at offsets 0, 3, 5, 7 (end 13). The automaton reports ``rl`` ending at 2
+(starts at 1: not a piece start, dropped) and ``kvcaches`` (a form of ``KV cache``) at 5..12:
+it starts at piece 2, ends with piece 3, and its one inner break (offset 2) is where the form's
+words meet. The occurrence is `TokenSpan(2, 3)`. One occurrence is kept per term and starting
+word, the shortest (``KV cache`` over ``kv cache s`` is ``kv cache``).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, NamedTuple
+
+from digest.match.terms import FUNCTION_WORDS, Term, TermKey, term_forms
+from digest.match.text import TokenSpan, Words
+
+if TYPE_CHECKING:
+    import ahocorasick_rs
+
+
+class Entry(NamedTuple):
+    """What the automaton stores for one spelling: which term, and how to check a hit."""
+
+    key: TermKey
+    prefix: bool
+    boundaries: frozenset[int]
+
+
+# Term -> its occurrences, first word -> last word (`occurrences` puts them in text order).
+Found = dict[TermKey, dict[int, int]]
+
+
+def occurrences(starts: dict[int, int]) -> list[TokenSpan]:
+    """A term's occurrences in one field, in text order."""
+    return [TokenSpan(first, last) for first, last in sorted(starts.items())]
+
+
+def _automaton(patterns: Iterable[str]) -> ahocorasick_rs.AhoCorasick:
+    import ahocorasick_rs  # lazily: `digest --help` must not pay for it
+
+    # The library's own choice of automaton: a DFA over 100k spellings costs seconds and
+    # hundreds of MB to build for little gain in scanning.
+    return ahocorasick_rs.AhoCorasick(patterns)
+
+
+class Scanner:
+    """Every distinct term of a run in one automaton, so a field is scanned once for all."""
+
+    def __init__(self, terms: Iterable[Term]) -> None:
+        unique: dict[TermKey, Term] = {}
+        for term in terms:
+            if term.usable:
+                unique.setdefault(term.key, term)
+        self.keys = frozenset(unique)
+        entries: defaultdict[str, list[Entry]] = defaultdict(list)
+        for key, term in unique.items():
+            for form in term_forms(term):
+                entry = Entry(key, term.prefix, frozenset(form.boundaries))
+                if entry not in entries[form.letters]:
+                    entries[form.letters].append(entry)
+        # Pattern number -> what to check; the automaton itself holds only the letters.
+        self._entries = tuple(tuple(stored) for stored in entries.values())
+        self._automaton = _automaton(entries) if entries else None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def scan(self, words: Words) -> Found:
+        """Every occurrence of every term in the field, one per starting word, in text order."""
+        if self._automaton is None or not words.letters:
+            return {}
+        offsets, norms = words.offsets, words.norms
+        best: Found = {}
+        table = self._entries
+        for pattern, start, stop in self._automaton.find_matches_as_indexes(
+            words.letters, overlapping=True
+        ):
+            first = bisect_right(offsets, start) - 1
+            if offsets[first] != start:
+                continue  # inside a word: `rl` in `url`
+            last = bisect_right(offsets, stop - 1, first) - 1
+            whole = offsets[last + 1] == stop  # else it ends inside a word: `cache` in `cached`
+            for entry in table[pattern]:
+                if not (whole or entry.prefix):
+                    continue
+                if last > first and not _may_join(entry.boundaries, norms, offsets, first, last):
+                    continue
+                starts = best.setdefault(entry.key, {})
+                known = starts.get(first)
+                if known is None or last < known:
+                    starts[first] = last
+        return best
+
+
+def _may_join(
+    boundaries: frozenset[int], norms: list[str], offsets: list[int], first: int, last: int
+) -> bool:
+    """Whether the text's word breaks inside a hit are allowed: anywhere between real words,
+    only where the form's own words meet next to a one-letter or function word."""
+    start = offsets[first]
+    for piece in range(first + 1, last + 1):
+        before, word = norms[piece - 1], norms[piece]
+        short = len(before) < 2 or len(word) < 2 or before in FUNCTION_WORDS
+        if (short or word in FUNCTION_WORDS) and offsets[piece] - start not in boundaries:
+            return False
+    return True

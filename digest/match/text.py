@@ -1,0 +1,178 @@
+"""Reading a field: folding, words, and the one definition of what joins words.
+
+A field (a title or an abstract) is read once into `Words`: its folded words in order, with a
+separator entry wherever something other than a joiner stands between two words, and the same
+words concatenated into one string, `letters`, that the automaton scans (`scan.py`).
+
+Worked example: ``The KV-cache's size; $ω$Test`` reads as the pieces
+``["the", "kv", "cache", "size", ",", "ωtest"]``: the possessive ``'s`` is dropped, the hyphen
+is a joiner (it vanishes), ``;`` becomes a separator (``,``) that a term never runs across, and
+the math delimiters inside ``$ω$Test`` join it into one word. ``letters`` is
+``"thekvcachesize,ωtest"`` and ``offsets`` is ``[0, 3, 5, 10, 14, 15, 20]``, so an automaton hit
+on letters 3..10 (``kvcache``) is known to start at a word (piece 1), to end at one (after piece
+2), and to hold one word break, at offset 2 of the hit.
+
+ASCII text without TeX, the common case, is split by one C-level `findall`; other text is read
+word by word by `tokenize`. Both readings give the same words (tested property by property).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import NamedTuple
+
+from digest.models import fold
+
+# What may separate the words of one term in the text: whitespace, hyphens, slashes, `~` (TeX's
+# unbreakable space), math delimiters and TeX braces. The one definition; the regular
+# expressions below are built from it.
+JOINERS = " \t\n\r\f\v\x1c\x1d\x1e\x1f-/~${}"  # the ASCII whitespace of `\\s`, too
+_UNICODE_HYPHENS = "\u2010\u2011\u2012\u2013"
+_JOINER_CLASS = "".join(map(re.escape, JOINERS))  # inside [...]
+
+# A word: letters and digits (no underscore, so `V_1` is two words), with optional possessives
+# `'s` (`GPT's's` reads `GPT`) that are folded away. LaTeX commands (`\texttt`) are skipped, not
+# read as words. Combining marks (decomposed accents, `nai\u0308ve`) belong to the word they
+# follow. Soft hyphens are invisible hints for line breaking, so they belong to the word too.
+# TeX accents and special letters (`na\\"ive`, `Fr\\'{e}chet`, `S{\\o}ren`) are read as letters.
+_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f\u00ad"
+_TEX_LETTER = (
+    r"\\[`'^\"~=.][{]?[A-Za-z][}]?|[{]\\[`'^\"~=.][{]?[A-Za-z][}]?[}]|\\[Hcuvkdb][{][A-Za-z][}]"
+    r"|[{]\\(?:ss|aa|AA|ae|AE|oe|OE|[oOlLij])[}]|\\(?:ss|aa|AA|ae|AE|oe|OE|[oOlLij])(?:[{][}]|(?![A-Za-z]))"
+)
+_WORD = re.compile(
+    rf"((?:[^\W_]|{_TEX_LETTER})(?:[^\W_]|[{_MARKS}]|{_TEX_LETTER})*)(?:['’][sS](?![^\W_]))*"
+    r"|\\[A-Za-z]+"
+)
+# `_WORD` on lower-cased ASCII text without backslashes: words, and runs of what is neither a
+# word nor a joiner (separators). Possessives are dropped first.
+_ASCII_PIECE = re.compile(rf"[a-z0-9]+|[^a-z0-9{_JOINER_CLASS}]+")
+_ASCII_POSSESSIVE = re.compile(r"(?<=[A-Za-z0-9])'[sS](?![A-Za-z0-9])")
+_ASCII_ALL = re.compile(
+    rf"[A-Za-z0-9]+(?:'[sS](?![A-Za-z0-9]))*|[^A-Za-z0-9{_JOINER_CLASS}]+|[{_JOINER_CLASS}]+"
+)
+# Math delimiters or braces between two letters join them into one word (`$ω$Test`, `$k$NN`):
+# such text takes the careful reading.
+_INNER_MATH = re.compile(r"[^\W_][${}]+[^\W_]")
+_TEX_MARKUP = re.compile(r"\\[`'^\"~=.Hcuvkdb]|[\\{}]")
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
+_INNER_JOINERS = re.compile(r"[${}]+")
+# Folding can turn a letter into letters and punctuation (`Ŀ` -> `l·`, `½` -> `1⁄2`): dropped.
+_NOT_WORD = re.compile(r"[\W_]+")
+_JOINER = re.compile(rf"[\s{_JOINER_CLASS}{_UNICODE_HYPHENS}]*")  # any Unicode space
+SEPARATOR = ","
+
+
+def norm_word(word: str) -> str:
+    """A word's folded form: TeX markup read as its letters, case and accents dropped."""
+    if "\\" in word or "{" in word:
+        word = _TEX_MARKUP.sub("", word.replace("\\aa", "a").replace("\\AA", "A"))
+    return word.lower() if word.isascii() else _NOT_WORD.sub("", fold(word))
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One word of a field: its folded form and where it sits in the original text."""
+
+    norm: str
+    start: int
+    end: int
+    joined: bool  # True when only joiners separate it from the previous word
+
+
+def tokenize(text: str) -> tuple[Token, ...]:
+    """Split `text` into folded words with their offsets; LaTeX commands are skipped, and TeX
+    braces or math delimiters inside a word do not split it (`{\\bf P}ost` reads `Post`,
+    `$ω$Test` reads `ωTest`)."""
+    tokens: list[Token] = []
+    last_end = 0
+    for found in _WORD.finditer(text):
+        word = found.group(1)
+        if word is None:
+            continue
+        plain = word.isascii() and "\\" not in word and "{" not in word
+        norm = word.lower() if plain else norm_word(word)
+        if not norm:
+            continue
+        start, end = found.span()
+        gap = text[last_end:start]
+        if gap != " ":  # a single space, by far the most common gap, joins
+            gap = _LATEX_COMMAND.sub("", gap) if "\\" in gap else gap
+            if tokens and gap and _INNER_JOINERS.fullmatch(gap):
+                previous = tokens.pop()
+                tokens.append(Token(previous.norm + norm, previous.start, end, previous.joined))
+                last_end = end
+                continue
+        joined = bool(tokens) and (gap == " " or _JOINER.fullmatch(gap) is not None)
+        tokens.append(Token(norm, start, end, joined))
+        last_end = end
+    return tuple(tokens)
+
+
+def _plain_ascii(text: str) -> bool:
+    """ASCII without TeX and without math inside a word: the fast reading reads it right."""
+    if not text.isascii() or "\\" in text or "{" in text or "}" in text:
+        return False
+    return "$" not in text or _INNER_MATH.search(text) is None
+
+
+class TokenSpan(NamedTuple):
+    """An occurrence as word indexes into `Words.norms`: its first and last piece."""
+
+    first: int
+    last: int
+
+
+class Words:
+    """A field read once: folded words (`norms`), a separator entry wherever something other
+    than a joiner stands between two words, and the pieces concatenated (`letters`) with the
+    offset where each piece starts (`offsets`, one more entry: the end). Character offsets into
+    the original text are worked out only for fields that make a digest (`char_spans`)."""
+
+    __slots__ = ("_spans", "letters", "norms", "offsets", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._spans: tuple[list[int], list[int]] | None = None
+        if _plain_ascii(text):
+            if "'" in text:
+                text = _ASCII_POSSESSIVE.sub("", text)
+            self.norms: list[str] = _ASCII_PIECE.findall(text.lower())
+            self._finish()
+            return
+        norms: list[str] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        for token in tokenize(text):
+            if norms and not token.joined:
+                norms.append(SEPARATOR)
+                starts.append(token.start)
+                ends.append(token.start)
+            norms.append(token.norm)
+            starts.append(token.start)
+            ends.append(token.end)
+        self.norms, self._spans = norms, (starts, ends)
+        self._finish()
+
+    def _finish(self) -> None:
+        self.letters = "".join(self.norms)
+        self.offsets = [0, *accumulate(map(len, self.norms))]
+
+    def char_spans(self, found: Sequence[TokenSpan]) -> tuple[tuple[int, int], ...]:
+        """Word-index occurrences as character offsets into the text."""
+        if self._spans is None:
+            self._spans = self._ascii_offsets()
+        starts, ends = self._spans
+        return tuple((starts[first], ends[last]) for first, last in found)
+
+    def _ascii_offsets(self) -> tuple[list[int], list[int]]:
+        """Where each entry of the fast reading starts and ends in the text."""
+        # Every character belongs to a piece (a word with its possessives, a separator run or a
+        # joiner run), so offsets are running sums of piece lengths.
+        pieces = _ASCII_ALL.findall(self.text)
+        offsets = [0, *accumulate(map(len, pieces))]
+        kept = [i for i, piece in enumerate(pieces) if piece[0] not in JOINERS]
+        return [offsets[i] for i in kept], [offsets[i + 1] for i in kept]
