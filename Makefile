@@ -26,7 +26,7 @@ test: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy digest
+	$(BIN)/mypy digest tests
 
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format .

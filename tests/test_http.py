@@ -55,7 +55,12 @@ def client_for(
 def test_user_agent_names_project_version_and_contact() -> None:
     seen: list[httpx.Request] = []
     fake = FakeTime()
-    with client_for(lambda r: seen.append(r) or httpx.Response(200), fake) as client:
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200)
+
+    with client_for(answer, fake) as client:
         client.get("https://a.example/x")
     assert seen[0].headers["User-Agent"] == user_agent("me@example.org")
     assert seen[0].headers["User-Agent"].startswith("digest/0.1.0 (")

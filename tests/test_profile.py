@@ -16,7 +16,8 @@ import pytest
 
 from digest.cli import main
 from digest.errors import ConfigError
-from digest.profile import same_person, same_term, split_list, write_atomically
+from digest.match import same_person
+from digest.profile import same_term, split_list, write_atomically
 from digest.settings import load_settings
 
 from .conftest import DATA

@@ -67,7 +67,7 @@ EXTRA_TYPES = {"upvotes": int, "code": bool, "affiliation": str, "author_count":
 
 @pytest.fixture(scope="module")
 def pages_dir() -> Path:
-    pages = convert.default_pages_dir()
+    pages = Path(convert.default_pages_dir())  # seeds/convert.py is a script, not typed
     if not pages.is_dir():
         pytest.skip(f"seed pages directory {pages} does not exist")
     return pages
