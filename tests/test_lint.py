@@ -45,3 +45,40 @@ def test_lint_reports_each_kind_of_problem() -> None:
 def test_a_well_aimed_profile_has_no_warnings() -> None:
     profile = Profile(name="me", keywords=("KV cache",), authors=(FollowedAuthor("Bob Li"),))
     assert lint_profile(profile, PAPERS, broad_share=0.5) == []
+
+
+def _in(title: str, *categories: str) -> Paper:
+    return Paper(key=title, title=title, categories=categories)
+
+
+FILTERED = [
+    _in("Flaky tests in CI", "cs.SE"),
+    _in("Fixing flaky tests", "cs.SE"),
+    _in("Flaky tests in medical imaging pipelines", "cs.LG"),
+    _in("Metamorphic testing of compilers", "cs.LG"),
+    _in("Metamorphic testing of medical imaging", "cs.LG"),
+]
+
+
+def test_a_term_whose_every_hit_a_filter_drops_is_reported_naming_the_filter() -> None:
+    profile = Profile(
+        name="me",
+        keywords=("flaky test*", "metamorphic testing"),
+        exclude=("medical imaging",),
+        categories=("cs.LG", "cs.CL"),
+    )
+    warnings = lint_profile(profile, FILTERED, broad_share=1.0)
+    assert warnings == [
+        LintWarning(
+            "me",
+            "keyword",
+            "flaky test*",
+            "matched 3 of the 5 papers, but every one is dropped: 2 by categories"
+            " (cs.LG, cs.CL), 1 by exclude 'medical imaging'",
+        ),
+    ]
+
+
+def test_a_term_with_one_hit_that_passes_the_filters_is_not_reported() -> None:
+    profile = Profile(name="me", keywords=("metamorphic testing",), categories=("cs.LG",))
+    assert lint_profile(profile, FILTERED, broad_share=1.0) == []
