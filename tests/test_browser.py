@@ -282,3 +282,45 @@ def test_dark_mode(run_chromium: Run, demo: Demo) -> None:
     phone = screenshot(run_chromium, demo.path, "phone-dark", "375,2000", *DARK)
     assert_not_blank(phone)
     assert phone.mean_luminance() < 60
+
+
+MATH_PAPERS = (
+    (
+        "2501.00001",
+        r"$\varepsilon_1$-Close Policies for $\Theta(\sqrt{n})$ Regret in KV Cache Eviction",
+    ),
+    (
+        "2501.00002",
+        r"Ranking $\{1, \dots, n\}$ with $\texttt{SPECS}$: Speculative Decoding at Scale",
+    ),
+    ("2501.00003", r"$\omega$Test: Quantized Models Beyond `memory allocation' Limits"),
+)
+
+
+def test_math_reads_as_text_in_the_browser(run_chromium: Run, tmp_path: Path) -> None:
+    """A digest of papers whose titles carry TeX, rendered as the email's HTML part: the page
+    shows ε₁, Θ(√n), {1, …, n} and SPECS, never `$\\…`; out/screenshots/math.png is the
+    picture in docs/digest-math.png."""
+    from digest.match import match_profiles
+    from digest.models import Paper, Profile
+    from digest.render import build_digest, render_digest
+
+    profile = Profile("me", keywords=("KV cache", "speculative decoding", "quantiz*"))
+    papers = [
+        Paper(
+            key=f"arxiv:{arxiv_id}",
+            title=title,
+            arxiv_id=arxiv_id,
+            authors=("Ada Example", "Ben Example"),
+            abstract=r"We bound the error by $O(\log^2 n)$ and keep the KV cache small.",
+        )
+        for arxiv_id, title in MATH_PAPERS
+    ]
+    matches = match_profiles(papers, [profile])["me"]
+    page = tmp_path / "math.html"
+    page.write_text(render_digest(build_digest(profile, matches, FIXED_NOW)).html, "utf-8")
+    text = visible_text(run_chromium(page, "--dump-dom").stdout.decode())
+    for shown in ("ε₁-Close", "Θ(√n)", "{1, …, n}", "SPECS", "ωTest"):
+        assert shown in text
+    assert "$" not in text and "\\" not in text
+    assert_not_blank(screenshot(run_chromium, page, "math", "700,760"))
