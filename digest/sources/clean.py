@@ -63,6 +63,8 @@ def tex_to_text(value: str) -> str:
     """TeX in a name or an affiliation as Unicode text: `J\\"org` → Jörg, `S{\\o}gaard` →
     Søgaard, `Pi\\v{z}urica` → Pižurica, `AT\\&T` → AT&T; braces dropped, a tie is a space.
     Text without TeX marks is returned as it is."""
+    if not _TEX_MARKS.search(value):
+        return value  # most names: no converter built (that was most of ingest's time)
     from pylatexenc.latex2text import LatexNodes2Text
     from pylatexenc.latexwalker import LatexWalkerError
 
