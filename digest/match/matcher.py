@@ -149,33 +149,29 @@ class Matcher:
                 if len(bucket) >= 4 * keep + 16:  # trim now and then
                     bucket.sort(key=_first)
                     del bucket[keep:]
-        readings: dict[int, PaperHits] = {}  # a paper kept by several profiles is read once
-
-        def reading(paper: Paper) -> PaperHits:
-            if id(paper) not in readings:
-                readings[id(paper)] = self.read(paper)
-            return readings[id(paper)]
-
-        result: dict[str, Best] = {}
+        # Reasons for the kept verdicts: each paper read again once, for every profile that
+        # kept it, and let go at once (holding all readings peaked at +156 MB for 100 × 50).
+        built: list[list[Match | None]] = []
+        wanted: dict[int, tuple[Paper, list[tuple[int, int, Verdict]]]] = {}
         for number, bucket in enumerate(kept):
             bucket.sort(key=_first)
-            matches = tuple(
-                _built(item, reading(p) if p is not None else None, compiled[number])
-                for _, item, p in bucket[:keep]
-            )
-            result[self.profiles[number].name] = Best(matches, totals[number])
+            top = bucket[:keep]
+            built.append([item if isinstance(item, Match) else None for _, item, _p in top])
+            for position, (_, item, source) in enumerate(top):
+                if isinstance(item, Verdict) and source is not None:
+                    wanted.setdefault(id(source), (source, []))[1].append((number, position, item))
+        for source, verdicts in wanted.values():
+            hits = self.read(source)
+            for number, position, kept_verdict in verdicts:
+                built[number][position] = build_match(hits, compiled[number], kept_verdict)
+        result: dict[str, Best] = {}
+        for number, matches in enumerate(built):
+            done = tuple(m for m in matches if m is not None)
+            result[self.profiles[number].name] = Best(done, totals[number])
         return result
 
 
 RankKey = tuple[float, int, int, str]
-
-
-def _built(item: Verdict | Match, hits: PaperHits | None, compiled: CompiledProfile) -> Match:
-    """A kept match, its reasons built now if they were not yet."""
-    if isinstance(item, Match):
-        return item
-    assert hits is not None  # a verdict is kept with its paper's reading
-    return build_match(hits, compiled, item)
 
 
 def _first(item: tuple[RankKey, Verdict | Match, Paper | None]) -> RankKey:
