@@ -119,8 +119,7 @@ max_items = 1000
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path
         )
 
-    first = digest("fetch")
-    assert first.wait(timeout=60) == 0
+    assert _run(config, "fetch").returncode == 0
     fetcher = digest("fetch")
     try:
         time.sleep(1.0)
@@ -134,13 +133,7 @@ max_items = 1000
             fetcher.kill()
             fetcher.wait(timeout=10)
     for _ in range(6):  # the papers may need more than one digest (100 KB each)
-        done = subprocess.run(
-            [sys.executable, "-m", "digest", "--config", str(config), "send"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=tmp_path,
-        )
+        done = _run(config, "send")
         assert done.returncode == 0, done.stderr
         if "nothing new" in done.stdout:
             break
