@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any, Literal
 
-ReasonKind = Literal["author", "keyword", "all_of"]
+ReasonKind = Literal["author", "keyword", "all_of", "similar", "cites"]
 ReasonField = Literal["title", "abstract", "authors"]
+# What a reader said about a paper (`digest feedback`, the links in the email).
+FeedbackAction = Literal["like", "dislike"]
 
 # New style (2007+): 0704.0001, 2401.01234 with optional version; old style: hep-th/9901001.
 _ARXIV_NEW = re.compile(r"(?P<id>\d{4}\.\d{4,5})(?:v(?P<v>\d+))?")
@@ -217,11 +219,16 @@ class Digest:
     source_problems: tuple[SourceStatus, ...] = ()
     overflow: tuple[Match, ...] = ()
     empty_reason: str = ""  # why nothing matched, for an empty digest (`send_empty`)
+    # Papers no rule picked that the profile's model scores high (reasons of kind "similar").
+    suggestions: tuple[Match, ...] = ()
+    # Papers citing the profile's watched works (reasons of kind "cites"), shown first.
+    citing: tuple[Match, ...] = ()
 
     @property
     def papers(self) -> tuple[Match, ...]:
-        """Every paper this digest delivers: in full, then the compact list."""
-        return self.matches + self.overflow
+        """Every paper this digest delivers: citing papers, rule matches in full, the compact
+        list, then suggestions."""
+        return self.citing + self.matches + self.overflow + self.suggestions
 
     @property
     def followed_count(self) -> int:
@@ -230,8 +237,18 @@ class Digest:
 
     @property
     def topic_count(self) -> int:
-        """How many delivered papers were picked for keywords only."""
-        return len(self.papers) - self.followed_count
+        """How many rule-matched papers were picked for keywords only."""
+        return sum(1 for m in self.matches + self.overflow if not m.followed)
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """One reader's verdict on one paper for one profile (the latest one counts)."""
+
+    profile: str
+    paper_key: str
+    action: FeedbackAction
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -518,3 +518,20 @@ def test_outbox_rows_from_before_recipients_were_tracked_keep_working(tmp_path: 
     sent = store.record_attempt(2, NOW, tried={"me@example.org": ("sent", "accepted")}, error="")
     assert sent.status == "sent" and store.delivered_keys("me") == set(keys)
     assert store.db.execute("PRAGMA foreign_key_check").fetchall() == []
+
+
+def test_feedback_latest_verdict_counts_and_undo(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "f.db")
+    at = datetime(2026, 12, 1, 8, tzinfo=UTC)
+    assert store.record_feedback("me", "arxiv:2401.00001", "like", at) is True
+    assert store.record_feedback("me", "arxiv:2401.00001", "like", at) is False  # replay
+    assert store.record_feedback("me", "arxiv:2401.00002", "dislike", at) is True
+    assert store.record_feedback("me", "arxiv:2401.00001", "dislike", at + timedelta(hours=1))
+    assert [(f.paper_key, f.action) for f in store.feedback("me")] == [
+        ("arxiv:2401.00001", "dislike"),
+        ("arxiv:2401.00002", "dislike"),
+    ]
+    assert store.feedback("other") == ()
+    assert store.remove_feedback("me", "arxiv:2401.00002") is True
+    assert store.remove_feedback("me", "arxiv:2401.00002") is False
+    assert [f.paper_key for f in store.feedback("me")] == ["arxiv:2401.00001"]

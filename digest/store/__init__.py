@@ -9,6 +9,7 @@ Built on sqlite-utils; one module per part:
 - `window`: the window rule (candidates, expired papers), several profiles in one pass;
 - `outbox`: digests waiting for or past delivery, per-recipient state, deliveries;
 - `fetch_state`: each source's last fetch and its conditional-GET validators;
+- `feedback`: what a reader liked and disliked, per profile;
 - `database`: `Store`, made of those parts, with opening, migrating and checking;
 - `lock`: one scheduler (or send) per database.
 """

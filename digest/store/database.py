@@ -15,6 +15,7 @@ from digest.errors import StoreError
 from digest.http import Validators
 from digest.models import Paper
 from digest.store.base import RECOVER_HINT, translate_store_errors
+from digest.store.feedback import FeedbackStore
 from digest.store.fetch_state import FetchStateStore
 from digest.store.merge import UpsertCounts
 from digest.store.outbox import OutboxStore, outbox_from_row
@@ -25,7 +26,7 @@ from digest.store.window import WindowStore
 
 
 @translate_store_errors
-class Store(PaperStore, WindowStore, OutboxStore, FetchStateStore):
+class Store(PaperStore, WindowStore, OutboxStore, FetchStateStore, FeedbackStore):
     """The one object that reads and writes the database. Open with `Store.open(path)`.
 
     Every public method (and what its generators yield) raises StoreError naming the database

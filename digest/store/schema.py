@@ -162,6 +162,17 @@ _MIGRATE_RECIPIENTS = """
         );
 """
 
+# Feedback (suggestions): the reader's latest verdict on a paper, per profile.
+_MIGRATE_FEEDBACK = """
+        CREATE TABLE feedback (
+            profile TEXT NOT NULL,
+            paper_key TEXT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('like', 'dislike')),
+            at TEXT NOT NULL,
+            PRIMARY KEY (profile, paper_key)
+        );
+"""
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_1,
@@ -169,5 +180,6 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_3,
     _MIGRATE_WINDOW,
     _MIGRATE_RECIPIENTS,
+    _MIGRATE_FEEDBACK,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
