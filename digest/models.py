@@ -117,7 +117,10 @@ class Paper:
 
     def extra_value(self, name: str, default: Any = None) -> Any:
         """The value of one `extra` signal, or `default`."""
-        return dict(self.extra).get(name, default)
+        for key, value in self.extra:  # a few pairs: no dict (ranking asks for every match)
+            if key == name:
+                return value
+        return default
 
     @property
     def upvotes(self) -> int:

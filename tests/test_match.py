@@ -18,6 +18,7 @@ from digest.match import (
     Matcher,
     Scanner,
     Term,
+    TokenSpan,
     Words,
     best_matches,
     compile_profile,
@@ -507,6 +508,66 @@ sentences = st.lists(words, min_size=1, max_size=8)
 
 def norms(text: str) -> list[str]:
     return [t.norm for t in tokenize(text)]
+
+
+def careful_entries(text: str) -> list[str]:
+    """The careful reading's entries: `tokenize`'s words, a separator where a gap is not only
+    joiners."""
+    entries: list[str] = []
+    for token in tokenize(text):
+        if entries and not token.joined:
+            entries.append(",")
+        entries.append(token.norm)
+    return entries
+
+
+# Unicode text without TeX, with what makes reading it hard: marks, soft hyphens, possessives
+# with either apostrophe, compatibility forms, Unicode spaces and hyphens, underscores, math
+# delimiters between spaces.
+UNICODE_PIECES = st.sampled_from(
+    [
+        "Naïve",
+        "ＬＬＭ",
+        "e\u0301",
+        "\u0301",
+        "co\u00adop",
+        "’s",
+        "'s",
+        "½",
+        "ﬁne",
+        "Ŀ",
+        "ß",
+        "_",
+        "-",
+        "\u2010",
+        "\u00a0",
+        " ",
+        "\n",
+        "; ",
+        "(",
+        "$",
+        " $x$ ",
+        "über",
+        "Ωmega",
+        "x²",
+        "٣",
+        "ـ",
+        "a",
+    ]
+)
+
+
+@settings(max_examples=400)
+@given(st.lists(UNICODE_PIECES, max_size=14).map("".join) | st.text(max_size=60))
+def test_fast_unicode_reading_gives_the_careful_entries(text: str) -> None:
+    read = Words(text)
+    if text.isascii():
+        return  # the ASCII reading keeps its own separators (`_ascii_offsets` maps them)
+    assert read.norms == careful_entries(text)
+    # Offsets of every word agree with the careful tokens.
+    words_at = [i for i, norm in enumerate(read.norms) if norm != ","]
+    spans = read.char_spans([TokenSpan(i, i) for i in words_at])
+    assert list(spans) == [(t.start, t.end) for t in tokenize(text)]
 
 
 @given(st.text(max_size=80))

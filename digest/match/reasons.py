@@ -32,12 +32,20 @@ def build_match(hits: PaperHits, compiled: CompiledProfile, verdict: Verdict) ->
     return Match(hits.paper, (*authors.values(), *topical), verdict.score)
 
 
-def term_reasons(hits: PaperHits, term: Term, kind: ReasonKind) -> list[Reason]:
-    """One reason per field the term occurs in, with the first matched text and all spans."""
+def term_reasons(hits: PaperHits, term: Term, kind: ReasonKind) -> tuple[Reason, ...]:
+    """One reason per field the term occurs in, with the first matched text and all spans.
+
+    Built once per paper for every profile with the same term (a lab's day: 55,794 matches of
+    2,000 papers share their reasons), as `Reason`s are immutable."""
+    known = hits.reasons.get((kind, term.raw, term.key))
+    if known is not None:
+        return known
     places = hits.located.get(term.key)
     if places is None:
         places = hits.located[term.key] = _locate(hits, term.key)
-    return [Reason(kind, term.raw, where, text, spans) for where, text, spans in places]
+    built = tuple(Reason(kind, term.raw, where, text, spans) for where, text, spans in places)
+    hits.reasons[kind, term.raw, term.key] = built
+    return built
 
 
 def _locate(hits: PaperHits, key: TermKey) -> list[Located]:

@@ -23,7 +23,7 @@ from digest.match.authors import AuthorHit, Name, followed_names
 from digest.match.rank import points
 from digest.match.terms import Term, TermKey, compile_term
 from digest.match.text import Words
-from digest.models import FollowedAuthor, Paper, Profile, ReasonField
+from digest.models import FollowedAuthor, Paper, Profile, Reason, ReasonField, ReasonKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,7 @@ class CompiledProfile:
     categories: frozenset[str]
     # Lookup tables: keyword positions by term key, exclude keys, and the groups that can match.
     keyword_positions: Mapping[TermKey, tuple[int, ...]]
+    keyword_keys: frozenset[TermKey]  # the keys of `keyword_positions`, as a set
     exclude_keys: frozenset[TermKey]
     groups: tuple[tuple[Term, ...], ...]
 
@@ -66,6 +67,7 @@ def compile_profile(profile: Profile) -> CompiledProfile:
         authors=tuple(followed_names(profile.authors)),
         categories=frozenset(c.strip().lower() for c in profile.categories if c.strip()),
         keyword_positions={key: tuple(ps) for key, ps in positions.items()},
+        keyword_keys=frozenset(positions),
         exclude_keys=frozenset(t.key for t in exclude if t.usable),
         # A group with a term that cannot match can never match as a whole.
         groups=tuple(g for g in all_of if all(t.usable for t in g)),
@@ -103,6 +105,10 @@ class PaperHits:
     # Where each term was found, as reasons need it: filled as matches are built, so many
     # profiles with one term share the work.
     located: dict[TermKey, list[Located]] = field(default_factory=dict)
+    # The reasons built so far, by kind, keyword as written and term.
+    reasons: dict[tuple[ReasonKind, str, TermKey], tuple[Reason, ...]] = field(
+        default_factory=dict
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,12 +67,12 @@ class Scanner:
             if term.usable:
                 unique.setdefault(term.key, term)
         self.keys = frozenset(unique)
-        entries: defaultdict[str, list[Entry]] = defaultdict(list)
+        # Spelling -> its entries, in order and without repeats (a dict as an ordered set: a
+        # list's `in` compared frozensets one by one and took 1.4 s of 5 s for 52k terms).
+        entries: defaultdict[str, dict[Entry, None]] = defaultdict(dict)
         for key, term in unique.items():
             for form in term_forms(term):
-                entry = Entry(key, term.prefix, frozenset(form.boundaries))
-                if entry not in entries[form.letters]:
-                    entries[form.letters].append(entry)
+                entries[form.letters][Entry(key, term.prefix, frozenset(form.boundaries))] = None
         # Pattern number -> what to check; the automaton itself holds only the letters.
         self._entries = tuple(tuple(stored) for stored in entries.values())
         self._automaton = _automaton(entries) if entries else None
