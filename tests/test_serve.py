@@ -317,17 +317,23 @@ def test_mute_this_author_unfollows_a_followed_one(tmp_path: Path) -> None:
     assert "Iman Mirzadeh" not in text and "# a colleague" in text and "# my topic" in text
 
 
-def test_feedback_on_a_missing_database_creates_nothing(tmp_path: Path) -> None:
+def test_feedback_on_a_missing_database_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_SERVER__SECRET", "x" * 32)
     config = tmp_path / "config.toml"
     config.write_text(CONFIG)
     db = tmp_path / "d.sqlite"
     token = sign("x" * 32, "feedback", Ask("me", "arxiv:2401.01234", "like"))
-    with running(ServeOptions(config, None)) as (_, port):
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            index = client.get("/")
-            posted = client.post("/me/feedback", data={"t": token})
-    assert index.status_code == 503 and posted.status_code in (403, 503)
-    assert not db.exists()
+    with (
+        running(ServeOptions(config, None)) as (_, port),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
+    ):
+        index = client.get("/")
+        posted = client.post("/me/feedback", data={"t": token})
+    assert index.status_code == 503 and posted.status_code == 503
+    assert "digest fetch" in posted.text
+    assert not db.exists() and not list(tmp_path.glob("d.sqlite*"))
 
 
 def test_a_config_error_is_a_page_and_the_server_keeps_running(site: Site) -> None:
