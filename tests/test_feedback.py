@@ -14,7 +14,7 @@ from digest.app import build_app, fetch, plan_digests
 from digest.errors import ConfigError
 from digest.feedback import drop_muted, paper_actions
 from digest.match import match_profiles
-from digest.models import FollowedAuthor, Match, Paper, Profile, Reason
+from digest.models import FollowedAuthor, Match, Paper, Profile, Reason, ReasonKind
 from digest.render import CLIP_BYTES, fit_digest
 from digest.settings import load_settings, settings_from_dict
 from digest.store import Store
@@ -138,12 +138,12 @@ def test_the_links_still_fit_under_the_clip_size() -> None:
     ],
 )
 def test_muted_authors_are_dropped_unless_a_followed_author_wrote_it(
-    authors: tuple[str, ...], kind: str, kept: bool
+    authors: tuple[str, ...], kind: ReasonKind, kept: bool
 ) -> None:
     profile = Profile(
         "me", authors=(FollowedAuthor("Rishabh Tiwari"),), mute_authors=("Ada Lovelace",)
     )
-    reason = Reason(kind, "x", "title", "x")  # type: ignore[arg-type]
+    reason = Reason(kind, "x", "title", "x")
     match = Match(Paper(key="k", title="t", authors=authors), (reason,), 1.0)
     assert drop_muted(profile, [match]) == ([match] if kept else [])
 

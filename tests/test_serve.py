@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -186,10 +186,10 @@ def _tampered(token: str) -> str:
     ],
 )
 def test_a_bad_token_is_refused_and_nothing_is_recorded(
-    site: Site, forge: object, status: int, said: str
+    site: Site, forge: Callable[[str, str], str], status: int, said: str
 ) -> None:
     [link, *_] = email_links(site.config)["More like this"]
-    token = forge(site.secret(), _token(link))  # type: ignore[operator]
+    token = forge(site.secret(), _token(link))
     with site.client() as client:
         shown = client.get("/me/feedback", params={"t": token})
         posted = client.post("/me/feedback", data={"t": token})
