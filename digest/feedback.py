@@ -125,7 +125,31 @@ def _read_secret(path: Path) -> str:
 # --- tokens ---------------------------------------------------------------------------------------
 
 
-def _serializer(secret: str, purpose: Purpose, clock: Clock | None) -> URLSafeTimedSerializer:
+# Actions as the token spells them: every link in an email carries one, so they are short.
+_CODES = {"like": "l", "dislike": "d", MUTE_AUTHOR: "a:", MUTE_TERM: "t:"}
+
+
+def _encode(action: str) -> str:
+    if action in _CODES:
+        return _CODES[action]
+    prefix = MUTE_AUTHOR if action.startswith(MUTE_AUTHOR) else MUTE_TERM
+    return _CODES[prefix] + action.removeprefix(prefix)
+
+
+def _decode(code: str) -> str:
+    for action, short in _CODES.items():
+        if code == short and not action.endswith(":"):
+            return action
+        if action.endswith(":") and code.startswith(short):
+            return action + code.removeprefix(short)
+    return ""
+
+
+def _serializer(
+    secret: str, purpose: Purpose, profile: str, clock: Clock | None
+) -> URLSafeTimedSerializer:
+    """The serializer for one purpose and one profile: the profile is in the salt, so a token
+    made for one profile does not verify for any other (and need not carry the name)."""
     from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
     class ClockSigner(TimestampSigner):
@@ -134,13 +158,14 @@ def _serializer(secret: str, purpose: Purpose, clock: Clock | None) -> URLSafeTi
         def get_timestamp(self) -> int:
             return int(clock().timestamp()) if clock is not None else super().get_timestamp()
 
-    return URLSafeTimedSerializer(secret, salt=_SALTS[purpose], signer=ClockSigner)
+    salt = f"{_SALTS[purpose]}:{profile}"
+    return URLSafeTimedSerializer(secret, salt=salt, signer=ClockSigner)
 
 
 def sign(secret: str, purpose: Purpose, ask: Ask, *, clock: Clock | None = None) -> str:
-    """A token binding the profile, paper key and action."""
-    payload = [ask.profile, ask.paper_key, ask.action]
-    token = _serializer(secret, purpose, clock).dumps(payload)
+    """A token binding the profile (through the salt), paper key and action."""
+    payload = [ask.paper_key, _encode(ask.action)]
+    token = _serializer(secret, purpose, ask.profile, clock).dumps(payload)
     return token if isinstance(token, str) else token.decode()
 
 
@@ -153,14 +178,14 @@ def verify(
     max_age_days: int,
     clock: Clock | None = None,
 ) -> Ask:
-    """The request a token signs, for `profile`; LinkError (403 tampered or another profile's,
-    410 expired) otherwise."""
+    """The request a token signs, for `profile`; LinkError (403 tampered, forged or another
+    profile's, 410 expired) otherwise."""
     from itsdangerous import BadData, SignatureExpired
 
     if not token or len(token) > _MAX_TOKEN_CHARS:
         raise LinkError("This link is not valid.", 403)
     try:
-        payload: Any = _serializer(secret, purpose, clock).loads(
+        payload: Any = _serializer(secret, purpose, profile, clock).loads(
             token, max_age=max_age_days * 86_400
         )
     except SignatureExpired as exc:
@@ -168,17 +193,19 @@ def verify(
             "This link has expired; use the one in a newer digest, or the preview.", 410
         ) from exc
     except BadData as exc:
-        raise LinkError("This link is not valid (it was changed or cut).", 403) from exc
+        raise LinkError(
+            f"This link is not valid for the profile “{profile}” (changed, cut, or made for "
+            "another profile).",
+            403,
+        ) from exc
     if (
         not isinstance(payload, list)
-        or len(payload) != 3
+        or len(payload) != 2
         or not all(isinstance(part, str) for part in payload)
-        or not valid_action(payload[2])
+        or not valid_action(_decode(payload[1]))
     ):
         raise LinkError("This link is not valid.", 403)
-    if payload[0] != profile:
-        raise LinkError("This link belongs to another profile.", 403)
-    return Ask(payload[0], payload[1], payload[2])
+    return Ask(profile, payload[0], _decode(payload[1]))
 
 
 # --- the links in a digest ------------------------------------------------------------------------

@@ -273,3 +273,20 @@ def test_digest_profile_mute_and_unmute_keep_the_comments(fetched: Path) -> None
     unmuted = digest(fetched, "profile", "unmute", "me", "Zoe Park")
     assert unmuted.returncode == 0 and "Zoe Park" not in fetched.read_text()
     assert "# followed" in fetched.read_text()
+
+
+@pytest.mark.parametrize(
+    "action",
+    ["like", "dislike", "mute-author:Ana Gómez", "mute-term:KV cache", "mute-term:a:b"],
+    ids=["like", "dislike", "mute-author", "mute-term", "colon-in-term"],
+)
+def test_a_token_round_trips_its_action_for_its_profile_only(action: str) -> None:
+    from digest.feedback import Ask, LinkError, sign, verify
+
+    token = sign("s" * 32, "feedback", Ask("me", "arxiv:2401.01234", action))
+    assert verify("s" * 32, "feedback", token, "me", max_age_days=1) == Ask(
+        "me", "arxiv:2401.01234", action
+    )
+    with pytest.raises(LinkError) as refused:
+        verify("s" * 32, "feedback", token, "you", max_age_days=1)
+    assert refused.value.status == 403

@@ -156,7 +156,7 @@ def _tampered(token: str) -> str:
         (
             lambda secret, _t: sign(secret, "feedback", Ask("you", "arxiv:2401.01234", "like")),
             403,
-            "another profile",
+            "made for another profile",
         ),
         (
             lambda secret, _t: sign(secret, "undo", Ask("me", "arxiv:2401.01234", "like")),
