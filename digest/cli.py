@@ -346,7 +346,12 @@ def feedback(obj: Context, profile_name: str, paper: str, action: str | None, un
 
     if undo == (action is not None):
         raise ConfigError("give like or dislike, or --undo (not both)")
+    from digest.errors import StoreError
+
     obj.settings.profile_records(profile_name)  # an unknown profile: one line
+    db = obj.db or obj.settings.resolve(obj.settings.store.path)
+    if not db.is_file():  # a verdict needs stored papers: never create an empty database
+        raise StoreError(f"{db}: no database yet (run `digest fetch` first)")
     app = obj.app()
     try:
         key = resolve_paper(app.store, paper)

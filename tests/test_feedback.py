@@ -260,6 +260,13 @@ def test_digest_feedback_refuses_in_one_line(
     assert len(lines) == 1 and said in lines[0] and "Traceback" not in result.stderr
 
 
+def test_digest_feedback_without_a_database_creates_none(tmp_path: Path) -> None:
+    config = _config(tmp_path)
+    result = digest(config, "feedback", "me", "2401.01234", "like")
+    assert result.returncode == 4 and len(result.stderr.strip().splitlines()) == 1
+    assert "digest fetch" in result.stderr and not (tmp_path / "d.sqlite").exists()
+
+
 def test_digest_profile_mute_and_unmute_keep_the_comments(fetched: Path) -> None:
     muted = digest(fetched, "profile", "mute", "me", "Zoe Park")
     assert muted.returncode == 0, muted.stderr
