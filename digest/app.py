@@ -28,10 +28,11 @@ from digest.deliver import (
     refusal_is_permanent,
 )
 from digest.errors import ConfigError, DeliveryError, DigestError, SourceError
+from digest.feedback import drop_muted, email_linker, signing_secret
 from digest.http import HostPolicy, PoliteClient
 from digest.match import Matcher, rank
 from digest.models import Digest, Match, Paper, Profile, RenderedDigest, SourceStatus
-from digest.render import CLIP_BYTES, fit_digest, render_digest, source_title
+from digest.render import CLIP_BYTES, Linker, fit_digest, render_digest, source_title
 from digest.settings import Settings
 from digest.sources import FetchContext, Source, build_sources
 from digest.sources.clean import clean_result
@@ -340,7 +341,12 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
     for profile in profiles:
         since, candidates = starts[profile.name], counted[profile.name]
         digest, rendered = fit_digest(
-            profile, rank(found[profile.name]), now, problems, clip_bytes=app.clip_bytes
+            profile,
+            drop_muted(profile, rank(found[profile.name])),
+            now,
+            problems,
+            clip_bytes=app.clip_bytes,
+            feedback=email_links(app, profile),
         )
         if not digest.matches:
             arxiv = app.settings.sources.arxiv is not None
@@ -349,6 +355,16 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
             rendered = render_digest(digest)
         plans[profile.name] = Plan(digest, rendered, since, candidates)
     return plans
+
+
+def email_links(app: App, profile: Profile) -> Linker | None:
+    """The feedback links of the profile's email: signed links to `digest serve` under
+    `[server] public_url`; None (no links) without one."""
+    public_url = app.settings.server.public_url
+    if not public_url:
+        return None
+    secret = signing_secret(app.settings, app.store.path)
+    return email_linker(public_url, secret, profile.name, app.clock)
 
 
 def empty_reason(

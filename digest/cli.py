@@ -1,5 +1,5 @@
-"""The command line: `digest demo | fetch | match | preview | send | history | run | init |
-profile | doctor`.
+"""The command line: `digest demo | fetch | match | preview | serve | feedback | send | history |
+run | init | profile | doctor`.
 
 Errors a user can cause (DigestError) end with one line on stderr and a non-zero exit code;
 anything else is a bug and keeps its traceback. Heavy modules are imported inside commands so
@@ -315,6 +315,56 @@ def preview(
         click.echo(f"{path.resolve()}  ({count} papers)")
     if open_browser and paths:
         webbrowser.open(paths[0][0].resolve().as_uri())
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8642, show_default=True)
+@click.option("--profile", "profile_name", metavar="NAME", help="Open this profile's page.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the page in the browser.")
+@click.pass_obj
+def serve(obj: Context, host: str, port: int, profile_name: str | None, open_browser: bool) -> None:
+    """Serve the next digests and the feedback pages (the email's links) until Ctrl-C."""
+    from digest.serve import ServeOptions
+    from digest.serve import serve as run_server
+
+    run_server(
+        ServeOptions(obj.config, obj.db), host, port, profile_name, open_browser=open_browser
+    )
+
+
+@cli.command()
+@click.argument("profile_name", metavar="PROFILE")
+@click.argument("paper", metavar="PAPER")
+@click.argument("action", type=click.Choice(["like", "dislike"]), required=False)
+@click.option("--undo", is_flag=True, help="Forget the verdict on PAPER instead.")
+@click.pass_obj
+def feedback(obj: Context, profile_name: str, paper: str, action: str | None, undo: bool) -> None:
+    """Say you like or dislike PAPER (a key, an arXiv id or a DOI) for PROFILE's suggestions."""
+    from digest.errors import ConfigError
+    from digest.feedback import Ask, apply, resolve_paper
+
+    if undo == (action is not None):
+        raise ConfigError("give like or dislike, or --undo (not both)")
+    from digest.errors import StoreError
+
+    obj.settings.profile_records(profile_name)  # an unknown profile: one line
+    db = obj.db or obj.settings.resolve(obj.settings.store.path)
+    if not db.is_file():  # a verdict needs stored papers: never create an empty database
+        raise StoreError(f"{db}: no database yet (run `digest fetch` first)")
+    app = obj.app()
+    try:
+        key = resolve_paper(app.store, paper)
+        if undo:
+            removed = app.store.remove_feedback(profile_name, key)
+            click.echo(f"{profile_name}: {'undone' if removed else 'no verdict to undo'} on {key}")
+            return
+        _, said = apply(
+            Ask(profile_name, key, action or ""), app.store, obj.config_path, app.clock()
+        )
+    finally:
+        app.close()
+    click.echo(f"{profile_name}: {key}: {said}")
 
 
 @cli.command()
@@ -740,6 +790,7 @@ def _profile_lines(config: ProfileConfig) -> list[str]:
         ("keywords", ", ".join(record.keywords) or "(none)"),
         ("all of", "; ".join(" + ".join(g) for g in record.all_of) or "(none)"),
         ("exclude", ", ".join(record.exclude) or "(none)"),
+        ("muted", "; ".join(record.mute_authors) or "(none)"),
         ("categories", ", ".join(record.categories) or "(any)"),
     ]
     return [f"profile {record.name}"] + [f"  {label:<10}  {value}" for label, value in rows]
@@ -802,6 +853,28 @@ def _term_command(command: str, key: TermList, add: bool, help_text: str) -> Non
 
 for _command in _TERM_COMMANDS:
     _term_command(*_command)
+
+
+@profile.command("mute")
+@click.argument("name")
+@click.argument("author")
+@click.pass_obj
+def profile_mute(obj: Context, name: str, author: str) -> None:
+    """Leave out papers by AUTHOR in profile NAME (unless a followed author also wrote them)."""
+    from digest.profile import mute_author
+
+    _edited(obj, mute_author(obj.config_path, name, author))
+
+
+@profile.command("unmute")
+@click.argument("name")
+@click.argument("author")
+@click.pass_obj
+def profile_unmute(obj: Context, name: str, author: str) -> None:
+    """Take AUTHOR off the muted authors of profile NAME."""
+    from digest.profile import unmute_author
+
+    _edited(obj, unmute_author(obj.config_path, name, author))
 
 
 @profile.command("set")

@@ -161,6 +161,8 @@ class Profile:
     send_empty: bool = False
     first_run_days: int = 2
     window_days: int = 3  # how long an undelivered paper stays a candidate (DESIGN.md)
+    # Authors whose papers are left out unless a followed author also wrote them.
+    mute_authors: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -326,6 +326,7 @@ _EDITED_ELSEWHERE = {
     "exclude": "exclude/include",
     "authors": "follow/unfollow",
     "all_of": "add-group/remove-group",
+    "mute_authors": "mute/unmute",
 }
 
 
@@ -583,6 +584,57 @@ def unfollow(path: Path, profile_name: str, author: str) -> str:
         return f"profile {profile_name}: no longer following {_entry_name(entries[hits[0]])!r}"
 
     return edit_config(path, change)
+
+
+def mute_author(path: Path, profile_name: str, author: str) -> str:
+    """Add `author` to the profile's `mute_authors`: their papers are left out unless a
+    followed author also wrote them. A person already muted (by the name rules) is refused."""
+    author = clean_name(author)
+
+    def change(document: TOMLDocument) -> str:
+        profile = find_profile(document, profile_name, path)
+        muted = _array(profile, "mute_authors", path, profile_name)
+        entries = [str(m) for m in muted.unwrap()] if muted is not None else []
+        taken = [m for m in entries if same_person(m, author)]
+        if taken:
+            raise ConfigError(f"{path}: profile {profile_name!r} already mutes {taken[0]!r}")
+        if muted is None:
+            _set_new_key(profile, "mute_authors", [author])
+        else:
+            muted.append(author)
+        return f"profile {profile_name}: now leaving out papers by {author!r}"
+
+    return edit_config(path, change)
+
+
+def unmute_author(path: Path, profile_name: str, author: str) -> str:
+    """Take `author` (any spelling the name rules take for them) off `mute_authors`."""
+    wanted = " ".join(author.split())
+
+    def change(document: TOMLDocument) -> str:
+        profile = find_profile(document, profile_name, path)
+        muted = _array(profile, "mute_authors", path, profile_name)
+        entries = [str(m) for m in muted.unwrap()] if muted is not None else []
+        hits = [i for i, m in enumerate(entries) if m == wanted or same_person(m, wanted)]
+        if muted is None or not hits:
+            listed = ", ".join(repr(m) for m in entries) or "none"
+            raise ConfigError(
+                f"{path}: profile {profile_name!r} does not mute {wanted!r} "
+                f"(mute_authors: {listed})"
+            )
+        for index in reversed(hits):
+            del muted[index]
+        removed = ", ".join(repr(entries[i]) for i in hits)
+        return f"profile {profile_name}: no longer leaving out papers by {removed}"
+
+    return edit_config(path, change)
+
+
+def follows(path: Path, profile_name: str, author: str) -> bool:
+    """True when the profile follows someone the matcher takes `author` for."""
+    profile = find_profile(load_document(path), profile_name, path)
+    authors = _array(profile, "authors", path, profile_name)
+    return bool(_who_is(list(authors.unwrap()) if authors is not None else [], author))
 
 
 # --- the starter config ---------------------------------------------------------------------------

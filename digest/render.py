@@ -8,7 +8,7 @@ mail clients ignore style sheets; media queries and dark mode stay in the `<styl
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from functools import cache
@@ -20,6 +20,10 @@ from markupsafe import Markup, escape
 
 from digest.models import Digest, Match, Paper, Profile, Reason, RenderedDigest, SourceStatus
 from digest.tex import readable
+
+# A paper's feedback links: (label, URL), or (label, token) when `post_to` is set (the preview
+# page posts them straight to `digest serve`). Built by digest.feedback.
+Linker = Callable[[Match], Sequence[tuple[str, str]]]
 
 ABSTRACT_CHARS = 600
 TITLE_CHARS = 300  # a longer title (a hostile feed's) is cut for display
@@ -321,19 +325,21 @@ def fit_digest(
     source_problems: Sequence[SourceStatus] = (),
     *,
     clip_bytes: int = CLIP_BYTES,
+    feedback: Linker | None = None,
 ) -> tuple[Digest, RenderedDigest]:
     """The digest holding as many of the ranked matches as fit under `clip_bytes` of HTML,
     rendered; what does not fit is counted in `more` (and stays a candidate).
 
     At least one paper is always taken, so a digest can never be stuck on its first paper
-    (each paper's display is bounded: title, authors and abstract are cut).
+    (each paper's display is bounded: title, authors and abstract are cut). The feedback
+    links (`feedback`) count in the size like everything else.
     """
 
     def attempt(count: int) -> tuple[Digest, RenderedDigest]:
         digest = build_digest(
             profile, matches[:count], now, source_problems, more=len(matches) - count
         )
-        return digest, render_digest(digest)
+        return digest, render_digest(digest, feedback=feedback)
 
     def fits(rendered: RenderedDigest) -> bool:
         return len(rendered.html.encode()) <= clip_bytes
@@ -387,8 +393,14 @@ def readable_digest(digest: Digest) -> Digest:
     )
 
 
-def render_digest(digest: Digest, *, more_url: str = "") -> RenderedDigest:
-    """Render the HTML and plain-text parts of a digest; TeX reads as Unicode text."""
+def render_digest(
+    digest: Digest, *, more_url: str = "", feedback: Linker | None = None, post_to: str = ""
+) -> RenderedDigest:
+    """Render the HTML and plain-text parts of a digest; TeX reads as Unicode text.
+
+    `feedback` gives each paper its feedback links (none without); with `post_to`, the HTML
+    shows them as buttons posting the token to that path (the preview page of `digest serve`).
+    """
     digest = readable_digest(digest)
     context = {
         "digest": digest,
@@ -396,12 +408,18 @@ def render_digest(digest: Digest, *, more_url: str = "") -> RenderedDigest:
         "followed": [m for m in digest.matches if m.followed],
         "topical": [m for m in digest.matches if not m.followed],
         "more_url": more_url,
+        "feedback": feedback or _no_feedback,
+        "post_to": post_to,
     }
     env = _environment()
     html = inline_css(env.get_template("digest.html.j2").render(context))
     text = env.get_template("digest.txt.j2").render(context)
     keys = tuple(m.paper.key for m in digest.papers)
     return RenderedDigest(context["subject"], html, text, keys)  # type: ignore[arg-type]
+
+
+def _no_feedback(match: Match) -> Sequence[tuple[str, str]]:
+    return ()
 
 
 def inline_css(html: str) -> str:

@@ -1,7 +1,8 @@
 """Settings and profiles: one TOML file, validated by pydantic, overridable from the environment.
 
 Environment variables override the file: `DIGEST_SMTP__PASSWORD`, `DIGEST_SMTP__HOST`, … (prefix
-`DIGEST_`, `__` between nesting levels). The SMTP password can also come from `password_file`.
+`DIGEST_`, `__` between nesting levels). The SMTP password can also come from `password_file`,
+the link-signing secret (`DIGEST_SERVER__SECRET`) from `[server] secret_file`.
 Every problem a user can cause becomes one `ConfigError` line naming the file, key and problem.
 """
 
@@ -17,6 +18,7 @@ import typing
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -136,6 +138,7 @@ class ProfileConfig(_Strict):
     send_empty: bool = False
     first_run_days: int = Field(default=2, ge=0, le=365)
     window_days: int = Field(default=3, ge=1, le=365)
+    mute_authors: list[str] = []
 
     @field_validator("email")
     @classmethod
@@ -169,6 +172,7 @@ class ProfileConfig(_Strict):
             send_empty=self.send_empty,
             first_run_days=self.first_run_days,
             window_days=self.window_days,
+            mute_authors=tuple(self.mute_authors),
         )
 
 
@@ -317,6 +321,49 @@ class HttpConfig(_Strict):
     max_response_mb: float = Field(default=50.0, gt=0, le=1024)
 
 
+def _check_public_url(value: str) -> str:
+    """An http(s) base URL without query or fragment: the links in the email start with it."""
+    if not value:
+        return value
+    if _CONTROL.search(value) or " " in value:
+        raise ValueError("must not contain spaces, line breaks or control characters")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not a web address (it must start with http:// or https://)")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError(f"{value!r}: no query, fragment or user name in the public URL")
+    return value.rstrip("/")
+
+
+class ServerConfig(_Strict):
+    """`[server]`: `digest serve`, and the signed feedback links in the email that point at it."""
+
+    # Where readers reach `digest serve` (behind a reverse proxy); no links in the email without.
+    public_url: Annotated[str, Field(max_length=500), AfterValidator(_check_public_url)] = ""
+    secret: SecretStr | None = None
+    secret_file: Path | None = None
+    # How long a feedback link in an email stays valid.
+    link_days: int = Field(default=30, ge=1, le=365)
+
+    def configured_secret(self) -> str | None:
+        """The signing secret from `secret` or `secret_file`, None when neither is set; never
+        logged."""
+        if self.secret is not None:
+            value = self.secret.get_secret_value()
+        elif self.secret_file is not None:
+            try:
+                value = self.secret_file.read_text().strip()
+            except OSError as exc:
+                raise ConfigError(
+                    f"server.secret_file: cannot read {self.secret_file}: {exc.strerror}"
+                ) from None
+        else:
+            return None
+        if len(value) < 16:
+            raise ConfigError("server.secret: too short to sign links (at least 16 characters)")
+        return value
+
+
 class Settings(BaseSettings):
     """The whole configuration file, after environment overrides."""
 
@@ -330,6 +377,7 @@ class Settings(BaseSettings):
     smtp: SmtpConfig = SmtpConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     sources: SourcesConfig = SourcesConfig()
+    server: ServerConfig = ServerConfig()
     profiles: list[ProfileConfig] = []
 
     _path: Path = PrivateAttr(default=Path("config.toml"))

@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -324,3 +325,142 @@ def test_math_reads_as_text_in_the_browser(run_chromium: Run, tmp_path: Path) ->
         assert shown in text
     assert "$" not in text and "\\" not in text
     assert_not_blank(screenshot(run_chromium, page, "math", "700,760"))
+
+
+# --- the feedback button flow, in a real browser against `digest serve` ---------------------------
+
+
+class Pipe:
+    """Chromium's DevTools protocol over `--remote-debugging-pipe` (fd 3 in, fd 4 out; each
+    message JSON ending in NUL): enough to evaluate script in a page."""
+
+    def __init__(self, chromium: str, profile: str, url: str) -> None:
+        import os
+
+        self.to_browser_read, self.to_browser = os.pipe()
+        self.from_browser, self.from_browser_write = os.pipe()
+        os.set_inheritable(self.to_browser_read, True)
+        os.set_inheritable(self.from_browser_write, True)
+        flags = [f for f in QUIET if not f.startswith("--host-resolver")]
+        self.process = subprocess.Popen(
+            [chromium, *flags, f"--user-data-dir={profile}", "--remote-debugging-pipe", url],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=lambda: (
+                os.dup2(self.to_browser_read, 3),
+                os.dup2(self.from_browser_write, 4),
+            ),
+            close_fds=False,
+        )
+        os.close(self.to_browser_read)
+        os.close(self.from_browser_write)
+        self.buffer = b""
+        self.next_id = 0
+
+    def call(self, method: str, session: str | None = None, **params: object) -> Any:
+        import json
+        import os
+        import select
+        import time
+
+        self.next_id += 1
+        message: dict[str, object] = {"id": self.next_id, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        os.write(self.to_browser, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            while b"\0" in self.buffer:
+                raw, _, self.buffer = self.buffer.partition(b"\0")
+                reply = json.loads(raw)
+                if reply.get("id") == self.next_id:
+                    assert "error" not in reply, reply
+                    return reply.get("result", {})
+            ready, _, _ = select.select([self.from_browser], [], [], 1)
+            if ready:
+                chunk = os.read(self.from_browser, 65536)
+                assert chunk, "Chromium closed the pipe"
+                self.buffer += chunk
+        raise AssertionError(f"no reply to {method} within {TIMEOUT} s")
+
+    def close(self) -> None:
+        import os
+
+        self.process.kill()
+        self.process.wait(timeout=TIMEOUT)
+        os.close(self.to_browser)
+        os.close(self.from_browser)
+
+
+def _page_text(pipe: Pipe, session: str, wanted: str) -> str:
+    """The page's text once it contains `wanted` (the browser loads asynchronously)."""
+    import time
+
+    deadline = time.monotonic() + TIMEOUT
+    text = ""
+    while time.monotonic() < deadline:
+        result = pipe.call(
+            "Runtime.evaluate", session, expression="document.body ? document.body.innerText : ''"
+        )
+        text = str(result["result"].get("value", ""))
+        if wanted in text:
+            return text
+        time.sleep(0.1)
+    raise AssertionError(f"{wanted!r} never shown; the page says: {text[:500]}")
+
+
+def test_the_feedback_button_records_from_the_email_link(chromium: str, tmp_path: Path) -> None:
+    """Open an email's "more like this" link in Chromium: the page shows one button and the
+    GET records nothing; clicking it (a real form POST, with the browser's Origin) records it."""
+    import re as regex
+
+    from digest.app import build_app, fetch, plan_digests
+    from digest.serve import ServeOptions, running
+    from digest.settings import load_settings
+    from digest.store import Store
+
+    from .conftest import DATA
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[store]\npath = "d.sqlite"\n[server]\npublic_url = "http://127.0.0.1:{port}"\n'
+        f'[[sources.files]]\npath = "{DATA / "listings.jsonl"}"\n'
+        '[[profiles]]\nname = "me"\nkeywords = ["KV cache"]\nfirst_run_days = 1\n'
+    )
+
+    def verdicts() -> list[tuple[str, str]]:
+        store = Store.open(tmp_path / "d.sqlite", read_only=True)
+        try:
+            return [(f.paper_key, f.action) for f in store.feedback("me")]
+        finally:
+            store.close()
+
+    with running(ServeOptions(config, None)) as (_, port):
+        config.write_text(config.read_text().replace("{port}", str(port)))
+        app = build_app(load_settings(config))
+        try:
+            fetch(app)
+            text = plan_digests(app, app.settings.profile_records())["me"].rendered.text
+        finally:
+            app.close()
+        [link, *_] = regex.findall(r"More like this: (\S+)", text)
+        pipe = Pipe(chromium, tempfile.mkdtemp(prefix="chromium-", dir=tmp_path), link)
+        try:
+            [target] = [
+                t for t in pipe.call("Target.getTargets")["targetInfos"] if t["type"] == "page"
+            ]
+            session = str(
+                pipe.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)[
+                    "sessionId"
+                ]
+            )
+            shown = _page_text(pipe, session, "Yes, more like this")
+            assert "Speculative Decoding" in shown and verdicts() == []
+            pipe.call(
+                "Runtime.evaluate", session, expression="document.querySelector('button').click()"
+            )
+            assert "Recorded: more like this" in _page_text(pipe, session, "Recorded")
+        finally:
+            pipe.close()
+    assert verdicts() == [("arxiv:2401.01234", "like")]

@@ -12,7 +12,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
-from threading import Thread
 from typing import Any
 
 import pytest
@@ -22,7 +21,19 @@ from digest.app import data_path
 
 from .conftest import DATA, Script, ScriptedSmtp
 
-COMMANDS = ["demo", "fetch", "match", "preview", "send", "run", "init", "history", "doctor"]
+COMMANDS = [
+    "demo",
+    "fetch",
+    "match",
+    "preview",
+    "serve",
+    "feedback",
+    "send",
+    "run",
+    "init",
+    "history",
+    "doctor",
+]
 PROFILE_COMMANDS = [
     "show",
     "follow",
@@ -34,6 +45,8 @@ PROFILE_COMMANDS = [
     "set",
     "add-group",
     "remove-group",
+    "mute",
+    "unmute",
 ]
 
 
@@ -131,7 +144,7 @@ def test_match_input_jsonl_echoes_listing_ids_in_rank_order() -> None:
 
 
 def test_preview_server_renders_fresh_on_every_request(tmp_path: Path) -> None:
-    from digest.preview import make_server
+    from digest.serve import ServeOptions, running
 
     config = tmp_path / "config.toml"
     base = f'[store]\npath = "d.sqlite"\n[[sources.files]]\npath = "{DATA / "listings.jsonl"}"\n'
@@ -139,14 +152,10 @@ def test_preview_server_renders_fresh_on_every_request(tmp_path: Path) -> None:
         base + '[[profiles]]\nname = "me"\nkeywords = ["KV cache"]\nfirst_run_days = 1\n'
     )
     assert digest("--config", str(config), "fetch").returncode == 0
-    server = make_server(config, None, 0)
-    assert server.server_address[0] == "127.0.0.1"
-    thread = Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with running(ServeOptions(config, None)) as (_, port):
+        url = f"http://127.0.0.1:{port}"
         index = urllib.request.urlopen(url + "/").read().decode()
-        assert "me</a>: 1 paper</li>" in index
+        assert "me</a>: 1 paper ·" in index
         page = urllib.request.urlopen(url + "/me").read().decode()
         assert "Speculative Decoding with" in page and "Post-Training" not in page
 
@@ -162,9 +171,6 @@ def test_preview_server_renders_fresh_on_every_request(tmp_path: Path) -> None:
             urllib.request.urlopen(url + "/me")
         assert caught.value.code == 500
         assert "TOML syntax error" in caught.value.read().decode()
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_send_refuses_while_the_scheduler_holds_the_database_and_history_lists(

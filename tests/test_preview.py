@@ -9,12 +9,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from digest.preview import make_server
+from digest.serve import ServeOptions, running
 
 from .conftest import DATA
 
@@ -54,20 +53,14 @@ def fetched(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return config
 
 
-def _serve(config: Path, db: Path | None = None) -> Iterator[ThreadingHTTPServer]:
-    server = make_server(config, db, 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+def _serve(config: Path, db: Path | None = None) -> Iterator[int]:
+    """`digest serve`'s app on a real uvicorn on 127.0.0.1: its port (stopped and joined after)."""
+    with running(ServeOptions(config, db)) as (_, port):
+        yield port
 
 
 @pytest.fixture(scope="module")
-def server(fetched: Path) -> Iterator[ThreadingHTTPServer]:
+def server(fetched: Path) -> Iterator[int]:
     yield from _serve(fetched)
 
 
@@ -119,9 +112,9 @@ def _get(port: int, path: str, host: str | None) -> tuple[int, str]:
     ],
 )
 def test_only_the_servers_own_host_names_are_answered(
-    server: ThreadingHTTPServer, host: str | None, allowed: bool
+    server: int, host: str | None, allowed: bool
 ) -> None:
-    port = server.server_address[1]
+    port = server
     for path in ("/", "/me"):
         status, body = _get(port, path, host.format(port=port) if host is not None else None)
         if allowed:
@@ -132,8 +125,8 @@ def test_only_the_servers_own_host_names_are_answered(
             assert "me</a>" not in body and "Speculative" not in body
 
 
-def test_two_hundred_concurrent_connections_are_all_answered(server: ThreadingHTTPServer) -> None:
-    port = server.server_address[1]
+def test_two_hundred_concurrent_connections_are_all_answered(server: int) -> None:
+    port = server
     start = threading.Barrier(200)
     outcomes: list[str] = []
     lock = threading.Lock()
@@ -163,7 +156,7 @@ def test_a_missing_database_is_not_created_and_the_page_says_so(
 ) -> None:
     missing = tmp_path / "nowhere" / "missing.sqlite"
     for server in _serve(config, missing):
-        port = server.server_address[1]
+        port = server
         for path in ("/", "/me"):
             status, body = _get(port, path, f"localhost:{port}")
             assert status == 503
@@ -184,11 +177,11 @@ def test_preview_to_files_does_not_create_a_database(config: Path, tmp_path: Pat
 
 
 def test_the_preview_reads_an_existing_database_without_writing_it(
-    fetched: Path, server: ThreadingHTTPServer
+    fetched: Path, server: int
 ) -> None:
     db = fetched.parent / "d.sqlite"
     before = db.stat().st_mtime_ns, db.read_bytes()
-    port = server.server_address[1]
+    port = server
     assert _get(port, "/me", f"127.0.0.1:{port}")[0] == 200
     assert (db.stat().st_mtime_ns, db.read_bytes()) == before
 

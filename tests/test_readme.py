@@ -32,6 +32,9 @@ SKIPPED = {
     "$EDITOR config.toml": "needs an editor",
     "digest preview --open": "opens a browser",
     "digest preview --serve": "a server that runs until stopped (tests/test_preview.py)",
+    "digest serve": "a server that runs until stopped (tests/test_serve.py)",
+    "digest feedback": "needs a fetched paper in the store (tests/test_feedback.py)",
+    "digest profile mute": "edits profile me's muted authors (tests/test_feedback.py)",
     "digest run": "the scheduler daemon, runs until stopped (tests/test_schedule.py)",
 }
 # Commands that talk to the network or a mail server: each must be in SKIPPED.

@@ -1,0 +1,353 @@
+"""Feedback: signed links in the email, what they do, and the muted-author post-filter.
+
+A link carries a token (itsdangerous, URL-safe, timed) binding the profile, the paper key and
+the action, so a forwarded email cannot act for another profile or paper, and nobody without
+the secret can forge one. Opening a link (GET) only shows a page with one button; the POST
+records it: mail scanners that prefetch links never record anything.
+
+The secret comes from `[server] secret` (DIGEST_SERVER__SECRET) or `secret_file`; without one,
+one is generated once into a 0600 file beside the database. It is never printed or logged.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import quote
+
+from digest.errors import ConfigError
+from digest.models import FeedbackAction, Match, Profile, paper_keys, parse_arxiv_id
+
+if TYPE_CHECKING:
+    from itsdangerous import URLSafeTimedSerializer
+
+    from digest.settings import Settings
+    from digest.store import Store
+
+Clock = Callable[[], datetime]
+Purpose = Literal["feedback", "undo"]
+# A salt per purpose: an undo token is not a feedback token, and neither signs anything else.
+_SALTS: dict[Purpose, str] = {"feedback": "digest.feedback.v1", "undo": "digest.undo.v1"}
+MUTE_AUTHOR = "mute-author:"
+MUTE_TERM = "mute-term:"
+_MAX_TOKEN_CHARS = 2000  # a longer token is refused before any decoding
+_MAX_VALUE_CHARS = 300  # a muted name or term carried in a token
+SECRET_FILE_SUFFIX = ".secret"
+
+
+class LinkError(ConfigError):
+    """A feedback link that cannot be used: tampered, expired or for another profile."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What a verified token asks for: `action` is like, dislike, mute-author:…, mute-term:…"""
+
+    profile: str
+    paper_key: str
+    action: str
+
+    @property
+    def label(self) -> str:
+        """The action in a reader's words."""
+        if self.action == "like":
+            return "more like this"
+        if self.action == "dislike":
+            return "less like this"
+        if self.action.startswith(MUTE_AUTHOR):
+            return f"mute the author {self.action.removeprefix(MUTE_AUTHOR)}"
+        return f"mute the term “{self.action.removeprefix(MUTE_TERM)}”"
+
+
+def valid_action(action: str) -> bool:
+    """True for like, dislike, or a mute with a short, single-line name or term."""
+    if action in ("like", "dislike"):
+        return True
+    for prefix in (MUTE_AUTHOR, MUTE_TERM):
+        value = action.removeprefix(prefix)
+        if action.startswith(prefix) and value.strip() and len(value) <= _MAX_VALUE_CHARS:
+            return value.isprintable()
+    return False
+
+
+# --- the secret -----------------------------------------------------------------------------------
+
+
+def secret_path(db_path: Path) -> Path:
+    """The generated secret's file: beside the database, `<db name>.secret`."""
+    return db_path.with_name(db_path.name + SECRET_FILE_SUFFIX)
+
+
+def signing_secret(settings: Settings, db_path: Path | None) -> str:
+    """The configured secret, else the one generated beside the database (created once, 0600).
+
+    A store in memory (tests, `digest match --input`) gets a secret for this process alone.
+    """
+    configured = settings.server.configured_secret()
+    if configured is not None:
+        return configured
+    if db_path is None:
+        return _PROCESS_SECRET
+    path = secret_path(db_path)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _read_secret(path)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create the link-signing secret: {exc.strerror}") from exc
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(32))
+    return _read_secret(path)
+
+
+_PROCESS_SECRET = secrets.token_urlsafe(32)
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        value = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the link-signing secret: {exc.strerror}") from exc
+    if len(value) < 16:
+        raise ConfigError(f"{path}: the link-signing secret is too short; delete the file")
+    return value
+
+
+# --- tokens ---------------------------------------------------------------------------------------
+
+
+# Actions as the token spells them: every link in an email carries one, so they are short.
+_CODES = {"like": "l", "dislike": "d", MUTE_AUTHOR: "a:", MUTE_TERM: "t:"}
+
+
+def _encode(action: str) -> str:
+    if action in _CODES:
+        return _CODES[action]
+    prefix = MUTE_AUTHOR if action.startswith(MUTE_AUTHOR) else MUTE_TERM
+    return _CODES[prefix] + action.removeprefix(prefix)
+
+
+def _decode(code: str) -> str:
+    for action, short in _CODES.items():
+        if code == short and not action.endswith(":"):
+            return action
+        if action.endswith(":") and code.startswith(short):
+            return action + code.removeprefix(short)
+    return ""
+
+
+def _serializer(
+    secret: str, purpose: Purpose, profile: str, clock: Clock | None
+) -> URLSafeTimedSerializer:
+    """The serializer for one purpose and one profile: the profile is in the salt, so a token
+    made for one profile does not verify for any other (and need not carry the name)."""
+    from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+
+    class ClockSigner(TimestampSigner):
+        """Reads the time from the app's clock (tests move it to expire a link)."""
+
+        def get_timestamp(self) -> int:
+            return int(clock().timestamp()) if clock is not None else super().get_timestamp()
+
+    salt = f"{_SALTS[purpose]}:{profile}"
+    return URLSafeTimedSerializer(secret, salt=salt, signer=ClockSigner)
+
+
+def sign(secret: str, purpose: Purpose, ask: Ask, *, clock: Clock | None = None) -> str:
+    """A token binding the profile (through the salt), paper key and action."""
+    payload = [ask.paper_key, _encode(ask.action)]
+    token = _serializer(secret, purpose, ask.profile, clock).dumps(payload)
+    return token if isinstance(token, str) else token.decode()
+
+
+def verify(
+    secret: str,
+    purpose: Purpose,
+    token: str,
+    profile: str,
+    *,
+    max_age_days: int,
+    clock: Clock | None = None,
+) -> Ask:
+    """The request a token signs, for `profile`; LinkError (403 tampered, forged or another
+    profile's, 410 expired) otherwise."""
+    from itsdangerous import BadData, SignatureExpired
+
+    if not token or len(token) > _MAX_TOKEN_CHARS:
+        raise LinkError("This link is not valid.", 403)
+    try:
+        payload: Any = _serializer(secret, purpose, profile, clock).loads(
+            token, max_age=max_age_days * 86_400
+        )
+    except SignatureExpired as exc:
+        raise LinkError(
+            "This link has expired; use the one in a newer digest, or the preview.", 410
+        ) from exc
+    except BadData as exc:
+        raise LinkError(
+            f"This link is not valid for the profile “{profile}” (changed, cut, or made for "
+            "another profile).",
+            403,
+        ) from exc
+    if (
+        not isinstance(payload, list)
+        or len(payload) != 2
+        or not all(isinstance(part, str) for part in payload)
+        or not valid_action(_decode(payload[1]))
+    ):
+        raise LinkError("This link is not valid.", 403)
+    return Ask(profile, payload[0], _decode(payload[1]))
+
+
+# --- the links in a digest ------------------------------------------------------------------------
+
+FeedbackLink = tuple[str, str]  # (label, URL or token)
+
+
+def paper_actions(match: Match) -> list[tuple[str, str]]:
+    """(label, action) of the feedback a paper offers: more/less like this on every paper; on
+    a rule match also "mute this author" per followed author and "mute this term" per term."""
+    found = [("more like this", "like"), ("less like this", "dislike")]
+    mutes: dict[str, str] = {}  # action -> label
+    for reason in match.reasons:
+        if reason.kind == "author":
+            mutes.setdefault(MUTE_AUTHOR + reason.term, "mute this author")
+        elif reason.kind in ("keyword", "all_of"):
+            mutes.setdefault(MUTE_TERM + reason.term, "mute this term")
+    labels = list(mutes.values())
+    for action, label in mutes.items():
+        if valid_action(action):
+            # Two of a kind on one paper: say which one each link mutes.
+            named = labels.count(label) > 1
+            found.append((f"{label} ({action.partition(':')[2]})" if named else label, action))
+    return found
+
+
+Linker = Callable[[Match], list[FeedbackLink]]
+
+
+def email_linker(public_url: str, secret: str, profile: str, clock: Clock | None = None) -> Linker:
+    """Each paper's feedback links for the email: GET pages under `public_url`."""
+    base = f"{public_url.rstrip('/')}/{quote(profile)}/feedback?t="
+
+    def links(match: Match) -> list[FeedbackLink]:
+        return [
+            (
+                label,
+                base + sign(secret, "feedback", Ask(profile, match.paper.key, action), clock=clock),
+            )
+            for label, action in paper_actions(match)
+        ]
+
+    return links
+
+
+def form_linker(secret: str, profile: str, clock: Clock | None = None) -> Linker:
+    """Each paper's feedback for the preview page: (label, token) posted straight to the
+    server."""
+
+    def links(match: Match) -> list[FeedbackLink]:
+        return [
+            (label, sign(secret, "feedback", Ask(profile, match.paper.key, action), clock=clock))
+            for label, action in paper_actions(match)
+        ]
+
+    return links
+
+
+# --- doing it -------------------------------------------------------------------------------------
+
+
+def resolve_paper(store: Store, given: str) -> str:
+    """The stored paper key for a key (`arxiv:…`, `doi:…`), an arXiv id or URL, or a DOI;
+    ConfigError when the store knows no such paper."""
+    text = given.strip()
+    candidates = [text]
+    arxiv_id, _ = parse_arxiv_id(text)
+    if arxiv_id:
+        candidates.append(f"arxiv:{arxiv_id}")
+    doi = text.removeprefix("https://doi.org/").removeprefix("doi:")
+    if doi.startswith("10."):
+        candidates.extend(paper_keys("", doi, ""))
+    for candidate in candidates:
+        paper = store.get_paper(candidate)
+        if paper is not None:
+            return paper.key
+    raise ConfigError(f"no stored paper known as {given!r} (a key, an arXiv id or a DOI)")
+
+
+def apply(ask: Ask, store: Store, config: Path, now: datetime) -> tuple[bool, str]:
+    """Do what `ask` asks: record a like or dislike, or mute through the profile file.
+
+    Returns (changed anything, a sentence for the reader). A replay changes nothing.
+    """
+    if ask.action in ("like", "dislike"):
+        action: FeedbackAction = "like" if ask.action == "like" else "dislike"
+        if store.record_feedback(ask.profile, ask.paper_key, action, now):
+            return True, f"Recorded: {ask.label}."
+        return False, f"Already recorded: {ask.label}."
+    if ask.action.startswith(MUTE_TERM):
+        return _mute_term(config, ask.profile, ask.action.removeprefix(MUTE_TERM))
+    return _mute_author(config, ask.profile, ask.action.removeprefix(MUTE_AUTHOR))
+
+
+def _mute_term(config: Path, profile: str, term: str) -> tuple[bool, str]:
+    from digest.profile import add_term, covering_term, load_document, same_term
+
+    current = _profile_list(load_document(config), profile, "exclude", config)
+    if any(same_term(t, term) for t in current) or covering_term(current, term):
+        return False, f"Already muted: papers that mention “{term}” are left out."
+    add_term(config, profile, "exclude", term)
+    return True, f"Muted: papers that mention “{term}” are left out from now on."
+
+
+def _mute_author(config: Path, profile: str, name: str) -> tuple[bool, str]:
+    """Unfollow a followed author; any other author goes on the profile's `mute_authors`."""
+    from digest.match import same_person
+    from digest.profile import follows, load_document, mute_author, unfollow
+
+    if follows(config, profile, name):
+        unfollow(config, profile, name)
+        return True, f"No longer following {name}."
+    muted = _profile_list(load_document(config), profile, "mute_authors", config)
+    if any(same_person(str(m), name) for m in muted):
+        return False, f"Already muted: {name}."
+    mute_author(config, profile, name)
+    return True, f"Muted: papers by {name} are left out from now on."
+
+
+def _profile_list(document: Any, profile: str, key: str, config: Path) -> list[Any]:
+    from digest.profile import find_profile
+
+    value = find_profile(document, profile, config).get(key)
+    return list(value.unwrap()) if value is not None and hasattr(value, "unwrap") else []
+
+
+# --- muted authors --------------------------------------------------------------------------------
+
+
+def drop_muted(profile: Profile, matches: Sequence[Match]) -> list[Match]:
+    """The matches without those any of whose authors the profile muted (by the matcher's name
+    rules), unless a followed author also wrote them. A pure post-filter."""
+    if not profile.mute_authors:
+        return list(matches)
+    from digest.match import same_person
+
+    followed = [name for author in profile.authors for name in author.names]
+
+    def muted(match: Match) -> bool:
+        authors = match.paper.authors
+        if match.followed or any(same_person(a, f) for a in authors for f in followed):
+            return False
+        return any(same_person(a, m) for a in authors for m in profile.mute_authors)
+
+    return [m for m in matches if not muted(m)]
