@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from urllib.parse import quote, quote_plus, urlsplit
 
@@ -83,6 +83,9 @@ def _upper_first(value: str) -> str:
     return text[:1].upper() + text[1:]
 
 
+# A lab's day renders the same abstracts into many digests (and again when a digest is cut to
+# fit): the end-to-end bench wrapped 27k texts for 100 digests, 1.5 s of its profile.
+@lru_cache(maxsize=8192)
 def wrap(text: str, indent: str = "   ", width: int = TEXT_WIDTH) -> str:
     """`text` wrapped at `width` columns, its leading white space kept on the first line and
     `indent` before the others; only at spaces, never inside a quoted term, `code` or a link

@@ -31,6 +31,7 @@ from digest.match import (
     score,
     tokenize,
 )
+from digest.match.authors import AuthorIndex, name_readings
 from digest.match.scan import occurrences
 from digest.models import FollowedAuthor, Match, Paper, Profile, Reason
 from digest.sources.files import parse_listing_jsonl
@@ -858,3 +859,41 @@ def test_readme_author_table(rule: str, followed: str, written: str, should_matc
     found = match_profiles([paper(authors=(written,))], [profile])["me"]
     assert bool(found) is should_match, rule
     assert same_person(followed, written) is should_match
+
+
+NAME_WORDS = st.sampled_from(
+    [
+        "Wei",
+        "W.",
+        "Chen",
+        "chen",
+        "Chén",
+        "O'Brien",
+        "OBrien",
+        "Jr.",
+        "van",
+        "de",
+        "Ven",
+        "Han-Byul",
+        "Hanbyul",
+        "Kim",
+        "M",
+        "Li",
+        "Müller",
+        "Mueller",
+        "K.",
+    ]
+)
+written_names = st.lists(NAME_WORDS, min_size=1, max_size=4).flatmap(
+    lambda words: st.sampled_from([" ".join(words), f"{words[-1]}, {' '.join(words[:-1])}"])
+)
+
+
+@settings(max_examples=300)
+@given(written_names, written_names)
+def test_the_author_index_finds_exactly_the_same_people(followed: str, written: str) -> None:
+    """The index's shortcuts (by last name and initial, skipping names whose words nobody
+    follows as a last name) find whom `same_person` says."""
+    author = FollowedAuthor(followed)
+    index = AuthorIndex([[(author, name) for name in name_readings(followed)]])
+    assert bool(index.hits([written])) == same_person(followed, written)

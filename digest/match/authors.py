@@ -108,6 +108,17 @@ def same_person(a: str, b: str) -> bool:
     return any(names_match(x, y) for x in name_readings(a) for y in name_readings(b))
 
 
+def _name_words(written: str) -> list[str] | None:
+    """Every word a reading of `written` could take its last name from (`parse_name` splits
+    the same way): a name none of whose words anyone follows as a last name needs no reading.
+    The bench's 10k papers write 44k distinct names; parsing each took 1 s of 5 with 100
+    profiles. A hyphenated name may close up into a last name of its own: None, read it."""
+    if _NAME_HYPHEN.search(written):
+        return None
+    text = fold(written).replace(",", " ").replace("'", "").replace("’", "")
+    return _NAME_SPLIT.split(text)
+
+
 class AuthorHit(NamedTuple):
     """A followed author found among a paper's authors."""
 
@@ -141,14 +152,18 @@ class AuthorIndex:
             for rank, (author, name) in enumerate(names):
                 key = (name.last, name.first[:1])
                 self._by_last[key].append(FollowedName(number, rank, author, name))
+        self._lasts = frozenset(last for last, _ in self._by_last)
 
     def hits(self, authors: Sequence[str]) -> dict[int, list[AuthorHit]]:
         """Profile number -> the followed authors among `authors`, in listing order."""
         found: defaultdict[int, list[AuthorHit]] = defaultdict(list)
         if not self._by_last:
             return found
-        by_last = self._by_last
+        by_last, lasts = self._by_last, self._lasts
         for position, written in enumerate(authors):
+            words = _name_words(written)
+            if words is not None and lasts.isdisjoint(words):
+                continue
             for parsed in name_readings(written):
                 for followed in by_last.get((parsed.last, parsed.first[:1]), ()):
                     if names_match(parsed, followed.name):

@@ -106,9 +106,7 @@ class PaperHits:
     # profiles with one term share the work.
     located: dict[TermKey, list[Located]] = field(default_factory=dict)
     # The reasons built so far, by kind, keyword as written and term.
-    reasons: dict[tuple[ReasonKind, str, TermKey], tuple[Reason, ...]] = field(
-        default_factory=dict
-    )
+    reasons: dict[tuple[ReasonKind, str, TermKey], tuple[Reason, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
