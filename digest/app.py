@@ -149,8 +149,9 @@ def build_app(
     """
     if store is None:
         store = Store.open(db_path or settings.resolve(settings.store.path))
-    sources = build_sources(settings) if sources is None else sources
-    needs_http = settings.sources.arxiv or settings.sources.hf_daily or settings.sources.feeds
+    sources = build_sources(settings, store) if sources is None else sources
+    config = settings.sources
+    needs_http = config.arxiv or config.hf_daily or config.feeds or config.openalex_on
     client = make_client(settings, transport, sleep) if needs_http else None
     return App(settings, store, sources, clock=clock, mailer=mailer, client=client, sleep=sleep)
 
@@ -169,6 +170,8 @@ def make_client(
             policies[url] = HostPolicy("arxiv", config.arxiv.pacing_seconds)
     if config.hf_daily is not None:
         policies[config.hf_daily.base_url] = HostPolicy("hf_daily", config.hf_daily.pacing_seconds)
+    if config.openalex is not None:
+        policies[config.openalex.base_url] = HostPolicy("openalex", config.openalex.pacing_seconds)
     for feed in config.feeds:
         host = urlsplit(feed.url).hostname or ""
         policies.setdefault(feed.url, HostPolicy(host, feed.pacing_seconds))

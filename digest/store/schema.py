@@ -175,8 +175,9 @@ _MIGRATE_FEEDBACK = """
 
 # Author identities and citations (OpenAlex): ids per author position and the works a paper
 # cites, as JSON lists on the paper; each paper looked up to confirm a name-only author match
-# (found or not: never asked twice); each watched paper resolved to its OpenAlex work id ('' when
-# OpenAlex does not know it).
+# (found or not: never asked twice); each watched paper (or `orcid:…`, the reader's works)
+# resolved to its OpenAlex work ids ('' when OpenAlex does not know it); list requests per UTC
+# day (the daily budget).
 _MIGRATE_IDENTITIES = """
         ALTER TABLE papers ADD COLUMN author_ids TEXT NOT NULL DEFAULT '[]';
         ALTER TABLE papers ADD COLUMN author_orcids TEXT NOT NULL DEFAULT '[]';
@@ -187,10 +188,15 @@ _MIGRATE_IDENTITIES = """
             found INTEGER NOT NULL
         );
         CREATE TABLE openalex_works (
-            watched TEXT PRIMARY KEY,
+            watched TEXT NOT NULL,
             work_id TEXT NOT NULL,
             title TEXT NOT NULL DEFAULT '',
-            resolved_at TEXT NOT NULL
+            resolved_at TEXT NOT NULL,
+            PRIMARY KEY (watched, work_id)
+        );
+        CREATE TABLE openalex_usage (
+            day TEXT PRIMARY KEY,
+            requests INTEGER NOT NULL
         );
 """
 
