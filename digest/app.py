@@ -30,12 +30,15 @@ from digest.deliver import (
 from digest.errors import ConfigError, DeliveryError, DigestError, SourceError
 from digest.http import HostPolicy, PoliteClient
 from digest.match import Matcher, rank
+from digest.match.cites import citing_match, watched_names
+from digest.match.identity import confirm_all, needs_confirmation
 from digest.models import Digest, Match, Paper, Profile, RenderedDigest, SourceStatus
 from digest.render import CLIP_BYTES, fit_digest, render_digest, source_title
 from digest.settings import Settings
-from digest.sources import FetchContext, Source, build_sources
+from digest.sources import FetchContext, FetchResult, Source, build_sources
 from digest.sources.clean import clean_result
 from digest.sources.files import FilesSource
+from digest.sources.openalex import OpenAlexSource
 from digest.store import (
     OPEN_RECIPIENT_STATUSES,
     RETRY_STATUSES,
@@ -253,13 +256,19 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
             source.name, requests=requests, seconds=time.monotonic() - started, **values
         )
 
+    looked_up: dict[str, bool] = {}
     try:
-        result = clean_result(source.fetch(context))  # every source's papers pass here
+        result = source.fetch(context)
+        if isinstance(source, OpenAlexSource):
+            result, looked_up = _confirm_names(app, source, context, result)
+        result = clean_result(result)  # every source's papers pass here
         # Stamped when stored, not when the fetch began: a paper is never "first seen" before
         # a send that ran while this fetch was still reading (the window rule).
         counts = app.store.ingest(
             source.name, result.papers, result.updates, result.validators, app.clock()
         )
+        if looked_up:
+            app.store.record_lookups(looked_up, app.clock())
     except SourceError as exc:
         return failed(str(exc))
     except DigestError:
@@ -278,6 +287,35 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
     return report(
         counts=counts, fetched=len(result.papers) + len(result.updates), warnings=result.warnings
     )
+
+
+def _confirm_names(
+    app: App, source: OpenAlexSource, context: FetchContext, result: FetchResult
+) -> tuple[FetchResult, dict[str, bool]]:
+    """Look up in OpenAlex the stored candidates whose only tie to an id-followed author is
+    the name (batched by DOI and arXiv DOI, each paper once): what it knows of them (author
+    ids) joins the result as updates; also which papers were asked and whether it knew them."""
+    profiles = [p for p in app.settings.profile_records() if any(a.identified for a in p.authors)]
+    if not profiles:
+        return result, {}
+    by_name = {p.name: p for p in profiles}
+    days = max(max(p.window_days, p.first_run_days) for p in profiles)
+    match = app.verdicts(profiles)
+    recent = app.store.papers_seen_since(context.now - timedelta(days=days))
+    pending = [p for p in recent if needs_confirmation(by_name, p, match(p))]
+    done = app.store.looked_up(p.key for p in pending)
+    pending = [p for p in pending if p.key not in done and (p.arxiv_id or p.doi)]
+    if not pending:
+        return result, {}
+    found, warnings = source.lookup(context, pending)
+    known = {key for paper in found for key in paper.identity_keys}
+    asked = {p.key: any(k in known for k in p.identity_keys) for p in pending}
+    if warnings:  # the budget ran out: what was not asked is asked next time
+        asked = {key: True for key, was_found in asked.items() if was_found}
+    merged = replace(
+        result, updates=(*result.updates, *found), warnings=(*result.warnings, *warnings)
+    )
+    return merged, asked
 
 
 # --- plan and render ------------------------------------------------------------------------------
@@ -327,12 +365,26 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
     starts = {profile.name: window_start(app, profile, now) for profile in profiles}
     match = app.verdicts(profiles)
     found: dict[str, list[Match]] = {name: [] for name in starts}
+    citing: dict[str, list[Match]] = {name: [] for name in starts}
     counted = dict.fromkeys(starts, 0)  # undelivered papers in each window, matched or not
+    identified = {p.name: p for p in profiles if any(a.identified for a in p.authors)}
+    watched = _watched_works(app, profiles)
     for paper, wanted_by in app.store.candidates_for(starts):
         for name in wanted_by:
             if name in counted:
                 counted[name] += 1
-        for name, verdict in match(paper).items():
+        verdicts = match(paper)
+        if identified:  # followed ids: namesakes dropped, id matches added, the rest marked
+            verdicts = confirm_all(identified, paper, verdicts)
+        for name in watched:
+            cited = citing_match(paper, watched[name]) if name in wanted_by else None
+            if cited is not None:  # shown once, in "Citing your work", with its other reasons
+                also = verdicts.get(name)
+                if also is not None:
+                    cited = replace(cited, reasons=(*cited.reasons, *also.reasons))
+                citing[name].append(cited)
+                verdicts = {k: v for k, v in verdicts.items() if k != name}
+        for name, verdict in verdicts.items():
             if name in wanted_by:
                 # Kept verdicts may hold an older reading of the paper (upvotes): rank this one.
                 found[name].append(
@@ -343,15 +395,33 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
     for profile in profiles:
         since, candidates = starts[profile.name], counted[profile.name]
         digest, rendered = fit_digest(
-            profile, rank(found[profile.name]), now, problems, clip_bytes=app.clip_bytes
+            profile,
+            rank(found[profile.name]),
+            now,
+            problems,
+            clip_bytes=app.clip_bytes,
+            citing=rank(citing[profile.name]),
         )
-        if not digest.matches:
+        if not digest.matches and not digest.citing:
             arxiv = app.settings.sources.arxiv is not None
             why = empty_reason(profile, since, candidates, problems, now, arxiv=arxiv)
             digest = replace(digest, empty_reason=why)
             rendered = render_digest(digest)
         plans[profile.name] = Plan(digest, rendered, since, candidates)
     return plans
+
+
+def _watched_works(app: App, profiles: Sequence[Profile]) -> dict[str, dict[str, dict[str, str]]]:
+    """Each watching profile's watched papers, resolved to OpenAlex work ids and titles (what
+    the OpenAlex source stored); empty without the source."""
+    if app.settings.sources.openalex_on is None:
+        return {}
+    watched = {}
+    for profile in profiles:
+        names = watched_names(profile.cites, profile.orcid, profile.cites_my_works)
+        if names:
+            watched[profile.name] = app.store.resolved_works(names)
+    return watched
 
 
 def empty_reason(

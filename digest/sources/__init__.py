@@ -99,19 +99,20 @@ def client_needed(context: FetchContext) -> PoliteClient:
 
 def build_sources(settings: Settings, memory: OpenAlexMemory | None = None) -> list[Source]:
     """Every source the settings configure, in a fixed order: arXiv, Hugging Face, feeds,
-    OpenAlex, files. `memory` (the store) is what OpenAlex keeps between fetches."""
+    files, then OpenAlex (which looks up what the others brought). `memory` (the store) is
+    what OpenAlex keeps between fetches."""
     from digest.sources.files import FilesSource
 
     sources: list[Source] = []
     sources.extend(_network_sources(settings))
-    if settings.sources.openalex_on is not None:
+    for entry in settings.sources.files:
+        sources.append(FilesSource(entry.name, str(settings.resolve(entry.path))))
+    if settings.sources.openalex_on is not None:  # last: it confirms what the others brought
         from digest.sources.openalex import OpenAlexSource
 
         profiles = settings.profile_records()
         contact = settings.fetch.contact
         sources.append(OpenAlexSource(settings.sources.openalex_on, profiles, memory, contact))
-    for entry in settings.sources.files:
-        sources.append(FilesSource(entry.name, str(settings.resolve(entry.path))))
     return sources
 
 
