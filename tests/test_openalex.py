@@ -210,3 +210,29 @@ def test_lookup_finds_stored_papers_by_their_arxiv_doi(http_server: HttpServer) 
 
 def test_days_are_utc_dates() -> None:
     assert NOW.date() == date(2026, 11, 22)
+
+
+def test_author_search_lists_candidates_as_a_table(
+    http_server: HttpServer, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from digest.cli import main
+
+    FakeOpenAlex().install(http_server)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[fetch]\ncontact = "me@example.org"\n[sources.openalex]\nbase_url = "{http_server.url}"\n'
+        'pacing_seconds = 0\n[[profiles]]\nname = "me"\n'
+    )
+    try:
+        main(["--config", str(config), "author", "search", "Wei Chen"])
+    except SystemExit as exc:
+        assert not exc.code
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if "A50" in line]
+    assert len(rows) == 2
+    assert "A5023888391" in rows[0] and "Stanford University" in rows[0] and "142" in rows[0]
+    assert "Graph Neural" in out and "Extra Topic" not in out  # the top three topics
+    assert "Graph Transformers" in out  # a recent title
+    assert "0000-0001-5109-3700" in rows[1] and "Protein Folding" in rows[1]
+    [search] = [parse_qs(r.query) for r in http_server.hits("/authors")]
+    assert search["search"] == ["Wei Chen"] and search["mailto"] == ["me@example.org"]

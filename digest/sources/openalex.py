@@ -478,3 +478,83 @@ def _lookup_doi(paper: Paper) -> str:
     if paper.arxiv_id:
         return f"10.48550/arxiv.{paper.arxiv_id}"
     return paper.doi
+
+
+# --- author search (`digest author search`) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorCandidate:
+    """One OpenAlex author a name may mean, with what tells people apart."""
+
+    openalex: str
+    name: str
+    orcid: str = ""
+    institution: str = ""
+    works_count: int = 0
+    topics: tuple[str, ...] = ()
+    recent_title: str = ""
+
+
+def parse_authors(data: bytes, origin: str = "openalex") -> tuple[AuthorCandidate, ...]:
+    """Parse one `/authors?search=` page; the whole payload or SourceError naming `origin`."""
+    payload = load_json(data, origin)
+    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+        raise SourceError(f"{origin}: expected an object with a 'results' list")
+    found = []
+    for number, item in enumerate(payload["results"], start=1):
+        if not isinstance(item, dict):
+            raise SourceError(f"{origin}: result {number}: expected an object")
+        author_id = openalex_id_or_blank(item.get("id"), "A")
+        if not author_id:
+            raise SourceError(f"{origin}: result {number}: author without an OpenAlex id")
+        places = [_object(p) for p in _list(item.get("last_known_institutions"))]
+        topics = [_text(_object(t).get("display_name")) for t in _list(item.get("topics"))]
+        found.append(
+            AuthorCandidate(
+                openalex=author_id,
+                name=_text(item.get("display_name")) or author_id,
+                orcid=orcid_or_blank(item.get("orcid")),
+                institution=next((n for p in places if (n := _text(p.get("display_name")))), ""),
+                works_count=_count(item.get("works_count")) or 0,
+                topics=tuple(t for t in topics if t)[:3],
+            )
+        )
+    return tuple(found)
+
+
+def search_authors(
+    config: OpenAlexConfig, client: PoliteClient, name: str, contact: str = "", limit: int = 10
+) -> tuple[AuthorCandidate, ...]:
+    """The OpenAlex authors a name may mean, most works first, each with a recent title (one
+    list request for the search, and one for the recent works of all candidates together)."""
+    api = OpenAlexClient(config, client, None, date.today(), contact)
+    got = api.get("/authors", {"search": name, "per_page": limit})
+    candidates = parse_authors(got.content, origin=f"{api.base}/authors?search={name}")
+    if not candidates:
+        return ()
+    recent: dict[str, str] = {}
+    ids = "|".join(c.openalex for c in candidates)
+    params: dict[str, str | int] = {
+        "filter": f"authorships.author.id:{ids}",
+        "sort": "publication_date:desc",
+        "include_xpac": "true",
+        "per_page": 50,
+        "select": SELECT,
+    }
+    works = parse_works(api.get("/works", params).content, origin=f"{api.base}/works")
+    for paper in works.papers:
+        for author_id in paper.author_ids:
+            recent.setdefault(author_id, paper.title)
+    return tuple(
+        AuthorCandidate(
+            c.openalex,
+            c.name,
+            c.orcid,
+            c.institution,
+            c.works_count,
+            c.topics,
+            recent.get(c.openalex, ""),
+        )
+        for c in candidates
+    )
