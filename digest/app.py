@@ -467,7 +467,14 @@ def expire_stale(app: App, profile: Profile) -> int:
         return 0
     leaving = app.store.leaving_window(profile.name, window.expired_until, start)
     match = app.verdicts([profile])
-    keys = [paper.key for paper in leaving if profile.name in match(paper)]
+    identified = {profile.name: profile} if any(a.identified for a in profile.authors) else {}
+    watched = _watched_works(app, [profile]).get(profile.name, {})
+    keys = [
+        paper.key
+        for paper in leaving
+        if profile.name in confirm_all(identified, paper, match(paper))  # namesakes are not
+        or (watched and citing_match(paper, watched) is not None)
+    ]
     app.store.record_expired(profile.name, keys, origin=window.origin, until=start, now=now)
     if keys:
         log.warning(

@@ -232,3 +232,23 @@ def test_plain_name_authors_keep_the_name_rules() -> None:
     plain = Profile("me", authors=(FollowedAuthor("Wei Chen"),))
     given = paper(ids=("A2", ""))
     assert confirm_authors(plain, given, name_hit(given)) == name_hit(given)
+
+
+def test_a_namesake_leaving_the_window_is_not_expired_a_citing_paper_is(
+    tmp_path: Path, make_settings: Callable[..., Settings], clock: Clock, http_server: HttpServer
+) -> None:
+    from datetime import timedelta
+
+    from digest.app import expire_stale
+
+    FakeOpenAlex().install(http_server)
+    app = make_app(tmp_path, make_settings, clock, http_server, cites=["arxiv:2402.17193"])
+    [profile] = app.settings.profile_records()
+    expire_stale(app, profile)  # the window starts here
+    fetch(app)
+    clock.now += timedelta(days=10)
+    assert expire_stale(app, profile) == 2
+    expired = {
+        row[0] for row in app.store.db.execute("SELECT paper_key FROM expired WHERE profile = 'me'")
+    }
+    assert expired == {"arxiv:2411.00001", "doi:10.5555/citing.2026.3"}
