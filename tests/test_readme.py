@@ -33,6 +33,7 @@ SKIPPED = {
     "digest preview --open": "opens a browser",
     "digest preview --serve": "a server that runs until stopped (tests/test_preview.py)",
     "digest run": "the scheduler daemon, runs until stopped (tests/test_schedule.py)",
+    "digest author search": "asks OpenAlex (tests/test_openalex.py serves it locally)",
 }
 # Commands that talk to the network or a mail server: each must be in SKIPPED.
 NETWORK = ("digest fetch", "digest send", "digest doctor", "digest author")
