@@ -236,3 +236,20 @@ def test_author_search_lists_candidates_as_a_table(
     assert "0000-0001-5109-3700" in rows[1] and "Protein Folding" in rows[1]
     [search] = [parse_qs(r.query) for r in http_server.hits("/authors")]
     assert search["search"] == ["Wei Chen"] and search["mailto"] == ["me@example.org"]
+
+
+def test_the_api_key_stays_out_of_the_logs_even_at_debug(
+    http_server: HttpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    secret = "k3y-never-logged"
+    FakeOpenAlex(throttle_first=1).install(http_server)
+    source = OpenAlexSource(config(http_server, api_key=secret), [READER])
+    with caplog.at_level(logging.DEBUG):
+        with PoliteClient(
+            attempts=3, backoff=0.01, default_interval=0, sleep=lambda _: None
+        ) as http:
+            source.fetch(FetchContext(now=NOW, client=http))
+    assert "api_key" in caplog.text  # httpx logged the requests ...
+    assert secret not in caplog.text  # ... without the key

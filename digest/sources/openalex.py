@@ -25,6 +25,7 @@ store, and what it cuts short is reported as a warning. The key never appears in
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -258,6 +259,35 @@ def watched_doi(watched: str) -> str:
 # --- fetching -------------------------------------------------------------------------------------
 
 
+class _Redact(logging.Filter):
+    """Replaces a secret in every record of a logger (httpx logs each request's full URL, the
+    `api_key` query parameter included, at INFO: `digest -v` would print it)."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "[api key]"), ()
+        return True
+
+
+_HIDDEN: set[str] = set()
+# The loggers of the HTTP stack that may write a request's URL.
+_HTTP_LOGGERS = ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "digest.http")
+
+
+def hide_from_logs(secret: str) -> None:
+    """Keep `secret` out of what the HTTP stack logs (once per secret)."""
+    if not secret or secret in _HIDDEN:
+        return
+    _HIDDEN.add(secret)
+    for name in _HTTP_LOGGERS:
+        logging.getLogger(name).addFilter(_Redact(secret))
+
+
 class BudgetSpent(Exception):
     """The day's list requests are used up ([sources.openalex] daily_budget)."""
 
@@ -280,6 +310,8 @@ class OpenAlexClient:
         self.today = today
         self.contact = contact
         self.key = config.secret()
+        if self.key:
+            hide_from_logs(self.key)
         self.spent = memory.openalex_usage(today) if memory is not None else 0
         self.remaining: int | None = None  # what the server last said is left today
 
