@@ -227,7 +227,10 @@ def match(
         if not warnings:
             click.echo(f"no problems found ({len(papers)} papers checked)")
         return
-    _print_matches(match_profiles(papers, profiles), fmt)
+    from digest.match.identity import confirm_listing
+
+    # Followed ids: a listing's papers carry none, so their name hits are marked "name match".
+    _print_matches(confirm_listing(profiles, papers, match_profiles(papers, profiles)), fmt)
 
 
 def _next_digests(obj: Context, profiles: tuple[Profile, ...]) -> dict[str, tuple[Match, ...]]:

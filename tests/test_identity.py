@@ -252,3 +252,24 @@ def test_a_namesake_leaving_the_window_is_not_expired_a_citing_paper_is(
         row[0] for row in app.store.db.execute("SELECT paper_key FROM expired WHERE profile = 'me'")
     }
     assert expired == {"arxiv:2411.00001", "doi:10.5555/citing.2026.3"}
+
+
+def test_digest_match_input_marks_name_hits_on_id_followed_authors(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+
+    listing = tmp_path / "listing.jsonl"
+    listing.write_text("".join(json.dumps(item) + "\n" for item in LISTING))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[[profiles]]\nname = "me"\nauthors = [{ name = "Wei Chen", openalex = "A5023888391" }]\n'
+    )
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "match", "--input", str(listing), "--format", "jsonl"]
+    )
+    assert result.exit_code == 0, result.output
+    terms = [
+        [r["term"] for r in json.loads(line)["reasons"]] for line in result.output.splitlines()
+    ]
+    assert terms == [["Wei Chen (name match)"], ["Wei Chen (name match)"]]

@@ -246,10 +246,10 @@ def test_the_api_key_stays_out_of_the_logs_even_at_debug(
     secret = "k3y-never-logged"
     FakeOpenAlex(throttle_first=1).install(http_server)
     source = OpenAlexSource(config(http_server, api_key=secret), [READER])
-    with caplog.at_level(logging.DEBUG):
-        with PoliteClient(
-            attempts=3, backoff=0.01, default_interval=0, sleep=lambda _: None
-        ) as http:
-            source.fetch(FetchContext(now=NOW, client=http))
+    with (
+        caplog.at_level(logging.DEBUG),
+        PoliteClient(attempts=3, backoff=0.01, default_interval=0, sleep=lambda _: None) as http,
+    ):
+        source.fetch(FetchContext(now=NOW, client=http))
     assert "api_key" in caplog.text  # httpx logged the requests ...
     assert secret not in caplog.text  # ... without the key

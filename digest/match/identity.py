@@ -20,11 +20,11 @@ A1: kept, "because you follow Wei Chen (OpenAlex A1)"; with no ids: kept, "… (
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Literal
 
-from digest.match.rank import score
+from digest.match.rank import rank, score
 from digest.models import FollowedAuthor, Match, Paper, Profile, Reason
 
 Standing = Literal["confirmed", "namesake", "unknown"]
@@ -132,3 +132,22 @@ def needs_confirmation(
         if any(r.kind == "author" and r.term in identified for r in match.reasons):
             return True
     return False
+
+
+def confirm_listing(
+    profiles: Sequence[Profile], papers: Sequence[Paper], ranked: Mapping[str, Sequence[Match]]
+) -> dict[str, tuple[Match, ...]]:
+    """`digest match --input/--all`: each profile's ranked matches of `papers` with followed
+    ids taken into account (as `confirm_authors`), ranked again."""
+    result = {name: tuple(matches) for name, matches in ranked.items()}
+    for profile in profiles:
+        if not any(a.identified for a in profile.authors):
+            continue
+        by_key = {m.paper.key: m for m in result.get(profile.name, ())}
+        kept = [
+            confirmed
+            for paper in papers
+            if (confirmed := confirm_authors(profile, paper, by_key.get(paper.key))) is not None
+        ]
+        result[profile.name] = rank(kept)
+    return result
