@@ -31,12 +31,15 @@ from digest.errors import ConfigError, DeliveryError, DigestError, SourceError
 from digest.feedback import drop_muted, email_linker, signing_secret
 from digest.http import HostPolicy, PoliteClient
 from digest.match import Matcher, rank
+from digest.match.cites import citing_match, watched_names
+from digest.match.identity import confirm_all, needs_confirmation
 from digest.models import Digest, Match, Paper, Profile, RenderedDigest, SourceStatus
 from digest.render import CLIP_BYTES, Linker, fit_digest, render_digest, source_title
 from digest.settings import Settings
-from digest.sources import FetchContext, Source, build_sources
+from digest.sources import FetchContext, FetchResult, Source, build_sources
 from digest.sources.clean import clean_result
 from digest.sources.files import FilesSource
+from digest.sources.openalex import OpenAlexSource
 from digest.store import (
     OPEN_RECIPIENT_STATUSES,
     RETRY_STATUSES,
@@ -150,8 +153,9 @@ def build_app(
     """
     if store is None:
         store = Store.open(db_path or settings.resolve(settings.store.path))
-    sources = build_sources(settings) if sources is None else sources
-    needs_http = settings.sources.arxiv or settings.sources.hf_daily or settings.sources.feeds
+    sources = build_sources(settings, store) if sources is None else sources
+    config = settings.sources
+    needs_http = config.arxiv or config.hf_daily or config.feeds or config.openalex_on
     client = make_client(settings, transport, sleep) if needs_http else None
     return App(settings, store, sources, clock=clock, mailer=mailer, client=client, sleep=sleep)
 
@@ -170,6 +174,8 @@ def make_client(
             policies[url] = HostPolicy("arxiv", config.arxiv.pacing_seconds)
     if config.hf_daily is not None:
         policies[config.hf_daily.base_url] = HostPolicy("hf_daily", config.hf_daily.pacing_seconds)
+    if config.openalex is not None:
+        policies[config.openalex.base_url] = HostPolicy("openalex", config.openalex.pacing_seconds)
     for feed in config.feeds:
         host = urlsplit(feed.url).hostname or ""
         policies.setdefault(feed.url, HostPolicy(host, feed.pacing_seconds))
@@ -251,13 +257,19 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
             source.name, requests=requests, seconds=time.monotonic() - started, **values
         )
 
+    looked_up: dict[str, bool] = {}
     try:
-        result = clean_result(source.fetch(context))  # every source's papers pass here
+        result = source.fetch(context)
+        if isinstance(source, OpenAlexSource):
+            result, looked_up = _confirm_names(app, source, context, result)
+        result = clean_result(result)  # every source's papers pass here
         # Stamped when stored, not when the fetch began: a paper is never "first seen" before
         # a send that ran while this fetch was still reading (the window rule).
         counts = app.store.ingest(
             source.name, result.papers, result.updates, result.validators, app.clock()
         )
+        if looked_up:
+            app.store.record_lookups(looked_up, app.clock())
     except SourceError as exc:
         return failed(str(exc))
     except DigestError:
@@ -276,6 +288,35 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
     return report(
         counts=counts, fetched=len(result.papers) + len(result.updates), warnings=result.warnings
     )
+
+
+def _confirm_names(
+    app: App, source: OpenAlexSource, context: FetchContext, result: FetchResult
+) -> tuple[FetchResult, dict[str, bool]]:
+    """Look up in OpenAlex the stored candidates whose only tie to an id-followed author is
+    the name (batched by DOI and arXiv DOI, each paper once): what it knows of them (author
+    ids) joins the result as updates; also which papers were asked and whether it knew them."""
+    profiles = [p for p in app.settings.profile_records() if any(a.identified for a in p.authors)]
+    if not profiles:
+        return result, {}
+    by_name = {p.name: p for p in profiles}
+    days = max(max(p.window_days, p.first_run_days) for p in profiles)
+    match = app.verdicts(profiles)
+    recent = app.store.papers_seen_since(context.now - timedelta(days=days))
+    pending = [p for p in recent if needs_confirmation(by_name, p, match(p))]
+    done = app.store.looked_up(p.key for p in pending)
+    pending = [p for p in pending if p.key not in done and (p.arxiv_id or p.doi)]
+    if not pending:
+        return result, {}
+    found, warnings = source.lookup(context, pending)
+    known = {key for paper in found for key in paper.identity_keys}
+    asked = {p.key: any(k in known for k in p.identity_keys) for p in pending}
+    if warnings:  # the budget ran out: what was not asked is asked next time
+        asked = {key: True for key, was_found in asked.items() if was_found}
+    merged = replace(
+        result, updates=(*result.updates, *found), warnings=(*result.warnings, *warnings)
+    )
+    return merged, asked
 
 
 # --- plan and render ------------------------------------------------------------------------------
@@ -325,12 +366,26 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
     starts = {profile.name: window_start(app, profile, now) for profile in profiles}
     match = app.verdicts(profiles)
     found: dict[str, list[Match]] = {name: [] for name in starts}
+    citing: dict[str, list[Match]] = {name: [] for name in starts}
     counted = dict.fromkeys(starts, 0)  # undelivered papers in each window, matched or not
+    identified = {p.name: p for p in profiles if any(a.identified for a in p.authors)}
+    watched = _watched_works(app, profiles)
     for paper, wanted_by in app.store.candidates_for(starts):
         for name in wanted_by:
             if name in counted:
                 counted[name] += 1
-        for name, verdict in match(paper).items():
+        verdicts = match(paper)
+        if identified:  # followed ids: namesakes dropped, id matches added, the rest marked
+            verdicts = confirm_all(identified, paper, verdicts)
+        for name in watched:
+            cited = citing_match(paper, watched[name]) if name in wanted_by else None
+            if cited is not None:  # shown once, in "Citing your work", with its other reasons
+                also = verdicts.get(name)
+                if also is not None:
+                    cited = replace(cited, reasons=(*cited.reasons, *also.reasons))
+                citing[name].append(cited)
+                verdicts = {k: v for k, v in verdicts.items() if k != name}
+        for name, verdict in verdicts.items():
             if name in wanted_by:
                 # Kept verdicts may hold an older reading of the paper (upvotes): rank this one.
                 found[name].append(
@@ -347,8 +402,9 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
             problems,
             clip_bytes=app.clip_bytes,
             feedback=email_links(app, profile),
+            citing=rank(citing[profile.name]),
         )
-        if not digest.matches:
+        if not digest.matches and not digest.citing:
             arxiv = app.settings.sources.arxiv is not None
             why = empty_reason(profile, since, candidates, problems, now, arxiv=arxiv)
             digest = replace(digest, empty_reason=why)
@@ -365,6 +421,19 @@ def email_links(app: App, profile: Profile) -> Linker | None:
         return None
     secret = signing_secret(app.settings, app.store.path)
     return email_linker(public_url, secret, profile.name, app.clock)
+
+
+def _watched_works(app: App, profiles: Sequence[Profile]) -> dict[str, dict[str, dict[str, str]]]:
+    """Each watching profile's watched papers, resolved to OpenAlex work ids and titles (what
+    the OpenAlex source stored); empty without the source."""
+    if app.settings.sources.openalex_on is None:
+        return {}
+    watched = {}
+    for profile in profiles:
+        names = watched_names(profile.cites, profile.orcid, profile.cites_my_works)
+        if names:
+            watched[profile.name] = app.store.resolved_works(names)
+    return watched
 
 
 def empty_reason(
@@ -410,7 +479,14 @@ def expire_stale(app: App, profile: Profile) -> int:
         return 0
     leaving = app.store.leaving_window(profile.name, window.expired_until, start)
     match = app.verdicts([profile])
-    keys = [paper.key for paper in leaving if profile.name in match(paper)]
+    identified = {profile.name: profile} if any(a.identified for a in profile.authors) else {}
+    watched = _watched_works(app, [profile]).get(profile.name, {})
+    keys = [
+        paper.key
+        for paper in leaving
+        if profile.name in confirm_all(identified, paper, match(paper))  # namesakes are not
+        or (watched and citing_match(paper, watched) is not None)
+    ]
     app.store.record_expired(profile.name, keys, origin=window.origin, until=start, now=now)
     if keys:
         log.warning(

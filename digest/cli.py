@@ -227,7 +227,10 @@ def match(
         if not warnings:
             click.echo(f"no problems found ({len(papers)} papers checked)")
         return
-    _print_matches(match_profiles(papers, profiles), fmt)
+    from digest.match.identity import confirm_listing
+
+    # Followed ids: a listing's papers carry none, so their name hits are marked "name match".
+    _print_matches(confirm_listing(profiles, papers, match_profiles(papers, profiles)), fmt)
 
 
 def _next_digests(obj: Context, profiles: tuple[Profile, ...]) -> dict[str, tuple[Match, ...]]:
@@ -754,6 +757,48 @@ def doctor(obj: Context) -> None:
 
 
 @cli.group()
+def author() -> None:
+    """Find people to follow by id (OpenAlex)."""
+
+
+@author.command("search")
+@click.argument("name")
+@click.option("--limit", type=click.IntRange(1, 50), default=10, show_default=True)
+@click.pass_obj
+def author_search(obj: Context, name: str, limit: int) -> None:
+    """List the OpenAlex authors NAME may mean, to follow one by id:
+    `digest profile follow PROFILE NAME --openalex A…`."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from digest.app import make_client
+    from digest.settings import OpenAlexConfig
+    from digest.sources.openalex import search_authors
+
+    settings = obj.settings
+    config = settings.sources.openalex or OpenAlexConfig()
+    with make_client(settings) as client:
+        found = search_authors(config, client, name, settings.fetch.contact, limit)
+    if not found:
+        click.echo(f"no OpenAlex author found for {name!r}")
+        return
+    table = Table(title=f"OpenAlex authors named {name!r}")
+    for column in ("openalex", "name", "orcid", "institution", "works", "topics", "recent"):
+        table.add_column(column, overflow="fold", justify="right" if column == "works" else "left")
+    for c in found:
+        table.add_row(
+            c.openalex,
+            c.name,
+            c.orcid or "—",
+            c.institution or "—",
+            f"{c.works_count:,}",
+            ", ".join(c.topics) or "—",
+            c.recent_title or "—",
+        )
+    Console(width=160).print(table)
+
+
+@cli.group()
 def profile() -> None:
     """Show and edit the profiles in the config file in place, keeping its comments."""
 
@@ -804,12 +849,21 @@ def _edited(obj: Context, message: str) -> None:
 @click.argument("name")
 @click.argument("author")
 @click.option("--alias", "aliases", multiple=True, metavar="NAME", help="Another spelling.")
+@click.option(
+    "--openalex", default="", metavar="A…", help="This person only: their OpenAlex author id."
+)
+@click.option("--orcid", default="", metavar="ID", help="This person only: their ORCID iD.")
 @click.pass_obj
-def profile_follow(obj: Context, name: str, author: str, aliases: tuple[str, ...]) -> None:
-    """Follow AUTHOR in profile NAME: everything they write is included."""
+def profile_follow(
+    obj: Context, name: str, author: str, aliases: tuple[str, ...], openalex: str, orcid: str
+) -> None:
+    """Follow AUTHOR in profile NAME: everything they write is included.
+
+    With --openalex or --orcid (see `digest author search`), only that person's papers: a
+    namesake's are left out (needs [sources.openalex])."""
     from digest.profile import follow
 
-    _edited(obj, follow(obj.config_path, name, author, aliases))
+    _edited(obj, follow(obj.config_path, name, author, aliases, openalex=openalex, orcid=orcid))
 
 
 @profile.command("unfollow")

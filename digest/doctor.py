@@ -337,6 +337,9 @@ def check_sources(
                 continue
             if client is None:
                 client = make_client(_quick(settings), transport)
+            if _is_openalex(source):
+                yield check_openalex(source, client)
+                continue
             yield check_network_source(source, client)
     finally:
         if client is not None:
@@ -353,6 +356,56 @@ def _is_files(source: Source) -> bool:
     from digest.sources.files import FilesSource
 
     return isinstance(source, FilesSource)
+
+
+def _is_openalex(source: Source) -> bool:
+    from digest.sources.openalex import OpenAlexSource
+
+    return isinstance(source, OpenAlexSource)
+
+
+# A singleton (free of charge: it costs none of the day's allowance) whose answer carries the
+# rate-limit headers: the key is checked and the budget read without spending it.
+OPENALEX_PROBE = "/works/W2741809807"
+
+
+def check_openalex(source: Source, client: PoliteClient) -> Check:
+    """OpenAlex answers with the key (or the contact as mailto), and how much of today's
+    allowance is left (its `X-RateLimit-*` headers), beside `daily_budget`. Never shows the key."""
+    from digest.sources.openalex import OpenAlexClient, OpenAlexSource
+
+    assert isinstance(source, OpenAlexSource)
+    name = "source openalex"
+    try:
+        api = OpenAlexClient(source.config, client, None, datetime.now(UTC).date(), source.contact)
+    except ConfigError as exc:
+        return Check(name, False, str(exc), "fix api_key_file in [sources.openalex]")
+    url = api.base + OPENALEX_PROBE
+    try:
+        got = client.get(url, params=api.auth())
+    except SourceError as exc:
+        refused = any(f"HTTP {code}" in str(exc) for code in (401, 403))
+        fix = (
+            "the API key was refused: check DIGEST_SOURCES__OPENALEX__API_KEY or api_key_file"
+            if refused and api.key
+            else "check base_url in [sources.openalex], the network, or try again later"
+        )
+        return Check(name, False, api.redact(str(exc)), fix)
+    limits = dict(got.rate_limit)
+    left, limit = limits.get("x-ratelimit-remaining", ""), limits.get("x-ratelimit-limit", "")
+    allowance = f"{left} of {limit} left today" if left and limit else "no rate-limit headers"
+    budget = f"daily_budget {source.config.daily_budget} requests"
+    who = "API key accepted" if api.key else "no API key"
+    detail = f"{url} answered HTTP {got.status}; {who}; {allowance}; {budget}"
+    if left.strip() == "0":
+        return Check(name, False, detail, "today's allowance is used up; it renews at midnight UTC")
+    if not api.key:
+        fix = (
+            "get a free key at https://openalex.org/settings/api and set "
+            "DIGEST_SOURCES__OPENALEX__API_KEY (without one the allowance is tiny)"
+        )
+        return Check(name, False, detail, fix)
+    return Check(name, True, detail)
 
 
 def check_files(source: Source) -> Check:

@@ -79,6 +79,8 @@ class Fetched:
     final_url: str = ""
     content_type: str = ""
     content_location: str = ""
+    # The server's rate-limit headers (`X-RateLimit-*`, lower case), for sources with a budget.
+    rate_limit: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -478,4 +480,9 @@ class PoliteClient:
             final_url=str(response.url),
             content_type=response.headers.get("Content-Type", ""),
             content_location=response.headers.get("Content-Location", ""),
+            rate_limit=tuple(
+                (name.lower(), value)
+                for name, value in response.headers.items()
+                if name.lower().startswith("x-ratelimit-")
+            ),
         )

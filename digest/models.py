@@ -109,6 +109,12 @@ class Paper:
     extra: tuple[tuple[str, Any], ...] = ()
     sources: tuple[str, ...] = ()
     first_seen: datetime | None = None
+    # Identities per author position, aligned with `authors` ("" where unknown): OpenAlex
+    # author ids (`A…`) and ORCID iDs, from sources that know them (OpenAlex).
+    author_ids: tuple[str, ...] = ()
+    author_orcids: tuple[str, ...] = ()
+    # The OpenAlex work ids (`W…`) this paper cites, when a source said so.
+    referenced: tuple[str, ...] = ()
 
     @property
     def identity_keys(self) -> tuple[str, ...]:
@@ -131,10 +137,18 @@ class Paper:
 
 @dataclass(frozen=True, slots=True)
 class FollowedAuthor:
-    """An author a profile follows, with the other names the same person publishes under."""
+    """An author a profile follows, with the other names the same person publishes under, and
+    optionally who exactly: an OpenAlex author id (`A…`) and/or an ORCID iD."""
 
     name: str
     aliases: tuple[str, ...] = ()
+    openalex: str = ""
+    orcid: str = ""
+
+    @property
+    def identified(self) -> bool:
+        """True when the author carries an id, so a name alone is not enough."""
+        return bool(self.openalex or self.orcid)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -163,6 +177,9 @@ class Profile:
     window_days: int = 3  # how long an undelivered paper stays a candidate (DESIGN.md)
     # Authors whose papers are left out unless a followed author also wrote them.
     mute_authors: tuple[str, ...] = ()
+    orcid: str = ""  # the reader's own ORCID iD (`cites_my_works`)
+    cites: tuple[str, ...] = ()  # watched papers (`arxiv:…`, `doi:…`): "Citing your work"
+    cites_my_works: bool = False  # also watch every work of `orcid`
 
 
 @dataclass(frozen=True, slots=True)

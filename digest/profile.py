@@ -485,12 +485,37 @@ def _who_is(entries: Sequence[Any], name: str) -> list[int]:
     return [i for i, e in enumerate(entries) if any(same_person(s, name) for s in _spellings(e))]
 
 
-def follow(path: Path, profile_name: str, author: str, aliases: Sequence[str] = ()) -> str:
-    """Follow `author` (with other spellings `aliases`); refuse a person already followed.
+def _clean_ids(openalex: str, orcid: str) -> dict[str, str]:
+    """The given ids, normalised (`https://openalex.org/A…` → `A…`); ConfigError if malformed."""
+    from digest.ids import normalise_openalex, normalise_orcid
 
-    When the author is already followed and new aliases are given, the aliases are added to
-    that entry instead.
+    try:
+        ids = {
+            "openalex": normalise_openalex(openalex) if openalex else "",
+            "orcid": normalise_orcid(orcid) if orcid else "",
+        }
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return {key: value for key, value in ids.items() if value}
+
+
+def follow(
+    path: Path,
+    profile_name: str,
+    author: str,
+    aliases: Sequence[str] = (),
+    *,
+    openalex: str = "",
+    orcid: str = "",
+) -> str:
+    """Follow `author` (with other spellings `aliases`, and who exactly: an OpenAlex author id
+    and/or an ORCID iD); refuse a person already followed.
+
+    When the author is already followed and new aliases or ids are given, they are added to
+    that entry instead (a plain-name entry becomes an inline table); an entry with another id
+    of the same kind is refused: that is another person of the same name.
     """
+    ids = _clean_ids(openalex, orcid)
     author = clean_name(author)
     aliases = list(dict.fromkeys(clean_name(a) for a in aliases))
     for alias in aliases:
@@ -512,15 +537,17 @@ def follow(path: Path, profile_name: str, author: str, aliases: Sequence[str] = 
                     f"{path}: profile {profile_name!r} already follows "
                     f"{_entry_name(entries[taken[0]])!r}, whom the matcher takes {alias!r} for"
                 )
+        if existing and ids and authors is not None:
+            return _add_ids(path, profile_name, authors, entries, existing[0], aliases, ids)
         if existing:
             return _add_aliases(path, profile_name, authors, entries, existing[0], author, aliases)
-        item = _author_item([author], aliases)
+        item = _author_item([author], aliases, ids)
         if authors is None:
             _set_new_key(profile, "authors", [item])
         else:
             authors.append(item)
         also = f" (also as {', '.join(repr(a) for a in aliases)})" if aliases else ""
-        return f"profile {profile_name}: now following {author!r}{also}"
+        return f"profile {profile_name}: now following {author!r}{_ids_text(ids)}{also}"
 
     return edit_config(path, change)
 
@@ -546,17 +573,58 @@ def _add_aliases(
     return f"profile {profile_name}: {followed!r} is now also matched as {spelled}"
 
 
-def _author_item(spellings: Sequence[str], aliases: Sequence[str]) -> Any:
-    """A plain string, or `{ name = "…", aliases = [...] }` in the file's usual inline style."""
+def _ids_text(ids: dict[str, str]) -> str:
+    names = {"openalex": "OpenAlex", "orcid": "ORCID"}
+    return "".join(f" ({names[k]} {v})" for k, v in ids.items())
+
+
+def _add_ids(
+    path: Path,
+    profile_name: str,
+    authors: Array,
+    entries: list[Any],
+    index: int,
+    aliases: Sequence[str],
+    ids: dict[str, str],
+) -> str:
+    """Give the followed entry `index` these ids (and aliases it lacks); refuse another id of
+    the same kind, which names another person."""
+    entry = entries[index]
+    followed = _entry_name(entry)
+    known = {
+        k: str(entry[k]) for k in ("openalex", "orcid") if isinstance(entry, dict) and k in entry
+    }
+    for key, value in ids.items():
+        if known.get(key) and known[key] != value:
+            raise ConfigError(
+                f"{path}: profile {profile_name!r} already follows {followed!r} as "
+                f"{key} {known[key]!r}: another person of the same name; unfollow first"
+            )
+    new_aliases = [a for a in aliases if not _who_is([entry], a)]
+    spellings = _spellings(entry)
+    item = _author_item(spellings, new_aliases, {**known, **ids})
+    authors[index] = item
+    return f"profile {profile_name}: {followed!r} is now followed by id{_ids_text(ids)}"
+
+
+def _author_item(
+    spellings: Sequence[str], aliases: Sequence[str], ids: dict[str, str] | None = None
+) -> Any:
+    """A plain string, or `{ name = "…", aliases = [...], openalex = "…", orcid = "…" }` in the
+    file's usual inline style."""
     import tomlkit
 
     name, *known = spellings
     every = [*known, *aliases]
-    if not every:
+    if not every and not ids:
         return tomlkit.string(name)
-    name_text = tomlkit.string(name).as_string()
-    aliases_text = tomlkit.item(every).as_string()
-    return tomlkit.parse(f"x = {{ name = {name_text}, aliases = {aliases_text} }}")["x"]
+    parts = [f"name = {tomlkit.string(name).as_string()}"]
+    if every:
+        parts.append(f"aliases = {tomlkit.item(every).as_string()}")
+    parts.extend(
+        f"{key} = {tomlkit.string(value).as_string()}" for key, value in (ids or {}).items()
+    )
+    return tomlkit.parse(f"x = {{ {', '.join(parts)} }}")["x"]
 
 
 def unfollow(path: Path, profile_name: str, author: str) -> str:

@@ -190,10 +190,12 @@ def badges(paper: Paper) -> list[str]:
 
 
 def counts_summary(digest: Digest) -> str:
-    """`3 from people you follow · 12 on your topics`, or `nothing new`."""
-    if not digest.matches:
+    """`2 citing your work · 3 from people you follow · 12 on your topics`, or `nothing new`."""
+    if not digest.matches and not digest.citing:
         return "nothing new"
     parts = []
+    if digest.citing:
+        parts.append(f"{len(digest.citing)} citing your work")
     if digest.followed_count:
         parts.append(f"{digest.followed_count} from people you follow")
     if digest.topic_count:
@@ -270,6 +272,8 @@ def title_cut(paper: Paper) -> int:
 def short_reason(match: Match) -> str:
     """The one reason the compact list shows: the first followed author, else the first term."""
     for reason in match.reasons:
+        if reason.kind == "cites":
+            return f"cites “{reason.text}”"
         if reason.kind == "author":
             return f"because you follow {reason.term}"
     return f"matches “{match.reasons[0].term}”" if match.reasons else ""
@@ -291,6 +295,9 @@ def distinct_reasons(reasons: Iterable[Reason]) -> tuple[Reason, ...]:
 def reason_summary(match: Match) -> str:
     """One line saying why a paper was picked: followed authors, then the matched terms."""
     parts = []
+    cited = dict.fromkeys(r.text for r in match.reasons if r.kind == "cites")
+    if cited:
+        parts.append("cites " + ", ".join(f"“{title}”" for title in cited))
     if match.followed:
         parts.append(
             "because you follow "
@@ -298,7 +305,7 @@ def reason_summary(match: Match) -> str:
         )
     terms: dict[str, list[str]] = {}
     for reason in distinct_reasons(match.reasons):
-        if reason.kind != "author":
+        if reason.kind not in ("author", "cites"):
             terms.setdefault(reason.term, []).append(reason.field)
     if terms:
         listed = ", ".join(f"“{t}” ({' and '.join(fields)})" for t, fields in terms.items())
@@ -313,12 +320,13 @@ def build_digest(
     source_problems: Sequence[SourceStatus] = (),
     *,
     more: int = 0,
+    citing: Sequence[Match] = (),
 ) -> Digest:
     """The best `max_items` of the ranked matches in full, the rest as the compact list;
-    `more` counts candidates left for the next digest."""
+    `more` counts candidates left for the next digest; `citing` come first, in full."""
     full = tuple(matches[: profile.max_items])
     overflow = tuple(matches[profile.max_items :])
-    return Digest(profile, full, now, more, tuple(source_problems), overflow)
+    return Digest(profile, full, now, more, tuple(source_problems), overflow, citing=tuple(citing))
 
 
 def fit_digest(
@@ -329,9 +337,11 @@ def fit_digest(
     *,
     clip_bytes: int = CLIP_BYTES,
     feedback: Linker | None = None,
+    citing: Sequence[Match] = (),
 ) -> tuple[Digest, RenderedDigest]:
     """The digest holding as many of the ranked matches as fit under `clip_bytes` of HTML,
-    rendered; what does not fit is counted in `more` (and stays a candidate).
+    rendered; what does not fit is counted in `more` (and stays a candidate). The papers
+    citing the reader's work (`citing`, at most `max_items`) come first and are always kept.
 
     At least one paper is always taken, so a digest can never be stuck on its first paper
     (each paper's display is bounded: title, authors and abstract are cut). The feedback
@@ -340,7 +350,12 @@ def fit_digest(
 
     def attempt(count: int) -> tuple[Digest, RenderedDigest]:
         digest = build_digest(
-            profile, matches[:count], now, source_problems, more=len(matches) - count
+            profile,
+            matches[:count],
+            now,
+            source_problems,
+            more=len(matches) - count,
+            citing=citing[: profile.max_items],
         )
         return digest, render_digest(digest, feedback=feedback)
 
@@ -393,6 +408,7 @@ def readable_digest(digest: Digest) -> Digest:
         digest,
         matches=tuple(map(readable_match, digest.matches)),
         overflow=tuple(map(readable_match, digest.overflow)),
+        citing=tuple(map(readable_match, digest.citing)),
     )
 
 

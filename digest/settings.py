@@ -41,6 +41,7 @@ from pydantic_settings import (
 )
 
 from digest.errors import ConfigError
+from digest.ids import normalise_openalex, normalise_orcid, normalise_watched
 from digest.models import FollowedAuthor, Profile
 
 CONFIG_ENV = "DIGEST_CONFIG"
@@ -104,10 +105,27 @@ class _Strict(BaseModel):
 
 
 class AuthorConfig(_Strict):
-    """A followed author given as a table: `{ name = "…", aliases = ["…"] }`."""
+    """A followed author given as a table: `{ name = "…", aliases = ["…"], openalex = "A…",
+    orcid = "…" }` (ids in their URL forms are accepted and normalised)."""
 
     name: str = Field(min_length=1)
     aliases: list[str] = []
+    openalex: str = ""
+    orcid: str = ""
+
+    @field_validator("openalex")
+    @classmethod
+    def _openalex_valid(cls, value: str) -> str:
+        return normalise_openalex(value) if value.strip() else ""
+
+    @field_validator("orcid")
+    @classmethod
+    def _orcid_valid(cls, value: str) -> str:
+        return normalise_orcid(value) if value.strip() else ""
+
+    def to_record(self) -> FollowedAuthor:
+        """The matcher's record of this author."""
+        return FollowedAuthor(self.name, tuple(self.aliases), self.openalex, self.orcid)
 
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -139,6 +157,25 @@ class ProfileConfig(_Strict):
     first_run_days: int = Field(default=2, ge=0, le=365)
     window_days: int = Field(default=3, ge=1, le=365)
     mute_authors: list[str] = []
+    orcid: str = ""
+    cites: list[str] = Field(default=[], max_length=500)
+    cites_my_works: bool = False
+
+    @field_validator("orcid")
+    @classmethod
+    def _orcid_valid(cls, value: str) -> str:
+        return normalise_orcid(value) if value.strip() else ""
+
+    @field_validator("cites")
+    @classmethod
+    def _cites_valid(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(normalise_watched(v) for v in value))
+
+    @model_validator(mode="after")
+    def _my_works_need_orcid(self) -> ProfileConfig:
+        if self.cites_my_works and not self.orcid:
+            raise ValueError("cites_my_works = true needs the profile's own `orcid`")
+        return self
 
     @field_validator("email")
     @classmethod
@@ -153,8 +190,7 @@ class ProfileConfig(_Strict):
     def to_record(self) -> Profile:
         """The immutable record the matcher, renderer and scheduler work with."""
         authors = tuple(
-            FollowedAuthor(a) if isinstance(a, str) else FollowedAuthor(a.name, tuple(a.aliases))
-            for a in self.authors
+            FollowedAuthor(a) if isinstance(a, str) else a.to_record() for a in self.authors
         )
         return Profile(
             name=self.name,
@@ -173,6 +209,9 @@ class ProfileConfig(_Strict):
             first_run_days=self.first_run_days,
             window_days=self.window_days,
             mute_authors=tuple(self.mute_authors),
+            orcid=self.orcid,
+            cites=tuple(self.cites),
+            cites_my_works=self.cites_my_works,
         )
 
 
@@ -282,6 +321,44 @@ class HfDailyConfig(_Strict):
     pacing_seconds: float = Field(default=0.5, ge=0, le=60)
 
 
+class OpenAlexConfig(_Strict):
+    """`[sources.openalex]`: new works of followed authors with ids, works citing watched
+    papers, and lookups confirming name-only author matches.
+
+    The API key comes from `api_key` (best: the environment, DIGEST_SOURCES__OPENALEX__API_KEY)
+    or `api_key_file`; it is never printed or logged. Without one, `[fetch] contact` is sent as
+    `mailto` (the polite pool), on OpenAlex's much smaller keyless allowance.
+    """
+
+    enabled: bool = True
+    base_url: str = Field(default="https://api.openalex.org", pattern=URL_PATTERN)
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
+    per_page: int = Field(default=100, ge=1, le=200)
+    # Pages read per query at most (cursor paging); the last page normally ends it first.
+    max_pages: int = Field(default=10, ge=1, le=1000)
+    # OpenAlex dates works by publication, not by when it learnt of them: every fetch reaches
+    # back this far, so a work added late or dated in the past is still found.
+    lookback_days: int = Field(default=14, ge=1, le=365)
+    # List requests (each one is paid from OpenAlex's daily allowance) per UTC day, at most.
+    daily_budget: int = Field(default=1000, ge=1, le=1_000_000)
+    pacing_seconds: float = Field(default=0.2, ge=0, le=60)
+
+    def secret(self) -> str | None:
+        """The API key from `api_key` or `api_key_file`; never logged."""
+        if self.api_key is not None:
+            return self.api_key.get_secret_value().strip() or None
+        if self.api_key_file is not None:
+            try:
+                return self.api_key_file.read_text().strip() or None
+            except OSError as exc:
+                raise ConfigError(
+                    f"sources.openalex.api_key_file: cannot read {self.api_key_file}: "
+                    f"{exc.strerror}"
+                ) from None
+        return None
+
+
 class FeedConfig(_Strict):
     """A `[[sources.feeds]]` entry: any RSS or Atom feed (journals, bioRxiv, blogs)."""
 
@@ -295,17 +372,23 @@ class SourcesConfig(_Strict):
 
     arxiv: ArxivConfig | None = None
     hf_daily: HfDailyConfig | None = None
+    openalex: OpenAlexConfig | None = None
     feeds: list[FeedConfig] = []
     files: list[FilesSourceConfig] = []
 
     @model_validator(mode="after")
     def _unique_names(self) -> SourcesConfig:
         # Names key the fetch state, so they may not repeat nor take a built-in source's name.
-        builtin = ["arxiv", "arxiv-authors", "hf_daily"]
+        builtin = ["arxiv", "arxiv-authors", "hf_daily", "openalex"]
         _check_unique(
             "source", builtin + [f.name for f in self.feeds] + [f.name for f in self.files]
         )
         return self
+
+    @property
+    def openalex_on(self) -> OpenAlexConfig | None:
+        """The OpenAlex settings when the source is configured and enabled."""
+        return self.openalex if self.openalex is not None and self.openalex.enabled else None
 
 
 class HttpConfig(_Strict):

@@ -439,3 +439,45 @@ def test_a_bad_config_is_the_only_line(
     assert code == 1 and len(lines) == 1
     assert lines[0].startswith(f"✗ config: {config}: ") and expected in lines[0]
     assert fix in lines[0].partition(" — ")[2]
+
+
+@pytest.mark.parametrize(
+    ("key", "fake", "ok_expected", "expected"),
+    [
+        pytest.param("good-k3y", {}, True, "API key accepted; 99000 of 100000 left today", id="ok"),
+        pytest.param(
+            "bad-k3y", {"refuse_key": "bad-k3y"}, False, "the API key was refused", id="refused"
+        ),
+        pytest.param("good-k3y", {"remaining": 0}, False, "allowance is used up", id="spent"),
+        pytest.param("", {}, False, "no API key", id="no-key"),
+    ],
+)
+def test_openalex_key_and_budget(
+    write_config: Callable[..., Path],
+    http_server: HttpServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    key: str,
+    fake: dict[str, Any],
+    ok_expected: bool,
+    expected: str,
+) -> None:
+    from .openalex_server import FakeOpenAlex
+
+    FakeOpenAlex(**fake).install(http_server)
+    if key:
+        monkeypatch.setenv("DIGEST_SOURCES__OPENALEX__API_KEY", key)
+    config = write_config(
+        sources={"openalex": {"base_url": http_server.url, "daily_budget": 500}},
+        fetch={"contact": "me@example.org"},
+    )
+    code, lines = doctor(capsys, config)
+    found = line(lines, "source openalex")
+    assert found.startswith("✓ " if ok_expected else "✗ ") and expected in found
+    assert "daily_budget 500" in found or "refused" in found
+    if key:
+        assert key not in "\n".join(lines)
+    [asked] = http_server.hits("/works/W2741809807")  # one free singleton request
+    query = parse_qs(asked.query)
+    assert query.get("api_key", [""]) == [key] if key else query["mailto"] == ["me@example.org"]
+    assert code == (0 if ok_expected else 1)

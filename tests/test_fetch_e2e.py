@@ -466,3 +466,42 @@ pacing_seconds = 0
     [row] = [ln for ln in result.stdout.splitlines() if "hf_daily" in ln]
     assert "warning: " in row and "stopped after 2 pages of 100 papers" in row
     assert "stopped after 2 pages" in result.stderr  # the log, for cron's mail
+
+
+def test_one_paper_from_the_arxiv_listing_hugging_face_and_openalex_is_stored_once(
+    http_server: HttpServer, make_settings: Callable[..., Settings]
+) -> None:
+    """QuantSpec is in the arXiv listing, on Hugging Face and in OpenAlex as its journal version
+    (a journal DOI, the arXiv id only in an arxiv.org location): one stored paper."""
+    from .openalex_server import FakeOpenAlex
+
+    serve_fixtures(http_server)
+    FakeOpenAlex().install(http_server)
+    tiwari = {"name": "Rishabh Tiwari", "openalex": "A5044444444"}
+    settings = make_settings(
+        http={"read_timeout": 0.5, "connect_timeout": 2, "attempts": 3, "backoff_seconds": 0.05},
+        sources={
+            "arxiv": arxiv_config(http_server, pacing_seconds=0, follow_authors=False),
+            "hf_daily": {"base_url": http_server.url, "pacing_seconds": 0},
+            "openalex": {"base_url": http_server.url, "pacing_seconds": 0},
+        },
+        profiles=[{**PROFILE, "authors": [tiwari]}],
+    )
+    app = build_app(settings, store=Store.open(None), clock=Clock(NOW))
+    reports = {r.source: r for r in fetch(app)}
+    assert {name: r.error for name, r in reports.items()} == {
+        "arxiv": "",
+        "hf_daily": "",
+        "openalex": "",
+    }
+    assert reports["openalex"].counts.new == 0  # nothing new: it enriched the stored paper
+    stored = app.store.get_paper("arxiv:2401.01234")
+    assert stored is not None
+    assert app.store.get_paper("doi:10.5555/quantspec.2024") == stored
+    assert set(stored.sources) == {"arxiv", "hf_daily", "openalex"}
+    assert stored.author_ids == ("A5044444444", "A5055555555", "A5066666666")
+    assert stored.upvotes > 0 and stored.extra_value("openalex_id") == "W4390000123"
+    listing = parse_listing_feed((DATA / "arxiv" / "listing_cs.xml").read_bytes())
+    hf = parse_daily_papers((DATA / "hf" / "daily_2024-01-04.json").read_bytes())
+    keys = {i.paper.identity_keys[0] for i in listing if i.announce in ("new", "cross")}
+    assert app.store.count_papers() == len(keys | {p.identity_keys[0] for p in hf})

@@ -574,3 +574,75 @@ def test_parallel_edits_all_survive_with_the_comments(config: Path) -> None:
     comments = [line for line in before.splitlines() if line.lstrip().startswith("#")]
     assert all(line in config.read_text().splitlines() for line in comments)
     assert not list(config.parent.glob(".config.toml.*.tmp"))
+
+
+@pytest.mark.parametrize(
+    ("args", "entry", "record"),
+    [
+        pytest.param(
+            ["Wei Chen", "--openalex", "https://openalex.org/A5023888391"],
+            '{ name = "Wei Chen", openalex = "A5023888391" }',
+            ("Wei Chen", "A5023888391", ""),
+            id="new-by-openalex",
+        ),
+        pytest.param(
+            ["Rishabh Tiwari", "--orcid", "0000-0002-1825-0097"],
+            '{ name = "Rishabh Tiwari", orcid = "0000-0002-1825-0097" }',
+            ("Rishabh Tiwari", "", "0000-0002-1825-0097"),
+            id="plain-name-becomes-table",
+        ),
+        pytest.param(
+            ["Iman Mirzadeh", "--openalex", "A1"],
+            '{ name = "Seyed Iman Mirzadeh", aliases = ["Iman Mirzadeh"], openalex = "A1" }',
+            ("Seyed Iman Mirzadeh", "A1", ""),
+            id="table-keeps-aliases",
+        ),
+    ],
+)
+def test_follow_by_id_writes_the_id_and_keeps_comments(
+    config: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    entry: str,
+    record: tuple[str, str, str],
+) -> None:
+    before = config.read_text()
+    code, out, err = run(capsys, "--config", str(config), "profile", "follow", "me", *args)
+    assert "now followed by id" in out or "now following" in out
+    assert code == 0, err
+    after = config.read_text()
+    assert entry in after
+    assert "# People I follow." in after and "# same person" in after
+    removed, added = changed_lines(before, after)
+    assert len(added) == 1 and len(removed) <= 1
+    [me, _] = load_settings(config).profile_records()
+    assert record in [(a.name, a.openalex, a.orcid) for a in me.authors]
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        pytest.param(
+            ["Wei Chen", "--orcid", "0000-0002-1825-0098"], "not an ORCID iD", id="checksum"
+        ),
+        pytest.param(["Wei Chen", "--openalex", "W123"], "not an OpenAlex author id", id="work-id"),
+    ],
+)
+def test_follow_refuses_a_malformed_id(
+    config: Path, capsys: pytest.CaptureFixture[str], args: list[str], problem: str
+) -> None:
+    before = config.read_text()
+    code, _, err = run(capsys, "--config", str(config), "profile", "follow", "me", *args)
+    assert code != 0 and problem in err and len(err.strip().splitlines()) == 1
+    assert config.read_text() == before
+
+
+def test_follow_refuses_another_id_for_a_followed_name(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = ["--config", str(config), "profile", "follow", "me", "Wei Chen", "--openalex", "A1"]
+    assert run(capsys, *first)[0] == 0
+    before = config.read_text()
+    code, _, err = run(capsys, *first[:-1], "A2")
+    assert code != 0 and "another person of the same name" in err
+    assert config.read_text() == before

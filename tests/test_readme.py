@@ -36,6 +36,7 @@ SKIPPED = {
     "digest feedback": "needs a fetched paper in the store (tests/test_feedback.py)",
     "digest profile mute": "edits profile me's muted authors (tests/test_feedback.py)",
     "digest run": "the scheduler daemon, runs until stopped (tests/test_schedule.py)",
+    "digest author search": "asks OpenAlex (tests/test_openalex.py serves it locally)",
 }
 # Commands that talk to the network or a mail server: each must be in SKIPPED.
 NETWORK = ("digest fetch", "digest send", "digest doctor", "digest author")

@@ -10,7 +10,14 @@ from pydantic import BaseModel
 
 from digest.app import data_path
 from digest.errors import ConfigError
-from digest.settings import FeedConfig, Settings, _model_of, load_settings, settings_from_dict
+from digest.settings import (
+    FeedConfig,
+    OpenAlexConfig,
+    Settings,
+    _model_of,
+    load_settings,
+    settings_from_dict,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -33,6 +40,7 @@ def test_example_config_is_valid_and_documents_every_key() -> None:
     models = [model for _, model in settings if not isinstance(model, list)]
     models += [settings.profiles[0], settings.sources.files[0], settings.sources.arxiv]
     models += [settings.sources.hf_daily, FeedConfig(name="x", url="https://x.org/feed")]
+    models += [OpenAlexConfig()]
     for model in models:
         for key in type(model).model_fields:
             forms = (f"\n{key} =", f"\n# {key} =", f"[[sources.{key}]]", f"[sources.{key}]")

@@ -434,7 +434,8 @@ def test_the_one_column_table_covers_every_column_of_the_papers_table() -> None:
 
     store = Store.open(None)
     stored = [row[1] for row in store.db.execute("PRAGMA table_info(papers)")]
-    assert [column.name for column in PAPER_COLUMNS] + ["seq"] == stored
+    assert [column.name for column in PAPER_COLUMNS] == [name for name in stored if name != "seq"]
+    assert "seq" in stored
 
 
 def test_a_paper_reads_back_as_it_was_written() -> None:
@@ -450,6 +451,9 @@ def test_a_paper_reads_back_as_it_was_written() -> None:
         extra=(("code", "https://g.example/x"), ("upvotes", 3)),
         sources=("arxiv", "hf"),
         first_seen=NOW,
+        author_ids=("A5023888391",),
+        author_orcids=("0000-0002-1825-0097",),
+        referenced=("W2741809807",),
     )
     store = Store.open(None)
     store.db.conn.execute(INSERT_PAPER, insert_row(written, NOW, 7))

@@ -22,6 +22,7 @@ from digest.models import Paper
 
 if TYPE_CHECKING:
     from digest.settings import Settings
+    from digest.sources.openalex import OpenAlexMemory
 
 # Expat error codes that only happen when the input ends before the document does: a payload
 # cut short in transit, which every XML source reports as such.
@@ -96,14 +97,22 @@ def client_needed(context: FetchContext) -> PoliteClient:
     return context.client
 
 
-def build_sources(settings: Settings) -> list[Source]:
-    """Every source the settings configure, in a fixed order: arXiv, Hugging Face, feeds, files."""
+def build_sources(settings: Settings, memory: OpenAlexMemory | None = None) -> list[Source]:
+    """Every source the settings configure, in a fixed order: arXiv, Hugging Face, feeds,
+    files, then OpenAlex (which looks up what the others brought). `memory` (the store) is
+    what OpenAlex keeps between fetches."""
     from digest.sources.files import FilesSource
 
     sources: list[Source] = []
     sources.extend(_network_sources(settings))
     for entry in settings.sources.files:
         sources.append(FilesSource(entry.name, str(settings.resolve(entry.path))))
+    if settings.sources.openalex_on is not None:  # last: it confirms what the others brought
+        from digest.sources.openalex import OpenAlexSource
+
+        profiles = settings.profile_records()
+        contact = settings.fetch.contact
+        sources.append(OpenAlexSource(settings.sources.openalex_on, profiles, memory, contact))
     return sources
 
 

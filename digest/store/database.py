@@ -18,6 +18,7 @@ from digest.store.base import RECOVER_HINT, translate_store_errors
 from digest.store.feedback import FeedbackStore
 from digest.store.fetch_state import FetchStateStore
 from digest.store.merge import UpsertCounts
+from digest.store.openalex import OpenAlexStore
 from digest.store.outbox import OutboxStore, outbox_from_row
 from digest.store.papers import PaperStore
 from digest.store.rows import paper_from_row
@@ -26,7 +27,7 @@ from digest.store.window import WindowStore
 
 
 @translate_store_errors
-class Store(PaperStore, WindowStore, OutboxStore, FetchStateStore, FeedbackStore):
+class Store(PaperStore, WindowStore, OutboxStore, FetchStateStore, FeedbackStore, OpenAlexStore):
     """The one object that reads and writes the database. Open with `Store.open(path)`.
 
     Every public method (and what its generators yield) raises StoreError naming the database

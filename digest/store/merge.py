@@ -17,7 +17,7 @@ from datetime import datetime
 from itertools import islice
 from typing import Literal
 
-from digest.models import Paper
+from digest.models import Paper, fold
 
 Outcome = Literal["new", "updated", "unchanged"]
 
@@ -47,6 +47,10 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
             abstract=new.abstract or old.abstract,
             authors=new.authors or old.authors,
             authors_truncated=new.authors_truncated if new.authors else old.authors_truncated,
+            author_ids=_aligned(new.authors or old.authors, new.authors, new.author_ids)
+            or _aligned(new.authors or old.authors, old.authors, old.author_ids),
+            author_orcids=_aligned(new.authors or old.authors, new.authors, new.author_orcids)
+            or _aligned(new.authors or old.authors, old.authors, old.author_orcids),
             version=new.version,
             extra=tuple(sorted({**dict(old.extra), **seen}.items())),
         )
@@ -55,8 +59,12 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
     )
     extra = dict(old.extra)
     extra.update({k: v for k, v in new.extra if v is not None})
+    authors = new.authors if better_authors else old.authors
     return replace(
         old,
+        author_ids=_identities(authors, old, new, "author_ids"),
+        author_orcids=_identities(authors, old, new, "author_orcids"),
+        referenced=tuple(dict.fromkeys(old.referenced + new.referenced)),
         abstract=old.abstract or new.abstract,
         authors=new.authors if better_authors else old.authors,
         authors_truncated=new.authors_truncated if better_authors else old.authors_truncated,
@@ -72,6 +80,42 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
             dict.fromkeys(old.sources + new.sources + ((new.source,) if new.source else ()))
         ),
     )
+
+
+def _aligned(
+    authors: tuple[str, ...], listed: tuple[str, ...], ids: tuple[str, ...]
+) -> tuple[str, ...]:
+    """`ids` (aligned with `listed`) moved onto `authors`, position by position, where the two
+    lists name the same person there (same folded last word: sources spell first names
+    differently, and a truncated list is shorter); "" elsewhere; () when none carries over."""
+    if not any(ids):
+        return ()
+    moved = tuple(
+        ids[i] if i < len(listed) and i < len(ids) and _last(listed[i]) == _last(name) else ""
+        for i, name in enumerate(authors)
+    )
+    return moved if any(moved) else ()
+
+
+def _last(name: str) -> str:
+    words = fold(name).replace(",", " ").split()
+    if "," in name:  # "Chen, Wei"
+        return words[0] if words else ""
+    return words[-1] if words else ""
+
+
+def _identities(
+    authors: tuple[str, ...], old: Paper, new: Paper, name: Literal["author_ids", "author_orcids"]
+) -> tuple[str, ...]:
+    """The author identities of the merged paper: the later source's where it knows one (it
+    is why it was asked), else what was stored."""
+    fresh = _aligned(authors, new.authors, getattr(new, name))
+    kept = _aligned(authors, old.authors, getattr(old, name))
+    if not fresh:
+        return kept
+    if not kept:
+        return fresh
+    return tuple(a or b for a, b in zip(fresh, kept, strict=True))
 
 
 def batches(items: Iterable[Paper], size: int) -> Iterator[list[Paper]]:

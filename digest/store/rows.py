@@ -50,7 +50,7 @@ class Column:
     updated: bool = True  # rewritten when a stored paper changes (False: set once, at insert)
 
 
-# In the table's order (a test checks it against the schema).
+# In the table's order, `seq` left out (a test checks it against the schema).
 PAPER_COLUMNS: tuple[Column, ...] = (
     Column("key", updated=False),
     Column("arxiv_id"),
@@ -77,6 +77,10 @@ PAPER_COLUMNS: tuple[Column, ...] = (
     ),
     Column("first_seen", lambda p, now: iso(p.first_seen or now), from_iso, updated=False),
     Column("updated_at", lambda _, now: iso(now), field=False),
+    # Added after `seq` (the window migration's column, not a Paper field).
+    Column("author_ids", lambda p, _: _json_list(p.author_ids), _tuple),
+    Column("author_orcids", lambda p, _: _json_list(p.author_orcids), _tuple),
+    Column("referenced", lambda p, _: _json_list(p.referenced), _tuple),
 )
 
 

@@ -173,6 +173,33 @@ _MIGRATE_FEEDBACK = """
         );
 """
 
+# Author identities and citations (OpenAlex): ids per author position and the works a paper
+# cites, as JSON lists on the paper; each paper looked up to confirm a name-only author match
+# (found or not: never asked twice); each watched paper (or `orcid:…`, the reader's works)
+# resolved to its OpenAlex work ids ('' when OpenAlex does not know it); list requests per UTC
+# day (the daily budget).
+_MIGRATE_IDENTITIES = """
+        ALTER TABLE papers ADD COLUMN author_ids TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE papers ADD COLUMN author_orcids TEXT NOT NULL DEFAULT '[]';
+        ALTER TABLE papers ADD COLUMN referenced TEXT NOT NULL DEFAULT '[]';
+        CREATE TABLE openalex_lookups (
+            paper_key TEXT PRIMARY KEY,
+            looked_at TEXT NOT NULL,
+            found INTEGER NOT NULL
+        );
+        CREATE TABLE openalex_works (
+            watched TEXT NOT NULL,
+            work_id TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            resolved_at TEXT NOT NULL,
+            PRIMARY KEY (watched, work_id)
+        );
+        CREATE TABLE openalex_usage (
+            day TEXT PRIMARY KEY,
+            requests INTEGER NOT NULL
+        );
+"""
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_1,
@@ -181,5 +208,6 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_WINDOW,
     _MIGRATE_RECIPIENTS,
     _MIGRATE_FEEDBACK,
+    _MIGRATE_IDENTITIES,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

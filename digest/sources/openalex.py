@@ -1,0 +1,592 @@
+"""OpenAlex (https://api.openalex.org): works of followed authors with ids, works citing watched
+papers, and lookups of stored papers by DOI to learn who wrote them.
+
+Queries (all `GET /works`, cursor paging `cursor=*` → `meta.next_cursor`, `per_page`,
+`select` of the fields read here, `include_xpac=true` since arXiv's DataCite DOIs are in the
+expansion pack that OpenAlex leaves out by default):
+
+- `filter=authorships.author.id:A1|A2,from_publication_date:D` (and `authorships.author.orcid:`
+  for authors followed by ORCID): OpenAlex dates works by publication, not by when it learnt of
+  them, so every fetch reaches back `lookback_days` (catch-up over missed days included);
+- `filter=doi:10.48550/arxiv.2402.17193|10.1145/…` to resolve watched papers to work ids (once;
+  the store keeps them) and `authorships.author.orcid:O` for the reader's own works;
+- `filter=cites:W1|W2,from_publication_date:D` for the works citing them.
+
+Payload oddities handled by the pure parser (`parse_works`): abstracts as an inverted index
+(word → positions; positions may repeat; the index may be null), ids as URLs
+(`https://openalex.org/A…`, `https://orcid.org/…`, `https://doi.org/…`), arXiv ids from
+`10.48550/arxiv.*` DOIs and arxiv.org landing pages, truncated author lists
+(`is_authors_truncated`), authors without ORCID or without any id.
+
+Polite: the API key (or `[fetch] contact` as `mailto`), pacing and retries (429 with
+Retry-After) are the shared client's; the daily budget of list requests is counted in the
+store, and what it cuts short is reported as a warning. The key never appears in an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
+
+from digest.errors import SourceError
+from digest.http import Fetched, PoliteClient
+from digest.ids import (
+    arxiv_of_doi,
+    normalise_doi,
+    openalex_id_or_blank,
+    orcid_or_blank,
+)
+from digest.models import FollowedAuthor, Paper, Profile, paper_keys, parse_arxiv_id
+from digest.settings import OpenAlexConfig
+from digest.sources import FetchContext, FetchResult, client_needed, load_json
+
+SELECT = (
+    "id,doi,display_name,publication_date,authorships,abstract_inverted_index,locations,"
+    "primary_location,referenced_works,is_authors_truncated,cited_by_count,is_xpac"
+)
+OR_LIMIT = 50  # values OR-ed in one filter (OpenAlex's documented limit is 100)
+_ARXIV_URL = re.compile(r"^https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/([^?#]+)", re.I)
+_MAX_ABSTRACT_WORDS = 20_000  # an inverted index reaching past this is not an abstract
+
+
+class OpenAlexMemory(Protocol):
+    """What the source keeps between fetches (the store implements it)."""
+
+    def resolved_works(self, watched: Iterable[str]) -> dict[str, dict[str, str]]:
+        """Watched papers already resolved: their work ids and titles."""
+        ...
+
+    def record_resolved(self, resolved: Mapping[str, Mapping[str, str]], now: datetime) -> None:
+        """Remember what watched papers resolved to."""
+        ...
+
+    def openalex_usage(self, day: date) -> int:
+        """List requests spent on this UTC day."""
+        ...
+
+    def add_openalex_usage(self, day: date, requests: int) -> None:
+        """Count more list requests spent on this UTC day."""
+        ...
+
+
+# --- parsing (pure) -------------------------------------------------------------------------------
+
+
+def rebuild_abstract(index: Any) -> str:
+    """The abstract an `abstract_inverted_index` encodes: each word at its positions, in order.
+
+    Null (or anything but an object) is "". A position given twice keeps the first word that
+    claims it; positions that are not integers are ignored; a gap is simply closed up.
+    """
+    if not isinstance(index, dict):
+        return ""
+    at: dict[int, str] = {}
+    for word, positions in index.items():
+        if not isinstance(word, str) or not isinstance(positions, list):
+            continue
+        for position in positions:
+            if isinstance(position, int) and not isinstance(position, bool) and position >= 0:
+                at.setdefault(position, word)
+        if len(at) > _MAX_ABSTRACT_WORDS:
+            break
+    return " ".join(" ".join(at[p] for p in sorted(at)).split())
+
+
+@dataclass(frozen=True, slots=True)
+class WorksPage:
+    """One page of `/works`: its papers, the cursor of the next page, the total count."""
+
+    papers: tuple[Paper, ...]
+    next_cursor: str | None
+    count: int | None
+    skipped: int = 0  # results without a title (nothing to show)
+
+
+def parse_works(data: bytes, origin: str = "openalex") -> WorksPage:
+    """Parse one `/works` list page; the whole payload or SourceError naming `origin`."""
+    payload = load_json(data, origin)
+    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+        raise SourceError(f"{origin}: expected an object with a 'results' list")
+    meta = _object(payload.get("meta"))
+    cursor = meta.get("next_cursor")
+    count = meta.get("count")
+    papers: list[Paper] = []
+    skipped = 0
+    for number, work in enumerate(payload["results"], start=1):
+        if not isinstance(work, dict):
+            raise SourceError(f"{origin}: result {number}: expected an object")
+        try:
+            paper = paper_of_work(work)
+        except ValueError as exc:
+            raise SourceError(f"{origin}: result {number}: {exc}") from None
+        if paper is None:
+            skipped += 1
+        else:
+            papers.append(paper)
+    return WorksPage(
+        tuple(papers),
+        cursor if isinstance(cursor, str) and cursor else None,
+        count if isinstance(count, int) and not isinstance(count, bool) else None,
+        skipped,
+    )
+
+
+def paper_of_work(work: Mapping[str, Any]) -> Paper | None:
+    """The Paper of one OpenAlex work; None for a work without a title."""
+    work_id = openalex_id_or_blank(work.get("id"), "W")
+    if not work_id:
+        raise ValueError("work without an OpenAlex id")
+    title = _text(work.get("display_name")) or _text(work.get("title"))
+    if not title:
+        return None
+    doi = normalise_doi(_text(work.get("doi")))
+    arxiv_id = arxiv_of_doi(doi) or _arxiv_of_locations(work)
+    if doi and arxiv_of_doi(doi):
+        doi = ""  # arXiv's own DOI names the arXiv id: the paper is known by that
+    authors, ids, orcids = _authorships(work.get("authorships"))
+    extra: dict[str, Any] = {
+        "openalex_id": work_id,
+        "cited_by_count": _count(work.get("cited_by_count")),
+    }
+    return Paper(
+        key=paper_keys(arxiv_id, doi, title)[0],
+        title=title,
+        authors=authors,
+        abstract=rebuild_abstract(work.get("abstract_inverted_index")),
+        published=_date(work.get("publication_date")),
+        url=_landing_page(work, doi, work_id),
+        source="openalex",
+        listing_id=work_id,
+        arxiv_id=arxiv_id,
+        doi=doi,
+        authors_truncated=work.get("is_authors_truncated") is True,
+        extra=tuple(sorted((k, v) for k, v in extra.items() if v is not None)),
+        author_ids=ids if any(ids) else (),
+        author_orcids=orcids if any(orcids) else (),
+        referenced=tuple(
+            dict.fromkeys(
+                w
+                for r in _list(work.get("referenced_works"))
+                if (w := openalex_id_or_blank(r, "W"))
+            )
+        ),
+    )
+
+
+def _authorships(value: Any) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    names: list[str] = []
+    ids: list[str] = []
+    orcids: list[str] = []
+    for entry in _list(value):
+        if not isinstance(entry, dict):
+            continue
+        author = _object(entry.get("author"))
+        name = _text(author.get("display_name")) or _text(entry.get("raw_author_name"))
+        if not name:
+            continue
+        names.append(name)
+        ids.append(openalex_id_or_blank(author.get("id"), "A"))
+        orcids.append(orcid_or_blank(author.get("orcid")))
+    return tuple(names), tuple(ids), tuple(orcids)
+
+
+def _arxiv_of_locations(work: Mapping[str, Any]) -> str:
+    """An arXiv id from an arxiv.org landing page or PDF link among the work's locations."""
+    places = [work.get("primary_location"), *_list(work.get("locations"))]
+    for place in places:
+        if not isinstance(place, dict):
+            continue
+        for name in ("landing_page_url", "pdf_url"):
+            found = _ARXIV_URL.match(_text(place.get(name)))
+            if found:
+                arxiv_id, _ = parse_arxiv_id(found.group(1))
+                if arxiv_id:
+                    return arxiv_id
+    return ""
+
+
+def _landing_page(work: Mapping[str, Any], doi: str, work_id: str) -> str:
+    primary = work.get("primary_location")
+    if isinstance(primary, dict):
+        url = _text(primary.get("landing_page_url"))
+        if url.startswith(("https://", "http://")):
+            return url
+    return f"https://doi.org/{doi}" if doi else f"https://openalex.org/{work_id}"
+
+
+def _text(value: Any) -> str:
+    return " ".join(value.split()) if isinstance(value, str) else ""
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _date(value: Any) -> date | None:
+    text = _text(value)
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        raise ValueError(f"'publication_date' is not an ISO date: {value!r}") from None
+
+
+def or_groups(values: Sequence[str], size: int = OR_LIMIT) -> list[str]:
+    """`values` joined with `|` in groups of at most `size` (OpenAlex's OR syntax)."""
+    unique = list(dict.fromkeys(values))
+    return ["|".join(unique[i : i + size]) for i in range(0, len(unique), size)]
+
+
+def watched_doi(watched: str) -> str:
+    """The DOI OpenAlex knows a watched paper by: arXiv papers by their DataCite DOI."""
+    kind, _, value = watched.partition(":")
+    return f"10.48550/arxiv.{value}" if kind == "arxiv" else value
+
+
+# --- fetching -------------------------------------------------------------------------------------
+
+
+class _Redact(logging.Filter):
+    """Replaces a secret in every record of a logger (httpx logs each request's full URL, the
+    `api_key` query parameter included, at INFO: `digest -v` would print it)."""
+
+    def __init__(self, secret: str) -> None:
+        super().__init__()
+        self.secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.secret in message:
+            record.msg, record.args = message.replace(self.secret, "[api key]"), ()
+        return True
+
+
+_HIDDEN: set[str] = set()
+# The loggers of the HTTP stack that may write a request's URL.
+_HTTP_LOGGERS = ("httpx", "httpcore", "httpcore.connection", "httpcore.http11", "digest.http")
+
+
+def hide_from_logs(secret: str) -> None:
+    """Keep `secret` out of what the HTTP stack logs (once per secret)."""
+    if not secret or secret in _HIDDEN:
+        return
+    _HIDDEN.add(secret)
+    for name in _HTTP_LOGGERS:
+        logging.getLogger(name).addFilter(_Redact(secret))
+
+
+class BudgetSpent(Exception):
+    """The day's list requests are used up ([sources.openalex] daily_budget)."""
+
+
+class OpenAlexClient:
+    """Paged `/works` queries through the shared client: the key or mailto on each, the day's
+    budget counted in the store, the key never in an error."""
+
+    def __init__(
+        self,
+        config: OpenAlexConfig,
+        client: PoliteClient,
+        memory: OpenAlexMemory | None,
+        today: date,
+        contact: str = "",
+    ) -> None:
+        self.config = config
+        self.client = client
+        self.memory = memory
+        self.today = today
+        self.contact = contact
+        self.key = config.secret()
+        if self.key:
+            hide_from_logs(self.key)
+        self.spent = memory.openalex_usage(today) if memory is not None else 0
+        self.remaining: int | None = None  # what the server last said is left today
+
+    @property
+    def base(self) -> str:
+        """The API root."""
+        return self.config.base_url.rstrip("/")
+
+    def auth(self) -> dict[str, str]:
+        """The key, else the contact address as `mailto` (the polite pool)."""
+        if self.key:
+            return {"api_key": self.key}
+        return {"mailto": self.contact} if self.contact else {}
+
+    def get(self, path: str, params: Mapping[str, str | int]) -> Fetched:
+        """One list request, counted against the day's budget; SourceError without the key."""
+        if self.spent >= self.config.daily_budget or self.remaining == 0:
+            raise BudgetSpent
+        self.spent += 1
+        if self.memory is not None:
+            self.memory.add_openalex_usage(self.today, 1)
+        try:
+            got = self.client.get(self.base + path, params={**params, **self.auth()})
+        except SourceError as exc:
+            raise SourceError(self.redact(str(exc))) from None
+        remaining = dict(got.rate_limit).get("x-ratelimit-remaining", "")
+        if remaining.strip().isdigit():
+            self.remaining = int(remaining)
+        return got
+
+    def redact(self, text: str) -> str:
+        """`text` with the API key replaced (an error must never show it)."""
+        return text.replace(self.key, "[api key]") if self.key else text
+
+    def works(self, filter_text: str) -> tuple[list[Paper], str]:
+        """Every work a filter selects, cursor-paged up to `max_pages`; a warning when a limit
+        stopped it first. BudgetSpent when the budget ran out before the first page."""
+        papers: list[Paper] = []
+        cursor = "*"
+        origin = f"{self.base}/works?filter={filter_text}"
+        for page in range(self.config.max_pages):
+            params: dict[str, str | int] = {
+                "filter": filter_text,
+                "per_page": self.config.per_page,
+                "cursor": cursor,
+                "select": SELECT,
+                "include_xpac": "true",
+            }
+            try:
+                got = self.get("/works", params)
+            except BudgetSpent:
+                if page == 0:
+                    raise
+                return papers, f"{origin}: the daily budget ran out after {page} pages"
+            parsed = parse_works(got.content, origin=self.redact(origin))
+            papers.extend(parsed.papers)
+            if parsed.next_cursor is None or (not parsed.papers and not parsed.skipped):
+                return papers, ""
+            cursor = parsed.next_cursor
+        return papers, (
+            f"{origin}: stopped after {self.config.max_pages} pages of {self.config.per_page} "
+            "works ([sources.openalex] max_pages)"
+        )
+
+
+def identified_authors(profiles: Iterable[Profile]) -> tuple[FollowedAuthor, ...]:
+    """Every followed author with an id, once."""
+    return tuple(dict.fromkeys(a for p in profiles for a in p.authors if a.identified))
+
+
+def watched_papers(profiles: Iterable[Profile]) -> tuple[str, ...]:
+    """Every watched paper, and `orcid:…` for each reader whose own works are watched."""
+    names: list[str] = []
+    for profile in profiles:
+        names.extend(profile.cites)
+        if profile.cites_my_works and profile.orcid:
+            names.append(f"orcid:{profile.orcid}")
+    return tuple(dict.fromkeys(names))
+
+
+class OpenAlexSource:
+    """New works of followed authors with ids, and works citing watched papers."""
+
+    name = "openalex"
+
+    def __init__(
+        self,
+        config: OpenAlexConfig,
+        profiles: Sequence[Profile],
+        memory: OpenAlexMemory | None = None,
+        contact: str = "",
+    ) -> None:
+        self.config = config
+        self.profiles = tuple(profiles)
+        self.memory = memory
+        self.contact = contact
+
+    def session(self, context: FetchContext) -> OpenAlexClient:
+        """A budgeted client for one fetch (or one lookup run)."""
+        return OpenAlexClient(
+            self.config, client_needed(context), self.memory, context.now.date(), self.contact
+        )
+
+    def fetch(self, context: FetchContext) -> FetchResult:
+        """The works of followed ids and the works citing watched papers since the lookback."""
+        api = self.session(context)
+        since = context.now.date() - timedelta(days=self.config.lookback_days)
+        if context.since is not None:
+            since = min(since, context.since)
+        found: dict[str, Paper] = {}
+        warnings: list[str] = []
+        filters = self._author_filters(since)
+        try:
+            watched = self._resolve(api, context.now, warnings)
+            filters += [
+                f"cites:{group},from_publication_date:{since.isoformat()}"
+                for group in or_groups(sorted(watched))
+            ]
+            for filter_text in filters:
+                papers, warning = api.works(filter_text)
+                found.update((p.key, p) for p in papers)
+                warnings.extend([warning] if warning else [])
+        except BudgetSpent:
+            warnings.append(self._spent_line(api))
+        return FetchResult(papers=tuple(found.values()), warnings=tuple(warnings))
+
+    def _spent_line(self, api: OpenAlexClient) -> str:
+        if api.remaining == 0:
+            return "OpenAlex says today's allowance is used up; the rest waits for tomorrow"
+        return (
+            f"the daily budget of {self.config.daily_budget} OpenAlex requests is used up "
+            f"({api.spent} today, [sources.openalex] daily_budget); the rest waits for tomorrow"
+        )
+
+    def _author_filters(self, since: date) -> list[str]:
+        authors = identified_authors(self.profiles)
+        after = f",from_publication_date:{since.isoformat()}"
+        by_id = [
+            f"authorships.author.id:{g}{after}"
+            for g in or_groups([a.openalex for a in authors if a.openalex])
+        ]
+        by_orcid = [
+            f"authorships.author.orcid:{g}{after}"
+            for g in or_groups([a.orcid for a in authors if a.orcid and not a.openalex])
+        ]
+        return by_id + by_orcid
+
+    def _resolve(self, api: OpenAlexClient, now: datetime, warnings: list[str]) -> dict[str, str]:
+        """Every watched paper's OpenAlex work ids (id → title): resolved once, then stored."""
+        names = watched_papers(self.profiles)
+        known = self.memory.resolved_works(names) if self.memory is not None else {}
+        missing = [n for n in names if n not in known]
+        fresh: dict[str, dict[str, str]] = {}
+        papers = [n for n in missing if not n.startswith("orcid:")]
+        for group in or_groups([watched_doi(n) for n in papers]):
+            works, warning = api.works(f"doi:{group}")
+            warnings.extend([warning] if warning else [])
+            by_doi = {_doi_of(p): p for p in works}
+            for name in papers:
+                paper = by_doi.get(watched_doi(name))
+                if watched_doi(name) in group.split("|"):
+                    fresh[name] = {paper.listing_id: paper.title} if paper else {}
+        for name in (n for n in missing if n.startswith("orcid:")):
+            works, warning = api.works(f"authorships.author.orcid:{name.removeprefix('orcid:')}")
+            warnings.extend([warning] if warning else [])
+            fresh[name] = {p.listing_id: p.title for p in works}
+        if fresh and self.memory is not None:
+            self.memory.record_resolved(fresh, now)
+        known.update(fresh)
+        return {work: title for works in known.values() for work, title in works.items()}
+
+    def lookup(
+        self, context: FetchContext, papers: Sequence[Paper]
+    ) -> tuple[list[Paper], list[str]]:
+        """These stored papers as OpenAlex knows them (with author ids), found by their DOI or
+        arXiv DOI, in batches; papers it does not know are simply not returned."""
+        api = self.session(context)
+        dois = [d for p in papers if (d := _lookup_doi(p))]
+        found: list[Paper] = []
+        warnings: list[str] = []
+        try:
+            for group in or_groups(dois):
+                works, warning = api.works(f"doi:{group}")
+                found.extend(works)
+                warnings.extend([warning] if warning else [])
+        except BudgetSpent:
+            warnings.append(self._spent_line(api))
+        return found, warnings
+
+
+def _doi_of(paper: Paper) -> str:
+    return f"10.48550/arxiv.{paper.arxiv_id}" if paper.arxiv_id and not paper.doi else paper.doi
+
+
+def _lookup_doi(paper: Paper) -> str:
+    if paper.arxiv_id:
+        return f"10.48550/arxiv.{paper.arxiv_id}"
+    return paper.doi
+
+
+# --- author search (`digest author search`) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorCandidate:
+    """One OpenAlex author a name may mean, with what tells people apart."""
+
+    openalex: str
+    name: str
+    orcid: str = ""
+    institution: str = ""
+    works_count: int = 0
+    topics: tuple[str, ...] = ()
+    recent_title: str = ""
+
+
+def parse_authors(data: bytes, origin: str = "openalex") -> tuple[AuthorCandidate, ...]:
+    """Parse one `/authors?search=` page; the whole payload or SourceError naming `origin`."""
+    payload = load_json(data, origin)
+    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+        raise SourceError(f"{origin}: expected an object with a 'results' list")
+    found = []
+    for number, item in enumerate(payload["results"], start=1):
+        if not isinstance(item, dict):
+            raise SourceError(f"{origin}: result {number}: expected an object")
+        author_id = openalex_id_or_blank(item.get("id"), "A")
+        if not author_id:
+            raise SourceError(f"{origin}: result {number}: author without an OpenAlex id")
+        places = [_object(p) for p in _list(item.get("last_known_institutions"))]
+        topics = [_text(_object(t).get("display_name")) for t in _list(item.get("topics"))]
+        found.append(
+            AuthorCandidate(
+                openalex=author_id,
+                name=_text(item.get("display_name")) or author_id,
+                orcid=orcid_or_blank(item.get("orcid")),
+                institution=next((n for p in places if (n := _text(p.get("display_name")))), ""),
+                works_count=_count(item.get("works_count")) or 0,
+                topics=tuple(t for t in topics if t)[:3],
+            )
+        )
+    return tuple(found)
+
+
+def search_authors(
+    config: OpenAlexConfig, client: PoliteClient, name: str, contact: str = "", limit: int = 10
+) -> tuple[AuthorCandidate, ...]:
+    """The OpenAlex authors a name may mean, most works first, each with a recent title (one
+    list request for the search, and one for the recent works of all candidates together)."""
+    api = OpenAlexClient(config, client, None, date.today(), contact)
+    got = api.get("/authors", {"search": name, "per_page": limit})
+    candidates = parse_authors(got.content, origin=f"{api.base}/authors?search={name}")
+    if not candidates:
+        return ()
+    recent: dict[str, str] = {}
+    ids = "|".join(c.openalex for c in candidates)
+    params: dict[str, str | int] = {
+        "filter": f"authorships.author.id:{ids}",
+        "sort": "publication_date:desc",
+        "include_xpac": "true",
+        "per_page": 50,
+        "select": SELECT,
+    }
+    works = parse_works(api.get("/works", params).content, origin=f"{api.base}/works")
+    for paper in works.papers:
+        for author_id in paper.author_ids:
+            recent.setdefault(author_id, paper.title)
+    return tuple(
+        AuthorCandidate(
+            c.openalex,
+            c.name,
+            c.orcid,
+            c.institution,
+            c.works_count,
+            c.topics,
+            recent.get(c.openalex, ""),
+        )
+        for c in candidates
+    )
