@@ -55,9 +55,11 @@ _ASCII_PIECE = re.compile(rf"[a-z0-9]+|[^a-z0-9{_JOINER_CLASS}]+")
 _ASCII_POSSESSIVE = re.compile(r"'[sS](?![A-Za-z0-9])(?<=[A-Za-z0-9]'[sS])")
 # The entries of the ASCII reading in the original text, for their offsets.
 _ASCII_ENTRY = re.compile(rf"[A-Za-z0-9]+(?:'[sS](?![A-Za-z0-9]))*|[^A-Za-z0-9{_JOINER_CLASS}]+")
-# Math delimiters or braces between two letters join them into one word (`$ω$Test`, `$k$NN`):
-# such text takes the careful reading.
-_INNER_MATH = re.compile(rf"(?:[^\W_]|[{_MARKS}])[${{}}]+[^\W_]")  # a mark ends a word too
+# Math delimiters or braces between two letters (`$ω$Test`, `$k$NN`; a mark ends a word too):
+# such text takes the careful reading. The delimiter comes first so `re` looks only at
+# delimiters (starting with the letter class it tried every position: 109 µs an abstract with
+# math, now 21).
+_INNER_MATH = re.compile(rf"[${{}}](?<=(?:[^\W_]|[{_MARKS}])[${{}}])[${{}}]*(?=[^\W_])")
 _TEX_MARKUP = re.compile(r"\\[`'^\"~=.Hcuvkdb]|[\\{}]")
 _LATEX_COMMAND = re.compile(r"\\[A-Za-z]+")
 _INNER_JOINERS = re.compile(r"[${}]+")

@@ -33,7 +33,9 @@ def _json_list(values: tuple[str, ...]) -> str:
 
 
 def _tuple(text: str) -> tuple[Any, ...]:
-    return tuple(json.loads(text))
+    # Most stored lists are empty (ids, references, sources of one-source papers): no parser
+    # for them (a year's 250k rows decode 7 lists each).
+    return () if text == "[]" else tuple(json.loads(text))
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +75,7 @@ PAPER_COLUMNS: tuple[Column, ...] = (
     Column(
         "extra",
         lambda p, _: json.dumps(dict(p.extra), ensure_ascii=False, sort_keys=True),
-        lambda text: tuple(sorted(json.loads(text).items())),
+        lambda text: () if text == "{}" else tuple(sorted(json.loads(text).items())),
     ),
     Column("first_seen", lambda p, now: iso(p.first_seen or now), from_iso, updated=False),
     Column("updated_at", lambda _, now: iso(now), field=False),
