@@ -32,6 +32,7 @@ from digest.match import (
     tokenize,
 )
 from digest.match.authors import AuthorIndex, name_readings
+from digest.match.matcher import collection_paused
 from digest.match.scan import occurrences
 from digest.models import FollowedAuthor, Match, Paper, Profile, Reason
 from digest.sources.files import parse_listing_jsonl
@@ -897,3 +898,20 @@ def test_the_author_index_finds_exactly_the_same_people(followed: str, written: 
     author = FollowedAuthor(followed)
     index = AuthorIndex([[(author, name) for name in name_readings(followed)]])
     assert bool(index.hits([written])) == same_person(followed, written)
+
+
+@pytest.mark.parametrize("enabled", [True, False], ids=["collector-on", "collector-off"])
+def test_compiling_leaves_the_garbage_collector_as_it_was(enabled: bool) -> None:
+    import gc
+
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        Matcher([Profile(name="p", keywords=("KV cache",))])
+        assert gc.isenabled() is enabled
+        with pytest.raises(ZeroDivisionError), collection_paused():
+            assert not gc.isenabled()
+            _ = 1 / 0
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
