@@ -84,17 +84,22 @@ class Scanner:
         """Every occurrence of every term in the field, one per starting word, in text order."""
         if self._automaton is None or not words.letters:
             return {}
+        found = self._automaton.find_matches_as_indexes(words.letters, overlapping=True)
+        if not found:
+            return {}
         offsets, norms = words.offsets, words.norms
+        # Where each piece starts -> its index: most hits start inside a word and are dropped
+        # by one lookup (a lab's day: 265k hits in 4,000 fields; two bisections each before).
+        piece_at = {offset: piece for piece, offset in enumerate(offsets)}
         best: Found = {}
         table = self._entries
-        for pattern, start, stop in self._automaton.find_matches_as_indexes(
-            words.letters, overlapping=True
-        ):
-            first = bisect_right(offsets, start) - 1
-            if offsets[first] != start:
+        for pattern, start, stop in found:
+            first = piece_at.get(start)
+            if first is None:
                 continue  # inside a word: `rl` in `url`
-            last = bisect_right(offsets, stop - 1, first) - 1
-            whole = offsets[last + 1] == stop  # else it ends inside a word: `cache` in `cached`
+            after = piece_at.get(stop)
+            whole = after is not None  # else it ends inside a word: `cache` in `cached`
+            last = after - 1 if after is not None else bisect_right(offsets, stop, first) - 1
             for entry in table[pattern]:
                 if not (whole or entry.prefix):
                     continue
