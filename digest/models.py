@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from pathlib import Path
 from typing import Any, Literal
 
 ReasonKind = Literal["author", "keyword", "all_of", "similar", "cites"]
@@ -158,6 +159,8 @@ class Profile:
     send_empty: bool = False
     first_run_days: int = 2
     window_days: int = 3  # how long an undelivered paper stays a candidate (DESIGN.md)
+    library: tuple[Path, ...] = ()  # BibTeX, RIS or CSL-JSON files of the reader's papers
+    suggestions: int = 0  # at most this many "Suggested for you" papers a digest (0: none)
 
 
 @dataclass(frozen=True, slots=True)
