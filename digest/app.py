@@ -325,10 +325,14 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
     match = app.verdicts(profiles)
     found: dict[str, list[Match]] = {name: [] for name in starts}
     counted = dict.fromkeys(starts, 0)  # undelivered papers in each window, matched or not
+    # Every candidate of a profile that may get suggestions (they come from the same window).
+    pools: dict[str, list[Paper]] = {p.name: [] for p in profiles if wants_suggestions(p)}
     for paper, wanted_by in app.store.candidates_for(starts):
         for name in wanted_by:
             if name in counted:
                 counted[name] += 1
+            if name in pools:
+                pools[name].append(paper)
         for name, verdict in match(paper).items():
             if name in wanted_by:
                 # Kept verdicts may hold an older reading of the paper (upvotes): rank this one.
@@ -339,16 +343,47 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
     plans = {}
     for profile in profiles:
         since, candidates = starts[profile.name], counted[profile.name]
+        suggested = plan_suggestions(app, profile, pools.get(profile.name, ()), found[profile.name])
         digest, rendered = fit_digest(
-            profile, rank(found[profile.name]), now, problems, clip_bytes=app.clip_bytes
+            profile,
+            rank(found[profile.name]),
+            now,
+            problems,
+            clip_bytes=app.clip_bytes,
+            suggestions=suggested,
         )
-        if not digest.matches:
+        if not digest.papers:
             arxiv = app.settings.sources.arxiv is not None
             why = empty_reason(profile, since, candidates, problems, now, arxiv=arxiv)
             digest = replace(digest, empty_reason=why)
             rendered = render_digest(digest)
         plans[profile.name] = Plan(digest, rendered, since, candidates)
     return plans
+
+
+def wants_suggestions(profile: Profile) -> bool:
+    """True when the profile has a library and asks for suggestions (DESIGN.md)."""
+    return bool(profile.library) and profile.suggestions > 0
+
+
+def plan_suggestions(
+    app: App,
+    profile: Profile,
+    candidates: Sequence[Paper],
+    picked: Sequence[Match],
+    extra_background: Sequence[Paper] = (),
+) -> tuple[Match, ...]:
+    """The profile's "Suggested for you" papers among its candidates: those no rule picked
+    that its model scores high (digest.suggest); () without a library. The model is only
+    imported here, so a profile without a library never loads scikit-learn."""
+    if not wants_suggestions(profile):
+        return ()
+    from digest.suggest import suggest
+
+    keys = {m.paper.key for m in picked}
+    return suggest(
+        app.store, profile, candidates, keys, app.clock(), extra_background=extra_background
+    )
 
 
 def empty_reason(
@@ -639,9 +674,9 @@ def _send_plan(
 ) -> SendReport:
     """Queue and deliver one profile's planned digest (unless it is empty and not wanted)."""
     profile = plan.digest.profile
-    if not plan.digest.matches:
+    if not plan.digest.papers:
         log.info("%s: nothing sent: %s", profile.name, plan.digest.empty_reason)
-    if not plan.digest.matches and not profile.send_empty:
+    if not plan.digest.papers and not profile.send_empty:
         if not dry_run:
             app.store.record_send_run(profile.name, app.clock(), "nothing new")
         return SendReport(
