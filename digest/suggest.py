@@ -45,6 +45,9 @@ POSITIVES_LIMIT = 20_000
 # above it, and few others do ("none rather than weak ones").
 THRESHOLD_PERCENTILE = 90.0
 TOP_TERMS = 5
+# A paper the reader liked or disliked weighs this many background papers: an explicit verdict
+# must move the model (alphaXiv's readers say its "not interested" does nothing).
+FEEDBACK_WEIGHT = 3.0
 _MIN_POSITIVES = 1
 _MIN_NEGATIVES = 5
 
@@ -128,9 +131,12 @@ class Model:
         return matrix @ self.coef + self.intercept
 
 
-def train(positives: Sequence[Doc], negatives: Sequence[Doc]) -> Model:
+def train(
+    positives: Sequence[Doc], negatives: Sequence[Doc], judged: frozenset[str] = frozenset()
+) -> Model:
     """Fit TF-IDF on all the documents and a linear SVM (class-balanced) on positives against
-    negatives; deterministic for the same inputs."""
+    negatives, the reader's own verdicts (`judged` keys) weighing `FEEDBACK_WEIGHT`;
+    deterministic for the same inputs."""
     import numpy as np
     from sklearn.svm import LinearSVC
 
@@ -139,7 +145,8 @@ def train(positives: Sequence[Doc], negatives: Sequence[Doc]) -> Model:
     matrix = vectorizer.fit_transform(texts)
     labels = np.array([1] * len(positives) + [0] * len(negatives))
     classifier = LinearSVC(C=0.1, class_weight="balanced", random_state=0, max_iter=5000)
-    classifier.fit(matrix, labels)
+    weights = [FEEDBACK_WEIGHT if d.key in judged else 1.0 for d in (*positives, *negatives)]
+    classifier.fit(matrix, labels, sample_weight=np.array(weights))
     background = classifier.decision_function(matrix[len(positives) :])
     terms = tuple(vectorizer.get_feature_names_out().tolist())
     return Model(
@@ -285,6 +292,7 @@ class Inputs:
     negatives: tuple[Doc, ...]
     known: frozenset[str]  # keys of every positive and disliked paper (never suggested)
     digest: str
+    judged: frozenset[str] = frozenset()  # keys of the liked and disliked papers
 
 
 def _followed_papers(store: Store, profile: Profile) -> list[Paper]:
@@ -324,12 +332,14 @@ def gather_inputs(
             positives[paper.key] = doc_of(paper)
         known.update((paper.key, *paper.identity_keys))
     negatives: dict[str, Doc] = {}
+    judged: set[str] = set()
     for verdict_keys, into in ((liked, positives), (disliked, negatives)):
         for key in sorted(verdict_keys):
-            judged = store.get_paper(key)
-            if judged is not None:
-                into[judged.key] = doc_of(judged)
-                known.update((key, judged.key, *judged.identity_keys))
+            found = store.get_paper(key)
+            if found is not None:
+                into[found.key] = doc_of(found)
+                known.update((key, found.key, *found.identity_keys))
+                judged.add(found.key)
             else:
                 known.add(key)
     for paper in (*store.sample_papers(profile.name, BACKGROUND_SIZE, known), *extra_background):
@@ -337,9 +347,10 @@ def gather_inputs(
             negatives.setdefault(paper.key, doc_of(paper))
     chosen = tuple(list(positives.values())[:POSITIVES_LIMIT])
     against = tuple(sorted(negatives.values(), key=lambda d: d.key))
-    content = [MODEL_VERSION, [[d.key, d.title, d.abstract] for d in (*chosen, *against)]]
+    docs = [[d.key, d.title, d.abstract] for d in (*chosen, *against)]
+    content = [MODEL_VERSION, FEEDBACK_WEIGHT, sorted(judged), docs]
     digest = hashlib.sha256(json.dumps(content).encode()).hexdigest()
-    return Inputs(chosen, against, frozenset(known), digest)
+    return Inputs(chosen, against, frozenset(known), digest, frozenset(judged))
 
 
 def profile_model(store: Store, profile: Profile, inputs: Inputs, now: datetime) -> Model | None:
@@ -352,7 +363,7 @@ def profile_model(store: Store, profile: Profile, inputs: Inputs, now: datetime)
         model = model_from_bytes(saved[1])
         if model is not None:
             return model
-    model = train(inputs.positives, inputs.negatives)
+    model = train(inputs.positives, inputs.negatives, inputs.judged)
     try:
         store.save_model(profile.name, inputs.digest, model_bytes(model), now)
     except StoreError as exc:  # a read-only store (preview): use it for this pass only
