@@ -55,6 +55,14 @@ class SuggestStore(StoreBase):
             papers.extend(paper_from_row(row) for row in rows)
         return sorted(papers, key=lambda p: p.key)
 
+    def papers_state(self) -> tuple[int, int, str]:
+        """(count, last sequence, last update) of the stored papers: changes whenever a paper
+        is added or updated."""
+        row = self.db.execute(
+            "SELECT count(*), coalesce(max(seq), 0), coalesce(max(updated_at), '') FROM papers"
+        ).fetchone()
+        return int(row[0]), int(row[1]), str(row[2])
+
     def saved_model(self, profile: str) -> tuple[str, bytes, int] | None:
         """(inputs hash, model bytes, trainings so far) of the profile's model, if any."""
         row = self.db.execute(
