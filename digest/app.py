@@ -382,7 +382,13 @@ def plan_suggestions(
 
     keys = {m.paper.key for m in picked}
     return suggest(
-        app.store, profile, candidates, keys, app.clock(), extra_background=extra_background
+        app.store,
+        profile,
+        candidates,
+        keys,
+        app.clock(),
+        extra_background=extra_background,
+        circle=app.settings.profile_records(),
     )
 
 
