@@ -335,9 +335,12 @@ def published_day(index: int, total: int) -> date:
     return START + timedelta(days=index * YEAR_DAYS // max(total, 1))
 
 
-def iter_listings(total: int, *, seed: int = 1) -> Iterator[dict[str, Any]]:
-    """`total` listing objects (DESIGN.md's listing JSONL schema), deterministic for `seed`."""
-    corpus = load_corpus()
+def iter_listings(
+    total: int, *, seed: int = 1, seeds_dir: Path = SEEDS_DIR
+) -> Iterator[dict[str, Any]]:
+    """`total` listing objects (DESIGN.md's listing JSONL schema), deterministic for `seed`,
+    drawn from the seed listings in `seeds_dir`."""
+    corpus = load_corpus(seeds_dir)
     rng = random.Random(seed)
     month, sequence = (0, 0), 0
     for index in range(total):
@@ -362,9 +365,10 @@ def iter_listings(total: int, *, seed: int = 1) -> Iterator[dict[str, Any]]:
         yield listing
 
 
-def iter_papers(total: int, *, seed: int = 1) -> Iterator[Paper]:
+def iter_papers(total: int, *, seed: int = 1, seeds_dir: Path = SEEDS_DIR) -> Iterator[Paper]:
     """`total` generated papers, parsed the way the `files` source parses listings."""
-    return (listing_to_paper(listing, "bench") for listing in iter_listings(total, seed=seed))
+    listings = iter_listings(total, seed=seed, seeds_dir=seeds_dir)
+    return (listing_to_paper(listing, "bench") for listing in listings)
 
 
 def batched(items: Iterator[Paper], size: int) -> Iterator[list[Paper]]:

@@ -870,6 +870,90 @@ def measure_startup(plan: SizePlan) -> list[Figure]:
     ]
 
 
+# --- suggestions ----------------------------------------------------------------------------------
+
+
+def phase_suggest(plan: SizePlan, workdir: Path) -> list[Figure]:
+    """Suggestion quality (leave-out on the seeds) and speed (bench/suggest.py)."""
+    from bench import suggest as bench_suggest
+
+    smoke = plan.name == "smoke"
+    splits, distractors = (2, 200) if smoke else (bench_suggest.SPLITS, 1000)
+    quality = bench_suggest.leave_out(splits, distractors)
+    circle, others, generated = quality["sizes"]
+    where = (
+        f"{circle} circle papers, 30% hidden among {others} other seed papers and {generated}"
+        f" generated; mean of {splits} seeded splits"
+    )
+    figures = []
+    for name, label in (
+        ("model", "model (linear SVM)"),
+        ("cosine", "TF-IDF cosine"),
+        ("random", "random order"),
+    ):
+        r10, r20 = quality[name]
+        is_model = name == "model"
+        figures.append(
+            Figure(
+                f"suggest_recall20_{name}",
+                f"suggestions, leave-out recall@20: {label}",
+                round(r20, 3),
+                "",
+                "≥ 0.8" if is_model else "",
+                judged(r20, 0.8, is_model and not smoke, at_least=True),
+                f"recall@10 {r10:.3f}; {where}",
+            )
+        )
+    hidden_above, pool_above = quality["threshold"]
+    figures.append(
+        Figure(
+            "suggest_threshold",
+            "suggestions, hidden papers above the threshold",
+            round(hidden_above, 3),
+            "",
+            note=f"{pool_above:.1%} of the whole pool is above it (the threshold: the "
+            "90th percentile of the background's scores)",
+        )
+    )
+    library_n, candidates_n, profiles_n = (100, 200, 5) if smoke else (1000, 2000, 100)
+    fit, one = bench_suggest.train_and_score(library_n, candidates_n)
+    figures.append(
+        Figure(
+            "suggest_train_time",
+            f"suggestions: train on a {library_n:,}-entry library + score {candidates_n:,}",
+            round(one, 2),
+            "s",
+            "≤ 1 s",
+            judged(one, 1, not smoke),
+            f"plus {fit:.2f} s to fold the 2,000 background papers' text (once a pass, shared)",
+        )
+    )
+    day = bench_suggest.lab_day(workdir, profiles_n, 100, candidates_n)
+    figures.append(
+        Figure(
+            "suggest_day_time",
+            f"suggestions: a day for {profiles_n} profiles with libraries (plan_digests)",
+            round(day, 2),
+            "s",
+            "≤ 10 s",
+            judged(day, 10, not smoke),
+            f"100-entry CSL-JSON libraries, {candidates_n:,} new papers over 2,000 stored",
+        )
+    )
+    titles = bench_suggest.example_titles(workdir)
+    figures.append(
+        Figure(
+            "suggest_example",
+            "suggestions for the example profile on the seeds (first 20)",
+            len(titles),
+            "papers",
+            note="; ".join(f"“{t}”" for t in titles),
+        )
+    )
+    figures.append(rss_figure("rss_suggest", "suggestions", peak_rss_mb(), not smoke))
+    return figures
+
+
 PHASES: dict[str, Callable[[SizePlan, Path], list[Figure]]] = {
     "ingest": phase_ingest,
     "match-day": lambda plan, workdir: phase_match(plan, workdir, "day"),
@@ -877,4 +961,5 @@ PHASES: dict[str, Callable[[SizePlan, Path], list[Figure]]] = {
     "match-year": lambda plan, workdir: phase_match(plan, workdir, "year"),
     "render": phase_render,
     "e2e": phase_e2e,
+    "suggest": phase_suggest,
 }

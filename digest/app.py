@@ -370,10 +370,14 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
     counted = dict.fromkeys(starts, 0)  # undelivered papers in each window, matched or not
     identified = {p.name: p for p in profiles if any(a.identified for a in p.authors)}
     watched = _watched_works(app, profiles)
+    # Every candidate of a profile that may get suggestions (they come from the same window).
+    pools: dict[str, list[Paper]] = {p.name: [] for p in profiles if wants_suggestions(p)}
     for paper, wanted_by in app.store.candidates_for(starts):
         for name in wanted_by:
             if name in counted:
                 counted[name] += 1
+            if name in pools:
+                pools[name].append(paper)
         verdicts = match(paper)
         if identified:  # followed ids: namesakes dropped, id matches added, the rest marked
             verdicts = confirm_all(identified, paper, verdicts)
@@ -395,6 +399,8 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
     plans = {}
     for profile in profiles:
         since, candidates = starts[profile.name], counted[profile.name]
+        picked = found[profile.name] + citing[profile.name]  # never suggested as well
+        suggested = plan_suggestions(app, profile, pools.get(profile.name, ()), picked)
         digest, rendered = fit_digest(
             profile,
             drop_muted(profile, rank(found[profile.name])),
@@ -403,8 +409,9 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
             clip_bytes=app.clip_bytes,
             feedback=email_links(app, profile),
             citing=rank(citing[profile.name]),
+            suggestions=drop_muted(profile, suggested),
         )
-        if not digest.matches and not digest.citing:
+        if not digest.papers:
             arxiv = app.settings.sources.arxiv is not None
             why = empty_reason(profile, since, candidates, problems, now, arxiv=arxiv)
             digest = replace(digest, empty_reason=why)
@@ -434,6 +441,37 @@ def _watched_works(app: App, profiles: Sequence[Profile]) -> dict[str, dict[str,
         if names:
             watched[profile.name] = app.store.resolved_works(names)
     return watched
+
+
+def wants_suggestions(profile: Profile) -> bool:
+    """True when the profile has a library and asks for suggestions (DESIGN.md)."""
+    return bool(profile.library) and profile.suggestions > 0
+
+
+def plan_suggestions(
+    app: App,
+    profile: Profile,
+    candidates: Sequence[Paper],
+    picked: Sequence[Match],
+    extra_background: Sequence[Paper] = (),
+) -> tuple[Match, ...]:
+    """The profile's "Suggested for you" papers among its candidates: those no rule picked
+    that its model scores high (digest.suggest); () without a library. The model is only
+    imported here, so a profile without a library never loads scikit-learn."""
+    if not wants_suggestions(profile):
+        return ()
+    from digest.suggest import suggest
+
+    keys = {m.paper.key for m in picked}
+    return suggest(
+        app.store,
+        profile,
+        candidates,
+        keys,
+        app.clock(),
+        extra_background=extra_background,
+        circle=app.settings.profile_records(),
+    )
 
 
 def empty_reason(
@@ -731,9 +769,9 @@ def _send_plan(
 ) -> SendReport:
     """Queue and deliver one profile's planned digest (unless it is empty and not wanted)."""
     profile = plan.digest.profile
-    if not plan.digest.matches:
+    if not plan.digest.papers:
         log.info("%s: nothing sent: %s", profile.name, plan.digest.empty_reason)
-    if not plan.digest.matches and not profile.send_empty:
+    if not plan.digest.papers and not profile.send_empty:
         if not dry_run:
             app.store.record_send_run(profile.name, app.clock(), "nothing new")
         return SendReport(

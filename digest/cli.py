@@ -230,7 +230,35 @@ def match(
     from digest.match.identity import confirm_listing
 
     # Followed ids: a listing's papers carry none, so their name hits are marked "name match".
-    _print_matches(confirm_listing(profiles, papers, match_profiles(papers, profiles)), fmt)
+    results = confirm_listing(profiles, papers, match_profiles(papers, profiles))
+    if input_path is not None:
+        results = _with_suggestions(obj, profiles, papers, results)
+    _print_matches(results, fmt)
+
+
+def _with_suggestions(
+    obj: Context,
+    profiles: tuple[Profile, ...],
+    papers: list[Any],
+    results: dict[str, tuple[Match, ...]],
+) -> dict[str, tuple[Match, ...]]:
+    """The rule matches of a listing file, then each library profile's suggestions among its
+    papers; the model learns against the store's papers and the listing's own (so a fresh
+    database works)."""
+    from digest.app import plan_suggestions, wants_suggestions
+
+    if not any(wants_suggestions(p) for p in profiles):
+        return results
+    app = obj.app()
+    try:
+        combined = {}
+        for profile in profiles:
+            matches = results.get(profile.name, ())
+            more = plan_suggestions(app, profile, papers, matches, extra_background=papers)
+            combined[profile.name] = matches + more
+        return combined
+    finally:
+        app.close()
 
 
 def _next_digests(obj: Context, profiles: tuple[Profile, ...]) -> dict[str, tuple[Match, ...]]:

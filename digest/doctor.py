@@ -123,11 +123,11 @@ def check_profile(config: ProfileConfig, now: datetime) -> Check:
     detail = f"sends at {config.send_at:%H:%M} {config.timezone} ({config.cadence}), next {when}"
     if not profile.emails:
         return Check(name, False, detail + "; no email address", "add email = 'you@example.org'")
-    if not (profile.keywords or profile.all_of or profile.authors):
+    if not (profile.keywords or profile.all_of or profile.authors or profile.library):
         return Check(
             name,
             False,
-            detail + "; no keywords, all_of or authors, so nothing can match",
+            detail + "; no keywords, all_of, authors or library, so nothing can match",
             f"`digest profile add-keyword {config.name} TERM` or "
             f"`digest profile follow {config.name} NAME`",
         )

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
+from pathlib import Path
 from typing import Any, Literal
 
 ReasonKind = Literal["author", "keyword", "all_of", "similar", "cites"]
@@ -180,6 +181,8 @@ class Profile:
     orcid: str = ""  # the reader's own ORCID iD (`cites_my_works`)
     cites: tuple[str, ...] = ()  # watched papers (`arxiv:…`, `doi:…`): "Citing your work"
     cites_my_works: bool = False  # also watch every work of `orcid`
+    library: tuple[Path, ...] = ()  # BibTeX, RIS or CSL-JSON files of the reader's papers
+    suggestions: int = 0  # at most this many "Suggested for you" papers a digest (0: none)
 
 
 @dataclass(frozen=True, slots=True)

@@ -190,8 +190,9 @@ def badges(paper: Paper) -> list[str]:
 
 
 def counts_summary(digest: Digest) -> str:
-    """`2 citing your work · 3 from people you follow · 12 on your topics`, or `nothing new`."""
-    if not digest.matches and not digest.citing:
+    """`2 citing your work · 3 from people you follow · 12 on your topics · 5 suggested`, or
+    `nothing new`."""
+    if not digest.papers:
         return "nothing new"
     parts = []
     if digest.citing:
@@ -200,6 +201,8 @@ def counts_summary(digest: Digest) -> str:
         parts.append(f"{digest.followed_count} from people you follow")
     if digest.topic_count:
         parts.append(f"{digest.topic_count} on your topics")
+    if digest.suggestions:
+        parts.append(f"{len(digest.suggestions)} suggested")
     return " · ".join(parts)
 
 
@@ -276,6 +279,8 @@ def short_reason(match: Match) -> str:
             return f"cites “{reason.text}”"
         if reason.kind == "author":
             return f"because you follow {reason.term}"
+        if reason.kind == "similar":
+            return f"similar to “{reason.term}”"
     return f"matches “{match.reasons[0].term}”" if match.reasons else ""
 
 
@@ -303,9 +308,14 @@ def reason_summary(match: Match) -> str:
             "because you follow "
             + ", ".join(dict.fromkeys(r.term for r in match.reasons if r.kind == "author"))
         )
+    for reason in match.reasons:
+        if reason.kind == "similar":
+            # A suggestion: the closest paper the reader keeps, and the words weighing most.
+            words = f" (weighs most: {reason.text})" if reason.text else ""
+            parts.append(f"similar to “{reason.term}”{words}")
     terms: dict[str, list[str]] = {}
     for reason in distinct_reasons(match.reasons):
-        if reason.kind not in ("author", "cites"):
+        if reason.kind not in ("author", "cites", "similar"):
             terms.setdefault(reason.term, []).append(reason.field)
     if terms:
         listed = ", ".join(f"“{t}” ({' and '.join(fields)})" for t, fields in terms.items())
@@ -321,12 +331,23 @@ def build_digest(
     *,
     more: int = 0,
     citing: Sequence[Match] = (),
+    suggestions: Sequence[Match] = (),
 ) -> Digest:
     """The best `max_items` of the ranked matches in full, the rest as the compact list;
-    `more` counts candidates left for the next digest; `citing` come first, in full."""
+    `more` counts candidates left for the next digest; `citing` come first, in full, and
+    `suggestions` follow the rule matches."""
     full = tuple(matches[: profile.max_items])
     overflow = tuple(matches[profile.max_items :])
-    return Digest(profile, full, now, more, tuple(source_problems), overflow, citing=tuple(citing))
+    return Digest(
+        profile,
+        full,
+        now,
+        more,
+        tuple(source_problems),
+        overflow,
+        citing=tuple(citing),
+        suggestions=tuple(suggestions),
+    )
 
 
 def fit_digest(
@@ -338,6 +359,7 @@ def fit_digest(
     clip_bytes: int = CLIP_BYTES,
     feedback: Linker | None = None,
     citing: Sequence[Match] = (),
+    suggestions: Sequence[Match] = (),
 ) -> tuple[Digest, RenderedDigest]:
     """The digest holding as many of the ranked matches as fit under `clip_bytes` of HTML,
     rendered; what does not fit is counted in `more` (and stays a candidate). The papers
@@ -345,8 +367,12 @@ def fit_digest(
 
     At least one paper is always taken, so a digest can never be stuck on its first paper
     (each paper's display is bounded: title, authors and abstract are cut). The feedback
-    links (`feedback`) count in the size like everything else.
+    links (`feedback`) count in the size like everything else. `suggestions` (at most 50,
+    each bounded the same way) are kept in every attempt: the rule matches make room for them;
+    when even one match does not fit beside them, fewer suggestions are shown (the others stay
+    candidates).
     """
+    suggested = tuple(suggestions)
 
     def attempt(count: int) -> tuple[Digest, RenderedDigest]:
         digest = build_digest(
@@ -356,12 +382,15 @@ def fit_digest(
             source_problems,
             more=len(matches) - count,
             citing=citing[: profile.max_items],
+            suggestions=suggested,
         )
         return digest, render_digest(digest, feedback=feedback)
 
     def fits(rendered: RenderedDigest) -> bool:
         return len(rendered.html.encode()) <= clip_bytes
 
+    while suggested and not fits(attempt(min(1, len(matches)))[1]):
+        suggested = suggested[: len(suggested) // 2]
     best = attempt(len(matches))
     if fits(best[1]) or len(matches) <= 1:
         return best
@@ -409,6 +438,7 @@ def readable_digest(digest: Digest) -> Digest:
         matches=tuple(map(readable_match, digest.matches)),
         overflow=tuple(map(readable_match, digest.overflow)),
         citing=tuple(map(readable_match, digest.citing)),
+        suggestions=tuple(map(readable_match, digest.suggestions)),
     )
 
 

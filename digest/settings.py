@@ -177,6 +177,11 @@ class ProfileConfig(_Strict):
             raise ValueError("cites_my_works = true needs the profile's own `orcid`")
         return self
 
+    # Suggestions (DESIGN.md): the reader's library files, and how many a digest may hold at
+    # most (default 5 with a library; 0 turns them off).
+    library: Annotated[list[str], BeforeValidator(_as_list)] = []
+    suggestions: int | None = Field(default=None, ge=0, le=50)
+
     @field_validator("email")
     @classmethod
     def _emails_valid(cls, value: list[str]) -> list[str]:
@@ -187,8 +192,9 @@ class ProfileConfig(_Strict):
     def _timezone_valid(cls, value: str) -> str:
         return _check_timezone(value)
 
-    def to_record(self) -> Profile:
-        """The immutable record the matcher, renderer and scheduler work with."""
+    def to_record(self, base_dir: Path | None = None) -> Profile:
+        """The immutable record the matcher, renderer and scheduler work with; relative
+        `library` paths are taken from `base_dir` (the config file's directory)."""
         authors = tuple(
             FollowedAuthor(a) if isinstance(a, str) else a.to_record() for a in self.authors
         )
@@ -212,7 +218,17 @@ class ProfileConfig(_Strict):
             orcid=self.orcid,
             cites=tuple(self.cites),
             cites_my_works=self.cites_my_works,
+            library=tuple(_library_path(p, base_dir) for p in self.library),
+            suggestions=(5 if self.library else 0)
+            if self.suggestions is None
+            else self.suggestions,
         )
+
+
+def _library_path(value: str, base_dir: Path | None) -> Path:
+    """A library file: `~` expanded, relative to `base_dir` when given."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() or base_dir is None else base_dir / path
 
 
 class SmtpConfig(_Strict):
@@ -498,7 +514,7 @@ class Settings(BaseSettings):
         if name is not None and not chosen:
             known = ", ".join(p.name for p in self.profiles) or "none"
             raise ConfigError(f"{self._path}: no profile named {name!r} (profiles: {known})")
-        return tuple(p.to_record() for p in chosen)
+        return tuple(p.to_record(self._path.parent) for p in chosen)
 
 
 def default_config_path() -> Path:

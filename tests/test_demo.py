@@ -95,3 +95,42 @@ def test_demo_digest_reads_cleanly(tmp_path: Path) -> None:
         assert "new version" not in part  # every demo paper is stored once, at one version
     assert "SPECS: Faster Test-Time Scaling through Speculative Drafts" in text
     assert "Sources: seeds" in text
+
+
+def test_demo_suggests_papers_like_its_library_in_email_and_preview(tmp_path: Path) -> None:
+    """The example profile's library (seeds/library.bib) brings a "Suggested for you" section
+    after the rule matches, with reasons, in both parts; the suggestions are delivered like the
+    others, so the preview of the next digest suggests other papers."""
+    from datetime import UTC, datetime
+
+    from digest.app import data_path, run_demo
+    from digest.preview import open_preview_app, render_previews
+    from digest.settings import load_settings
+
+    result = run_demo(tmp_path / "out", clock=lambda: datetime(2026, 11, 22, 6, tzinfo=UTC))
+    [report] = result.sent
+    assert report.rendered is not None
+    html, text = report.rendered.html, report.rendered.text
+    section = html[html.index("Suggested for you · 5") :]
+    assert html.index("On your topics") < html.index("Suggested for you")
+    assert section.count("Similar to “") == 5 and "weighs most: " in section
+    assert "Because you follow" not in section and "Matches “" not in section
+    assert "SUGGESTED FOR YOU (5)" in text and text.count("Why: similar to") == 5
+    assert len(html.encode()) <= 100_000
+    store = Store.open(tmp_path / "out" / "demo.sqlite")
+    delivered = store.delivered_keys("me")
+    store.close()
+    assert len(delivered) == len(report.rendered.paper_keys)
+
+    settings = load_settings(data_path("config.example.toml"))
+    app = open_preview_app(settings, tmp_path / "out" / "demo.sqlite")
+    try:
+        [(path, _count)] = render_previews(app, tmp_path / "preview")
+    finally:
+        app.close()
+    preview = path.read_text(encoding="utf-8")
+    assert "Suggested for you" in preview and "Similar to “" in preview
+    shown = re.findall(
+        r'<a href="([^"]+)"[^>]*>([^<]+)</a></div>', preview.split("Suggested for you")[1]
+    )
+    assert shown and not any(title in section for _, title in shown), "not suggested again"

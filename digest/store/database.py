@@ -23,11 +23,20 @@ from digest.store.outbox import OutboxStore, outbox_from_row
 from digest.store.papers import PaperStore
 from digest.store.rows import paper_from_row
 from digest.store.schema import MIGRATIONS, SCHEMA_VERSION
+from digest.store.suggest import SuggestStore
 from digest.store.window import WindowStore
 
 
 @translate_store_errors
-class Store(PaperStore, WindowStore, OutboxStore, FetchStateStore, FeedbackStore, OpenAlexStore):
+class Store(
+    PaperStore,
+    WindowStore,
+    OutboxStore,
+    FetchStateStore,
+    FeedbackStore,
+    OpenAlexStore,
+    SuggestStore,
+):
     """The one object that reads and writes the database. Open with `Store.open(path)`.
 
     Every public method (and what its generators yield) raises StoreError naming the database

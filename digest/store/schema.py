@@ -200,6 +200,18 @@ _MIGRATE_IDENTITIES = """
         );
 """
 
+# Suggestions: each profile's trained model (plain arrays, no pickle) and a hash of what it was
+# trained on, so it is retrained only when that changed; `trainings` counts how often it was.
+_MIGRATE_SUGGEST = """
+        CREATE TABLE suggest_models (
+            profile TEXT PRIMARY KEY,
+            inputs TEXT NOT NULL,
+            trained_at TEXT NOT NULL,
+            trainings INTEGER NOT NULL DEFAULT 1,
+            model BLOB NOT NULL
+        );
+"""
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_1,
@@ -209,5 +221,6 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_RECIPIENTS,
     _MIGRATE_FEEDBACK,
     _MIGRATE_IDENTITIES,
+    _MIGRATE_SUGGEST,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

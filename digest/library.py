@@ -1,0 +1,316 @@
+"""A reader's library: the papers they keep, read from BibTeX, RIS and CSL-JSON exports.
+
+Each entry is identified like a paper (`models.paper_keys`: arXiv id, DOI, title fingerprint), so
+a library paper is known again when a source lists it. Every file is bounded (`MAX_FILE_BYTES`,
+`MAX_ENTRIES`); a file that is missing, unreadable, too big or not in its format gives one
+warning line naming it, and the other files still load. The parsers (bibtexparser, rispy) are
+imported only when a library is read: a profile without one costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from digest.errors import ConfigError
+from digest.models import paper_keys, parse_arxiv_id
+from digest.tex import readable
+
+LibraryFormat = Literal["bibtex", "ris", "csl-json"]
+MAX_FILE_BYTES = 20 * 1024 * 1024  # a Zotero export of ~20,000 papers with abstracts
+MAX_ENTRIES = 20_000  # per file; the rest of a longer file is left out, with a warning
+MAX_FIELD_CHARS = 20_000  # a title or abstract longer than this is cut
+_SUFFIXES: dict[str, LibraryFormat] = {
+    ".bib": "bibtex",
+    ".bibtex": "bibtex",
+    ".biblatex": "bibtex",
+    ".ris": "ris",
+    ".json": "csl-json",
+    ".csljson": "csl-json",
+}
+_ARXIV_IN_TEXT = re.compile(
+    r"(?:arxiv[:\s]*|arxiv\.org/(?:abs|pdf)/)(\d{4}\.\d{4,5}(?:v\d+)?|[a-z\-]+(?:\.[A-Z]{2})?/\d{7})",
+    re.I,
+)
+_DOI_ARXIV = re.compile(r"^10\.48550/arxiv\.(.+)$", re.I)
+_BRACES = re.compile(r"(?<!\\)[{}]")
+_SPACES = re.compile(r"\s+")
+
+
+class LibraryError(ConfigError):
+    """One library file could not be read (named in the message)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryEntry:
+    """One paper of a reader's library."""
+
+    title: str
+    abstract: str = ""
+    authors: tuple[str, ...] = ()
+    arxiv_id: str = ""
+    doi: str = ""
+    url: str = ""
+    origin: str = ""  # the file it came from
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The identity keys a stored paper would have (strongest first)."""
+        return paper_keys(self.arxiv_id, self.doi, self.title)
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """The entries of every library file of a profile, and a line per file that failed."""
+
+    entries: tuple[LibraryEntry, ...]
+    warnings: tuple[str, ...] = ()
+
+
+def file_format(path: Path, head: bytes) -> LibraryFormat:
+    """The format of a library file: by its suffix, else by how it starts."""
+    by_suffix = _SUFFIXES.get(path.suffix.lower())
+    if by_suffix is not None:
+        return by_suffix
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if start in (b"[", b"{"):
+        return "csl-json"
+    if re.match(rb"TY  - ", head.lstrip(b"\xef\xbb\xbf \t\r\n")):
+        return "ris"
+    return "bibtex"
+
+
+def content_digest(paths: Sequence[Path]) -> str:
+    """A hash of the library files' bytes (a missing or unreadable file hashes as such), to
+    know without parsing whether a library changed."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(str(path).encode() + b"\0")
+        try:
+            if path.stat().st_size > MAX_FILE_BYTES:
+                digest.update(b"too big %d" % path.stat().st_size)
+                continue
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        except OSError as exc:
+            digest.update(f"unreadable {exc.errno}".encode())
+    return digest.hexdigest()
+
+
+def load_library(paths: Iterable[Path]) -> Library:
+    """Every entry of every file, in order; a file that fails is a warning line, not an error."""
+    entries: list[LibraryEntry] = []
+    warnings: list[str] = []
+    for path in paths:
+        try:
+            found, notes = read_library_file(path)
+        except LibraryError as exc:
+            warnings.append(str(exc))
+            continue
+        entries.extend(found)
+        warnings.extend(notes)
+    return Library(tuple(entries), tuple(warnings))
+
+
+def read_library_file(path: Path) -> tuple[tuple[LibraryEntry, ...], tuple[str, ...]]:
+    """The entries of one file and any warning about it (entries left out); LibraryError (one
+    line naming the file) when it cannot be read at all."""
+    raw = _read_bounded(path)
+    kind = file_format(path, raw[:64])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")  # old BibTeX files: every byte is a character
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        records = {"bibtex": _bibtex, "ris": _ris, "csl-json": _csl_json}[kind](text)
+    except LibraryError as exc:
+        raise LibraryError(f"library {path}: {exc}") from exc
+    except Exception as exc:  # a parser's own failure on a bad file: this file only
+        detail = " ".join(str(exc).split())[:160]
+        raise LibraryError(f"library {path}: not readable as {kind}: {detail}") from exc
+    notes: list[str] = []
+    if len(records) > MAX_ENTRIES:
+        notes.append(
+            f"library {path}: {len(records)} entries, only the first {MAX_ENTRIES} are used"
+        )
+        records = records[:MAX_ENTRIES]
+    entries = tuple(e for e in (_entry(r, str(path)) for r in records) if e is not None)
+    if not records:
+        notes.append(f"library {path}: no entries found")
+    elif not entries:
+        notes.append(f"library {path}: no entry with a title, DOI or arXiv id")
+    return entries, tuple(notes)
+
+
+def _read_bounded(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        raise LibraryError(f"library {path}: file not found") from None
+    except IsADirectoryError:
+        raise LibraryError(f"library {path}: is a directory, not a file") from None
+    except OSError as exc:
+        raise LibraryError(f"library {path}: cannot read: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        limit = MAX_FILE_BYTES // (1024 * 1024)
+        raise LibraryError(f"library {path}: larger than {limit} MB, not read")
+    return raw
+
+
+# --- the formats: each gives plain dicts of title, abstract, authors, arxiv, doi, url ----------
+
+Record = dict[str, Any]
+
+
+def _bibtex(text: str) -> list[Record]:
+    import bibtexparser
+    from bibtexparser.bparser import BibTexParser
+
+    parser = BibTexParser(common_strings=True, ignore_nonstandard_types=False)
+    database = bibtexparser.loads(text, parser=parser)
+    if not database.entries and "@" in text and not re.search(r"@\s*(comment|string)", text, re.I):
+        raise LibraryError("no BibTeX entries found")
+    records = []
+    for entry in database.entries:
+        kind = (entry.get("archiveprefix") or entry.get("eprinttype") or "arxiv").lower()
+        arxiv = entry.get("eprint", "") if kind == "arxiv" else ""
+        records.append(
+            {
+                "title": _tex_text(entry.get("title", "")),
+                "abstract": _tex_text(entry.get("abstract", "")),
+                "authors": [_tex_text(a) for a in _split_bibtex_authors(entry.get("author", ""))],
+                "arxiv": arxiv,
+                "doi": entry.get("doi", ""),
+                "url": entry.get("url", ""),
+                "more": " ".join(entry.get(k, "") for k in ("journal", "note", "howpublished")),
+            }
+        )
+    return records
+
+
+def _split_bibtex_authors(value: str) -> list[str]:
+    """`Last, First and Other, Name` as names (`First Last`), braces kept for `_tex_text`."""
+    names = []
+    for part in re.split(r"\s+and\s+", value.strip()):
+        if not part:
+            continue
+        last, comma, first = part.partition(",")
+        names.append(f"{first.strip()} {last.strip()}".strip() if comma else part.strip())
+    return names
+
+
+def _tex_text(value: str) -> str:
+    """A BibTeX field as text: TeX accents and math read (digest.tex), protecting braces
+    dropped, white space collapsed."""
+    text = readable(value[:MAX_FIELD_CHARS]).text
+    return _SPACES.sub(" ", _BRACES.sub("", text)).strip()
+
+
+def _ris(text: str) -> list[Record]:
+    import rispy
+
+    if not re.search(r"^TY  - ", text, re.M):
+        raise LibraryError("no RIS records (lines 'TY  - …') found")
+    records = []
+    for entry in rispy.loads(text):
+        title = entry.get("title") or entry.get("primary_title") or entry.get("secondary_title")
+        authors = [*entry.get("authors", []), *entry.get("first_authors", [])]
+        records.append(
+            {
+                "title": str(title or ""),
+                "abstract": str(entry.get("abstract", "")),
+                "authors": [_first_last(a) for a in authors if isinstance(a, str)],
+                "arxiv": "",
+                "doi": str(entry.get("doi", "")),
+                "url": " ".join(entry.get("urls", []) or []),
+                "more": " ".join(map(str, entry.get("notes", []) or [])),
+            }
+        )
+    return records
+
+
+def _first_last(name: str) -> str:
+    last, comma, first = name.partition(",")
+    return f"{first.strip()} {last.strip()}".strip() if comma else name.strip()
+
+
+def _csl_json(text: str) -> list[Record]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LibraryError(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise LibraryError("JSON nested too deeply") from None
+    if isinstance(data, dict) and isinstance(data.get("items"), list):
+        data = data["items"]  # some tools wrap the CSL items in an object
+    if not isinstance(data, list):
+        raise LibraryError("not CSL-JSON (expected a list of items)")
+    records = []
+    for item in data:
+        if not isinstance(item, dict):
+            continue
+        authors = []
+        for person in item.get("author") or []:
+            if isinstance(person, dict):
+                literal = person.get("literal")
+                parts = [person.get("given"), person.get("family")]
+                name = literal or " ".join(str(p) for p in parts if p)
+                if name:
+                    authors.append(str(name))
+        records.append(
+            {
+                "title": _html_free(item.get("title")),
+                "abstract": _html_free(item.get("abstract")),
+                "authors": authors,
+                "arxiv": "",
+                "doi": str(item.get("DOI") or ""),
+                "url": str(item.get("URL") or ""),
+                "more": " ".join(
+                    str(item.get(k) or "") for k in ("number", "note", "archive_location")
+                ),
+            }
+        )
+    return records
+
+
+def _html_free(value: Any) -> str:
+    """A CSL string field without the rich-text tags CSL allows (`<i>`, `<sup>`)."""
+    text = str(value or "")[:MAX_FIELD_CHARS]
+    return _SPACES.sub(" ", re.sub(r"</?(?:i|b|sup|sub|span)[^>]*>", "", text)).strip()
+
+
+def _entry(record: Record, origin: str) -> LibraryEntry | None:
+    """A library entry from a record, its arXiv id found wherever exports put it (the eprint
+    field, an arXiv DOI, the URL, `arXiv:…` in a note or number); None with nothing to know it
+    by."""
+    doi = record["doi"].strip().removeprefix("https://doi.org/").removeprefix("doi:")
+    arxiv, _ = parse_arxiv_id(record["arxiv"]) if record["arxiv"] else ("", 0)
+    if not arxiv:
+        from_doi = _DOI_ARXIV.match(doi)
+        if from_doi:
+            arxiv, _ = parse_arxiv_id(from_doi.group(1))
+    if not arxiv:
+        found = _ARXIV_IN_TEXT.search(f"{record['url']} {record['more']}")
+        if found:
+            arxiv, _ = parse_arxiv_id(found.group(1))
+    if _DOI_ARXIV.match(doi):
+        doi = ""  # arXiv's own DOI names the same paper as its id: the id is the key
+    title = record["title"][:MAX_FIELD_CHARS]
+    if not (title or arxiv or doi):
+        return None
+    url = record["url"].split()[0] if record["url"].split() else ""
+    return LibraryEntry(
+        title=title,
+        abstract=record["abstract"][:MAX_FIELD_CHARS],
+        authors=tuple(a for a in record["authors"] if a),
+        arxiv_id=arxiv,
+        doi=doi,
+        url=url,
+        origin=origin,
+    )

@@ -1,0 +1,187 @@
+"""The library: BibTeX, RIS and CSL-JSON exports read into entries keyed like papers, and the
+profile settings that name them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from digest import library as library_module
+from digest.errors import ConfigError
+from digest.library import LibraryEntry, load_library, read_library_file
+from digest.settings import load_settings
+
+DATA = Path(__file__).parent / "data" / "library"
+
+
+def _by_title(entries: tuple[LibraryEntry, ...]) -> dict[str, LibraryEntry]:
+    return {e.title: e for e in entries}
+
+
+def test_zotero_better_biblatex_export() -> None:
+    entries, notes = read_library_file(DATA / "zotero-bbt-arxiv.biblatex.bib")
+    assert notes == ()
+    found = _by_title(entries)
+    title = (
+        "Delving Deep into Rectifiers: Surpassing Human-Level Performance on ImageNet"
+        " Classification"
+    )
+    assert len(entries) == 5
+    preprint = next(e for e in entries if e.arxiv_id)
+    assert preprint.title == title and preprint.arxiv_id == "1502.01852"
+    assert preprint.keys[0] == "arxiv:1502.01852"
+    assert preprint.authors[:2] == ("Kaiming He", "Xiangyu Zhang")
+    assert "4.94% top-5" in preprint.abstract
+    # The same paper without its eprint is still known by its title.
+    proceedings = [e for e in entries if e.title == title and not e.arxiv_id]
+    assert proceedings and proceedings[0].keys == (preprint.keys[-1],)
+    # An export damaged by a wrong encoding (U+FFFD in names) still loads.
+    assert "Hopfield Networks Is All You Need" in found
+
+
+def test_bibtex_written_to_the_rules_strings_comments_accents_crlf() -> None:
+    entries, notes = read_library_file(DATA / "hand.bib")
+    found = _by_title(entries)
+    assert set(found) == {
+        "Understanding the Role of Training Regimes in Continual Learning",
+        "Sur quelques points du calcul fonctionnel",
+        "A Naïve Bayes Baseline for Müller's α-Divergence",
+    }, "an entry without a title, DOI or id is left out"
+    mirzadeh = found["Understanding the Role of Training Regimes in Continual Learning"]
+    assert mirzadeh.arxiv_id == "2006.06958" and mirzadeh.abstract.startswith("Catastrophic")
+    assert mirzadeh.authors[0] == "Seyed Iman Mirzadeh"
+    frechet = found["Sur quelques points du calcul fonctionnel"]
+    assert frechet.doi == "10.1007/BF03018603" and frechet.authors == ("Maurice Fréchet",)
+    assert frechet.abstract == "" and frechet.keys[0] == "doi:10.1007/bf03018603"
+    naive = found["A Naïve Bayes Baseline for Müller's α-Divergence"]
+    assert naive.arxiv_id == "2405.12345", "the id from the URL, version dropped"
+    assert naive.authors == ("Jörg Müller", "Søren Sørensen")
+    assert notes == ()
+
+
+def test_ris_with_ti_t1_authors_doi_and_arxiv_in_a_note() -> None:
+    entries, _ = read_library_file(DATA / "library.ris")
+    found = _by_title(entries)
+    ogd = found["Orthogonal Gradient Descent for Continual Learning"]
+    assert ogd.arxiv_id == "1910.07104" and ogd.authors == ("Mehrdad Farajtabar", "Navid Azizan")
+    assert ogd.abstract.startswith("Neural networks")
+    ewc = found["Overcoming catastrophic forgetting in neural networks"]
+    assert ewc.doi == "10.1073/PNAS.1611835114" and ewc.keys[0] == "doi:10.1073/pnas.1611835114"
+    assert ewc.authors == ("James Kirkpatrick",)
+    assert "Quantized Key-Value Caches for Long-Context Inference" in found
+
+
+def test_zotero_csl_json_arxiv_doi_note_number_literal_authors() -> None:
+    entries, notes = read_library_file(DATA / "zotero-preprints.csl.json")
+    found = _by_title(entries)
+    assert len(entries) == 3 and notes == (), "the item without title or id is left out"
+    rehearsal = found[
+        "Mitigating Catastrophic Forgetting in Large Language Models with Self-Synthesized"
+        " Rehearsal"
+    ]
+    assert rehearsal.arxiv_id == "2403.01244" and rehearsal.doi == ""
+    assert rehearsal.keys[0] == "arxiv:2403.01244"
+    assert rehearsal.authors[0] == "Jianheng Huang"
+    ewc = found["Overcoming catastrophic forgetting in neural networks"]
+    assert ewc.doi == "10.1073/pnas.1611835114" and ewc.arxiv_id == ""
+    assert ewc.authors[-1] == "DeepMind"
+    kernel = found["Schölkopf's kernel trick, revisited"]
+    assert kernel.arxiv_id == "2101.00027", "arXiv id from a multi-line note"
+
+
+def test_better_csl_json_export_with_html_in_titles() -> None:
+    entries, _ = read_library_file(DATA / "zotero-bbt-report.csl.json")
+    found = _by_title(entries)
+    assert "Frithuswith (d. 727)" in found
+    assert found["Frithuswith (d. 727)"].doi == "10.1093/ref:odnb/10183"
+    assert "emptybook" not in {e.title for e in entries} and len(entries) == 6
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("broken.json", b'[{"title": "x",', "not valid JSON"),
+        ("object.json", b'{"title": "x"}', "expected a list of items"),
+        ("notris.ris", b"this is not RIS\n", "no RIS records"),
+        ("bad.bib", b"@article{x, title = {unclosed\n", "no BibTeX entries found"),
+        ("folder.bib", None, "is a directory"),
+        ("missing.bib", "missing", "file not found"),
+    ],
+    ids=["bad-json", "json-object", "not-ris", "unbalanced-bibtex", "directory", "missing"],
+)
+def test_a_bad_file_is_one_line_and_the_others_still_load(
+    tmp_path: Path, name: str, content: bytes | str | None, problem: str
+) -> None:
+    bad = tmp_path / name
+    if content is None:
+        bad.mkdir()
+    elif isinstance(content, bytes):
+        bad.write_bytes(content)
+    library = load_library([bad, DATA / "library.ris"])
+    assert len(library.entries) == 3
+    [warning] = library.warnings
+    assert warning.startswith(f"library {bad}: ") and problem in warning
+    assert "\n" not in warning and "Traceback" not in warning
+
+
+def test_a_huge_file_is_refused_without_reading_it_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(library_module, "MAX_FILE_BYTES", 1000)
+    huge = tmp_path / "huge.bib"
+    huge.write_bytes(b"@misc{a, title={A}}\n" * 100)
+    library = load_library([huge])
+    assert library.entries == ()
+    assert library.warnings == (f"library {huge}: larger than 0 MB, not read",)
+
+
+def test_too_many_entries_are_cut_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(library_module, "MAX_ENTRIES", 2)
+    many = tmp_path / "many.json"
+    many.write_text('[{"title": "A"}, {"title": "B"}, {"title": "C"}]')
+    library = load_library([many])
+    assert [e.title for e in library.entries] == ["A", "B"]
+    assert library.warnings == (f"library {many}: 3 entries, only the first 2 are used",)
+
+
+def test_profile_library_paths_and_suggestions(tmp_path: Path) -> None:
+    config = tmp_path / "conf" / "config.toml"
+    config.parent.mkdir()
+    config.write_text(
+        """
+[[profiles]]
+name = "lib"
+library = "papers/mine.bib"
+
+[[profiles]]
+name = "both"
+keywords = ["x"]
+library = ["~/zotero.json", "/abs/lib.ris"]
+suggestions = 0
+
+[[profiles]]
+name = "none"
+keywords = ["x"]
+""",
+        encoding="utf-8",
+    )
+    lib, both, none = load_settings(config).profile_records()
+    assert lib.library == (config.parent / "papers" / "mine.bib",) and lib.suggestions == 5
+    assert both.library == (Path.home() / "zotero.json", Path("/abs/lib.ris"))
+    assert both.suggestions == 0
+    assert none.library == () and none.suggestions == 0
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("51", "less than or equal to 50"), ("-1", "greater than or equal to 0")],
+    ids=["too-many", "negative"],
+)
+def test_suggestions_are_bounded(tmp_path: Path, value: str, message: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[[profiles]]\nname = "me"\nlibrary = "a.bib"\nsuggestions = {value}\n')
+    with pytest.raises(ConfigError, match=rf"profiles\[0\] \(.me.\)\.suggestions: .*{message}"):
+        load_settings(config)
