@@ -33,6 +33,19 @@ STORE_FAULTS = (sqlite3.Error, ValueError)
 RECOVER_HINT = "run `digest doctor` for how to recover"
 
 
+# Values bound in one `IN (...)` query: well under SQLite's limit of bound parameters.
+IN_BATCH = 500
+
+
+def select_in(conn: sqlite3.Connection, sql: str, values: Iterable[str]) -> Iterator[sqlite3.Row]:
+    """The rows of `sql`, whose `IN ({marks})` takes `values` (each once), a batch at a time:
+    a few queries for any number of values, none per value."""
+    ordered = sorted(set(values))
+    for start in range(0, len(ordered), IN_BATCH):
+        chunk = ordered[start : start + IN_BATCH]
+        yield from conn.execute(sql.format(marks=", ".join("?" * len(chunk))), chunk)
+
+
 def store_fault(path: Path | None, exc: BaseException) -> StoreError:
     """One line naming the database and what went wrong, from a low-level error."""
     detail = " ".join(str(exc).split()) or type(exc).__name__

@@ -7,10 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 
-from digest.store.base import StoreBase, translate_store_errors
+from digest.store.base import StoreBase, select_in, translate_store_errors
 from digest.store.rows import iso
-
-_CHUNK = 500  # under SQLite's limit of bound parameters
 
 
 @translate_store_errors
@@ -21,18 +19,11 @@ class OpenAlexStore(StoreBase):
         """For each of `watched` (`arxiv:…`, `doi:…`, `orcid:…`) already resolved: its OpenAlex
         work ids with their titles (empty when OpenAlex did not know it)."""
         found: dict[str, dict[str, str]] = {}
-        names = sorted(set(watched))
-        for start in range(0, len(names), _CHUNK):
-            chunk = names[start : start + _CHUNK]
-            rows = self.db.execute(
-                "SELECT watched, work_id, title FROM openalex_works"
-                f" WHERE watched IN ({', '.join('?' * len(chunk))})",
-                chunk,
-            )
-            for watched_name, work_id, title in rows:
-                works = found.setdefault(watched_name, {})
-                if work_id:
-                    works[work_id] = title
+        sql = "SELECT watched, work_id, title FROM openalex_works WHERE watched IN ({marks})"
+        for watched_name, work_id, title in select_in(self.db.conn, sql, watched):
+            works = found.setdefault(watched_name, {})
+            if work_id:
+                works[work_id] = title
         return found
 
     def record_resolved(self, resolved: Mapping[str, Mapping[str, str]], now: datetime) -> None:
@@ -51,17 +42,8 @@ class OpenAlexStore(StoreBase):
 
     def looked_up(self, keys: Iterable[str]) -> set[str]:
         """Which of these paper keys were already looked up in OpenAlex."""
-        done: set[str] = set()
-        ordered = sorted(set(keys))
-        for start in range(0, len(ordered), _CHUNK):
-            chunk = ordered[start : start + _CHUNK]
-            rows = self.db.execute(
-                "SELECT paper_key FROM openalex_lookups"
-                f" WHERE paper_key IN ({', '.join('?' * len(chunk))})",
-                chunk,
-            )
-            done.update(row[0] for row in rows)
-        return done
+        sql = "SELECT paper_key FROM openalex_lookups WHERE paper_key IN ({marks})"
+        return {row[0] for row in select_in(self.db.conn, sql, keys)}
 
     def record_lookups(self, found: Mapping[str, bool], now: datetime) -> None:
         """Remember that these papers were looked up, and whether OpenAlex knew them."""

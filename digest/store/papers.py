@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from digest.models import Paper, fold
-from digest.store.base import StoreBase, translate_store_errors
+from digest.store.base import StoreBase, select_in, translate_store_errors
 from digest.store.merge import (
     BatchWrites,
     KnownPapers,
@@ -63,16 +63,12 @@ class PaperStore(StoreBase):
     def _known_papers(self, aliases: set[str]) -> KnownPapers:
         """The stored papers known by any of `aliases`, fetched in a few queries, not one each."""
         known = KnownPapers()
-        ordered = sorted(aliases)
-        for start in range(0, len(ordered), _BATCH):
-            chunk = ordered[start : start + _BATCH]
-            rows = self.db.conn.execute(
-                "SELECT k.alias AS alias, p.* FROM paper_keys k JOIN papers p"
-                f" ON p.key = k.paper_key WHERE k.alias IN ({', '.join('?' * len(chunk))})",
-                chunk,
-            )
-            for row in rows:
-                known.add(row["alias"], paper_from_row(row))
+        sql = (
+            "SELECT k.alias AS alias, p.* FROM paper_keys k JOIN papers p"
+            " ON p.key = k.paper_key WHERE k.alias IN ({marks})"
+        )
+        for row in select_in(self.db.conn, sql, aliases):
+            known.add(row["alias"], paper_from_row(row))
         return known
 
     def _write(self, writes: BatchWrites, now: datetime) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from digest.models import Paper, fold
-from digest.store.base import StoreBase, translate_store_errors
+from digest.store.base import StoreBase, select_in, translate_store_errors
 from digest.store.rows import iso, paper_from_row
 
 _AUTHOR_PAPERS_LIMIT = 5_000  # papers read per followed last name at most
@@ -46,14 +46,8 @@ class SuggestStore(StoreBase):
             (k for k in keys if k not in skipped),
             key=lambda k: hashlib.blake2b(f"{seed}\0{k}".encode(), digest_size=8).digest(),
         )
-        papers: list[Paper] = []
-        for start in range(0, len(chosen), 500):
-            chunk = chosen[start : start + 500]
-            rows = self.db.execute(
-                f"SELECT * FROM papers WHERE key IN ({', '.join('?' * len(chunk))})", chunk
-            )
-            papers.extend(paper_from_row(row) for row in rows)
-        return sorted(papers, key=lambda p: p.key)
+        rows = select_in(self.db.conn, "SELECT * FROM papers WHERE key IN ({marks})", chosen)
+        return sorted((paper_from_row(row) for row in rows), key=lambda p: p.key)
 
     def papers_state(self) -> tuple[int, int, str]:
         """(count, last sequence, last update) of the stored papers: changes whenever a paper
