@@ -174,6 +174,15 @@ def _array(profile: ProfileTable, key: str, path: Path, name: str) -> Array | No
     return value
 
 
+def _append(profile: ProfileTable, key: str, array: Array | None, value: Any) -> None:
+    """Append `value` to the profile's list `key` (`array`, as `_array` found it), making the
+    list when the profile has none yet."""
+    if array is None:
+        _set_new_key(profile, key, [value])
+    else:
+        array.append(value)
+
+
 def _set_new_key(profile: ProfileTable, key: str, value: Any) -> None:
     """Add a key that is not there yet, after the key that precedes it in the usual order
     (`keywords` after `timezone`, …), so it never lands below a comment about the next table."""
@@ -265,10 +274,7 @@ def add_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
                 f"{path}: profile {profile_name!r} already has the {singular} {covering!r}, "
                 f"which covers {term!r}"
             )
-        if terms is None:
-            _set_new_key(profile, key, [term])
-        else:
-            terms.append(term)
+        _append(profile, key, terms, term)
         if key == "keywords":
             return f"profile {profile_name}: added the keyword {term!r}"
         return f"profile {profile_name}: now leaving out papers that mention {term!r}"
@@ -423,10 +429,7 @@ def add_group(path: Path, profile_name: str, text: str) -> str:
                     f"{path}: profile {profile_name!r} already has the all_of group "
                     f"{_shown(existing)}"
                 )
-        if groups is None:
-            _set_new_key(profile, "all_of", [terms])
-        else:
-            groups.append(terms)
+        _append(profile, "all_of", groups, terms)
         return f"profile {profile_name}: added the all_of group {_shown(terms)}"
 
     return edit_config(path, change)
@@ -542,10 +545,7 @@ def follow(
         if existing:
             return _add_aliases(path, profile_name, authors, entries, existing[0], author, aliases)
         item = _author_item([author], aliases, ids)
-        if authors is None:
-            _set_new_key(profile, "authors", [item])
-        else:
-            authors.append(item)
+        _append(profile, "authors", authors, item)
         also = f" (also as {', '.join(repr(a) for a in aliases)})" if aliases else ""
         return f"profile {profile_name}: now following {author!r}{_ids_text(ids)}{also}"
 
@@ -666,10 +666,7 @@ def mute_author(path: Path, profile_name: str, author: str) -> str:
         taken = [m for m in entries if same_person(m, author)]
         if taken:
             raise ConfigError(f"{path}: profile {profile_name!r} already mutes {taken[0]!r}")
-        if muted is None:
-            _set_new_key(profile, "mute_authors", [author])
-        else:
-            muted.append(author)
+        _append(profile, "mute_authors", muted, author)
         return f"profile {profile_name}: now leaving out papers by {author!r}"
 
     return edit_config(path, change)
