@@ -100,7 +100,8 @@ def train_and_score(library_n: int, candidates_n: int) -> tuple[float, float]:
     """Seconds to fold the 2,000-paper background's text (once a pass, shared), then to fit
     the profile's vocabulary and model on a `library_n` library against it and score
     `candidates_n` candidates (what one profile costs)."""
-    from digest.suggest import doc_of, doc_text, rank_suggestions, train
+    from digest.suggest import doc_of, rank_suggestions, train
+    from digest.suggest.vectors import field_ids
 
     papers = list(iter_papers(2_000 + library_n + candidates_n, seed=5))
     background = [doc_of(p) for p in papers[:2_000]]
@@ -108,7 +109,8 @@ def train_and_score(library_n: int, candidates_n: int) -> tuple[float, float]:
     candidates = papers[2_000 + library_n :]
     started = time.perf_counter()
     for doc in background:
-        doc_text(doc)
+        field_ids(doc.title)
+        field_ids(doc.abstract)
     fitted = time.perf_counter()
     model = train(library, background)
     rank_suggestions(model, candidates, 5)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -49,6 +49,9 @@ from digest.store import (
     Store,
     UpsertCounts,
 )
+
+if TYPE_CHECKING:
+    from digest.suggest import Suggester
 
 log = logging.getLogger(__name__)
 
@@ -397,10 +400,11 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
                 )
     problems = app.store.failing_sources()
     plans = {}
+    suggester = new_suggester(app) if pools else None
     for profile in profiles:
         since, candidates = starts[profile.name], counted[profile.name]
         picked = found[profile.name] + citing[profile.name]  # never suggested as well
-        suggested = plan_suggestions(app, profile, pools.get(profile.name, ()), picked)
+        suggested = plan_suggestions(suggester, profile, pools.get(profile.name, ()), picked)
         digest, rendered = fit_digest(
             profile,
             drop_muted(profile, rank(found[profile.name])),
@@ -417,6 +421,8 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
             digest = replace(digest, empty_reason=why)
             rendered = render_digest(digest)
         plans[profile.name] = Plan(digest, rendered, since, candidates)
+    if suggester is not None:
+        suggester.keep()
     return plans
 
 
@@ -448,30 +454,25 @@ def wants_suggestions(profile: Profile) -> bool:
     return bool(profile.library) and profile.suggestions > 0
 
 
+def new_suggester(app: App, extra_background: Sequence[Paper] = ()) -> Suggester:
+    """The suggestions of one planning pass (digest.suggest, only imported now, so a profile
+    without a library never loads scikit-learn), over every profile of the instance."""
+    from digest.suggest import Suggester
+
+    return Suggester(app.store, app.clock(), app.settings.profile_records(), extra_background)
+
+
 def plan_suggestions(
-    app: App,
+    suggester: Suggester | None,
     profile: Profile,
     candidates: Sequence[Paper],
     picked: Sequence[Match],
-    extra_background: Sequence[Paper] = (),
 ) -> tuple[Match, ...]:
     """The profile's "Suggested for you" papers among its candidates: those no rule picked
-    that its model scores high (digest.suggest); () without a library. The model is only
-    imported here, so a profile without a library never loads scikit-learn."""
-    if not wants_suggestions(profile):
+    that its model scores high; () without a library (or without a suggester)."""
+    if suggester is None or not wants_suggestions(profile):
         return ()
-    from digest.suggest import suggest
-
-    keys = {m.paper.key for m in picked}
-    return suggest(
-        app.store,
-        profile,
-        candidates,
-        keys,
-        app.clock(),
-        extra_background=extra_background,
-        circle=app.settings.profile_records(),
-    )
+    return suggester.suggest(profile, candidates, {m.paper.key for m in picked})
 
 
 def empty_reason(

@@ -245,17 +245,18 @@ def _with_suggestions(
     """The rule matches of a listing file, then each library profile's suggestions among its
     papers; the model learns against the store's papers and the listing's own (so a fresh
     database works)."""
-    from digest.app import plan_suggestions, wants_suggestions
+    from digest.app import new_suggester, plan_suggestions, wants_suggestions
 
     if not any(wants_suggestions(p) for p in profiles):
         return results
     app = obj.app()
     try:
+        suggester = new_suggester(app, extra_background=papers)
         combined = {}
         for profile in profiles:
             matches = results.get(profile.name, ())
-            more = plan_suggestions(app, profile, papers, matches, extra_background=papers)
-            combined[profile.name] = matches + more
+            combined[profile.name] = matches + plan_suggestions(suggester, profile, papers, matches)
+        suggester.keep()
         return combined
     finally:
         app.close()

@@ -198,14 +198,16 @@ def test_the_kept_model_reads_back_as_plain_arrays_and_ranks_the_same(tmp_path: 
     model = train(positives, negatives)
     raw = model_bytes(model)
     assert b"pickle" not in raw
-    again = model_from_bytes(raw)
+    again = model_from_bytes(raw, model.vocabulary)
     assert again is not None
     papers = [
         Paper(key="x", title="Forgetting in continual learning", abstract="Replay."),
         Paper(key="y", title="Segmentation of images", abstract="Pixels."),
     ]
     assert rank_suggestions(model, papers, 5) == rank_suggestions(again, papers, 5)
-    assert model_from_bytes(b"not a model") is None
+    assert model_from_bytes(b"not a model", model.vocabulary) is None
+    other = train(positives, [*negatives, Doc("m", "Graph colouring", "Colours.")])
+    assert model_from_bytes(raw, other.vocabulary) is None, "another vocabulary: retrained"
 
 
 def test_the_digest_shows_the_section_with_its_reason(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ _WORD = re.compile(
 _ASCII_PIECE = re.compile(rf"[a-z0-9]+|[^a-z0-9{_JOINER_CLASS}]+")
 # The apostrophe first, so `re` can look for it as a literal: with the lookbehind in front it
 # took 45 µs an abstract, now 1.4 µs.
-_ASCII_POSSESSIVE = re.compile(r"'[sS](?![A-Za-z0-9])(?<=[A-Za-z0-9]'[sS])")
+ASCII_POSSESSIVE = re.compile(r"'[sS](?![A-Za-z0-9])(?<=[A-Za-z0-9]'[sS])")
 # The entries of the ASCII reading in the original text, for their offsets.
 _ASCII_ENTRY = re.compile(rf"[A-Za-z0-9]+(?:'[sS](?![A-Za-z0-9]))*|[^A-Za-z0-9{_JOINER_CLASS}]+")
 # Math delimiters or braces between two letters (`$ω$Test`, `$k$NN`; a mark ends a word too):
@@ -121,7 +121,7 @@ def tokenize(text: str) -> tuple[Token, ...]:
     return tuple(tokens)
 
 
-def _without_tex(text: str) -> bool:
+def without_tex(text: str) -> bool:
     """No TeX markup and no math inside a word: a fast reading reads it right."""
     if "\\" in text or "{" in text or "}" in text:
         return False
@@ -202,10 +202,10 @@ class Words:
         self.text = text
         self._spans: tuple[list[int], list[int]] | None = None
         self._careful = False  # offsets come from the careful reading (else `_ascii_offsets`)
-        plain = _without_tex(text)
+        plain = without_tex(text)
         if plain and text.isascii():
             if "'" in text:
-                text = _ASCII_POSSESSIVE.sub("", text)
+                text = ASCII_POSSESSIVE.sub("", text)
             self.norms: list[str] = _ASCII_PIECE.findall(text.lower())
             self._finish()
             return

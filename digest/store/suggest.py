@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from digest.models import Paper, fold
@@ -66,11 +66,17 @@ class SuggestStore(StoreBase):
 
     def save_model(self, profile: str, inputs: str, model: bytes, now: datetime) -> None:
         """Keep the profile's newly trained model (counting the training)."""
+        self.save_models([(profile, inputs, model)], now)
+
+    def save_models(self, models: Sequence[tuple[str, str, bytes]], now: datetime) -> None:
+        """Keep newly trained models, (profile, inputs hash, model bytes) each, in one
+        transaction (counting each training)."""
         with self.transaction():
-            self.db.execute(
-                "INSERT INTO suggest_models (profile, inputs, trained_at, trainings, model)"
-                " VALUES (?, ?, ?, 1, ?) ON CONFLICT (profile) DO UPDATE SET"
-                " inputs = excluded.inputs, trained_at = excluded.trained_at,"
-                " trainings = trainings + 1, model = excluded.model",
-                [profile, inputs, iso(now), model],
-            )
+            for profile, inputs, model in models:
+                self.db.execute(
+                    "INSERT INTO suggest_models (profile, inputs, trained_at, trainings, model)"
+                    " VALUES (?, ?, ?, 1, ?) ON CONFLICT (profile) DO UPDATE SET"
+                    " inputs = excluded.inputs, trained_at = excluded.trained_at,"
+                    " trainings = trainings + 1, model = excluded.model",
+                    [profile, inputs, iso(now), model],
+                )
