@@ -132,7 +132,7 @@ class Corpus:
 
 
 def _read_seed_rows(seeds_dir: Path) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in sorted(seeds_dir.glob("*.jsonl")):
         rows.extend(json.loads(line) for line in path.read_text("utf-8").splitlines() if line)
     return rows
