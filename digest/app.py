@@ -401,6 +401,8 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
     problems = app.store.failing_sources()
     plans = {}
     suggester = new_suggester(app) if pools else None
+    if suggester is not None:
+        suggester.prepare([p for p in profiles if p.name in pools])
     for profile in profiles:
         since, candidates = starts[profile.name], counted[profile.name]
         picked = found[profile.name] + citing[profile.name]  # never suggested as well

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import digest.suggest.vectors as vectors
 from digest.match.text import Words
-from digest.suggest.vectors import Doc, TermTable, Vocabulary, field_terms
+from digest.suggest.vectors import Doc, Vocabulary, WordTable, field_terms
 
 ROOT = Path(__file__).parent.parent
 
@@ -99,11 +99,11 @@ def test_the_vocabulary_does_not_depend_on_the_order_terms_were_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first = Vocabulary(DOCS)
-    monkeypatch.setattr(vectors, "TERMS", TermTable())
-    vectors._field_ids.cache_clear()
+    monkeypatch.setattr(vectors, "WORDS", WordTable())
+    vectors._field_keys.cache_clear()
     for doc in reversed(DOCS):  # other terms first: other ids
-        vectors.field_ids(doc.abstract)
-        vectors.field_ids(doc.title)
+        vectors.field_keys(doc.abstract)
+        vectors.field_keys(doc.title)
     again = Vocabulary(list(reversed(DOCS)))
     assert again.terms == first.terms
     assert again.digest == first.digest
@@ -116,7 +116,7 @@ def test_a_vocabulary_reads_on_after_the_term_table_is_emptied(
     vocabulary = Vocabulary(DOCS[:2])
     before = vocabulary.rows(DOCS[2:]).toarray()
     monkeypatch.setattr(vectors, "TERM_TABLE_LIMIT", 0)
-    vectors.TERMS.reset_if_full()  # the table is emptied: every id changes
-    vectors.field_ids("Some other words first")
+    vectors.WORDS.reset_if_full()  # the table is emptied: every id changes
+    vectors.field_keys("Some other words first")
     fresh = [Doc(d.key + "2", d.title, d.abstract) for d in DOCS[2:]]
     assert np.allclose(vocabulary.rows(fresh).toarray(), before)

@@ -131,7 +131,7 @@ def without_tex(text: str) -> bool:
 _TEX_LETTER_ANYWHERE = re.compile(_TEX_LETTER)
 
 
-def _tex_free(text: str) -> str | None:
+def tex_free(text: str) -> str | None:
     """`text` with its LaTeX commands dropped and other backslashes made separators, when
     that reads exactly as the careful reading reads the TeX (no TeX letters such as `\\"o`, no
     math delimiters or braces joining two letters once the commands are gone); else None."""
@@ -212,9 +212,9 @@ class Words:
         self._careful = True
         if not plain:
             # TeX without accented letters (`\times`, `\%`, `{\bf x}`, `$H$`) reads, once its
-            # commands are dropped, as text without TeX does (`_tex_free`). The bench's 7% of
+            # commands are dropped, as text without TeX does (`tex_free`). The bench's 7% of
             # fields with TeX took 60% of all reading, 1 ms each through `tokenize`.
-            plain_text = _tex_free(text)
+            plain_text = tex_free(text)
             if plain_text is not None:
                 text, plain = plain_text, True
         if plain:

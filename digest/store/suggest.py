@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 
 from digest.models import Paper, fold
@@ -68,7 +68,7 @@ class SuggestStore(StoreBase):
         """Keep the profile's newly trained model (counting the training)."""
         self.save_models([(profile, inputs, model)], now)
 
-    def save_models(self, models: Sequence[tuple[str, str, bytes]], now: datetime) -> None:
+    def save_models(self, models: Iterable[tuple[str, str, bytes]], now: datetime) -> None:
         """Keep newly trained models, (profile, inputs hash, model bytes) each, in one
         transaction (counting each training)."""
         with self.transaction():

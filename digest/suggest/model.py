@@ -78,28 +78,62 @@ def train(
     """A linear SVM (class-balanced) on positives against negatives over `vocabulary`
     (default: TF-IDF fitted on these documents), the reader's own verdicts (`judged` keys)
     weighing `FEEDBACK_WEIGHT`; deterministic for the same inputs."""
+    if vocabulary is None:
+        vocabulary = Vocabulary([*positives, *negatives])
+    return fit(training_set(vocabulary, positives, negatives, judged))
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """What `fit` learns from, as arrays: read from the vocabulary beforehand, so that `fit`
+    touches nothing shared (it may run in another thread)."""
+
+    vocabulary: Vocabulary
+    positive_rows: Any  # CSR
+    negative_rows: Any  # CSR
+    weights: Any  # one per row, positives first
+    positive_titles: tuple[str, ...]
+
+
+def training_set(
+    vocabulary: Vocabulary,
+    positives: Sequence[Doc],
+    negatives: Sequence[Doc],
+    judged: frozenset[str] = frozenset(),
+) -> TrainingSet:
+    """The rows and weights `fit` learns from."""
+    import numpy as np
+
+    weights = [FEEDBACK_WEIGHT if d.key in judged else 1.0 for d in (*positives, *negatives)]
+    return TrainingSet(
+        vocabulary,
+        vocabulary.rows(positives),
+        vocabulary.rows(negatives),
+        np.array(weights),
+        tuple(d.title for d in positives),
+    )
+
+
+def fit(data: TrainingSet) -> Model:
+    """The model of a training set (scikit-learn's LinearSVC; liblinear trains without the
+    GIL, so two fits may run at once)."""
     import numpy as np
     from scipy.sparse import vstack
     from sklearn.svm import LinearSVC
 
-    if vocabulary is None:
-        vocabulary = Vocabulary([*positives, *negatives])
-    positive_rows = vocabulary.rows(positives)
-    negative_rows = vocabulary.rows(negatives)
-    matrix = vstack([positive_rows, negative_rows], format="csr")
-    labels = np.array([1] * len(positives) + [0] * len(negatives))
+    matrix = vstack([data.positive_rows, data.negative_rows], format="csr")
+    labels = np.array([1] * data.positive_rows.shape[0] + [0] * data.negative_rows.shape[0])
     classifier = LinearSVC(
         C=SVM_C, tol=SVM_TOL, class_weight="balanced", random_state=0, max_iter=5000
     )
-    weights = [FEEDBACK_WEIGHT if d.key in judged else 1.0 for d in (*positives, *negatives)]
-    classifier.fit(matrix, labels, sample_weight=np.array(weights))
-    background = classifier.decision_function(negative_rows)
+    classifier.fit(matrix, labels, sample_weight=data.weights)
+    background = classifier.decision_function(data.negative_rows)
     return Model(
-        vocabulary=vocabulary,
+        vocabulary=data.vocabulary,
         coef=np.asarray(classifier.coef_[0], dtype=np.float32),
         intercept=float(classifier.intercept_[0]),
-        positives=positive_rows,
-        positive_titles=tuple(d.title for d in positives),
+        positives=data.positive_rows,
+        positive_titles=data.positive_titles,
         threshold=float(np.percentile(background, THRESHOLD_PERCENTILE)),
     )
 

@@ -7,13 +7,14 @@ in fewest words). Worked example: the title ``Forgetting in Continual Learning``
 and the pairs ``forgetting continual`` and ``continual learning``, each counted twice.
 
 How it is fast (each step measured on 3,000 generated papers, this machine): a field is read
-once a process into the ids of its terms (`field_ids`, through one process-wide table of
-terms, `TermTable`), and everything after that is numpy over whole arrays: which terms a
-corpus keeps, each document's counts, tf-idf and the norms. scikit-learn's TfidfVectorizer
-runs its analyser and its counting loop in Python per document and per n-gram (1.8 s to fit
-3,000 documents); a first version here with a `Counter` per document and a vocabulary lookup
-per (document, term) took 1.2 s, bound by dictionary lookups; this takes 0.3 s, most of it the
-reading itself.
+once a process into the ids of its words (`field_keys`, through one process-wide table of
+words, `WordTable`); a pair of words is not a string but a number made of its two word ids, so
+only single words are ever looked up in a dictionary (a small, hot one). Everything after that
+is numpy over whole arrays, 1,000 documents at a time: which terms a corpus keeps, each
+document's counts, tf-idf and the norms. scikit-learn's TfidfVectorizer runs its analyser and
+its counting loop in Python per document and per n-gram (1.8 s to fit 3,000 documents); a first
+version here with a `Counter` per document and a vocabulary lookup per (document, term) took
+1.2 s; numbering every term, pairs included, as a string 0.42 s of reading; this way 0.2 s.
 """
 
 from __future__ import annotations
@@ -37,12 +38,16 @@ MIN_DF = 2
 MIN_DF_CORPUS = 1_000
 MAX_FEATURES = 50_000
 TITLE_WEIGHT = 2
-# The process-wide term table is emptied past this many terms (a `digest run` process lives
-# for months and every day brings new pairs of words); a vocabulary then looks its terms up
-# again.
+# The process-wide word table is emptied past this many words (a `digest run` process lives for
+# months, and names, formulas and typos keep coming); a vocabulary then numbers its terms again.
 TERM_TABLE_LIMIT = 1_000_000
+# A word id takes WORD_BITS bits; a pair of words is the key ((first + 1) << WORD_BITS) | second,
+# so keys of single words and of pairs never meet, and a key with a document's row in the low
+# ROW_BITS bits still fits in 64 bits.
+WORD_BITS = 24
+ROW_BITS = 10
 _FIELD_CACHE = 60_000
-CHUNK = 1_000  # documents whose arrays are worked on at once
+CHUNK = 1_000  # documents whose arrays are worked on at once (< 2 ** ROW_BITS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,78 +90,109 @@ _ASCII_WORD = re.compile(r"(?<![a-z0-9])[a-z][a-z0-9]+")
 def _words(text: str) -> list[str]:
     """The words of `text` as `Words` reads them, those of two characters or more that start
     with a letter."""
-    from digest.match.text import ASCII_POSSESSIVE, Words, without_tex
+    from digest.match.text import ASCII_POSSESSIVE, Words, tex_free, without_tex
 
-    if text.isascii() and without_tex(text):
-        # The matcher's own fast reading, filtered in the same C-level scan: 0.36 s for the
+    if text.isascii():
+        # The matcher's own fast readings, filtered in the same C-level scan: 0.36 s for the
         # words of 2,000 abstracts through `Words` and a filter in Python, 0.05 s this way.
-        if "'" in text:
-            text = ASCII_POSSESSIVE.sub("", text)
-        return _ASCII_WORD.findall(text.lower())
+        # ASCII TeX without accented letters reads, its commands dropped, as text without TeX
+        # (`Words` does the same, `tex_free`): a quarter of the bench's fields, 0.35 ms each
+        # through `Words`.
+        plain = text if without_tex(text) else tex_free(text)
+        if plain is not None:
+            if "'" in plain:
+                plain = ASCII_POSSESSIVE.sub("", plain)
+            return _ASCII_WORD.findall(plain.lower())
     return [w for w in Words(text).norms if len(w) > 1 and w[0].isalpha()]
 
 
 _GENERATIONS = count()
 
 
-class TermTable:
-    """Every term read in this process, numbered in the order first seen; `generation` changes
-    when the table is emptied (see TERM_TABLE_LIMIT)."""
+class WordTable:
+    """Every word read in this process, numbered in the order first seen (`names` by id);
+    `generation` changes when the table is emptied (see TERM_TABLE_LIMIT)."""
 
     def __init__(self) -> None:
         self.ids: dict[str, int] = {}
-        self.generation = next(_GENERATIONS)  # unique in the process: it keys `_field_ids`
+        self.names: list[str] = []
+        self.generation = next(_GENERATIONS)  # unique in the process: it keys `_field_keys`
 
-    def numbered(self, terms: Sequence[str]) -> Any:
-        """The ids of `terms`, new terms numbered now (an int64 array)."""
+    def numbered(self, words: Sequence[str]) -> Any:
+        """The ids of `words`, new words numbered now (an int64 array)."""
         import numpy as np
 
         ids = self.ids
-        new = [t for t in dict.fromkeys(terms) if t not in ids]
-        if new:
-            ids.update(zip(new, count(len(ids)), strict=False))
-        return np.fromiter(map(ids.__getitem__, terms), dtype=np.int32, count=len(terms))
+        found = list(map(ids.get, words))
+        if None in found:
+            for word in words:
+                if word not in ids:
+                    if len(ids) >= 1 << WORD_BITS:
+                        raise OverflowError("too many words read for one table")
+                    ids[word] = len(self.names)
+                    self.names.append(word)
+            found = list(map(ids.__getitem__, words))
+        return np.array(found, dtype=np.int64)
 
-    def known(self, terms: Sequence[str]) -> Any:
-        """The ids of `terms`, -1 for a term never read (nothing numbered)."""
+    def keys(self, terms: Sequence[str]) -> Any:
+        """The key of each term (a word, or two words and a space), its words numbered."""
         import numpy as np
 
-        return np.fromiter(map(self.ids.get, terms, [-1] * len(terms)), np.int64, len(terms))
+        words = [term.partition(" ") for term in terms]
+        firsts = self.numbered([first for first, _, _ in words])
+        seconds = self.numbered([second or first for first, _, second in words])
+        paired = np.array([bool(second) for _, _, second in words], dtype=bool)
+        return np.where(paired, ((firsts + 1) << WORD_BITS) | seconds, firsts)
+
+    def term(self, key: int) -> str:
+        """The term a key stands for."""
+        if key >> WORD_BITS:
+            return f"{self.names[(key >> WORD_BITS) - 1]} {self.names[key & _WORD_MASK]}"
+        return self.names[key]
 
     def reset_if_full(self) -> None:
-        """Empty the table when it holds more than TERM_TABLE_LIMIT terms."""
+        """Empty the table when it holds more than TERM_TABLE_LIMIT words."""
         if len(self.ids) > TERM_TABLE_LIMIT:
-            self.ids = {}
+            self.ids, self.names = {}, []
             self.generation = next(_GENERATIONS)
-            _field_ids.cache_clear()
+            _field_keys.cache_clear()
 
 
-TERMS = TermTable()
+_WORD_MASK = (1 << WORD_BITS) - 1
+WORDS = WordTable()
 
 
 @lru_cache(maxsize=_FIELD_CACHE)
-def _field_ids(text: str, generation: int) -> Any:
-    return TERMS.numbered(field_terms(text))
+def _field_keys(text: str, generation: int) -> Any:
+    import numpy as np
+
+    if not text:
+        return np.zeros(0, dtype=np.int64)
+    stop = _stop_words()
+    ids = WORDS.numbered([w for w in _words(text) if w not in stop])
+    return np.concatenate([ids, ((ids[:-1] + 1) << WORD_BITS) | ids[1:]])
 
 
-def field_ids(text: str) -> Any:
-    """The term ids of a field (`field_terms` numbered in `TERMS`), read once while cached."""
-    return _field_ids(text, TERMS.generation)
+def field_keys(text: str) -> Any:
+    """The keys of a field's terms (`field_terms`, words numbered in `WORDS`), read once while
+    cached; the caller must not change the array."""
+    return _field_keys(text, WORDS.generation)
 
 
 def _doc_arrays(docs: Sequence[Doc]) -> tuple[Any, Any, Any]:
-    """Every term id of `docs` in one array, with the document it belongs to and its weight."""
+    """Every term key of `docs` in one array, with the document (row) it belongs to and its
+    weight."""
     import numpy as np
 
     parts: list[Any] = []
     for doc in docs:
-        parts.append(field_ids(doc.title))
-        parts.append(field_ids(doc.abstract))
+        parts.append(field_keys(doc.title))
+        parts.append(field_keys(doc.abstract))
     lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
-    ids = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, dtype=np.int64)
+    keys = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     rows = np.repeat(np.arange(len(parts)) // 2, lengths)
     weights = np.repeat(np.tile(np.array([TITLE_WEIGHT, 1], dtype=np.float32), len(docs)), lengths)
-    return ids, rows, weights
+    return keys, rows, weights
 
 
 def _chunks(docs: Sequence[Doc]) -> list[Sequence[Doc]]:
@@ -174,7 +210,7 @@ class Vocabulary:
     def __init__(self, docs: Sequence[Doc]):
         import numpy as np
 
-        TERMS.reset_if_full()
+        WORDS.reset_if_full()
         self._batches: list[Any] = []
         self._where: dict[tuple[str, str, str], tuple[int, int]] = {}
         self._recent: dict[tuple[tuple[str, str, str], ...], Any] = {}
@@ -182,24 +218,27 @@ class Vocabulary:
         # scikit-learn's smooth idf: as if one more document held every term.
         self.idf = (np.log((1 + len(docs)) / (1 + in_docs)) + 1).astype(np.float32)
         self._columns: Any = None
+        self._sorted: Any = None
         self._generation = -1
         if docs:
             self._keep(docs, self._matrix(docs))
         content = json.dumps([MODEL_VERSION, self.terms]).encode() + self.idf.tobytes()
         self.digest = hashlib.sha256(content).hexdigest()
 
-    def _column_of(self, ids: Any) -> Any:
-        """The column of each term id (-1: not in the vocabulary)."""
+    def _column_of(self, keys: Any) -> Any:
+        """The column of each term key (-1: not in the vocabulary)."""
         import numpy as np
 
-        if self._generation != TERMS.generation or self._columns is None:
-            # After the term table was emptied, this vocabulary's terms are numbered again.
-            table = TERMS.numbered(self.terms)
-            self._columns = np.full(int(table.max()) + 1 if len(table) else 0, -1, np.int64)
-            self._columns[table] = np.arange(len(self.terms))
-            self._generation = TERMS.generation
-        inside = ids < len(self._columns)
-        return np.where(inside, self._columns[np.where(inside, ids, 0)], -1)
+        if self._generation != WORDS.generation or self._columns is None:
+            # Once per vocabulary (and again after the word table was emptied).
+            own = WORDS.keys(self.terms)
+            self._columns = np.argsort(own, kind="stable")
+            self._sorted = own[self._columns]
+            self._generation = WORDS.generation
+        if not len(self._sorted):
+            return np.full(len(keys), -1, dtype=np.int64)
+        at = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
+        return np.where(self._sorted[at] == keys, self._columns[at], -1)
 
     def _matrix(self, docs: Sequence[Doc]) -> Any:
         """The TF-IDF rows of `docs`, as one CSR matrix with sorted indices."""
@@ -217,8 +256,8 @@ class Vocabulary:
         import numpy as np
         from scipy.sparse import csr_matrix
 
-        ids, rows, weights = _doc_arrays(docs)
-        columns = self._column_of(ids)
+        keys, rows, weights = _doc_arrays(docs)
+        columns = self._column_of(keys)
         inside = columns >= 0
         width = max(len(self.terms), 1)
         cells, where = np.unique(rows[inside] * width + columns[inside], return_inverse=True)
@@ -250,12 +289,12 @@ class Vocabulary:
         # Every profile of a pass asks for the same negatives and the same candidates: the
         # last few answers are kept (gathering 2,000 rows took 10 ms, 300 times a pass).
         asked = tuple(d.identity for d in docs)
-        answer = self._recent.get(asked)
+        answer = self._recent.pop(asked, None)
         if answer is None:
             answer = self._gathered(docs)
-            if len(self._recent) >= 8:
+            if len(self._recent) >= 8:  # the least recently asked goes
                 self._recent.pop(next(iter(self._recent)))
-            self._recent[asked] = answer
+        self._recent[asked] = answer
         return answer
 
     def _gathered(self, docs: Sequence[Doc]) -> Any:
@@ -282,35 +321,64 @@ class Vocabulary:
 
 
 def _chosen_terms(docs: Sequence[Doc]) -> tuple[tuple[str, ...], Any]:
-    """The terms a corpus keeps (in at most MAX_DF of its documents; the MAX_FEATURES most
-    frequent, ties by term, so the choice never depends on the order terms were numbered),
-    alphabetically, with how many documents hold each."""
+    """The terms a corpus keeps (in at most MAX_DF of its documents and at least MIN_DF; the
+    MAX_FEATURES most frequent, ties by term, so the choice never depends on the order words
+    were numbered), alphabetically, with how many documents hold each."""
     import numpy as np
 
-    frequency = np.zeros(0, dtype=np.int64)
+    found: list[Any] = []
     for chunk in _chunks(docs):
-        ids, rows, _ = _doc_arrays(chunk)
-        if not len(ids):
-            continue
-        # Each (document, term) once: then a term's count is its document frequency.
-        width = int(ids.max()) + 1
-        found = np.bincount(_distinct(rows * width + ids) % width, minlength=width)
-        if len(found) > len(frequency):
-            frequency = np.concatenate([frequency, np.zeros(len(found) - len(frequency), np.int64)])
-        frequency[: len(found)] += found
+        keys, rows, _ = _doc_arrays(chunk)
+        # Each (document, term) once, then each term with the number of documents holding it.
+        per_document = _distinct((keys << ROW_BITS) | rows) >> ROW_BITS
+        found.append(_counted(per_document))
+    if not found:
+        return (), np.zeros(0)
+    keys = np.concatenate([k for k, _ in found])
+    counts = np.concatenate([c for _, c in found])
+    order = np.argsort(keys, kind="stable")
+    keys, counts = keys[order], counts[order]
+    starts = _starts(keys)
+    keys, frequency = keys[starts], np.add.reduceat(counts, starts) if len(keys) else counts
     least = MIN_DF if len(docs) >= MIN_DF_CORPUS else 1
     wanted = np.nonzero((frequency >= least) & (frequency <= MAX_DF * len(docs)))[0]
-    names = list(TERMS.ids)  # a dict keeps insertion order: position = id
     if len(wanted) > MAX_FEATURES:
         cutoff = np.sort(frequency[wanted])[-MAX_FEATURES]
         above = wanted[frequency[wanted] > cutoff]
-        tied = sorted(names[i] for i in wanted[frequency[wanted] == cutoff])
-        chosen = [names[i] for i in above] + tied[: MAX_FEATURES - len(above)]
+        tied = sorted(WORDS.term(int(k)) for k in keys[wanted[frequency[wanted] == cutoff]])
+        chosen = [
+            (WORDS.term(int(k)), int(n)) for k, n in zip(keys[above], frequency[above], strict=True)
+        ]
+        chosen += [(t, int(cutoff)) for t in tied[: MAX_FEATURES - len(above)]]
     else:
-        chosen = [names[i] for i in wanted]
+        chosen = [
+            (WORDS.term(int(k)), int(n))
+            for k, n in zip(keys[wanted], frequency[wanted], strict=True)
+        ]
     chosen.sort()
-    in_docs = frequency[TERMS.known(chosen)] if chosen else np.zeros(0, np.int64)
-    return tuple(chosen), in_docs.astype(np.float64)
+    return tuple(t for t, _ in chosen), np.array([n for _, n in chosen], dtype=np.float64)
+
+
+def _counted(values: Any) -> tuple[Any, Any]:
+    """The distinct values of a sorted int64 array, and how often each occurs."""
+    import numpy as np
+
+    if not len(values):
+        return values, np.zeros(0, dtype=np.int64)
+    starts = _starts(values)
+    return values[starts], np.diff(np.append(starts, len(values)))
+
+
+def _starts(ordered: Any) -> Any:
+    """Where each run of equal values starts in a sorted array."""
+    import numpy as np
+
+    if not len(ordered):
+        return np.zeros(0, dtype=np.int64)
+    first = np.empty(len(ordered), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return np.nonzero(first)[0]
 
 
 def _distinct(values: Any) -> Any:
@@ -327,4 +395,4 @@ def _distinct(values: Any) -> Any:
     return ordered[first]
 
 
-__all__ = ["MODEL_VERSION", "TERMS", "Doc", "TermTable", "Vocabulary", "field_ids", "field_terms"]
+__all__ = ["MODEL_VERSION", "WORDS", "Doc", "Vocabulary", "WordTable", "field_keys", "field_terms"]
