@@ -877,6 +877,10 @@ def phase_suggest(plan: SizePlan, workdir: Path) -> list[Figure]:
     """Suggestion quality (leave-out on the seeds) and speed (bench/suggest.py)."""
     from bench import suggest as bench_suggest
 
+    before = _status_kb("VmRSS") / 1024
+    import sklearn.svm  # noqa: F401  (what the model costs before it reads a paper)
+
+    imported = _status_kb("VmRSS") / 1024 - before
     smoke = plan.name == "smoke"
     splits, distractors = (2, 200) if smoke else (bench_suggest.SPLITS, 1000)
     quality = bench_suggest.leave_out(splits, distractors)
@@ -952,7 +956,8 @@ def phase_suggest(plan: SizePlan, workdir: Path) -> list[Figure]:
             note="; ".join(f"“{t}”" for t in titles),
         )
     )
-    figures.append(rss_figure("rss_suggest", "suggestions", peak_rss_mb(), not smoke))
+    note = f"importing scikit-learn (and scipy) took {imported:.0f} MB of it"
+    figures.append(rss_figure("rss_suggest", "suggestions", peak_rss_mb(), not smoke, note))
     return figures
 
 
