@@ -103,7 +103,7 @@ def train_and_score(library_n: int, candidates_n: int) -> tuple[float, float, fl
     `candidates_n` candidates (what one profile costs), and the same work the textbook way
     (`textbook_train_and_score`), on the same papers in the same process."""
     from digest.suggest import doc_of, rank_suggestions, train
-    from digest.suggest.vectors import field_keys
+    from digest.suggest.vectors import field_words
 
     papers = list(iter_papers(2_000 + library_n + candidates_n, seed=5))
     background = [doc_of(p) for p in papers[:2_000]]
@@ -112,8 +112,8 @@ def train_and_score(library_n: int, candidates_n: int) -> tuple[float, float, fl
     baseline = textbook_train_and_score(library, background, [doc_of(p) for p in candidates])
     started = time.perf_counter()
     for doc in background:
-        field_keys(doc.title)
-        field_keys(doc.abstract)
+        field_words(doc.title)
+        field_words(doc.abstract)
     fitted = time.perf_counter()
     model = train(library, background)
     rank_suggestions(model, candidates, 5)

@@ -100,7 +100,7 @@ def test_the_vocabulary_does_not_depend_on_the_order_terms_were_read(
 ) -> None:
     first = Vocabulary(DOCS)
     monkeypatch.setattr(vectors, "WORDS", WordTable())
-    vectors._field_keys.cache_clear()
+    vectors._field_words.cache_clear()
     for doc in reversed(DOCS):  # other terms first: other ids
         vectors.field_keys(doc.abstract)
         vectors.field_keys(doc.title)
