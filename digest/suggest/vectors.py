@@ -232,7 +232,8 @@ class Vocabulary:
         # scikit-learn's smooth idf: as if one more document held every term.
         self.idf = (np.log((1 + len(docs)) / (1 + in_docs)) + 1).astype(np.float32)
         self._columns: Any = None
-        self._sorted: Any = None
+        self._pairs: Any = None
+        self._pair_columns: Any = None
         self._generation = -1
         if docs:
             self._keep(docs, self._matrix(docs))
@@ -240,19 +241,37 @@ class Vocabulary:
         self.digest = hashlib.sha256(content).hexdigest()
 
     def _column_of(self, keys: Any) -> Any:
-        """The column of each term key (-1: not in the vocabulary)."""
+        """The column of each term key (-1: not in the vocabulary): a word's by a table
+        indexed by its id, a pair's by a binary search among the vocabulary's pairs (one
+        search over every key took 0.17 s of the 1.25 s a 1,000-entry library costs)."""
         import numpy as np
 
         if self._generation != WORDS.generation or self._columns is None:
             # Once per vocabulary (and again after the word table was emptied).
             own = WORDS.keys(self.terms)
-            self._columns = np.argsort(own, kind="stable")
-            self._sorted = own[self._columns]
+            single = own < (1 << WORD_BITS)
+            self._columns = np.full(int(own[single].max()) + 1 if single.any() else 0, -1)
+            self._columns[own[single]] = np.nonzero(single)[0]
+            pair_columns = np.nonzero(~single)[0]
+            order = np.argsort(own[pair_columns], kind="stable")
+            self._pairs, self._pair_columns = own[pair_columns][order], pair_columns[order]
             self._generation = WORDS.generation
-        if not len(self._sorted):
-            return np.full(len(keys), -1, dtype=np.int64)
-        at = np.minimum(np.searchsorted(self._sorted, keys), len(self._sorted) - 1)
-        return np.where(self._sorted[at] == keys, self._columns[at], -1)
+        columns = np.full(len(keys), -1, dtype=np.int64)
+        single = keys < (1 << WORD_BITS)
+        words = keys[single]
+        inside = words < len(self._columns)
+        columns[single] = np.where(inside, self._columns[np.where(inside, words, 0)], -1)
+        if len(self._pairs):
+            # Searched in order: sorting the keys first made the search 5x faster (73 ->
+            # 13 ms for 375k keys, plus the sort), the sorted array read front to back.
+            pairs = keys[~single]
+            order = np.argsort(pairs)
+            ordered = pairs[order]
+            at = np.minimum(np.searchsorted(self._pairs, ordered), len(self._pairs) - 1)
+            found = np.empty(len(pairs), dtype=np.int64)
+            found[order] = np.where(self._pairs[at] == ordered, self._pair_columns[at], -1)
+            columns[~single] = found
+        return columns
 
     def _matrix(self, docs: Sequence[Doc]) -> Any:
         """The TF-IDF rows of `docs`, as one CSR matrix with sorted indices."""
@@ -359,18 +378,25 @@ def _chosen_terms(docs: Sequence[Doc]) -> tuple[tuple[str, ...], Any]:
     if len(wanted) > MAX_FEATURES:
         cutoff = np.sort(frequency[wanted])[-MAX_FEATURES]
         above = wanted[frequency[wanted] > cutoff]
-        tied = sorted(WORDS.term(int(k)) for k in keys[wanted[frequency[wanted] == cutoff]])
-        chosen = [
-            (WORDS.term(int(k)), int(n)) for k, n in zip(keys[above], frequency[above], strict=True)
-        ]
-        chosen += [(t, int(cutoff)) for t in tied[: MAX_FEATURES - len(above)]]
-    else:
-        chosen = [
-            (WORDS.term(int(k)), int(n))
-            for k, n in zip(keys[wanted], frequency[wanted], strict=True)
-        ]
-    chosen.sort()
-    return tuple(t for t, _ in chosen), np.array([n for _, n in chosen], dtype=np.float64)
+        tied = wanted[frequency[wanted] == cutoff]
+        tied = tied[np.argsort(_term_names(keys[tied]), kind="stable")]
+        wanted = np.concatenate([above, tied[: MAX_FEATURES - len(above)]])
+    names = _term_names(keys[wanted])
+    order = np.argsort(names, kind="stable")
+    return tuple(names[order].tolist()), frequency[wanted][order].astype(np.float64)
+
+
+def _term_names(keys: Any) -> Any:
+    """The terms of term keys, as a numpy array of strings (sorts in C)."""
+    import numpy as np
+
+    names = np.array(WORDS.names, dtype=object)
+    single = keys < (1 << WORD_BITS)
+    out = np.empty(len(keys), dtype=object)
+    out[single] = names[keys[single]]
+    pairs = keys[~single]
+    out[~single] = names[(pairs >> WORD_BITS) - 1] + " " + names[pairs & _WORD_MASK]
+    return out.astype(str) if len(out) else np.zeros(0, dtype=str)
 
 
 def _counted(values: Any) -> tuple[Any, Any]:
