@@ -200,23 +200,31 @@ def model_from_bytes(raw: bytes, vocabulary: Vocabulary) -> Model | None:
 def explain(model: Model, row: Any, doc: Doc) -> Reason:
     """The "similar" reason of one scored row: the closest positive's title, the field that
     weighs most, the top weighted terms."""
+    return explain_all(model, row, [doc])[0]
+
+
+def explain_all(model: Model, rows: Any, docs: Sequence[Doc]) -> list[Reason]:
+    """`explain` for each row of `rows` (a CSR matrix, one row per doc), with two sparse
+    products for all of them (one pair per row took 2.4 ms, most of a profile's ranking)."""
     import numpy as np
 
-    contributions = row.multiply(model.coef).tocsr()
-    order = np.argsort(-contributions.data, kind="stable")
-    top = [
-        (model.terms[contributions.indices[i]], float(contributions.data[i]))
-        for i in order[:TOP_TERMS]
-        if contributions.data[i] > 0
-    ]
-    title_terms = set(field_terms(doc.title))
-    in_title = sum(w for term, w in top if term in title_terms)
-    field: ReasonField = "title" if top and in_title * 2 >= sum(w for _, w in top) else "abstract"
-    closest = ""
+    contributions = rows.multiply(model.coef).tocsr()
+    closest = np.zeros(rows.shape[0], dtype=np.int64)
     if model.positives.shape[0]:
-        similarity = (model.positives @ row.T).toarray().ravel()
-        closest = model.positive_titles[int(np.argmax(similarity))]
-    return Reason("similar", closest, field, ", ".join(term for term, _ in top))
+        closest = np.asarray((model.positives @ rows.T).toarray().argmax(axis=0)).ravel()
+    reasons = []
+    for j, doc in enumerate(docs):
+        start, end = contributions.indptr[j], contributions.indptr[j + 1]
+        data, indices = contributions.data[start:end], contributions.indices[start:end]
+        order = np.argsort(-data, kind="stable")
+        top = [(model.terms[indices[i]], float(data[i])) for i in order[:TOP_TERMS] if data[i] > 0]
+        title_terms = set(field_terms(doc.title))
+        in_title = sum(w for term, w in top if term in title_terms)
+        weighs = sum(w for _, w in top)
+        field: ReasonField = "title" if top and in_title * 2 >= weighs else "abstract"
+        title = model.positive_titles[int(closest[j])] if model.positives.shape[0] else ""
+        reasons.append(Reason("similar", title, field, ", ".join(term for term, _ in top)))
+    return reasons
 
 
 def rank_suggestions(
@@ -235,12 +243,9 @@ def rank_suggestions(
         (i for i in range(len(candidates)) if scores[i] >= threshold),
         key=lambda i: (-float(scores[i]), candidates[i].key),
     )[:limit]
+    reasons = explain_all(model, matrix[ranked], [docs[i] for i in ranked]) if ranked else []
     return tuple(
         # The score is how far above the bar it is (0: just at the threshold).
-        Match(
-            candidates[i],
-            (explain(model, matrix[i], docs[i]),),
-            round(float(scores[i]) - threshold, 3),
-        )
-        for i in ranked
+        Match(candidates[i], (reason,), round(float(scores[i]) - threshold, 3))
+        for i, reason in zip(ranked, reasons, strict=True)
     )
