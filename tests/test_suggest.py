@@ -316,3 +316,45 @@ def test_no_suggestions_without_a_library_or_with_zero(
     assert suggest(store, profile, seed_papers()[:20], (), NOW) == (), expected
     assert store.saved_model(profile.name) is None
     store.close()
+
+
+def test_a_pass_trains_every_library_profile_at_once_as_each_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`plan_digests` trains the models of a pass two at a time (`Suggester.prepare`) and keeps
+    them together: each model is trained once, the same as trained one at a time, and each
+    profile gets what it gets planned alone."""
+    import io
+
+    import numpy as np
+
+    import digest.suggest
+    from digest.app import plan_digests
+
+    _app(tmp_path).close()  # the library files and the stored seed papers
+    fields = [
+        {"name": name, "library": [f"library/{n}" for n in libraries], "suggestions": 5}
+        for name, libraries in (("all", CONTINUAL), ("bib", CONTINUAL[:1]), ("ris", CONTINUAL[1:2]))
+    ]
+    settings = settings_from_dict({"profiles": fields}, tmp_path / "config.toml")
+
+    def planned(db: Path) -> tuple[App, dict[str, Any], list[Any]]:
+        app = build_app(settings, store=Store.open(db), clock=Clock(NOW))
+        if not app.store.count_papers():
+            app.store.upsert_papers(seed_papers(), NOW - timedelta(hours=1))
+        plans = plan_digests(app, settings.profile_records())
+        kept = [app.store.saved_model(name) for name in ("all", "bib", "ris")]
+        assert [k[2] if k else 0 for k in kept] == [1, 1, 1], "each trained once, all kept"
+        coefs = [np.load(io.BytesIO(k[1]))["coef"] for k in kept if k]
+        return app, plans, coefs
+
+    app, together, coefs = planned(tmp_path / "d.sqlite")
+    monkeypatch.setattr(digest.suggest, "TRAINING_THREADS", 1)
+    one_at_a_time = planned(tmp_path / "e.sqlite")
+    one_at_a_time[0].close()
+    assert all(np.array_equal(a, b) for a, b in zip(coefs, one_at_a_time[2], strict=True))
+    for profile in settings.profile_records():
+        alone = plan_digest(app, profile).digest.suggestions
+        assert alone, profile.name
+        assert _titles(together[profile.name].digest.suggestions) == _titles(alone)
+    app.close()
