@@ -598,3 +598,16 @@ def five_paper_settings(
         return settings_from_dict(five_paper_config(*args, **kwargs), tmp_path / "config.toml")
 
     return make
+
+
+_REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _nothing_written_into_the_repository() -> Iterator[None]:
+    """No test leaves a database beside the example config (the repository's root): a
+    command on the example config must be given a database of its own."""
+    leftover = _REPOSITORY / "digest.sqlite"
+    existed = leftover.exists()
+    yield
+    assert existed or not leftover.exists(), f"a test created {leftover}"

@@ -116,7 +116,14 @@ def test_send_without_smtp_settings_says_what_is_missing(tmp_path: Path) -> None
     assert digest("--config", str(path), "preview", "--out", str(tmp_path / "p")).returncode == 0
 
 
-def test_match_input_jsonl_echoes_listing_ids_in_rank_order() -> None:
+def _own_database(tmp_path: Path) -> dict[str, str]:
+    """The environment for a command on the example config with its database in `tmp_path`
+    (the example profile has a library: its suggestion model is kept in the database, which
+    would otherwise be created beside the config, in the repository)."""
+    return {**os.environ, "DIGEST_STORE__PATH": str(tmp_path / "digest.sqlite")}
+
+
+def test_match_input_jsonl_echoes_listing_ids_in_rank_order(tmp_path: Path) -> None:
     result = digest(
         "--config",
         str(data_path("config.example.toml")),
@@ -125,6 +132,7 @@ def test_match_input_jsonl_echoes_listing_ids_in_rank_order() -> None:
         str(DATA / "listings.jsonl"),
         "--format",
         "jsonl",
+        env=_own_database(tmp_path),
     )
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
@@ -524,10 +532,11 @@ def test_config_errors_name_the_file_key_and_profile(
     assert message.count("\n") == 1 and expected in message and str(path) in message
 
 
-def test_match_on_a_seed_file_prints_the_expected_papers_in_rank_order() -> None:
+def test_match_on_a_seed_file_prints_the_expected_papers_in_rank_order(tmp_path: Path) -> None:
     seed = Path(__file__).resolve().parents[1] / "seeds" / "001_bfef749d84ab509c.jsonl"
     config = str(data_path("config.example.toml"))
-    result = digest("--config", config, "match", "--input", str(seed), "--format", "jsonl")
+    command = ("--config", config, "match", "--input", str(seed), "--format", "jsonl")
+    result = digest(*command, env=_own_database(tmp_path))
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     scores = [r["score"] for r in rows]
