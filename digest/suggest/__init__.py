@@ -10,7 +10,7 @@ profile with a library.
 
 The modules, in the order a pass meets them:
 
-1. `vectors`: each field read once into term ids; the TF-IDF `Vocabulary` of the background
+1. `vectors`: each field read once into word ids; the TF-IDF `Vocabulary` of the background
    and every library of the instance, fitted once a pass and shared by every profile.
 2. `model`: training (`train`), keeping (`model_bytes`), scoring and explaining
    (`rank_suggestions`).
@@ -61,7 +61,7 @@ __all__ = [
     "Suggester",
     "Vocabulary",
     "doc_of",
-    "eligible",
+    "eligible_among",
     "gather_inputs",
     "model_bytes",
     "model_from_bytes",
@@ -86,14 +86,10 @@ def _exclude_matcher(exclude: tuple[str, ...]) -> Matcher:
     return Matcher([Profile("exclude", keywords=exclude)])
 
 
-def eligible(paper: Paper, profile: Profile, skip: set[str]) -> bool:
-    """A candidate a suggestion may be: not known to the reader (`skip`: library, liked,
-    disliked, picked by a rule), in the profile's categories, without an excluded term."""
-    return bool(eligible_among([paper], profile, skip))
-
-
 def eligible_among(candidates: Iterable[Paper], profile: Profile, skip: set[str]) -> list[Paper]:
-    """The `candidates` that are `eligible`, in order (the profile's rules worked out once)."""
+    """The `candidates` a suggestion may be, in order: not known to the reader (`skip`:
+    library, liked, disliked, picked by a rule), in the profile's categories, without an
+    excluded term (the profile's rules worked out once)."""
     from digest.match import passes_categories
 
     wanted = _wanted(profile.categories)

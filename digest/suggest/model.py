@@ -197,14 +197,9 @@ def model_from_bytes(raw: bytes, vocabulary: Vocabulary) -> Model | None:
 # --- choosing and explaining suggestions ----------------------------------------------------------
 
 
-def explain(model: Model, row: Any, doc: Doc) -> Reason:
-    """The "similar" reason of one scored row: the closest positive's title, the field that
-    weighs most, the top weighted terms."""
-    return explain_all(model, row, [doc])[0]
-
-
 def explain_all(model: Model, rows: Any, docs: Sequence[Doc]) -> list[Reason]:
-    """`explain` for each row of `rows` (a CSR matrix, one row per doc), with two sparse
+    """The "similar" reason of each scored row of `rows` (a CSR matrix, one row per doc): the
+    closest positive's title, the field that weighs most, the top weighted terms; two sparse
     products for all of them (one pair per row took 2.4 ms, most of a profile's ranking)."""
     import numpy as np
 

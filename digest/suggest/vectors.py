@@ -7,7 +7,7 @@ in fewest words). Worked example: the title ``Forgetting in Continual Learning``
 and the pairs ``forgetting continual`` and ``continual learning``, each counted twice.
 
 How it is fast (each step measured on 3,000 generated papers, this machine): a field is read
-once a process into the ids of its words (`field_keys`, through one process-wide table of
+once a process into the ids of its words (`field_words`, through one process-wide table of
 words, `WordTable`); a pair of words is not a string but a number made of its two word ids, so
 only single words are ever looked up in a dictionary (a small, hot one). Everything after that
 is numpy over whole arrays, 1,000 documents at a time: which terms a corpus keeps, each
