@@ -102,8 +102,8 @@ def test_the_vocabulary_does_not_depend_on_the_order_terms_were_read(
     monkeypatch.setattr(vectors, "WORDS", WordTable())
     vectors._field_words.cache_clear()
     for doc in reversed(DOCS):  # other terms first: other ids
-        vectors.field_keys(doc.abstract)
-        vectors.field_keys(doc.title)
+        vectors.field_words(doc.abstract)
+        vectors.field_words(doc.title)
     again = Vocabulary(list(reversed(DOCS)))
     assert again.terms == first.terms
     assert again.digest == first.digest
@@ -117,6 +117,6 @@ def test_a_vocabulary_reads_on_after_the_term_table_is_emptied(
     before = vocabulary.rows(DOCS[2:]).toarray()
     monkeypatch.setattr(vectors, "TERM_TABLE_LIMIT", 0)
     vectors.WORDS.reset_if_full()  # the table is emptied: every id changes
-    vectors.field_keys("Some other words first")
+    vectors.field_words("Some other words first")
     fresh = [Doc(d.key + "2", d.title, d.abstract) for d in DOCS[2:]]
     assert np.allclose(vocabulary.rows(fresh).toarray(), before)

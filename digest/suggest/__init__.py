@@ -203,13 +203,10 @@ def shared_vocabulary(inputs: Inputs, libraries: Sequence[Library]) -> Vocabular
     known = _SHARED.get(quick)
     if known is not None and known[0] == chosen:
         return known[1]
-    docs = {(d.key, d.title, d.abstract): d for d in inputs.background}
+    docs = set(inputs.background)
     for library in chosen:
-        for entry in library.entries:
-            if entry.keys:
-                doc = Doc(entry.keys[0], entry.title, entry.abstract)
-                docs.setdefault((doc.key, doc.title, doc.abstract), doc)
-    ordered = [docs[k] for k in sorted(docs)]  # the same set in the same order, always
+        docs.update(Doc(e.keys[0], e.title, e.abstract) for e in library.entries if e.keys)
+    ordered = sorted(docs)  # the same set in the same order, always
     content = json.dumps([MODEL_VERSION, [[d.key, d.title, d.abstract] for d in ordered]])
     digest = hashlib.sha256(content.encode()).hexdigest()
     vocabulary = _VOCABULARIES.get(digest)
@@ -294,6 +291,7 @@ class Suggester:
         self.extra_background = tuple(extra_background)
         self._circle_libraries: list[Library] | None = None
         self._trained: dict[str, tuple[str, Model]] = {}  # by profile: its key and model
+        self._loaded: dict[str, tuple[str, Model]] = {}  # kept models read back, by profile
         self._inputs: dict[str, tuple[Inputs, Vocabulary]] = {}  # by profile, from `prepare`
 
     def prepare(self, profiles: Sequence[Profile]) -> None:
@@ -367,13 +365,15 @@ class Suggester:
         if len(inputs.positives) < _MIN_POSITIVES or len(inputs.negatives) < _MIN_NEGATIVES:
             return "", None
         key = f"{inputs.digest}:{vocabulary.digest}"  # the inputs and the vocabulary
-        trained = self._trained.get(profile.name)
-        if trained is not None and trained[0] == key:
-            return key, trained[1]
+        for ready in (self._trained, self._loaded):  # `prepare` asked first: read once
+            known = ready.get(profile.name)
+            if known is not None and known[0] == key:
+                return key, known[1]
         saved = self.store.saved_model(profile.name)
-        if saved is not None and saved[0] == key:
-            return key, model_from_bytes(saved[1], vocabulary)
-        return key, None
+        model = model_from_bytes(saved[1], vocabulary) if saved and saved[0] == key else None
+        if model is not None:
+            self._loaded[profile.name] = (key, model)
+        return key, model
 
     def keep(self) -> None:
         """Keep the models trained in this pass, in one transaction (a read-only store, as
