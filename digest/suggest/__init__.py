@@ -39,7 +39,6 @@ from digest.models import Match, Paper, Profile
 from digest.suggest.model import (
     FEEDBACK_WEIGHT,
     Model,
-    TrainingSet,
     doc_of,
     fit,
     model_bytes,
@@ -74,7 +73,6 @@ log = logging.getLogger(__name__)
 
 BACKGROUND_SIZE = 2_000  # stored papers sampled as negatives
 POSITIVES_LIMIT = 20_000
-TRAINING_THREADS = 2  # models trained at once by `Suggester.prepare`
 _MIN_POSITIVES = 1
 _MIN_NEGATIVES = 5
 
@@ -295,13 +293,13 @@ class Suggester:
         self._inputs: dict[str, tuple[Inputs, Vocabulary]] = {}  # by profile, from `prepare`
 
     def prepare(self, profiles: Sequence[Profile]) -> None:
-        """Train the models `profiles` need now, TRAINING_THREADS at a time: liblinear trains
-        without the GIL (the bench's day of 100 library profiles on 2 cores, alternating
-        runs: 15.0 and 16.8 s one at a time, 12.3 and 12.8 s two at a time). `suggest` then
-        finds them ready; each model is the same as trained alone."""
-        from concurrent.futures import ThreadPoolExecutor
+        """Read the inputs of `profiles` and train the models they need now, one after the
+        other, before any is ranked; `suggest` then finds them ready.
 
-        jobs: list[tuple[str, str, TrainingSet]] = []
+        Not two at a time: liblinear frees the GIL (a day of 100 profiles took 12.5 s instead
+        of 15-17 s on 2 cores), but its random permutations come from one generator for the
+        whole process, so two fits at once made different models from the same inputs (a
+        test caught it on a fresh clone)."""
         for profile in profiles:
             if not profile.library or profile.suggestions <= 0:
                 continue
@@ -309,13 +307,7 @@ class Suggester:
             key, model = self._kept(profile, inputs, vocabulary)
             if key and model is None:
                 data = training_set(vocabulary, inputs.positives, inputs.negatives, inputs.judged)
-                jobs.append((profile.name, key, data))
-        if not jobs:
-            return
-        with ThreadPoolExecutor(max_workers=TRAINING_THREADS) as pool:
-            models = list(pool.map(fit, [data for _, _, data in jobs]))
-        for (name, key, _), model in zip(jobs, models, strict=True):
-            self._trained[name] = (key, model)
+                self._trained[profile.name] = (key, fit(data))
 
     def _read(self, profile: Profile) -> tuple[Inputs, Vocabulary]:
         """The profile's inputs and the pass's vocabulary."""

@@ -85,8 +85,7 @@ def train(
 
 @dataclass(frozen=True)
 class TrainingSet:
-    """What `fit` learns from, as arrays: read from the vocabulary beforehand, so that `fit`
-    touches nothing shared (it may run in another thread)."""
+    """What `fit` learns from, as arrays read from the vocabulary beforehand."""
 
     vocabulary: Vocabulary
     positive_rows: Any  # CSR
@@ -115,8 +114,8 @@ def training_set(
 
 
 def fit(data: TrainingSet) -> Model:
-    """The model of a training set (scikit-learn's LinearSVC; liblinear trains without the
-    GIL, so two fits may run at once)."""
+    """The model of a training set (scikit-learn's LinearSVC). Never two at once in a process:
+    liblinear draws its permutations from one process-wide generator."""
     import numpy as np
     from scipy.sparse import vstack
     from sklearn.svm import LinearSVC
