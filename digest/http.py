@@ -223,20 +223,105 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
-def deadline_transport() -> httpx.HTTPTransport:
-    """httpx's own transport over a connection pool whose sockets honour the deadline."""
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's defaults
-    transport = httpx.HTTPTransport(limits=limits)
-    # httpx takes no network backend, so its pool (httpcore's documented ConnectionPool, which
-    # does) is replaced by one with the same settings and ours.
-    transport._pool = httpcore.ConnectionPool(
-        ssl_context=httpx.create_ssl_context(),
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=_DeadlineBackend(),
-    )
-    return transport
+# httpcore's exceptions as httpx raises them (httpx's own table, for the errors a pool raises).
+_HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.RequestError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.ProxyError, httpx.ProxyError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+)
+
+
+def _as_httpx_error(exc: Exception, request: httpx.Request) -> Exception:
+    """The httpx exception for an httpcore one (the exception itself when it is not httpcore's)."""
+    for core, mapped in _HTTPX_ERRORS:
+        if isinstance(exc, core):
+            return mapped(str(exc), request=request)
+    return exc
+
+
+class _PoolStream(httpx.SyncByteStream):
+    """A response body read from the pool, its errors raised as httpx's."""
+
+    def __init__(self, stream: Iterable[bytes], request: httpx.Request) -> None:
+        self._stream = stream
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._stream
+        except Exception as exc:
+            mapped = _as_httpx_error(exc, self._request)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+
+    def close(self) -> None:
+        close = getattr(self._stream, "close", None)
+        if close is not None:
+            close()
+
+
+class DeadlineTransport(httpx.BaseTransport):
+    """httpx's transport seam over httpcore's connection pool with our network backend, whose
+    sockets honour the running request's deadline.
+
+    httpx.HTTPTransport takes no network backend, so this is the part of it we need (TLS and
+    HTTP/1.1 over one pool with httpx's default limits), built from both libraries' public API.
+    """
+
+    def __init__(self) -> None:
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=_DeadlineBackend(),
+        )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not isinstance(request.stream, httpx.SyncByteStream):  # pragma: no cover - sync only
+            raise TypeError("DeadlineTransport sends synchronous requests only")
+        core_request = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=request.url.raw_scheme,
+                host=request.url.raw_host,
+                port=request.url.port,
+                target=request.url.raw_path,
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        try:
+            response = self._pool.handle_request(core_request)
+        except Exception as exc:
+            mapped = _as_httpx_error(exc, request)
+            if mapped is exc:
+                raise
+            raise mapped from exc
+        assert isinstance(response.stream, Iterable)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_PoolStream(response.stream, request),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
 
 
 class _Inflater:
@@ -305,7 +390,7 @@ class PoliteClient:
         self._client = httpx.Client(
             headers={"User-Agent": user_agent(contact), "Accept-Encoding": ACCEPT_ENCODING},
             timeout=timeout or httpx.Timeout(30.0, connect=10.0),
-            transport=transport or deadline_transport(),
+            transport=transport or DeadlineTransport(),
             follow_redirects=True,
         )
         self._deadline = deadline

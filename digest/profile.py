@@ -26,7 +26,7 @@ from digest.match import same_person
 from digest.settings import ProfileConfig, read_toml, settings_from_dict
 
 if TYPE_CHECKING:
-    from tomlkit.items import Array, InlineTable, Table
+    from tomlkit.items import Array, InlineTable, Item, Table
     from tomlkit.toml_document import TOMLDocument
 
     ProfileTable = Table | InlineTable
@@ -174,16 +174,18 @@ def _array(profile: ProfileTable, key: str, path: Path, name: str) -> Array | No
     return value
 
 
-def _append(profile: ProfileTable, key: str, array: Array | None, value: Any) -> None:
+def _append(
+    document: TOMLDocument, profile: ProfileTable, key: str, array: Array | None, value: Any
+) -> None:
     """Append `value` to the profile's list `key` (`array`, as `_array` found it), making the
     list when the profile has none yet."""
     if array is None:
-        _set_new_key(profile, key, [value])
+        _set_new_key(document, profile, key, [value])
     else:
         array.append(value)
 
 
-def _set_new_key(profile: ProfileTable, key: str, value: Any) -> None:
+def _set_new_key(document: TOMLDocument, profile: ProfileTable, key: str, value: Any) -> None:
     """Add a key that is not there yet, after the key that precedes it in the usual order
     (`keywords` after `timezone`, …), so it never lands below a comment about the next table."""
     import tomlkit
@@ -199,8 +201,36 @@ def _set_new_key(profile: ProfileTable, key: str, value: Any) -> None:
     after = max(before, key=order.index) if before else (present[-1] if present else None)
     if after is None:
         profile[key] = value
-    else:
-        profile.value._insert_after(after, key, tomlkit.item(value))
+        return
+    tables = document["profiles"]
+    index = next(i for i, table in enumerate(tables) if table is profile)
+    tables[index] = table_with_key_after(profile, after, key, tomlkit.item(value))
+
+
+def table_with_key_after(table: Table, after: str, key: str, value: Item) -> Table:
+    """A copy of `table` with `key = value` placed right after the key `after`, every other line
+    (comments and blank lines included) where it was.
+
+    tomlkit's public API only appends to a table, and appending would put the key below the
+    comments that trail the table (those about the next one), so the table is rebuilt line by
+    line from its public parts; the caller puts the copy where the table was.
+    """
+    from tomlkit.container import Container
+    from tomlkit.items import Table
+
+    body = Container(True)  # parsed: keep each line as it was, add no blank lines
+    for line_key, line in table.value.body:
+        body.append(line_key, line)
+        if line_key is not None and line_key.key == after:
+            body.append(key, value)
+    return Table(
+        body,
+        table.trivia,
+        table.is_aot_element(),
+        table.is_super_table(),
+        table.name,
+        table.display_name,
+    )
 
 
 # --- keywords and exclusions ----------------------------------------------------------------------
@@ -274,7 +304,7 @@ def add_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
                 f"{path}: profile {profile_name!r} already has the {singular} {covering!r}, "
                 f"which covers {term!r}"
             )
-        _append(profile, key, terms, term)
+        _append(document, profile, key, terms, term)
         if key == "keywords":
             return f"profile {profile_name}: added the keyword {term!r}"
         return f"profile {profile_name}: now leaving out papers that mention {term!r}"
@@ -373,7 +403,7 @@ def set_value(path: Path, profile_name: str, key: str, value: str) -> str:
         if key in profile:
             profile[key] = new  # tomlkit keeps the line's comment
         else:
-            _set_new_key(profile, key, new)
+            _set_new_key(document, profile, key, new)
         shown = tomlkit.item(new).as_string()
         return f"profile {profile_name}: {key} = {shown}"
 
@@ -429,7 +459,7 @@ def add_group(path: Path, profile_name: str, text: str) -> str:
                     f"{path}: profile {profile_name!r} already has the all_of group "
                     f"{_shown(existing)}"
                 )
-        _append(profile, "all_of", groups, terms)
+        _append(document, profile, "all_of", groups, terms)
         return f"profile {profile_name}: added the all_of group {_shown(terms)}"
 
     return edit_config(path, change)
@@ -545,7 +575,7 @@ def follow(
         if existing:
             return _add_aliases(path, profile_name, authors, entries, existing[0], author, aliases)
         item = _author_item([author], aliases, ids)
-        _append(profile, "authors", authors, item)
+        _append(document, profile, "authors", authors, item)
         also = f" (also as {', '.join(repr(a) for a in aliases)})" if aliases else ""
         return f"profile {profile_name}: now following {author!r}{_ids_text(ids)}{also}"
 
@@ -666,7 +696,7 @@ def mute_author(path: Path, profile_name: str, author: str) -> str:
         taken = [m for m in entries if same_person(m, author)]
         if taken:
             raise ConfigError(f"{path}: profile {profile_name!r} already mutes {taken[0]!r}")
-        _append(profile, "mute_authors", muted, author)
+        _append(document, profile, "mute_authors", muted, author)
         return f"profile {profile_name}: now leaving out papers by {author!r}"
 
     return edit_config(path, change)

@@ -28,7 +28,8 @@ Linker = Callable[[Match], Sequence[tuple[str, str]]]
 ABSTRACT_CHARS = 600
 TITLE_CHARS = 300  # a longer title (a hostile feed's) is cut for display
 AUTHORS_SHOWN = 10  # the first authors shown; followed ones are shown wherever they are
-# Gmail clips a message whose HTML is over ~102 KB: every digest's HTML part stays under this.
+# Gmail clips a message whose HTML is over ~102 KB, counted as the message travels: every
+# digest's HTML part, quoted-printable encoded and with its part headers, stays under this.
 CLIP_BYTES = 100_000
 _INDENT = re.compile(r"\n[ \t]+")
 TEXT_WIDTH = 78  # the plain-text part's lines
@@ -361,9 +362,10 @@ def fit_digest(
     citing: Sequence[Match] = (),
     suggestions: Sequence[Match] = (),
 ) -> tuple[Digest, RenderedDigest]:
-    """The digest holding as many of the ranked matches as fit under `clip_bytes` of HTML,
-    rendered; what does not fit is counted in `more` (and stays a candidate). The papers
-    citing the reader's work (`citing`, at most `max_items`) come first and are always kept.
+    """The digest holding as many of the ranked matches as fit under `clip_bytes` of HTML as
+    it is sent (`html_part_bytes`), rendered; what does not fit is counted in `more` (and stays
+    a candidate). The papers citing the reader's work (`citing`, at most `max_items`) come
+    first and are always kept.
 
     At least one paper is always taken, so a digest can never be stuck on its first paper
     (each paper's display is bounded: title, authors and abstract are cut). The feedback
@@ -387,7 +389,7 @@ def fit_digest(
         return digest, render_digest(digest, feedback=feedback)
 
     def fits(rendered: RenderedDigest) -> bool:
-        return len(rendered.html.encode()) <= clip_bytes
+        return html_part_bytes(rendered.html) <= clip_bytes
 
     while suggested and not fits(attempt(min(1, len(matches)))[1]):
         suggested = suggested[: len(suggested) // 2]
@@ -406,6 +408,19 @@ def fit_digest(
         else:
             high = middle - 1
     return best
+
+
+def html_part_bytes(html: str) -> int:
+    """The size of the HTML part as it travels in the message (digest.deliver's encoding:
+    quoted-printable, UTF-8, CRLF), its part headers included: what Gmail's clip counts."""
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    message = EmailMessage(policy=SMTP)
+    message.set_content("", cte="quoted-printable")
+    message.add_alternative(html, subtype="html", cte="quoted-printable")
+    [_, part] = message.iter_parts()
+    return len(part.as_bytes())
 
 
 def subject_for(digest: Digest) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
 
 from digest.app import App, build_app, fetch, plan_digests
 from digest.match.identity import confirm_authors
@@ -157,11 +158,13 @@ def test_digest_match_shows_citing_papers_as_jsonl(
     )
     db = tmp_path / "d.sqlite"
     runner = CliRunner()
-    fetched = runner.invoke(cli, ["--config", str(config), "--db", str(db), "fetch"])
-    assert fetched.exit_code == 0, fetched.output
-    result = runner.invoke(
-        cli, ["--config", str(config), "--db", str(db), "match", "--format", "jsonl"]
-    )
+    # The CLI reads the system clock: set it to the fixtures' day, whatever day the test runs on.
+    with time_machine.travel(clock(), tick=True):
+        fetched = runner.invoke(cli, ["--config", str(config), "--db", str(db), "fetch"])
+        assert fetched.exit_code == 0, fetched.output
+        result = runner.invoke(
+            cli, ["--config", str(config), "--db", str(db), "match", "--format", "jsonl"]
+        )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.output.splitlines()]
     [journal] = [line for line in lines if line["title"].startswith("A Journal Paper Citing")]

@@ -646,3 +646,36 @@ def test_follow_refuses_another_id_for_a_followed_name(
     code, _, err = run(capsys, *first[:-1], "A2")
     assert code != 0 and "another person of the same name" in err
     assert config.read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("after", "expected"),
+    [
+        pytest.param(
+            "name",
+            '[[profiles]]  # me\nname = "me"\nkeywords = ["x"]\ntimezone = "UTC"  # zone\n'
+            "\n# about the sources\n",
+            id="between-keys",
+        ),
+        pytest.param(
+            "timezone",
+            '[[profiles]]  # me\nname = "me"\ntimezone = "UTC"  # zone\nkeywords = ["x"]\n'
+            "\n# about the sources\n",
+            id="after-the-last-key-above-the-trailing-comment",
+        ),
+    ],
+)
+def test_table_with_key_after_keeps_every_other_line(after: str, expected: str) -> None:
+    import tomlkit
+    from tomlkit.items import AoT
+
+    from digest.profile import table_with_key_after
+
+    document = tomlkit.parse(
+        '[[profiles]]  # me\nname = "me"\ntimezone = "UTC"  # zone\n\n# about the sources\n'
+        "[sources.arxiv]\ncategories = []\n"
+    )
+    tables = document["profiles"]
+    assert isinstance(tables, AoT)
+    tables[0] = table_with_key_after(tables[0], after, "keywords", tomlkit.item(["x"]))
+    assert tomlkit.dumps(document) == expected + "[sources.arxiv]\ncategories = []\n"
