@@ -65,6 +65,21 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+# The morning the bundled seed listings were captured: the demo delivers the digest a reader of
+# the example profile would have received then, so it is the same digest on whatever day it runs.
+SEEDS_MORNING = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
+
+
+def seeds_clock(start: datetime = SEEDS_MORNING) -> Clock:
+    """A clock that starts at `start` and runs at the pace of the real (monotonic) one."""
+    began = time.monotonic()
+
+    def now() -> datetime:
+        return start + timedelta(seconds=time.monotonic() - began)
+
+    return now
+
+
 def data_path(name: str) -> Path:
     """A file shipped with digest (`seeds`, `config.example.toml`): in the wheel or the checkout."""
     packaged = Path(__file__).parent / "_data" / name
@@ -836,12 +851,15 @@ class DemoResult:
     maildir: Path
 
 
-def run_demo(out_dir: Path, clock: Clock = system_clock) -> DemoResult:
+def run_demo(out_dir: Path, clock: Clock | None = None) -> DemoResult:
     """The whole pipeline offline: seeds → fresh store → match → render → outbox → Maildir.
 
-    Uses the embedded example configuration and seed listings, all stored now, so every one
-    is a candidate whatever its publication date. Nothing outside `out_dir` is touched.
+    Uses the embedded example configuration and seed listings, stored at `clock`'s time (by
+    default the morning the seeds were captured, `SEEDS_MORNING`), so every one is a candidate
+    whatever its publication date and the digest is the same on any day. Nothing outside
+    `out_dir` is touched.
     """
+    clock = clock or seeds_clock()
     from digest.settings import load_settings
 
     settings = load_settings(data_path("config.example.toml"))

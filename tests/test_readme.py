@@ -130,3 +130,74 @@ def test_every_readme_command_runs_in_order_on_a_fresh_copy(tmp_path: Path) -> N
         ran.append(plain)
     assert any(c.startswith("digest match --input seeds/") for c in ran)
     assert (repo / "config.toml").exists()  # `digest init` wrote the reader's own config
+
+
+# --- the README's demo figures are the demo's ------------------------------------------------
+
+DEMO_SENTENCE = re.compile(
+    r"The demo digest, [^)]*\), holds (?P<papers>\d+) papers \((?P<full>\d+) in full, "
+    r"(?P<compact>\d+) in the compact list,\s+(?P<suggested>\d+) suggested\) in\s+"
+    r"(?P<kb>[\d.]+) KB of HTML as it is sent.*?the other (?P<more>\d+) wait",
+    re.DOTALL,
+)
+
+
+@pytest.fixture(scope="module")
+def demo_text(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, int]:
+    """What `digest demo` prints, the text part of its digest and its HTML part's size as sent."""
+    from click.testing import CliRunner
+
+    from digest.cli import cli
+    from digest.render import html_part_bytes
+
+    out = tmp_path_factory.mktemp("readme-demo") / "out"
+    result = CliRunner().invoke(cli, ["demo", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    html = (out / "demo" / "me.html").read_text(encoding="utf-8")
+    text = (out / "demo" / "me.txt").read_text(encoding="utf-8")
+    return result.output, text, html_part_bytes(html)
+
+
+def excerpt_runs(readme: str) -> list[list[str]]:
+    """The README's excerpt of the demo digest, as runs of lines between the `…` lines."""
+    block = readme.split("An excerpt of the demo digest", 1)[1].split("```text\n", 1)[1]
+    runs: list[list[str]] = [[]]
+    for line in block.split("\n```", 1)[0].splitlines():
+        if line == "…":
+            runs.append([])
+        else:
+            runs[-1].append(line)
+    return [run for run in runs if run]
+
+
+def test_the_readme_excerpt_is_lines_of_the_demo_digest_in_order(
+    demo_text: tuple[str, str, int],
+) -> None:
+    lines = demo_text[1].splitlines()
+    at = 0
+    for run in excerpt_runs(README.read_text(encoding="utf-8")):
+        starts = [i for i in range(at, len(lines) - len(run) + 1) if lines[i : i + len(run)] == run]
+        assert starts, "not in the demo digest (after the previous part):\n" + "\n".join(run)
+        at = starts[0] + len(run)
+
+
+def test_the_readme_figures_are_the_demo_digest(demo_text: tuple[str, str, int]) -> None:
+    printed, text, html_bytes = demo_text
+    found = DEMO_SENTENCE.search(README.read_text(encoding="utf-8"))
+    assert found, "the README's sentence about the demo digest"
+    figures = {name: int(value) for name, value in found.groupdict().items() if name != "kb"}
+    sections = {
+        title: int(count)
+        for title, count in re.findall(r"^([A-Z][A-Z ]+) \((\d+)\)$", text, re.MULTILINE)
+    }
+    more = re.search(r"^(\d+) more papers match your profile", text, re.MULTILINE)
+    assert more
+    assert figures == {
+        "papers": sum(sections.values()),
+        "full": sections["FROM PEOPLE YOU FOLLOW"] + sections["ON YOUR TOPICS"],
+        "compact": sections["MORE THAT MATCH"],
+        "suggested": sections["SUGGESTED FOR YOU"],
+        "more": int(more.group(1)),
+    }
+    assert f"Profile me: {figures['papers']} papers" in printed
+    assert found["kb"] == f"{html_bytes / 1000:.1f}"
