@@ -19,7 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from digest.app import build_app, data_path, fetch, plan_digest, run_demo, send_profile
+from digest.app import (
+    build_app,
+    data_path,
+    fetch,
+    plan_digest,
+    run_demo,
+    seeds_clock,
+    send_profile,
+)
 from digest.deliver import MaildirMailer
 from digest.errors import ConfigError
 from digest.match import match_profiles
@@ -145,7 +153,8 @@ max_items = 1000
 def test_every_demo_match_is_in_the_demo_digest_or_the_next(tmp_path: Path) -> None:
     """Of the demo's matched papers, each is in the demo digest (in full or in the compact
     list) or in the digest the next send makes from the same store; none twice."""
-    result = run_demo(tmp_path / "out")
+    clock = seeds_clock()  # the demo's own clock, for the sends after it too
+    result = run_demo(tmp_path / "out", clock=clock)
     [report] = result.sent
     assert report.rendered is not None
     assert len(report.rendered.html.encode()) <= CLIP
@@ -158,7 +167,9 @@ def test_every_demo_match_is_in_the_demo_digest_or_the_next(tmp_path: Path) -> N
     first = store.outbox("me")[0]
     assert first.paper_count > profile.max_items  # the compact list carried more than 50
 
-    app = build_app(settings, store=store, mailer=MaildirMailer(tmp_path / "out" / "maildir"))
+    app = build_app(
+        settings, store=store, mailer=MaildirMailer(tmp_path / "out" / "maildir"), clock=clock
+    )
     again = send_profile(app, profile)
     assert again.error == "" and again.sent
     digests = _message_keys(store, "me")
