@@ -18,6 +18,7 @@ import pytest
 import tomlkit
 
 from digest.app import data_path
+from tests.children import child_env
 
 from .conftest import DATA, Script, ScriptedSmtp
 
@@ -199,7 +200,9 @@ def test_send_refuses_while_the_scheduler_holds_the_database_and_history_lists(
     assert "is already using this database; refusing to start digest send" in refused.stderr
 
     assert digest("--config", str(config), "send").returncode == 0
-    history = digest("--config", str(config), "history", env={"COLUMNS": "250", "PATH": ""})
+    history = digest(
+        "--config", str(config), "history", env=child_env({"COLUMNS": "250", "PATH": ""})
+    )
     assert history.returncode == 0
     assert "Message-ID" in history.stdout and " sent " in history.stdout
 

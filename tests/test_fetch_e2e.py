@@ -21,6 +21,7 @@ from digest.sources.arxiv import parse_api_feed, parse_listing_feed
 from digest.sources.feeds import parse_feed
 from digest.sources.hf_daily import parse_daily_papers
 from digest.store import Store
+from tests.children import child_env
 
 from .conftest import DATA, PROFILE, Clock, HttpServer, Recorded
 
@@ -203,7 +204,7 @@ url = "{http_server.url}/broken.xml"
         capture_output=True,
         text=True,
         timeout=120,
-        env={"COLUMNS": "200", "PATH": ""},
+        env=child_env({"COLUMNS": "200", "PATH": ""}),
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
@@ -460,7 +461,7 @@ pacing_seconds = 0
         capture_output=True,
         text=True,
         timeout=120,
-        env={"COLUMNS": "400", "PATH": ""},
+        env=child_env({"COLUMNS": "400", "PATH": ""}),
     )
     assert result.returncode == 0, result.stderr
     [row] = [ln for ln in result.stdout.splitlines() if "hf_daily" in ln]

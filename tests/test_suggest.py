@@ -30,6 +30,7 @@ from digest.suggest import (
     suggest,
     train,
 )
+from tests.children import child_env
 
 from .conftest import Clock
 
@@ -246,7 +247,7 @@ def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd)},
+        env=child_env({"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "HOME": str(cwd)}),
     )
 
 
@@ -294,7 +295,7 @@ def test_a_profile_without_a_library_never_imports_the_model(tmp_path: Path) -> 
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        env=child_env({"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}),
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
