@@ -586,6 +586,7 @@ def running(
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+        options.cache.close()
 
 
 def serve(
@@ -607,3 +608,4 @@ def serve(
         make_server(options).run(sockets=[sock])
     finally:
         sock.close()
+        options.cache.close()
