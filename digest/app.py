@@ -434,7 +434,15 @@ def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
         )
         if not digest.papers:
             arxiv = app.settings.sources.arxiv is not None
-            why = empty_reason(profile, since, candidates, problems, now, arxiv=arxiv)
+            last = app.store.last_delivery(profile.name)
+            if last is not None and last > since:
+                # The last digest took what came before it: count from there, and say so.
+                fresh = app.store.count_seen_after(last)
+                why = empty_reason(
+                    profile, last, fresh, problems, now, arxiv=arxiv, since_digest=True
+                )
+            else:
+                why = empty_reason(profile, since, candidates, problems, now, arxiv=arxiv)
             digest = replace(digest, empty_reason=why)
             rendered = render_digest(digest)
         plans[profile.name] = Plan(digest, rendered, since, candidates)
@@ -500,14 +508,22 @@ def empty_reason(
     now: datetime,
     *,
     arxiv: bool,
+    since_digest: bool = False,
 ) -> str:
     """Why a digest is empty, in one line: nothing fetched, or nothing matched what was; the
-    weekend (arXiv announces nothing on Saturday and Sunday); sources failing since when."""
+    weekend (arXiv announces nothing on Saturday and Sunday); sources failing since when.
+
+    `since` is the window's start, or with `since_digest` the last digest's delivery (the
+    reference a reader knows: "nothing new since the last digest")."""
     zone = ZoneInfo(profile.timezone)
     start = f"{since.astimezone(zone):%a %d %b %H:%M}"
+    if since_digest:
+        start = f"the last digest ({start})"
     if candidates:
         noun = "paper" if candidates == 1 else "papers"
         why = f"{candidates} {noun} fetched since {start}, none matched"
+    elif since_digest:
+        why = f"no new papers since {start}"
     else:
         why = f"no new papers fetched since {start}"
     if arxiv and now.astimezone(zone).weekday() >= 5:

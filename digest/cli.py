@@ -799,30 +799,38 @@ def author_search(obj: Context, name: str, limit: int) -> None:
     `digest profile follow PROFILE NAME --openalex A…`."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from digest.app import make_client
     from digest.settings import OpenAlexConfig
-    from digest.sources.openalex import search_authors
+    from digest.sources.openalex import SHOWN_NAME_CHARS, search_authors, shown
 
     settings = obj.settings
     config = settings.sources.openalex or OpenAlexConfig()
     with make_client(settings) as client:
         found = search_authors(config, client, name, settings.fetch.contact, limit)
+    asked = shown(name, SHOWN_NAME_CHARS)
     if not found:
-        click.echo(f"no OpenAlex author found for {name!r}")
+        click.echo(f"no OpenAlex author found for {asked!r}")
         return
-    table = Table(title=f"OpenAlex authors named {name!r}")
+    # Cells are Text, not str: a name like "[bold]…" is shown as written, not read as markup.
+    table = Table(title=Text(f"OpenAlex authors named {asked!r}"))
     for column in ("openalex", "name", "orcid", "institution", "works", "topics", "recent"):
         table.add_column(column, overflow="fold", justify="right" if column == "works" else "left")
     for c in found:
         table.add_row(
-            c.openalex,
-            c.name,
-            c.orcid or "—",
-            c.institution or "—",
-            f"{c.works_count:,}",
-            ", ".join(c.topics) or "—",
-            c.recent_title or "—",
+            *(
+                Text(cell)
+                for cell in (
+                    c.openalex,
+                    c.name,
+                    c.orcid or "—",
+                    c.institution or "—",
+                    f"{c.works_count:,}",
+                    ", ".join(c.topics) or "—",
+                    c.recent_title or "—",
+                )
+            )
         )
     Console(width=160).print(table)
 

@@ -61,3 +61,8 @@ class LockedError(DigestError):
     """Another process holds the scheduler lock on this database."""
 
     exit_code = 6
+
+
+class UnchangedError(ConfigError):
+    """An edit that would change nothing: the profile already says it (a repeated command, or
+    two clicks of one link at once). Callers that replay on purpose take it as "already done"."""

@@ -11,20 +11,24 @@ one is generated once into a 0600 file beside the database. It is never printed 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import os
 import secrets
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, UnchangedError
 from digest.models import FeedbackAction, Match, Profile, paper_keys, parse_arxiv_id
 
 if TYPE_CHECKING:
-    from itsdangerous import URLSafeTimedSerializer
+    from itsdangerous import BadSignature, URLSafeTimedSerializer
 
     from digest.settings import Settings
     from digest.store import Store
@@ -38,6 +42,9 @@ MUTE_TERM = "mute-term:"
 _MAX_TOKEN_CHARS = 2000  # a longer token is refused before any decoding
 _MAX_VALUE_CHARS = 300  # a muted name or term carried in a token
 SECRET_FILE_SUFFIX = ".secret"
+# Clocks of the machine that sends the email and the one that serves the links differ by a few
+# minutes at worst (NTP keeps them far closer): a link is taken this much early or late.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class LinkError(ConfigError):
@@ -98,14 +105,23 @@ def signing_secret(settings: Settings, db_path: Path | None) -> str:
     if db_path is None:
         return _PROCESS_SECRET
     path = secret_path(db_path)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
+    if path.exists():
         return _read_secret(path)
+    # Written whole into a private temporary file, then linked into place, which fails when
+    # another process or thread got there first: a reader never sees a half-written secret
+    # (the first requests to a new store come many at once), and the first one made wins.
+    try:
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(32))
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(temporary)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot create the link-signing secret: {exc.strerror}") from exc
-    with os.fdopen(fd, "w") as out:
-        out.write(secrets.token_urlsafe(32))
     return _read_secret(path)
 
 
@@ -162,9 +178,17 @@ def _serializer(
     return URLSafeTimedSerializer(secret, salt=salt, signer=ClockSigner)
 
 
+def key_id(secret: str) -> str:
+    """A short name of the signing secret (not a way to it: 36 bits of an HMAC under it), which
+    every token carries, so a link signed under another secret says so instead of "tampered"."""
+    digest = hmac.new(secret.encode(), b"digest.key-id.v1", hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:6]).decode()[:6]
+
+
 def sign(secret: str, purpose: Purpose, ask: Ask, *, clock: Clock | None = None) -> str:
-    """A token binding the profile (through the salt), paper key and action."""
-    payload = [ask.paper_key, _encode(ask.action)]
+    """A token binding the profile (through the salt), paper key and action, and naming the
+    secret it was signed under (`key_id`)."""
+    payload = [ask.paper_key, _encode(ask.action), key_id(secret)]
     token = _serializer(secret, purpose, ask.profile, clock).dumps(payload)
     return token if isinstance(token, str) else token.decode()
 
@@ -176,36 +200,81 @@ def verify(
     profile: str,
     *,
     max_age_days: int,
-    clock: Clock | None = None,
+    clock: Clock,
 ) -> Ask:
-    """The request a token signs, for `profile`; LinkError (403 tampered, forged or another
-    profile's, 410 expired) otherwise."""
-    from itsdangerous import BadData, SignatureExpired
+    """The request a token signs, for `profile`; LinkError otherwise: 403 tampered, forged,
+    another profile's, signed under a secret since replaced, or made in the future (beyond
+    MAX_CLOCK_SKEW of `clock`); 410 expired (older than `max_age_days` plus the skew)."""
+    from itsdangerous import BadData, BadSignature
 
     if not token or len(token) > _MAX_TOKEN_CHARS:
         raise LinkError("This link is not valid.", 403)
+    serializer = _serializer(secret, purpose, profile, clock)
     try:
-        payload: Any = _serializer(secret, purpose, profile, clock).loads(
-            token, max_age=max_age_days * 86_400
-        )
-    except SignatureExpired as exc:
-        raise LinkError(
-            "This link has expired; use the one in a newer digest, or the preview.", 410
-        ) from exc
-    except BadData as exc:
+        # The age is checked below against our clock with the skew allowed, not by itsdangerous
+        # (which calls a token signed a second ahead of this machine's clock expired).
+        payload, signed = serializer.loads(token, return_timestamp=True)
+    except BadSignature as exc:
+        if _other_key(serializer, exc, secret):
+            raise LinkError(
+                "This link is not valid any more: the link-signing secret changed since it was "
+                "made (the secret file beside the database was replaced, or [server] secret "
+                "changed), so links from before cannot be checked. Use the links of a digest "
+                "sent from now on, or the preview.",
+                403,
+            ) from exc
         raise LinkError(
             f"This link is not valid for the profile “{profile}” (changed, cut, or made for "
             "another profile).",
             403,
         ) from exc
+    except BadData as exc:
+        raise LinkError("This link is not valid.", 403) from exc
+    age = clock() - signed.astimezone(UTC)
+    if age < -MAX_CLOCK_SKEW:
+        ahead = int(-age.total_seconds() // 60)
+        raise LinkError(
+            f"This link is not yet valid: it was made {ahead} minutes ahead of this server's "
+            f"clock (more than the {_minutes(MAX_CLOCK_SKEW)} allowed); check the clocks of the "
+            "machine that sent it and of this one.",
+            403,
+        )
+    if age > timedelta(days=max_age_days) + MAX_CLOCK_SKEW:
+        raise LinkError(
+            "This link has expired; use the one in a newer digest, or the preview.", 410
+        )
     if (
         not isinstance(payload, list)
-        or len(payload) != 2
+        or len(payload) not in (2, 3)  # tokens made before key ids carry two parts
         or not all(isinstance(part, str) for part in payload)
         or not valid_action(_decode(payload[1]))
     ):
         raise LinkError("This link is not valid.", 403)
     return Ask(profile, payload[0], _decode(payload[1]))
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes} minute{'' if minutes == 1 else 's'}"
+
+
+def _other_key(serializer: URLSafeTimedSerializer, exc: BadSignature, secret: str) -> bool:
+    """True when a token that failed its signature names a secret other than `secret`: its
+    (unverified) payload decodes and carries another key id. A tampered token rarely does."""
+    from itsdangerous import BadData
+
+    if exc.payload is None:
+        return False
+    try:
+        payload: Any = serializer.load_payload(exc.payload)
+    except BadData:
+        return False
+    return (
+        isinstance(payload, list)
+        and len(payload) == 3
+        and isinstance(payload[2], str)
+        and payload[2] != key_id(secret)
+    )
 
 
 # --- the links in a digest ------------------------------------------------------------------------
@@ -301,35 +370,28 @@ def apply(ask: Ask, store: Store, config: Path, now: datetime) -> tuple[bool, st
 
 
 def _mute_term(config: Path, profile: str, term: str) -> tuple[bool, str]:
-    from digest.profile import add_term, covering_term, load_document, same_term
+    """Exclude `term`; a term the profile already excludes (or covers) is "already muted",
+    decided under the edit's lock, so a double click is one edit and one "already"."""
+    from digest.profile import add_term
 
-    current = _profile_list(load_document(config), profile, "exclude", config)
-    if any(same_term(t, term) for t in current) or covering_term(current, term):
+    try:
+        add_term(config, profile, "exclude", term)
+    except UnchangedError:
         return False, f"Already muted: papers that mention “{term}” are left out."
-    add_term(config, profile, "exclude", term)
     return True, f"Muted: papers that mention “{term}” are left out from now on."
 
 
 def _mute_author(config: Path, profile: str, name: str) -> tuple[bool, str]:
     """Unfollow a followed author; any other author goes on the profile's `mute_authors`."""
-    from digest.match import same_person
-    from digest.profile import follows, load_document, mute_author, unfollow
+    from digest.profile import unfollow_or_mute
 
-    if follows(config, profile, name):
-        unfollow(config, profile, name)
-        return True, f"No longer following {name}."
-    muted = _profile_list(load_document(config), profile, "mute_authors", config)
-    if any(same_person(str(m), name) for m in muted):
+    try:
+        done = unfollow_or_mute(config, profile, name)
+    except UnchangedError:
         return False, f"Already muted: {name}."
-    mute_author(config, profile, name)
+    if done == "unfollowed":
+        return True, f"No longer following {name}."
     return True, f"Muted: papers by {name} are left out from now on."
-
-
-def _profile_list(document: Any, profile: str, key: str, config: Path) -> list[Any]:
-    from digest.profile import find_profile
-
-    value = find_profile(document, profile, config).get(key)
-    return list(value.unwrap()) if value is not None and hasattr(value, "unwrap") else []
 
 
 # --- muted authors --------------------------------------------------------------------------------

@@ -489,6 +489,8 @@ class PoliteClient:
             try:
                 with self._client.stream("GET", url, params=params, headers=headers) as response:
                     body = self._read(response) if response.status_code in accept else b""
+            except httpx.InvalidURL as exc:  # not a network fault: another try cannot help
+                raise SourceError(f"GET {url}: the request cannot be made: {exc}") from exc
             except httpx.TimeoutException as exc:
                 if _DEADLINE.clipped:  # a server this slow will not be quicker on a second try
                     raise SourceError(

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from digest.errors import ConfigError
+from digest.errors import ConfigError, UnchangedError
 from digest.match import same_person
 from digest.settings import ProfileConfig, read_toml, settings_from_dict
 
@@ -294,13 +294,13 @@ def add_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
         for existing in current:
             if same_term(existing, term):
                 same = "" if existing == term else f" ({term!r} is the same term for matching)"
-                raise ConfigError(
+                raise UnchangedError(
                     f"{path}: profile {profile_name!r} already has the {singular} "
                     f"{existing!r}{same}"
                 )
         covering = covering_term(current, term)
         if covering is not None:
-            raise ConfigError(
+            raise UnchangedError(
                 f"{path}: profile {profile_name!r} already has the {singular} {covering!r}, "
                 f"which covers {term!r}"
             )
@@ -686,20 +686,48 @@ def unfollow(path: Path, profile_name: str, author: str) -> str:
 
 def mute_author(path: Path, profile_name: str, author: str) -> str:
     """Add `author` to the profile's `mute_authors`: their papers are left out unless a
-    followed author also wrote them. A person already muted (by the name rules) is refused."""
+    followed author also wrote them. A person already muted (by the name rules) is refused
+    (UnchangedError)."""
+    author = clean_name(author)
+    return edit_config(path, lambda document: _mute_in(document, path, profile_name, author))
+
+
+def _mute_in(document: TOMLDocument, path: Path, profile_name: str, author: str) -> str:
+    profile = find_profile(document, profile_name, path)
+    muted = _array(profile, "mute_authors", path, profile_name)
+    entries = [str(m) for m in muted.unwrap()] if muted is not None else []
+    taken = [m for m in entries if same_person(m, author)]
+    if taken:
+        raise UnchangedError(f"{path}: profile {profile_name!r} already mutes {taken[0]!r}")
+    _append(document, profile, "mute_authors", muted, author)
+    return f"profile {profile_name}: now leaving out papers by {author!r}"
+
+
+def unfollow_or_mute(path: Path, profile_name: str, author: str) -> Literal["unfollowed", "muted"]:
+    """A "mute this author" link: unfollow `author` when the profile follows them, else add
+    them to `mute_authors`; decided and written under one lock, so two clicks at once do one
+    edit and the other sees it (UnchangedError when the person is already muted)."""
     author = clean_name(author)
 
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
-        muted = _array(profile, "mute_authors", path, profile_name)
-        entries = [str(m) for m in muted.unwrap()] if muted is not None else []
-        taken = [m for m in entries if same_person(m, author)]
-        if taken:
-            raise ConfigError(f"{path}: profile {profile_name!r} already mutes {taken[0]!r}")
-        _append(document, profile, "mute_authors", muted, author)
-        return f"profile {profile_name}: now leaving out papers by {author!r}"
+        authors = _array(profile, "authors", path, profile_name)
+        entries = list(authors.unwrap()) if authors is not None else []
+        hits = [i for i, e in enumerate(entries) if author in _spellings(e)]
+        hits = hits or _who_is(entries, author)
+        if authors is None or not hits:
+            _mute_in(document, path, profile_name, author)
+            return "muted"
+        if len(hits) > 1:
+            names = ", ".join(repr(_entry_name(entries[i])) for i in hits)
+            raise ConfigError(
+                f"{path}: {author!r} could be any of {names} in profile {profile_name!r}; "
+                "give the name exactly as written"
+            )
+        del authors[hits[0]]
+        return "unfollowed"
 
-    return edit_config(path, change)
+    return "unfollowed" if edit_config(path, change) == "unfollowed" else "muted"
 
 
 def unmute_author(path: Path, profile_name: str, author: str) -> str:

@@ -1,7 +1,9 @@
 """`digest serve`: the preview and the feedback pages, a small Starlette app run by uvicorn.
 
-Pages: `/` lists the profiles; `/<profile>` is that profile's next digest, rendered fresh from
-the TOML and the store on every request, with a button per feedback action; `/<profile>/feedback`
+Pages: `/` lists the profiles; `/<profile>` is that profile's next digest, with a button per
+feedback action, rendered once per change of what it is made of (the TOML, the store, the
+library files, the signing secret, the minute) and that render served to every reader
+(`PageCache`); `/<profile>/feedback`
 (GET, from the email's links) shows what a link asks with one button, and its POST records it;
 `/<profile>/verdicts` lists the liked and disliked papers with an undo button each.
 
@@ -12,19 +14,27 @@ prefetch links). A POST needs a signed token in its form, bound to the profile a
 an `Origin`, when the browser sends one, naming this server: another site can neither forge a
 token nor post one from its own pages. Previews open the store read-only (a preview never
 creates the database); only a feedback POST opens it for writing, and only when it exists.
+
+Bad requests get a 4xx page and no traceback in the log: a form body is read to at most
+MAX_FORM_BYTES and MAX_FORM_FIELDS within `[server] body_seconds` (413, 400, 408, each closing
+the connection), and a client that leaves mid-form is let go.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
+import hashlib
 import html
 import logging
 import socket
 import threading
 import webbrowser
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from concurrent.futures import Future
+from contextlib import aclosing, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, urlsplit
@@ -46,15 +56,90 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_FORM_BYTES = 8_192  # a feedback form holds one token
+MAX_FORM_FIELDS = 5  # ... in one field; a few more are tolerated, hundreds are refused
+BODY_SECONDS = 10.0  # `[server] body_seconds` when the config cannot be read
+
+
+Page = tuple[int, str]  # (status, HTML)
+
+
+class PageCache:
+    """Rendered pages by what they were made of; readers of one key share one render.
+
+    The first reader of a key renders it; readers arriving meanwhile wait for that render
+    (single flight) instead of each rendering the same digest. A failed render is not kept:
+    the next reader tries again. `renders` counts renders started (tests read it).
+    """
+
+    def __init__(self, keep: int = 32) -> None:
+        self.renders = 0
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._pages: OrderedDict[Hashable, Future[Page]] = OrderedDict()
+        # One read-only connection that watches the store: SQLite's data_version changes on it
+        # whenever another connection commits (keyed with the file's identity, so a database
+        # replaced by another file is watched afresh).
+        self._watch_lock = threading.Lock()
+        self._watched: tuple[tuple[int, int], Store] | None = None
+
+    def page(self, key: Hashable, render: Callable[[], Page]) -> Page:
+        """The page for `key`, rendered by `render` once, whoever asks at the same time."""
+        with self._lock:
+            future = self._pages.get(key)
+            owner = future is None
+            if future is None:
+                future = Future()
+                self._pages[key] = future
+                while len(self._pages) > self._keep:
+                    self._pages.popitem(last=False)
+                self.renders += 1
+            else:
+                self._pages.move_to_end(key)
+        if not owner:
+            return future.result()
+        try:
+            rendered = render()
+        except BaseException as exc:
+            with self._lock:
+                if self._pages.get(key) is future:
+                    del self._pages[key]
+            future.set_exception(exc)
+            raise
+        future.set_result(rendered)
+        return rendered
+
+    def store_version(self, path: Path) -> tuple[int, int, int] | None:
+        """(device, inode, data_version) of the database at `path`; None when there is none."""
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        identity = (info.st_dev, info.st_ino)
+        with self._watch_lock:
+            if self._watched is None or self._watched[0] != identity:
+                if self._watched is not None:
+                    self._watched[1].close()
+                    self._watched = None
+                self._watched = (identity, Store.open(path, read_only=True))
+            return (*identity, self._watched[1].data_version)
+
+    def close(self) -> None:
+        """Close the watching connection."""
+        with self._watch_lock:
+            if self._watched is not None:
+                self._watched[1].close()
+                self._watched = None
 
 
 @dataclass(frozen=True)
 class ServeOptions:
-    """What the app reads on each request: the config file, the database override, the clock."""
+    """What the app reads on each request: the config file, the database override, the clock,
+    and the cache of rendered pages."""
 
     config: Path | None
     db: Path | None
     clock: Clock = system_clock
+    cache: PageCache = field(default_factory=PageCache, compare=False)
 
 
 def page(title: str, body: str) -> str:
@@ -100,8 +185,8 @@ def _problem(exc: DigestError) -> Response:
         return _reply(
             503,
             "Database",
-            f"<h1>Database</h1><pre>{html.escape(str(exc))}</pre><p>There is no database to "
-            "preview from yet: run <code>digest fetch</code>, then reload.</p>",
+            f"<h1>Database</h1><pre>{html.escape(str(exc))}</pre><p>Nothing was changed. "
+            "If there is no database yet, run <code>digest fetch</code>, then reload.</p>",
         )
     return _reply(
         500,
@@ -137,11 +222,56 @@ def _profile(settings: Settings, name: str) -> bool:
     return any(p.name == name for p in settings.profiles)
 
 
+def _made_of(options: ServeOptions, settings: Settings) -> Hashable:
+    """What a preview page is made of, as a key: the config file's bytes, the store's identity
+    and data version, the profiles' library files, the signing secret, and the minute (the
+    window moves with the clock). Any change of one is a new key, hence a new render."""
+    config = settings.path
+    try:
+        config_hash = hashlib.sha256(config.read_bytes()).hexdigest()
+    except OSError:
+        config_hash = ""
+    db = _db_path(settings, options)
+    libraries = []
+    for profile in settings.profile_records():
+        for library in profile.library:
+            try:
+                info = library.stat()
+            except OSError:
+                libraries.append((str(library), 0, 0))
+            else:
+                libraries.append((str(library), info.st_mtime_ns, info.st_size))
+    store = options.cache.store_version(db)
+    secret = signing_secret(settings, db if store is not None else None)
+    minute = options.clock().replace(second=0, microsecond=0)
+    return (
+        config_hash,
+        str(db),
+        store,
+        tuple(libraries),
+        hashlib.sha256(secret.encode()).hexdigest(),
+        minute,
+    )
+
+
+def _cached(options: ServeOptions, page: str, render: Callable[[], Page]) -> Response:
+    """`render`'s page from the cache, rendered anew only when what it is made of changed."""
+    from starlette.responses import HTMLResponse
+
+    key = (page, _made_of(options, _settings(options)))
+    status, text = options.cache.page(key, render)
+    return HTMLResponse(text, status, headers={"Cache-Control": "no-store"})
+
+
 # --- the pages ------------------------------------------------------------------------------------
 
 
 def index_page(options: ServeOptions) -> Response:
     """The profiles, each with its next digest's paper count and its verdicts page."""
+    return _cached(options, "/", lambda: _index_html(options))
+
+
+def _index_html(options: ServeOptions) -> Page:
     with _preview_app(options) as app:
         profiles = app.settings.profile_records()
         rows = []
@@ -153,28 +283,39 @@ def index_page(options: ServeOptions) -> Response:
                 f"{'' if count == 1 else 's'} · <a href='/{quote(profile.name)}/verdicts'>"
                 "liked and disliked</a></li>"
             )
-    return _reply(200, "digest", "<h1>Next digests</h1><ul>" + "".join(rows) + "</ul>")
+    return 200, page("digest", "<h1>Next digests</h1><ul>" + "".join(rows) + "</ul>")
 
 
 def digest_page(options: ServeOptions, name: str) -> Response:
     """The profile's next digest as the email shows it, with feedback buttons."""
-    from starlette.responses import HTMLResponse
+    if not _profile(_settings(options), name):
+        return _reply(404, "Not found", f"<p>No profile named {html.escape(name)}.</p>")
+    return _cached(options, f"/{name}", lambda: _digest_html(options, name))
 
+
+def _digest_html(options: ServeOptions, name: str) -> Page:
     with _preview_app(options) as app:
         if not _profile(app.settings, name):
-            return _reply(404, "Not found", f"<p>No profile named {html.escape(name)}.</p>")
+            return 404, page("Not found", f"<p>No profile named {html.escape(name)}.</p>")
         profile = app.settings.profile_records(name)[0]
         plan = plan_digest(app, profile)
         secret = signing_secret(app.settings, app.store.path)
         linker = form_linker(secret, name, app.clock)
         rendered = render_digest(plan.digest, feedback=linker, post_to=f"/{quote(name)}/feedback")
-    return HTMLResponse(rendered.html, headers={"Cache-Control": "no-store"})
+    return 200, rendered.html
 
 
 def _ask(options: ServeOptions, settings: Settings, name: str, token: str, purpose: str) -> Ask:
+    """What the token asks; StoreError (503) first when there is no database: without it
+    nothing can be recorded, and its generated secret cannot be read to check the link."""
     db = _db_path(settings, options)
+    if not db.is_file():
+        raise StoreError(
+            f"{db}: the store is not there (no database yet: run `digest fetch`, or check "
+            "`--db` and [store] path); nothing was recorded"
+        )
     return verify(
-        signing_secret(settings, db if db.is_file() else None),
+        signing_secret(settings, db),
         "undo" if purpose == "undo" else "feedback",
         token,
         name,
@@ -254,16 +395,24 @@ def undo_page(options: ServeOptions, name: str, token: str) -> Response:
 # --- the app --------------------------------------------------------------------------------------
 
 
-def _public_hosts(options: ServeOptions) -> tuple[str, ...]:
+def _public_hosts(settings: Settings | None) -> tuple[str, ...]:
     """The Host names `[server] public_url` adds (its host with and without its port)."""
-    try:
-        public_url = _settings(options).server.public_url
-    except DigestError:
-        return ()
+    public_url = settings.server.public_url if settings is not None else ""
     if not public_url:
         return ()
     parts = urlsplit(public_url)
     return tuple({parts.netloc.lower(), (parts.hostname or "").lower()} - {""})
+
+
+def _request_limits(options: ServeOptions) -> tuple[tuple[str, ...], float]:
+    """The public Host names and the form body deadline (defaults when the config is broken:
+    the page then says what is wrong)."""
+    try:
+        settings: Settings | None = _settings(options)
+    except DigestError:
+        settings = None
+    seconds = settings.server.body_seconds if settings is not None else BODY_SECONDS
+    return _public_hosts(settings), seconds
 
 
 def _origin_allowed(request: Request, public: tuple[str, ...]) -> bool:
@@ -276,14 +425,55 @@ def _origin_allowed(request: Request, public: tuple[str, ...]) -> bool:
     return bool(netloc) and netloc in {request.headers.get("host", "").lower(), *public}
 
 
-async def _form_token(request: Request) -> str | None:
-    """The `t` field of a urlencoded form, read to at most MAX_FORM_BYTES; None when larger."""
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            return None
-    values = parse_qs(body.decode("utf-8", "replace"), max_num_fields=5)
+def _refused(status: int, title: str, body: str) -> Response:
+    """A 4xx page for a request whose body was not read to its end: the connection is closed
+    after it (what is left of the body would be read as the next request otherwise)."""
+    response = _reply(status, title, body)
+    response.headers["Connection"] = "close"
+    return response
+
+
+async def _form_token(request: Request, seconds: float) -> str | Response:
+    """The `t` field of a urlencoded form, or the 4xx page refusing the form: larger than
+    MAX_FORM_BYTES (413), more than MAX_FORM_FIELDS fields (400), not all there within
+    `seconds` (408), or the client gone before it was (400, which nobody reads).
+
+    The body is read here rather than by Starlette's `request.form()`: that bounds each field
+    (1 MB) and the count of fields, not the whole body, has no deadline, and lets a client that
+    leaves mid-body raise ClientDisconnect out of the endpoint (a traceback in the log).
+    """
+    from starlette.requests import ClientDisconnect
+
+    too_large = (
+        "<p>The form is too large: a form here holds one token "
+        f"({MAX_FORM_BYTES:,} bytes at most).</p>"
+    )
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
+        return _refused(413, "Too large", too_large)
+    body = bytearray()
+    try:
+        async with asyncio.timeout(seconds), aclosing(request.stream()) as stream:
+            async for chunk in stream:
+                body += chunk
+                if len(body) > MAX_FORM_BYTES:
+                    return _refused(413, "Too large", too_large)
+    except TimeoutError:
+        return _refused(
+            408, "Too slow", f"<p>The form did not arrive within {seconds:g} seconds.</p>"
+        )
+    except ClientDisconnect:
+        log.debug("a client left before its form had arrived")
+        return _refused(400, "Gone", "<p>The form did not arrive.</p>")
+    try:
+        values = parse_qs(body.decode("utf-8", "replace"), max_num_fields=MAX_FORM_FIELDS)
+    except ValueError:  # parse_qs: "Max number of fields exceeded"
+        return _reply(
+            400,
+            "Bad form",
+            f"<p>The form has too many fields (a form here holds one; {MAX_FORM_FIELDS} at "
+            "most).</p>",
+        )
     return (values.get("t") or [""])[0]
 
 
@@ -296,7 +486,7 @@ def _guarded(options: ServeOptions, handler: Handler) -> Callable[[Request], Awa
     from starlette.concurrency import run_in_threadpool
 
     async def endpoint(request: Request) -> Response:
-        public = await run_in_threadpool(_public_hosts, options)
+        public, seconds = await run_in_threadpool(_request_limits, options)
         port = int(request.scope.get("server", ("", 0))[1] or 0)
         host = request.headers.get("host")
         if not host_allowed(host, port, public):
@@ -305,10 +495,10 @@ def _guarded(options: ServeOptions, handler: Handler) -> Callable[[Request], Awa
         token = request.query_params.get("t", "")
         if request.method == "POST":
             if not _origin_allowed(request, public):
-                return _reply(403, "Refused", "<p>A form from another site was refused.</p>")
-            found = await _form_token(request)
-            if found is None:
-                return _reply(413, "Too large", "<p>The form is too large.</p>")
+                return _refused(403, "Refused", "<p>A form from another site was refused.</p>")
+            found = await _form_token(request, seconds)
+            if not isinstance(found, str):
+                return found
             token = found
         name = str(request.path_params.get("profile", ""))
         try:
@@ -396,6 +586,7 @@ def running(
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+        options.cache.close()
 
 
 def serve(
@@ -417,3 +608,4 @@ def serve(
         make_server(options).run(sockets=[sock])
     finally:
         sock.close()
+        options.cache.close()

@@ -443,6 +443,9 @@ class ServerConfig(_Strict):
     secret_file: Path | None = None
     # How long a feedback link in an email stays valid.
     link_days: int = Field(default=30, ge=1, le=365)
+    # How long `digest serve` waits for a form body to arrive in full (a client dripping one
+    # byte a second would hold its connection open for as long as it likes otherwise).
+    body_seconds: float = Field(default=10.0, gt=0, le=120)
 
     def configured_secret(self) -> str | None:
         """The signing secret from `secret` or `secret_file`, None when neither is set; never

@@ -647,3 +647,26 @@ def test_redact_removes_every_form_of_the_password(reply: str, expected: str) ->
 
     assert redact(reply, "me", "hunter2-pw") == expected
     assert redact(reply, "me", None) == redact(reply, "me", "")
+
+
+def test_an_empty_morning_after_a_digest_names_the_last_digest(
+    make_settings: Callable[..., Settings], clock: Clock, tmp_path: Path
+) -> None:
+    """Issue 21: "no new papers fetched since Fri 20 Nov" right after Sunday's digest named the
+    window's start; nothing new since the last digest is what happened."""
+    listing = {"files": [{"name": "listings", "path": str(DATA / "listings.jsonl")}]}
+    settings = make_settings(sources=listing, profiles=[PROFILE])
+    app = build_app(
+        settings, store=Store.open(None), clock=clock, mailer=MaildirMailer(tmp_path / "box")
+    )
+    try:
+        fetch(app)
+        profile = settings.profile_records()[0]
+        first = send_profile(app, profile)
+        assert first.papers > 0
+        clock.now += timedelta(days=1)
+        second = send_profile(app, profile)
+    finally:
+        app.close()
+    assert second.skipped == "nothing new"
+    assert second.why == "no new papers since the last digest (Sun 22 Nov 07:00)", second.why

@@ -19,7 +19,7 @@ from digest.render import CLIP_BYTES, fit_digest
 from digest.settings import load_settings, settings_from_dict
 from digest.store import Store
 
-from .conftest import DATA, FIXED_NOW
+from .conftest import DATA, FIXED_NOW, Clock
 
 CONFIG = f"""# the lab's config
 [store]
@@ -290,10 +290,11 @@ def test_digest_profile_mute_and_unmute_keep_the_comments(fetched: Path) -> None
 def test_a_token_round_trips_its_action_for_its_profile_only(action: str) -> None:
     from digest.feedback import Ask, LinkError, sign, verify
 
-    token = sign("s" * 32, "feedback", Ask("me", "arxiv:2401.01234", action))
-    assert verify("s" * 32, "feedback", token, "me", max_age_days=1) == Ask(
+    clock = Clock()
+    token = sign("s" * 32, "feedback", Ask("me", "arxiv:2401.01234", action), clock=clock)
+    assert verify("s" * 32, "feedback", token, "me", max_age_days=1, clock=clock) == Ask(
         "me", "arxiv:2401.01234", action
     )
     with pytest.raises(LinkError) as refused:
-        verify("s" * 32, "feedback", token, "you", max_age_days=1)
+        verify("s" * 32, "feedback", token, "you", max_age_days=1, clock=clock)
     assert refused.value.status == 403

@@ -253,3 +253,98 @@ def test_the_api_key_stays_out_of_the_logs_even_at_debug(
         source.fetch(FetchContext(now=NOW, client=http))
     assert "api_key" in caplog.text  # httpx logged the requests ...
     assert secret not in caplog.text  # ... without the key
+
+
+# What a hostile or broken server may put in a name: terminal escapes (colour, a hyperlink, a
+# title change, CSI as one C1 byte), bidi overrides and isolates, and rich's own markup.
+HOSTILE = (
+    "\x1b[31mRed\x1b[0m \x1b]8;;https://evil.example\x1b\\Link\x1b]8;;\x1b\\ "
+    "\x1b]0;owned\x07\x9b2J \u202eesrever\u202c \u2066iso\u2069 [bold]markup[/bold]"
+)
+ESCAPES = ("\x1b", "\x07", "\x9b", "\u202e", "\u202c", "\u2066", "\u2069")
+
+
+def _hostile_authors(count: int, long_name_chars: int = 0) -> bytes:
+    def author(i: int) -> dict[str, Any]:
+        return {
+            "id": f"https://openalex.org/A{5000000000 + i}",
+            "display_name": "X" * long_name_chars if i == 1 and long_name_chars else HOSTILE,
+            "works_count": i,
+            "last_known_institutions": [{"display_name": "Inst \x1b[5mblink\x1b[0m" * 3}],
+            "topics": [{"display_name": "Topic\u202e" + "T" * (5000 if i < 3 else 5)}],
+        }
+
+    results = [author(i) for i in range(count)]
+    return json.dumps({"meta": {"count": count}, "results": results}).encode()
+
+
+def _search(http_server: HttpServer, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> str:
+    from digest.cli import main
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[sources.openalex]\nbase_url = "{http_server.url}"\npacing_seconds = 0\n'
+        '[[profiles]]\nname = "me"\n'
+    )
+    try:
+        main(["--config", str(config), "author", "search", "Wei Chen", "--limit", "10"])
+    except SystemExit as exc:
+        assert not exc.code, capsys.readouterr().err
+    return capsys.readouterr().out
+
+
+def test_author_search_prints_no_escapes_from_the_server(
+    http_server: HttpServer, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    FakeOpenAlex().install(http_server)
+    works = [{**WORKS[0], "title": "A \x1b[2Jtitle\u202e", "authorships": []}]
+    http_server.routes["/authors"] = lambda _r, _c: (200, {}, _hostile_authors(3))
+    http_server.routes["/works"] = lambda _r, _c: (
+        200,
+        {},
+        json.dumps({"meta": {"count": 1, "next_cursor": None}, "results": works}).encode(),
+    )
+    out = _search(http_server, tmp_path, capsys)
+    assert not [c for c in ESCAPES if c in out], [hex(ord(c)) for c in ESCAPES if c in out]
+    assert "[bold]" in out  # shown as written, not taken for rich's markup
+    assert "Red" in out and "esrever" in out
+
+
+def test_author_search_takes_at_most_the_page_asked_and_cuts_long_names(
+    http_server: HttpServer, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    FakeOpenAlex().install(http_server)
+    http_server.routes["/authors"] = lambda _r, _c: (
+        200,
+        {},
+        _hostile_authors(10_000, long_name_chars=1_000_000),
+    )
+    out = _search(http_server, tmp_path, capsys)  # 10,000 ids once made the URL too long
+    rows = [line for line in out.splitlines() if "A50000" in line]
+    assert len(rows) == 10, len(rows)
+    assert len(out.encode()) < 40_000, len(out.encode())
+    [works] = [parse_qs(r.query) for r in http_server.hits("/works")]
+    assert len(works["filter"][0].split("|")) == 10
+
+
+def test_a_search_url_too_long_is_one_line_not_a_traceback(
+    http_server: HttpServer, tmp_path: Any
+) -> None:
+    import subprocess
+    import sys
+
+    FakeOpenAlex().install(http_server)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[sources.openalex]\nbase_url = "{http_server.url}"\npacing_seconds = 0\n'
+        '[[profiles]]\nname = "me"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "digest", "--config", str(config), "author", "search", "W" * 70_000],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert len(result.stderr.strip().splitlines()) == 1 and len(result.stderr) < 600

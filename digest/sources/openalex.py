@@ -43,6 +43,7 @@ from digest.ids import (
 from digest.models import FollowedAuthor, Paper, Profile, paper_keys, parse_arxiv_id
 from digest.settings import OpenAlexConfig
 from digest.sources import FetchContext, FetchResult, client_needed, load_json
+from digest.sources.clean import clean_text
 
 SELECT = (
     "id,doi,display_name,publication_date,authorships,abstract_inverted_index,locations,"
@@ -528,26 +529,48 @@ class AuthorCandidate:
     recent_title: str = ""
 
 
-def parse_authors(data: bytes, origin: str = "openalex") -> tuple[AuthorCandidate, ...]:
-    """Parse one `/authors?search=` page; the whole payload or SourceError naming `origin`."""
+# What `digest author search` shows of each candidate: the server's text is printed to a
+# terminal, so it is cleaned of controls (escapes, bidi overrides) and cut to these lengths.
+SHOWN_NAME_CHARS = 200
+SHOWN_TOPIC_CHARS = 100
+SHOWN_TITLE_CHARS = 300
+
+
+def shown(value: str, limit: int) -> str:
+    """Remote text as it may be printed: no control characters (C0, C1, ESC sequences' start,
+    bidi embeddings, overrides and isolates), one line, at most `limit` characters."""
+    text = clean_text(value)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def parse_authors(
+    data: bytes, origin: str = "openalex", limit: int | None = None
+) -> tuple[AuthorCandidate, ...]:
+    """Parse one `/authors?search=` page, its first `limit` results (a server may send more
+    than the page asked); the whole payload or SourceError naming `origin`. Texts are `shown`."""
     payload = load_json(data, origin)
     if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
         raise SourceError(f"{origin}: expected an object with a 'results' list")
     found = []
-    for number, item in enumerate(payload["results"], start=1):
+    results = payload["results"] if limit is None else payload["results"][:limit]
+    for number, item in enumerate(results, start=1):
         if not isinstance(item, dict):
             raise SourceError(f"{origin}: result {number}: expected an object")
         author_id = openalex_id_or_blank(item.get("id"), "A")
         if not author_id:
             raise SourceError(f"{origin}: result {number}: author without an OpenAlex id")
         places = [_object(p) for p in _list(item.get("last_known_institutions"))]
-        topics = [_text(_object(t).get("display_name")) for t in _list(item.get("topics"))]
+        topics = [
+            shown(_text(_object(t).get("display_name")), SHOWN_TOPIC_CHARS)
+            for t in _list(item.get("topics"))[:10]
+        ]
+        institutions = (shown(_text(p.get("display_name")), SHOWN_NAME_CHARS) for p in places)
         found.append(
             AuthorCandidate(
                 openalex=author_id,
-                name=_text(item.get("display_name")) or author_id,
+                name=shown(_text(item.get("display_name")), SHOWN_NAME_CHARS) or author_id,
                 orcid=orcid_or_blank(item.get("orcid")),
-                institution=next((n for p in places if (n := _text(p.get("display_name")))), ""),
+                institution=next((n for n in institutions if n), ""),
                 works_count=_count(item.get("works_count")) or 0,
                 topics=tuple(t for t in topics if t)[:3],
             )
@@ -562,7 +585,8 @@ def search_authors(
     list request for the search, and one for the recent works of all candidates together)."""
     api = OpenAlexClient(config, client, None, date.today(), contact)
     got = api.get("/authors", {"search": name, "per_page": limit})
-    candidates = parse_authors(got.content, origin=f"{api.base}/authors?search={name}")
+    asked = f"{api.base}/authors?search={shown(name, SHOWN_NAME_CHARS)}"
+    candidates = parse_authors(got.content, origin=asked, limit=limit)
     if not candidates:
         return ()
     recent: dict[str, str] = {}
@@ -577,7 +601,7 @@ def search_authors(
     works = parse_works(api.get("/works", params).content, origin=f"{api.base}/works")
     for paper in works.papers:
         for author_id in paper.author_ids:
-            recent.setdefault(author_id, paper.title)
+            recent.setdefault(author_id, shown(paper.title, SHOWN_TITLE_CHARS))
     return tuple(
         AuthorCandidate(
             c.openalex,

@@ -106,6 +106,12 @@ class Store(
         self.db.conn.close()
 
     @property
+    def data_version(self) -> int:
+        """SQLite's `PRAGMA data_version`: on one open connection it changes whenever another
+        connection commits a change to the database (what `digest serve` keys its pages on)."""
+        return int(self.db.execute("PRAGMA data_version").fetchone()[0])
+
+    @property
     def schema_version(self) -> int:
         """The schema version of the open database."""
         return int(self.db.execute("PRAGMA user_version").fetchone()[0])

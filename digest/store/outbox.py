@@ -245,6 +245,13 @@ class OutboxStore(StoreBase):
                 [profile, iso(now), outcome],
             )
 
+    def last_delivery(self, profile: str) -> datetime | None:
+        """When the profile's last digest was delivered (its newest delivered paper), if ever."""
+        row = self.db.execute(
+            "SELECT max(delivered_at) FROM deliveries WHERE profile = ?", [profile]
+        ).fetchone()
+        return from_iso(row[0]) if row and row[0] else None
+
     def last_send_run(self, profile: str) -> datetime | None:
         """When the profile's send job last completed, if ever."""
         row = self.db.execute(

@@ -109,6 +109,13 @@ class PaperStore(StoreBase):
         """How many distinct papers are stored."""
         return int(self.db.execute("SELECT count(*) FROM papers").fetchone()[0])
 
+    def count_seen_after(self, when: datetime) -> int:
+        """How many papers were first stored after `when`."""
+        row = self.db.execute(
+            "SELECT count(*) FROM papers WHERE first_seen > ?", [iso(when)]
+        ).fetchone()
+        return int(row[0])
+
     def papers_seen_since(self, since: datetime) -> Iterator[Paper]:
         """Papers first stored at or after `since`, oldest first."""
         rows = self.db.execute(
