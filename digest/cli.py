@@ -206,11 +206,15 @@ def match(
         _print_matches(results, fmt)
         return
     if input_path is not None:
-        from digest.sources.clean import clean_paper
-        from digest.sources.files import parse_listing_jsonl
+        from digest.sources import FetchResult
+        from digest.sources.clean import clean_result
+        from digest.sources.files import parse_listing_jsonl, read_listing_file
 
-        listing = parse_listing_jsonl(input_path.read_bytes(), str(input_path))
-        papers = [clean_paper(paper) for paper in listing]
+        listing = parse_listing_jsonl(read_listing_file(input_path), str(input_path))
+        cleaned = clean_result(FetchResult(papers=listing))
+        for warning in cleaned.warnings:
+            click.echo(f"{input_path}: {warning}", err=True)
+        papers = list(cleaned.papers)
     else:
         from datetime import timedelta
 

@@ -2,7 +2,8 @@
 
 Each entry is identified like a paper (`models.paper_keys`: arXiv id, DOI, title fingerprint), so
 a library paper is known again when a source lists it. Every file is bounded (`MAX_FILE_BYTES`,
-`MAX_ENTRIES`); a file that is missing, unreadable, too big or not in its format gives one
+`MAX_ENTRIES`), and only regular files are read (a FIFO or a device never blocks a read); a
+file that is missing, unreadable, too big or not in its format gives one
 warning line naming it, and the other files still load. The parsers (bibtexparser, rispy) are
 imported only when a library is read: a profile without one costs nothing.
 """
@@ -17,14 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from digest import limits
 from digest.errors import ConfigError
+from digest.localfiles import UnreadableFile, read_regular_file
 from digest.models import paper_keys, parse_arxiv_id
 from digest.tex import readable
 
 LibraryFormat = Literal["bibtex", "ris", "csl-json"]
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a Zotero export of ~20,000 papers with abstracts
 MAX_ENTRIES = 20_000  # per file; the rest of a longer file is left out, with a warning
-MAX_FIELD_CHARS = 20_000  # a title or abstract longer than this is cut
 _SUFFIXES: dict[str, LibraryFormat] = {
     ".bib": "bibtex",
     ".bibtex": "bibtex",
@@ -92,12 +94,9 @@ def content_digest(paths: Sequence[Path]) -> str:
     for path in paths:
         digest.update(str(path).encode() + b"\0")
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                digest.update(b"too big %d" % path.stat().st_size)
-                continue
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-        except OSError as exc:
-            digest.update(f"unreadable {exc.errno}".encode())
+            digest.update(hashlib.sha256(read_regular_file(path, MAX_FILE_BYTES)).digest())
+        except UnreadableFile as exc:
+            digest.update(f"unreadable: {exc}".encode())
     return digest.hexdigest()
 
 
@@ -139,6 +138,13 @@ def read_library_file(path: Path) -> tuple[tuple[LibraryEntry, ...], tuple[str, 
             f"library {path}: {len(records)} entries, only the first {MAX_ENTRIES} are used"
         )
         records = records[:MAX_ENTRIES]
+    cut = sum(_bound_record(r) for r in records)
+    if cut:
+        notes.append(
+            f"library {path}: {cut} entr{'y' if cut == 1 else 'ies'} cut to the field limits "
+            f"(title {limits.TITLE_CHARS:,}, abstract {limits.ABSTRACT_CHARS:,}, author name "
+            f"{limits.AUTHOR_CHARS:,} characters, {limits.AUTHORS:,} authors)"
+        )
     entries = tuple(e for e in (_entry(r, str(path)) for r in records) if e is not None)
     if not records:
         notes.append(f"library {path}: no entries found")
@@ -148,19 +154,12 @@ def read_library_file(path: Path) -> tuple[tuple[LibraryEntry, ...], tuple[str, 
 
 
 def _read_bounded(path: Path) -> bytes:
+    """A regular file within MAX_FILE_BYTES (a FIFO or device is never opened for a blocking
+    read), or LibraryError saying why not."""
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise LibraryError(f"library {path}: file not found") from None
-    except IsADirectoryError:
-        raise LibraryError(f"library {path}: is a directory, not a file") from None
-    except OSError as exc:
-        raise LibraryError(f"library {path}: cannot read: {exc.strerror}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        limit = MAX_FILE_BYTES // (1024 * 1024)
-        raise LibraryError(f"library {path}: larger than {limit} MB, not read")
-    return raw
+        return read_regular_file(path, MAX_FILE_BYTES)
+    except UnreadableFile as exc:
+        raise LibraryError(f"library {path}: {exc}") from exc
 
 
 # --- the formats: each gives plain dicts of title, abstract, authors, arxiv, doi, url ----------
@@ -208,7 +207,7 @@ def _split_bibtex_authors(value: str) -> list[str]:
 def _tex_text(value: str) -> str:
     """A BibTeX field as text: TeX accents and math read (digest.tex), protecting braces
     dropped, white space collapsed."""
-    text = readable(value[:MAX_FIELD_CHARS]).text
+    text = readable(limits.read_prefix(value, limits.ABSTRACT_CHARS)).text
     return " ".join(_BRACES.sub("", text).split())
 
 
@@ -281,12 +280,23 @@ def _csl_json(text: str) -> list[Record]:
 
 def _html_free(value: Any) -> str:
     """A CSL string field without the rich-text tags CSL allows (`<i>`, `<sup>`)."""
-    text = str(value or "")[:MAX_FIELD_CHARS]
+    text = limits.read_prefix(str(value or ""), limits.ABSTRACT_CHARS)
     if "<" in text:
         text = _CSL_TAGS.sub("", text)
     # str.split is the same whitespace as the regex `\s+`, in C: reading 100 CSL-JSON libraries
     # of 100 entries took 1.6 s with a regex substitution per field, most of it here.
     return " ".join(text.split())
+
+
+def _bound_record(record: Record) -> bool:
+    """Cut a record's title, abstract and authors to the fields' caps (`digest.limits`, as
+    for papers); True when something was cut."""
+    before = (record["title"], record["abstract"], record["authors"])
+    record["title"] = limits.cut(record["title"], limits.TITLE_CHARS)
+    record["abstract"] = limits.cut(record["abstract"], limits.ABSTRACT_CHARS)
+    authors = record["authors"][: limits.AUTHORS]
+    record["authors"] = [limits.cut(a, limits.AUTHOR_CHARS) for a in authors]
+    return before != (record["title"], record["abstract"], record["authors"])
 
 
 def _entry(record: Record, origin: str) -> LibraryEntry | None:
@@ -305,13 +315,13 @@ def _entry(record: Record, origin: str) -> LibraryEntry | None:
             arxiv, _ = parse_arxiv_id(found.group(1))
     if _DOI_ARXIV.match(doi):
         doi = ""  # arXiv's own DOI names the same paper as its id: the id is the key
-    title = record["title"][:MAX_FIELD_CHARS]
+    title = record["title"]
     if not (title or arxiv or doi):
         return None
     url = record["url"].split()[0] if record["url"].split() else ""
     return LibraryEntry(
         title=title,
-        abstract=record["abstract"][:MAX_FIELD_CHARS],
+        abstract=record["abstract"],
         authors=tuple(a for a in record["authors"] if a),
         arxiv_id=arxiv,
         doi=doi,

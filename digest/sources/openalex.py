@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
+from digest import limits
 from digest.errors import SourceError
 from digest.http import Fetched, PoliteClient
 from digest.ids import (
@@ -50,7 +51,6 @@ SELECT = (
 )
 OR_LIMIT = 50  # values OR-ed in one filter (OpenAlex's documented limit is 100)
 _ARXIV_URL = re.compile(r"^https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/([^?#]+)", re.I)
-_MAX_ABSTRACT_WORDS = 20_000  # an inverted index reaching past this is not an abstract
 
 
 class OpenAlexMemory(Protocol):
@@ -81,19 +81,37 @@ def rebuild_abstract(index: Any) -> str:
 
     Null (or anything but an object) is "". A position given twice keeps the first word that
     claims it; positions that are not integers are ignored; a gap is simply closed up.
+
+    Bounded whatever the index holds: positions from `limits.ABSTRACT_POSITIONS` on are not
+    placed (one word repeated at 4,000,000 positions made a 24 MB abstract), and the text stops
+    a word past `limits.ABSTRACT_CHARS`, so the cleaner sees it is too long, cuts it and says so.
     """
     if not isinstance(index, dict):
         return ""
     at: dict[int, str] = {}
+    # The first word past the positions placed: appended when the index reaches past them, so
+    # a cut abstract is longer than the cap and the cleaner reports the cut.
+    beyond: tuple[int, str] | None = None
     for word, positions in index.items():
         if not isinstance(word, str) or not isinstance(positions, list):
             continue
         for position in positions:
-            if isinstance(position, int) and not isinstance(position, bool) and position >= 0:
+            if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+                continue
+            if position < limits.ABSTRACT_POSITIONS:
                 at.setdefault(position, word)
-        if len(at) > _MAX_ABSTRACT_WORDS:
+            elif beyond is None or position < beyond[0]:
+                beyond = (position, word)
+    words: list[str] = []
+    size = 0
+    ordered = [at[p] for p in sorted(at)] + ([beyond[1]] if beyond else [])
+    for word in ordered:
+        for piece in limits.read_prefix(word, limits.ABSTRACT_CHARS).split():
+            words.append(piece)
+            size += len(piece) + 1
+        if size > limits.ABSTRACT_CHARS + 1:
             break
-    return " ".join(" ".join(at[p] for p in sorted(at)).split())
+    return " ".join(words)[: limits.ABSTRACT_CHARS + 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,7 +237,10 @@ def _landing_page(work: Mapping[str, Any], doi: str, work_id: str) -> str:
 
 
 def _text(value: Any) -> str:
-    return " ".join(value.split()) if isinstance(value, str) else ""
+    """A string with its whitespace collapsed, read no further than any field may keep."""
+    if not isinstance(value, str):
+        return ""
+    return " ".join(limits.read_prefix(value, limits.ABSTRACT_CHARS).split())
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -241,7 +262,7 @@ def _date(value: Any) -> date | None:
     try:
         return date.fromisoformat(text[:10])
     except ValueError:
-        raise ValueError(f"'publication_date' is not an ISO date: {value!r}") from None
+        raise ValueError(f"'publication_date' is not an ISO date: {text[:40]!r}") from None
 
 
 def or_groups(values: Sequence[str], size: int = OR_LIMIT) -> list[str]:
