@@ -275,3 +275,95 @@ def test_library_fields_are_cut_to_the_paper_limits_with_a_note(tmp_path: Path) 
         f"library {path}: 1 entry cut to the field limits (title 1,000, abstract 20,000, "
         "author name 200 characters, 5,000 authors)",
     )
+
+
+# --- @string macros: bounded expansion (a 550-byte "macro bomb" took 860 MB) ----------------------
+
+
+def _bomb(levels: int, fanout: int) -> str:
+    lines = ['@string{m0 = "' + "A" * 40 + '"}']
+    for level in range(1, levels + 1):
+        lines.append(f"@string{{m{level} = " + " # ".join([f"m{level - 1}"] * fanout) + "}")
+    lines.append(f"@misc{{bomb, title = m{levels}}}")
+    return "\n".join(lines) + "\n"
+
+
+_PEAK_CHILD = """
+import json, resource, sys
+from pathlib import Path
+from digest.library import load_library
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+library = load_library([Path(sys.argv[1])])
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"growth_kb": after - before, "warnings": list(library.warnings)}))
+"""
+
+
+def test_a_macro_bomb_is_refused_with_its_reason_and_costs_little(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.bib"
+    path.write_text(_bomb(levels=7, fanout=9))  # 479 bytes; 191 million characters expanded
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
+    report = json.loads(done.stdout)
+    print(f"peak RSS growth reading the bomb: {report['growth_kb'] / 1024:.0f} MB")
+    assert report["warnings"] == [
+        f"library {path}: its @string macros expand to 191,318,760 characters, more than "
+        "41,943,040 (a macro bomb?); not read"
+    ]
+    assert report["growth_kb"] < 30 * 1024  # expanded by the parser, it was +190 MB
+
+
+def test_macros_expand_in_the_fields_read(tmp_path: Path) -> None:
+    path = tmp_path / "macros.bib"
+    path.write_text(
+        '@string{conf = "Proc. of " # who}\n@string{who = "ICML"}\n'
+        '@inproceedings{a, title = "Deep " # {Nets}, journal = conf, author = "Ann " # "Lee",'
+        " month = jan, note = undefined}\n"
+    )
+    [entry], notes = read_library_file(path)
+    assert entry.title == "Deep Nets" and entry.authors == ("Ann Lee",)
+    assert notes == ()
+
+
+def test_a_macro_defined_through_itself_refuses_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "loop.bib"
+    path.write_text("@string{a = b}\n@string{b = a}\n@misc{x, title = a}\n")
+    [warning] = load_library([path]).warnings
+    assert warning == f"library {path}: the @string macro 'a' is defined through itself"
+
+
+@pytest.mark.parametrize(
+    "encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"], ids=str
+)
+def test_a_library_saved_as_utf16_or_utf32_is_read(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "windows.bib"
+    path.write_bytes("@article{a, title = {Über Lernen}, author = {Jörg Lee}}\n".encode(encoding))
+    [entry], notes = read_library_file(path)
+    assert entry.title == "Über Lernen" and entry.authors == ("Jörg Lee",) and notes == ()
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        pytest.param(
+            "\ufeff@misc{a, title={A}}".encode("utf-16-le")[:-1] + b"\x00\xd8",
+            "starts as UTF-16 but is not valid UTF-16",
+            id="broken-utf16",
+        ),
+        pytest.param(b"@misc{a,\x00\x01\x00\x00\xff title={A}}", "holds NUL bytes", id="binary"),
+    ],
+)
+def test_an_undecodable_library_says_its_encoding(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    path = tmp_path / "odd.bib"
+    path.write_bytes(content)
+    [warning] = load_library([path]).warnings
+    assert warning.startswith(f"library {path}: {problem}")
+    assert warning.endswith("UTF-8")
