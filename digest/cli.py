@@ -21,6 +21,8 @@ from digest import __version__
 from digest.errors import DigestError
 
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from digest.app import App, SendReport
     from digest.models import Match, Profile
     from digest.profile import TermList
@@ -130,7 +132,7 @@ def fetch(obj: Context, only: str | None, since: datetime | None) -> None:
                 app,
                 only,
                 since=since.date() if since else None,
-                progress=lambda name: status.update(f"fetching {name}…"),
+                progress=lambda name: status.update(_plain(f"fetching {name}…")),
             )
     finally:
         app.close()
@@ -139,17 +141,25 @@ def fetch(obj: Context, only: str | None, since: datetime | None) -> None:
         table.add_column(column, justify="left" if column in ("source", "errors") else "right")
     for r in reports:
         table.add_row(
-            r.source,
+            _plain(r.source),
             str(r.requests),
             str(r.fetched),
             str(r.counts.new),
             str(r.counts.updated),
-            r.error or "; ".join(f"warning: {w}" for w in r.warnings),
+            _plain(r.error or "; ".join(f"warning: {w}" for w in r.warnings)),
             f"{r.seconds:.1f}s",
         )
     Console().print(table)
     if reports and all(r.error for r in reports):
         sys.exit(3)
+
+
+def _plain(text: str) -> Text:
+    """`text` as rich prints it verbatim: a source name, an error, a title or a setting is not
+    markup (`[http] max_response_mb` would print as ` max_response_mb`)."""
+    from rich.text import Text
+
+    return Text(text)
 
 
 @cli.command()
@@ -206,11 +216,15 @@ def match(
         _print_matches(results, fmt)
         return
     if input_path is not None:
-        from digest.sources.clean import clean_paper
-        from digest.sources.files import parse_listing_jsonl
+        from digest.sources import FetchResult
+        from digest.sources.clean import clean_result
+        from digest.sources.files import parse_listing_jsonl, read_listing_file
 
-        listing = parse_listing_jsonl(input_path.read_bytes(), str(input_path))
-        papers = [clean_paper(paper) for paper in listing]
+        listing = parse_listing_jsonl(read_listing_file(input_path), str(input_path))
+        cleaned = clean_result(FetchResult(papers=listing))
+        for warning in cleaned.warnings:
+            click.echo(f"{input_path}: {warning}", err=True)
+        papers = list(cleaned.papers)
     else:
         from datetime import timedelta
 
@@ -305,13 +319,13 @@ def _print_table(results: dict[str, tuple[Match, ...]]) -> None:
 
     console = Console()
     for name, matches in results.items():
-        table = Table(title=f"{name}: {len(matches)} papers", show_lines=False)
+        table = Table(title=_plain(f"{name}: {len(matches)} papers"), show_lines=False)
         table.add_column("#", justify="right")
         table.add_column("score", justify="right")
         table.add_column("title", overflow="fold", ratio=3)
         table.add_column("why", overflow="fold", ratio=2)
         for i, m in enumerate(matches, start=1):
-            table.add_row(str(i), f"{m.score:g}", m.paper.title, reason_summary(m))
+            table.add_row(str(i), f"{m.score:g}", _plain(m.paper.title), _plain(reason_summary(m)))
         console.print(table)
 
 
@@ -558,7 +572,7 @@ def _print_history(entries: list[OutboxEntry], wide: bool) -> None:
         short = e.message_id if wide else short_message_id(e.message_id)
         row = [f"{created:%Y-%m-%d %H:%M %Z}".strip(), e.profile, e.status]
         row += [str(e.attempts), str(e.paper_count), sent, short]
-        table.add_row(*row, *([e.last_error] if wide else []))
+        table.add_row(*map(_plain, row), *([_plain(e.last_error)] if wide else []))
         if e.last_error and not wide:
             errors.append(f"{short}: {e.last_error}")
     console = Console(width=1000) if wide else Console()  # wide: nothing folded, to grep
@@ -799,7 +813,6 @@ def author_search(obj: Context, name: str, limit: int) -> None:
     `digest profile follow PROFILE NAME --openalex A…`."""
     from rich.console import Console
     from rich.table import Table
-    from rich.text import Text
 
     from digest.app import make_client
     from digest.settings import OpenAlexConfig
@@ -813,25 +826,20 @@ def author_search(obj: Context, name: str, limit: int) -> None:
     if not found:
         click.echo(f"no OpenAlex author found for {asked!r}")
         return
-    # Cells are Text, not str: a name like "[bold]…" is shown as written, not read as markup.
-    table = Table(title=Text(f"OpenAlex authors named {asked!r}"))
+    table = Table(title=_plain(f"OpenAlex authors named {asked!r}"))
     for column in ("openalex", "name", "orcid", "institution", "works", "topics", "recent"):
         table.add_column(column, overflow="fold", justify="right" if column == "works" else "left")
     for c in found:
-        table.add_row(
-            *(
-                Text(cell)
-                for cell in (
-                    c.openalex,
-                    c.name,
-                    c.orcid or "—",
-                    c.institution or "—",
-                    f"{c.works_count:,}",
-                    ", ".join(c.topics) or "—",
-                    c.recent_title or "—",
-                )
-            )
+        cells = (
+            c.openalex,
+            c.name,
+            c.orcid or "—",
+            c.institution or "—",
+            f"{c.works_count:,}",
+            ", ".join(c.topics) or "—",
+            c.recent_title or "—",
         )
+        table.add_row(*map(_plain, cells))
     Console(width=160).print(table)
 
 

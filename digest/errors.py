@@ -26,6 +26,11 @@ class SourceError(DigestError):
     exit_code = 3
 
 
+class SourceDeadlineError(SourceError):
+    """A source's own deadline (all its requests and waits together) came before it was done:
+    what it read so far may still be kept, with a warning."""
+
+
 class StoreError(DigestError):
     """The SQLite store could not be opened, migrated or written."""
 

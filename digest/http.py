@@ -35,7 +35,7 @@ import httpx
 import tenacity
 
 from digest import __version__
-from digest.errors import SourceError
+from digest.errors import SourceDeadlineError, SourceError
 
 log = logging.getLogger(__name__)
 
@@ -418,6 +418,11 @@ class PoliteClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def clock(self) -> float:
+        """The client's monotonic clock (injected in tests), in seconds: what a `deadline`
+        passed to `get` is measured on."""
+        return self._monotonic()
+
     def _policy(self, url: str) -> HostPolicy:
         """The policy whose key (a host name, or a URL prefix) fits `url` most closely."""
         host = urlsplit(url).hostname or ""
@@ -437,14 +442,28 @@ class PoliteClient:
         params: Mapping[str, str | int] | None = None,
         validators: Validators | None = None,
         accept: Collection[int] = (200,),
+        deadline: float | None = None,
     ) -> Fetched:
         """GET `url`, paced and retried; SourceError once retrying cannot help.
 
         `accept` lists the statuses whose body the caller wants (e.g. arXiv's 400 error feed).
+        `deadline` (on `clock()`) bounds everything, the pacing and the waits between tries
+        (a Retry-After) included: SourceDeadlineError rather than waiting past it.
         """
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            seconds = self._wait(state)
+            last = state.attempt_number >= self._attempts  # no other try: tenacity stops
+            if deadline is not None and not last and self._monotonic() + seconds > deadline:
+                failure = state.outcome.exception() if state.outcome else None
+                raise SourceDeadlineError(
+                    f"GET {url}: {failure}; another try would wait {seconds:g} s, past the deadline"
+                )
+            return seconds
+
         retrying = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(self._attempts),
-            wait=self._wait,
+            wait=wait,
             retry=tenacity.retry_if_exception_type(_Retryable),
             sleep=self._sleep,
             before_sleep=lambda state: log.info(
@@ -455,7 +474,7 @@ class PoliteClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._get_once(url, params, validators, accept)
+                    return self._get_once(url, params, validators, accept, deadline)
         except _Retryable as exc:
             raise SourceError(f"GET {url}: {exc} (gave up after {self._attempts} tries)") from None
         raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
@@ -474,6 +493,7 @@ class PoliteClient:
         params: Mapping[str, str | int] | None,
         validators: Validators | None,
         accept: Collection[int],
+        deadline: float | None = None,
     ) -> Fetched:
         policy = self._policy(url)
         lane = self._lane(policy.group)
@@ -481,17 +501,32 @@ class PoliteClient:
             if lane.last_start is not None:
                 wait = lane.last_start + policy.min_interval - self._monotonic()
                 if wait > 0:
+                    if deadline is not None and self._monotonic() + wait >= deadline:
+                        raise SourceDeadlineError(
+                            f"GET {url}: the pacing wait of {wait:g} s would pass the deadline"
+                        )
                     self._sleep(wait)
+            limit, by_caller = self._deadline, False
+            if deadline is not None:
+                left = deadline - self._monotonic()
+                if left <= 0:
+                    raise SourceDeadlineError(f"GET {url}: not sent, the deadline has passed")
+                if left < limit:
+                    limit, by_caller = left, True
             lane.last_start = self._monotonic()
             self.requests += 1
             headers = validators.headers() if validators else {}
-            _DEADLINE.at, _DEADLINE.clipped = time.monotonic() + self._deadline, False
+            _DEADLINE.at, _DEADLINE.clipped = time.monotonic() + limit, False
             try:
                 with self._client.stream("GET", url, params=params, headers=headers) as response:
                     body = self._read(response) if response.status_code in accept else b""
             except httpx.InvalidURL as exc:  # not a network fault: another try cannot help
                 raise SourceError(f"GET {url}: the request cannot be made: {exc}") from exc
             except httpx.TimeoutException as exc:
+                if _DEADLINE.clipped and by_caller:
+                    raise SourceDeadlineError(
+                        f"GET {url}: no complete answer before the deadline"
+                    ) from exc
                 if _DEADLINE.clipped:  # a server this slow will not be quicker on a second try
                     raise SourceError(
                         f"GET {url}: no complete answer within {self._deadline:g} s "

@@ -2,13 +2,15 @@
 
 Each entry is identified like a paper (`models.paper_keys`: arXiv id, DOI, title fingerprint), so
 a library paper is known again when a source lists it. Every file is bounded (`MAX_FILE_BYTES`,
-`MAX_ENTRIES`); a file that is missing, unreadable, too big or not in its format gives one
+`MAX_ENTRIES`), and only regular files are read (a FIFO or a device never blocks a read); a
+file that is missing, unreadable, too big or not in its format gives one
 warning line naming it, and the other files still load. The parsers (bibtexparser, rispy) are
 imported only when a library is read: a profile without one costs nothing.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import re
@@ -17,14 +19,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from digest import limits
 from digest.errors import ConfigError
+from digest.localfiles import UnreadableFile, read_regular_file
 from digest.models import paper_keys, parse_arxiv_id
 from digest.tex import readable
 
 LibraryFormat = Literal["bibtex", "ris", "csl-json"]
 MAX_FILE_BYTES = 20 * 1024 * 1024  # a Zotero export of ~20,000 papers with abstracts
 MAX_ENTRIES = 20_000  # per file; the rest of a longer file is left out, with a warning
-MAX_FIELD_CHARS = 20_000  # a title or abstract longer than this is cut
+# The fields read from one BibTeX file, all together, once its `@string` macros are expanded:
+# twice the file bound, far more than macros save in a real library; past it the file is
+# refused (a "macro bomb" of a few hundred bytes expands to gigabytes).
+MAX_EXPANDED_CHARS = 2 * MAX_FILE_BYTES
 _SUFFIXES: dict[str, LibraryFormat] = {
     ".bib": "bibtex",
     ".bibtex": "bibtex",
@@ -85,6 +92,48 @@ def file_format(path: Path, head: bytes) -> LibraryFormat:
     return "bibtex"
 
 
+# Byte-order marks of the encodings Windows tools save exports in, longest first (UTF-32's
+# little-endian mark starts with UTF-16's).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_library(raw: bytes) -> str:
+    """The text of a library file: UTF-8; UTF-16 or UTF-32 as its byte-order mark says, or
+    UTF-16 without one (every other byte NUL, as Windows "Unicode" saves plain text); else
+    Latin-1, as old BibTeX files are. LibraryError, naming the encoding, when it cannot be read
+    (a UTF-16 file read as Latin-1 was "no BibTeX entries found")."""
+    encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), "")
+    head = raw[:512]
+    if not encoding and len(head) >= 2 and b"\0" in head:
+        if head[1::2].count(0) > len(head) // 4 and not head[0::2].count(0):
+            encoding = "utf-16-le"
+        elif head[0::2].count(0) > len(head) // 4 and not head[1::2].count(0):
+            encoding = "utf-16-be"
+        else:
+            raise LibraryError(
+                "holds NUL bytes: not a text file in UTF-8 or UTF-16; export it as UTF-8"
+            )
+    if encoding:
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            name = encoding.upper().replace("-SIG", "").replace("-LE", "").replace("-BE", "")
+            raise LibraryError(
+                f"starts as {name} but is not valid {name} ({exc.reason} at byte {exc.start}); "
+                "save it as UTF-8"
+            ) from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")  # old BibTeX files: every byte is a character
+
+
 def content_digest(paths: Sequence[Path]) -> str:
     """A hash of the library files' bytes (a missing or unreadable file hashes as such), to
     know without parsing whether a library changed."""
@@ -92,12 +141,9 @@ def content_digest(paths: Sequence[Path]) -> str:
     for path in paths:
         digest.update(str(path).encode() + b"\0")
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                digest.update(b"too big %d" % path.stat().st_size)
-                continue
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-        except OSError as exc:
-            digest.update(f"unreadable {exc.errno}".encode())
+            digest.update(hashlib.sha256(read_regular_file(path, MAX_FILE_BYTES)).digest())
+        except UnreadableFile as exc:
+            digest.update(f"unreadable: {exc}".encode())
     return digest.hexdigest()
 
 
@@ -120,18 +166,21 @@ def read_library_file(path: Path) -> tuple[tuple[LibraryEntry, ...], tuple[str, 
     """The entries of one file and any warning about it (entries left out); LibraryError (one
     line naming the file) when it cannot be read at all."""
     raw = _read_bounded(path)
-    kind = file_format(path, raw[:64])
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")  # old BibTeX files: every byte is a character
+        text = decode_library(raw)
+    except LibraryError as exc:
+        raise LibraryError(f"library {path}: {exc}") from exc
+    kind = file_format(path, text[:64].encode())
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     try:
         records = {"bibtex": _bibtex, "ris": _ris, "csl-json": _csl_json}[kind](text)
     except LibraryError as exc:
         raise LibraryError(f"library {path}: {exc}") from exc
+    except RecursionError as exc:
+        raise LibraryError(f"library {path}: not readable as {kind}: nested too deeply") from exc
     except Exception as exc:  # a parser's own failure on a bad file: this file only
-        detail = " ".join(str(exc).split())[:160]
+        # Some parser errors have no message: their kind is the reason then.
+        detail = " ".join(str(exc).split())[:160] or type(exc).__name__
         raise LibraryError(f"library {path}: not readable as {kind}: {detail}") from exc
     notes: list[str] = []
     if len(records) > MAX_ENTRIES:
@@ -139,6 +188,13 @@ def read_library_file(path: Path) -> tuple[tuple[LibraryEntry, ...], tuple[str, 
             f"library {path}: {len(records)} entries, only the first {MAX_ENTRIES} are used"
         )
         records = records[:MAX_ENTRIES]
+    cut = sum(_bound_record(r) for r in records)
+    if cut:
+        notes.append(
+            f"library {path}: {cut} entr{'y' if cut == 1 else 'ies'} cut to the field limits "
+            f"(title {limits.TITLE_CHARS:,}, abstract {limits.ABSTRACT_CHARS:,}, author name "
+            f"{limits.AUTHOR_CHARS:,} characters, {limits.AUTHORS:,} authors)"
+        )
     entries = tuple(e for e in (_entry(r, str(path)) for r in records) if e is not None)
     if not records:
         notes.append(f"library {path}: no entries found")
@@ -148,19 +204,12 @@ def read_library_file(path: Path) -> tuple[tuple[LibraryEntry, ...], tuple[str, 
 
 
 def _read_bounded(path: Path) -> bytes:
+    """A regular file within MAX_FILE_BYTES (a FIFO or device is never opened for a blocking
+    read), or LibraryError saying why not."""
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except FileNotFoundError:
-        raise LibraryError(f"library {path}: file not found") from None
-    except IsADirectoryError:
-        raise LibraryError(f"library {path}: is a directory, not a file") from None
-    except OSError as exc:
-        raise LibraryError(f"library {path}: cannot read: {exc.strerror}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        limit = MAX_FILE_BYTES // (1024 * 1024)
-        raise LibraryError(f"library {path}: larger than {limit} MB, not read")
-    return raw
+        return read_regular_file(path, MAX_FILE_BYTES)
+    except UnreadableFile as exc:
+        raise LibraryError(f"library {path}: {exc}") from exc
 
 
 # --- the formats: each gives plain dicts of title, abstract, authors, arxiv, doi, url ----------
@@ -168,16 +217,46 @@ def _read_bounded(path: Path) -> bytes:
 Record = dict[str, Any]
 
 
+# The BibTeX fields read; only these are expanded.
+_BIBTEX_FIELDS = (
+    "title",
+    "abstract",
+    "author",
+    "eprint",
+    "archiveprefix",
+    "eprinttype",
+    "doi",
+    "url",
+    "journal",
+    "note",
+    "howpublished",
+)
+
+
 def _bibtex(text: str) -> list[Record]:
     import bibtexparser
     from bibtexparser.bparser import BibTexParser
 
-    parser = BibTexParser(common_strings=True, ignore_nonstandard_types=False)
+    # Macros are not interpolated by the parser: it would expand every `@string` in full as it
+    # is defined (a 550-byte file of seven levels of `m # m # …` made 780 million characters,
+    # 860 MB). `_Macros` expands only the fields read, after adding up their size.
+    parser = BibTexParser(
+        common_strings=True, ignore_nonstandard_types=False, interpolate_strings=False
+    )
     database = bibtexparser.loads(text, parser=parser)
     if not database.entries and "@" in text and not re.search(r"@\s*(comment|string)", text, re.I):
         raise LibraryError("no BibTeX entries found")
+    macros = _Macros(database.strings)
+    fields = [{k: entry[k] for k in _BIBTEX_FIELDS if k in entry} for entry in database.entries]
+    total = sum(macros.size(value) for entry in fields for value in entry.values())
+    if total > MAX_EXPANDED_CHARS:
+        raise LibraryError(
+            f"its @string macros expand to {total:,} characters, more than "
+            f"{MAX_EXPANDED_CHARS:,} (a macro bomb?); not read"
+        )
     records = []
-    for entry in database.entries:
+    for raw in fields:
+        entry = {name: macros.expand(value) for name, value in raw.items()}
         kind = (entry.get("archiveprefix") or entry.get("eprinttype") or "arxiv").lower()
         arxiv = entry.get("eprint", "") if kind == "arxiv" else ""
         records.append(
@@ -194,6 +273,60 @@ def _bibtex(text: str) -> list[Record]:
     return records
 
 
+class _Macros:
+    """`@string` macros expanded with their size known first: a field's size is added up
+    from the macros' sizes (each computed once), never by building it, and a field is built
+    only as far as any field is read (`limits.read_prefix`).
+
+    bibtexparser (interpolate_strings=False) gives a value as a str, or as an expression: a
+    list of strs and macro references (`BibDataString`, by `name`). An undefined macro reads
+    as nothing, as BibTeX reads it (with a warning there); one defined through itself refuses
+    the file.
+    """
+
+    def __init__(self, strings: dict[str, Any]) -> None:
+        self.strings = strings
+        self.sizes: dict[str, int] = {}
+        self.active: set[str] = set()
+
+    def parts(self, value: Any) -> list[Any]:
+        """The parts of a value: itself if it is a str, else the expression's parts."""
+        return [value] if isinstance(value, str) else list(getattr(value, "expr", []))
+
+    def size(self, value: Any) -> int:
+        """The length `value` expands to, without expanding it."""
+        total = 0
+        for part in self.parts(value):
+            if isinstance(part, str):
+                total += len(part)
+                continue
+            name = str(getattr(part, "name", ""))
+            if name not in self.sizes:
+                if name in self.active:
+                    raise LibraryError(f"the @string macro {name[:40]!r} is defined through itself")
+                self.active.add(name)
+                self.sizes[name] = self.size(self.strings.get(name, ""))
+                self.active.discard(name)
+            total += self.sizes[name]
+        return total
+
+    def expand(self, value: Any, limit: int = limits.ABSTRACT_CHARS * limits.READ_FACTOR) -> str:
+        """`value` expanded, as far as `limit` characters."""
+        pieces: list[str] = []
+        left = limit
+        for part in self.parts(value):
+            if left <= 0:
+                break
+            text = (
+                part
+                if isinstance(part, str)
+                else self.expand(self.strings.get(str(getattr(part, "name", "")), ""), left)
+            )
+            pieces.append(text[:left])
+            left -= len(pieces[-1])
+        return "".join(pieces)
+
+
 def _split_bibtex_authors(value: str) -> list[str]:
     """`Last, First and Other, Name` as names (`First Last`), braces kept for `_tex_text`."""
     names = []
@@ -208,7 +341,7 @@ def _split_bibtex_authors(value: str) -> list[str]:
 def _tex_text(value: str) -> str:
     """A BibTeX field as text: TeX accents and math read (digest.tex), protecting braces
     dropped, white space collapsed."""
-    text = readable(value[:MAX_FIELD_CHARS]).text
+    text = readable(limits.read_prefix(value, limits.ABSTRACT_CHARS)).text
     return " ".join(_BRACES.sub("", text).split())
 
 
@@ -281,12 +414,23 @@ def _csl_json(text: str) -> list[Record]:
 
 def _html_free(value: Any) -> str:
     """A CSL string field without the rich-text tags CSL allows (`<i>`, `<sup>`)."""
-    text = str(value or "")[:MAX_FIELD_CHARS]
+    text = limits.read_prefix(str(value or ""), limits.ABSTRACT_CHARS)
     if "<" in text:
         text = _CSL_TAGS.sub("", text)
     # str.split is the same whitespace as the regex `\s+`, in C: reading 100 CSL-JSON libraries
     # of 100 entries took 1.6 s with a regex substitution per field, most of it here.
     return " ".join(text.split())
+
+
+def _bound_record(record: Record) -> bool:
+    """Cut a record's title, abstract and authors to the fields' caps (`digest.limits`, as
+    for papers); True when something was cut."""
+    before = (record["title"], record["abstract"], record["authors"])
+    record["title"] = limits.cut(record["title"], limits.TITLE_CHARS)
+    record["abstract"] = limits.cut(record["abstract"], limits.ABSTRACT_CHARS)
+    authors = record["authors"][: limits.AUTHORS]
+    record["authors"] = [limits.cut(a, limits.AUTHOR_CHARS) for a in authors]
+    return before != (record["title"], record["abstract"], record["authors"])
 
 
 def _entry(record: Record, origin: str) -> LibraryEntry | None:
@@ -305,13 +449,13 @@ def _entry(record: Record, origin: str) -> LibraryEntry | None:
             arxiv, _ = parse_arxiv_id(found.group(1))
     if _DOI_ARXIV.match(doi):
         doi = ""  # arXiv's own DOI names the same paper as its id: the id is the key
-    title = record["title"][:MAX_FIELD_CHARS]
+    title = record["title"]
     if not (title or arxiv or doi):
         return None
     url = record["url"].split()[0] if record["url"].split() else ""
     return LibraryEntry(
         title=title,
-        abstract=record["abstract"][:MAX_FIELD_CHARS],
+        abstract=record["abstract"],
         authors=tuple(a for a in record["authors"] if a),
         arxiv_id=arxiv,
         doi=doi,

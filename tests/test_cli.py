@@ -669,3 +669,24 @@ def test_the_distribution_is_not_named_digest() -> None:
     assert "pip install digest" not in readme
     version = digest("--version")
     assert version.returncode == 0 and version.stdout.strip() == "digest, version 0.1.0"
+
+
+def test_tables_print_config_and_payload_text_as_written_not_as_markup(tmp_path: Path) -> None:
+    # rich reads `[http]` as a style tag: "more than 50 MB ([http] max_response_mb)" printed
+    # as "more than 50 MB ( max_response_mb)". Names, errors and titles are text, not markup.
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[store]\npath = "d.sqlite"\n'
+        '[[sources.files]]\nname = "mine [bold]"\npath = "lists/[http]/*.jsonl"\n'
+        '[[profiles]]\nname = "me"\nkeywords = ["cache"]\n'
+    )
+    env = {**os.environ, "COLUMNS": "250"}
+    fetched = digest("--config", str(config), "fetch", env=env)
+    assert "mine [bold]" in fetched.stdout
+    assert "no files match" in fetched.stdout and "lists/[http]/*.jsonl" in fetched.stdout
+    listing = tmp_path / "in.jsonl"
+    title = "A [b]cache[/b] for [red] tokens"
+    listing.write_text(json.dumps({"id": "2401.00001", "title": title}) + "\n")
+    matched = digest("--config", str(config), "match", "--input", str(listing), env=env)
+    assert matched.returncode == 0, matched.stderr
+    assert title in matched.stdout

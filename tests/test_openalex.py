@@ -12,8 +12,8 @@ from urllib.parse import parse_qs
 import pytest
 
 from digest.errors import SourceError
-from digest.http import PoliteClient
-from digest.models import FollowedAuthor, Profile
+from digest.http import HostPolicy, PoliteClient
+from digest.models import FollowedAuthor, Paper, Profile
 from digest.settings import OpenAlexConfig
 from digest.sources import FetchContext
 from digest.sources.openalex import OpenAlexSource, parse_works, rebuild_abstract
@@ -348,3 +348,89 @@ def test_a_search_url_too_long_is_one_line_not_a_traceback(
     )
     assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert len(result.stderr.strip().splitlines()) == 1 and len(result.stderr) < 600
+
+
+# --- the source's budgets: a repeated cursor, and one deadline for the whole source ------------
+
+
+def test_a_repeated_cursor_stops_paging_and_keeps_what_was_read(http_server: HttpServer) -> None:
+    work = WORKS[0]  # the followed Wei Chen's recent preprint
+
+    def same_cursor(request: Any, count: int) -> tuple[int, dict[str, str], bytes]:
+        return 200, {"Content-Type": "application/json"}, page(work, cursor="SAME")
+
+    http_server.routes["/works"] = same_cursor
+    store = Store.open(None)
+    profile = Profile("me", authors=(FOLLOWED,))
+    source = OpenAlexSource(config(http_server, max_pages=1000), [profile], store)
+    result = fetch(source)
+    requests = len(http_server.hits("/works"))
+    print(f"requests with a repeated cursor and max_pages = 1000: {requests}")
+    assert requests == 2  # `*`, then SAME, which named SAME again
+    assert [p.title for p in result.papers] == [work["display_name"]]
+    assert any("repeated the cursor" in w and "after 2 pages" in w for w in result.warnings)
+    assert store.openalex_usage(NOW.date()) == 2
+
+
+class FakeClock:
+    """A monotonic clock that only moves when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_429s_are_waited_out_only_within_the_source_deadline(http_server: HttpServer) -> None:
+    def throttled(request: Any, count: int) -> tuple[int, dict[str, str], bytes]:
+        return 429, {"Retry-After": "300"}, b'{"error": "Rate limit"}'
+
+    http_server.routes["/works"] = throttled
+    clock = FakeClock()
+    source = OpenAlexSource(config(http_server, deadline_seconds=600), [READER])
+    with PoliteClient(
+        attempts=4, default_interval=0, sleep=clock.sleep, monotonic=clock.monotonic
+    ) as http:
+        result = source.fetch(FetchContext(now=NOW, client=http))
+    held = clock.now - 1000.0
+    print(f"held by 429s: {held:g} s (slept {clock.slept})")
+    assert held <= 600
+    assert result.papers == ()
+    assert any("[sources.openalex] deadline_seconds" in w for w in result.warnings)
+
+
+def test_the_deadline_stops_the_source_between_queries_and_keeps_what_was_read(
+    http_server: HttpServer,
+) -> None:
+    FakeOpenAlex().install(http_server)
+    clock = FakeClock()
+    source = OpenAlexSource(config(http_server, deadline_seconds=250), [READER])
+    policy = {http_server.url: HostPolicy("openalex", 100)}
+    with PoliteClient(
+        attempts=1, policies=policy, sleep=clock.sleep, monotonic=clock.monotonic
+    ) as http:
+        result = source.fetch(FetchContext(now=NOW, client=http))
+    assert len(http_server.hits("/works")) == 3  # at 0, 100 and 200 s; the next would be 300
+    assert clock.now - 1000.0 <= 250
+    assert any("deadline_seconds" in w for w in result.warnings)
+
+
+def test_the_fetch_and_its_lookups_share_one_deadline(http_server: HttpServer) -> None:
+    FakeOpenAlex().install(http_server)
+    clock = FakeClock()
+    source = OpenAlexSource(config(http_server, deadline_seconds=250), [READER])
+    with PoliteClient(attempts=1, sleep=clock.sleep, monotonic=clock.monotonic) as http:
+        context = FetchContext(now=NOW, client=http)
+        assert source.session(context) is source.session(context)
+        source.fetch(context)
+        clock.sleep(300)  # the deadline passed during the fetch's own work
+        found, warnings = source.lookup(
+            context, [Paper("arxiv:2411.00002", "P", arxiv_id="2411.00002")]
+        )
+    assert found == [] and any("deadline_seconds" in w for w in warnings)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from digest import limits
 from digest.app import build_app, fetch
 from digest.errors import SourceError
 from digest.settings import Settings
@@ -116,3 +120,40 @@ def test_fetch_one_source_by_name(make_settings: Callable[..., Settings], clock:
 
     with pytest.raises(ConfigError, match="no source named 'nope'"):
         fetch(app, "nope")
+
+
+_READ_ALL = (
+    "import sys\n"
+    "from digest.errors import SourceError\n"
+    "from digest.sources.files import FilesSource\n"
+    "try:\n"
+    "    FilesSource('f', sys.argv[1]).read_all()\n"
+    "except SourceError as exc:\n"
+    "    print(exc)\n"
+)
+
+
+def test_a_fifo_among_the_listing_files_fails_the_source_and_does_not_block(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "a.jsonl").write_text('{"title": "A"}\n')
+    os.mkfifo(tmp_path / "b.jsonl")
+    done = subprocess.run(  # a child, killed and reaped should the read block
+        [sys.executable, "-c", _READ_ALL, str(tmp_path / "*.jsonl")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(Path(__file__).resolve().parent.parent), "PATH": "/usr/bin:/bin"},
+    )
+    assert (
+        done.stdout.strip() == f"{tmp_path / 'b.jsonl'}: is a named pipe (FIFO), not a regular file"
+    )
+
+
+def test_a_listing_file_past_the_size_bound_is_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "LISTING_FILE_BYTES", 1000)
+    (tmp_path / "big.jsonl").write_text('{"title": "A"}\n' * 100)
+    with pytest.raises(SourceError, match=r"big\.jsonl: larger than 1,000 bytes, not read"):
+        FilesSource("f", str(tmp_path / "*.jsonl")).read_all()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from digest import limits
 from digest.errors import SourceError
 from digest.http import PoliteClient
 from digest.models import FollowedAuthor, Paper, paper_keys, parse_arxiv_id
@@ -153,8 +154,9 @@ def _local(tag: str) -> str:
 
 
 def _collapse(text: str | None) -> str:
-    """Whitespace runs, line breaks included, become one space; ends are stripped."""
-    return " ".join((text or "").split())
+    """Whitespace runs, line breaks included, become one space; ends are stripped. No more is
+    read than any field may keep (the cleaner cuts to each field's cap and says so)."""
+    return " ".join(limits.read_prefix(text or "", limits.ABSTRACT_CHARS).split())
 
 
 def _text(element: ET.Element, path: str) -> str:
@@ -254,7 +256,8 @@ def _listed(item: _Item, element: ET.Element, origin: str) -> ListedPaper:
     arxiv_id, version = parse_arxiv_id(listing_id)
     if not arxiv_id or not item.title:
         missing = "an arXiv id" if not arxiv_id else "a title"
-        raise SourceError(f"{origin}: an item without {missing} ({item.title or listing_id!r})")
+        shown = (item.title or listing_id)[:80]
+        raise SourceError(f"{origin}: an item without {missing} ({shown!r})")
     announce = (_text(element, f"{ARXIV}announce_type") or (head["type"] if head else "")).lower()
     announce = announce or "new"
     creators = split_creators(element.findtext(f"{DC}creator") or "")
@@ -340,7 +343,7 @@ def _opensearch(root: ET.Element, name: str, origin: str, default: int) -> int:
         if found is not None:
             value = _collapse(found.text)
             if not value.isdigit():
-                raise SourceError(f"{origin}: opensearch:{name} is not a number: {value!r}")
+                raise SourceError(f"{origin}: opensearch:{name} is not a number: {value[:40]!r}")
             return int(value)
     return default
 
@@ -350,7 +353,7 @@ def _api_paper(entry: ET.Element, origin: str) -> Paper:
     arxiv_id, version = parse_arxiv_id(raw_id)
     title = _text(entry, f"{ATOM}title")
     if not arxiv_id:
-        raise SourceError(f"{origin}: an entry whose id is not an arXiv id: {raw_id!r}")
+        raise SourceError(f"{origin}: an entry whose id is not an arXiv id: {raw_id[:80]!r}")
     if not title:
         raise SourceError(f"{origin}: an entry without a title ({raw_id})")
     authors, affiliations = [], []

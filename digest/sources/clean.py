@@ -1,6 +1,6 @@
 """Ingest cleaning: what every source's papers pass through before the store sees them.
 
-Three rules (DESIGN.md, "Limits"; TeX names), in one pure function, `clean_paper`:
+Four rules (DESIGN.md, "Limits"; TeX names), in one pure function, `bounded_paper`:
 
 - Only absolute http(s) URLs are kept: a `javascript:`, `data:`, `vbscript:`, `file:` or
   relative link (the paper URL, the API's PDF link, Hugging Face's code and project links, a
@@ -14,6 +14,11 @@ Three rules (DESIGN.md, "Limits"; TeX names), in one pure function, `clean_paper
   Hoffmann`, `Anders S{\\o}gaard` or `Universit\\"at` (arXiv, BibTeX-made listings, feeds), and
   a followed `Jörg Hoffmann` must match. This is the one place they are decoded (pylatexenc).
 
+- Every field within its cap (`digest.limits`: title, abstract, author names and count,
+  categories, ids, links, cited works, the extras): cut with "…" or dropped, never silently —
+  `bounded_paper` says which fields were cut and `clean_result` turns that into warning lines.
+  The parsers read no more of a string than the caps need, so one huge field costs little.
+
 `clean_result` applies it to a whole fetch result; the fetch job calls it for every source, and
 `digest match --input` for its listing.
 """
@@ -26,6 +31,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
+from digest import limits
 from digest.models import Paper, paper_keys
 from digest.sources import FetchResult
 
@@ -99,65 +105,230 @@ def _is_url_name(name: str) -> bool:
     return name.endswith("_url") or name in _URL_NAMES
 
 
-def _clean_value(name: str, value: Any) -> Any:
-    """One `extra` value: URLs checked, strings cleaned, inside lists and objects too."""
+# What a cut is called in the warning, by field (one line per field a fetch cut).
+_CUT_LINES: dict[str, str] = {
+    "title": f"title longer than {limits.TITLE_CHARS:,} characters cut",
+    "abstract": f"abstract longer than {limits.ABSTRACT_CHARS:,} characters cut",
+    "author name": f"author name longer than {limits.AUTHOR_CHARS:,} characters cut",
+    "authors": f"authors past the first {limits.AUTHORS:,} left out",
+    "categories": (
+        f"categories past the first {limits.CATEGORIES:,}, or longer than "
+        f"{limits.CATEGORY_CHARS:,} characters, left out"
+    ),
+    "listing id": f"listing id, DOI or arXiv id longer than {limits.ID_CHARS:,} characters dropped",
+    "url": f"url longer than {limits.URL_CHARS:,} characters dropped",
+    "references": f"references past the first {limits.REFERENCES:,} left out",
+    "extra": (
+        f"extra signals cut (strings to {limits.EXTRA_TEXT_CHARS:,} characters, "
+        f"{limits.EXTRA_CHARS:,} in all, {limits.EXTRA_ITEMS:,} items, "
+        f"{limits.EXTRA_DEPTH} levels)"
+    ),
+}
+
+
+class _Cuts:
+    """The fields one paper had cut, and what is left of its extras' character budget."""
+
+    def __init__(self) -> None:
+        self.fields: list[str] = []
+        self.extra_left = limits.EXTRA_CHARS
+
+    def note(self, name: str) -> None:
+        if name not in self.fields:
+            self.fields.append(name)
+
+
+def _line(value: str, limit: int, name: str, cuts: _Cuts) -> str:
+    """`value` cleaned and at most `limit` characters, cut with "…" (noted in `cuts`)."""
+    prefix = limits.read_prefix(value, limit)
+    text = clean_text(prefix)
+    if len(text) > limit or len(prefix) < len(value):
+        cuts.note(name)
+        if len(text) > limit:
+            return limits.cut(text, limit)
+        # The rest of a longer string was not read: the text ends in "…" all the same.
+        return (text if len(text) < limit else text[: limit - 1]).rstrip() + "…"
+    return text
+
+
+def _bounded_id(value: str, cuts: _Cuts) -> str:
+    """An identifier cleaned; "" (noted) when it is longer than any identifier is."""
+    text = clean_text(limits.read_prefix(value, limits.ID_CHARS))
+    if len(text) > limits.ID_CHARS:
+        cuts.note("listing id")
+        return ""
+    return text
+
+
+def _bounded_url(value: str, cuts: _Cuts) -> str:
+    if len(value) > limits.URL_CHARS * limits.READ_FACTOR:
+        cuts.note("url")
+        return ""
+    url = safe_url(value)
+    if len(url) > limits.URL_CHARS:
+        cuts.note("url")
+        return ""
+    return url
+
+
+def _clean_value(name: str, value: Any, depth: int, cuts: _Cuts) -> Any:
+    """One `extra` value: URLs checked, strings cleaned and cut, inside lists and objects too
+    (their items, nesting and characters bounded; see `limits`)."""
     if isinstance(value, str):
-        return safe_url(value) if _is_url_name(name) else clean_text(value)
+        if _is_url_name(name):
+            return _bounded_url(value, cuts)
+        if cuts.extra_left <= 0:  # the extras' budget is spent: later strings are left empty
+            if value:
+                cuts.note("extra")
+            return ""
+        text = _line(value, min(limits.EXTRA_TEXT_CHARS, cuts.extra_left), "extra", cuts)
+        cuts.extra_left -= len(text)
+        return text
+    if isinstance(value, list | dict):
+        if depth >= limits.EXTRA_DEPTH:
+            cuts.note("extra")
+            return None
+        if len(value) > limits.EXTRA_ITEMS:
+            cuts.note("extra")
     if isinstance(value, list):
-        return [_clean_value(name, item) for item in value]
+        return [_clean_value(name, item, depth + 1, cuts) for item in value[: limits.EXTRA_ITEMS]]
     if isinstance(value, dict):
-        return {clean_text(str(k)): _clean_value(str(k), v) for k, v in value.items()}
+        pairs = list(value.items())[: limits.EXTRA_ITEMS]
+        cleaned: dict[str, Any] = {}
+        for key, item in pairs:
+            label = clean_text(limits.read_prefix(str(key), limits.ID_CHARS))[: limits.ID_CHARS]
+            cleaned[label] = _clean_value(str(key), item, depth + 1, cuts)
+        return cleaned
     return value
 
 
-def _clean_extra(extra: tuple[tuple[str, Any], ...]) -> tuple[tuple[str, Any], ...]:
+def _clean_extra(extra: tuple[tuple[str, Any], ...], cuts: _Cuts) -> tuple[tuple[str, Any], ...]:
     cleaned: dict[str, Any] = {}
-    for name, value in extra:
+    for name, value in extra[: limits.EXTRA_ITEMS]:
         if name == "affiliations" and isinstance(value, list):
-            value = [tex_to_text(v) if isinstance(v, str) else v for v in value]
-        kept = _clean_value(name, value)
+            value = [
+                tex_to_text(limits.read_prefix(v, limits.EXTRA_TEXT_CHARS))
+                if isinstance(v, str)
+                else v
+                for v in value[: limits.EXTRA_ITEMS]
+            ]
+        kept = _clean_value(name, value, 0, cuts)
         if _is_url_name(name) and kept == "":
             continue  # a dropped link leaves no empty signal behind
-        cleaned[clean_text(name)] = kept
+        cleaned[clean_text(name)[: limits.ID_CHARS]] = kept
+    if len(extra) > limits.EXTRA_ITEMS:
+        cuts.note("extra")
     return tuple(sorted(cleaned.items(), key=lambda pair: pair[0]))
 
 
-def clean_paper(paper: Paper) -> Paper:
-    """`paper` as it may be stored: only http(s) links, no control characters (see above).
+def _authors(paper: Paper, cuts: _Cuts) -> dict[str, Any]:
+    """The author names (TeX read, cleaned, cut), with their ids and ORCID iDs kept aligned
+    when a name cleans to nothing, and at most `limits.AUTHORS` of them."""
+    names: list[str] = []
+    ids: list[str] = []
+    orcids: list[str] = []
+    for position, raw in enumerate(paper.authors):
+        if len(names) == limits.AUTHORS:
+            cuts.note("authors")
+            break
+        name = _line(
+            tex_to_text(limits.read_prefix(raw, limits.AUTHOR_CHARS)),
+            limits.AUTHOR_CHARS,
+            "author name",
+            cuts,
+        )
+        if len(raw) > limits.AUTHOR_CHARS * limits.READ_FACTOR:
+            cuts.note("author name")
+        if not name:
+            continue
+        names.append(name)
+        ids.append(paper.author_ids[position] if position < len(paper.author_ids) else "")
+        orcids.append(paper.author_orcids[position] if position < len(paper.author_orcids) else "")
+    cut = len(names) < len(paper.authors) and "authors" in cuts.fields
+    return {
+        "authors": tuple(names),
+        "author_ids": tuple(ids) if paper.author_ids else (),
+        "author_orcids": tuple(orcids) if paper.author_orcids else (),
+        "authors_truncated": paper.authors_truncated or cut,
+    }
+
+
+def _categories(paper: Paper, cuts: _Cuts) -> tuple[str, ...]:
+    kept: list[str] = []
+    for raw in paper.categories:
+        term = clean_text(limits.read_prefix(raw, limits.CATEGORY_CHARS))
+        if len(term) > limits.CATEGORY_CHARS:
+            cuts.note("categories")
+            continue
+        if term:
+            if len(kept) == limits.CATEGORIES:
+                cuts.note("categories")
+                break
+            kept.append(term)
+    return tuple(kept)
+
+
+def bounded_paper(paper: Paper) -> tuple[Paper, tuple[str, ...]]:
+    """`paper` as it may be stored (see above), and the fields a limit cut (`limits`): only
+    http(s) links, no control characters, every field within its cap.
 
     When the title, DOI or arXiv id changed, the key follows them (a title fingerprint would
     otherwise be computed from text nobody sees)."""
-    title = clean_text(paper.title)
-    doi = clean_text(paper.doi)
-    arxiv_id = clean_text(paper.arxiv_id)
-    url = safe_url(paper.url)
-    listing_id = clean_text(paper.listing_id)
-    if not url and listing_id == clean_text(paper.url):
+    cuts = _Cuts()
+    title = _line(paper.title, limits.TITLE_CHARS, "title", cuts)
+    doi = _bounded_id(paper.doi, cuts)
+    arxiv_id = _bounded_id(paper.arxiv_id, cuts)
+    url = _bounded_url(paper.url, cuts)
+    listing_id = _bounded_id(paper.listing_id, cuts)
+    if not url and listing_id == clean_text(paper.url[: limits.URL_CHARS + 1]):
         listing_id = ""  # a feed entry without an id is known by its link: a dropped one too
     key = paper.key
     if (title, doi, arxiv_id) != (paper.title, paper.doi, paper.arxiv_id):
-        key = (paper_keys(arxiv_id, doi, title) or (clean_text(key),))[0]
-    return replace(
+        fallback = clean_text(key)[: limits.ID_CHARS]
+        key = (paper_keys(arxiv_id, doi, title) or (fallback,))[0]
+    if len(paper.referenced) > limits.REFERENCES:
+        cuts.note("references")
+    cleaned = replace(
         paper,
         key=key,
         title=title,
-        authors=tuple(name for a in paper.authors if (name := clean_text(tex_to_text(a)))),
-        abstract=clean_text(paper.abstract),
-        categories=tuple(term for c in paper.categories if (term := clean_text(c))),
+        abstract=_line(paper.abstract, limits.ABSTRACT_CHARS, "abstract", cuts),
+        categories=_categories(paper, cuts),
         url=url,
-        source=clean_text(paper.source),
+        source=_bounded_id(paper.source, cuts),
         listing_id=listing_id,
         arxiv_id=arxiv_id,
         doi=doi,
-        extra=_clean_extra(paper.extra),
-        sources=tuple(clean_text(s) for s in paper.sources),
+        extra=_clean_extra(paper.extra, cuts),
+        sources=tuple(_bounded_id(s, cuts) for s in paper.sources[: limits.CATEGORIES]),
+        referenced=tuple(r[: limits.ID_CHARS] for r in paper.referenced[: limits.REFERENCES]),
+        **_authors(paper, cuts),
     )
+    return cleaned, tuple(cuts.fields)
+
+
+def clean_paper(paper: Paper) -> Paper:
+    """`paper` as it may be stored: only http(s) links, no control characters, every field
+    within its cap (`bounded_paper`, without saying what was cut)."""
+    return bounded_paper(paper)[0]
 
 
 def clean_result(result: FetchResult) -> FetchResult:
-    """Every paper of a fetch result cleaned (`clean_paper`)."""
-    return replace(
-        result,
-        papers=tuple(clean_paper(p) for p in result.papers),
-        updates=tuple(clean_paper(p) for p in result.updates),
-    )
+    """Every paper of a fetch result cleaned (`bounded_paper`), and a warning line for each
+    field a limit cut: how many papers, and the first few of them."""
+    cut: dict[str, list[str]] = {}
+
+    def clean(paper: Paper) -> Paper:
+        kept, fields = bounded_paper(paper)
+        for name in fields:
+            cut.setdefault(name, []).append(kept.key)
+        return kept
+
+    papers = tuple(clean(p) for p in result.papers)
+    updates = tuple(clean(p) for p in result.updates)
+    warnings = list(result.warnings)
+    for name, keys in cut.items():
+        shown = ", ".join(keys[:3]) + (", …" if len(keys) > 3 else "")
+        count = f"{len(keys)} paper" + ("s" if len(keys) != 1 else "")
+        warnings.append(f"{_CUT_LINES[name]}: {count} ({shown})")
+    return replace(result, papers=papers, updates=updates, warnings=tuple(warnings))

@@ -29,6 +29,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import feedparser  # type: ignore[import-untyped]
 
+from digest import limits
 from digest.errors import SourceError
 from digest.models import Paper, paper_keys, parse_arxiv_id
 from digest.sources import TRUNCATED_XML, FetchContext, FetchResult, client_needed
@@ -90,7 +91,10 @@ def plain_text(value: str) -> str:
     extractor = _TextExtractor()
     extractor.feed(value)
     extractor.close()
-    return " ".join("".join(extractor.parts).split())
+    # Words are split from no more text than any field may keep (the cleaner cuts to each cap
+    # and says so): a response of one long run of words does not become millions of strings.
+    text = limits.read_prefix("".join(extractor.parts), limits.ABSTRACT_CHARS)
+    return " ".join(text.split())
 
 
 def find_doi(*candidates: str) -> str:

@@ -13,12 +13,23 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from digest import limits
 from digest.errors import SourceError
+from digest.localfiles import UnreadableFile, read_regular_file
 from digest.models import Paper, paper_keys, parse_arxiv_id
 from digest.sources import FetchContext, FetchResult, load_json
 
 _STRING_FIELDS = ("id", "title", "abstract", "url", "source")
 _LIST_FIELDS = ("authors", "categories")
+
+
+def read_listing_file(path: Path) -> bytes:
+    """The bytes of one listing file: a regular file of at most `limits.LISTING_FILE_BYTES`
+    (a FIFO or a device matched by the glob would block or never end), else SourceError."""
+    try:
+        return read_regular_file(path, limits.LISTING_FILE_BYTES)
+    except UnreadableFile as exc:
+        raise SourceError(f"{path}: {exc}") from exc
 
 
 def parse_listing_jsonl(data: bytes, origin: str) -> tuple[Paper, ...]:
@@ -54,7 +65,7 @@ def listing_to_paper(obj: Any, origin: str = "") -> Paper:
         value = obj.get(name, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ValueError(f"{name!r} must be a list of strings")
-    title = " ".join(obj.get("title", "").split())
+    title = _one_line(obj.get("title", ""))
     if not title:
         raise ValueError("'title' is missing or empty")
     extra = obj.get("extra")
@@ -68,7 +79,7 @@ def listing_to_paper(obj: Any, origin: str = "") -> Paper:
         key=paper_keys(arxiv_id, doi, title)[0],
         title=title,
         authors=tuple(a.strip() for a in obj.get("authors", []) if a.strip()),
-        abstract=" ".join(obj.get("abstract", "").split()),
+        abstract=_one_line(obj.get("abstract", "")),
         categories=tuple(obj.get("categories", [])),
         published=_parse_date(obj.get("published")),
         url=obj.get("url", ""),
@@ -80,6 +91,12 @@ def listing_to_paper(obj: Any, origin: str = "") -> Paper:
         authors_truncated=bool(obj.get("authors_truncated", False)),
         extra=tuple(sorted(extra.items())),
     )
+
+
+def _one_line(text: str) -> str:
+    """`text` with its whitespace collapsed, read no further than any field may keep (the
+    cleaner cuts to each field's cap and says so)."""
+    return " ".join(limits.read_prefix(text, limits.ABSTRACT_CHARS).split())
 
 
 def _doi_of(listing_id: str) -> str:
@@ -95,7 +112,7 @@ def _parse_date(value: Any) -> date | None:
     try:
         return date.fromisoformat(value[:10])
     except ValueError:
-        raise ValueError(f"'published' is not an ISO date: {value!r}") from None
+        raise ValueError(f"'published' is not an ISO date: {value[:40]!r}") from None
 
 
 class FilesSource:
@@ -129,9 +146,5 @@ class FilesSource:
             raise SourceError(f"{self.name}: no files match {self.pattern}")
         papers: list[Paper] = []
         for path in paths:
-            try:
-                data = Path(path).read_bytes()
-            except OSError as exc:
-                raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
-            papers.extend(parse_listing_jsonl(data, path))
+            papers.extend(parse_listing_jsonl(read_listing_file(Path(path)), path))
         return papers

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from digest import limits
 from digest.errors import SourceError
 from digest.http import PoliteClient
 from digest.models import Paper, paper_keys, parse_arxiv_id
@@ -82,7 +83,10 @@ def _kind(value: Any) -> str:
 
 def _text(value: Any) -> str:
     """A string field with its whitespace collapsed; "" for anything else."""
-    return " ".join(value.split()) if isinstance(value, str) else ""
+    if not isinstance(value, str):
+        return ""
+    # No more is read than any field may keep: the cleaner cuts to each cap and says so.
+    return " ".join(limits.read_prefix(value, limits.ABSTRACT_CHARS).split())
 
 
 def _count(value: Any) -> int | None:
@@ -108,7 +112,7 @@ def _date_of(value: Any) -> date | None:
     try:
         return datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
     except ValueError:
-        raise ValueError(f"'publishedAt' is not an ISO date: {value!r}") from None
+        raise ValueError(f"'publishedAt' is not an ISO date: {value[:40]!r}") from None
 
 
 def daily_dates(last_success: date | None, today: date, max_days: int = 7) -> tuple[date, ...]:

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from digest.errors import SourceError
+from digest import limits
+from digest.errors import SourceDeadlineError, SourceError
 from digest.http import Fetched, PoliteClient
 from digest.ids import (
     arxiv_of_doi,
@@ -51,7 +52,6 @@ SELECT = (
 )
 OR_LIMIT = 50  # values OR-ed in one filter (OpenAlex's documented limit is 100)
 _ARXIV_URL = re.compile(r"^https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/([^?#]+)", re.I)
-_MAX_ABSTRACT_WORDS = 20_000  # an inverted index reaching past this is not an abstract
 
 
 class OpenAlexMemory(Protocol):
@@ -82,19 +82,37 @@ def rebuild_abstract(index: Any) -> str:
 
     Null (or anything but an object) is "". A position given twice keeps the first word that
     claims it; positions that are not integers are ignored; a gap is simply closed up.
+
+    Bounded whatever the index holds: positions from `limits.ABSTRACT_POSITIONS` on are not
+    placed (one word repeated at 4,000,000 positions made a 24 MB abstract), and the text stops
+    a word past `limits.ABSTRACT_CHARS`, so the cleaner sees it is too long, cuts it and says so.
     """
     if not isinstance(index, dict):
         return ""
     at: dict[int, str] = {}
+    # The first word past the positions placed: appended when the index reaches past them, so
+    # a cut abstract is longer than the cap and the cleaner reports the cut.
+    beyond: tuple[int, str] | None = None
     for word, positions in index.items():
         if not isinstance(word, str) or not isinstance(positions, list):
             continue
         for position in positions:
-            if isinstance(position, int) and not isinstance(position, bool) and position >= 0:
+            if not isinstance(position, int) or isinstance(position, bool) or position < 0:
+                continue
+            if position < limits.ABSTRACT_POSITIONS:
                 at.setdefault(position, word)
-        if len(at) > _MAX_ABSTRACT_WORDS:
+            elif beyond is None or position < beyond[0]:
+                beyond = (position, word)
+    words: list[str] = []
+    size = 0
+    ordered = [at[p] for p in sorted(at)] + ([beyond[1]] if beyond else [])
+    for word in ordered:
+        for piece in limits.read_prefix(word, limits.ABSTRACT_CHARS).split():
+            words.append(piece)
+            size += len(piece) + 1
+        if size > limits.ABSTRACT_CHARS + 1:
             break
-    return " ".join(" ".join(at[p] for p in sorted(at)).split())
+    return " ".join(words)[: limits.ABSTRACT_CHARS + 1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +238,10 @@ def _landing_page(work: Mapping[str, Any], doi: str, work_id: str) -> str:
 
 
 def _text(value: Any) -> str:
-    return " ".join(value.split()) if isinstance(value, str) else ""
+    """A string with its whitespace collapsed, read no further than any field may keep."""
+    if not isinstance(value, str):
+        return ""
+    return " ".join(limits.read_prefix(value, limits.ABSTRACT_CHARS).split())
 
 
 def _object(value: Any) -> dict[str, Any]:
@@ -242,7 +263,7 @@ def _date(value: Any) -> date | None:
     try:
         return date.fromisoformat(text[:10])
     except ValueError:
-        raise ValueError(f"'publication_date' is not an ISO date: {value!r}") from None
+        raise ValueError(f"'publication_date' is not an ISO date: {text[:40]!r}") from None
 
 
 def or_groups(values: Sequence[str], size: int = OR_LIMIT) -> list[str]:
@@ -315,6 +336,10 @@ class OpenAlexClient:
             hide_from_logs(self.key)
         self.spent = memory.openalex_usage(today) if memory is not None else 0
         self.remaining: int | None = None  # what the server last said is left today
+        # One deadline for the whole session, on the client's clock: every query, page and
+        # wait (pacing, Retry-After) of a fetch together.
+        self.started = client.clock()
+        self.deadline = self.started + config.deadline_seconds
 
     @property
     def base(self) -> str:
@@ -331,11 +356,17 @@ class OpenAlexClient:
         """One list request, counted against the day's budget; SourceError without the key."""
         if self.spent >= self.config.daily_budget or self.remaining == 0:
             raise BudgetSpent
+        if self.client.clock() >= self.deadline:
+            raise SourceDeadlineError(f"{self.base}{path}: not asked, the deadline has passed")
         self.spent += 1
         if self.memory is not None:
             self.memory.add_openalex_usage(self.today, 1)
         try:
-            got = self.client.get(self.base + path, params={**params, **self.auth()})
+            got = self.client.get(
+                self.base + path, params={**params, **self.auth()}, deadline=self.deadline
+            )
+        except SourceDeadlineError as exc:
+            raise SourceDeadlineError(self.redact(str(exc))) from None
         except SourceError as exc:
             raise SourceError(self.redact(str(exc))) from None
         remaining = dict(got.rate_limit).get("x-ratelimit-remaining", "")
@@ -347,11 +378,21 @@ class OpenAlexClient:
         """`text` with the API key replaced (an error must never show it)."""
         return text.replace(self.key, "[api key]") if self.key else text
 
+    def late_line(self, exc: SourceDeadlineError) -> str:
+        """The warning for a session its deadline stopped."""
+        return (
+            f"stopped after {self.client.clock() - self.started:.0f} s "
+            f"([sources.openalex] deadline_seconds = {self.config.deadline_seconds:g}): {exc}; "
+            "what was read is kept, the rest waits for the next fetch"
+        )
+
     def works(self, filter_text: str) -> tuple[list[Paper], str]:
         """Every work a filter selects, cursor-paged up to `max_pages`; a warning when a limit
-        stopped it first. BudgetSpent when the budget ran out before the first page."""
+        stopped it first (the budget, the deadline, a server naming a cursor again).
+        BudgetSpent or SourceDeadlineError when it stopped before the first page."""
         papers: list[Paper] = []
         cursor = "*"
+        seen = {cursor}
         origin = f"{self.base}/works?filter={filter_text}"
         for page in range(self.config.max_pages):
             params: dict[str, str | int] = {
@@ -367,11 +408,21 @@ class OpenAlexClient:
                 if page == 0:
                     raise
                 return papers, f"{origin}: the daily budget ran out after {page} pages"
+            except SourceDeadlineError as exc:
+                if page == 0:
+                    raise
+                return papers, f"{origin}: after {page} pages, {self.late_line(exc)}"
             parsed = parse_works(got.content, origin=self.redact(origin))
             papers.extend(parsed.papers)
             if parsed.next_cursor is None or (not parsed.papers and not parsed.skipped):
                 return papers, ""
+            if parsed.next_cursor in seen:  # it would answer the same pages until max_pages
+                return papers, (
+                    f"{origin}: the server repeated the cursor {parsed.next_cursor[:40]!r} "
+                    f"after {page + 1} pages; stopped there, what was read is kept"
+                )
             cursor = parsed.next_cursor
+            seen.add(cursor)
         return papers, (
             f"{origin}: stopped after {self.config.max_pages} pages of {self.config.per_page} "
             "works ([sources.openalex] max_pages)"
@@ -409,12 +460,18 @@ class OpenAlexSource:
         self.profiles = tuple(profiles)
         self.memory = memory
         self.contact = contact
+        self._session: tuple[FetchContext, OpenAlexClient] | None = None
 
     def session(self, context: FetchContext) -> OpenAlexClient:
-        """A budgeted client for one fetch (or one lookup run)."""
-        return OpenAlexClient(
+        """A budgeted client for one fetch: the same one for the fetch and the lookups made
+        with the same context, so one deadline covers the whole source."""
+        if self._session is not None and self._session[0] is context:
+            return self._session[1]
+        api = OpenAlexClient(
             self.config, client_needed(context), self.memory, context.now.date(), self.contact
         )
+        self._session = (context, api)
+        return api
 
     def fetch(self, context: FetchContext) -> FetchResult:
         """The works of followed ids and the works citing watched papers since the lookback."""
@@ -437,6 +494,8 @@ class OpenAlexSource:
                 warnings.extend([warning] if warning else [])
         except BudgetSpent:
             warnings.append(self._spent_line(api))
+        except SourceDeadlineError as exc:
+            warnings.append(api.late_line(exc))
         return FetchResult(papers=tuple(found.values()), warnings=tuple(warnings))
 
     def _spent_line(self, api: OpenAlexClient) -> str:
@@ -500,6 +559,8 @@ class OpenAlexSource:
                 warnings.extend([warning] if warning else [])
         except BudgetSpent:
             warnings.append(self._spent_line(api))
+        except SourceDeadlineError as exc:
+            warnings.append(api.late_line(exc))
         return found, warnings
 
 
