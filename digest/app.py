@@ -13,9 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -28,13 +27,13 @@ from digest.deliver import (
     refusal_is_permanent,
 )
 from digest.errors import ConfigError, DeliveryError, DigestError, SourceError
-from digest.feedback import drop_muted, email_linker, signing_secret
+from digest.feedback import email_linker, signing_secret
 from digest.http import HostPolicy, PoliteClient
-from digest.match import Matcher, rank
-from digest.match.cites import citing_match, watched_names
-from digest.match.identity import confirm_all, needs_confirmation
-from digest.models import Digest, Match, Paper, Profile, RenderedDigest, SourceStatus
-from digest.render import CLIP_BYTES, Linker, fit_digest, render_digest, source_title
+from digest.match import Matcher
+from digest.match.identity import needs_confirmation
+from digest.models import Match, Paper, Profile, RenderedDigest
+from digest.plan.planning import Plan, PlanPass
+from digest.render import CLIP_BYTES, Linker
 from digest.settings import Settings
 from digest.sources import FetchContext, FetchResult, Source, build_sources
 from digest.sources.clean import clean_result
@@ -49,9 +48,6 @@ from digest.store import (
     Store,
     UpsertCounts,
 )
-
-if TYPE_CHECKING:
-    from digest.suggest import Suggester
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +122,17 @@ class App:
             return known
 
         return remembered
+
+    def plan_pass(self) -> PlanPass:
+        """A planning pass over the store as of now (`digest.plan`)."""
+        return PlanPass(
+            self.store,
+            self.settings,
+            self.clock(),
+            self.verdicts,
+            links=lambda profile: email_links(self, profile),
+            clip_bytes=self.clip_bytes,
+        )
 
     def get_mailer(self) -> Mailer:
         """The mailer, built on first use: SMTP settings are needed only to send."""
@@ -337,35 +344,7 @@ def _confirm_names(
     return merged, asked
 
 
-# --- plan and render ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The next digest of one profile, rendered, and where its candidates started."""
-
-    digest: Digest
-    rendered: RenderedDigest
-    since: datetime
-    candidates: int = 0  # undelivered papers in the window, matched or not
-
-
-def window_start(app: App, profile: Profile, now: datetime) -> datetime:
-    """Where the profile's candidates start (DESIGN.md, the window rule).
-
-    The first digest reaches back `first_run_days`. Later ones reach back `window_days`, and
-    always at least to the last completed send run, so a weekly profile or a machine that was
-    off for a week still gets everything since its last digest; never before the first
-    digest's start, so a profile does not inherit a backlog it was never offered.
-    """
-    window = app.store.window(profile.name)
-    if window is None:
-        return now - timedelta(days=profile.first_run_days)
-    start = now - timedelta(days=profile.window_days)
-    last_run = app.store.last_send_run(profile.name)
-    if last_run is not None:
-        start = min(start, last_run)
-    return max(start, window.origin)
+# --- plan ------------------------------------------------------------------------------------
 
 
 def plan_digest(app: App, profile: Profile) -> Plan:
@@ -374,73 +353,14 @@ def plan_digest(app: App, profile: Profile) -> Plan:
 
 
 def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
-    """The digests `profiles` would get now, by name, planned in one pass; nothing changes.
+    """The digests `profiles` would get now, by name, planned in one pass (`PlanPass.plan`)."""
+    return app.plan_pass().plan(profiles)
 
-    One candidate query serves them all (the window rule, each profile with its own window
-    and sets), each candidate is decoded and matched once for every profile, then each
-    profile's digest is fitted from its ranked matches.
-    """
-    now = app.clock()
-    starts = {profile.name: window_start(app, profile, now) for profile in profiles}
-    match = app.verdicts(profiles)
-    found: dict[str, list[Match]] = {name: [] for name in starts}
-    citing: dict[str, list[Match]] = {name: [] for name in starts}
-    counted = dict.fromkeys(starts, 0)  # undelivered papers in each window, matched or not
-    identified = {p.name: p for p in profiles if any(a.identified for a in p.authors)}
-    watched = _watched_works(app, profiles)
-    # Every candidate of a profile that may get suggestions (they come from the same window).
-    pools: dict[str, list[Paper]] = {p.name: [] for p in profiles if wants_suggestions(p)}
-    for paper, wanted_by in app.store.candidates_for(starts):
-        for name in wanted_by:
-            if name in counted:
-                counted[name] += 1
-            if name in pools:
-                pools[name].append(paper)
-        verdicts = match(paper)
-        if identified:  # followed ids: namesakes dropped, id matches added, the rest marked
-            verdicts = confirm_all(identified, paper, verdicts)
-        for name in watched:
-            cited = citing_match(paper, watched[name]) if name in wanted_by else None
-            if cited is not None:  # shown once, in "Citing your work", with its other reasons
-                also = verdicts.get(name)
-                if also is not None:
-                    cited = replace(cited, reasons=(*cited.reasons, *also.reasons))
-                citing[name].append(cited)
-                verdicts = {k: v for k, v in verdicts.items() if k != name}
-        for name, verdict in verdicts.items():
-            if name in wanted_by:
-                # Kept verdicts may hold an older reading of the paper (upvotes): rank this one.
-                found[name].append(
-                    verdict if verdict.paper == paper else replace(verdict, paper=paper)
-                )
-    problems = app.store.failing_sources()
-    plans = {}
-    suggester = new_suggester(app) if pools else None
-    if suggester is not None:
-        suggester.prepare([p for p in profiles if p.name in pools])
-    for profile in profiles:
-        since, candidates = starts[profile.name], counted[profile.name]
-        picked = found[profile.name] + citing[profile.name]  # never suggested as well
-        suggested = plan_suggestions(suggester, profile, pools.get(profile.name, ()), picked)
-        digest, rendered = fit_digest(
-            profile,
-            drop_muted(profile, rank(found[profile.name])),
-            now,
-            problems,
-            clip_bytes=app.clip_bytes,
-            feedback=email_links(app, profile),
-            citing=rank(citing[profile.name]),
-            suggestions=drop_muted(profile, suggested),
-        )
-        if not digest.papers:
-            arxiv = app.settings.sources.arxiv is not None
-            why = empty_reason(profile, since, candidates, problems, now, arxiv=arxiv)
-            digest = replace(digest, empty_reason=why)
-            rendered = render_digest(digest)
-        plans[profile.name] = Plan(digest, rendered, since, candidates)
-    if suggester is not None:
-        suggester.keep()
-    return plans
+
+def expire_stale(app: App, profile: Profile) -> int:
+    """Record the papers the profile wants that left its window undelivered; how many
+    (`PlanPass.expire_stale`)."""
+    return app.plan_pass().expire_stale(profile)
 
 
 def email_links(app: App, profile: Profile) -> Linker | None:
@@ -451,107 +371,6 @@ def email_links(app: App, profile: Profile) -> Linker | None:
         return None
     secret = signing_secret(app.settings, app.store.path)
     return email_linker(public_url, secret, profile.name, app.clock)
-
-
-def _watched_works(app: App, profiles: Sequence[Profile]) -> dict[str, dict[str, dict[str, str]]]:
-    """Each watching profile's watched papers, resolved to OpenAlex work ids and titles (what
-    the OpenAlex source stored); empty without the source."""
-    if app.settings.sources.openalex_on is None:
-        return {}
-    watched = {}
-    for profile in profiles:
-        names = watched_names(profile.cites, profile.orcid, profile.cites_my_works)
-        if names:
-            watched[profile.name] = app.store.resolved_works(names)
-    return watched
-
-
-def wants_suggestions(profile: Profile) -> bool:
-    """True when the profile has a library and asks for suggestions (DESIGN.md)."""
-    return bool(profile.library) and profile.suggestions > 0
-
-
-def new_suggester(app: App, extra_background: Sequence[Paper] = ()) -> Suggester:
-    """The suggestions of one planning pass (digest.suggest, only imported now, so a profile
-    without a library never loads scikit-learn), over every profile of the instance."""
-    from digest.suggest import Suggester
-
-    return Suggester(app.store, app.clock(), app.settings.profile_records(), extra_background)
-
-
-def plan_suggestions(
-    suggester: Suggester | None,
-    profile: Profile,
-    candidates: Sequence[Paper],
-    picked: Sequence[Match],
-) -> tuple[Match, ...]:
-    """The profile's "Suggested for you" papers among its candidates: those no rule picked
-    that its model scores high; () without a library (or without a suggester)."""
-    if suggester is None or not wants_suggestions(profile):
-        return ()
-    return suggester.suggest(profile, candidates, {m.paper.key for m in picked})
-
-
-def empty_reason(
-    profile: Profile,
-    since: datetime,
-    candidates: int,
-    problems: Sequence[SourceStatus],
-    now: datetime,
-    *,
-    arxiv: bool,
-) -> str:
-    """Why a digest is empty, in one line: nothing fetched, or nothing matched what was; the
-    weekend (arXiv announces nothing on Saturday and Sunday); sources failing since when."""
-    zone = ZoneInfo(profile.timezone)
-    start = f"{since.astimezone(zone):%a %d %b %H:%M}"
-    if candidates:
-        noun = "paper" if candidates == 1 else "papers"
-        why = f"{candidates} {noun} fetched since {start}, none matched"
-    else:
-        why = f"no new papers fetched since {start}"
-    if arxiv and now.astimezone(zone).weekday() >= 5:
-        why += " — arXiv announces nothing on weekends"
-    for problem in problems:
-        since_when = problem.failing_since or problem.last_success
-        failing = f" since {since_when.astimezone(zone):%a %d %b %H:%M}" if since_when else ""
-        why += f"; {source_title(problem.name)} failing{failing}"
-    return why
-
-
-def expire_stale(app: App, profile: Profile) -> int:
-    """Record the papers the profile wants that left its window undelivered; how many.
-
-    Only papers first stored since the last look are read (the window's `expired_until`).
-    The first call only marks where the profile's window began.
-    """
-    now = app.clock()
-    start = window_start(app, profile, now)
-    window = app.store.window(profile.name)
-    if window is None:
-        app.store.record_expired(profile.name, (), origin=start, until=start, now=now)
-        return 0
-    if window.expired_until >= start:
-        return 0
-    leaving = app.store.leaving_window(profile.name, window.expired_until, start)
-    match = app.verdicts([profile])
-    identified = {profile.name: profile} if any(a.identified for a in profile.authors) else {}
-    watched = _watched_works(app, [profile]).get(profile.name, {})
-    keys = [
-        paper.key
-        for paper in leaving
-        if profile.name in confirm_all(identified, paper, match(paper))  # namesakes are not
-        or (watched and citing_match(paper, watched) is not None)
-    ]
-    app.store.record_expired(profile.name, keys, origin=window.origin, until=start, now=now)
-    if keys:
-        log.warning(
-            "%s: %d paper(s) left the %d-day window undelivered (expired; see digest history)",
-            profile.name,
-            len(keys),
-            profile.window_days,
-        )
-    return len(keys)
 
 
 def message_domain(settings: Settings) -> str:

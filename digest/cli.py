@@ -245,13 +245,13 @@ def _with_suggestions(
     """The rule matches of a listing file, then each library profile's suggestions among its
     papers; the model learns against the store's papers and the listing's own (so a fresh
     database works)."""
-    from digest.app import new_suggester, plan_suggestions, wants_suggestions
+    from digest.plan.planning import plan_suggestions, wants_suggestions
 
     if not any(wants_suggestions(p) for p in profiles):
         return results
     app = obj.app()
     try:
-        suggester = new_suggester(app, extra_background=papers)
+        suggester = app.plan_pass().new_suggester(extra_background=papers)
         combined = {}
         for profile in profiles:
             matches = results.get(profile.name, ())

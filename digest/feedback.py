@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from digest.errors import ConfigError
-from digest.models import FeedbackAction, Match, Profile, paper_keys, parse_arxiv_id
+from digest.models import FeedbackAction, Match, paper_keys, parse_arxiv_id
 
 if TYPE_CHECKING:
     from itsdangerous import URLSafeTimedSerializer
@@ -333,21 +333,3 @@ def _profile_list(document: Any, profile: str, key: str, config: Path) -> list[A
 
 
 # --- muted authors --------------------------------------------------------------------------------
-
-
-def drop_muted(profile: Profile, matches: Sequence[Match]) -> list[Match]:
-    """The matches without those any of whose authors the profile muted (by the matcher's name
-    rules), unless a followed author also wrote them. A pure post-filter."""
-    if not profile.mute_authors:
-        return list(matches)
-    from digest.match import same_person
-
-    followed = [name for author in profile.authors for name in author.names]
-
-    def muted(match: Match) -> bool:
-        authors = match.paper.authors
-        if match.followed or any(same_person(a, f) for a in authors for f in followed):
-            return False
-        return any(same_person(a, m) for a in authors for m in profile.mute_authors)
-
-    return [m for m in matches if not muted(m)]
