@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -18,15 +18,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from digest import sending
 from digest.deliver import (
     MaildirMailer,
     Mailer,
     SmtpMailer,
-    build_message,
-    new_message_id,
-    refusal_is_permanent,
 )
-from digest.errors import ConfigError, DeliveryError, DigestError, SourceError
+from digest.errors import ConfigError, DigestError, SourceError
 from digest.feedback import email_linker, signing_secret
 from digest.http import HostPolicy, PoliteClient
 from digest.match import Matcher
@@ -34,17 +32,14 @@ from digest.match.identity import needs_confirmation
 from digest.models import Match, Paper, Profile, RenderedDigest
 from digest.plan.planning import Plan, PlanPass
 from digest.render import CLIP_BYTES, Linker
+from digest.sending import Outbox, SendReport
 from digest.settings import Settings
 from digest.sources import FetchContext, FetchResult, Source, build_sources
 from digest.sources.clean import clean_result
 from digest.sources.files import FilesSource
 from digest.sources.openalex import OpenAlexSource
 from digest.store import (
-    OPEN_RECIPIENT_STATUSES,
-    RETRY_STATUSES,
     OutboxEntry,
-    OutboxStatus,
-    RecipientStatus,
     Store,
     UpsertCounts,
 )
@@ -133,6 +128,10 @@ class App:
             links=lambda profile: email_links(self, profile),
             clip_bytes=self.clip_bytes,
         )
+
+    def outbox(self) -> Outbox:
+        """The outbox worker over this app's store, mailer and clock (`digest.sending`)."""
+        return Outbox(self.store, self.settings, self.clock, self.get_mailer, self.sleep)
 
     def get_mailer(self) -> Mailer:
         """The mailer, built on first use: SMTP settings are needed only to send."""
@@ -373,175 +372,7 @@ def email_links(app: App, profile: Profile) -> Linker | None:
     return email_linker(public_url, secret, profile.name, app.clock)
 
 
-def message_domain(settings: Settings) -> str:
-    """The domain for Message-IDs: configured, else the sender's, else `digest.localhost`."""
-    smtp = settings.smtp
-    return smtp.message_id_domain or smtp.from_address.partition("@")[2] or "digest.localhost"
-
-
-def sender_address(settings: Settings) -> str:
-    """The From address: configured, else a local one (Maildir delivery needs no real sender)."""
-    return settings.smtp.from_address or "digest@localhost"
-
-
-# --- send -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SendReport:
-    """What sending did for one profile.
-
-    `outcome` is the status of the digest `error` is about: pending (kept for retry), failed
-    (its papers go in the next digest), ambiguous (resent unchanged), undeliverable (given
-    up, its papers stay with it). `waiting` counts recipients refused for now, retried later;
-    `notes` say which digests reached some recipients and not others; `why` says why nothing
-    was sent.
-    """
-
-    profile: str
-    sent: tuple[OutboxEntry, ...] = ()
-    papers: int = 0
-    error: str = ""
-    skipped: str = ""
-    followed: int = 0
-    rendered: RenderedDigest | None = field(default=None, repr=False)
-    outcome: OutboxStatus | None = None
-    waiting: int = 0
-    notes: tuple[str, ...] = ()
-    why: str = ""  # with `skipped`: why nothing was sent (`empty_reason`)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What delivering one outbox row did: the row as it now stands, the last attempt's error
-    or refusals ('' when every recipient tried has it), and how many recipients wait for a
-    later try."""
-
-    entry: OutboxEntry
-    error: str = ""
-    waiting: int = 0
-
-    @property
-    def reached_someone(self) -> bool:
-        """Some recipient has the message: the profile's next digest may be planned."""
-        return self.entry.status in ("sent", "partial")
-
-
-def queue_digest(app: App, plan: Plan) -> tuple[OutboxEntry, RenderedDigest]:
-    """Put a planned digest in the outbox (pending), reserving its papers."""
-    profile = plan.digest.profile
-    if not profile.emails:
-        raise ConfigError(f"{app.settings.path}: profiles ({profile.name!r}).email: needed to send")
-    now = plan.digest.generated_at
-    rendered = plan.rendered
-    message_id = new_message_id(message_domain(app.settings))
-    raw = build_message(
-        rendered,
-        sender=sender_address(app.settings),
-        sender_name=app.settings.smtp.from_name,
-        recipients=profile.emails,
-        message_id=message_id,
-        date=now,
-        profile=profile.name,
-    )
-    outbox_id = app.store.add_outbox(
-        profile=profile.name,
-        message_id=message_id,
-        recipients=profile.emails,
-        subject=rendered.subject,
-        raw=raw,
-        paper_keys=rendered.paper_keys,
-        cutoff=now,
-        now=now,
-    )
-    return app.store.outbox_entry(outbox_id), rendered
-
-
-_AMBIGUOUS_NOTE = " [ambiguous: resent with the same Message-ID]"
-_BOUND_NOTE = " [an earlier try was ambiguous: its papers stay with this Message-ID]"
-
-
-def deliver_entry(app: App, entry: OutboxEntry) -> Delivery:
-    """Send one outbox row to its recipients still to try, retrying temporary failures a few
-    times with backoff; every attempt is recorded per recipient.
-
-    The row ends sent (a recipient's server answered 250 after DATA, and none is left to
-    try), failed (a permanent failure, and nobody has it or may have it: its papers go in the
-    next digest) or undeliverable (given up on, while someone may have it: its papers stay
-    with it). A row still open after `[delivery] retry_hours` is given up on.
-    """
-    delivery = app.settings.delivery
-    result = Delivery(entry)
-    for attempt in range(delivery.attempts):
-        last = attempt + 1 == delivery.attempts
-        result, again = _attempt(app, result.entry, last_of_run=last)
-        if not again or last:
-            break
-        app.sleep(delivery.retry_backoff_seconds * 2**attempt)
-    return result
-
-
-def _attempt(app: App, entry: OutboxEntry, *, last_of_run: bool) -> tuple[Delivery, bool]:
-    """One try of an outbox row; True beside it when another try in this run may help."""
-    states = app.store.outbox_recipients(entry.id)
-    targets = [r.address for r in states if r.status in OPEN_RECIPIENT_STATUSES]
-    if not targets:  # nobody left to try (a row left open by an older digest): settle it
-        settled = app.store.record_attempt(entry.id, app.clock(), tried={}, error="", give_up=True)
-        return Delivery(settled), False
-    bound = any(r.status == "sent" or r.ambiguous_attempts for r in states)
-    failure: DeliveryError | None = None
-    try:
-        refused = app.get_mailer().send(entry.raw, sender_address(app.settings), targets)
-    except DeliveryError as exc:
-        failure, refused = exc, exc.refused
-    tried = _recipient_outcomes(targets, refused, failure)
-    error = _attempt_error(refused, failure, bound)
-    now = app.clock()
-    too_old = now - entry.created_at > timedelta(hours=app.settings.delivery.retry_hours)
-    final = failure is not None and failure.permanent
-    give_up = (final and not bound) or (too_old and (last_of_run or final))
-    if give_up and too_old and any(s in OPEN_RECIPIENT_STATUSES for s, _ in tried.values()):
-        hours = app.settings.delivery.retry_hours
-        error = f"given up after {entry.attempts + 1} tries over {hours} h: {error}"
-    updated = app.store.record_attempt(entry.id, now, tried=tried, error=error, give_up=give_up)
-    waiting = sum(
-        1 for r in app.store.outbox_recipients(entry.id) if r.status in OPEN_RECIPIENT_STATUSES
-    )
-    if error:
-        log.warning("digest %s for %s: %s", entry.message_id, entry.profile, error)
-    again = updated.status in RETRY_STATUSES and not final
-    return Delivery(updated, error, waiting), again
-
-
-def _recipient_outcomes(
-    targets: Sequence[str], refused: Mapping[str, str], failure: DeliveryError | None
-) -> dict[str, tuple[RecipientStatus, str]]:
-    """What one attempt did to each recipient tried: accepted, refused (5xx), refused for now
-    (4xx: tried again later), ambiguous, or untouched by a failure of the whole session."""
-    outcomes: dict[str, tuple[RecipientStatus, str]] = {}
-    for address in targets:
-        if address in refused:
-            reply = refused[address]
-            outcomes[address] = ("refused" if refusal_is_permanent(reply) else "pending", reply)
-        elif failure is None:
-            outcomes[address] = ("sent", "accepted")
-        else:
-            outcomes[address] = ("ambiguous" if failure.ambiguous else "pending", str(failure))
-    return outcomes
-
-
-def _attempt_error(refused: Mapping[str, str], failure: DeliveryError | None, bound: bool) -> str:
-    """The text history keeps for one attempt ('' for a clean delivery)."""
-    if failure is not None:
-        note = _AMBIGUOUS_NOTE if failure.ambiguous else _BOUND_NOTE if bound else ""
-        return f"{failure}{note}"
-    if not refused:
-        return ""
-    later = " (retried later)"
-    return "recipients refused: " + "; ".join(
-        f"{address}: {reply}{'' if refusal_is_permanent(reply) else later}"
-        for address, reply in refused.items()
-    )
+# --- send -----------------------------------------------------------------------------------
 
 
 def send_profile(app: App, profile: Profile, *, dry_run: bool = False) -> SendReport:
@@ -550,110 +381,13 @@ def send_profile(app: App, profile: Profile, *, dry_run: bool = False) -> SendRe
 
 
 def send(app: App, profiles: Sequence[Profile], *, dry_run: bool = False) -> list[SendReport]:
-    """Deliver what is due for each profile now: first any digest still to retry, then a new
-    one; the new digests of all of them are planned in one pass (`plan_digests`).
-
-    A retried digest that reaches nobody stops that profile's run (the server is down, or
-    refuses); one that reached some recipients (others refused for now) does not.
-    """
-    reports: dict[str, SendReport] = {}
-    retried: dict[str, tuple[list[OutboxEntry], list[Delivery]]] = {}
-    for profile in profiles:
-        stopped, sent, waiting = _retry_outbox(app, profile, dry_run=dry_run)
-        if stopped is not None:
-            reports[profile.name] = stopped
-            continue
-        retried[profile.name] = (sent, waiting)
-        if not dry_run:
-            expire_stale(app, profile)
-    due = [profile for profile in profiles if profile.name in retried]
-    plans = plan_digests(app, due)
-    for profile in due:
-        sent, waiting = retried[profile.name]
-        reports[profile.name] = _send_plan(app, plans[profile.name], sent, waiting, dry_run=dry_run)
-    return [reports[profile.name] for profile in profiles]
+    """Deliver what is due for each profile now (`digest.sending.send`)."""
+    return sending.send(app.outbox(), app.plan_pass, profiles, dry_run=dry_run)
 
 
-def _retry_outbox(
-    app: App, profile: Profile, *, dry_run: bool
-) -> tuple[SendReport | None, list[OutboxEntry], list[Delivery]]:
-    """Retry the profile's digests still in the outbox: the report that ends its run when one
-    reached nobody (else None), the rows now sent, and those still waiting for someone."""
-    sent: list[OutboxEntry] = []
-    waiting: list[Delivery] = []
-    for entry in app.store.outbox_to_retry(profile.name):
-        if dry_run:
-            continue
-        retried = deliver_entry(app, entry)
-        if not retried.reached_someone:
-            stopped = SendReport(
-                profile.name,
-                tuple(sent),
-                error=retried.error,
-                outcome=retried.entry.status,
-                **_waiting(waiting),
-            )
-            return stopped, sent, waiting
-        if retried.entry.status == "sent":
-            sent.append(retried.entry)
-        if retried.error:
-            waiting.append(retried)
-    return None, sent, waiting
-
-
-def _send_plan(
-    app: App, plan: Plan, sent: list[OutboxEntry], waiting: list[Delivery], *, dry_run: bool
-) -> SendReport:
-    """Queue and deliver one profile's planned digest (unless it is empty and not wanted)."""
-    profile = plan.digest.profile
-    if not plan.digest.papers:
-        log.info("%s: nothing sent: %s", profile.name, plan.digest.empty_reason)
-    if not plan.digest.papers and not profile.send_empty:
-        if not dry_run:
-            app.store.record_send_run(profile.name, app.clock(), "nothing new")
-        return SendReport(
-            profile.name,
-            tuple(sent),
-            skipped="nothing new",
-            why=plan.digest.empty_reason,
-            **_waiting(waiting),
-        )
-    if dry_run:
-        return SendReport(
-            profile.name,
-            papers=len(plan.digest.papers),
-            rendered=plan.rendered,
-            followed=plan.digest.followed_count,
-        )
-    entry, rendered = queue_digest(app, plan)
-    delivered = deliver_entry(app, entry)
-    if delivered.reached_someone:
-        sent.append(delivered.entry)
-        app.store.record_send_run(profile.name, app.clock(), "sent")
-    failed = not delivered.reached_someone
-    if delivered.error and not failed:
-        waiting.append(delivered)
-    return SendReport(
-        profile.name,
-        tuple(sent),
-        papers=len(plan.digest.papers),
-        error=delivered.error if failed else "",
-        followed=plan.digest.followed_count,
-        rendered=rendered,
-        outcome=delivered.entry.status if failed else None,
-        **_waiting(waiting),
-    )
-
-
-def _waiting(deliveries: Sequence[Delivery]) -> dict[str, Any]:
-    """The report's fields for digests that reached some recipients and not others."""
-    notes = []
-    for d in deliveries:
-        if d.waiting:
-            notes.append(f"partly delivered, {d.waiting} recipient(s) retried later: {d.error}")
-        elif d.error:
-            notes.append(f"delivered, not to every recipient: {d.error}")
-    return {"waiting": sum(d.waiting for d in deliveries), "notes": tuple(notes)}
+def queue_digest(app: App, plan: Plan) -> tuple[OutboxEntry, RenderedDigest]:
+    """Put a planned digest in the outbox (pending), reserving its papers."""
+    return app.outbox().queue(plan)
 
 
 # --- demo -----------------------------------------------------------------------------------------

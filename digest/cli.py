@@ -21,9 +21,10 @@ from digest import __version__
 from digest.errors import DigestError
 
 if TYPE_CHECKING:
-    from digest.app import App, SendReport
+    from digest.app import App
     from digest.models import Match, Profile
     from digest.profile import TermList
+    from digest.sending import SendReport
     from digest.settings import ProfileConfig, Settings
     from digest.store import OutboxEntry
 
