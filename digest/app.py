@@ -9,49 +9,40 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 import httpx
 
+from digest import sending
 from digest.deliver import (
     MaildirMailer,
     Mailer,
     SmtpMailer,
-    build_message,
-    new_message_id,
-    refusal_is_permanent,
 )
-from digest.errors import ConfigError, DeliveryError, DigestError, SourceError
-from digest.feedback import drop_muted, email_linker, signing_secret
+from digest.errors import ConfigError, DigestError, SourceError
+from digest.feedback import email_linker, signing_secret
 from digest.http import HostPolicy, PoliteClient
-from digest.match import Matcher, rank
-from digest.match.cites import citing_match, watched_names
-from digest.match.identity import confirm_all, needs_confirmation
-from digest.models import Digest, Match, Paper, Profile, RenderedDigest, SourceStatus
-from digest.render import CLIP_BYTES, Linker, fit_digest, render_digest, source_title
+from digest.match import Matcher
+from digest.match.identity import needs_confirmation
+from digest.models import Match, Paper, Profile, RenderedDigest
+from digest.plan.planning import Plan, PlanPass
+from digest.render import CLIP_BYTES, Linker
+from digest.sending import Outbox, SendReport
 from digest.settings import Settings
 from digest.sources import FetchContext, FetchResult, Source, build_sources
 from digest.sources.clean import clean_result
 from digest.sources.files import FilesSource
 from digest.sources.openalex import OpenAlexSource
 from digest.store import (
-    OPEN_RECIPIENT_STATUSES,
-    RETRY_STATUSES,
     OutboxEntry,
-    OutboxStatus,
-    RecipientStatus,
     Store,
     UpsertCounts,
 )
-
-if TYPE_CHECKING:
-    from digest.suggest import Suggester
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +117,21 @@ class App:
             return known
 
         return remembered
+
+    def plan_pass(self) -> PlanPass:
+        """A planning pass over the store as of now (`digest.plan`)."""
+        return PlanPass(
+            self.store,
+            self.settings,
+            self.clock(),
+            self.verdicts,
+            links=lambda profile: email_links(self, profile),
+            clip_bytes=self.clip_bytes,
+        )
+
+    def outbox(self) -> Outbox:
+        """The outbox worker over this app's store, mailer and clock (`digest.sending`)."""
+        return Outbox(self.store, self.settings, self.clock, self.get_mailer, self.sleep)
 
     def get_mailer(self) -> Mailer:
         """The mailer, built on first use: SMTP settings are needed only to send."""
@@ -337,35 +343,7 @@ def _confirm_names(
     return merged, asked
 
 
-# --- plan and render ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The next digest of one profile, rendered, and where its candidates started."""
-
-    digest: Digest
-    rendered: RenderedDigest
-    since: datetime
-    candidates: int = 0  # undelivered papers in the window, matched or not
-
-
-def window_start(app: App, profile: Profile, now: datetime) -> datetime:
-    """Where the profile's candidates start (DESIGN.md, the window rule).
-
-    The first digest reaches back `first_run_days`. Later ones reach back `window_days`, and
-    always at least to the last completed send run, so a weekly profile or a machine that was
-    off for a week still gets everything since its last digest; never before the first
-    digest's start, so a profile does not inherit a backlog it was never offered.
-    """
-    window = app.store.window(profile.name)
-    if window is None:
-        return now - timedelta(days=profile.first_run_days)
-    start = now - timedelta(days=profile.window_days)
-    last_run = app.store.last_send_run(profile.name)
-    if last_run is not None:
-        start = min(start, last_run)
-    return max(start, window.origin)
+# --- plan ------------------------------------------------------------------------------------
 
 
 def plan_digest(app: App, profile: Profile) -> Plan:
@@ -374,81 +352,14 @@ def plan_digest(app: App, profile: Profile) -> Plan:
 
 
 def plan_digests(app: App, profiles: Sequence[Profile]) -> dict[str, Plan]:
-    """The digests `profiles` would get now, by name, planned in one pass; nothing changes.
+    """The digests `profiles` would get now, by name, planned in one pass (`PlanPass.plan`)."""
+    return app.plan_pass().plan(profiles)
 
-    One candidate query serves them all (the window rule, each profile with its own window
-    and sets), each candidate is decoded and matched once for every profile, then each
-    profile's digest is fitted from its ranked matches.
-    """
-    now = app.clock()
-    starts = {profile.name: window_start(app, profile, now) for profile in profiles}
-    match = app.verdicts(profiles)
-    found: dict[str, list[Match]] = {name: [] for name in starts}
-    citing: dict[str, list[Match]] = {name: [] for name in starts}
-    counted = dict.fromkeys(starts, 0)  # undelivered papers in each window, matched or not
-    identified = {p.name: p for p in profiles if any(a.identified for a in p.authors)}
-    watched = _watched_works(app, profiles)
-    # Every candidate of a profile that may get suggestions (they come from the same window).
-    pools: dict[str, list[Paper]] = {p.name: [] for p in profiles if wants_suggestions(p)}
-    for paper, wanted_by in app.store.candidates_for(starts):
-        for name in wanted_by:
-            if name in counted:
-                counted[name] += 1
-            if name in pools:
-                pools[name].append(paper)
-        verdicts = match(paper)
-        if identified:  # followed ids: namesakes dropped, id matches added, the rest marked
-            verdicts = confirm_all(identified, paper, verdicts)
-        for name in watched:
-            cited = citing_match(paper, watched[name]) if name in wanted_by else None
-            if cited is not None:  # shown once, in "Citing your work", with its other reasons
-                also = verdicts.get(name)
-                if also is not None:
-                    cited = replace(cited, reasons=(*cited.reasons, *also.reasons))
-                citing[name].append(cited)
-                verdicts = {k: v for k, v in verdicts.items() if k != name}
-        for name, verdict in verdicts.items():
-            if name in wanted_by:
-                # Kept verdicts may hold an older reading of the paper (upvotes): rank this one.
-                found[name].append(
-                    verdict if verdict.paper == paper else replace(verdict, paper=paper)
-                )
-    problems = app.store.failing_sources()
-    plans = {}
-    suggester = new_suggester(app) if pools else None
-    if suggester is not None:
-        suggester.prepare([p for p in profiles if p.name in pools])
-    for profile in profiles:
-        since, candidates = starts[profile.name], counted[profile.name]
-        picked = found[profile.name] + citing[profile.name]  # never suggested as well
-        suggested = plan_suggestions(suggester, profile, pools.get(profile.name, ()), picked)
-        digest, rendered = fit_digest(
-            profile,
-            drop_muted(profile, rank(found[profile.name])),
-            now,
-            problems,
-            clip_bytes=app.clip_bytes,
-            feedback=email_links(app, profile),
-            citing=rank(citing[profile.name]),
-            suggestions=drop_muted(profile, suggested),
-        )
-        if not digest.papers:
-            arxiv = app.settings.sources.arxiv is not None
-            last = app.store.last_delivery(profile.name)
-            if last is not None and last > since:
-                # The last digest took what came before it: count from there, and say so.
-                fresh = app.store.count_seen_after(last)
-                why = empty_reason(
-                    profile, last, fresh, problems, now, arxiv=arxiv, since_digest=True
-                )
-            else:
-                why = empty_reason(profile, since, candidates, problems, now, arxiv=arxiv)
-            digest = replace(digest, empty_reason=why)
-            rendered = render_digest(digest)
-        plans[profile.name] = Plan(digest, rendered, since, candidates)
-    if suggester is not None:
-        suggester.keep()
-    return plans
+
+def expire_stale(app: App, profile: Profile) -> int:
+    """Record the papers the profile wants that left its window undelivered; how many
+    (`PlanPass.expire_stale`)."""
+    return app.plan_pass().expire_stale(profile)
 
 
 def email_links(app: App, profile: Profile) -> Linker | None:
@@ -461,284 +372,7 @@ def email_links(app: App, profile: Profile) -> Linker | None:
     return email_linker(public_url, secret, profile.name, app.clock)
 
 
-def _watched_works(app: App, profiles: Sequence[Profile]) -> dict[str, dict[str, dict[str, str]]]:
-    """Each watching profile's watched papers, resolved to OpenAlex work ids and titles (what
-    the OpenAlex source stored); empty without the source."""
-    if app.settings.sources.openalex_on is None:
-        return {}
-    watched = {}
-    for profile in profiles:
-        names = watched_names(profile.cites, profile.orcid, profile.cites_my_works)
-        if names:
-            watched[profile.name] = app.store.resolved_works(names)
-    return watched
-
-
-def wants_suggestions(profile: Profile) -> bool:
-    """True when the profile has a library and asks for suggestions (DESIGN.md)."""
-    return bool(profile.library) and profile.suggestions > 0
-
-
-def new_suggester(app: App, extra_background: Sequence[Paper] = ()) -> Suggester:
-    """The suggestions of one planning pass (digest.suggest, only imported now, so a profile
-    without a library never loads scikit-learn), over every profile of the instance."""
-    from digest.suggest import Suggester
-
-    return Suggester(app.store, app.clock(), app.settings.profile_records(), extra_background)
-
-
-def plan_suggestions(
-    suggester: Suggester | None,
-    profile: Profile,
-    candidates: Sequence[Paper],
-    picked: Sequence[Match],
-) -> tuple[Match, ...]:
-    """The profile's "Suggested for you" papers among its candidates: those no rule picked
-    that its model scores high; () without a library (or without a suggester)."""
-    if suggester is None or not wants_suggestions(profile):
-        return ()
-    return suggester.suggest(profile, candidates, {m.paper.key for m in picked})
-
-
-def empty_reason(
-    profile: Profile,
-    since: datetime,
-    candidates: int,
-    problems: Sequence[SourceStatus],
-    now: datetime,
-    *,
-    arxiv: bool,
-    since_digest: bool = False,
-) -> str:
-    """Why a digest is empty, in one line: nothing fetched, or nothing matched what was; the
-    weekend (arXiv announces nothing on Saturday and Sunday); sources failing since when.
-
-    `since` is the window's start, or with `since_digest` the last digest's delivery (the
-    reference a reader knows: "nothing new since the last digest")."""
-    zone = ZoneInfo(profile.timezone)
-    start = f"{since.astimezone(zone):%a %d %b %H:%M}"
-    if since_digest:
-        start = f"the last digest ({start})"
-    if candidates:
-        noun = "paper" if candidates == 1 else "papers"
-        why = f"{candidates} {noun} fetched since {start}, none matched"
-    elif since_digest:
-        why = f"no new papers since {start}"
-    else:
-        why = f"no new papers fetched since {start}"
-    if arxiv and now.astimezone(zone).weekday() >= 5:
-        why += " — arXiv announces nothing on weekends"
-    for problem in problems:
-        since_when = problem.failing_since or problem.last_success
-        failing = f" since {since_when.astimezone(zone):%a %d %b %H:%M}" if since_when else ""
-        why += f"; {source_title(problem.name)} failing{failing}"
-    return why
-
-
-def expire_stale(app: App, profile: Profile) -> int:
-    """Record the papers the profile wants that left its window undelivered; how many.
-
-    Only papers first stored since the last look are read (the window's `expired_until`).
-    The first call only marks where the profile's window began.
-    """
-    now = app.clock()
-    start = window_start(app, profile, now)
-    window = app.store.window(profile.name)
-    if window is None:
-        app.store.record_expired(profile.name, (), origin=start, until=start, now=now)
-        return 0
-    if window.expired_until >= start:
-        return 0
-    leaving = app.store.leaving_window(profile.name, window.expired_until, start)
-    match = app.verdicts([profile])
-    identified = {profile.name: profile} if any(a.identified for a in profile.authors) else {}
-    watched = _watched_works(app, [profile]).get(profile.name, {})
-    keys = [
-        paper.key
-        for paper in leaving
-        if profile.name in confirm_all(identified, paper, match(paper))  # namesakes are not
-        or (watched and citing_match(paper, watched) is not None)
-    ]
-    app.store.record_expired(profile.name, keys, origin=window.origin, until=start, now=now)
-    if keys:
-        log.warning(
-            "%s: %d paper(s) left the %d-day window undelivered (expired; see digest history)",
-            profile.name,
-            len(keys),
-            profile.window_days,
-        )
-    return len(keys)
-
-
-def message_domain(settings: Settings) -> str:
-    """The domain for Message-IDs: configured, else the sender's, else `digest.localhost`."""
-    smtp = settings.smtp
-    return smtp.message_id_domain or smtp.from_address.partition("@")[2] or "digest.localhost"
-
-
-def sender_address(settings: Settings) -> str:
-    """The From address: configured, else a local one (Maildir delivery needs no real sender)."""
-    return settings.smtp.from_address or "digest@localhost"
-
-
-# --- send -----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SendReport:
-    """What sending did for one profile.
-
-    `outcome` is the status of the digest `error` is about: pending (kept for retry), failed
-    (its papers go in the next digest), ambiguous (resent unchanged), undeliverable (given
-    up, its papers stay with it). `waiting` counts recipients refused for now, retried later;
-    `notes` say which digests reached some recipients and not others; `why` says why nothing
-    was sent.
-    """
-
-    profile: str
-    sent: tuple[OutboxEntry, ...] = ()
-    papers: int = 0
-    error: str = ""
-    skipped: str = ""
-    followed: int = 0
-    rendered: RenderedDigest | None = field(default=None, repr=False)
-    outcome: OutboxStatus | None = None
-    waiting: int = 0
-    notes: tuple[str, ...] = ()
-    why: str = ""  # with `skipped`: why nothing was sent (`empty_reason`)
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What delivering one outbox row did: the row as it now stands, the last attempt's error
-    or refusals ('' when every recipient tried has it), and how many recipients wait for a
-    later try."""
-
-    entry: OutboxEntry
-    error: str = ""
-    waiting: int = 0
-
-    @property
-    def reached_someone(self) -> bool:
-        """Some recipient has the message: the profile's next digest may be planned."""
-        return self.entry.status in ("sent", "partial")
-
-
-def queue_digest(app: App, plan: Plan) -> tuple[OutboxEntry, RenderedDigest]:
-    """Put a planned digest in the outbox (pending), reserving its papers."""
-    profile = plan.digest.profile
-    if not profile.emails:
-        raise ConfigError(f"{app.settings.path}: profiles ({profile.name!r}).email: needed to send")
-    now = plan.digest.generated_at
-    rendered = plan.rendered
-    message_id = new_message_id(message_domain(app.settings))
-    raw = build_message(
-        rendered,
-        sender=sender_address(app.settings),
-        sender_name=app.settings.smtp.from_name,
-        recipients=profile.emails,
-        message_id=message_id,
-        date=now,
-        profile=profile.name,
-    )
-    outbox_id = app.store.add_outbox(
-        profile=profile.name,
-        message_id=message_id,
-        recipients=profile.emails,
-        subject=rendered.subject,
-        raw=raw,
-        paper_keys=rendered.paper_keys,
-        cutoff=now,
-        now=now,
-    )
-    return app.store.outbox_entry(outbox_id), rendered
-
-
-_AMBIGUOUS_NOTE = " [ambiguous: resent with the same Message-ID]"
-_BOUND_NOTE = " [an earlier try was ambiguous: its papers stay with this Message-ID]"
-
-
-def deliver_entry(app: App, entry: OutboxEntry) -> Delivery:
-    """Send one outbox row to its recipients still to try, retrying temporary failures a few
-    times with backoff; every attempt is recorded per recipient.
-
-    The row ends sent (a recipient's server answered 250 after DATA, and none is left to
-    try), failed (a permanent failure, and nobody has it or may have it: its papers go in the
-    next digest) or undeliverable (given up on, while someone may have it: its papers stay
-    with it). A row still open after `[delivery] retry_hours` is given up on.
-    """
-    delivery = app.settings.delivery
-    result = Delivery(entry)
-    for attempt in range(delivery.attempts):
-        last = attempt + 1 == delivery.attempts
-        result, again = _attempt(app, result.entry, last_of_run=last)
-        if not again or last:
-            break
-        app.sleep(delivery.retry_backoff_seconds * 2**attempt)
-    return result
-
-
-def _attempt(app: App, entry: OutboxEntry, *, last_of_run: bool) -> tuple[Delivery, bool]:
-    """One try of an outbox row; True beside it when another try in this run may help."""
-    states = app.store.outbox_recipients(entry.id)
-    targets = [r.address for r in states if r.status in OPEN_RECIPIENT_STATUSES]
-    if not targets:  # nobody left to try (a row left open by an older digest): settle it
-        settled = app.store.record_attempt(entry.id, app.clock(), tried={}, error="", give_up=True)
-        return Delivery(settled), False
-    bound = any(r.status == "sent" or r.ambiguous_attempts for r in states)
-    failure: DeliveryError | None = None
-    try:
-        refused = app.get_mailer().send(entry.raw, sender_address(app.settings), targets)
-    except DeliveryError as exc:
-        failure, refused = exc, exc.refused
-    tried = _recipient_outcomes(targets, refused, failure)
-    error = _attempt_error(refused, failure, bound)
-    now = app.clock()
-    too_old = now - entry.created_at > timedelta(hours=app.settings.delivery.retry_hours)
-    final = failure is not None and failure.permanent
-    give_up = (final and not bound) or (too_old and (last_of_run or final))
-    if give_up and too_old and any(s in OPEN_RECIPIENT_STATUSES for s, _ in tried.values()):
-        hours = app.settings.delivery.retry_hours
-        error = f"given up after {entry.attempts + 1} tries over {hours} h: {error}"
-    updated = app.store.record_attempt(entry.id, now, tried=tried, error=error, give_up=give_up)
-    waiting = sum(
-        1 for r in app.store.outbox_recipients(entry.id) if r.status in OPEN_RECIPIENT_STATUSES
-    )
-    if error:
-        log.warning("digest %s for %s: %s", entry.message_id, entry.profile, error)
-    again = updated.status in RETRY_STATUSES and not final
-    return Delivery(updated, error, waiting), again
-
-
-def _recipient_outcomes(
-    targets: Sequence[str], refused: Mapping[str, str], failure: DeliveryError | None
-) -> dict[str, tuple[RecipientStatus, str]]:
-    """What one attempt did to each recipient tried: accepted, refused (5xx), refused for now
-    (4xx: tried again later), ambiguous, or untouched by a failure of the whole session."""
-    outcomes: dict[str, tuple[RecipientStatus, str]] = {}
-    for address in targets:
-        if address in refused:
-            reply = refused[address]
-            outcomes[address] = ("refused" if refusal_is_permanent(reply) else "pending", reply)
-        elif failure is None:
-            outcomes[address] = ("sent", "accepted")
-        else:
-            outcomes[address] = ("ambiguous" if failure.ambiguous else "pending", str(failure))
-    return outcomes
-
-
-def _attempt_error(refused: Mapping[str, str], failure: DeliveryError | None, bound: bool) -> str:
-    """The text history keeps for one attempt ('' for a clean delivery)."""
-    if failure is not None:
-        note = _AMBIGUOUS_NOTE if failure.ambiguous else _BOUND_NOTE if bound else ""
-        return f"{failure}{note}"
-    if not refused:
-        return ""
-    later = " (retried later)"
-    return "recipients refused: " + "; ".join(
-        f"{address}: {reply}{'' if refusal_is_permanent(reply) else later}"
-        for address, reply in refused.items()
-    )
+# --- send -----------------------------------------------------------------------------------
 
 
 def send_profile(app: App, profile: Profile, *, dry_run: bool = False) -> SendReport:
@@ -747,110 +381,13 @@ def send_profile(app: App, profile: Profile, *, dry_run: bool = False) -> SendRe
 
 
 def send(app: App, profiles: Sequence[Profile], *, dry_run: bool = False) -> list[SendReport]:
-    """Deliver what is due for each profile now: first any digest still to retry, then a new
-    one; the new digests of all of them are planned in one pass (`plan_digests`).
-
-    A retried digest that reaches nobody stops that profile's run (the server is down, or
-    refuses); one that reached some recipients (others refused for now) does not.
-    """
-    reports: dict[str, SendReport] = {}
-    retried: dict[str, tuple[list[OutboxEntry], list[Delivery]]] = {}
-    for profile in profiles:
-        stopped, sent, waiting = _retry_outbox(app, profile, dry_run=dry_run)
-        if stopped is not None:
-            reports[profile.name] = stopped
-            continue
-        retried[profile.name] = (sent, waiting)
-        if not dry_run:
-            expire_stale(app, profile)
-    due = [profile for profile in profiles if profile.name in retried]
-    plans = plan_digests(app, due)
-    for profile in due:
-        sent, waiting = retried[profile.name]
-        reports[profile.name] = _send_plan(app, plans[profile.name], sent, waiting, dry_run=dry_run)
-    return [reports[profile.name] for profile in profiles]
+    """Deliver what is due for each profile now (`digest.sending.send`)."""
+    return sending.send(app.outbox(), app.plan_pass, profiles, dry_run=dry_run)
 
 
-def _retry_outbox(
-    app: App, profile: Profile, *, dry_run: bool
-) -> tuple[SendReport | None, list[OutboxEntry], list[Delivery]]:
-    """Retry the profile's digests still in the outbox: the report that ends its run when one
-    reached nobody (else None), the rows now sent, and those still waiting for someone."""
-    sent: list[OutboxEntry] = []
-    waiting: list[Delivery] = []
-    for entry in app.store.outbox_to_retry(profile.name):
-        if dry_run:
-            continue
-        retried = deliver_entry(app, entry)
-        if not retried.reached_someone:
-            stopped = SendReport(
-                profile.name,
-                tuple(sent),
-                error=retried.error,
-                outcome=retried.entry.status,
-                **_waiting(waiting),
-            )
-            return stopped, sent, waiting
-        if retried.entry.status == "sent":
-            sent.append(retried.entry)
-        if retried.error:
-            waiting.append(retried)
-    return None, sent, waiting
-
-
-def _send_plan(
-    app: App, plan: Plan, sent: list[OutboxEntry], waiting: list[Delivery], *, dry_run: bool
-) -> SendReport:
-    """Queue and deliver one profile's planned digest (unless it is empty and not wanted)."""
-    profile = plan.digest.profile
-    if not plan.digest.papers:
-        log.info("%s: nothing sent: %s", profile.name, plan.digest.empty_reason)
-    if not plan.digest.papers and not profile.send_empty:
-        if not dry_run:
-            app.store.record_send_run(profile.name, app.clock(), "nothing new")
-        return SendReport(
-            profile.name,
-            tuple(sent),
-            skipped="nothing new",
-            why=plan.digest.empty_reason,
-            **_waiting(waiting),
-        )
-    if dry_run:
-        return SendReport(
-            profile.name,
-            papers=len(plan.digest.papers),
-            rendered=plan.rendered,
-            followed=plan.digest.followed_count,
-        )
-    entry, rendered = queue_digest(app, plan)
-    delivered = deliver_entry(app, entry)
-    if delivered.reached_someone:
-        sent.append(delivered.entry)
-        app.store.record_send_run(profile.name, app.clock(), "sent")
-    failed = not delivered.reached_someone
-    if delivered.error and not failed:
-        waiting.append(delivered)
-    return SendReport(
-        profile.name,
-        tuple(sent),
-        papers=len(plan.digest.papers),
-        error=delivered.error if failed else "",
-        followed=plan.digest.followed_count,
-        rendered=rendered,
-        outcome=delivered.entry.status if failed else None,
-        **_waiting(waiting),
-    )
-
-
-def _waiting(deliveries: Sequence[Delivery]) -> dict[str, Any]:
-    """The report's fields for digests that reached some recipients and not others."""
-    notes = []
-    for d in deliveries:
-        if d.waiting:
-            notes.append(f"partly delivered, {d.waiting} recipient(s) retried later: {d.error}")
-        elif d.error:
-            notes.append(f"delivered, not to every recipient: {d.error}")
-    return {"waiting": sum(d.waiting for d in deliveries), "notes": tuple(notes)}
+def queue_digest(app: App, plan: Plan) -> tuple[OutboxEntry, RenderedDigest]:
+    """Put a planned digest in the outbox (pending), reserving its papers."""
+    return app.outbox().queue(plan)
 
 
 # --- demo -----------------------------------------------------------------------------------------

@@ -23,9 +23,10 @@ from digest.errors import DigestError
 if TYPE_CHECKING:
     from rich.text import Text
 
-    from digest.app import App, SendReport
+    from digest.app import App
     from digest.models import Match, Profile
     from digest.profile import TermList
+    from digest.sending import SendReport
     from digest.settings import ProfileConfig, Settings
     from digest.store import OutboxEntry
 
@@ -259,13 +260,13 @@ def _with_suggestions(
     """The rule matches of a listing file, then each library profile's suggestions among its
     papers; the model learns against the store's papers and the listing's own (so a fresh
     database works)."""
-    from digest.app import new_suggester, plan_suggestions, wants_suggestions
+    from digest.plan.planning import plan_suggestions, wants_suggestions
 
     if not any(wants_suggestions(p) for p in profiles):
         return results
     app = obj.app()
     try:
-        suggester = new_suggester(app, extra_background=papers)
+        suggester = app.plan_pass().new_suggester(extra_background=papers)
         combined = {}
         for profile in profiles:
             matches = results.get(profile.name, ())

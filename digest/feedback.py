@@ -17,7 +17,7 @@ import hmac
 import os
 import secrets
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from digest.errors import ConfigError, UnchangedError
-from digest.models import FeedbackAction, Match, Profile, paper_keys, parse_arxiv_id
+from digest.models import FeedbackAction, Match, paper_keys, parse_arxiv_id
 
 if TYPE_CHECKING:
     from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -395,21 +395,3 @@ def _mute_author(config: Path, profile: str, name: str) -> tuple[bool, str]:
 
 
 # --- muted authors --------------------------------------------------------------------------------
-
-
-def drop_muted(profile: Profile, matches: Sequence[Match]) -> list[Match]:
-    """The matches without those any of whose authors the profile muted (by the matcher's name
-    rules), unless a followed author also wrote them. A pure post-filter."""
-    if not profile.mute_authors:
-        return list(matches)
-    from digest.match import same_person
-
-    followed = [name for author in profile.authors for name in author.names]
-
-    def muted(match: Match) -> bool:
-        authors = match.paper.authors
-        if match.followed or any(same_person(a, f) for a in authors for f in followed):
-            return False
-        return any(same_person(a, m) for a in authors for m in profile.mute_authors)
-
-    return [m for m in matches if not muted(m)]

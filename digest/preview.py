@@ -11,8 +11,9 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from digest.app import App, Plan, build_app, plan_digests
+from digest.app import App, build_app, plan_digests
 from digest.models import Profile
+from digest.plan.planning import Plan
 from digest.settings import Settings
 from digest.store import Store
 

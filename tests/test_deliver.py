@@ -318,7 +318,7 @@ def test_an_empty_morning_says_why(
     app = build_app(settings, store=Store.open(None), clock=clock, mailer=box)
     if fetched:
         fetch(app)
-    with caplog.at_level(logging.INFO, logger="digest.app"):
+    with caplog.at_level(logging.INFO, logger="digest.sending"):
         report = send_profile(app, settings.profile_records()[0])
     assert f"{report.skipped}: {report.why}" == reason
     assert f"me: nothing sent: {reason.removeprefix('nothing new: ')}" in caplog.messages

@@ -12,9 +12,10 @@ import pytest
 
 from digest.app import build_app, fetch, plan_digests
 from digest.errors import ConfigError
-from digest.feedback import drop_muted, paper_actions
+from digest.feedback import paper_actions
 from digest.match import match_profiles
 from digest.models import FollowedAuthor, Match, Paper, Profile, Reason, ReasonKind
+from digest.plan.decide import drop_muted
 from digest.render import CLIP_BYTES, fit_digest
 from digest.settings import load_settings, settings_from_dict
 from digest.store import Store

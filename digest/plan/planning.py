@@ -1,0 +1,196 @@
+"""The planning pass: reads what the decider needs from the store, once per pass, and runs it.
+
+A `PlanPass` is given its parts (the store, the settings, the moment it plans for, how to match
+a paper, the feedback links); `App.plan_pass` builds one. It reads each profile's window, one
+candidate query for all profiles, the source health, the watched works, and trains the
+suggestions; `digest.plan.decide` does the rest. Nothing is written, except the suggestion
+models kept for the next pass (`Suggester.keep`) and, in `expire_stale`, the papers that left
+a window undelivered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from digest.match.cites import watched_names
+from digest.models import Digest, Match, Paper, Profile, RenderedDigest
+from digest.plan.decide import (
+    DigestInputs,
+    LastDigest,
+    Tally,
+    Watched,
+    compose_digest,
+    expiring,
+    explain_empty,
+    sort_candidate,
+)
+from digest.plan.decide import window_start as window_rule_start
+from digest.render import CLIP_BYTES, Linker
+from digest.settings import Settings
+from digest.store import Store
+
+if TYPE_CHECKING:
+    from digest.suggest import Suggester
+
+log = logging.getLogger(__name__)
+
+# How a pass matches a paper against the profiles it plans: every matching profile's match.
+Verdicts = Callable[[Paper], dict[str, Match]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The next digest of one profile, rendered, and where its candidates started."""
+
+    digest: Digest
+    rendered: RenderedDigest
+    since: datetime
+    candidates: int = 0  # undelivered papers in the window, matched or not
+
+
+def wants_suggestions(profile: Profile) -> bool:
+    """True when the profile has a library and asks for suggestions (DESIGN.md)."""
+    return bool(profile.library) and profile.suggestions > 0
+
+
+def plan_suggestions(
+    suggester: Suggester | None,
+    profile: Profile,
+    candidates: Sequence[Paper],
+    picked: Sequence[Match],
+) -> tuple[Match, ...]:
+    """The profile's "Suggested for you" papers among its candidates: those no rule picked
+    that its model scores high; () without a library (or without a suggester)."""
+    if suggester is None or not wants_suggestions(profile):
+        return ()
+    return suggester.suggest(profile, candidates, {m.paper.key for m in picked})
+
+
+@dataclass
+class PlanPass:
+    """One planning pass over the store at `now`."""
+
+    store: Store
+    settings: Settings
+    now: datetime
+    verdicts: Callable[[Sequence[Profile]], Verdicts]
+    links: Callable[[Profile], Linker | None] = lambda profile: None
+    clip_bytes: int = CLIP_BYTES  # the largest HTML part a digest may have
+
+    def window_start(self, profile: Profile) -> datetime:
+        """Where the profile's candidates start now (`decide.window_start` on its records)."""
+        window = self.store.window(profile.name)
+        return window_rule_start(
+            profile,
+            self.now,
+            origin=window.origin if window else None,
+            last_send_run=self.store.last_send_run(profile.name) if window else None,
+        )
+
+    def last_digest(self, profile: Profile, *, since: datetime) -> LastDigest | None:
+        """The profile's last delivered digest, if after `since`, and how many papers were
+        stored since it."""
+        delivered = self.store.last_delivery(profile.name)
+        if delivered is None or delivered <= since:
+            return None
+        return LastDigest(delivered, self.store.count_seen_after(delivered))
+
+    def watched_works(self, profiles: Sequence[Profile]) -> dict[str, Watched]:
+        """Each watching profile's watched papers, resolved to OpenAlex work ids and titles
+        (what the OpenAlex source stored); empty without the source."""
+        if self.settings.sources.openalex_on is None:
+            return {}
+        watched: dict[str, Watched] = {}
+        for profile in profiles:
+            names = watched_names(profile.cites, profile.orcid, profile.cites_my_works)
+            if names:
+                watched[profile.name] = self.store.resolved_works(names)
+        return watched
+
+    def new_suggester(self, extra_background: Sequence[Paper] = ()) -> Suggester:
+        """The suggestions of this pass (digest.suggest, only imported now, so a profile
+        without a library never loads scikit-learn), over every profile of the instance."""
+        from digest.suggest import Suggester
+
+        return Suggester(self.store, self.now, self.settings.profile_records(), extra_background)
+
+    def plan(self, profiles: Sequence[Profile]) -> dict[str, Plan]:
+        """The digests `profiles` would get now, by name; nothing changes but the suggestion
+        models kept.
+
+        One candidate query serves them all (the window rule, each profile with its own window
+        and sets), each candidate is decoded and matched once for every profile, then each
+        profile's digest is composed from its tally.
+        """
+        starts = {profile.name: self.window_start(profile) for profile in profiles}
+        tallies = {p.name: Tally(pools=wants_suggestions(p)) for p in profiles}
+        identified = {p.name: p for p in profiles if any(a.identified for a in p.authors)}
+        watched = self.watched_works(profiles)
+        match = self.verdicts(profiles)
+        for paper, wanted_by in self.store.candidates_for(starts):
+            sort_candidate(
+                paper, wanted_by, match(paper), tallies, identified=identified, watched=watched
+            )
+        problems = self.store.failing_sources()
+        pooling = [p for p in profiles if tallies[p.name].pools]
+        suggester = self.new_suggester() if pooling else None
+        if suggester is not None:
+            suggester.prepare(pooling)
+        plans = {}
+        for profile in profiles:
+            tally = tallies[profile.name]
+            inputs = DigestInputs(
+                now=self.now,
+                since=starts[profile.name],
+                problems=problems,
+                suggestions=plan_suggestions(suggester, profile, tally.pool, tally.picked),
+                clip_bytes=self.clip_bytes,
+                feedback=self.links(profile),
+                arxiv=self.settings.sources.arxiv is not None,
+            )
+            digest, rendered = compose_digest(profile, tally, inputs)
+            if not digest.papers:
+                last = self.last_digest(profile, since=inputs.since)
+                digest, rendered = explain_empty(digest, tally, inputs, last)
+            plans[profile.name] = Plan(digest, rendered, inputs.since, tally.candidates)
+        if suggester is not None:
+            suggester.keep()
+        return plans
+
+    def expire_stale(self, profile: Profile) -> int:
+        """Record the papers the profile wants that left its window undelivered; how many.
+
+        Only papers first stored since the last look are read (the window's `expired_until`).
+        The first call only marks where the profile's window began.
+        """
+        start = self.window_start(profile)
+        window = self.store.window(profile.name)
+        if window is None:
+            self.store.record_expired(profile.name, (), origin=start, until=start, now=self.now)
+            return 0
+        if window.expired_until >= start:
+            return 0
+        leaving = list(self.store.leaving_window(profile.name, window.expired_until, start))
+        match = self.verdicts([profile])
+        keys = expiring(
+            profile,
+            leaving,
+            [match(paper) for paper in leaving],
+            identified=any(a.identified for a in profile.authors),
+            watched=self.watched_works([profile]).get(profile.name, {}),
+        )
+        self.store.record_expired(
+            profile.name, keys, origin=window.origin, until=start, now=self.now
+        )
+        if keys:
+            log.warning(
+                "%s: %d paper(s) left the %d-day window undelivered (expired; see digest history)",
+                profile.name,
+                len(keys),
+                profile.window_days,
+            )
+        return len(keys)

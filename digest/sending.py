@@ -1,0 +1,325 @@
+"""The send job: digests queued in the outbox, delivered to each recipient, retried.
+
+An `Outbox` is given its parts (the store, the settings, the clock, the mailer, how to wait);
+`App.outbox` builds one. `send` runs the job for several profiles: first any digest still to
+retry, then the new ones, planned in one pass (`digest.plan`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from digest.deliver import Mailer, build_message, new_message_id, refusal_is_permanent
+from digest.errors import ConfigError, DeliveryError
+from digest.models import Profile, RenderedDigest
+from digest.plan.planning import Plan, PlanPass
+from digest.settings import Settings
+from digest.store import (
+    OPEN_RECIPIENT_STATUSES,
+    RETRY_STATUSES,
+    OutboxEntry,
+    OutboxStatus,
+    RecipientStatus,
+    Store,
+)
+
+log = logging.getLogger(__name__)
+
+
+def message_domain(settings: Settings) -> str:
+    """The domain for Message-IDs: configured, else the sender's, else `digest.localhost`."""
+    smtp = settings.smtp
+    return smtp.message_id_domain or smtp.from_address.partition("@")[2] or "digest.localhost"
+
+
+def sender_address(settings: Settings) -> str:
+    """The From address: configured, else a local one (Maildir delivery needs no real sender)."""
+    return settings.smtp.from_address or "digest@localhost"
+
+
+@dataclass(frozen=True)
+class SendReport:
+    """What sending did for one profile.
+
+    `outcome` is the status of the digest `error` is about: pending (kept for retry), failed
+    (its papers go in the next digest), ambiguous (resent unchanged), undeliverable (given
+    up, its papers stay with it). `waiting` counts recipients refused for now, retried later;
+    `notes` say which digests reached some recipients and not others; `why` says why nothing
+    was sent.
+    """
+
+    profile: str
+    sent: tuple[OutboxEntry, ...] = ()
+    papers: int = 0
+    error: str = ""
+    skipped: str = ""
+    followed: int = 0
+    rendered: RenderedDigest | None = field(default=None, repr=False)
+    outcome: OutboxStatus | None = None
+    waiting: int = 0
+    notes: tuple[str, ...] = ()
+    why: str = ""  # with `skipped`: why nothing was sent (`empty_reason`)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What delivering one outbox row did: the row as it now stands, the last attempt's error
+    or refusals ('' when every recipient tried has it), and how many recipients wait for a
+    later try."""
+
+    entry: OutboxEntry
+    error: str = ""
+    waiting: int = 0
+
+    @property
+    def reached_someone(self) -> bool:
+        """Some recipient has the message: the profile's next digest may be planned."""
+        return self.entry.status in ("sent", "partial")
+
+
+_AMBIGUOUS_NOTE = " [ambiguous: resent with the same Message-ID]"
+_BOUND_NOTE = " [an earlier try was ambiguous: its papers stay with this Message-ID]"
+
+
+def _recipient_outcomes(
+    targets: Sequence[str], refused: Mapping[str, str], failure: DeliveryError | None
+) -> dict[str, tuple[RecipientStatus, str]]:
+    """What one attempt did to each recipient tried: accepted, refused (5xx), refused for now
+    (4xx: tried again later), ambiguous, or untouched by a failure of the whole session."""
+    outcomes: dict[str, tuple[RecipientStatus, str]] = {}
+    for address in targets:
+        if address in refused:
+            reply = refused[address]
+            outcomes[address] = ("refused" if refusal_is_permanent(reply) else "pending", reply)
+        elif failure is None:
+            outcomes[address] = ("sent", "accepted")
+        else:
+            outcomes[address] = ("ambiguous" if failure.ambiguous else "pending", str(failure))
+    return outcomes
+
+
+def _attempt_error(refused: Mapping[str, str], failure: DeliveryError | None, bound: bool) -> str:
+    """The text history keeps for one attempt ('' for a clean delivery)."""
+    if failure is not None:
+        note = _AMBIGUOUS_NOTE if failure.ambiguous else _BOUND_NOTE if bound else ""
+        return f"{failure}{note}"
+    if not refused:
+        return ""
+    later = " (retried later)"
+    return "recipients refused: " + "; ".join(
+        f"{address}: {reply}{'' if refusal_is_permanent(reply) else later}"
+        for address, reply in refused.items()
+    )
+
+
+def _waiting(deliveries: Sequence[Delivery]) -> dict[str, Any]:
+    """The report's fields for digests that reached some recipients and not others."""
+    notes = []
+    for d in deliveries:
+        if d.waiting:
+            notes.append(f"partly delivered, {d.waiting} recipient(s) retried later: {d.error}")
+        elif d.error:
+            notes.append(f"delivered, not to every recipient: {d.error}")
+    return {"waiting": sum(d.waiting for d in deliveries), "notes": tuple(notes)}
+
+
+@dataclass
+class Outbox:
+    """The outbox worker: queues planned digests and delivers outbox rows."""
+
+    store: Store
+    settings: Settings
+    clock: Callable[[], datetime]
+    mailer: Callable[[], Mailer]  # built on first use: SMTP settings are needed only to send
+    sleep: Callable[[float], None]
+
+    def queue(self, plan: Plan) -> tuple[OutboxEntry, RenderedDigest]:
+        """Put a planned digest in the outbox (pending), reserving its papers."""
+        profile = plan.digest.profile
+        if not profile.emails:
+            raise ConfigError(
+                f"{self.settings.path}: profiles ({profile.name!r}).email: needed to send"
+            )
+        now = plan.digest.generated_at
+        rendered = plan.rendered
+        message_id = new_message_id(message_domain(self.settings))
+        raw = build_message(
+            rendered,
+            sender=sender_address(self.settings),
+            sender_name=self.settings.smtp.from_name,
+            recipients=profile.emails,
+            message_id=message_id,
+            date=now,
+            profile=profile.name,
+        )
+        outbox_id = self.store.add_outbox(
+            profile=profile.name,
+            message_id=message_id,
+            recipients=profile.emails,
+            subject=rendered.subject,
+            raw=raw,
+            paper_keys=rendered.paper_keys,
+            cutoff=now,
+            now=now,
+        )
+        return self.store.outbox_entry(outbox_id), rendered
+
+    def deliver(self, entry: OutboxEntry) -> Delivery:
+        """Send one outbox row to its recipients still to try, retrying temporary failures a few
+        times with backoff; every attempt is recorded per recipient.
+
+        The row ends sent (a recipient's server answered 250 after DATA, and none is left to
+        try), failed (a permanent failure, and nobody has it or may have it: its papers go in the
+        next digest) or undeliverable (given up on, while someone may have it: its papers stay
+        with it). A row still open after `[delivery] retry_hours` is given up on.
+        """
+        delivery = self.settings.delivery
+        result = Delivery(entry)
+        for attempt in range(delivery.attempts):
+            last = attempt + 1 == delivery.attempts
+            result, again = self._attempt(result.entry, last_of_run=last)
+            if not again or last:
+                break
+            self.sleep(delivery.retry_backoff_seconds * 2**attempt)
+        return result
+
+    def _attempt(self, entry: OutboxEntry, *, last_of_run: bool) -> tuple[Delivery, bool]:
+        """One try of an outbox row; True beside it when another try in this run may help."""
+        states = self.store.outbox_recipients(entry.id)
+        targets = [r.address for r in states if r.status in OPEN_RECIPIENT_STATUSES]
+        if not targets:  # nobody left to try (a row left open by an older digest): settle it
+            settled = self.store.record_attempt(
+                entry.id, self.clock(), tried={}, error="", give_up=True
+            )
+            return Delivery(settled), False
+        bound = any(r.status == "sent" or r.ambiguous_attempts for r in states)
+        failure: DeliveryError | None = None
+        try:
+            refused = self.mailer().send(entry.raw, sender_address(self.settings), targets)
+        except DeliveryError as exc:
+            failure, refused = exc, exc.refused
+        tried = _recipient_outcomes(targets, refused, failure)
+        error = _attempt_error(refused, failure, bound)
+        now = self.clock()
+        too_old = now - entry.created_at > timedelta(hours=self.settings.delivery.retry_hours)
+        final = failure is not None and failure.permanent
+        give_up = (final and not bound) or (too_old and (last_of_run or final))
+        if give_up and too_old and any(s in OPEN_RECIPIENT_STATUSES for s, _ in tried.values()):
+            hours = self.settings.delivery.retry_hours
+            error = f"given up after {entry.attempts + 1} tries over {hours} h: {error}"
+        updated = self.store.record_attempt(
+            entry.id, now, tried=tried, error=error, give_up=give_up
+        )
+        waiting = sum(
+            1 for r in self.store.outbox_recipients(entry.id) if r.status in OPEN_RECIPIENT_STATUSES
+        )
+        if error:
+            log.warning("digest %s for %s: %s", entry.message_id, entry.profile, error)
+        again = updated.status in RETRY_STATUSES and not final
+        return Delivery(updated, error, waiting), again
+
+    def retry(
+        self, profile: Profile, *, dry_run: bool
+    ) -> tuple[SendReport | None, list[OutboxEntry], list[Delivery]]:
+        """Retry the profile's digests still in the outbox: the report that ends its run when one
+        reached nobody (else None), the rows now sent, and those still waiting for someone."""
+        sent: list[OutboxEntry] = []
+        waiting: list[Delivery] = []
+        for entry in self.store.outbox_to_retry(profile.name):
+            if dry_run:
+                continue
+            retried = self.deliver(entry)
+            if not retried.reached_someone:
+                stopped = SendReport(
+                    profile.name,
+                    tuple(sent),
+                    error=retried.error,
+                    outcome=retried.entry.status,
+                    **_waiting(waiting),
+                )
+                return stopped, sent, waiting
+            if retried.entry.status == "sent":
+                sent.append(retried.entry)
+            if retried.error:
+                waiting.append(retried)
+        return None, sent, waiting
+
+    def send_plan(
+        self, plan: Plan, sent: list[OutboxEntry], waiting: list[Delivery], *, dry_run: bool
+    ) -> SendReport:
+        """Queue and deliver one profile's planned digest (unless it is empty and not wanted)."""
+        profile = plan.digest.profile
+        if not plan.digest.papers:
+            log.info("%s: nothing sent: %s", profile.name, plan.digest.empty_reason)
+        if not plan.digest.papers and not profile.send_empty:
+            if not dry_run:
+                self.store.record_send_run(profile.name, self.clock(), "nothing new")
+            return SendReport(
+                profile.name,
+                tuple(sent),
+                skipped="nothing new",
+                why=plan.digest.empty_reason,
+                **_waiting(waiting),
+            )
+        if dry_run:
+            return SendReport(
+                profile.name,
+                papers=len(plan.digest.papers),
+                rendered=plan.rendered,
+                followed=plan.digest.followed_count,
+            )
+        entry, rendered = self.queue(plan)
+        delivered = self.deliver(entry)
+        if delivered.reached_someone:
+            sent.append(delivered.entry)
+            self.store.record_send_run(profile.name, self.clock(), "sent")
+        failed = not delivered.reached_someone
+        if delivered.error and not failed:
+            waiting.append(delivered)
+        return SendReport(
+            profile.name,
+            tuple(sent),
+            papers=len(plan.digest.papers),
+            error=delivered.error if failed else "",
+            followed=plan.digest.followed_count,
+            rendered=rendered,
+            outcome=delivered.entry.status if failed else None,
+            **_waiting(waiting),
+        )
+
+
+def send(
+    outbox: Outbox,
+    plan_pass: Callable[[], PlanPass],
+    profiles: Sequence[Profile],
+    *,
+    dry_run: bool = False,
+) -> list[SendReport]:
+    """Deliver what is due for each profile now: first any digest still to retry, then a new
+    one; the new digests of all of them are planned in one pass (`PlanPass.plan`).
+
+    A retried digest that reaches nobody stops that profile's run (the server is down, or
+    refuses); one that reached some recipients (others refused for now) does not.
+    """
+    reports: dict[str, SendReport] = {}
+    retried: dict[str, tuple[list[OutboxEntry], list[Delivery]]] = {}
+    for profile in profiles:
+        stopped, sent, waiting = outbox.retry(profile, dry_run=dry_run)
+        if stopped is not None:
+            reports[profile.name] = stopped
+            continue
+        retried[profile.name] = (sent, waiting)
+        if not dry_run:
+            plan_pass().expire_stale(profile)
+    due = [profile for profile in profiles if profile.name in retried]
+    plans = plan_pass().plan(due)
+    for profile in due:
+        sent, waiting = retried[profile.name]
+        reports[profile.name] = outbox.send_plan(
+            plans[profile.name], sent, waiting, dry_run=dry_run
+        )
+    return [reports[profile.name] for profile in profiles]
