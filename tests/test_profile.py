@@ -564,7 +564,8 @@ def test_parallel_edits_all_survive_with_the_comments(config: Path) -> None:
                 child.kill()
                 child.wait()
         outcomes.append((child.returncode, out, err))
-    assert [code for code, _, _ in outcomes] == [0] * 20, [err for _, _, err in outcomes]
+    failed = [err for code, _, err in outcomes if code != 0]
+    assert not failed, failed
     assert all("added the keyword" in out for _, out, _ in outcomes)
     keywords = load_settings(config).profile_records("me")[0].keywords
     assert sorted(set(keywords) & set(terms)) == terms
