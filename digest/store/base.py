@@ -48,10 +48,20 @@ def select_in(conn: sqlite3.Connection, sql: str, values: Iterable[str]) -> Iter
 
 def store_fault(path: Path | None, exc: BaseException) -> StoreError:
     """One line naming the database and what went wrong, from a low-level error."""
+    return StoreError(f"{path or ':memory:'}: database error: {_detail(exc)}; {RECOVER_HINT}")
+
+
+def _detail(exc: BaseException) -> str:
+    """The low-level error on one line, cut to a readable length."""
     detail = " ".join(str(exc).split()) or type(exc).__name__
     if len(detail) > 160:  # sqlite quotes the undecodable text itself
         detail = detail[:157] + "..."
-    return StoreError(f"{path or ':memory:'}: database error: {detail}; {RECOVER_HINT}")
+    return detail
+
+
+def open_fault(path: Path | str | None, exc: BaseException) -> StoreError:
+    """One line for a database that cannot be opened (or migrated), from a low-level error."""
+    return StoreError(f"{path}: cannot open database: {_detail(exc)}; {RECOVER_HINT}")
 
 
 _T = TypeVar("_T")
@@ -93,6 +103,12 @@ def translate_store_errors(cls: type[_S]) -> type[_S]:
         elif inspect.isfunction(member):
             setattr(cls, name, _translating(member))
     return cls
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back after a failure; the failure is the error to report, not a failed rollback."""
+    with contextlib.suppress(sqlite3.Error):
+        conn.rollback()
 
 
 @translate_store_errors
@@ -137,11 +153,17 @@ class StoreBase:
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        except STORE_FAULTS as exc:  # a damaged schema's message may not even decode
+            raise store_fault(self.path, exc) from exc
+        try:
+            yield
         except sqlite3.DatabaseError as exc:
+            _rollback(conn)
+            raise store_fault(self.path, exc) from exc
+        except BaseException:
+            _rollback(conn)
+            raise
+        try:
+            conn.commit()
+        except STORE_FAULTS as exc:
             raise store_fault(self.path, exc) from exc

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -14,7 +15,7 @@ import sqlite_utils
 from digest.errors import StoreError
 from digest.http import Validators
 from digest.models import Paper
-from digest.store.base import RECOVER_HINT, translate_store_errors
+from digest.store.base import RECOVER_HINT, STORE_FAULTS, open_fault, translate_store_errors
 from digest.store.feedback import FeedbackStore
 from digest.store.fetch_state import FetchStateStore
 from digest.store.merge import UpsertCounts
@@ -25,6 +26,13 @@ from digest.store.rows import paper_from_row
 from digest.store.schema import MIGRATIONS, SCHEMA_VERSION
 from digest.store.suggest import SuggestStore
 from digest.store.window import WindowStore
+
+
+def _close_quietly(conn: sqlite3.Connection | None) -> None:
+    """Close a connection that failed while opening (its own error is the one to report)."""
+    if conn is not None:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
 
 @translate_store_errors
@@ -55,6 +63,7 @@ class Store(
         """
         if read_only and path is not None:
             return cls._open_read_only(Path(path), any_schema=any_schema)
+        conn: sqlite3.Connection | None = None
         try:
             if path is None:
                 db = sqlite_utils.Database(memory=True)
@@ -72,10 +81,14 @@ class Store(
             db.execute("PRAGMA cache_size = -32000")
             store = cls(db, Path(path) if path is not None else None)
             store.migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: cannot open database: {exc}; {RECOVER_HINT}") from exc
         except OSError as exc:
+            _close_quietly(conn)
             raise StoreError(f"{path}: cannot create the database: {exc.strerror or exc}") from exc
+        except STORE_FAULTS as exc:
+            # sqlite's errors, and a damaged schema whose own text is not UTF-8 (sqlite quotes
+            # it in its message, which Python then cannot decode: a UnicodeDecodeError).
+            _close_quietly(conn)
+            raise open_fault(path, exc) from exc
         return store
 
     @classmethod
@@ -84,6 +97,7 @@ class Store(
             raise StoreError(
                 f"{path}: no database yet; run `digest fetch` to create it (or pass --db)"
             )
+        conn: sqlite3.Connection | None = None
         try:
             uri = f"file:{quote(str(path.resolve()))}?mode=ro"
             conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -91,8 +105,9 @@ class Store(
             conn.execute("PRAGMA busy_timeout = 10000")
             store = cls(sqlite_utils.Database(conn), path)
             version = store.schema_version
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: cannot open database: {exc}; {RECOVER_HINT}") from exc
+        except STORE_FAULTS as exc:
+            _close_quietly(conn)
+            raise open_fault(path, exc) from exc
         if version != SCHEMA_VERSION and not any_schema:
             store.close()
             newer = "upgrade digest" if version > SCHEMA_VERSION else "run `digest fetch` first"
@@ -172,7 +187,7 @@ class Store(
         whether stored values decode), or the error that stopped it."""
         try:
             rows = self.db.execute("PRAGMA quick_check(5)").fetchall()
-        except sqlite3.DatabaseError as exc:
+        except STORE_FAULTS as exc:  # a damaged schema's message may not even decode
             return str(exc)
         return "; ".join(str(row[0]) for row in rows) or "ok"
 
