@@ -18,6 +18,7 @@ from digest.models import Paper
 from digest.store.base import RECOVER_HINT, STORE_FAULTS, open_fault, translate_store_errors
 from digest.store.feedback import FeedbackStore
 from digest.store.fetch_state import FetchStateStore
+from digest.store.lock import refuse_second_names
 from digest.store.merge import UpsertCounts
 from digest.store.openalex import OpenAlexStore
 from digest.store.outbox import OutboxStore, outbox_from_row
@@ -69,6 +70,7 @@ class Store(
                 db = sqlite_utils.Database(memory=True)
             else:
                 path = Path(path)
+                refuse_second_names(path)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 # The scheduler runs jobs on a worker thread (one at a time).
                 conn = sqlite3.connect(path, check_same_thread=False)
@@ -97,6 +99,7 @@ class Store(
             raise StoreError(
                 f"{path}: no database yet; run `digest fetch` to create it (or pass --db)"
             )
+        refuse_second_names(path)
         conn: sqlite3.Connection | None = None
         try:
             uri = f"file:{quote(str(path.resolve()))}?mode=ro"
