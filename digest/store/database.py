@@ -15,7 +15,13 @@ import sqlite_utils
 from digest.errors import StoreError
 from digest.http import Validators
 from digest.models import Paper
-from digest.store.base import RECOVER_HINT, STORE_FAULTS, open_fault, translate_store_errors
+from digest.store.base import (
+    RECOVER_HINT,
+    STORE_FAULTS,
+    disk_full,
+    open_fault,
+    translate_store_errors,
+)
 from digest.store.feedback import FeedbackStore
 from digest.store.fetch_state import FetchStateStore
 from digest.store.lock import refuse_second_names
@@ -85,6 +91,8 @@ class Store(
             store.migrate()
         except OSError as exc:
             _close_quietly(conn)
+            if disk_full(Path(path) if path is not None else None, exc):
+                raise open_fault(path, exc) from exc
             raise StoreError(f"{path}: cannot create the database: {exc.strerror or exc}") from exc
         except STORE_FAULTS as exc:
             # sqlite's errors, and a damaged schema whose own text is not UTF-8 (sqlite quotes
