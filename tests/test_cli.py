@@ -32,6 +32,7 @@ COMMANDS = [
     "run",
     "init",
     "history",
+    "backup",
     "doctor",
 ]
 PROFILE_COMMANDS = [

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -188,6 +189,46 @@ class Store(
         return UpsertCounts(
             added.new, added.updated + changed.updated, added.unchanged + changed.unchanged
         )
+
+    def backup(self, target: Path, *, force: bool = False) -> int:
+        """Copy the database, as one consistent moment of it, to the new file `target`, with
+        SQLite's online backup API; returns the copy's size in bytes.
+
+        Safe while another process writes: the copy is read in one step inside one read
+        transaction (a WAL reader: writers go on meanwhile), and includes what the WAL holds,
+        which a copy of the file alone misses. The copy is a single file (rollback journal, no
+        `-wal`), checked, and renamed into place, so `target` is never a partial copy.
+        `target` must not exist unless `force`; its directory must.
+        """
+        if self.path is None:
+            raise StoreError("an in-memory database has nothing to back up")
+        if target.exists() and target.resolve() == self.path.resolve():
+            raise StoreError(f"{target} is the database itself; back it up to another file")
+        if target.is_dir():
+            raise StoreError(f"{target} is a directory; give the backup's file name")
+        if target.exists() and not force:
+            raise StoreError(f"{target} exists; not overwriting it (--force replaces it)")
+        if not target.parent.is_dir():
+            raise StoreError(f"{target.parent} does not exist; create it first")
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        try:
+            with contextlib.closing(sqlite3.connect(partial)) as copy:
+                self.db.conn.backup(copy)  # pages=-1: all of it in one step, one snapshot
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+                problem = copy.execute("PRAGMA quick_check").fetchone()[0]
+                if problem != "ok":
+                    raise sqlite3.DatabaseError(f"the copy fails its check: {problem}")
+            with open(partial, "rb") as written:
+                os.fsync(written.fileno())
+            os.replace(partial, target)
+        except (OSError, *STORE_FAULTS) as exc:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            if disk_full(target, exc):
+                raise StoreError(f"{target}: the disk is full; no backup written") from exc
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise StoreError(f"{target}: cannot write the backup: {detail}") from exc
+        return target.stat().st_size
 
     def integrity_ok(self) -> bool:
         """True when `PRAGMA integrity_check` reports ok."""
