@@ -1,5 +1,5 @@
 """The command line: `digest demo | fetch | match | preview | serve | feedback | send | history |
-run | init | profile | doctor`.
+backup | run | init | profile | doctor`.
 
 Errors a user can cause (DigestError) end with one line on stderr and a non-zero exit code;
 anything else is a bug and keeps its traceback. Heavy modules are imported inside commands so
@@ -580,6 +580,27 @@ def _print_history(entries: list[OutboxEntry], wide: bool) -> None:
     console.print(table)
     for line in errors:
         console.print(line, overflow="fold", highlight=False, markup=False)
+
+
+@cli.command()
+@click.argument("target", metavar="PATH", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+@click.pass_obj
+def backup(obj: Context, target: Path, force: bool) -> None:
+    """Copy the database to PATH, safely while `digest run` or a send writes to it.
+
+    Uses SQLite's online backup API: the copy is one consistent moment of the store, with what
+    its write-ahead log holds (a `cp` of the file misses that), as one self-contained file.
+    """
+    from digest.store import Store
+
+    source = obj.db or obj.settings.resolve(obj.settings.store.path)
+    store = Store.open(source, read_only=True)
+    try:
+        size = store.backup(target, force=force)
+    finally:
+        store.close()
+    click.echo(f"backed up {source} to {target} ({size / 1_000_000:.1f} MB)")
 
 
 @cli.command()

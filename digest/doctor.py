@@ -149,6 +149,16 @@ def check_database(path: Path) -> Check:
                 "set [store] path to a writable place, or pass --db",
             )
         return Check("database", True, f"{path} does not exist yet; the first fetch creates it")
+    links = path.stat().st_nlink
+    if links > 1:  # not opened at all: every command refuses it (`refuse_second_names`)
+        return Check(
+            "database",
+            False,
+            f"{path} has {links} names (hard links): SQLite keeps a journal per name, so two "
+            "names corrupt it; every command refuses it",
+            f"find the others with `find / -xdev -samefile {path}` and remove them; reach the "
+            "file from elsewhere by a symlink or --db (`digest backup` makes a copy)",
+        )
     try:
         version, integrity = _inspect_database(path)
     except (sqlite3.Error, StoreError) as exc:

@@ -33,6 +33,7 @@ COMMANDS = [
     "run",
     "init",
     "history",
+    "backup",
     "doctor",
 ]
 PROFILE_COMMANDS = [

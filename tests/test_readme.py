@@ -201,3 +201,14 @@ def test_the_readme_figures_are_the_demo_digest(demo_text: tuple[str, str, int])
     }
     assert f"Profile me: {figures['papers']} papers" in printed
     assert found["kb"] == f"{html_bytes / 1000:.1f}"
+
+
+def test_the_commands_table_lists_every_command() -> None:
+    """Each command the CLI has is in the README's Commands table (`| `digest NAME …`)."""
+    from digest.cli import cli
+
+    text = README.read_text(encoding="utf-8")
+    table = text[text.index("\n## Commands\n") :]
+    table = table[: table.index("\n## ", 1)]
+    missing = [name for name in sorted(cli.commands) if f"| `digest {name}" not in table]
+    assert missing == []

@@ -539,3 +539,53 @@ def test_feedback_latest_verdict_counts_and_undo(tmp_path: Path) -> None:
     assert store.remove_feedback("me", "arxiv:2401.00002") is True
     assert store.remove_feedback("me", "arxiv:2401.00002") is False
     assert [f.paper_key for f in store.feedback("me")] == ["arxiv:2401.00001"]
+
+
+# --- a full disk --------------------------------------------------------------------------------
+
+
+def test_a_full_disk_says_the_disk_is_full_not_disk_io_error(tmp_path: Path) -> None:
+    """A real SQLITE_FULL: the file may not grow by a page (`max_page_count`), as on a full
+    disk. The write is rolled back and the line says what to do, not "run doctor"."""
+    store = Store.open(tmp_path / "d.sqlite")
+    try:
+        store.upsert_papers([paper("A first paper")], NOW)
+        pages = store.db.execute("PRAGMA page_count").fetchone()[0]
+        store.db.execute(f"PRAGMA max_page_count = {pages}")
+        big = [paper(f"Paper {i}", abstract="lorem ipsum " * 400) for i in range(50)]
+        with pytest.raises(StoreError) as caught:
+            store.upsert_papers(big, NOW)
+        message = str(caught.value)
+        assert "the disk is full" in message and "d.sqlite" in message, message
+        assert "digest doctor" not in message and "I/O" not in message
+        assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+        assert store.count_papers() == 1  # nothing of the failed write was kept
+    finally:
+        store.close()
+
+
+def test_an_io_error_on_a_disk_with_no_space_left_says_the_disk_is_full(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite reports a failed write of its journal index as "disk I/O error", whatever the
+    errno; with no space left where the database is, that is what the line says."""
+    import os
+
+    from digest.store import store_fault
+
+    class Full:
+        f_bavail = 0
+        f_frsize = 4096
+
+    monkeypatch.setattr(os, "statvfs", lambda _: Full())
+    error = store_fault(tmp_path / "d.sqlite", sqlite3.OperationalError("disk I/O error"))
+    assert "the disk is full" in str(error)
+    no_space = store_fault(tmp_path / "d.sqlite", OSError(28, "No space left on device"))
+    assert "the disk is full" in str(no_space)
+
+
+def test_an_io_error_with_space_left_stays_an_io_error(tmp_path: Path) -> None:
+    from digest.store import store_fault
+
+    error = store_fault(tmp_path, sqlite3.OperationalError("disk I/O error"))
+    assert "disk I/O error" in str(error) and "the disk is full" not in str(error)

@@ -11,13 +11,13 @@ Built on sqlite-utils; one module per part:
 - `fetch_state`: each source's last fetch and its conditional-GET validators;
 - `feedback`: what a reader liked and disliked, per profile;
 - `database`: `Store`, made of those parts, with opening, migrating and checking;
-- `lock`: one scheduler (or send) per database.
+- `lock`: one scheduler (or send) per database file, however it is named.
 """
 
 from digest.errors import StoreError
 from digest.store.base import store_fault, translate_store_errors
 from digest.store.database import Store
-from digest.store.lock import exclusive_lock
+from digest.store.lock import exclusive_lock, lock_path, refuse_second_names
 from digest.store.merge import BatchWrites, KnownPapers, UpsertCounts, merge_papers
 from digest.store.outbox import (
     OPEN_RECIPIENT_STATUSES,
@@ -52,8 +52,10 @@ __all__ = [
     "UpsertCounts",
     "Window",
     "exclusive_lock",
+    "lock_path",
     "merge_papers",
     "outbox_status",
+    "refuse_second_names",
     "store_fault",
     "translate_store_errors",
 ]

@@ -4,8 +4,10 @@ sqlite and decode errors into one-line StoreErrors naming the database."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import inspect
+import os
 import sqlite3
 import types
 from collections.abc import Callable, Iterable, Iterator
@@ -48,10 +50,60 @@ def select_in(conn: sqlite3.Connection, sql: str, values: Iterable[str]) -> Iter
 
 def store_fault(path: Path | None, exc: BaseException) -> StoreError:
     """One line naming the database and what went wrong, from a low-level error."""
+    if disk_full(path, exc):
+        return StoreError(f"{path or ':memory:'}: {DISK_FULL}")
+    return StoreError(f"{path or ':memory:'}: database error: {_detail(exc)}; {RECOVER_HINT}")
+
+
+def _detail(exc: BaseException) -> str:
+    """The low-level error on one line, cut to a readable length."""
     detail = " ".join(str(exc).split()) or type(exc).__name__
     if len(detail) > 160:  # sqlite quotes the undecodable text itself
         detail = detail[:157] + "..."
-    return StoreError(f"{path or ':memory:'}: database error: {detail}; {RECOVER_HINT}")
+    return detail
+
+
+def open_fault(path: Path | str | None, exc: BaseException) -> StoreError:
+    """One line for a database that cannot be opened (or migrated), from a low-level error."""
+    if disk_full(Path(path) if path is not None else None, exc):
+        return StoreError(f"{path}: cannot open database: {DISK_FULL}")
+    return StoreError(f"{path}: cannot open database: {_detail(exc)}; {RECOVER_HINT}")
+
+
+DISK_FULL = (
+    "the disk is full (no space left for the database); the write was rolled back: "
+    "free some space and run the command again"
+)
+_SQLITE_FULL = 13  # sqlite3's result codes (the low byte of an extended code)
+_SQLITE_IOERR = 10
+_LOW_SPACE = 1 << 20  # bytes: below this, an I/O error while writing is a full disk
+
+
+def disk_full(path: Path | None, exc: BaseException) -> bool:
+    """True when `exc` means there is no space left: SQLITE_FULL ("database or disk is full"),
+    ENOSPC, or an sqlite I/O error where the database's file system has no space left (SQLite
+    reports a failed write of its WAL index as "disk I/O error", whatever the reason)."""
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code == _SQLITE_FULL or "database or disk is full" in str(exc):
+        return True
+    if code == _SQLITE_IOERR or "disk I/O error" in str(exc):
+        return path is not None and _space_left(path) < _LOW_SPACE
+    return False
+
+
+def _space_left(path: Path) -> int:
+    """Bytes an unprivileged writer may still use on the file system holding `path`."""
+    for place in (path, *path.parents):
+        try:
+            stats = os.statvfs(place)
+        except OSError:
+            continue
+        return int(stats.f_bavail) * int(stats.f_frsize)
+    return _LOW_SPACE  # unknown: do not claim a full disk
 
 
 _T = TypeVar("_T")
@@ -93,6 +145,12 @@ def translate_store_errors(cls: type[_S]) -> type[_S]:
         elif inspect.isfunction(member):
             setattr(cls, name, _translating(member))
     return cls
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back after a failure; the failure is the error to report, not a failed rollback."""
+    with contextlib.suppress(sqlite3.Error):
+        conn.rollback()
 
 
 @translate_store_errors
@@ -137,11 +195,17 @@ class StoreBase:
             return
         try:
             conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        except STORE_FAULTS as exc:  # a damaged schema's message may not even decode
+            raise store_fault(self.path, exc) from exc
+        try:
+            yield
         except sqlite3.DatabaseError as exc:
+            _rollback(conn)
+            raise store_fault(self.path, exc) from exc
+        except BaseException:
+            _rollback(conn)
+            raise
+        try:
+            conn.commit()
+        except STORE_FAULTS as exc:
             raise store_fault(self.path, exc) from exc

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -14,9 +16,16 @@ import sqlite_utils
 from digest.errors import StoreError
 from digest.http import Validators
 from digest.models import Paper
-from digest.store.base import RECOVER_HINT, translate_store_errors
+from digest.store.base import (
+    RECOVER_HINT,
+    STORE_FAULTS,
+    disk_full,
+    open_fault,
+    translate_store_errors,
+)
 from digest.store.feedback import FeedbackStore
 from digest.store.fetch_state import FetchStateStore
+from digest.store.lock import refuse_second_names
 from digest.store.merge import UpsertCounts
 from digest.store.openalex import OpenAlexStore
 from digest.store.outbox import OutboxStore, outbox_from_row
@@ -25,6 +34,13 @@ from digest.store.rows import paper_from_row
 from digest.store.schema import MIGRATIONS, SCHEMA_VERSION
 from digest.store.suggest import SuggestStore
 from digest.store.window import WindowStore
+
+
+def _close_quietly(conn: sqlite3.Connection | None) -> None:
+    """Close a connection that failed while opening (its own error is the one to report)."""
+    if conn is not None:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
 
 @translate_store_errors
@@ -55,11 +71,13 @@ class Store(
         """
         if read_only and path is not None:
             return cls._open_read_only(Path(path), any_schema=any_schema)
+        conn: sqlite3.Connection | None = None
         try:
             if path is None:
                 db = sqlite_utils.Database(memory=True)
             else:
                 path = Path(path)
+                refuse_second_names(path)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 # The scheduler runs jobs on a worker thread (one at a time).
                 conn = sqlite3.connect(path, check_same_thread=False)
@@ -72,10 +90,16 @@ class Store(
             db.execute("PRAGMA cache_size = -32000")
             store = cls(db, Path(path) if path is not None else None)
             store.migrate()
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: cannot open database: {exc}; {RECOVER_HINT}") from exc
         except OSError as exc:
+            _close_quietly(conn)
+            if disk_full(Path(path) if path is not None else None, exc):
+                raise open_fault(path, exc) from exc
             raise StoreError(f"{path}: cannot create the database: {exc.strerror or exc}") from exc
+        except STORE_FAULTS as exc:
+            # sqlite's errors, and a damaged schema whose own text is not UTF-8 (sqlite quotes
+            # it in its message, which Python then cannot decode: a UnicodeDecodeError).
+            _close_quietly(conn)
+            raise open_fault(path, exc) from exc
         return store
 
     @classmethod
@@ -84,6 +108,8 @@ class Store(
             raise StoreError(
                 f"{path}: no database yet; run `digest fetch` to create it (or pass --db)"
             )
+        refuse_second_names(path)
+        conn: sqlite3.Connection | None = None
         try:
             uri = f"file:{quote(str(path.resolve()))}?mode=ro"
             conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -91,8 +117,9 @@ class Store(
             conn.execute("PRAGMA busy_timeout = 10000")
             store = cls(sqlite_utils.Database(conn), path)
             version = store.schema_version
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{path}: cannot open database: {exc}; {RECOVER_HINT}") from exc
+        except STORE_FAULTS as exc:
+            _close_quietly(conn)
+            raise open_fault(path, exc) from exc
         if version != SCHEMA_VERSION and not any_schema:
             store.close()
             newer = "upgrade digest" if version > SCHEMA_VERSION else "run `digest fetch` first"
@@ -169,6 +196,46 @@ class Store(
             added.new, added.updated + changed.updated, added.unchanged + changed.unchanged
         )
 
+    def backup(self, target: Path, *, force: bool = False) -> int:
+        """Copy the database, as one consistent moment of it, to the new file `target`, with
+        SQLite's online backup API; returns the copy's size in bytes.
+
+        Safe while another process writes: the copy is read in one step inside one read
+        transaction (a WAL reader: writers go on meanwhile), and includes what the WAL holds,
+        which a copy of the file alone misses. The copy is a single file (rollback journal, no
+        `-wal`), checked, and renamed into place, so `target` is never a partial copy.
+        `target` must not exist unless `force`; its directory must.
+        """
+        if self.path is None:
+            raise StoreError("an in-memory database has nothing to back up")
+        if target.exists() and target.resolve() == self.path.resolve():
+            raise StoreError(f"{target} is the database itself; back it up to another file")
+        if target.is_dir():
+            raise StoreError(f"{target} is a directory; give the backup's file name")
+        if target.exists() and not force:
+            raise StoreError(f"{target} exists; not overwriting it (--force replaces it)")
+        if not target.parent.is_dir():
+            raise StoreError(f"{target.parent} does not exist; create it first")
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        try:
+            with contextlib.closing(sqlite3.connect(partial)) as copy:
+                self.db.conn.backup(copy)  # pages=-1: all of it in one step, one snapshot
+                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+                problem = copy.execute("PRAGMA quick_check").fetchone()[0]
+                if problem != "ok":
+                    raise sqlite3.DatabaseError(f"the copy fails its check: {problem}")
+            with open(partial, "rb") as written:
+                os.fsync(written.fileno())
+            os.replace(partial, target)
+        except (OSError, *STORE_FAULTS) as exc:
+            with contextlib.suppress(OSError):
+                partial.unlink()
+            if disk_full(target, exc):
+                raise StoreError(f"{target}: the disk is full; no backup written") from exc
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise StoreError(f"{target}: cannot write the backup: {detail}") from exc
+        return target.stat().st_size
+
     def integrity_ok(self) -> bool:
         """True when `PRAGMA integrity_check` reports ok."""
         return bool(self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")
@@ -178,7 +245,7 @@ class Store(
         whether stored values decode), or the error that stopped it."""
         try:
             rows = self.db.execute("PRAGMA quick_check(5)").fetchall()
-        except sqlite3.DatabaseError as exc:
+        except STORE_FAULTS as exc:  # a damaged schema's message may not even decode
             return str(exc)
         return "; ".join(str(row[0]) for row in rows) or "ok"
 
