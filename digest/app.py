@@ -34,10 +34,15 @@ from digest.plan.planning import Plan, PlanPass
 from digest.render import CLIP_BYTES, Linker
 from digest.sending import Outbox, SendReport
 from digest.settings import Settings
-from digest.sources import FetchContext, FetchResult, Source, build_sources
+from digest.sources import (
+    FetchContext,
+    FetchResult,
+    LooksUp,
+    Source,
+    build_sources,
+    files_sources,
+)
 from digest.sources.clean import clean_result
-from digest.sources.files import FilesSource
-from digest.sources.openalex import OpenAlexSource
 from digest.store import (
     OutboxEntry,
     Store,
@@ -284,7 +289,7 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
     looked_up: dict[str, bool] = {}
     try:
         result = source.fetch(context)
-        if isinstance(source, OpenAlexSource):
+        if isinstance(source, LooksUp):
             result, looked_up = _confirm_names(app, source, context, result)
         result = clean_result(result)  # every source's papers pass here
         # Stamped when stored, not when the fetch began: a paper is never "first seen" before
@@ -315,7 +320,7 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
 
 
 def _confirm_names(
-    app: App, source: OpenAlexSource, context: FetchContext, result: FetchResult
+    app: App, source: LooksUp, context: FetchContext, result: FetchResult
 ) -> tuple[FetchResult, dict[str, bool]]:
     """Look up in OpenAlex the stored candidates whose only tie to an id-followed author is
     the name (batched by DOI and arXiv DOI, each paper once): what it knows of them (author
@@ -422,7 +427,7 @@ def run_demo(out_dir: Path, clock: Clock | None = None) -> DemoResult:
         stale.unlink(missing_ok=True)
     maildir = out_dir / "maildir"
     # Only the bundled listings: the demo never touches the network.
-    seeds: list[Source] = [s for s in build_sources(settings) if isinstance(s, FilesSource)]
+    seeds = files_sources(settings)
     app = build_app(
         settings, db_path=db_path, sources=seeds, mailer=MaildirMailer(maildir), clock=clock
     )

@@ -242,37 +242,28 @@ def match(
         if not warnings:
             click.echo(f"no problems found ({len(papers)} papers checked)")
         return
+    if input_path is not None:
+        _print_matches(_listing_digests(obj, profiles, papers), fmt)
+        return
     from digest.match.identity import confirm_listing
 
-    # Followed ids: a listing's papers carry none, so their name hits are marked "name match".
+    # Followed ids: stored papers from id-less sources carry none, so their name hits are
+    # marked "name match".
     results = confirm_listing(profiles, papers, match_profiles(papers, profiles))
-    if input_path is not None:
-        results = _with_suggestions(obj, profiles, papers, results)
     _print_matches(results, fmt)
 
 
-def _with_suggestions(
-    obj: Context,
-    profiles: tuple[Profile, ...],
-    papers: list[Any],
-    results: dict[str, tuple[Match, ...]],
+def _listing_digests(
+    obj: Context, profiles: tuple[Profile, ...], papers: list[Any]
 ) -> dict[str, tuple[Match, ...]]:
-    """The rule matches of a listing file, then each library profile's suggestions among its
-    papers; the model learns against the store's papers and the listing's own (so a fresh
-    database works)."""
-    from digest.plan.planning import plan_suggestions, wants_suggestions
-
-    if not any(wants_suggestions(p) for p in profiles):
-        return results
+    """What each profile's digest would hold if a listing file's papers were its candidates:
+    the digest's own planning (identities, citing, muting, ranking, fitting, suggestions; the
+    suggestion model learns against the store's papers and the listing's, so a fresh database
+    works)."""
     app = obj.app()
     try:
-        suggester = app.plan_pass().new_suggester(extra_background=papers)
-        combined = {}
-        for profile in profiles:
-            matches = results.get(profile.name, ())
-            combined[profile.name] = matches + plan_suggestions(suggester, profile, papers, matches)
-        suggester.keep()
-        return combined
+        plans = app.plan_pass().plan_listing(profiles, papers)
+        return {name: plan.digest.papers for name, plan in plans.items()}
     finally:
         app.close()
 

@@ -30,9 +30,9 @@ from digest.store import SCHEMA_VERSION
 if TYPE_CHECKING:
     import httpx
 
-    from digest.http import Fetched, PoliteClient
+    from digest.http import PoliteClient
     from digest.settings import ProfileConfig
-    from digest.sources import Source
+    from digest.sources import Probed
 
 Clock = Callable[[], datetime]
 
@@ -333,24 +333,31 @@ def check_sources(
 ) -> Iterator[Check]:
     """One check per configured source: one request to it, or its files read and parsed."""
     from digest.app import make_client
-    from digest.sources import build_sources
+    from digest.sources import Checked, Probed, build_sources
 
     sources = build_sources(settings)
     if not sources:
         yield Check("sources", False, "no sources configured", "add [sources.arxiv] or another")
         return
     client: PoliteClient | None = None
+
+    def shared_client() -> PoliteClient:
+        nonlocal client
+        if client is None:
+            client = make_client(_quick(settings), transport)
+        return client
+
+    today = datetime.now(UTC).date()
     try:
         for source in sources:
-            if _is_files(source):
-                yield check_files(source)
-                continue
-            if client is None:
-                client = make_client(_quick(settings), transport)
-            if _is_openalex(source):
-                yield check_openalex(source, client)
-                continue
-            yield check_network_source(source, client)
+            name = f"source {source.name}"
+            if isinstance(source, Checked):
+                found = source.check(shared_client, today)
+                yield Check(name, found.ok, found.detail, found.fix)
+            elif isinstance(source, Probed):
+                yield check_network_source(source, shared_client())
+            else:  # pragma: no cover - every source kind is one or the other
+                raise TypeError(f"source {source.name!r} cannot be checked")
     finally:
         if client is not None:
             client.close()
@@ -362,137 +369,22 @@ def _quick(settings: Settings) -> Settings:
     return settings.model_copy(update={"http": http})
 
 
-def _is_files(source: Source) -> bool:
-    from digest.sources.files import FilesSource
-
-    return isinstance(source, FilesSource)
-
-
-def _is_openalex(source: Source) -> bool:
-    from digest.sources.openalex import OpenAlexSource
-
-    return isinstance(source, OpenAlexSource)
-
-
-# A singleton (free of charge: it costs none of the day's allowance) whose answer carries the
-# rate-limit headers: the key is checked and the budget read without spending it.
-OPENALEX_PROBE = "/works/W2741809807"
-
-
-def check_openalex(source: Source, client: PoliteClient) -> Check:
-    """OpenAlex answers with the key (or the contact as mailto), and how much of today's
-    allowance is left (its `X-RateLimit-*` headers), beside `daily_budget`. Never shows the key."""
-    from digest.sources.openalex import OpenAlexClient, OpenAlexSource
-
-    assert isinstance(source, OpenAlexSource)
-    name = "source openalex"
-    try:
-        api = OpenAlexClient(source.config, client, None, datetime.now(UTC).date(), source.contact)
-    except ConfigError as exc:
-        return Check(name, False, str(exc), "fix api_key_file in [sources.openalex]")
-    url = api.base + OPENALEX_PROBE
-    try:
-        got = client.get(url, params=api.auth())
-    except SourceError as exc:
-        refused = any(f"HTTP {code}" in str(exc) for code in (401, 403))
-        fix = (
-            "the API key was refused: check DIGEST_SOURCES__OPENALEX__API_KEY or api_key_file"
-            if refused and api.key
-            else "check base_url in [sources.openalex], the network, or try again later"
-        )
-        return Check(name, False, api.redact(str(exc)), fix)
-    limits = dict(got.rate_limit)
-    left, limit = limits.get("x-ratelimit-remaining", ""), limits.get("x-ratelimit-limit", "")
-    allowance = f"{left} of {limit} left today" if left and limit else "no rate-limit headers"
-    budget = f"daily_budget {source.config.daily_budget} requests"
-    who = "API key accepted" if api.key else "no API key"
-    detail = f"{url} answered HTTP {got.status}; {who}; {allowance}; {budget}"
-    if left.strip() == "0":
-        return Check(name, False, detail, "today's allowance is used up; it renews at midnight UTC")
-    if not api.key:
-        fix = (
-            "get a free key at https://openalex.org/settings/api and set "
-            "DIGEST_SOURCES__OPENALEX__API_KEY (without one the allowance is tiny)"
-        )
-        return Check(name, False, detail, fix)
-    return Check(name, True, detail)
-
-
-def check_files(source: Source) -> Check:
-    """A `files` source: its pattern matches files, and they parse as listing JSONL."""
-    from digest.sources.files import FilesSource
-
-    assert isinstance(source, FilesSource)
-    name = f"source {source.name}"
-    try:
-        papers = source.read_all()
-    except SourceError as exc:
-        return Check(name, False, str(exc), "fix the path in [[sources.files]] or the file")
-    return Check(name, True, f"{len(papers)} listings in {source.pattern}")
-
-
-def probe(source: Source) -> tuple[str, dict[str, str | int]]:
-    """The URL (and query) to ask, for one light request the source would make anyway."""
-    from digest.sources.arxiv import ArxivAuthorsSource, ArxivListingSource
-    from digest.sources.feeds import FeedSource
-    from digest.sources.hf_daily import HfDailySource
-
-    if isinstance(source, ArxivListingSource | FeedSource):
-        return source.url, {}
-    if isinstance(source, HfDailySource):
-        return source.url, {"limit": 1}
-    if isinstance(source, ArxivAuthorsSource):
-        spelling = source.spellings[0].replace('"', "") if source.spellings else "digest"
-        return source.config.api_url, {"search_query": f'au:"{spelling}"', "max_results": 1}
-    raise TypeError(f"no probe for source {source.name!r}")  # pragma: no cover
-
-
-def read_answer(source: Source, got: Fetched) -> tuple[str, int]:
-    """(what the answer is, how many papers it holds), read with the source's own parser;
-    SourceError when that parser refuses it, as a fetch would."""
-    from digest.sources.arxiv import (
-        ArxivAuthorsSource,
-        ArxivListingSource,
-        parse_api_feed,
-        parse_listing_feed,
-    )
-    from digest.sources.feeds import FeedSource, parse_feed
-    from digest.sources.hf_daily import HfDailySource, parse_daily_papers
-
-    if isinstance(source, ArxivListingSource):
-        return "an arXiv listing", len(parse_listing_feed(got.content, origin=got.url))
-    if isinstance(source, ArxivAuthorsSource):
-        return "an arXiv API page", len(parse_api_feed(got.content, origin=got.url).papers)
-    if isinstance(source, HfDailySource):
-        return "a Daily Papers page", len(parse_daily_papers(got.content, origin=got.url))
-    if isinstance(source, FeedSource):
-        papers = parse_feed(
-            got.content,
-            origin=got.url,
-            source_name=source.name,
-            url=got.final_url or got.url,
-            content_type=got.content_type,
-            content_location=got.content_location,
-        )
-        return "a feed", len(papers)
-    raise TypeError(f"no parser for source {source.name!r}")  # pragma: no cover
-
-
-def check_network_source(source: Source, client: PoliteClient) -> Check:
+def check_network_source(source: Probed, client: PoliteClient) -> Check:
     """GET the source's URL once (with the configured timeouts and retries) and read the answer
     with the source's parser: a page that answers 200 but is not what the source reads (an
     HTML login page, a feed cut short) is a failure, as it would be at the next fetch."""
     name = f"source {source.name}"
-    url, params = probe(source)
+    request = source.probe()
+    url = request.url
     try:
-        got = client.get(url, params=params or None)
+        got = client.get(url, params=dict(request.params) or None)
     except SourceError as exc:
         return Check(
             name, False, str(exc), "check the URL in [sources], the network, or try again later"
         )
     answered = f"{url} answered HTTP {got.status}"
     try:
-        kind, count = read_answer(source, got)
+        kind, count = source.read_probe(got)
     except SourceError as exc:
         problem = str(exc).removeprefix(f"{got.url}: ")
         return Check(

@@ -245,3 +245,83 @@ def test_the_window_rule_applies_each_profiles_sets_to_it_alone(
     rule.held["k1"] = {"a"}
     rule.released["k2"] = {"b"}
     assert rule.wanted_by(key, first_seen) == wanted
+
+
+# --- `digest match --input` plans like the digest -------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+WATCHED_WORK = {"arxiv:2402.17193": {"W4392": "The Watched Paper"}}
+
+
+def _seeds_settings(tmp_path: Path, muted: str) -> Settings:
+    """The example profile on the seeds, with an author muted and a paper watched (OpenAlex on
+    for "Citing your work"; its server is never asked: nothing is fetched)."""
+    import tomllib
+
+    from digest.settings import settings_from_dict
+
+    data = tomllib.loads((ROOT / "config.example.toml").read_text())
+    data["sources"] = {
+        "files": data["sources"]["files"],
+        "openalex": {"base_url": "http://127.0.0.1:9", "enabled": True},
+    }
+    data["store"] = {"path": str(tmp_path / "unused.sqlite")}
+    profile = data["profiles"][0]
+    profile.update(mute_authors=[muted], cites=list(WATCHED_WORK))
+    return settings_from_dict(data, ROOT / "config.example.toml")
+
+
+def _seed_papers() -> list[Paper]:
+    """The seeds as `digest match --input` reads them, two of them citing the watched work."""
+    from dataclasses import replace
+
+    from digest.sources import FetchResult
+    from digest.sources.clean import clean_result
+    from digest.sources.files import parse_listing_jsonl, read_listing_file
+
+    listed: dict[str, Paper] = {}
+    for path in sorted((ROOT / "seeds").glob("*.jsonl")):
+        for paper in parse_listing_jsonl(read_listing_file(path), str(path)):
+            listed.setdefault(paper.key, paper)  # one reading of a paper listed twice
+    papers = list(clean_result(FetchResult(papers=tuple(listed.values()))).papers)
+    citing = {papers[3].key, papers[40].key}
+    return [replace(p, referenced=("W4392",)) if p.key in citing else p for p in papers]
+
+
+def _shown(plan: Any) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    return [
+        (m.paper.key, [(r.kind, r.term, r.field) for r in m.reasons]) for m in plan.digest.papers
+    ]
+
+
+def test_match_input_plans_a_listing_exactly_as_the_next_digest_of_it(tmp_path: Path) -> None:
+    clock = Clock(NOW)
+    papers = _seed_papers()
+    probe = build_app(_seeds_settings(tmp_path, "nobody"), store=Store.open(None), clock=clock)
+    [unmuted] = probe.plan_pass().plan_listing(probe.settings.profile_records(), papers).values()
+    # Mute a keyword match's author that no followed author wrote with.
+    muted = next(
+        m.paper.authors[0] for m in unmuted.digest.matches if not m.followed and m.paper.authors
+    )
+    settings = _seeds_settings(tmp_path, muted)
+    stored = build_app(settings, store=Store.open(tmp_path / "stored.sqlite"), clock=clock)
+    stored.store.upsert_papers(papers, NOW - timedelta(hours=1))
+    listing = build_app(settings, store=Store.open(tmp_path / "listing.sqlite"), clock=clock)
+    for app in (stored, listing):
+        app.store.record_resolved(WATCHED_WORK, NOW)
+    profiles = settings.profile_records()
+
+    [digest] = stored.plan_pass().plan(profiles).values()
+    [from_listing] = listing.plan_pass().plan_listing(profiles, papers).values()
+
+    assert _shown(from_listing) == _shown(digest)
+    keys = [m.paper.key for m in digest.digest.papers]
+    assert len(digest.digest.citing) == 2  # citing, muting and suggestions all took part
+
+    def by_muted(plan: Any) -> list[str]:  # papers of the muted author no followed one wrote
+        return [
+            m.paper.key for m in plan.digest.matches if muted in m.paper.authors and not m.followed
+        ]
+
+    assert by_muted(unmuted) and not by_muted(digest)
+    assert digest.digest.suggestions and len(keys) == len(set(keys))

@@ -11,7 +11,7 @@ a window undelivered.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -32,6 +32,7 @@ from digest.plan.decide import window_start as window_rule_start
 from digest.render import CLIP_BYTES, Linker
 from digest.settings import Settings
 from digest.store import Store
+from digest.store.merge import merged
 
 if TYPE_CHECKING:
     from digest.suggest import Suggester
@@ -127,17 +128,37 @@ class PlanPass:
         profile's digest is composed from its tally.
         """
         starts = {profile.name: self.window_start(profile) for profile in profiles}
+        return self._plan(profiles, starts, self.store.candidates_for(starts), ())
+
+    def plan_listing(self, profiles: Sequence[Profile], papers: Sequence[Paper]) -> dict[str, Plan]:
+        """The digests `profiles` would get if `papers` (a listing file) were their only
+        candidates: the same steps as `plan` (identities, citing, muting, ranking, fitting,
+        suggestions), so `digest match --input` shows what a digest of them would hold."""
+        starts = {profile.name: self.now for profile in profiles}
+        everyone = frozenset(starts)
+        # Each paper as the store would hold it if it were new now (its sources, first seen),
+        # so it renders, and so fits, as it would in the digest.
+        held = [merged(paper, (paper.key,), None, self.now)[1] for paper in papers]
+        return self._plan(profiles, starts, ((paper, everyone) for paper in held), held)
+
+    def _plan(
+        self,
+        profiles: Sequence[Profile],
+        starts: Mapping[str, datetime],
+        candidates: Iterable[tuple[Paper, frozenset[str]]],
+        background: Sequence[Paper],
+    ) -> dict[str, Plan]:
         tallies = {p.name: Tally(pools=wants_suggestions(p)) for p in profiles}
         identified = {p.name: p for p in profiles if any(a.identified for a in p.authors)}
         watched = self.watched_works(profiles)
         match = self.verdicts(profiles)
-        for paper, wanted_by in self.store.candidates_for(starts):
+        for paper, wanted_by in candidates:
             sort_candidate(
                 paper, wanted_by, match(paper), tallies, identified=identified, watched=watched
             )
         problems = self.store.failing_sources()
         pooling = [p for p in profiles if tallies[p.name].pools]
-        suggester = self.new_suggester() if pooling else None
+        suggester = self.new_suggester(background) if pooling else None
         if suggester is not None:
             suggester.prepare(pooling)
         plans = {}

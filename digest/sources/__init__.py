@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from xml.parsers.expat import errors as expat_errors
 
 from digest.errors import SourceError
-from digest.http import PoliteClient, Validators
+from digest.http import Fetched, PoliteClient, Validators
 from digest.models import Paper
 
 if TYPE_CHECKING:
@@ -73,6 +73,61 @@ class Source(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ProbeRequest:
+    """One light request a source would make anyway: what `digest doctor` asks it."""
+
+    url: str
+    params: Mapping[str, str | int] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Probed(Source, Protocol):
+    """A source `digest doctor` checks with one request, read by the source's own parser (the
+    arXiv, Hugging Face and feed sources)."""
+
+    def probe(self) -> ProbeRequest:
+        """The request to make."""
+        ...
+
+    def read_probe(self, got: Fetched) -> tuple[str, int]:
+        """(what the answer is, how many papers it holds); SourceError when the source's
+        parser refuses it, as a fetch would."""
+        ...
+
+
+@dataclass(frozen=True)
+class SourceCheck:
+    """What a source found when it checked itself: whether it works, what it saw, and how to
+    fix a failure."""
+
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+@runtime_checkable
+class Checked(Source, Protocol):
+    """A source that checks itself for `digest doctor` (files: read and parsed; OpenAlex: the
+    key and today's allowance)."""
+
+    def check(self, client: Callable[[], PoliteClient], today: date) -> SourceCheck:
+        """Check without fetching; `client` builds the shared HTTP client when it is needed."""
+        ...
+
+
+@runtime_checkable
+class LooksUp(Source, Protocol):
+    """A source that knows more of papers other sources brought (OpenAlex: their author ids),
+    asked after its own fetch to settle name-only hits on authors followed by id."""
+
+    def lookup(
+        self, context: FetchContext, papers: Sequence[Paper]
+    ) -> tuple[list[Paper], list[str]]:
+        """These stored papers as the source knows them, and warnings (a budget ran out)."""
+        ...
+
+
 def load_json(data: bytes | str, origin: str) -> Any:
     """`json.loads`, with every way a payload can defeat it as one SourceError line naming
     `origin`: not JSON, not UTF-8, a number too long to convert, nesting too deep to recurse."""
@@ -101,12 +156,9 @@ def build_sources(settings: Settings, memory: OpenAlexMemory | None = None) -> l
     """Every source the settings configure, in a fixed order: arXiv, Hugging Face, feeds,
     files, then OpenAlex (which looks up what the others brought). `memory` (the store) is
     what OpenAlex keeps between fetches."""
-    from digest.sources.files import FilesSource
-
     sources: list[Source] = []
     sources.extend(_network_sources(settings))
-    for entry in settings.sources.files:
-        sources.append(FilesSource(entry.name, str(settings.resolve(entry.path))))
+    sources.extend(files_sources(settings))
     if settings.sources.openalex_on is not None:  # last: it confirms what the others brought
         from digest.sources.openalex import OpenAlexSource
 
@@ -114,6 +166,13 @@ def build_sources(settings: Settings, memory: OpenAlexMemory | None = None) -> l
         contact = settings.fetch.contact
         sources.append(OpenAlexSource(settings.sources.openalex_on, profiles, memory, contact))
     return sources
+
+
+def files_sources(settings: Settings) -> list[Source]:
+    """The `[[sources.files]]` sources alone: what reads no network (the demo's)."""
+    from digest.sources.files import FilesSource
+
+    return [FilesSource(e.name, str(settings.resolve(e.path))) for e in settings.sources.files]
 
 
 def _network_sources(settings: Settings) -> list[Source]:

@@ -25,10 +25,16 @@ from email.utils import parsedate_to_datetime
 
 from digest import limits
 from digest.errors import SourceError
-from digest.http import PoliteClient
+from digest.http import Fetched, PoliteClient
 from digest.models import FollowedAuthor, Paper, paper_keys, parse_arxiv_id
 from digest.settings import ArxivConfig
-from digest.sources import TRUNCATED_XML, FetchContext, FetchResult, client_needed
+from digest.sources import (
+    TRUNCATED_XML,
+    FetchContext,
+    FetchResult,
+    ProbeRequest,
+    client_needed,
+)
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 ARXIV = "{http://arxiv.org/schemas/atom}"
@@ -457,6 +463,14 @@ class ArxivListingSource:
             validators={self.url: got.validators},
         )
 
+    def probe(self) -> ProbeRequest:
+        """The listing feed (doctor)."""
+        return ProbeRequest(self.url)
+
+    def read_probe(self, got: Fetched) -> tuple[str, int]:
+        """The answer read as a listing (doctor)."""
+        return "an arXiv listing", len(parse_listing_feed(got.content, origin=got.url))
+
 
 class ArxivAuthorsSource:
     """Recent submissions of every followed author, by API `au:` queries, so a followed author's
@@ -481,6 +495,17 @@ class ArxivAuthorsSource:
                 found.setdefault(paper.key, paper)
             warnings.extend([warning] if warning else [])
         return FetchResult(papers=tuple(found.values()), warnings=tuple(warnings))
+
+    def probe(self) -> ProbeRequest:
+        """One API query for the first followed spelling, one result (doctor)."""
+        spelling = self.spellings[0].replace('"', "") if self.spellings else "digest"
+        return ProbeRequest(
+            self.config.api_url, {"search_query": f'au:"{spelling}"', "max_results": 1}
+        )
+
+    def read_probe(self, got: Fetched) -> tuple[str, int]:
+        """The answer read as an API page (doctor)."""
+        return "an arXiv API page", len(parse_api_feed(got.content, origin=got.url).papers)
 
 
 def query_api(

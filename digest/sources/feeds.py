@@ -31,8 +31,9 @@ import feedparser  # type: ignore[import-untyped]
 
 from digest import limits
 from digest.errors import SourceError
+from digest.http import Fetched
 from digest.models import Paper, paper_keys, parse_arxiv_id
-from digest.sources import TRUNCATED_XML, FetchContext, FetchResult, client_needed
+from digest.sources import TRUNCATED_XML, FetchContext, FetchResult, ProbeRequest, client_needed
 
 _BLOCK_TAGS = frozenset(
     {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption"}
@@ -494,3 +495,19 @@ class FeedSource:
             content_location=got.content_location,
         )
         return FetchResult(papers=papers, validators={self.url: got.validators})
+
+    def probe(self) -> ProbeRequest:
+        """The feed (doctor)."""
+        return ProbeRequest(self.url)
+
+    def read_probe(self, got: Fetched) -> tuple[str, int]:
+        """The answer read as this feed would be (doctor)."""
+        papers = parse_feed(
+            got.content,
+            origin=got.url,
+            source_name=self.name,
+            url=got.final_url or got.url,
+            content_type=got.content_type,
+            content_location=got.content_location,
+        )
+        return "a feed", len(papers)

@@ -7,7 +7,7 @@ demo reads the project's `seeds/` through it. The parser is a pure function over
 from __future__ import annotations
 
 import glob
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -15,9 +15,10 @@ from typing import Any
 
 from digest import limits
 from digest.errors import SourceError
+from digest.http import PoliteClient
 from digest.localfiles import UnreadableFile, read_regular_file
 from digest.models import Paper, paper_keys, parse_arxiv_id
-from digest.sources import FetchContext, FetchResult, load_json
+from digest.sources import FetchContext, FetchResult, SourceCheck, load_json
 
 _STRING_FIELDS = ("id", "title", "abstract", "url", "source")
 _LIST_FIELDS = ("authors", "categories")
@@ -138,6 +139,14 @@ class FilesSource:
         tagged = (("listing_source", paper.source),) if paper.source else ()
         extra = tuple(sorted({**dict(paper.extra), **dict(tagged)}.items()))
         return replace(paper, source=self.name, sources=(self.name,), extra=extra)
+
+    def check(self, client: Callable[[], PoliteClient], today: date) -> SourceCheck:
+        """For `digest doctor`: the pattern matches files, and they parse as listing JSONL."""
+        try:
+            papers = self.read_all()
+        except SourceError as exc:
+            return SourceCheck(False, str(exc), "fix the path in [[sources.files]] or the file")
+        return SourceCheck(True, f"{len(papers)} listings in {self.pattern}")
 
     def read_all(self) -> Sequence[Paper]:
         """Parse every matching file, in name order."""

@@ -13,10 +13,10 @@ from typing import Any
 
 from digest import limits
 from digest.errors import SourceError
-from digest.http import PoliteClient
+from digest.http import Fetched, PoliteClient
 from digest.models import Paper, paper_keys, parse_arxiv_id
 from digest.settings import HfDailyConfig
-from digest.sources import FetchContext, FetchResult, client_needed, load_json
+from digest.sources import FetchContext, FetchResult, ProbeRequest, client_needed, load_json
 
 PAPER_PAGE = "https://huggingface.co/papers/"
 
@@ -154,6 +154,14 @@ class HfDailySource:
                 found[paper.key] = paper  # a later list has the fresher upvotes
             warnings.extend([warning] if warning else [])
         return FetchResult(papers=tuple(found.values()), warnings=tuple(warnings))
+
+    def probe(self) -> ProbeRequest:
+        """The latest papers, one of them (doctor)."""
+        return ProbeRequest(self.url, {"limit": 1})
+
+    def read_probe(self, got: Fetched) -> tuple[str, int]:
+        """The answer read as a Daily Papers page (doctor)."""
+        return "a Daily Papers page", len(parse_daily_papers(got.content, origin=got.url))
 
     def _one_day(self, client: PoliteClient, day: date) -> tuple[list[Paper], str]:
         """The papers of one date, paged until the server sends a short page (or one with

@@ -27,13 +27,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from digest import limits
-from digest.errors import SourceDeadlineError, SourceError
+from digest.errors import ConfigError, SourceDeadlineError, SourceError
 from digest.http import Fetched, PoliteClient
 from digest.ids import (
     arxiv_of_doi,
@@ -43,7 +43,7 @@ from digest.ids import (
 )
 from digest.models import FollowedAuthor, Paper, Profile, paper_keys, parse_arxiv_id
 from digest.settings import OpenAlexConfig
-from digest.sources import FetchContext, FetchResult, client_needed, load_json
+from digest.sources import FetchContext, FetchResult, SourceCheck, client_needed, load_json
 from digest.sources.clean import clean_text
 
 SELECT = (
@@ -444,6 +444,11 @@ def watched_papers(profiles: Iterable[Profile]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+# A singleton (free of charge: it costs none of the day's allowance) whose answer carries the
+# rate-limit headers: `digest doctor` checks the key and reads the budget without spending it.
+OPENALEX_PROBE = "/works/W2741809807"
+
+
 class OpenAlexSource:
     """New works of followed authors with ids, and works citing watched papers."""
 
@@ -472,6 +477,44 @@ class OpenAlexSource:
         )
         self._session = (context, api)
         return api
+
+    def check(self, client: Callable[[], PoliteClient], today: date) -> SourceCheck:
+        """For `digest doctor`: OpenAlex answers with the key (or the contact as mailto), and
+        how much of today's allowance is left (its `X-RateLimit-*` headers), beside
+        `daily_budget`. Never shows the key."""
+        http = client()
+        try:
+            api = OpenAlexClient(self.config, http, None, today, self.contact)
+        except ConfigError as exc:
+            return SourceCheck(False, str(exc), "fix api_key_file in [sources.openalex]")
+        url = api.base + OPENALEX_PROBE
+        try:
+            got = http.get(url, params=api.auth())
+        except SourceError as exc:
+            refused = any(f"HTTP {code}" in str(exc) for code in (401, 403))
+            fix = (
+                "the API key was refused: check DIGEST_SOURCES__OPENALEX__API_KEY or api_key_file"
+                if refused and api.key
+                else "check base_url in [sources.openalex], the network, or try again later"
+            )
+            return SourceCheck(False, api.redact(str(exc)), fix)
+        limits = dict(got.rate_limit)
+        left, limit = limits.get("x-ratelimit-remaining", ""), limits.get("x-ratelimit-limit", "")
+        allowance = f"{left} of {limit} left today" if left and limit else "no rate-limit headers"
+        budget = f"daily_budget {self.config.daily_budget} requests"
+        who = "API key accepted" if api.key else "no API key"
+        detail = f"{url} answered HTTP {got.status}; {who}; {allowance}; {budget}"
+        if left.strip() == "0":
+            return SourceCheck(
+                False, detail, "today's allowance is used up; it renews at midnight UTC"
+            )
+        if not api.key:
+            fix = (
+                "get a free key at https://openalex.org/settings/api and set "
+                "DIGEST_SOURCES__OPENALEX__API_KEY (without one the allowance is tiny)"
+            )
+            return SourceCheck(False, detail, fix)
+        return SourceCheck(True, detail)
 
     def fetch(self, context: FetchContext) -> FetchResult:
         """The works of followed ids and the works citing watched papers since the lookback."""

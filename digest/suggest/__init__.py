@@ -123,7 +123,9 @@ class Inputs:
     background: tuple[Doc, ...]  # what the vocabulary is fitted on
 
 
-def _followed_papers(store: Store, profile: Profile) -> list[Paper]:
+def _followed_papers(store: Store, profile: Profile, extra: Sequence[Paper] = ()) -> list[Paper]:
+    """The followed authors' papers: stored, and among `extra` (a listing read beside the
+    store, whose papers count as if stored)."""
     from digest.match import Matcher
 
     if not profile.authors:
@@ -136,6 +138,9 @@ def _followed_papers(store: Store, profile: Profile) -> list[Paper]:
             for paper in store.papers_by_last_name(last):
                 if paper.key not in seen and matcher.match(paper):
                     seen[paper.key] = paper
+    for paper in extra:
+        if paper.key not in seen and matcher.match(paper):
+            seen[paper.key] = paper
     return sorted(seen.values(), key=lambda p: p.key)
 
 
@@ -233,7 +238,7 @@ def gather_inputs(
         if entry_keys and entry_keys[0] not in positives:
             positives[entry_keys[0]] = Doc(entry_keys[0], entry.title, entry.abstract)
             known.update(entry_keys)
-    for paper in _followed_papers(store, profile):
+    for paper in _followed_papers(store, profile, extra_background):
         if not known.intersection(paper.identity_keys):
             positives[paper.key] = doc_of(paper)
         known.update((paper.key, *paper.identity_keys))
