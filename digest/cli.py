@@ -827,14 +827,15 @@ def author_search(obj: Context, name: str, limit: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from digest.app import make_client
+    from digest.app import make_client, system_clock
     from digest.settings import OpenAlexConfig
     from digest.sources.openalex import SHOWN_NAME_CHARS, search_authors, shown
 
     settings = obj.settings
     config = settings.sources.openalex or OpenAlexConfig()
     with make_client(settings) as client:
-        found = search_authors(config, client, name, settings.fetch.contact, limit)
+        today = system_clock().date()
+        found = search_authors(config, client, name, settings.fetch.contact, limit, today=today)
     asked = shown(name, SHOWN_NAME_CHARS)
     if not found:
         click.echo(f"no OpenAlex author found for {asked!r}")

@@ -19,7 +19,7 @@ import sqlite3
 import ssl
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -77,7 +77,7 @@ def run_checks(
         yield check_maildir(settings.resolve(settings.delivery.maildir))
     else:
         yield check_smtp(settings)
-    yield from check_sources(settings, transport)
+    yield from check_sources(settings, transport, today=clock().date())
 
 
 # --- config and profiles --------------------------------------------------------------------------
@@ -329,7 +329,10 @@ def _reply(exc: smtplib.SMTPResponseException) -> str:
 
 
 def check_sources(
-    settings: Settings, transport: httpx.BaseTransport | None = None
+    settings: Settings,
+    transport: httpx.BaseTransport | None = None,
+    *,
+    today: date,
 ) -> Iterator[Check]:
     """One check per configured source: one request to it, or its files read and parsed."""
     from digest.app import make_client
@@ -347,7 +350,6 @@ def check_sources(
             client = make_client(_quick(settings), transport)
         return client
 
-    today = datetime.now(UTC).date()
     try:
         for source in sources:
             name = f"source {source.name}"

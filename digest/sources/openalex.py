@@ -683,11 +683,18 @@ def parse_authors(
 
 
 def search_authors(
-    config: OpenAlexConfig, client: PoliteClient, name: str, contact: str = "", limit: int = 10
+    config: OpenAlexConfig,
+    client: PoliteClient,
+    name: str,
+    contact: str = "",
+    limit: int = 10,
+    *,
+    today: date,
 ) -> tuple[AuthorCandidate, ...]:
     """The OpenAlex authors a name may mean, most works first, each with a recent title (one
-    list request for the search, and one for the recent works of all candidates together)."""
-    api = OpenAlexClient(config, client, None, date.today(), contact)
+    list request for the search, and one for the recent works of all candidates together).
+    `today` is the day whose request budget the searches count against."""
+    api = OpenAlexClient(config, client, None, today, contact)
     got = api.get("/authors", {"search": name, "per_page": limit})
     asked = f"{api.base}/authors?search={shown(name, SHOWN_NAME_CHARS)}"
     candidates = parse_authors(got.content, origin=asked, limit=limit)
