@@ -322,30 +322,45 @@ def _fetch_one(app: App, source: Source, since: date | None) -> FetchReport:
 def _confirm_names(
     app: App, source: LooksUp, context: FetchContext, result: FetchResult
 ) -> tuple[FetchResult, dict[str, bool]]:
-    """Look up in OpenAlex the stored candidates whose only tie to an id-followed author is
-    the name (batched by DOI and arXiv DOI, each paper once): what it knows of them (author
-    ids) joins the result as updates; also which papers were asked and whether it knew them."""
-    profiles = [p for p in app.settings.profile_records() if any(a.identified for a in p.authors)]
-    if not profiles:
-        return result, {}
-    by_name = {p.name: p for p in profiles}
-    days = max(max(p.window_days, p.first_run_days) for p in profiles)
-    match = app.verdicts(profiles)
-    recent = app.store.papers_seen_since(context.now - timedelta(days=days))
-    pending = [p for p in recent if needs_confirmation(by_name, p, match(p))]
-    done = app.store.looked_up(p.key for p in pending)
-    pending = [p for p in pending if p.key not in done and (p.arxiv_id or p.doi)]
+    """Look up in `source` (OpenAlex) the stored candidates whose only tie to an id-followed
+    author is the name (batched by DOI and arXiv DOI, each paper once): what it knows of them
+    (author ids) joins the result as updates; also which papers were asked and whether it knew
+    them."""
+    pending = _names_to_confirm(app, context.now)
     if not pending:
         return result, {}
     found, warnings = source.lookup(context, pending)
-    known = {key for paper in found for key in paper.identity_keys}
-    asked = {p.key: any(k in known for k in p.identity_keys) for p in pending}
-    if warnings:  # the budget ran out: what was not asked is asked next time
-        asked = {key: True for key, was_found in asked.items() if was_found}
     merged = replace(
         result, updates=(*result.updates, *found), warnings=(*result.warnings, *warnings)
     )
-    return merged, asked
+    return merged, lookup_outcomes(pending, found, budget_ran_out=bool(warnings))
+
+
+def _names_to_confirm(app: App, now: datetime) -> list[Paper]:
+    """The papers stored within the id-following profiles' longest window whose only tie to
+    one of their authors is the name, with a DOI or arXiv id to ask by, not asked before."""
+    profiles = [p for p in app.settings.profile_records() if any(a.identified for a in p.authors)]
+    if not profiles:
+        return []
+    by_name = {p.name: p for p in profiles}
+    days = max(max(p.window_days, p.first_run_days) for p in profiles)
+    match = app.verdicts(profiles)
+    recent = app.store.papers_seen_since(now - timedelta(days=days))
+    pending = [p for p in recent if needs_confirmation(by_name, p, match(p))]
+    done = app.store.looked_up(p.key for p in pending)
+    return [p for p in pending if p.key not in done and (p.arxiv_id or p.doi)]
+
+
+def lookup_outcomes(
+    asked: Sequence[Paper], found: Sequence[Paper], *, budget_ran_out: bool
+) -> dict[str, bool]:
+    """Which asked papers the lookup knew, by key. When the budget ran out, only those it knew
+    are recorded: the others are asked again next time."""
+    known = {key for paper in found for key in paper.identity_keys}
+    outcomes = {p.key: any(k in known for k in p.identity_keys) for p in asked}
+    if budget_ran_out:
+        return {key: True for key, was_found in outcomes.items() if was_found}
+    return outcomes
 
 
 # --- plan ------------------------------------------------------------------------------------

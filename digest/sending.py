@@ -116,6 +116,37 @@ def _attempt_error(refused: Mapping[str, str], failure: DeliveryError | None, bo
     )
 
 
+@dataclass(frozen=True)
+class AttemptDecision:
+    """What one attempt means for its outbox row: the error history keeps, whether the row is
+    given up on, and whether the failure was permanent (no other try in this run)."""
+
+    error: str
+    give_up: bool
+    final: bool
+
+
+def decide_attempt(
+    entry: OutboxEntry,
+    tried: Mapping[str, tuple[RecipientStatus, str]],
+    error: str,
+    failure: DeliveryError | None,
+    *,
+    bound: bool,
+    too_old: bool,
+    last_of_run: bool,
+    retry_hours: float,
+) -> AttemptDecision:
+    """A permanent failure gives up a row nobody has (its papers go in the next digest); a
+    row past `retry_hours` is given up at the end of a run or on a permanent failure, and its
+    error says so when recipients were still waiting."""
+    final = failure is not None and failure.permanent
+    give_up = (final and not bound) or (too_old and (last_of_run or final))
+    if give_up and too_old and any(s in OPEN_RECIPIENT_STATUSES for s, _ in tried.values()):
+        error = f"given up after {entry.attempts + 1} tries over {retry_hours:g} h: {error}"
+    return AttemptDecision(error, give_up, final)
+
+
 def _waiting(deliveries: Sequence[Delivery]) -> dict[str, Any]:
     """The report's fields for digests that reached some recipients and not others."""
     notes = []
@@ -197,30 +228,39 @@ class Outbox:
             )
             return Delivery(settled), False
         bound = any(r.status == "sent" or r.ambiguous_attempts for r in states)
-        failure: DeliveryError | None = None
-        try:
-            refused = self.mailer().send(entry.raw, sender_address(self.settings), targets)
-        except DeliveryError as exc:
-            failure, refused = exc, exc.refused
+        failure, refused = self._try_send(entry, targets)
         tried = _recipient_outcomes(targets, refused, failure)
-        error = _attempt_error(refused, failure, bound)
         now = self.clock()
-        too_old = now - entry.created_at > timedelta(hours=self.settings.delivery.retry_hours)
-        final = failure is not None and failure.permanent
-        give_up = (final and not bound) or (too_old and (last_of_run or final))
-        if give_up and too_old and any(s in OPEN_RECIPIENT_STATUSES for s, _ in tried.values()):
-            hours = self.settings.delivery.retry_hours
-            error = f"given up after {entry.attempts + 1} tries over {hours} h: {error}"
+        decided = decide_attempt(
+            entry,
+            tried,
+            _attempt_error(refused, failure, bound),
+            failure,
+            bound=bound,
+            too_old=now - entry.created_at > timedelta(hours=self.settings.delivery.retry_hours),
+            last_of_run=last_of_run,
+            retry_hours=self.settings.delivery.retry_hours,
+        )
         updated = self.store.record_attempt(
-            entry.id, now, tried=tried, error=error, give_up=give_up
+            entry.id, now, tried=tried, error=decided.error, give_up=decided.give_up
         )
         waiting = sum(
             1 for r in self.store.outbox_recipients(entry.id) if r.status in OPEN_RECIPIENT_STATUSES
         )
-        if error:
-            log.warning("digest %s for %s: %s", entry.message_id, entry.profile, error)
-        again = updated.status in RETRY_STATUSES and not final
-        return Delivery(updated, error, waiting), again
+        if decided.error:
+            log.warning("digest %s for %s: %s", entry.message_id, entry.profile, decided.error)
+        again = updated.status in RETRY_STATUSES and not decided.final
+        return Delivery(updated, decided.error, waiting), again
+
+    def _try_send(
+        self, entry: OutboxEntry, targets: Sequence[str]
+    ) -> tuple[DeliveryError | None, Mapping[str, str]]:
+        """Hand the message to the mailer for `targets`: the failure of the whole session (if
+        any) and the recipients refused, with the server's reply."""
+        try:
+            return None, self.mailer().send(entry.raw, sender_address(self.settings), targets)
+        except DeliveryError as exc:
+            return exc, exc.refused
 
     def retry(
         self, profile: Profile, *, dry_run: bool
