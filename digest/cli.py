@@ -1,5 +1,6 @@
 """The command line: `digest demo | fetch | match | preview | serve | feedback | send | history |
-backup | run | init | profile | doctor`.
+backup | run | init | profile | author | doctor`; `init` lives in `cli_init`, `profile` and `author`
+in `cli_profile`, what they all share in `cli_context`.
 
 Errors a user can cause (DigestError) end with one line on stderr and a non-zero exit code;
 anything else is a bug and keeps its traceback. Heavy modules are imported inside commands so
@@ -18,53 +19,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from digest import __version__
+from digest.cli_context import Context, no_profiles, plain
+from digest.cli_init import init
+from digest.cli_profile import author, profile
 from digest.errors import DigestError
 
 if TYPE_CHECKING:
-    from rich.text import Text
-
-    from digest.app import App
     from digest.models import Match, Profile
-    from digest.profile import TermList
     from digest.sending import SendReport
-    from digest.settings import ProfileConfig, Settings
     from digest.store import OutboxEntry
-
-
-class Context:
-    """What the global options say, with settings and app built on first use."""
-
-    def __init__(self, config: Path | None, db: Path | None) -> None:
-        self.config = config
-        self.db = db
-        self._settings: Settings | None = None
-
-    @property
-    def config_path(self) -> Path:
-        """The config file: `--config`, else `$DIGEST_CONFIG`, ./config.toml, the user dir."""
-        if self.config is not None:
-            return self.config
-        from digest.settings import default_config_path
-
-        return default_config_path()
-
-    @property
-    def settings(self) -> Settings:
-        """The validated settings (ConfigError on any problem)."""
-        if self._settings is None:
-            from digest.settings import load_settings
-
-            self._settings = load_settings(self.config)
-        return self._settings
-
-    def app(self) -> App:
-        """The composition root's product for these settings."""
-        from digest.app import build_app
-
-        return build_app(self.settings, db_path=self.db)
-
-
-pass_context = click.make_pass_decorator(Context)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -133,7 +96,7 @@ def fetch(obj: Context, only: str | None, since: datetime | None) -> None:
                 app,
                 only,
                 since=since.date() if since else None,
-                progress=lambda name: status.update(_plain(f"fetching {name}…")),
+                progress=lambda name: status.update(plain(f"fetching {name}…")),
             )
     finally:
         app.close()
@@ -142,25 +105,17 @@ def fetch(obj: Context, only: str | None, since: datetime | None) -> None:
         table.add_column(column, justify="left" if column in ("source", "errors") else "right")
     for r in reports:
         table.add_row(
-            _plain(r.source),
+            plain(r.source),
             str(r.requests),
             str(r.fetched),
             str(r.counts.new),
             str(r.counts.updated),
-            _plain(r.error or "; ".join(f"warning: {w}" for w in r.warnings)),
+            plain(r.error or "; ".join(f"warning: {w}" for w in r.warnings)),
             f"{r.seconds:.1f}s",
         )
     Console().print(table)
     if reports and all(r.error for r in reports):
         sys.exit(3)
-
-
-def _plain(text: str) -> Text:
-    """`text` as rich prints it verbatim: a source name, an error, a title or a setting is not
-    markup (`[http] max_response_mb` would print as ` max_response_mb`)."""
-    from rich.text import Text
-
-    return Text(text)
 
 
 @cli.command()
@@ -210,7 +165,7 @@ def match(
 
     profiles = obj.settings.profile_records(profile_name)
     if not profiles:
-        _no_profiles(obj)
+        no_profiles(obj)
         return
     if input_path is None and not all_stored and not lint:
         results = _next_digests(obj, profiles)
@@ -311,13 +266,13 @@ def _print_table(results: dict[str, tuple[Match, ...]]) -> None:
 
     console = Console()
     for name, matches in results.items():
-        table = Table(title=_plain(f"{name}: {len(matches)} papers"), show_lines=False)
+        table = Table(title=plain(f"{name}: {len(matches)} papers"), show_lines=False)
         table.add_column("#", justify="right")
         table.add_column("score", justify="right")
         table.add_column("title", overflow="fold", ratio=3)
         table.add_column("why", overflow="fold", ratio=2)
         for i, m in enumerate(matches, start=1):
-            table.add_row(str(i), f"{m.score:g}", _plain(m.paper.title), _plain(reason_summary(m)))
+            table.add_row(str(i), f"{m.score:g}", plain(m.paper.title), plain(reason_summary(m)))
         console.print(table)
 
 
@@ -416,7 +371,7 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
 
     profiles = obj.settings.profile_records(profile_name)
     if not profiles:
-        _no_profiles(obj)
+        no_profiles(obj)
         return
     app = obj.app()
     try:
@@ -448,14 +403,6 @@ def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
             click.echo(f"· {report.profile}: {report.skipped}{why}")
     if failed:
         sys.exit(5)
-
-
-def _no_profiles(obj: Context) -> None:
-    """Say that there is nothing to do (exit 0): the config has no profile."""
-    click.echo(
-        f"digest: no profiles in {obj.settings.path}: add a [[profiles]] table (see `digest init`)",
-        err=True,
-    )
 
 
 def _count(number: int, noun: str) -> str:
@@ -564,7 +511,7 @@ def _print_history(entries: list[OutboxEntry], wide: bool) -> None:
         short = e.message_id if wide else short_message_id(e.message_id)
         row = [f"{created:%Y-%m-%d %H:%M %Z}".strip(), e.profile, e.status]
         row += [str(e.attempts), str(e.paper_count), sent, short]
-        table.add_row(*map(_plain, row), *([_plain(e.last_error)] if wide else []))
+        table.add_row(*map(plain, row), *([plain(e.last_error)] if wide else []))
         if e.last_error and not wide:
             errors.append(f"{short}: {e.last_error}")
     console = Console(width=1000) if wide else Console()  # wide: nothing folded, to grep
@@ -615,185 +562,6 @@ def run(obj: Context) -> None:
 
 
 @cli.command()
-@click.argument("path", type=click.Path(path_type=Path, dir_okay=False), default="config.toml")
-@click.option("--email", metavar="ADDRESS", help="Where your digest goes.")
-@click.option(
-    "--keywords", metavar="TERMS", help='Your interests, comma-separated: "KV cache, pruning".'
-)
-@click.option(
-    "--authors",
-    metavar="NAMES",
-    help='Authors to follow, comma-separated, or ";"-separated when written "Last, First": '
-    '"Fraser, Gordon; Andrea Stocco".',
-)
-@click.option(
-    "--categories",
-    metavar="LIST",
-    help='arXiv categories to read, comma-separated: "cs.SE, cs.PL" (default: none, any).',
-)
-@click.option("--timezone", metavar="ZONE", help="IANA time zone (default: this machine's).")
-@click.option("--send-at", metavar="HH:MM", help="Local time to send (default: 07:30).")
-@click.option(
-    "--interactive/--no-interactive",
-    default=None,
-    help="Ask for what is not given (default: when stdin is a terminal).",
-)
-def init(
-    path: Path,
-    email: str | None,
-    keywords: str | None,
-    authors: str | None,
-    categories: str | None,
-    timezone: str | None,
-    send_at: str | None,
-    interactive: bool | None,
-) -> None:
-    """Write a starter config to PATH: your own profile, the example's explanations as comments."""
-    from digest.app import data_path
-    from digest.profile import (
-        clean_categories,
-        split_author_names,
-        split_list,
-        starter_config,
-        system_timezone,
-        write_atomically,
-    )
-
-    _check_new_config(path)
-    if interactive is None:
-        interactive = sys.stdin.isatty()
-    if interactive:
-        answers = _ask_starter(email, keywords, authors, categories, timezone, send_at)
-        email, keywords, authors, categories, timezone, send_at = answers
-    example = data_path("config.example.toml").read_text(encoding="utf-8")
-    chosen = clean_categories(categories or "")
-    text = starter_config(
-        example,
-        path,
-        email=email,
-        keywords=split_list(keywords or ""),
-        authors=split_author_names(authors or ""),
-        categories=chosen,
-        timezone=timezone or system_timezone(),
-        send_at=send_at,
-    )
-    _check_new_config(path)  # created while we were asking
-    write_atomically(path, text)
-    todo = "your SMTP server" if email else "your email and SMTP server"
-    click.echo(f"Wrote {path}: set {todo}, then run `digest doctor` and `digest preview`.")
-    if not chosen:
-        click.echo("No arXiv categories: add some to [sources.arxiv] to read arXiv's new papers.")
-
-
-def _check_new_config(path: Path) -> None:
-    """ConfigError unless `path` can be a new file: it must not exist, its directory must."""
-    from digest.errors import ConfigError
-
-    if path.exists() or path.is_symlink():
-        raise ConfigError(f"{path} exists; not overwriting it")
-    parent = path.absolute().parent
-    if not parent.is_dir():
-        raise ConfigError(f"{path}: the directory {parent} does not exist; create it first")
-
-
-def _ask_starter(
-    email: str | None,
-    keywords: str | None,
-    authors: str | None,
-    categories: str | None,
-    timezone: str | None,
-    send_at: str | None,
-) -> tuple[str, str, str, str, str, str]:
-    """Prompt for whatever the options did not give; an empty answer means none."""
-    from digest.profile import COMMON_CATEGORIES, system_timezone
-
-    if email is None:
-        email = click.prompt("Your email address", value_proc=_email_answer)
-    if keywords is None:
-        keywords = click.prompt(
-            "Interests (keywords), comma-separated", default="", show_default=False
-        )
-    if authors is None:
-        click.echo(
-            "Authors to follow: separate names with ',' (Gordon Fraser, Andrea Stocco), "
-            "or with ';' when written 'Last, First' (Fraser, Gordon; Andrea Stocco)."
-        )
-        authors = click.prompt(
-            "Authors (empty: none)", default="", show_default=False, value_proc=_authors_answer
-        )
-    if categories is None:
-        click.echo("Common arXiv categories (all: https://arxiv.org/category_taxonomy):")
-        for code, title in COMMON_CATEGORIES:
-            click.echo(f"  {code:<16} {title}")
-        categories = click.prompt(
-            "arXiv categories, comma-separated (empty: none)",
-            default="",
-            show_default=False,
-            value_proc=_categories_answer,
-        )
-    if timezone is None:
-        timezone = click.prompt(
-            "Time zone", default=system_timezone(), value_proc=_setting_answer("timezone")
-        )
-    if send_at is None:
-        send_at = click.prompt(
-            "Send at (HH:MM)", default="07:30", value_proc=_setting_answer("send_at")
-        )
-    return email or "", keywords or "", authors or "", categories or "", timezone, send_at
-
-
-def _authors_answer(value: str) -> str:
-    from digest.profile import split_author_names
-
-    try:
-        split_author_names(value)
-    except DigestError as exc:
-        raise click.BadParameter(str(exc)) from None
-    return value
-
-
-def _categories_answer(value: str) -> str:
-    from digest.profile import clean_categories
-
-    try:
-        clean_categories(value)
-    except DigestError as exc:
-        raise click.BadParameter(str(exc)) from None
-    return value
-
-
-def _setting_answer(key: str) -> Any:
-    """A prompt check for one profile setting, validated as the config would validate it."""
-
-    def check(value: str) -> str:
-        from pydantic import ValidationError
-
-        from digest.settings import ProfileConfig
-
-        try:
-            ProfileConfig.model_validate({"name": "check", key: value.strip()})
-        except ValidationError as exc:
-            problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
-            raise click.BadParameter(problem) from None
-        return value.strip()
-
-    return check
-
-
-def _email_answer(value: str) -> str:
-    """An email address as the config would accept it; asks again otherwise."""
-    from pydantic import ValidationError
-
-    from digest.settings import ProfileConfig
-
-    try:
-        ProfileConfig(name="check", email=[value.strip()])
-    except ValidationError:
-        raise click.BadParameter(f"{value.strip()!r} is not an email address") from None
-    return value.strip()
-
-
-@cli.command()
 @click.pass_obj
 def doctor(obj: Context) -> None:
     """Check the config, database, SMTP login (sends nothing) and that every source answers."""
@@ -809,221 +577,9 @@ def doctor(obj: Context) -> None:
     click.echo("All checks passed.")
 
 
-# --- digest profile ---------------------------------------------------------------------------
-
-
-@cli.group()
-def author() -> None:
-    """Find people to follow by id (OpenAlex)."""
-
-
-@author.command("search")
-@click.argument("name")
-@click.option("--limit", type=click.IntRange(1, 50), default=10, show_default=True)
-@click.pass_obj
-def author_search(obj: Context, name: str, limit: int) -> None:
-    """List the OpenAlex authors NAME may mean, to follow one by id:
-    `digest profile follow PROFILE NAME --openalex A…`."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from digest.app import make_client, system_clock
-    from digest.settings import OpenAlexConfig
-    from digest.sources.openalex import SHOWN_NAME_CHARS, search_authors, shown
-
-    settings = obj.settings
-    config = settings.sources.openalex or OpenAlexConfig()
-    with make_client(settings) as client:
-        today = system_clock().date()
-        found = search_authors(config, client, name, settings.fetch.contact, limit, today=today)
-    asked = shown(name, SHOWN_NAME_CHARS)
-    if not found:
-        click.echo(f"no OpenAlex author found for {asked!r}")
-        return
-    table = Table(title=_plain(f"OpenAlex authors named {asked!r}"))
-    for column in ("openalex", "name", "orcid", "institution", "works", "topics", "recent"):
-        table.add_column(column, overflow="fold", justify="right" if column == "works" else "left")
-    for c in found:
-        cells = (
-            c.openalex,
-            c.name,
-            c.orcid or "—",
-            c.institution or "—",
-            f"{c.works_count:,}",
-            ", ".join(c.topics) or "—",
-            c.recent_title or "—",
-        )
-        table.add_row(*map(_plain, cells))
-    Console(width=160).print(table)
-
-
-@cli.group()
-def profile() -> None:
-    """Show and edit the profiles in the config file in place, keeping its comments."""
-
-
-@profile.command("show")
-@click.argument("name", required=False)
-@click.pass_obj
-def profile_show(obj: Context, name: str | None) -> None:
-    """Show one profile (or all): schedule, authors, keywords, exclusions, categories."""
-    obj.settings.profile_records(name)  # an unknown name: one line listing the names
-    chosen = [p for p in obj.settings.profiles if name is None or p.name == name]
-    click.echo(f"# {obj.settings.path}")
-    for i, config in enumerate(chosen):
-        if i:
-            click.echo()
-        for line in _profile_lines(config):
-            click.echo(line)
-    if not chosen:
-        click.echo("no profiles: add a [[profiles]] table (see `digest init`)")
-
-
-def _profile_lines(config: ProfileConfig) -> list[str]:
-    """A profile as aligned `label  value` lines, one list item after another."""
-    record = config.to_record()
-    days = " ".join(record.days) if record.days else "every day"
-    authors = [
-        a.name + (f" (also: {', '.join(a.aliases)})" if a.aliases else "") for a in record.authors
-    ]
-    rows = [
-        ("email", ", ".join(record.emails) or "(none: cannot be sent)"),
-        ("sends", f"{record.send_at:%H:%M} {record.timezone}, {days}, {record.cadence}"),
-        ("at most", f"{record.max_items} papers per email"),
-        ("authors", "; ".join(authors) or "(none)"),
-        ("keywords", ", ".join(record.keywords) or "(none)"),
-        ("all of", "; ".join(" + ".join(g) for g in record.all_of) or "(none)"),
-        ("exclude", ", ".join(record.exclude) or "(none)"),
-        ("muted", "; ".join(record.mute_authors) or "(none)"),
-        ("categories", ", ".join(record.categories) or "(any)"),
-    ]
-    return [f"profile {record.name}"] + [f"  {label:<10}  {value}" for label, value in rows]
-
-
-def _edited(obj: Context, message: str) -> None:
-    click.echo(f"{message} ({obj.config_path})")
-
-
-@profile.command("follow")
-@click.argument("name")
-@click.argument("author")
-@click.option("--alias", "aliases", multiple=True, metavar="NAME", help="Another spelling.")
-@click.option(
-    "--openalex", default="", metavar="A…", help="This person only: their OpenAlex author id."
-)
-@click.option("--orcid", default="", metavar="ID", help="This person only: their ORCID iD.")
-@click.pass_obj
-def profile_follow(
-    obj: Context, name: str, author: str, aliases: tuple[str, ...], openalex: str, orcid: str
-) -> None:
-    """Follow AUTHOR in profile NAME: everything they write is included.
-
-    With --openalex or --orcid (see `digest author search`), only that person's papers: a
-    namesake's are left out (needs [sources.openalex])."""
-    from digest.profile import follow
-
-    _edited(obj, follow(obj.config_path, name, author, aliases, openalex=openalex, orcid=orcid))
-
-
-@profile.command("unfollow")
-@click.argument("name")
-@click.argument("author")
-@click.pass_obj
-def profile_unfollow(obj: Context, name: str, author: str) -> None:
-    """Stop following AUTHOR in profile NAME."""
-    from digest.profile import unfollow
-
-    _edited(obj, unfollow(obj.config_path, name, author))
-
-
-# (command, list it edits, add or remove, help): the four term edits differ only in these.
-_TERM_COMMANDS: tuple[tuple[str, TermList, bool, str], ...] = (
-    ("add-keyword", "keywords", True, "Add TERM to the keywords of profile NAME."),
-    ("remove-keyword", "keywords", False, "Remove TERM from the keywords of profile NAME."),
-    (
-        "exclude",
-        "exclude",
-        True,
-        "Leave out papers that mention TERM (unless a followed author wrote them).",
-    ),
-    ("include", "exclude", False, "Take TERM off the exclude list of profile NAME."),
-)
-
-
-def _term_command(command: str, key: TermList, add: bool, help_text: str) -> None:
-    """Register `digest profile COMMAND NAME TERM`, editing the profile's `key` list."""
-
-    @profile.command(command, help=help_text)
-    @click.argument("name")
-    @click.argument("term")
-    @click.pass_obj
-    def edit(obj: Context, name: str, term: str) -> None:
-        from digest.profile import add_term, remove_term
-
-        change = add_term if add else remove_term
-        _edited(obj, change(obj.config_path, name, key, term))
-
-
-for _command in _TERM_COMMANDS:
-    _term_command(*_command)
-
-
-@profile.command("mute")
-@click.argument("name")
-@click.argument("author")
-@click.pass_obj
-def profile_mute(obj: Context, name: str, author: str) -> None:
-    """Leave out papers by AUTHOR in profile NAME (unless a followed author also wrote them)."""
-    from digest.profile import mute_author
-
-    _edited(obj, mute_author(obj.config_path, name, author))
-
-
-@profile.command("unmute")
-@click.argument("name")
-@click.argument("author")
-@click.pass_obj
-def profile_unmute(obj: Context, name: str, author: str) -> None:
-    """Take AUTHOR off the muted authors of profile NAME."""
-    from digest.profile import unmute_author
-
-    _edited(obj, unmute_author(obj.config_path, name, author))
-
-
-@profile.command("set")
-@click.argument("name")
-@click.argument("key", metavar="KEY")
-@click.argument("value")
-@click.pass_obj
-def profile_set(obj: Context, name: str, key: str, value: str) -> None:
-    """Set KEY of profile NAME to VALUE: categories, send_at, timezone, days, max_items,
-    window_days, first_run_days, send_empty, cadence or email (lists comma-separated; "" for
-    none)."""
-    from digest.profile import set_value
-
-    _edited(obj, set_value(obj.config_path, name, key, value))
-
-
-@profile.command("add-group")
-@click.argument("name")
-@click.argument("terms")
-@click.pass_obj
-def profile_add_group(obj: Context, name: str, terms: str) -> None:
-    """Add an all_of group to profile NAME: TERMS, comma-separated, must all appear."""
-    from digest.profile import add_group
-
-    _edited(obj, add_group(obj.config_path, name, terms))
-
-
-@profile.command("remove-group")
-@click.argument("name")
-@click.argument("terms")
-@click.pass_obj
-def profile_remove_group(obj: Context, name: str, terms: str) -> None:
-    """Remove the all_of group with TERMS (comma-separated, any order) from profile NAME."""
-    from digest.profile import remove_group
-
-    _edited(obj, remove_group(obj.config_path, name, terms))
+cli.add_command(init)
+cli.add_command(author)
+cli.add_command(profile)
 
 
 def main(argv: list[str] | None = None) -> None:
