@@ -47,14 +47,8 @@ def init(
 ) -> None:
     """Write a starter config to PATH: your own profile, the example's explanations as comments."""
     from digest.app import data_path
-    from digest.profile import (
-        clean_categories,
-        split_author_names,
-        split_list,
-        starter_config,
-        system_timezone,
-        write_atomically,
-    )
+    from digest.profile_edit import clean_categories, write_atomically
+    from digest.starter import split_author_names, split_list, starter_config, system_timezone
 
     _check_new_config(path)
     if interactive is None:
@@ -102,7 +96,7 @@ def _ask_starter(
     send_at: str | None,
 ) -> tuple[str, str, str, str, str, str]:
     """Prompt for whatever the options did not give; an empty answer means none."""
-    from digest.profile import COMMON_CATEGORIES, system_timezone
+    from digest.starter import COMMON_CATEGORIES, system_timezone
 
     if email is None:
         email = click.prompt("Your email address", value_proc=_email_answer)
@@ -140,7 +134,7 @@ def _ask_starter(
 
 
 def _authors_answer(value: str) -> str:
-    from digest.profile import split_author_names
+    from digest.starter import split_author_names
 
     try:
         split_author_names(value)
@@ -150,7 +144,7 @@ def _authors_answer(value: str) -> str:
 
 
 def _categories_answer(value: str) -> str:
-    from digest.profile import clean_categories
+    from digest.profile_edit import clean_categories
 
     try:
         clean_categories(value)

@@ -10,7 +10,7 @@ import click
 from digest.cli_context import Context, plain
 
 if TYPE_CHECKING:
-    from digest.profile import TermList
+    from digest.profile_edit import TermList
     from digest.settings import ProfileConfig
 
 
@@ -122,7 +122,7 @@ def profile_follow(
 
     With --openalex or --orcid (see `digest author search`), only that person's papers: a
     namesake's are left out (needs [sources.openalex])."""
-    from digest.profile import follow
+    from digest.profile_edit import follow
 
     _edited(obj, follow(obj.config_path, name, author, aliases, openalex=openalex, orcid=orcid))
 
@@ -133,7 +133,7 @@ def profile_follow(
 @click.pass_obj
 def profile_unfollow(obj: Context, name: str, author: str) -> None:
     """Stop following AUTHOR in profile NAME."""
-    from digest.profile import unfollow
+    from digest.profile_edit import unfollow
 
     _edited(obj, unfollow(obj.config_path, name, author))
 
@@ -160,7 +160,7 @@ def _term_command(command: str, key: TermList, add: bool, help_text: str) -> Non
     @click.argument("term")
     @click.pass_obj
     def edit(obj: Context, name: str, term: str) -> None:
-        from digest.profile import add_term, remove_term
+        from digest.profile_edit import add_term, remove_term
 
         change = add_term if add else remove_term
         _edited(obj, change(obj.config_path, name, key, term))
@@ -176,7 +176,7 @@ for _command in _TERM_COMMANDS:
 @click.pass_obj
 def profile_mute(obj: Context, name: str, author: str) -> None:
     """Leave out papers by AUTHOR in profile NAME (unless a followed author also wrote them)."""
-    from digest.profile import mute_author
+    from digest.profile_edit import mute_author
 
     _edited(obj, mute_author(obj.config_path, name, author))
 
@@ -187,7 +187,7 @@ def profile_mute(obj: Context, name: str, author: str) -> None:
 @click.pass_obj
 def profile_unmute(obj: Context, name: str, author: str) -> None:
     """Take AUTHOR off the muted authors of profile NAME."""
-    from digest.profile import unmute_author
+    from digest.profile_edit import unmute_author
 
     _edited(obj, unmute_author(obj.config_path, name, author))
 
@@ -201,7 +201,7 @@ def profile_set(obj: Context, name: str, key: str, value: str) -> None:
     """Set KEY of profile NAME to VALUE: categories, send_at, timezone, days, max_items,
     window_days, first_run_days, send_empty, cadence or email (lists comma-separated; "" for
     none)."""
-    from digest.profile import set_value
+    from digest.profile_edit import set_value
 
     _edited(obj, set_value(obj.config_path, name, key, value))
 
@@ -212,7 +212,7 @@ def profile_set(obj: Context, name: str, key: str, value: str) -> None:
 @click.pass_obj
 def profile_add_group(obj: Context, name: str, terms: str) -> None:
     """Add an all_of group to profile NAME: TERMS, comma-separated, must all appear."""
-    from digest.profile import add_group
+    from digest.profile_edit import add_group
 
     _edited(obj, add_group(obj.config_path, name, terms))
 
@@ -223,6 +223,6 @@ def profile_add_group(obj: Context, name: str, terms: str) -> None:
 @click.pass_obj
 def profile_remove_group(obj: Context, name: str, terms: str) -> None:
     """Remove the all_of group with TERMS (comma-separated, any order) from profile NAME."""
-    from digest.profile import remove_group
+    from digest.profile_edit import remove_group
 
     _edited(obj, remove_group(obj.config_path, name, terms))

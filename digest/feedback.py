@@ -372,7 +372,7 @@ def apply(ask: Ask, store: Store, config: Path, now: datetime) -> tuple[bool, st
 def _mute_term(config: Path, profile: str, term: str) -> tuple[bool, str]:
     """Exclude `term`; a term the profile already excludes (or covers) is "already muted",
     decided under the edit's lock, so a double click is one edit and one "already"."""
-    from digest.profile import add_term
+    from digest.profile_edit import add_term
 
     try:
         add_term(config, profile, "exclude", term)
@@ -383,7 +383,7 @@ def _mute_term(config: Path, profile: str, term: str) -> tuple[bool, str]:
 
 def _mute_author(config: Path, profile: str, name: str) -> tuple[bool, str]:
     """Unfollow a followed author; any other author goes on the profile's `mute_authors`."""
-    from digest.profile import unfollow_or_mute
+    from digest.profile_edit import unfollow_or_mute
 
     try:
         done = unfollow_or_mute(config, profile, name)

@@ -17,8 +17,9 @@ import pytest
 from digest.cli import main
 from digest.errors import ConfigError
 from digest.match import same_person
-from digest.profile import same_term, split_list, write_atomically
+from digest.profile_edit import same_term, write_atomically
 from digest.settings import load_settings
+from digest.starter import split_list
 
 from .conftest import DATA
 
@@ -532,7 +533,7 @@ def test_split_list(text: str, parts: list[str]) -> None:
 
 
 def test_a_missing_config_is_one_line(tmp_path: Path) -> None:
-    from digest.profile import add_term
+    from digest.profile_edit import add_term
 
     with pytest.raises(ConfigError, match="config file not found"):
         add_term(tmp_path / "nope.toml", "me", "keywords", "x")
@@ -670,7 +671,7 @@ def test_table_with_key_after_keeps_every_other_line(after: str, expected: str) 
     import tomlkit
     from tomlkit.items import AoT
 
-    from digest.profile import table_with_key_after
+    from digest.profile_edit import table_with_key_after
 
     document = tomlkit.parse(
         '[[profiles]]  # me\nname = "me"\ntimezone = "UTC"  # zone\n\n# about the sources\n'

@@ -1,0 +1,296 @@
+"""Followed and muted authors (`digest profile follow`, `unfollow`, `mute`, `unmute`)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from digest.errors import ConfigError, UnchangedError
+from digest.match import same_person
+from digest.profile_edit.document import (
+    append_item,
+    edit_config,
+    find_profile,
+    load_document,
+    profile_array,
+)
+
+if TYPE_CHECKING:
+    from tomlkit.items import Array, InlineTable, Table
+    from tomlkit.toml_document import TOMLDocument
+
+    ProfileTable = Table | InlineTable
+
+
+# --- authors --------------------------------------------------------------------------------------
+
+
+def _spellings(entry: Any) -> list[str]:
+    """Every name of an `authors` entry: a string, or a table's name and aliases."""
+    if isinstance(entry, str):
+        return [entry]
+    if isinstance(entry, dict):
+        return [str(entry.get("name", "")), *(str(a) for a in entry.get("aliases", []))]
+    return []
+
+
+def _entry_name(entry: Any) -> str:
+    return _spellings(entry)[0] if _spellings(entry) else "?"
+
+
+def clean_name(name: str) -> str:
+    """The author name, trimmed; ConfigError if it holds no name at all."""
+    from digest.match import parse_name
+
+    name = " ".join(name.split())
+    if parse_name(name) is None:
+        raise ConfigError(f"{name!r} is not an author name")
+    return name
+
+
+def _who_is(entries: Sequence[Any], name: str) -> list[int]:
+    """Indexes of the entries with a spelling the matcher takes for `name`."""
+    return [i for i, e in enumerate(entries) if any(same_person(s, name) for s in _spellings(e))]
+
+
+def _clean_ids(openalex: str, orcid: str) -> dict[str, str]:
+    """The given ids, normalised (`https://openalex.org/A…` → `A…`); ConfigError if malformed."""
+    from digest.ids import normalise_openalex, normalise_orcid
+
+    try:
+        ids = {
+            "openalex": normalise_openalex(openalex) if openalex else "",
+            "orcid": normalise_orcid(orcid) if orcid else "",
+        }
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return {key: value for key, value in ids.items() if value}
+
+
+def follow(
+    path: Path,
+    profile_name: str,
+    author: str,
+    aliases: Sequence[str] = (),
+    *,
+    openalex: str = "",
+    orcid: str = "",
+) -> str:
+    """Follow `author` (with other spellings `aliases`, and who exactly: an OpenAlex author id
+    and/or an ORCID iD); refuse a person already followed.
+
+    When the author is already followed and new aliases or ids are given, they are added to
+    that entry instead (a plain-name entry becomes an inline table); an entry with another id
+    of the same kind is refused: that is another person of the same name.
+    """
+    ids = _clean_ids(openalex, orcid)
+    author = clean_name(author)
+    aliases = list(dict.fromkeys(clean_name(a) for a in aliases))
+    for alias in aliases:
+        if same_person(alias, author):
+            raise ConfigError(
+                f"{alias!r} already matches {author!r}: an alias is only needed for a "
+                "different spelling"
+            )
+
+    def change(document: TOMLDocument) -> str:
+        profile = find_profile(document, profile_name, path)
+        authors = profile_array(profile, "authors", path, profile_name)
+        entries = list(authors.unwrap()) if authors is not None else []
+        existing = _who_is(entries, author)
+        for alias in aliases:
+            taken = _who_is(entries, alias)
+            if taken and taken != existing[:1]:
+                raise ConfigError(
+                    f"{path}: profile {profile_name!r} already follows "
+                    f"{_entry_name(entries[taken[0]])!r}, whom the matcher takes {alias!r} for"
+                )
+        if existing and ids and authors is not None:
+            return _add_ids(path, profile_name, authors, entries, existing[0], aliases, ids)
+        if existing:
+            return _add_aliases(path, profile_name, authors, entries, existing[0], author, aliases)
+        item = _author_item([author], aliases, ids)
+        append_item(document, profile, "authors", authors, item)
+        also = f" (also as {', '.join(repr(a) for a in aliases)})" if aliases else ""
+        return f"profile {profile_name}: now following {author!r}{_ids_text(ids)}{also}"
+
+    return edit_config(path, change)
+
+
+def _add_aliases(
+    path: Path,
+    profile_name: str,
+    authors: Array | None,
+    entries: list[Any],
+    index: int,
+    given: str,
+    aliases: Sequence[str],
+) -> str:
+    """Add the aliases the followed entry `index` lacks; refuse when it lacks none."""
+    entry = entries[index]
+    new = [a for a in aliases if not _who_is([entry], a)]
+    followed = _entry_name(entry)
+    if not new or authors is None:
+        same = "" if followed == given else f" ({given!r} names the same person)"
+        raise ConfigError(f"{path}: profile {profile_name!r} already follows {followed!r}{same}")
+    authors[index] = _author_item(_spellings(entry), new)
+    spelled = ", ".join(repr(a) for a in new)
+    return f"profile {profile_name}: {followed!r} is now also matched as {spelled}"
+
+
+def _ids_text(ids: dict[str, str]) -> str:
+    names = {"openalex": "OpenAlex", "orcid": "ORCID"}
+    return "".join(f" ({names[k]} {v})" for k, v in ids.items())
+
+
+def _add_ids(
+    path: Path,
+    profile_name: str,
+    authors: Array,
+    entries: list[Any],
+    index: int,
+    aliases: Sequence[str],
+    ids: dict[str, str],
+) -> str:
+    """Give the followed entry `index` these ids (and aliases it lacks); refuse another id of
+    the same kind, which names another person."""
+    entry = entries[index]
+    followed = _entry_name(entry)
+    known = {
+        k: str(entry[k]) for k in ("openalex", "orcid") if isinstance(entry, dict) and k in entry
+    }
+    for key, value in ids.items():
+        if known.get(key) and known[key] != value:
+            raise ConfigError(
+                f"{path}: profile {profile_name!r} already follows {followed!r} as "
+                f"{key} {known[key]!r}: another person of the same name; unfollow first"
+            )
+    new_aliases = [a for a in aliases if not _who_is([entry], a)]
+    spellings = _spellings(entry)
+    item = _author_item(spellings, new_aliases, {**known, **ids})
+    authors[index] = item
+    return f"profile {profile_name}: {followed!r} is now followed by id{_ids_text(ids)}"
+
+
+def _author_item(
+    spellings: Sequence[str], aliases: Sequence[str], ids: dict[str, str] | None = None
+) -> Any:
+    """A plain string, or `{ name = "…", aliases = [...], openalex = "…", orcid = "…" }` in the
+    file's usual inline style."""
+    import tomlkit
+
+    name, *known = spellings
+    every = [*known, *aliases]
+    if not every and not ids:
+        return tomlkit.string(name)
+    parts = [f"name = {tomlkit.string(name).as_string()}"]
+    if every:
+        parts.append(f"aliases = {tomlkit.item(every).as_string()}")
+    parts.extend(
+        f"{key} = {tomlkit.string(value).as_string()}" for key, value in (ids or {}).items()
+    )
+    return tomlkit.parse(f"x = {{ {', '.join(parts)} }}")["x"]
+
+
+def unfollow(path: Path, profile_name: str, author: str) -> str:
+    """Stop following `author` (any spelling of a followed person; an exact one if ambiguous)."""
+    wanted = " ".join(author.split())
+
+    def change(document: TOMLDocument) -> str:
+        profile = find_profile(document, profile_name, path)
+        authors = profile_array(profile, "authors", path, profile_name)
+        entries = list(authors.unwrap()) if authors is not None else []
+        exact = [i for i, e in enumerate(entries) if wanted in _spellings(e)]
+        hits = exact or _who_is(entries, wanted)
+        if authors is None or not hits:
+            listed = ", ".join(repr(_entry_name(e)) for e in entries) or "none"
+            raise ConfigError(
+                f"{path}: profile {profile_name!r} does not follow {wanted!r} (authors: {listed})"
+            )
+        if len(hits) > 1:
+            names = ", ".join(repr(_entry_name(entries[i])) for i in hits)
+            raise ConfigError(
+                f"{path}: {wanted!r} could be any of {names} in profile {profile_name!r}; "
+                "give the name exactly as written"
+            )
+        del authors[hits[0]]
+        return f"profile {profile_name}: no longer following {_entry_name(entries[hits[0]])!r}"
+
+    return edit_config(path, change)
+
+
+def mute_author(path: Path, profile_name: str, author: str) -> str:
+    """Add `author` to the profile's `mute_authors`: their papers are left out unless a
+    followed author also wrote them. A person already muted (by the name rules) is refused
+    (UnchangedError)."""
+    author = clean_name(author)
+    return edit_config(path, lambda document: _mute_in(document, path, profile_name, author))
+
+
+def _mute_in(document: TOMLDocument, path: Path, profile_name: str, author: str) -> str:
+    profile = find_profile(document, profile_name, path)
+    muted = profile_array(profile, "mute_authors", path, profile_name)
+    entries = [str(m) for m in muted.unwrap()] if muted is not None else []
+    taken = [m for m in entries if same_person(m, author)]
+    if taken:
+        raise UnchangedError(f"{path}: profile {profile_name!r} already mutes {taken[0]!r}")
+    append_item(document, profile, "mute_authors", muted, author)
+    return f"profile {profile_name}: now leaving out papers by {author!r}"
+
+
+def unfollow_or_mute(path: Path, profile_name: str, author: str) -> Literal["unfollowed", "muted"]:
+    """A "mute this author" link: unfollow `author` when the profile follows them, else add
+    them to `mute_authors`; decided and written under one lock, so two clicks at once do one
+    edit and the other sees it (UnchangedError when the person is already muted)."""
+    author = clean_name(author)
+
+    def change(document: TOMLDocument) -> str:
+        profile = find_profile(document, profile_name, path)
+        authors = profile_array(profile, "authors", path, profile_name)
+        entries = list(authors.unwrap()) if authors is not None else []
+        hits = [i for i, e in enumerate(entries) if author in _spellings(e)]
+        hits = hits or _who_is(entries, author)
+        if authors is None or not hits:
+            _mute_in(document, path, profile_name, author)
+            return "muted"
+        if len(hits) > 1:
+            names = ", ".join(repr(_entry_name(entries[i])) for i in hits)
+            raise ConfigError(
+                f"{path}: {author!r} could be any of {names} in profile {profile_name!r}; "
+                "give the name exactly as written"
+            )
+        del authors[hits[0]]
+        return "unfollowed"
+
+    return "unfollowed" if edit_config(path, change) == "unfollowed" else "muted"
+
+
+def unmute_author(path: Path, profile_name: str, author: str) -> str:
+    """Take `author` (any spelling the name rules take for them) off `mute_authors`."""
+    wanted = " ".join(author.split())
+
+    def change(document: TOMLDocument) -> str:
+        profile = find_profile(document, profile_name, path)
+        muted = profile_array(profile, "mute_authors", path, profile_name)
+        entries = [str(m) for m in muted.unwrap()] if muted is not None else []
+        hits = [i for i, m in enumerate(entries) if m == wanted or same_person(m, wanted)]
+        if muted is None or not hits:
+            listed = ", ".join(repr(m) for m in entries) or "none"
+            raise ConfigError(
+                f"{path}: profile {profile_name!r} does not mute {wanted!r} "
+                f"(mute_authors: {listed})"
+            )
+        for index in reversed(hits):
+            del muted[index]
+        removed = ", ".join(repr(entries[i]) for i in hits)
+        return f"profile {profile_name}: no longer leaving out papers by {removed}"
+
+    return edit_config(path, change)
+
+
+def follows(path: Path, profile_name: str, author: str) -> bool:
+    """True when the profile follows someone the matcher takes `author` for."""
+    profile = find_profile(load_document(path), profile_name, path)
+    authors = profile_array(profile, "authors", path, profile_name)
+    return bool(_who_is(list(authors.unwrap()) if authors is not None else [], author))

@@ -1,0 +1,175 @@
+"""The starter config `digest init` writes, and the answers it reads (lists of names,
+categories, the system's time zone)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from digest.errors import ConfigError
+from digest.profile_edit.authors import clean_name
+from digest.profile_edit.document import profile_tables, validate_text
+from digest.profile_edit.terms import clean_term
+
+if TYPE_CHECKING:
+    from tomlkit.items import Array, InlineTable, Table
+
+    ProfileTable = Table | InlineTable
+
+
+# --- the starter config ---------------------------------------------------------------------------
+
+
+def split_list(text: str) -> list[str]:
+    """`a, b,, c` -> `[a, b, c]`; semicolons separate too (for `Last, First` names)."""
+    separator = ";" if ";" in text else ","
+    return [part.strip() for part in text.split(separator) if part.strip()]
+
+
+AUTHOR_LIST_RULE = (
+    "separate names with ';' when any is written 'Last, First' "
+    '("Fraser, Gordon; Andrea Stocco"), else with \',\' ("Gordon Fraser, Andrea Stocco")'
+)
+_NAME_PARTICLES = frozenset(
+    {"da", "de", "del", "della", "der", "di", "do", "dos", "du", "la", "le", "ten", "ter"}
+    | {"van", "von", "bin", "al", "el"}
+)
+
+
+def split_author_names(text: str) -> list[str]:
+    """The names of an author list as `init --authors` takes it, each as written.
+
+    With a `;` anywhere, names are separated by `;` and one comma inside a name is `Last,
+    First`; without, names are separated by commas. A list that mixes the two (`Fraser, Gordon,
+    Andrea Stocco`: a comma-separated list with a bare surname; `Stocco, Andrea; Paolo Tonella,
+    Gordon Fraser`: two full names inside one `;` part) is refused with the rule, rather than
+    read as the wrong people.
+    """
+    if ";" in text:
+        names = [part.strip(" ,") for part in text.split(";") if part.strip(" ,")]
+        for name in names:
+            if name.count(",") > 1 or (name.count(",") == 1 and _two_full_names(name)):
+                raise ConfigError(f"authors: {name!r} looks like several names: {AUTHOR_LIST_RULE}")
+        return [" ".join(name.split()) for name in names]
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    for name in names:
+        if len(names) > 1 and len(name.split()) == 1:
+            raise ConfigError(
+                f"authors: {name!r} is a single word, so the list seems to hold 'Last, First' "
+                f"names: {AUTHOR_LIST_RULE}"
+            )
+    return [" ".join(name.split()) for name in names]
+
+
+def _two_full_names(name: str) -> bool:
+    """`Andrea Stocco, Paolo Tonella`: a first and a last name on both sides of the comma (a
+    surname with a particle, `de la Cruz, Maria`, or initials, `Doe, J. A.`, is one name)."""
+    last, first = (part.split() for part in name.split(",", 1))
+    if len(last) < 2 or len(first) < 2:
+        return False
+    if any(word.lower() in _NAME_PARTICLES for word in last):
+        return False
+    return not any(len(word.rstrip(".")) == 1 for word in first)
+
+
+# Shown by `init` when it asks for categories: the arXiv categories most readers pick from.
+COMMON_CATEGORIES = (
+    ("cs.LG", "machine learning"),
+    ("cs.CL", "computation and language"),
+    ("cs.CV", "computer vision"),
+    ("cs.AI", "artificial intelligence"),
+    ("cs.SE", "software engineering"),
+    ("cs.CR", "cryptography and security"),
+    ("cs.PL", "programming languages"),
+    ("cs.RO", "robotics"),
+    ("stat.ML", "machine learning (statistics)"),
+    ("math.OC", "optimization and control"),
+    ("q-bio.NC", "neurons and cognition"),
+    ("physics.comp-ph", "computational physics"),
+)
+
+
+def system_timezone() -> str:
+    """The IANA name of this machine's time zone (`TZ`, then the system's), UTC if unknown."""
+    import tzlocal
+
+    configured = os.environ.get("TZ", "").removeprefix(":")
+    if configured and _is_zone(configured):  # read each time: tzlocal caches its answer
+        return configured
+    try:
+        return tzlocal.get_localzone_name() or "UTC"
+    except (ValueError, LookupError, OSError):  # a TZ naming no zone, an unreadable /etc/localtime
+        return "UTC"
+
+
+def _is_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+# The example's bundled seed listings: left in the starter config only as a comment.
+_SEED_FILES = re.compile(r"^\[\[sources\.files\]\]\n(?:(?:name|path) = .*\n)+", re.M)
+# The interests in the example's profile: a starter config holds the reader's own instead.
+_INTERESTS = ("keywords", "all_of", "exclude", "authors", "categories", "days")
+
+
+def starter_config(
+    example: str,
+    path: Path,
+    *,
+    email: str | None = None,
+    keywords: Sequence[str] = (),
+    authors: Sequence[str] = (),
+    categories: Sequence[str] = (),
+    timezone: str = "UTC",
+    send_at: str | None = None,
+) -> str:
+    """The example config turned into the reader's own: their address, interests, authors,
+    categories, time zone and send time, and none of the example's (its keywords, `all_of`,
+    `exclude`, authors, categories, days, the seed listings); every comment of the example
+    stays. The result is validated as if it were `path`.
+    """
+    import tomlkit
+
+    document = tomlkit.parse(example)
+    profile = profile_tables(document)[0]
+    values: dict[str, Any] = {
+        "keywords": [clean_term(k) for k in keywords],
+        "authors": [clean_name(a) for a in authors],
+        "categories": list(categories),
+    }
+    for key in _INTERESTS:
+        if key in profile or values.get(key):
+            profile[key] = _multiline(values.get(key, []))
+    profile["timezone"] = timezone
+    if send_at:
+        profile["send_at"] = send_at
+    if email:
+        profile["email"] = [email.strip()]
+        fetch = document.get("fetch")
+        if fetch is not None and "contact" in fetch:
+            fetch["contact"] = email.strip()
+    arxiv = document.get("sources", {}).get("arxiv")
+    if arxiv is not None:
+        arxiv["categories"] = list(categories)
+    text = tomlkit.dumps(document)
+    text = _SEED_FILES.sub(lambda m: "".join(f"# {line}\n" for line in m[0].splitlines()), text)
+    validate_text(text, path)
+    return text
+
+
+def _multiline(values: Sequence[str]) -> Array:
+    """A TOML array laid out one value a line, like the example's."""
+    import tomlkit
+
+    array = tomlkit.array()
+    array.extend(values)
+    return array.multiline(len(values) > 2)
