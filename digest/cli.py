@@ -294,10 +294,14 @@ def preview(
     """Render the next digest of each profile, to files or a live local page."""
     import webbrowser
 
-    from digest.preview import open_preview_app, render_previews, serve_previews
+    from digest.preview import open_preview_app, render_previews
 
     if serve:
-        serve_previews(obj.config, obj.db, port, profile_name, open_browser=open_browser)
+        from digest import serve as server
+
+        # The same app as `digest serve`, on 127.0.0.1.
+        options = server.ServeOptions(obj.config, obj.db)
+        server.serve(options, "127.0.0.1", port, profile_name, open_browser=open_browser)
         return
     app = open_preview_app(obj.settings, obj.db)
     try:

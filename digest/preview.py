@@ -1,5 +1,5 @@
-"""Preview: the next digest of each profile, as files, or served by `digest serve`
-(digest/serve.py, which `--serve` runs).
+"""Preview: the next digest of each profile, as files (`digest preview`); `digest serve`
+(digest/serve.py, which `preview --serve` runs) serves the same pages.
 
 The server re-reads the TOML and the store on every request, so editing the profile and pressing
 reload shows the effect at once; a config error is shown in the page instead of stopping it.
@@ -57,12 +57,3 @@ def _plans(app: App, profiles: Sequence[Profile]) -> list[tuple[Profile, Plan]]:
     """Each profile with its next digest, all planned in one pass."""
     plans = plan_digests(app, profiles)
     return [(profile, plans[profile.name]) for profile in profiles]
-
-
-def serve_previews(
-    config: Path | None, db: Path | None, port: int, profile: str | None, *, open_browser: bool
-) -> None:
-    """`digest preview --serve`: the same app as `digest serve`, on 127.0.0.1."""
-    from digest.serve import ServeOptions, serve
-
-    serve(ServeOptions(config, db), "127.0.0.1", port, profile, open_browser=open_browser)

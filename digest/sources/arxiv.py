@@ -28,7 +28,7 @@ from digest.errors import SourceError
 from digest.http import Fetched, PoliteClient
 from digest.models import FollowedAuthor, Paper, paper_keys, parse_arxiv_id
 from digest.settings import ArxivConfig
-from digest.sources import (
+from digest.sources.base import (
     TRUNCATED_XML,
     FetchContext,
     FetchResult,

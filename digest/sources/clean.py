@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 from digest import limits
 from digest.models import Paper, paper_keys
-from digest.sources import FetchResult
+from digest.sources.base import FetchResult
 
 # Line breaks of every kind: become spaces in one-line text.
 _BREAKS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")

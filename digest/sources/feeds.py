@@ -33,7 +33,13 @@ from digest import limits
 from digest.errors import SourceError
 from digest.http import Fetched
 from digest.models import Paper, paper_keys, parse_arxiv_id
-from digest.sources import TRUNCATED_XML, FetchContext, FetchResult, ProbeRequest, client_needed
+from digest.sources.base import (
+    TRUNCATED_XML,
+    FetchContext,
+    FetchResult,
+    ProbeRequest,
+    client_needed,
+)
 
 _BLOCK_TAGS = frozenset(
     {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption"}

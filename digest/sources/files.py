@@ -18,7 +18,7 @@ from digest.errors import SourceError
 from digest.http import PoliteClient
 from digest.localfiles import UnreadableFile, read_regular_file
 from digest.models import Paper, paper_keys, parse_arxiv_id
-from digest.sources import FetchContext, FetchResult, SourceCheck, load_json
+from digest.sources.base import FetchContext, FetchResult, SourceCheck, load_json
 
 _STRING_FIELDS = ("id", "title", "abstract", "url", "source")
 _LIST_FIELDS = ("authors", "categories")

@@ -16,7 +16,7 @@ from digest.errors import SourceError
 from digest.http import Fetched, PoliteClient
 from digest.models import Paper, paper_keys, parse_arxiv_id
 from digest.settings import HfDailyConfig
-from digest.sources import FetchContext, FetchResult, ProbeRequest, client_needed, load_json
+from digest.sources.base import FetchContext, FetchResult, ProbeRequest, client_needed, load_json
 
 PAPER_PAGE = "https://huggingface.co/papers/"
 

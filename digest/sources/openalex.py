@@ -43,7 +43,7 @@ from digest.ids import (
 )
 from digest.models import FollowedAuthor, Paper, Profile, paper_keys, parse_arxiv_id
 from digest.settings import OpenAlexConfig
-from digest.sources import FetchContext, FetchResult, SourceCheck, client_needed, load_json
+from digest.sources.base import FetchContext, FetchResult, SourceCheck, client_needed, load_json
 from digest.sources.clean import clean_text
 
 SELECT = (
