@@ -331,7 +331,7 @@ def test_a_bug_in_one_source_fails_it_alone_and_keeps_its_traceback_for_v(
     settings = make_settings(sources={"files": [{"name": "good", "path": str(DATA / "*.jsonl")}]})
     app = build_app(settings, store=Store.open(None), clock=Clock(NOW))
     app.sources.insert(0, BuggySource())
-    with caplog.at_level(logging.INFO, logger="digest.app"):
+    with caplog.at_level(logging.INFO, logger="digest.fetching"):
         buggy, good = fetch(app)
     assert one_line(buggy.error) and "TypeError" in buggy.error and "-v" in buggy.error
     assert good.error == "" and good.counts.new == 6

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from digest.app import lookup_outcomes
 from digest.errors import DeliveryError
+from digest.fetching import lookup_outcomes
 from digest.models import Paper
 from digest.sending import decide_attempt
 from digest.store import OutboxEntry, RecipientStatus
