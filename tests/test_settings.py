@@ -14,10 +14,10 @@ from digest.settings import (
     FeedConfig,
     OpenAlexConfig,
     Settings,
-    _model_of,
     load_settings,
     settings_from_dict,
 )
+from digest.settings_errors import _model_of
 
 
 def write(tmp_path: Path, text: str) -> Path:
