@@ -27,9 +27,8 @@ from digest.errors import ConfigError, SourceError
 from digest.feedback import email_linker, signing_secret
 from digest.fetching import Fetcher, FetchReport
 from digest.http import HostPolicy, PoliteClient
-from digest.match import Matcher
 from digest.models import Match, Paper, Profile, RenderedDigest
-from digest.plan.planning import Plan, PlanPass
+from digest.plan.planning import Plan, PlanPass, VerdictMemo
 from digest.render import CLIP_BYTES, Linker
 from digest.sending import Outbox, SendReport
 from digest.settings import Settings
@@ -47,7 +46,6 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_VERDICTS_LIMIT = 20_000  # papers whose verdicts an app keeps (a few days of new papers)
 
 
 def system_clock() -> datetime:
@@ -88,34 +86,15 @@ class App:
     client: PoliteClient | None = None
     sleep: Callable[[float], None] = time.sleep
     clip_bytes: int = CLIP_BYTES  # the largest HTML part a digest may have
-    _matcher: Matcher | None = field(default=None, repr=False)
-    # Verdicts of `_matcher` by paper content: `run` plans each send minute in its own pass
-    # over much the same new papers, and a paper's verdicts change only with its text.
-    _verdicts: dict[tuple[object, ...], dict[str, Match]] = field(default_factory=dict, repr=False)
+    # The matcher of the configured profiles and their verdicts by paper content, for the
+    # app's life: `run` plans each send minute in its own pass over much the same new papers.
+    memo: VerdictMemo | None = field(default=None, repr=False)
 
     def verdicts(self, profiles: Sequence[Profile]) -> Callable[[Paper], dict[str, Match]]:
-        """How a pass over `profiles` matches a paper: every matching profile's match, by name.
-
-        Configured profiles share one matcher for the app's life, and each paper's verdicts for
-        all of them are kept; a profile edited since the settings were read (not configured)
-        gets a matcher for this pass alone.
-        """
-        if self._matcher is None:
-            self._matcher = Matcher(self.settings.profile_records())
-        matcher = self._matcher
-        if not all(profile in matcher.profiles for profile in profiles):
-            return Matcher(profiles).match
-
-        def remembered(paper: Paper) -> dict[str, Match]:
-            content = (paper.key, paper.title, paper.abstract, paper.authors, paper.categories)
-            known = self._verdicts.get(content)
-            if known is None:
-                if len(self._verdicts) >= _VERDICTS_LIMIT:
-                    self._verdicts.clear()
-                known = self._verdicts[content] = matcher.match(paper)
-            return known
-
-        return remembered
+        """How a pass over `profiles` matches a paper (`VerdictMemo.for_profiles`)."""
+        if self.memo is None:
+            self.memo = VerdictMemo(self.settings.profile_records())
+        return self.memo.for_profiles(profiles)
 
     def plan_pass(self) -> PlanPass:
         """A planning pass over the store as of now (`digest.plan`)."""

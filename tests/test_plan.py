@@ -325,3 +325,35 @@ def test_match_input_plans_a_listing_exactly_as_the_next_digest_of_it(tmp_path: 
 
     assert by_muted(unmuted) and not by_muted(digest)
     assert digest.digest.suggestions and len(keys) == len(set(keys))
+
+
+# --- the verdict memo -----------------------------------------------------------------------
+
+
+def test_the_verdict_memo_matches_each_content_once_and_starts_afresh_at_its_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataclasses import replace
+
+    from digest.models import Match, Profile
+    from digest.plan.planning import VerdictMemo
+
+    profile = Profile("me", keywords=("widget",))
+    memo = VerdictMemo([profile], limit=2)
+    calls: list[str] = []
+    real = memo.matcher.match
+
+    def counting(paper: Paper) -> dict[str, Match]:
+        calls.append(paper.key)
+        return real(paper)
+
+    monkeypatch.setattr(memo.matcher, "match", counting)
+    match = memo.for_profiles([profile])
+    paper = Paper(key="arxiv:1", title="A widget")
+    assert "me" in match(paper) and "me" in match(paper)
+    assert calls == ["arxiv:1"]  # the same content: matched once
+    assert match(replace(paper, title="A gadget")) == {}  # new text, new verdicts
+    match(Paper(key="arxiv:2", title="x"))  # a third content: past the limit of 2
+    assert len(memo.known) == 1 and calls == ["arxiv:1", "arxiv:1", "arxiv:2"]
+    edited = replace(profile, keywords=("gadget",))
+    assert "me" in memo.for_profiles([edited])(replace(paper, title="A gadget"))

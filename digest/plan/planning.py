@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from digest.match import Matcher
 from digest.match.cites import watched_names
 from digest.models import Digest, Match, Paper, Profile, RenderedDigest
 from digest.plan.decide import (
@@ -41,6 +42,35 @@ log = logging.getLogger(__name__)
 
 # How a pass matches a paper against the profiles it plans: every matching profile's match.
 Verdicts = Callable[[Paper], dict[str, Match]]
+
+
+class VerdictMemo:
+    """The configured profiles' matcher, and each paper's verdicts for all of them, kept by the
+    paper's content (a paper's verdicts change only with its text, authors and categories);
+    at most `limit` papers, then it starts afresh."""
+
+    def __init__(self, profiles: Sequence[Profile], limit: int = 20_000) -> None:
+        self.matcher = Matcher(profiles)
+        self.limit = limit  # a few days of new papers
+        self.known: dict[tuple[object, ...], dict[str, Match]] = {}
+
+    def for_profiles(self, profiles: Sequence[Profile]) -> Verdicts:
+        """How a pass over `profiles` matches a paper: every matching profile's match, by name.
+        A profile edited since the memo was made (not among its profiles) gets a matcher for
+        this pass alone."""
+        if not all(profile in self.matcher.profiles for profile in profiles):
+            return Matcher(profiles).match
+        return self.verdicts
+
+    def verdicts(self, paper: Paper) -> dict[str, Match]:
+        """The paper's verdicts for every configured profile, matched once per content."""
+        content = (paper.key, paper.title, paper.abstract, paper.authors, paper.categories)
+        known = self.known.get(content)
+        if known is None:
+            if len(self.known) >= self.limit:
+                self.known.clear()
+            known = self.known[content] = self.matcher.match(paper)
+        return known
 
 
 @dataclass(frozen=True)
