@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -26,7 +25,7 @@ from digest.deliver import (
 from digest.errors import ConfigError, SourceError
 from digest.feedback import email_linker, signing_secret
 from digest.fetching import Fetcher, FetchReport
-from digest.http import HostPolicy, PoliteClient
+from digest.http import PoliteClient
 from digest.models import Match, Paper, Profile, RenderedDigest
 from digest.plan.planning import Plan, PlanPass, VerdictMemo
 from digest.render import CLIP_BYTES, Linker
@@ -36,6 +35,7 @@ from digest.sources import (
     Source,
     build_sources,
     files_sources,
+    host_policies,
 )
 from digest.store import (
     OutboxEntry,
@@ -173,20 +173,9 @@ def make_client(
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PoliteClient:
-    """The one HTTP client every source shares, with each host's pacing from the settings."""
-    # Keyed by URL prefix, so sources sharing a host (a mirror, a test server) keep their pacing.
-    policies: dict[str, HostPolicy] = {}
-    config = settings.sources
-    if config.arxiv is not None:  # the API and the listing feeds share one queue
-        for url in (config.arxiv.listing_url, config.arxiv.api_url):
-            policies[url] = HostPolicy("arxiv", config.arxiv.pacing_seconds)
-    if config.hf_daily is not None:
-        policies[config.hf_daily.base_url] = HostPolicy("hf_daily", config.hf_daily.pacing_seconds)
-    if config.openalex is not None:
-        policies[config.openalex.base_url] = HostPolicy("openalex", config.openalex.pacing_seconds)
-    for feed in config.feeds:
-        host = urlsplit(feed.url).hostname or ""
-        policies.setdefault(feed.url, HostPolicy(host, feed.pacing_seconds))
+    """The one HTTP client every source shares, with each host's pacing from the settings
+    (`sources.host_policies`)."""
+    policies = host_policies(settings)
     http = settings.http
     return PoliteClient(
         contact=settings.fetch.contact,

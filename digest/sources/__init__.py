@@ -9,7 +9,9 @@ HTTP client, the time, what the store remembers about earlier fetches) it return
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+from digest.http import HostPolicy
 from digest.sources.base import (
     TRUNCATED_XML,
     Checked,
@@ -41,6 +43,7 @@ __all__ = [
     "build_sources",
     "client_needed",
     "files_sources",
+    "host_policies",
     "load_json",
 ]
 
@@ -59,6 +62,24 @@ def build_sources(settings: Settings, memory: OpenAlexMemory | None = None) -> l
         contact = settings.fetch.contact
         sources.append(OpenAlexSource(settings.sources.openalex_on, profiles, memory, contact))
     return sources
+
+
+def host_policies(settings: Settings) -> dict[str, HostPolicy]:
+    """Each configured source's pacing, keyed by URL prefix, so sources sharing a host (a
+    mirror, a test server) keep their own: arXiv's listing feeds and API share one queue."""
+    policies: dict[str, HostPolicy] = {}
+    config = settings.sources
+    if config.arxiv is not None:
+        for url in (config.arxiv.listing_url, config.arxiv.api_url):
+            policies[url] = HostPolicy("arxiv", config.arxiv.pacing_seconds)
+    if config.hf_daily is not None:
+        policies[config.hf_daily.base_url] = HostPolicy("hf_daily", config.hf_daily.pacing_seconds)
+    if config.openalex is not None:
+        policies[config.openalex.base_url] = HostPolicy("openalex", config.openalex.pacing_seconds)
+    for feed in config.feeds:
+        host = urlsplit(feed.url).hostname or ""
+        policies.setdefault(feed.url, HostPolicy(host, feed.pacing_seconds))
+    return policies
 
 
 def files_sources(settings: Settings) -> list[Source]:
