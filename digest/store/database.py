@@ -23,16 +23,16 @@ from digest.store.base import (
     open_fault,
     translate_store_errors,
 )
-from digest.store.feedback import FeedbackStore
+from digest.store.feedback_rows import FeedbackStore
 from digest.store.fetch_state import FetchStateStore
 from digest.store.lock import refuse_second_names
 from digest.store.merge import UpsertCounts
-from digest.store.openalex import OpenAlexStore
+from digest.store.openalex_rows import OpenAlexStore
 from digest.store.outbox import OutboxStore, outbox_from_row
 from digest.store.papers import PaperStore
 from digest.store.rows import paper_from_row
 from digest.store.schema import MIGRATIONS, SCHEMA_VERSION
-from digest.store.suggest import SuggestStore
+from digest.store.suggest_rows import SuggestStore
 from digest.store.window import WindowStore
 
 
