@@ -8,7 +8,7 @@ import re
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -168,7 +168,7 @@ def _tampered(token: str) -> str:
                 secret,
                 "feedback",
                 Ask("me", "arxiv:2401.01234", "like"),
-                clock=lambda: datetime.now(UTC) - timedelta(days=31),
+                clock=lambda: datetime(2020, 1, 1, tzinfo=UTC),  # expired on any later day
             ),
             410,
             "expired",
