@@ -56,11 +56,11 @@ def window_start(
 
 def confirm_identities(
     identified: Mapping[str, Profile], paper: Paper, verdicts: Mapping[str, Match]
-) -> dict[str, Match]:
+) -> Mapping[str, Match]:
     """The verdicts once the profiles following authors by id (`identified`, by name) have
     settled the paper's name hits: namesakes dropped, id matches added, the rest marked."""
     if not identified:
-        return dict(verdicts)
+        return verdicts  # most passes: no copy per candidate
     return confirm_all(identified, paper, verdicts)
 
 
@@ -69,18 +69,18 @@ def split_citing(
     verdicts: Mapping[str, Match],
     watched: Mapping[str, Watched],
     wanted_by: frozenset[str],
-) -> tuple[dict[str, Match], dict[str, Match]]:
+) -> tuple[Mapping[str, Match], dict[str, Match]]:
     """The verdicts without the profiles for which the paper cites a watched work, and those
     profiles' "cites" matches, by name. A citing paper is shown once, in "Citing your work",
     with its other reasons added to the citation."""
-    rest = dict(verdicts)
     citing: dict[str, Match] = {}
     for name, works in watched.items():
-        if name not in wanted_by:
-            continue
-        cited = citing_match(paper, works)
-        if cited is None:
-            continue
+        if name in wanted_by and (cited := citing_match(paper, works)) is not None:
+            citing[name] = cited
+    if not citing:
+        return verdicts, citing  # most candidates: the verdicts as they are, not copied
+    rest = dict(verdicts)
+    for name, cited in citing.items():
         also = rest.pop(name, None)
         if also is not None:
             cited = replace(cited, reasons=(*cited.reasons, *also.reasons))
