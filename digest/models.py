@@ -19,6 +19,9 @@ ReasonKind = Literal["author", "keyword", "all_of", "similar", "cites"]
 ReasonField = Literal["title", "abstract", "authors"]
 # What a reader said about a paper (`digest feedback`, the links in the email).
 FeedbackAction = Literal["like", "dislike"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+# Daily, or weekly on the first of `days` (default Monday).
+Cadence = Literal["daily", "weekly"]
 
 # New style (2007+): 0704.0001, 2401.01234 with optional version; old style: hep-th/9901001.
 _ARXIV_NEW = re.compile(r"(?P<id>\d{4}\.\d{4,5})(?:v(?P<v>\d+))?")
@@ -176,8 +179,8 @@ class Profile:
     categories: tuple[str, ...] = ()
     send_at: time = time(7, 30)
     timezone: str = "UTC"
-    days: tuple[str, ...] = ()  # "mon" … "sun"; empty: every day
-    cadence: str = "daily"  # "daily" or "weekly" (on the first of `days`, default Monday)
+    days: tuple[Weekday, ...] = ()  # empty: every day
+    cadence: Cadence = "daily"
     max_items: int = 50
     send_empty: bool = False
     first_run_days: int = 2

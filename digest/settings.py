@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
+from dataclasses import fields as dataclass_fields
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -38,7 +40,7 @@ from pydantic_settings import (
 
 from digest.errors import ConfigError
 from digest.ids import normalise_openalex, normalise_orcid, normalise_watched
-from digest.models import FollowedAuthor, Profile
+from digest.models import Cadence, FollowedAuthor, Profile, Weekday
 from digest.settings_errors import (
     NAME_PATTERN,
     URL_PATTERN,
@@ -142,8 +144,8 @@ class ProfileConfig(_Strict):
     exclude: list[str] = []
     authors: list[str | AuthorConfig] = []
     categories: list[str] = []
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = []
-    cadence: Literal["daily", "weekly"] = "daily"
+    days: list[Weekday] = []
+    cadence: Cadence = "daily"
     max_items: int = Field(default=50, ge=1, le=1000)
     send_empty: bool = False
     first_run_days: int = Field(default=2, ge=0, le=365)
@@ -186,35 +188,50 @@ class ProfileConfig(_Strict):
 
     def to_record(self, base_dir: Path | None = None) -> Profile:
         """The immutable record the matcher, renderer and scheduler work with; relative
-        `library` paths are taken from `base_dir` (the config file's directory)."""
-        authors = tuple(
-            FollowedAuthor(a) if isinstance(a, str) else a.to_record() for a in self.authors
-        )
+        `library` paths are taken from `base_dir` (the config file's directory).
+
+        Every field of `Profile` is read from the field of the same name here, lists made
+        tuples; `_RECORD_FIELDS` names the few that are spelled or derived differently.
+        """
         return Profile(
-            name=self.name,
-            emails=tuple(self.email),
-            keywords=tuple(self.keywords),
-            all_of=tuple(tuple(group) for group in self.all_of),
-            exclude=tuple(self.exclude),
-            authors=authors,
-            categories=tuple(self.categories),
-            send_at=self.send_at,
-            timezone=self.timezone,
-            days=tuple(self.days),
-            cadence=self.cadence,
-            max_items=self.max_items,
-            send_empty=self.send_empty,
-            first_run_days=self.first_run_days,
-            window_days=self.window_days,
-            mute_authors=tuple(self.mute_authors),
-            orcid=self.orcid,
-            cites=tuple(self.cites),
-            cites_my_works=self.cites_my_works,
-            library=tuple(_library_path(p, base_dir) for p in self.library),
-            suggestions=(5 if self.library else 0)
-            if self.suggestions is None
-            else self.suggestions,
+            **{
+                field.name: _RECORD_FIELDS.get(field.name, _same_field(field.name))(self, base_dir)
+                for field in dataclass_fields(Profile)
+            }
         )
+
+
+def _frozen(value: Any) -> Any:
+    """A validated value as a record holds it: lists (of lists) become tuples."""
+    if isinstance(value, list):
+        return tuple(_frozen(item) for item in value)
+    return value
+
+
+def _same_field(name: str) -> Callable[[ProfileConfig, Path | None], Any]:
+    """The reader of a record field kept under the same name in the config."""
+    return lambda config, _base_dir: _frozen(getattr(config, name))
+
+
+def _author_records(config: ProfileConfig, _base_dir: Path | None) -> tuple[FollowedAuthor, ...]:
+    """`authors`: a bare name or a table, each as the matcher's record."""
+    return tuple(FollowedAuthor(a) if isinstance(a, str) else a.to_record() for a in config.authors)
+
+
+def _suggestion_count(config: ProfileConfig, _base_dir: Path | None) -> int:
+    """`suggestions`: 5 by default with a library, none without one."""
+    if config.suggestions is not None:
+        return config.suggestions
+    return 5 if config.library else 0
+
+
+# The record fields not copied from a config field of the same name, and how each is made.
+_RECORD_FIELDS: dict[str, Callable[[ProfileConfig, Path | None], Any]] = {
+    "emails": lambda config, _base_dir: tuple(config.email),
+    "authors": _author_records,
+    "library": lambda config, base_dir: tuple(_library_path(p, base_dir) for p in config.library),
+    "suggestions": _suggestion_count,
+}
 
 
 def _library_path(value: str, base_dir: Path | None) -> Path:
@@ -479,6 +496,8 @@ class Settings(BaseSettings):
     profiles: list[ProfileConfig] = []
 
     _path: Path = PrivateAttr(default=Path("config.toml"))
+    # The profiles as records, made once per loaded file (see `profile_records`).
+    _records: tuple[Path, tuple[Profile, ...]] | None = PrivateAttr(default=None)
 
     @classmethod
     def settings_customise_sources(
@@ -508,12 +527,26 @@ class Settings(BaseSettings):
         return path if path.is_absolute() else self._path.parent / path
 
     def profile_records(self, name: str | None = None) -> tuple[Profile, ...]:
-        """The profiles as records; only `name` when given (unknown name: ConfigError)."""
-        chosen = [p for p in self.profiles if name is None or p.name == name]
-        if name is not None and not chosen:
+        """The profiles as records; only `name` when given (unknown name: ConfigError).
+
+        The records are made once for these settings and the same objects are returned on
+        every call, so a memo keyed by them (`VerdictMemo`) sees one profile as one object.
+        """
+        records = self._all_records()
+        if name is None:
+            return records
+        chosen = tuple(r for r in records if r.name == name)
+        if not chosen:
             known = ", ".join(p.name for p in self.profiles) or "none"
             raise ConfigError(f"{self._path}: no profile named {name!r} (profiles: {known})")
-        return tuple(p.to_record(self._path.parent) for p in chosen)
+        return chosen
+
+    def _all_records(self) -> tuple[Profile, ...]:
+        """Every profile's record, made on first use for the file these settings came from."""
+        if self._records is None or self._records[0] != self._path:
+            made = tuple(p.to_record(self._path.parent) for p in self.profiles)
+            self._records = (self._path, made)
+        return self._records[1]
 
 
 def default_config_path() -> Path:

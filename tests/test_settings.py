@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from digest.app import data_path
 from digest.errors import ConfigError
+from digest.models import FollowedAuthor, Profile
 from digest.settings import (
     FeedConfig,
     OpenAlexConfig,
@@ -165,6 +166,65 @@ def test_unknown_profile_name(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, '[[profiles]]\nname = "a"\n'))
     with pytest.raises(ConfigError, match="no profile named 'b'"):
         settings.profile_records("b")
+
+
+def test_profile_records_are_made_once_per_load(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(tmp_path, '[[profiles]]\nname = "a"\n[[profiles]]\nname = "b"\n')
+    )
+    records = settings.profile_records()
+    assert settings.profile_records() is records
+    assert settings.profile_records("b")[0] is records[1]
+
+
+def test_a_record_holds_every_profile_setting(tmp_path: Path) -> None:
+    (tmp_path / "lib.bib").write_text("", encoding="utf-8")
+    text = """[[profiles]]
+name = "a"
+email = "a@b.org"
+send_at = "06:15"
+timezone = "Europe/Berlin"
+keywords = ["k"]
+all_of = [["x", "y"]]
+exclude = ["e"]
+authors = ["Ada Lovelace", { name = "Alan Turing", aliases = ["A. M. Turing"] }]
+categories = ["cs.LG"]
+days = ["mon", "thu"]
+cadence = "weekly"
+max_items = 7
+send_empty = true
+first_run_days = 4
+window_days = 9
+mute_authors = ["M. Uted"]
+orcid = "0000-0002-1825-0097"
+cites = ["arxiv:1706.03762"]
+cites_my_works = true
+library = "lib.bib"
+"""
+    [record] = load_settings(write(tmp_path, text)).profile_records()
+    assert record == Profile(
+        name="a",
+        emails=("a@b.org",),
+        keywords=("k",),
+        all_of=(("x", "y"),),
+        exclude=("e",),
+        authors=(FollowedAuthor("Ada Lovelace"), FollowedAuthor("Alan Turing", ("A. M. Turing",))),
+        categories=("cs.LG",),
+        send_at=time(6, 15),
+        timezone="Europe/Berlin",
+        days=("mon", "thu"),
+        cadence="weekly",
+        max_items=7,
+        send_empty=True,
+        first_run_days=4,
+        window_days=9,
+        mute_authors=("M. Uted",),
+        orcid="0000-0002-1825-0097",
+        cites=("arxiv:1706.03762",),
+        cites_my_works=True,
+        library=(tmp_path / "lib.bib",),
+        suggestions=5,
+    )
 
 
 # --- config that must fail as one line, through the real CLI ---------------------------------
