@@ -27,7 +27,8 @@ from digest.feedback import email_linker, signing_secret
 from digest.fetching import Fetcher, FetchReport
 from digest.http import PoliteClient
 from digest.models import Match, Paper, Profile, RenderedDigest
-from digest.plan.planning import Plan, PlanPass, VerdictMemo
+from digest.plan.memory import PassMemory
+from digest.plan.planning import Plan, PlanPass
 from digest.render import CLIP_BYTES, Linker
 from digest.sending import Outbox, SendReport
 from digest.settings import Settings
@@ -86,15 +87,16 @@ class App:
     client: PoliteClient | None = None
     sleep: Callable[[float], None] = time.sleep
     clip_bytes: int = CLIP_BYTES  # the largest HTML part a digest may have
-    # The matcher of the configured profiles and their verdicts by paper content, for the
-    # app's life: `run` plans each send minute in its own pass over much the same new papers.
-    memo: VerdictMemo | None = field(default=None, repr=False)
+    # What planning passes reuse for the app's life (`digest.plan.memory`): `run` plans each
+    # send minute in its own pass over much the same new papers.
+    memory: PassMemory = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.memory = PassMemory(self.settings.profile_records())
 
     def verdicts(self, profiles: Sequence[Profile]) -> Callable[[Paper], dict[str, Match]]:
         """How a pass over `profiles` matches a paper (`VerdictMemo.for_profiles`)."""
-        if self.memo is None:
-            self.memo = VerdictMemo(self.settings.profile_records())
-        return self.memo.for_profiles(profiles)
+        return self.memory.verdicts.for_profiles(profiles)
 
     def plan_pass(self) -> PlanPass:
         """A planning pass over the store as of now (`digest.plan`)."""
@@ -102,7 +104,7 @@ class App:
             self.store,
             self.settings,
             self.clock(),
-            self.verdicts,
+            self.memory,
             links=lambda profile: email_links(self, profile),
             clip_bytes=self.clip_bytes,
         )

@@ -336,7 +336,7 @@ def test_the_verdict_memo_matches_each_content_once_and_starts_afresh_at_its_lim
     from dataclasses import replace
 
     from digest.models import Match, Profile
-    from digest.plan.planning import VerdictMemo
+    from digest.plan.memory import VerdictMemo
 
     profile = Profile("me", keywords=("widget",))
     memo = VerdictMemo([profile], limit=2)

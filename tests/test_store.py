@@ -467,20 +467,31 @@ def test_a_paper_reads_back_as_it_was_written() -> None:
 def test_a_candidate_is_decoded_once_until_it_changes_even_from_another_connection(
     tmp_path: Path,
 ) -> None:
-    """`run` plans each send minute in its own pass: a candidate is not decoded again."""
+    """`run` plans each send minute in its own pass: with the app's `PassMemory`, a candidate
+    is not decoded again until the stored papers change (here or through another connection,
+    even at the same stamp)."""
+    from digest.plan.memory import PassMemory
+
     path = tmp_path / "d.sqlite"
     reader, writer = Store.open(path), Store.open(path)
+    memory = PassMemory(())
     since = NOW - timedelta(days=1)
+
+    def first_candidate(profile: str) -> Paper:
+        found = reader.candidates_for({profile: since}, memory.papers_of(reader))
+        return next(found)[0]
+
     reader.upsert_papers([paper(arxiv_id="2401.00001", abstract="first")], NOW)
-    first = list(reader.candidates("me", since))
-    assert next(reader.candidates("other", since)) is first[0]  # not decoded again
+    first = first_candidate("me")
+    assert first_candidate("other") is first  # not decoded again
+    assert next(reader.candidates("me", since)) is not first  # without the memory: decoded
     later = NOW + timedelta(hours=1)
     writer.upsert_papers([paper(arxiv_id="2401.00001", version=2, abstract="a longer one")], later)
-    assert next(reader.candidates("me", since)).abstract == "a longer one"
+    assert first_candidate("me").abstract == "a longer one"
     reader.upsert_papers(
         [paper(arxiv_id="2401.00001", version=3, abstract="the longest one")], later
     )
-    assert next(reader.candidates("me", since)).abstract == "the longest one"  # same stamp
+    assert first_candidate("me").abstract == "the longest one"  # same stamp
 
 
 def test_outbox_rows_from_before_recipients_were_tracked_keep_working(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """The planning pass: reads what the decider needs from the store, once per pass, and runs it.
 
-A `PlanPass` is given its parts (the store, the settings, the moment it plans for, how to match
-a paper, the feedback links); `App.plan_pass` builds one. It reads each profile's window, one
+A `PlanPass` is given its parts (the store, the settings, the moment it plans for, the app's
+`PassMemory` — matcher, verdicts, decoded papers and what suggestions share —, the feedback
+links); `App.plan_pass` builds one. It reads each profile's window, one
 candidate query for all profiles, the source health, the watched works, and trains the
 suggestions; `digest.plan.decide` does the rest. Nothing is written, except the suggestion
 models kept for the next pass (`Suggester.keep`) and, in `expire_stale`, the papers that left
@@ -16,7 +17,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from digest.match import Matcher
 from digest.match.cites import watched_names
 from digest.models import Digest, Match, Paper, Profile, RenderedDigest
 from digest.plan.decide import (
@@ -30,6 +30,7 @@ from digest.plan.decide import (
     sort_candidate,
 )
 from digest.plan.decide import window_start as window_rule_start
+from digest.plan.memory import PassMemory
 from digest.render import CLIP_BYTES, Linker
 from digest.settings import Settings
 from digest.store import Store
@@ -39,38 +40,6 @@ if TYPE_CHECKING:
     from digest.suggest import Suggester
 
 log = logging.getLogger(__name__)
-
-# How a pass matches a paper against the profiles it plans: every matching profile's match.
-Verdicts = Callable[[Paper], dict[str, Match]]
-
-
-class VerdictMemo:
-    """The configured profiles' matcher, and each paper's verdicts for all of them, kept by the
-    paper's content (a paper's verdicts change only with its text, authors and categories);
-    at most `limit` papers, then it starts afresh."""
-
-    def __init__(self, profiles: Sequence[Profile], limit: int = 20_000) -> None:
-        self.matcher = Matcher(profiles)
-        self.limit = limit  # a few days of new papers
-        self.known: dict[tuple[object, ...], dict[str, Match]] = {}
-
-    def for_profiles(self, profiles: Sequence[Profile]) -> Verdicts:
-        """How a pass over `profiles` matches a paper: every matching profile's match, by name.
-        A profile edited since the memo was made (not among its profiles) gets a matcher for
-        this pass alone."""
-        if not all(profile in self.matcher.profiles for profile in profiles):
-            return Matcher(profiles).match
-        return self.verdicts
-
-    def verdicts(self, paper: Paper) -> dict[str, Match]:
-        """The paper's verdicts for every configured profile, matched once per content."""
-        content = (paper.key, paper.title, paper.abstract, paper.authors, paper.categories)
-        known = self.known.get(content)
-        if known is None:
-            if len(self.known) >= self.limit:
-                self.known.clear()
-            known = self.known[content] = self.matcher.match(paper)
-        return known
 
 
 @dataclass(frozen=True)
@@ -108,7 +77,7 @@ class PlanPass:
     store: Store
     settings: Settings
     now: datetime
-    verdicts: Callable[[Sequence[Profile]], Verdicts]
+    memory: PassMemory
     links: Callable[[Profile], Linker | None] = lambda profile: None
     clip_bytes: int = CLIP_BYTES  # the largest HTML part a digest may have
 
@@ -147,7 +116,13 @@ class PlanPass:
         without a library never loads scikit-learn), over every profile of the instance."""
         from digest.suggest import Suggester
 
-        return Suggester(self.store, self.now, self.settings.profile_records(), extra_background)
+        return Suggester(
+            self.store,
+            self.now,
+            self.settings.profile_records(),
+            extra_background,
+            memory=self.memory.suggest,
+        )
 
     def plan(self, profiles: Sequence[Profile]) -> dict[str, Plan]:
         """The digests `profiles` would get now, by name; nothing changes but the suggestion
@@ -158,7 +133,12 @@ class PlanPass:
         profile's digest is composed from its tally.
         """
         starts = {profile.name: self.window_start(profile) for profile in profiles}
-        return self._plan(profiles, starts, self.store.candidates_for(starts), ())
+        return self._plan(
+            profiles,
+            starts,
+            self.store.candidates_for(starts, self.memory.papers_of(self.store)),
+            (),
+        )
 
     def plan_listing(self, profiles: Sequence[Profile], papers: Sequence[Paper]) -> dict[str, Plan]:
         """The digests `profiles` would get if `papers` (a listing file) were their only
@@ -181,7 +161,7 @@ class PlanPass:
         tallies = {p.name: Tally(pools=wants_suggestions(p)) for p in profiles}
         identified = {p.name: p for p in profiles if any(a.identified for a in p.authors)}
         watched = self.watched_works(profiles)
-        match = self.verdicts(profiles)
+        match = self.memory.verdicts.for_profiles(profiles)
         for paper, wanted_by in candidates:
             sort_candidate(
                 paper, wanted_by, match(paper), tallies, identified=identified, watched=watched
@@ -226,7 +206,7 @@ class PlanPass:
         if window.expired_until >= start:
             return 0
         leaving = list(self.store.leaving_window(profile.name, window.expired_until, start))
-        match = self.verdicts([profile])
+        match = self.memory.verdicts.for_profiles([profile])
         keys = expiring(
             profile,
             leaving,

@@ -17,10 +17,6 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from digest.errors import StoreError
-from digest.models import Paper
-from digest.store.rows import paper_from_row
-
-_DECODED_LIMIT = 10_000  # decoded candidates a store keeps (a few days of new papers)
 
 
 def sql_list(values: Iterable[str]) -> str:
@@ -160,26 +156,16 @@ class StoreBase:
     def __init__(self, db: sqlite_utils.Database, path: Path | None) -> None:
         self.db = db
         self.path = path
-        # Candidates already decoded, by key, with the `updated_at` they were read at: one pass
-        # decodes each candidate once, and `run` plans each send minute in its own pass over
-        # much the same new papers (decoding is most of a read).
-        self._decoded: dict[str, tuple[str, Paper]] = {}
+        # Paper writes through this store, so `papers_version` changes with each (SQLite's
+        # data_version only counts other connections' commits).
+        self._paper_writes = 0
 
-    def _paper(self, row: sqlite3.Row) -> Paper:
-        """The Paper of a candidate row, decoded once while the row does not change."""
-        known = self._decoded.get(row["key"])
-        if known is not None and known[0] == row["updated_at"]:
-            return known[1]
-        if len(self._decoded) >= _DECODED_LIMIT:
-            self._decoded.clear()
-        paper = paper_from_row(row)
-        self._decoded[row["key"]] = (row["updated_at"], paper)
-        return paper
-
-    def _forget(self, keys: Iterable[str]) -> None:
-        """Drop decoded papers this store just rewrote (their stamp may not have moved)."""
-        for key in keys:
-            self._decoded.pop(key, None)
+    def papers_version(self) -> tuple[int, int]:
+        """A value that changes whenever the stored papers may have changed: another
+        connection committed (SQLite's `data_version`) or this store wrote papers. What a
+        planning pass checks before it reuses papers decoded by the pass before."""
+        data_version = self.db.conn.execute("PRAGMA data_version").fetchone()[0]
+        return (int(data_version), self._paper_writes)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:

@@ -73,7 +73,7 @@ class PaperStore(StoreBase):
 
     def _write(self, writes: BatchWrites, now: datetime) -> None:
         """Write a batch's final states in a few statements (the caller's transaction)."""
-        self._forget(paper.key for paper in (*writes.new, *writes.updated))
+        self._paper_writes += 1
         conn = self.db.conn
         # Writers hold the write lock (BEGIN IMMEDIATE), so numbers follow the commit order.
         last_seq = int(conn.execute("SELECT coalesce(max(seq), 0) FROM papers").fetchone()[0])

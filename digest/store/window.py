@@ -12,7 +12,8 @@ once for those papers, and paper 7 is a candidate for "both" only.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Iterator, Mapping
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -63,7 +64,9 @@ class WindowStore(StoreBase):
         return (paper for paper, _ in self.candidates_for({profile: since}))
 
     def candidates_for(
-        self, windows: Mapping[str, datetime]
+        self,
+        windows: Mapping[str, datetime],
+        decode: Callable[[sqlite3.Row], Paper] = paper_from_row,
     ) -> Iterator[tuple[Paper, frozenset[str]]]:
         """The window rule for several profiles in one query: each paper that is a candidate
         for any of them, decoded once, with the names of the profiles it is a candidate for, in
@@ -74,7 +77,8 @@ class WindowStore(StoreBase):
         candidate again whatever its age), and the profile has not received it: not delivered
         to it, not recorded as expired for it, not held by one of its outbox rows still on its
         way (`RESERVED_STATUSES`). Each profile's sets are read once, for these papers only,
-        and apply to it alone.
+        and apply to it alone. `decode` makes each row's Paper (a planning pass passes its
+        `PassMemory`'s, which reuses the papers the pass before decoded).
         """
         if not windows:
             return
@@ -116,7 +120,7 @@ class WindowStore(StoreBase):
         for row in rows:
             wanted = rule.wanted_by(row["key"], row["first_seen"])
             if wanted:
-                yield self._paper(row), wanted
+                yield decode(row), wanted
 
     def leaving_window(self, profile: str, start: datetime, end: datetime) -> Iterator[Paper]:
         """Papers first stored in [`start`, `end`) that `profile` has not received and that are

@@ -28,14 +28,14 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from digest.errors import StoreError
-from digest.models import Match, Paper, Profile
+from digest.models import Feedback, Match, Paper, Profile
+from digest.suggest.memory import LoadedLibrary, SuggestMemory
 from digest.suggest.model import (
     FEEDBACK_WEIGHT,
     Model,
@@ -71,7 +71,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BACKGROUND_SIZE = 2_000  # stored papers sampled as negatives
 POSITIVES_LIMIT = 20_000
 _MIN_POSITIVES = 1
 _MIN_NEGATIVES = 5
@@ -144,131 +143,95 @@ def _followed_papers(store: Store, profile: Profile, extra: Sequence[Paper] = ()
     return sorted(seen.values(), key=lambda p: p.key)
 
 
-_BACKGROUND_SEED = "digest"  # one sample for every profile: read once a pass
-_BACKGROUNDS: dict[tuple[object, ...], tuple[str, tuple[Doc, ...]]] = {}
-
-
-def background(store: Store, extra: Sequence[Paper] = ()) -> tuple[str, tuple[Doc, ...]]:
-    """The stored papers every model learns against (a stable sample, plus `extra`), with a
-    digest of their content; read once while the store's papers do not change."""
-    state = (id(store), store.papers_state(), tuple((p.key, p.title) for p in extra))
-    known = _BACKGROUNDS.get(state)
-    if known is not None:
-        return known
-    docs = {p.key: doc_of(p) for p in store.sample_papers(_BACKGROUND_SEED, BACKGROUND_SIZE)}
-    for paper in extra:
-        docs.setdefault(paper.key, doc_of(paper))
-    ordered = tuple(sorted(docs.values(), key=lambda d: d.key))
-    content = json.dumps([[d.key, d.title, d.abstract] for d in ordered])
-    found = (hashlib.sha256(content.encode()).hexdigest(), ordered)
-    _BACKGROUNDS.clear()  # one store state at a time
-    _BACKGROUNDS[state] = found
-    return found
-
-
-_LIBRARIES: dict[tuple[object, ...], Library] = {}
-_VOCABULARIES: dict[str, Vocabulary] = {}
-_SHARED: dict[tuple[object, ...], tuple[tuple[Library, ...], Vocabulary]] = {}
-
-
-def cached_library(profile: Profile) -> Library:
-    """The profile's library, read again only when its files changed (size and modification
-    time: the model itself is keyed by the entries read); a file that cannot be read is
-    logged once per change."""
-    from digest.library import load_library
-
-    state = (profile.library, tuple(_file_state(path) for path in profile.library))
-    library = _LIBRARIES.get(state)
-    if library is None:
-        if len(_LIBRARIES) > 1000:
-            _LIBRARIES.clear()
-        library = _LIBRARIES[state] = load_library(profile.library)
-        for warning in library.warnings:
-            log.warning("%s: %s", profile.name, warning)
-    return library
-
-
-def _file_state(path: Path) -> tuple[int, int]:
-    try:
-        status = path.stat()
-    except OSError:
-        return (-1, -1)
-    return (status.st_size, status.st_mtime_ns)
-
-
-def shared_vocabulary(inputs: Inputs, libraries: Sequence[Library]) -> Vocabulary:
-    """The vocabulary of the background and these libraries, fitted once for all of them."""
-    # The libraries are the cached objects of `cached_library`: the same while their files
-    # are, so a pass over 100 profiles does not hash every library 100 times.
-    # Each library once (a profile is in its own circle), whatever profile asks first.
-    chosen = tuple(sorted({id(library): library for library in libraries}.values(), key=id))
-    quick = (inputs.background_digest, tuple(id(library) for library in chosen))
-    known = _SHARED.get(quick)
-    if known is not None and known[0] == chosen:
-        return known[1]
-    docs = set(inputs.background)
-    for library in chosen:
-        docs.update(Doc(e.keys[0], e.title, e.abstract) for e in library.entries if e.keys)
-    ordered = sorted(docs)  # the same set in the same order, always
-    content = json.dumps([MODEL_VERSION, [[d.key, d.title, d.abstract] for d in ordered]])
-    digest = hashlib.sha256(content.encode()).hexdigest()
-    vocabulary = _VOCABULARIES.get(digest)
-    if vocabulary is None:
-        _VOCABULARIES.clear()  # one at a time: a vocabulary holds its documents' rows
-        vocabulary = _VOCABULARIES[digest] = Vocabulary(ordered)
-    _SHARED.clear()
-    _SHARED[quick] = (chosen, vocabulary)
-    return vocabulary
-
-
 def gather_inputs(
-    store: Store, profile: Profile, library: Library, extra_background: Sequence[Paper] = ()
+    store: Store,
+    profile: Profile,
+    library: Library,
+    background: tuple[str, tuple[Doc, ...]],
+    extra_background: Sequence[Paper] = (),
 ) -> Inputs:
     """The positives and negatives of a profile's model: library entries, followed authors'
-    stored papers and liked papers against disliked papers and the background (a stable
-    sample of stored papers, plus `extra_background`, e.g. the listing `digest match --input`
-    reads)."""
-    verdicts = store.feedback(profile.name)
-    liked = {f.paper_key for f in verdicts if f.action == "like"}
-    disliked = {f.paper_key for f in verdicts if f.action == "dislike"}
-    positives: dict[str, Doc] = {}
-    known: set[str] = set()
-    for entry in library.entries:
-        entry_keys = entry.keys
-        if entry_keys and entry_keys[0] not in positives:
-            positives[entry_keys[0]] = Doc(entry_keys[0], entry.title, entry.abstract)
-            known.update(entry_keys)
+    stored papers and liked papers against disliked papers and the `background` (its digest
+    and documents: a stable sample of stored papers, plus `extra_background`, e.g. the listing
+    `digest match --input` reads, whose papers also count as stored)."""
+    gathered = _Gathered()
+    gathered.add_library(library)
     for paper in _followed_papers(store, profile, extra_background):
-        if not known.intersection(paper.identity_keys):
-            positives[paper.key] = doc_of(paper)
-        known.update((paper.key, *paper.identity_keys))
-    negatives: dict[str, Doc] = {}
-    judged: set[str] = set()
-    for verdict_keys, into in ((liked, positives), (disliked, negatives)):
-        for key in sorted(verdict_keys):
-            found = store.get_paper(key)
-            if found is not None:
-                into[found.key] = doc_of(found)
-                known.update((key, found.key, *found.identity_keys))
-                judged.add(found.key)
-            else:
-                known.add(key)
-    digest, docs = background(store, extra_background)
-    for doc in docs:
-        if doc.key not in known and doc.key not in positives:
-            negatives.setdefault(doc.key, doc)
-    chosen = tuple(list(positives.values())[:POSITIVES_LIMIT])
-    against = tuple(sorted(negatives.values(), key=lambda d: d.key))
-    content = [
-        MODEL_VERSION,
-        FEEDBACK_WEIGHT,
-        digest,
-        sorted(judged),
-        [[d.key, d.title, d.abstract] for d in chosen],
-        [d.key for d in against],
-    ]
-    inputs_digest = hashlib.sha256(json.dumps(content).encode()).hexdigest()
-    return Inputs(chosen, against, frozenset(known), inputs_digest, frozenset(judged), digest, docs)
+        gathered.add_followed(paper)
+    gathered.add_verdicts(store, store.feedback(profile.name))
+    gathered.add_background(background[1])
+    return gathered.inputs(background)
+
+
+@dataclass
+class _Gathered:
+    """A profile's model inputs as they are gathered, in the order `gather_inputs` adds them
+    (a paper already known from an earlier step is not added again)."""
+
+    positives: dict[str, Doc] = field(default_factory=dict)
+    negatives: dict[str, Doc] = field(default_factory=dict)
+    known: set[str] = field(default_factory=set)
+    judged: set[str] = field(default_factory=set)
+
+    def add_library(self, library: Library) -> None:
+        """Each library entry with a key, once, as a positive."""
+        for entry in library.entries:
+            entry_keys = entry.keys
+            if entry_keys and entry_keys[0] not in self.positives:
+                self.positives[entry_keys[0]] = Doc(entry_keys[0], entry.title, entry.abstract)
+                self.known.update(entry_keys)
+
+    def add_followed(self, paper: Paper) -> None:
+        """A followed author's paper, as a positive unless the library already has it."""
+        if not self.known.intersection(paper.identity_keys):
+            self.positives[paper.key] = doc_of(paper)
+        self.known.update((paper.key, *paper.identity_keys))
+
+    def add_verdicts(self, store: Store, verdicts: Iterable[Feedback]) -> None:
+        """Liked papers as positives, disliked ones as negatives (those still stored)."""
+        liked = {f.paper_key for f in verdicts if f.action == "like"}
+        disliked = {f.paper_key for f in verdicts if f.action == "dislike"}
+        for keys, into in ((liked, self.positives), (disliked, self.negatives)):
+            for key in sorted(keys):
+                self._add_judged(store, key, into)
+
+    def _add_judged(self, store: Store, key: str, into: dict[str, Doc]) -> None:
+        found = store.get_paper(key)
+        if found is None:
+            self.known.add(key)
+            return
+        into[found.key] = doc_of(found)
+        self.known.update((key, found.key, *found.identity_keys))
+        self.judged.add(found.key)
+
+    def add_background(self, docs: Iterable[Doc]) -> None:
+        """The background's papers the reader does not know, as negatives."""
+        for doc in docs:
+            if doc.key not in self.known and doc.key not in self.positives:
+                self.negatives.setdefault(doc.key, doc)
+
+    def inputs(self, background: tuple[str, tuple[Doc, ...]]) -> Inputs:
+        """The gathered inputs, with the hash of everything a model learns from."""
+        chosen = tuple(list(self.positives.values())[:POSITIVES_LIMIT])
+        against = tuple(sorted(self.negatives.values(), key=lambda d: d.key))
+        content = [
+            MODEL_VERSION,
+            FEEDBACK_WEIGHT,
+            background[0],
+            sorted(self.judged),
+            [[d.key, d.title, d.abstract] for d in chosen],
+            [d.key for d in against],
+        ]
+        digest = hashlib.sha256(json.dumps(content).encode()).hexdigest()
+        return Inputs(
+            chosen,
+            against,
+            frozenset(self.known),
+            digest,
+            frozenset(self.judged),
+            background[0],
+            background[1],
+        )
 
 
 class Suggester:
@@ -287,12 +250,16 @@ class Suggester:
         now: datetime,
         circle: Sequence[Profile] = (),
         extra_background: Sequence[Paper] = (),
+        *,
+        memory: SuggestMemory | None = None,
     ) -> None:
         self.store = store
         self.now = now
         self.circle = tuple(circle)
         self.extra_background = tuple(extra_background)
-        self._circle_libraries: list[Library] | None = None
+        # What passes share (`digest.plan.memory`); a pass of its own without one.
+        self.memory = memory if memory is not None else SuggestMemory()
+        self._circle_libraries: list[LoadedLibrary] | None = None
         self._trained: dict[str, tuple[str, Model]] = {}  # by profile: its key and model
         self._loaded: dict[str, tuple[str, Model]] = {}  # kept models read back, by profile
         self._inputs: dict[str, tuple[Inputs, Vocabulary]] = {}  # by profile, from `prepare`
@@ -316,11 +283,12 @@ class Suggester:
 
     def _read(self, profile: Profile) -> tuple[Inputs, Vocabulary]:
         """The profile's inputs and the pass's vocabulary."""
-        library = cached_library(profile)
-        inputs = gather_inputs(self.store, profile, library, self.extra_background)
+        own = self.memory.library(profile)
+        background = self.memory.background(self.store, self.extra_background)
+        inputs = gather_inputs(self.store, profile, own.library, background, self.extra_background)
         if self._circle_libraries is None:
-            self._circle_libraries = [cached_library(p) for p in self.circle if p.library]
-        return inputs, shared_vocabulary(inputs, [library, *self._circle_libraries])
+            self._circle_libraries = [self.memory.library(p) for p in self.circle if p.library]
+        return inputs, self.memory.vocabulary(inputs, [own, *self._circle_libraries])
 
     def suggest(
         self, profile: Profile, candidates: Iterable[Paper], picked: Iterable[str]

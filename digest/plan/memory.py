@@ -1,0 +1,134 @@
+"""What planning passes keep between them: one object, owned by the app, with one rule each.
+
+A `PassMemory` holds everything a planning pass may reuse from the pass before:
+
+- `verdicts`: the configured profiles' matcher and each paper's verdicts, by paper content
+  (`VerdictMemo`);
+- `decoded`: the candidates decoded from their rows (`DecodedPapers`), valid while the store's
+  papers are unchanged;
+- `suggest`: the libraries, background sample and vocabulary the suggestions share
+  (`digest.suggest.memory.SuggestMemory`), each keyed by what it was made from.
+
+Nothing else in the planning path keeps state between passes: the store holds no decoded
+papers and `digest.suggest` no module-level dictionaries. `App` makes one memory for its life
+(`app.build_app`): a one-shot command plans once, and `digest run`, which plans every send
+minute over much the same new papers, reuses it between ticks (measured by
+`python -m bench.pass_memory`; figures in bench/README.md, "The pass memory").
+
+Example::
+
+    memory = PassMemory(settings.profile_records())
+    decode = memory.papers_of(store)      # checks the store's papers version first
+    for paper, wanted_by in store.candidates_for(starts, decode=decode):
+        verdicts = memory.verdicts.for_profiles(profiles)(paper)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from digest.match import Matcher
+from digest.models import Match, Paper, Profile
+from digest.store import Store
+from digest.store.rows import paper_from_row
+
+if TYPE_CHECKING:
+    from digest.suggest.memory import SuggestMemory
+
+# How a pass matches a paper against the profiles it plans: every matching profile's match.
+Verdicts = Callable[[Paper], dict[str, Match]]
+
+
+class VerdictMemo:
+    """The configured profiles' matcher, and each paper's verdicts for all of them, kept by the
+    paper's content (a paper's verdicts change only with its text, authors and categories);
+    at most `limit` papers, then it starts afresh."""
+
+    def __init__(self, profiles: Sequence[Profile], limit: int = 20_000) -> None:
+        self.matcher = Matcher(profiles)
+        self.limit = limit  # a few days of new papers
+        self.known: dict[tuple[object, ...], dict[str, Match]] = {}
+
+    def for_profiles(self, profiles: Sequence[Profile]) -> Verdicts:
+        """How a pass over `profiles` matches a paper: every matching profile's match, by name.
+        A profile edited since the memo was made (not among its profiles) gets a matcher for
+        this pass alone."""
+        if not all(profile in self.matcher.profiles for profile in profiles):
+            return Matcher(profiles).match
+        return self.verdicts
+
+    def verdicts(self, paper: Paper) -> dict[str, Match]:
+        """The paper's verdicts for every configured profile, matched once per content."""
+        content = (paper.key, paper.title, paper.abstract, paper.authors, paper.categories)
+        known = self.known.get(content)
+        if known is None:
+            if len(self.known) >= self.limit:
+                self.known.clear()
+            known = self.known[content] = self.matcher.match(paper)
+        return known
+
+
+class DecodedPapers:
+    """Candidate rows decoded to Papers, by key, for as long as the store's papers do not
+    change (`Store.papers_version`); at most `limit` papers, then it starts afresh.
+
+    Decoding is most of a candidate read; a pass reads each candidate once for all profiles,
+    and the next pass over an unchanged store reads none again.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit  # a few days of new papers
+        self.version: tuple[int, int] | None = None
+        self.known: dict[str, tuple[str, Paper]] = {}
+
+    def valid_for(self, version: tuple[int, int]) -> None:
+        """Forget every paper if the store's papers changed since they were decoded."""
+        if version != self.version:
+            self.known.clear()
+            self.version = version
+
+    def paper(self, row: sqlite3.Row) -> Paper:
+        """The Paper of a candidate row, decoded once while the row does not change."""
+        known = self.known.get(row["key"])
+        if known is not None and known[0] == row["updated_at"]:
+            return known[1]
+        if len(self.known) >= self.limit:
+            self.known.clear()
+        paper = paper_from_row(row)
+        self.known[row["key"]] = (row["updated_at"], paper)
+        return paper
+
+
+class PassMemory:
+    """What one app's planning passes share (see the module docstring)."""
+
+    def __init__(self, profiles: Sequence[Profile]) -> None:
+        self.profiles = tuple(profiles)
+        self.decoded = DecodedPapers()
+        self._verdicts: VerdictMemo | None = None
+        self._suggest: SuggestMemory | None = None
+
+    @property
+    def verdicts(self) -> VerdictMemo:
+        """The verdict memo of the configured profiles, made on first use."""
+        if self._verdicts is None:
+            self._verdicts = VerdictMemo(self.profiles)
+        return self._verdicts
+
+    @property
+    def suggest(self) -> SuggestMemory:
+        """What suggestions share between passes, made on first use (digest.suggest is only
+        imported by a pass that suggests: scikit-learn is slow to load)."""
+        if self._suggest is None:
+            from digest.suggest.memory import SuggestMemory
+
+            self._suggest = SuggestMemory()
+        return self._suggest
+
+    def papers_of(self, store: Store) -> Callable[[sqlite3.Row], Paper]:
+        """How this pass decodes `store`'s candidate rows: through `decoded`, checked against
+        the store's papers version now (nothing writes papers during a pass)."""
+        self.decoded.valid_for(store.papers_version())
+        return self.decoded.paper
