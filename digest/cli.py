@@ -21,13 +21,13 @@ import click
 from digest import __version__
 from digest.cli_context import Context, no_profiles, plain
 from digest.cli_init import init
+from digest.cli_output import history_json, print_history, print_matches, send_report_line
 from digest.cli_profile import author, profile
 from digest.errors import DigestError
 
 if TYPE_CHECKING:
-    from digest.models import Match, Profile
+    from digest.models import Match, Paper, Profile
     from digest.sending import SendReport
-    from digest.store import OutboxEntry
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -161,51 +161,69 @@ def match(
 
     With --input, match a listing file instead; with --all, every recently stored paper.
     """
-    from digest.match import lint_profile, match_profiles
-
     profiles = obj.settings.profile_records(profile_name)
     if not profiles:
         no_profiles(obj)
         return
     if input_path is None and not all_stored and not lint:
-        results = _next_digests(obj, profiles)
-        _print_matches(results, fmt)
+        print_matches(_next_digests(obj, profiles), fmt)
         return
     if input_path is not None:
-        from digest.sources import FetchResult
-        from digest.sources.clean import clean_result
-        from digest.sources.files import parse_listing_jsonl, read_listing_file
-
-        listing = parse_listing_jsonl(read_listing_file(input_path), str(input_path))
-        cleaned = clean_result(FetchResult(papers=listing))
-        for warning in cleaned.warnings:
-            click.echo(f"{input_path}: {warning}", err=True)
-        papers = list(cleaned.papers)
+        papers = _listing_papers(input_path)
     else:
-        from datetime import timedelta
-
-        window = days or (30 if lint else 7)
-        app = obj.app()
-        try:
-            papers = list(app.store.papers_seen_since(app.clock() - timedelta(days=window)))
-        finally:
-            app.close()
+        papers = _stored_papers(obj, days or (30 if lint else 7))
     if lint:
-        warnings = [w for p in profiles for w in lint_profile(p, papers)]
-        for w in warnings:
-            click.echo(f"{w.profile}: {w.kind} {w.term!r}: {w.problem}")
-        if not warnings:
-            click.echo(f"no problems found ({len(papers)} papers checked)")
-        return
-    if input_path is not None:
-        _print_matches(_listing_digests(obj, profiles, papers), fmt)
-        return
+        _print_lint(profiles, papers)
+    elif input_path is not None:
+        print_matches(_listing_digests(obj, profiles, papers), fmt)
+    else:
+        print_matches(_stored_matches(profiles, papers), fmt)
+
+
+def _listing_papers(path: Path) -> list[Paper]:
+    """A listing file's papers, cleaned as a fetch cleans them (warnings on stderr)."""
+    from digest.sources import FetchResult
+    from digest.sources.clean import clean_result
+    from digest.sources.files import parse_listing_jsonl, read_listing_file
+
+    listing = parse_listing_jsonl(read_listing_file(path), str(path))
+    cleaned = clean_result(FetchResult(papers=listing))
+    for warning in cleaned.warnings:
+        click.echo(f"{path}: {warning}", err=True)
+    return list(cleaned.papers)
+
+
+def _stored_papers(obj: Context, days: int) -> list[Paper]:
+    """The papers stored in the last `days` days."""
+    from datetime import timedelta
+
+    app = obj.app()
+    try:
+        return list(app.store.papers_seen_since(app.clock() - timedelta(days=days)))
+    finally:
+        app.close()
+
+
+def _print_lint(profiles: tuple[Profile, ...], papers: list[Paper]) -> None:
+    """`match --lint`: one line per problem, or how many papers were checked."""
+    from digest.match import lint_profile
+
+    warnings = [w for p in profiles for w in lint_profile(p, papers)]
+    for w in warnings:
+        click.echo(f"{w.profile}: {w.kind} {w.term!r}: {w.problem}")
+    if not warnings:
+        click.echo(f"no problems found ({len(papers)} papers checked)")
+
+
+def _stored_matches(
+    profiles: tuple[Profile, ...], papers: list[Paper]
+) -> dict[str, tuple[Match, ...]]:
+    """`match --all`: every match among the stored papers, followed ids confirmed (stored
+    papers from id-less sources carry none, so their name hits are marked "name match")."""
+    from digest.match import match_profiles
     from digest.match.identity import confirm_listing
 
-    # Followed ids: stored papers from id-less sources carry none, so their name hits are
-    # marked "name match".
-    results = confirm_listing(profiles, papers, match_profiles(papers, profiles))
-    _print_matches(results, fmt)
+    return confirm_listing(profiles, papers, match_profiles(papers, profiles))
 
 
 def _listing_digests(
@@ -232,48 +250,6 @@ def _next_digests(obj: Context, profiles: tuple[Profile, ...]) -> dict[str, tupl
         return {name: plan.digest.papers for name, plan in plan_digests(app, profiles).items()}
     finally:
         app.close()
-
-
-def _print_matches(results: dict[str, tuple[Match, ...]], fmt: str) -> None:
-    if fmt == "jsonl":
-        for name, matches in results.items():
-            for m in matches:
-                click.echo(json.dumps(_match_json(name, m), ensure_ascii=False))
-    else:
-        _print_table(results)
-
-
-def _match_json(profile: str, m: Match) -> dict[str, Any]:
-    from digest.render import distinct_reasons
-
-    return {
-        "profile": profile,
-        "id": m.paper.listing_id,
-        "title": m.paper.title,
-        "score": m.score,
-        "reasons": [
-            {"kind": r.kind, "term": r.term, "field": r.field, "text": r.text}
-            for r in distinct_reasons(m.reasons)
-        ],
-    }
-
-
-def _print_table(results: dict[str, tuple[Match, ...]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from digest.render import reason_summary
-
-    console = Console()
-    for name, matches in results.items():
-        table = Table(title=plain(f"{name}: {len(matches)} papers"), show_lines=False)
-        table.add_column("#", justify="right")
-        table.add_column("score", justify="right")
-        table.add_column("title", overflow="fold", ratio=3)
-        table.add_column("why", overflow="fold", ratio=2)
-        for i, m in enumerate(matches, start=1):
-            table.add_row(str(i), f"{m.score:g}", plain(m.paper.title), plain(reason_summary(m)))
-        console.print(table)
 
 
 @cli.command()
@@ -370,62 +346,43 @@ def feedback(obj: Context, profile_name: str, paper: str, action: str | None, un
 @click.pass_obj
 def send(obj: Context, profile_name: str | None, dry_run: bool) -> None:
     """Deliver due digests now (and retry any still in the outbox)."""
-    from digest.app import send as send_digests
-    from digest.store import exclusive_lock
-
     profiles = obj.settings.profile_records(profile_name)
     if not profiles:
         no_profiles(obj)
         return
+    reports = _send_reports(obj, profiles, dry_run)
+    failed = False
+    for report in reports:
+        for note in report.notes:
+            click.echo(f"! {report.profile}: {note}", err=True)
+        line, is_error = send_report_line(report, dry_run=dry_run)
+        click.echo(line, err=is_error)
+        failed = failed or is_error
+    if failed:
+        sys.exit(5)
+
+
+def _send_reports(obj: Context, profiles: tuple[Profile, ...], dry_run: bool) -> list[SendReport]:
+    """Send (or, with `dry_run`, plan) the profiles' due digests, under the store's lock."""
+    from digest.app import send as send_digests
+    from digest.store import exclusive_lock
+
     app = obj.app()
     try:
         if not dry_run:
             app.store.require_intact()
         if app.store.path is None or dry_run:
-            reports = send_digests(app, profiles, dry_run=dry_run)
-        else:  # never race a running scheduler (or another send) on the same outbox
-            with exclusive_lock(app.store.path, "digest send"):
-                reports = send_digests(app, profiles, dry_run=dry_run)
+            return send_digests(app, profiles, dry_run=dry_run)
+        # never race a running scheduler (or another send) on the same outbox
+        with exclusive_lock(app.store.path, "digest send"):
+            return send_digests(app, profiles, dry_run=dry_run)
     finally:
         app.close()
-    failed = False
-    for report in reports:
-        for note in report.notes:
-            click.echo(f"! {report.profile}: {note}", err=True)
-        if dry_run:
-            skipped = f"{report.skipped}: {report.why}" if report.why else report.skipped
-            subject = report.rendered.subject if report.rendered else skipped
-            click.echo(f"{report.profile}: would send {report.papers} papers: {subject}")
-        elif report.error:
-            failed = True
-            click.echo(f"✗ {report.profile}: {_not_delivered(report)}: {report.error}", err=True)
-        elif report.sent:
-            ids = ", ".join(e.message_id for e in report.sent)
-            click.echo(f"✓ {report.profile}: sent {len(report.sent)} digest(s) {ids}")
-        else:
-            why = f": {report.why}" if report.why else ""
-            click.echo(f"· {report.profile}: {report.skipped}{why}")
-    if failed:
-        sys.exit(5)
 
 
 def _count(number: int, noun: str) -> str:
     """`1 profile`, `2 profiles`."""
     return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
-def _not_delivered(report: SendReport) -> str:
-    """What became of a digest that was not delivered, as the outbox now has it."""
-    if report.outcome == "failed":
-        return "failed permanently, its papers go in the next digest"
-    if report.outcome == "ambiguous":
-        return "delivery ambiguous (it may have arrived), will be resent unchanged"
-    if report.outcome == "undeliverable":
-        return (
-            "undeliverable after an ambiguous try, its papers stay with that digest "
-            "(see digest history)"
-        )
-    return "not delivered, kept for retry"
 
 
 @cli.command()
@@ -450,78 +407,15 @@ def history(obj: Context, profile_name: str | None, limit: int, wide: bool, fmt:
         obj.settings.profile_records(profile_name)
     if fmt == "jsonl":
         for e in entries:
-            click.echo(json.dumps(_history_json(e), ensure_ascii=False))
+            click.echo(json.dumps(history_json(e), ensure_ascii=False))
         return
-    _print_history(entries, wide)
+    print_history(entries, wide)
     for name, count in expired.items():
         if profile_name is None or name == profile_name:
             click.echo(
                 f"{name}: {count} expired (left the window undelivered: "
                 "see window_days and max_items)"
             )
-
-
-def _local(moment: datetime) -> datetime:
-    """`moment` in the system's local time zone."""
-    return moment.astimezone()
-
-
-def _history_json(e: OutboxEntry) -> dict[str, Any]:
-    return {
-        "created": _local(e.created_at).isoformat(),
-        "profile": e.profile,
-        "status": e.status,
-        "tries": e.attempts,
-        "papers": e.paper_count,
-        "sent": _local(e.sent_at).isoformat() if e.sent_at else None,
-        "message_id": e.message_id,
-        "error": e.last_error,
-    }
-
-
-def short_message_id(message_id: str) -> str:
-    """The distinctive end of a Message-ID (`…63460172`): its local part, without the fixed
-    `.digest` tag; `--wide` shows the whole."""
-    local = message_id.strip("<>").partition("@")[0].removesuffix(".digest")
-    return "…" + local[-8:] if len(local) > 8 else local
-
-
-def _print_history(entries: list[OutboxEntry], wide: bool) -> None:
-    """The history table: fits 80 columns (errors below it, by short id) unless `wide`."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(
-        title="digest history", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
-    )
-    for column in ("created", "profile", "status", "tries", "papers", "sent", "Message-ID"):
-        numeric = column in ("tries", "papers")
-        table.add_column(
-            column,
-            justify="right" if numeric else "left",
-            no_wrap=column != "profile",
-            overflow="fold",
-        )
-    if wide:
-        table.add_column("error", overflow="fold")
-    errors = []
-    for e in entries:
-        created = _local(e.created_at)
-        sent = ""
-        if e.sent_at:
-            at = _local(e.sent_at)
-            sent = f"{at:%H:%M}" if at.date() == created.date() else f"{at:%m-%d %H:%M}"
-        short = e.message_id if wide else short_message_id(e.message_id)
-        row = [f"{created:%Y-%m-%d %H:%M %Z}".strip(), e.profile, e.status]
-        row += [str(e.attempts), str(e.paper_count), sent, short]
-        table.add_row(*map(plain, row), *([plain(e.last_error)] if wide else []))
-        if e.last_error and not wide:
-            errors.append(f"{short}: {e.last_error}")
-    console = Console(width=1000) if wide else Console()  # wide: nothing folded, to grep
-    console.print(table)
-    for line in errors:
-        console.print(line, overflow="fold", highlight=False, markup=False)
 
 
 @cli.command()

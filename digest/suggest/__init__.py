@@ -288,7 +288,7 @@ class Suggester:
         inputs = gather_inputs(self.store, profile, own.library, background, self.extra_background)
         if self._circle_libraries is None:
             self._circle_libraries = [self.memory.library(p) for p in self.circle if p.library]
-        return inputs, self.memory.vocabulary(inputs, [own, *self._circle_libraries])
+        return inputs, self.memory.vocabulary(background, [own, *self._circle_libraries])
 
     def suggest(
         self, profile: Profile, candidates: Iterable[Paper], picked: Iterable[str]

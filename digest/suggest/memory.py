@@ -14,7 +14,7 @@ Example::
     memory = SuggestMemory()
     library = memory.library(profile)              # read once while its files do not change
     digest, docs = memory.background(store)        # sampled once while the papers do not change
-    vocabulary = memory.vocabulary(inputs, [library, *circle_libraries])
+    vocabulary = memory.vocabulary((digest, docs), [library, *circle_libraries])
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ from digest.suggest.vectors import MODEL_VERSION, Doc, Vocabulary
 if TYPE_CHECKING:
     from digest.library import Library
     from digest.store import Store
-    from digest.suggest import Inputs
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +103,16 @@ class SuggestMemory:
         self._background = (state, found)  # one store state at a time
         return found
 
-    def vocabulary(self, inputs: Inputs, libraries: Sequence[LoadedLibrary]) -> Vocabulary:
-        """The vocabulary of the background and these libraries (each once, whichever
-        profile brought it), fitted once for all of them."""
+    def vocabulary(
+        self, background: tuple[str, tuple[Doc, ...]], libraries: Sequence[LoadedLibrary]
+    ) -> Vocabulary:
+        """The vocabulary of the `background` (its digest and documents) and these libraries
+        (each once, whichever profile brought it), fitted once for all of them."""
         chosen = {loaded.state: loaded.library for loaded in libraries}
-        quick = (inputs.background_digest, tuple(sorted(chosen, key=repr)))
+        quick = (background[0], tuple(sorted(chosen, key=repr)))
         if self._shared is not None and self._shared[0] == quick:
             return self._shared[1]
-        docs = set(inputs.background)
+        docs = set(background[1])
         for library in chosen.values():
             docs.update(Doc(e.keys[0], e.title, e.abstract) for e in library.entries if e.keys)
         vocabulary = self._fit(sorted(docs))  # the same set in the same order, always
