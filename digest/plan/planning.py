@@ -158,6 +158,36 @@ class PlanPass:
         candidates: Iterable[tuple[Paper, frozenset[str]]],
         background: Sequence[Paper],
     ) -> dict[str, Plan]:
+        """Sort every candidate into the profiles' tallies, train the suggestions they need,
+        then compose each profile's digest from its tally."""
+        tallies = self._tallies(profiles, candidates)
+        problems = self.store.failing_sources()
+        pooling = [p for p in profiles if tallies[p.name].pools]
+        suggester = self.new_suggester(background) if pooling else None
+        if suggester is not None:
+            suggester.prepare(pooling)
+        plans = {}
+        for profile in profiles:
+            inputs = DigestInputs(
+                now=self.now,
+                since=starts[profile.name],
+                problems=problems,
+                suggestions=plan_suggestions(
+                    suggester, profile, tallies[profile.name].pool, tallies[profile.name].picked
+                ),
+                clip_bytes=self.clip_bytes,
+                feedback=self.links(profile),
+                arxiv=self.settings.sources.arxiv is not None,
+            )
+            plans[profile.name] = self._compose(profile, tallies[profile.name], inputs)
+        if suggester is not None:
+            suggester.keep()
+        return plans
+
+    def _tallies(
+        self, profiles: Sequence[Profile], candidates: Iterable[tuple[Paper, frozenset[str]]]
+    ) -> dict[str, Tally]:
+        """Each profile's tally of the candidates: each matched once for all of them."""
         tallies = {p.name: Tally(pools=wants_suggestions(p)) for p in profiles}
         identified = {p.name: p for p in profiles if any(a.identified for a in p.authors)}
         watched = self.watched_works(profiles)
@@ -166,31 +196,16 @@ class PlanPass:
             sort_candidate(
                 paper, wanted_by, match(paper), tallies, identified=identified, watched=watched
             )
-        problems = self.store.failing_sources()
-        pooling = [p for p in profiles if tallies[p.name].pools]
-        suggester = self.new_suggester(background) if pooling else None
-        if suggester is not None:
-            suggester.prepare(pooling)
-        plans = {}
-        for profile in profiles:
-            tally = tallies[profile.name]
-            inputs = DigestInputs(
-                now=self.now,
-                since=starts[profile.name],
-                problems=problems,
-                suggestions=plan_suggestions(suggester, profile, tally.pool, tally.picked),
-                clip_bytes=self.clip_bytes,
-                feedback=self.links(profile),
-                arxiv=self.settings.sources.arxiv is not None,
-            )
-            digest, rendered = compose_digest(profile, tally, inputs)
-            if not digest.papers:
-                last = self.last_digest(profile, since=inputs.since)
-                digest, rendered = explain_empty(digest, tally, inputs, last)
-            plans[profile.name] = Plan(digest, rendered, inputs.since, tally.candidates)
-        if suggester is not None:
-            suggester.keep()
-        return plans
+        return tallies
+
+    def _compose(self, profile: Profile, tally: Tally, inputs: DigestInputs) -> Plan:
+        """The profile's plan: its digest composed from the tally, or, with no paper, the
+        empty digest that says why."""
+        digest, rendered = compose_digest(profile, tally, inputs)
+        if not digest.papers:
+            last = self.last_digest(profile, since=inputs.since)
+            digest, rendered = explain_empty(digest, tally, inputs, last)
+        return Plan(digest, rendered, inputs.since, tally.candidates)
 
     def expire_stale(self, profile: Profile) -> int:
         """Record the papers the profile wants that left its window undelivered; how many.

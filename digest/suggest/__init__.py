@@ -25,9 +25,10 @@ weighted terms.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -124,23 +125,25 @@ class Inputs:
 
 def _followed_papers(store: Store, profile: Profile, extra: Sequence[Paper] = ()) -> list[Paper]:
     """The followed authors' papers: stored, and among `extra` (a listing read beside the
-    store, whose papers count as if stored)."""
+    store, whose papers count as if stored), by key."""
     from digest.match import Matcher
 
     if not profile.authors:
         return []
     matcher = Matcher([Profile(profile.name, authors=profile.authors)])
     seen: dict[str, Paper] = {}
-    for author in profile.authors:
-        for name in author.names:
-            last = name.split()[-1] if name.split() else ""
-            for paper in store.papers_by_last_name(last):
-                if paper.key not in seen and matcher.match(paper):
-                    seen[paper.key] = paper
-    for paper in extra:
+    for paper in itertools.chain(_by_last_names(store, profile), extra):
         if paper.key not in seen and matcher.match(paper):
             seen[paper.key] = paper
     return sorted(seen.values(), key=lambda p: p.key)
+
+
+def _by_last_names(store: Store, profile: Profile) -> Iterator[Paper]:
+    """The stored papers with an author of the same last name as a followed author's name."""
+    for author in profile.authors:
+        for name in author.names:
+            words = name.split()
+            yield from store.papers_by_last_name(words[-1] if words else "")
 
 
 def gather_inputs(

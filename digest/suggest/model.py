@@ -199,7 +199,7 @@ def model_from_bytes(raw: bytes, vocabulary: Vocabulary) -> Model | None:
 def explain_all(model: Model, rows: Any, docs: Sequence[Doc]) -> list[Reason]:
     """The "similar" reason of each scored row of `rows` (a CSR matrix, one row per doc): the
     closest positive's title, the field that weighs most, the top weighted terms; two sparse
-    products for all of them (one pair per row took 2.4 ms, most of a profile's ranking)."""
+    products for all of them (a pair of products per row was most of a profile's ranking)."""
     import numpy as np
 
     contributions = rows.multiply(model.coef).tocsr()
@@ -209,16 +209,27 @@ def explain_all(model: Model, rows: Any, docs: Sequence[Doc]) -> list[Reason]:
     reasons = []
     for j, doc in enumerate(docs):
         start, end = contributions.indptr[j], contributions.indptr[j + 1]
-        data, indices = contributions.data[start:end], contributions.indices[start:end]
-        order = np.argsort(-data, kind="stable")
-        top = [(model.terms[indices[i]], float(data[i])) for i in order[:TOP_TERMS] if data[i] > 0]
-        title_terms = set(field_terms(doc.title))
-        in_title = sum(w for term, w in top if term in title_terms)
-        weighs = sum(w for _, w in top)
-        field: ReasonField = "title" if top and in_title * 2 >= weighs else "abstract"
+        top = _top_terms(model, contributions.data[start:end], contributions.indices[start:end])
         title = model.positive_titles[int(closest[j])] if model.positives.shape[0] else ""
+        field = _weightiest_field(doc, top)
         reasons.append(Reason("similar", title, field, ", ".join(term for term, _ in top)))
     return reasons
+
+
+def _top_terms(model: Model, data: Any, indices: Any) -> list[tuple[str, float]]:
+    """The TOP_TERMS terms that add most to a row's score (positive contributions only)."""
+    import numpy as np
+
+    order = np.argsort(-data, kind="stable")
+    return [(model.terms[indices[i]], float(data[i])) for i in order[:TOP_TERMS] if data[i] > 0]
+
+
+def _weightiest_field(doc: Doc, top: Sequence[tuple[str, float]]) -> ReasonField:
+    """ "title" when the title's terms carry at least half the top terms' weight."""
+    title_terms = set(field_terms(doc.title))
+    in_title = sum(w for term, w in top if term in title_terms)
+    weighs = sum(w for _, w in top)
+    return "title" if top and in_title * 2 >= weighs else "abstract"
 
 
 def rank_suggestions(

@@ -318,9 +318,7 @@ class Vocabulary:
         return answer
 
     def _gathered(self, docs: Sequence[Doc]) -> Any:
-        import numpy as np
-        from scipy.sparse import vstack
-
+        """The rows of `docs`, in order: read and kept first for those never seen."""
         missing = list(dict.fromkeys(d for d in docs if d not in self._where))
         if missing:
             if len(self._where) > 200_000:  # a long-running process: keep the first batch only
@@ -328,8 +326,14 @@ class Vocabulary:
                 self._where = {k: v for k, v in self._where.items() if v[0] == 0}
                 self._recent.clear()
             self._keep(missing, self._matrix(missing))
-        places = list(map(self._where.__getitem__, docs))
-        parts, order = [], np.empty(len(docs), dtype=np.int64)
+        return self._stacked(list(map(self._where.__getitem__, docs)))
+
+    def _stacked(self, places: Sequence[tuple[int, int]]) -> Any:
+        """The kept rows at `places` ((batch, row) each), in that order, as one CSR matrix."""
+        import numpy as np
+        from scipy.sparse import vstack
+
+        parts, order = [], np.empty(len(places), dtype=np.int64)
         offset = 0
         for batch in sorted({b for b, _ in places}):
             positions = [i for i, (b, _) in enumerate(places) if b == batch]
