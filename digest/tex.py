@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
@@ -222,36 +223,65 @@ def readable(raw: str) -> Readable:
     return Readable("".join(out), tuple(pieces))
 
 
-def _piece_at(
-    raw: str, i: int, closes: dict[int, tuple[int, str]], convert: bool
-) -> tuple[int, str, bool]:
+# A TeX piece read: (its raw end, its text, kept as is); raw indexes of closing quotes due.
+_Piece = tuple[int, str, bool]
+_Closes = dict[int, tuple[int, str]]
+
+
+def _piece_at(raw: str, i: int, closes: _Closes, convert: bool) -> _Piece:
     """The TeX piece starting at `i`: (its end, its text, kept as is); `(i, "", True)` when
     none starts there."""
     if i in closes:
         length, text = closes.pop(i)
         return i + length, text, False
     ch = raw[i]
-    if not convert or ch not in "$\\`{":
+    if not convert or ch not in "$\\`{":  # most characters: a string test, no dict look-up
         return i, "", True
-    if ch == "$" or raw.startswith("\\(", i):
+    return _PIECE_READERS[ch](raw, i, closes)
+
+
+def _dollar_at(raw: str, i: int, closes: _Closes) -> _Piece:
+    """`$…$` or `$$…$$` math at `i`; none when the dollar opens no math (`$5 and $6`)."""
+    found = _MATH.match(raw, i)
+    if found:
+        return found.end(), _convert(found[0], math=True), False
+    return i, "", True
+
+
+def _backslash_at(raw: str, i: int, closes: _Closes) -> _Piece:
+    """`\\(…\\)` math, an escaped character (`\\%`) or a command with its arguments at `i`."""
+    if raw.startswith("\\(", i):
         found = _MATH.match(raw, i)
         if found:
             return found.end(), _convert(found[0], math=True), False
-        if ch == "$":
-            return i, "", True
-    if ch == "\\":
-        if i + 1 < len(raw) and raw[i + 1] in "$%&#_{}":
-            return i + 2, raw[i + 1], False  # an escaped character
-        end = _command_end(raw, i)
-        return end, _convert(raw[i:end], math=False), False
-    if ch == "`":
-        for pattern, size, opening, closing in _QUOTES:
-            found = pattern.match(raw, i)
-            if found:
-                closes[found.end() - size] = (size, closing)
-                return i + size, opening, False
-        return i, "", True
-    end = _group_end(raw, i)  # `{\bf P}ost`: a braced group holding a command
+    if i + 1 < len(raw) and raw[i + 1] in "$%&#_{}":
+        return i + 2, raw[i + 1], False  # an escaped character
+    end = _command_end(raw, i)
+    return end, _convert(raw[i:end], math=False), False
+
+
+def _quote_at(raw: str, i: int, closes: _Closes) -> _Piece:
+    """A TeX opening quote at `i` as its curly quote, its closing one noted in `closes`."""
+    for pattern, size, opening, closing in _QUOTES:
+        found = pattern.match(raw, i)
+        if found:
+            closes[found.end() - size] = (size, closing)
+            return i + size, opening, False
+    return i, "", True
+
+
+def _group_at(raw: str, i: int, closes: _Closes) -> _Piece:
+    """A braced group holding a command at `i` (`{\\bf P}ost`); a plain `{…}` is no piece."""
+    end = _group_end(raw, i)
     if end > 0 and "\\" in raw[i:end]:
         return end, _convert(raw[i:end], math=False), False
     return i, "", True
+
+
+# The character a TeX piece starts with -> what reads the piece there.
+_PIECE_READERS: dict[str, Callable[[str, int, _Closes], _Piece]] = {
+    "$": _dollar_at,
+    "\\": _backslash_at,
+    "`": _quote_at,
+    "{": _group_at,
+}
