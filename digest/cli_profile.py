@@ -10,8 +10,12 @@ import click
 from digest.cli_context import Context, plain
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from digest.models import FollowedAuthor
     from digest.profile_edit import TermList
     from digest.settings import ProfileConfig
+    from digest.sources.openalex import AuthorCandidate
 
 
 @click.group()
@@ -45,18 +49,22 @@ def author_search(obj: Context, name: str, limit: int) -> None:
     table = Table(title=plain(f"OpenAlex authors named {asked!r}"))
     for column in ("openalex", "name", "orcid", "institution", "works", "topics", "recent"):
         table.add_column(column, overflow="fold", justify="right" if column == "works" else "left")
-    for c in found:
-        cells = (
-            c.openalex,
-            c.name,
-            c.orcid or "—",
-            c.institution or "—",
-            f"{c.works_count:,}",
-            ", ".join(c.topics) or "—",
-            c.recent_title or "—",
-        )
-        table.add_row(*map(plain, cells))
+    for candidate in found:
+        table.add_row(*map(plain, _candidate_cells(candidate)))
     Console(width=160).print(table)
+
+
+def _candidate_cells(candidate: AuthorCandidate) -> tuple[str, ...]:
+    """One row of `author search`: a dash for what OpenAlex does not know."""
+    return (
+        candidate.openalex,
+        candidate.name,
+        candidate.orcid or "—",
+        candidate.institution or "—",
+        f"{candidate.works_count:,}",
+        ", ".join(candidate.topics) or "—",
+        candidate.recent_title or "—",
+    )
 
 
 @click.group()
@@ -84,22 +92,32 @@ def profile_show(obj: Context, name: str | None) -> None:
 def _profile_lines(config: ProfileConfig) -> list[str]:
     """A profile as aligned `label  value` lines, one list item after another."""
     record = config.to_record()
-    days = " ".join(record.days) if record.days else "every day"
-    authors = [
-        a.name + (f" (also: {', '.join(a.aliases)})" if a.aliases else "") for a in record.authors
-    ]
     rows = [
-        ("email", ", ".join(record.emails) or "(none: cannot be sent)"),
-        ("sends", f"{record.send_at:%H:%M} {record.timezone}, {days}, {record.cadence}"),
+        ("email", _listed(", ", record.emails, "(none: cannot be sent)")),
+        (
+            "sends",
+            f"{record.send_at:%H:%M} {record.timezone}, {_listed(' ', record.days, 'every day')}, "
+            f"{record.cadence}",
+        ),
         ("at most", f"{record.max_items} papers per email"),
-        ("authors", "; ".join(authors) or "(none)"),
-        ("keywords", ", ".join(record.keywords) or "(none)"),
-        ("all of", "; ".join(" + ".join(g) for g in record.all_of) or "(none)"),
-        ("exclude", ", ".join(record.exclude) or "(none)"),
-        ("muted", "; ".join(record.mute_authors) or "(none)"),
-        ("categories", ", ".join(record.categories) or "(any)"),
+        ("authors", _listed("; ", map(_author_label, record.authors))),
+        ("keywords", _listed(", ", record.keywords)),
+        ("all of", _listed("; ", map(" + ".join, record.all_of))),
+        ("exclude", _listed(", ", record.exclude)),
+        ("muted", _listed("; ", record.mute_authors)),
+        ("categories", _listed(", ", record.categories, "(any)")),
     ]
     return [f"profile {record.name}"] + [f"  {label:<10}  {value}" for label, value in rows]
+
+
+def _listed(separator: str, items: Iterable[str], empty: str = "(none)") -> str:
+    """The items joined with `separator`; `empty` when there are none."""
+    return separator.join(items) or empty
+
+
+def _author_label(author: FollowedAuthor) -> str:
+    """A followed author's name, with their other spellings."""
+    return author.name + (f" (also: {', '.join(author.aliases)})" if author.aliases else "")
 
 
 def _edited(obj: Context, message: str) -> None:

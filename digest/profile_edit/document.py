@@ -186,17 +186,30 @@ def set_new_key(document: TOMLDocument, profile: ProfileTable, key: str, value: 
     if isinstance(profile, InlineTable):
         profile[key] = value
         return
-    order = list(ProfileConfig.model_fields)
-    rank = order.index(key) if key in order else len(order)
-    present = [k.key for k, _ in profile.value.body if k is not None]
-    before = [k for k in present if k in order and order.index(k) < rank]
-    after = max(before, key=order.index) if before else (present[-1] if present else None)
+    after = _key_before(profile, key)
     if after is None:
         profile[key] = value
         return
     tables = document["profiles"]
     index = next(i for i, table in enumerate(tables) if table is profile)
     tables[index] = table_with_key_after(profile, after, key, tomlkit.item(value))
+
+
+def _key_before(profile: Table, key: str) -> str | None:
+    """The key of `profile` a new `key` goes after: the last of those that precede it in
+    ProfileConfig's order, else the table's last key; None for an empty table."""
+    rank = {name: i for i, name in enumerate(ProfileConfig.model_fields)}
+    own = rank.get(key, len(rank))
+    present = _keys(profile)
+    before = [k for k in present if rank.get(k, own) < own]
+    if before:
+        return max(before, key=rank.__getitem__)
+    return present[-1] if present else None
+
+
+def _keys(table: Table) -> list[str]:
+    """The keys of a table, in file order."""
+    return [k.key for k, _ in table.value.body if k is not None]
 
 
 def table_with_key_after(table: Table, after: str, key: str, value: Item) -> Table:

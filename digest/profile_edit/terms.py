@@ -4,7 +4,7 @@ add-keyword`, `set`, `add-group`, ...)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -145,8 +145,6 @@ Setting = Literal[
     "email",
 ]
 SETTINGS: tuple[Setting, ...] = get_args(Setting)
-_LISTS = frozenset({"categories", "days", "email"})
-_NUMBERS = frozenset({"max_items", "window_days", "first_run_days"})
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 # Keys with their own commands: `set` sends the reader there.
@@ -168,20 +166,50 @@ def setting_value(key: str, value: str) -> Any:
         raise ConfigError(f"{key} cannot be set: use {_EDITED_ELSEWHERE[key]}")
     if key not in SETTINGS:
         raise ConfigError(f"no setting {key!r} (settings: {', '.join(SETTINGS)})")
+    return _SETTING_READERS.get(key, _text_setting)(key, value)
+
+
+def _text_setting(key: str, value: str) -> str:
+    """A setting given as text (`send_at`, `timezone`, `cadence`): the text, trimmed."""
+    return value.strip()
+
+
+def _categories_setting(key: str, value: str) -> list[str]:
+    """`categories`: checked arXiv categories (`clean_categories`)."""
+    return clean_categories(value.strip())
+
+
+def _list_setting(key: str, value: str) -> list[str]:
+    """A list (`days`, `email`): comma-, semicolon- or space-separated; empty: none."""
+    return [part for part in re.split(r"[,;\s]+", value.strip()) if part]
+
+
+def _number_setting(key: str, value: str) -> int:
+    """A whole number; ConfigError for anything else."""
     text = value.strip()
-    if key == "categories":
-        return clean_categories(text)
-    if key in _LISTS:
-        return [part for part in re.split(r"[,;\s]+", text) if part]
-    if key in _NUMBERS:
-        if not re.fullmatch(r"[+-]?\d{1,9}", text):
-            raise ConfigError(f"{key}: {value!r} is not a whole number")
-        return int(text)
-    if key == "send_empty":
-        if text.lower() not in _TRUE | _FALSE:
-            raise ConfigError(f"{key}: {value!r} is not true or false")
-        return text.lower() in _TRUE
-    return text
+    if not re.fullmatch(r"[+-]?\d{1,9}", text):
+        raise ConfigError(f"{key}: {value!r} is not a whole number")
+    return int(text)
+
+
+def _boolean_setting(key: str, value: str) -> bool:
+    """true/yes/on/1 or false/no/off/0, in any case; ConfigError for anything else."""
+    word = value.strip().lower()
+    if word not in _TRUE | _FALSE:
+        raise ConfigError(f"{key}: {value!r} is not true or false")
+    return word in _TRUE
+
+
+# A setting -> what reads its value (any other: `_text_setting`).
+_SETTING_READERS: dict[str, Callable[[str, str], Any]] = {
+    "categories": _categories_setting,
+    "days": _list_setting,
+    "email": _list_setting,
+    "max_items": _number_setting,
+    "window_days": _number_setting,
+    "first_run_days": _number_setting,
+    "send_empty": _boolean_setting,
+}
 
 
 def set_value(path: Path, profile_name: str, key: str, value: str) -> str:
