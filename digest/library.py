@@ -129,10 +129,10 @@ def _utf16_without_bom(head: bytes) -> str:
         return ""
     quarter = len(head) // 4
     odd, even = head[1::2].count(0), head[0::2].count(0)
-    if odd > quarter and not even:
-        return "utf-16-le"
-    if even > quarter and not odd:
-        return "utf-16-be"
+    # little-endian: the high (odd) bytes of ASCII text are NUL; big-endian: the even ones
+    for encoding, nuls, others in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+        if nuls > quarter and not others:
+            return encoding
     raise LibraryError("holds NUL bytes: not a text file in UTF-8 or UTF-16; export it as UTF-8")
 
 
@@ -179,20 +179,10 @@ def load_library(paths: Iterable[Path]) -> Library:
 def read_library_file(path: Path) -> tuple[tuple[LibraryEntry, ...], tuple[str, ...]]:
     """The entries of one file and any warning about it (entries left out); LibraryError (one
     line naming the file) when it cannot be read at all."""
-    records = _records(path)
-    notes: list[str] = []
-    if len(records) > MAX_ENTRIES:
-        notes.append(
-            f"library {path}: {len(records)} entries, only the first {MAX_ENTRIES} are used"
-        )
-        records = records[:MAX_ENTRIES]
+    records, notes = _at_most_max_entries(path, _records(path))
     cut = sum(_bound_record(r) for r in records)
     if cut:
-        notes.append(
-            f"library {path}: {cut} entr{'y' if cut == 1 else 'ies'} cut to the field limits "
-            f"(title {limits.TITLE_CHARS:,}, abstract {limits.ABSTRACT_CHARS:,}, author name "
-            f"{limits.AUTHOR_CHARS:,} characters, {limits.AUTHORS:,} authors)"
-        )
+        notes.append(_cut_note(path, cut))
     entries = tuple(e for e in (_entry(r, str(path)) for r in records) if e is not None)
     return entries, (*notes, *_nothing_found(path, records, entries))
 
@@ -213,6 +203,23 @@ def _records(path: Path) -> list[Record]:
         # Some parser errors have no message: their kind is the reason then.
         detail = " ".join(str(exc).split())[:160] or type(exc).__name__
         raise LibraryError(f"library {path}: not readable as {kind}: {detail}") from exc
+
+
+def _at_most_max_entries(path: Path, records: list[Record]) -> tuple[list[Record], list[str]]:
+    """The first MAX_ENTRIES records, and a warning when there were more."""
+    if len(records) <= MAX_ENTRIES:
+        return records, []
+    note = f"library {path}: {len(records)} entries, only the first {MAX_ENTRIES} are used"
+    return records[:MAX_ENTRIES], [note]
+
+
+def _cut_note(path: Path, cut: int) -> str:
+    """The warning that `cut` entries of a file were cut to the field limits."""
+    return (
+        f"library {path}: {cut} entr{'y' if cut == 1 else 'ies'} cut to the field limits "
+        f"(title {limits.TITLE_CHARS:,}, abstract {limits.ABSTRACT_CHARS:,}, author name "
+        f"{limits.AUTHOR_CHARS:,} characters, {limits.AUTHORS:,} authors)"
+    )
 
 
 def _library_text(path: Path) -> str:
@@ -269,12 +276,14 @@ def _bibtex(text: str) -> list[Record]:
     """The records of a BibTeX file, its `@string` macros expanded in the fields read only."""
     database = _bibtex_database(text)
     macros = _Macros(database.strings)
-    fields = [{k: entry[k] for k in _BIBTEX_FIELDS if k in entry} for entry in database.entries]
+    fields = [_fields_read(entry) for entry in database.entries]
     _check_expanded_size(macros, fields)
-    return [
-        _bibtex_record({name: macros.expand(value) for name, value in raw.items()})
-        for raw in fields
-    ]
+    return [_bibtex_record(macros.expand_all(raw)) for raw in fields]
+
+
+def _fields_read(entry: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a BibTeX entry that are read (`_BIBTEX_FIELDS`), still unexpanded."""
+    return {k: entry[k] for k in _BIBTEX_FIELDS if k in entry}
 
 
 def _bibtex_database(text: str) -> Any:
@@ -306,18 +315,22 @@ def _check_expanded_size(macros: _Macros, fields: list[dict[str, Any]]) -> None:
 
 
 def _bibtex_record(entry: dict[str, str]) -> Record:
-    """A record from one BibTeX entry's expanded fields (the eprint is an arXiv id unless the
-    entry names another archive)."""
-    kind = (entry.get("archiveprefix") or entry.get("eprinttype") or "arxiv").lower()
+    """A record from one BibTeX entry's expanded fields."""
     return {
         "title": _tex_text(entry.get("title", "")),
         "abstract": _tex_text(entry.get("abstract", "")),
         "authors": [_tex_text(a) for a in _split_bibtex_authors(entry.get("author", ""))],
-        "arxiv": entry.get("eprint", "") if kind == "arxiv" else "",
+        "arxiv": _arxiv_eprint(entry),
         "doi": entry.get("doi", ""),
         "url": entry.get("url", ""),
         "more": " ".join(entry.get(k, "") for k in ("journal", "note", "howpublished")),
     }
+
+
+def _arxiv_eprint(entry: dict[str, str]) -> str:
+    """The entry's eprint when it is an arXiv one: the archive named, arXiv when none is."""
+    kind = (entry.get("archiveprefix") or entry.get("eprinttype") or "arxiv").lower()
+    return entry.get("eprint", "") if kind == "arxiv" else ""
 
 
 class _Macros:
@@ -373,6 +386,10 @@ class _Macros:
             left -= len(pieces[-1])
         return "".join(pieces)
 
+    def expand_all(self, fields: dict[str, Any]) -> dict[str, str]:
+        """Every field expanded (each as far as `expand` goes)."""
+        return {name: self.expand(value) for name, value in fields.items()}
+
 
 def _split_bibtex_authors(value: str) -> list[str]:
     """`Last, First and Other, Name` as names (`First Last`), braces kept for `_tex_text`."""
@@ -403,17 +420,25 @@ def _ris(text: str) -> list[Record]:
 
 def _ris_record(entry: dict[str, Any]) -> Record:
     """A record from one rispy entry (its title under whichever tag the export used)."""
-    title = entry.get("title") or entry.get("primary_title") or entry.get("secondary_title")
+    title = next((entry[tag] for tag in _RIS_TITLES if entry.get(tag)), "")
     authors = [*entry.get("authors", []), *entry.get("first_authors", [])]
     return {
-        "title": str(title or ""),
+        "title": str(title),
         "abstract": str(entry.get("abstract", "")),
         "authors": [_first_last(a) for a in authors if isinstance(a, str)],
         "arxiv": "",
         "doi": str(entry.get("doi", "")),
-        "url": " ".join(entry.get("urls", []) or []),
-        "more": " ".join(map(str, entry.get("notes", []) or [])),
+        "url": " ".join(_ris_list(entry, "urls")),
+        "more": " ".join(map(str, _ris_list(entry, "notes"))),
     }
+
+
+_RIS_TITLES = ("title", "primary_title", "secondary_title")  # the first one given is the title
+
+
+def _ris_list(entry: dict[str, Any], tag: str) -> list[Any]:
+    """A rispy list field, empty when absent or null."""
+    return entry.get(tag) or []
 
 
 def _first_last(name: str) -> str:
@@ -447,12 +472,22 @@ def _csl_record(item: dict[str, Any]) -> Record:
     return {
         "title": _html_free(item.get("title")),
         "abstract": _html_free(item.get("abstract")),
-        "authors": [name for name in map(_csl_name, item.get("author") or []) if name],
+        "authors": _csl_authors(item.get("author")),
         "arxiv": "",
-        "doi": str(item.get("DOI") or ""),
-        "url": str(item.get("URL") or ""),
-        "more": " ".join(str(item.get(k) or "") for k in ("number", "note", "archive_location")),
+        "doi": _csl_text(item.get("DOI")),
+        "url": _csl_text(item.get("URL")),
+        "more": " ".join(_csl_text(item.get(k)) for k in ("number", "note", "archive_location")),
     }
+
+
+def _csl_text(value: Any) -> str:
+    """A CSL field as text, "" when absent or null."""
+    return str(value or "")
+
+
+def _csl_authors(people: Any) -> list[str]:
+    """The names of a CSL `author` list (entries without a usable name left out)."""
+    return [name for name in map(_csl_name, people or []) if name]
 
 
 def _csl_name(person: Any) -> str:
@@ -494,16 +529,21 @@ def _entry(record: Record, origin: str) -> LibraryEntry | None:
     title = record["title"]
     if not (title or arxiv or doi):
         return None
-    urls = record["url"].split()
     return LibraryEntry(
         title=title,
         abstract=record["abstract"],
         authors=tuple(a for a in record["authors"] if a),
         arxiv_id=arxiv,
         doi=doi,
-        url=urls[0] if urls else "",
+        url=_first_word(record["url"]),
         origin=origin,
     )
+
+
+def _first_word(text: str) -> str:
+    """The first white-space-separated word of `text` (the first of several URLs), or ""."""
+    words = text.split()
+    return words[0] if words else ""
 
 
 def _arxiv_id(record: Record, doi: str) -> str:
