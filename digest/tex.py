@@ -55,14 +55,17 @@ _SUPERSCRIPTS = dict(
         strict=True,
     )
 )
+_SCRIPTS = {"_": _SUBSCRIPTS, "^": _SUPERSCRIPTS}
 _SCRIPT = re.compile(r"([_^])(?:\{\s*([^{}\\$]{1,12}?)\s*\}|([A-Za-z0-9]))")
 
 
 def _script(found: re.Match[str]) -> str:
-    table = _SUBSCRIPTS if found[1] == "_" else _SUPERSCRIPTS
+    """A matched `_x` / `^{xy}` in Unicode small characters when each has one, else written so
+    pylatexenc keeps it readable."""
+    table = _SCRIPTS[found[1]]
     body = found[2] if found[2] is not None else found[3]
-    if all(ch in table for ch in body):
-        return "".join(table[ch] for ch in body)
+    if table.keys() >= set(body):
+        return "".join(map(table.__getitem__, body))
     # `n^{1/2}`: pylatexenc would drop the braces and write the ambiguous `n^1/2`
     return f"{found[1]}({body})" if len(body) > 1 else found[0]
 
@@ -149,6 +152,11 @@ def _command_end(text: str, start: int) -> int:
         # an accent: `\'e` takes the next letter, `\'{e}` its group
         if text[start + 1 : i] in _ACCENTS and i < len(text) and text[i] != "{":
             return i + 1
+    return _arguments_end(text, i)
+
+
+def _arguments_end(text: str, i: int) -> int:
+    """The index after the `{…}` arguments starting at `i` (none: `i`)."""
     while i < len(text) and text[i] == "{":
         end = _group_end(text, i)
         if end < 0:
@@ -175,13 +183,16 @@ class Readable:
             return 0
         if raw >= self.pieces[-1][1]:
             return len(self.text)
-        starts = [p[0] for p in self.pieces]
         # a start lies in the piece holding raw[raw], an end in the one holding raw[raw - 1]
-        index = bisect_right(starts, raw - 1 if end else raw) - 1
-        raw_start, _raw_end, start, stop, kept = self.pieces[index]
+        raw_start, _raw_end, start, stop, kept = self._piece_holding(raw - 1 if end else raw)
         if kept:
             return start + raw - raw_start
         return stop if end else start
+
+    def _piece_holding(self, raw: int) -> tuple[int, int, int, int, bool]:
+        """The piece that holds raw offset `raw`."""
+        starts = [p[0] for p in self.pieces]
+        return self.pieces[bisect_right(starts, raw) - 1]
 
     def spans(self, raw_spans: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
         """Raw (start, end) spans moved onto the shown text (empty ones dropped)."""
