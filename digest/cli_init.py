@@ -71,9 +71,14 @@ def init(
     )
     _check_new_config(path)  # created while we were asking
     write_atomically(path, text)
-    todo = "your SMTP server" if email else "your email and SMTP server"
+    _say_what_next(path, bool(email), bool(chosen))
+
+
+def _say_what_next(path: Path, has_email: bool, has_categories: bool) -> None:
+    """Tell the reader what the starter config still needs."""
+    todo = "your SMTP server" if has_email else "your email and SMTP server"
     click.echo(f"Wrote {path}: set {todo}, then run `digest doctor` and `digest preview`.")
-    if not chosen:
+    if not has_categories:
         click.echo("No arXiv categories: add some to [sources.arxiv] to read arXiv's new papers.")
 
 

@@ -78,7 +78,7 @@ def profile() -> None:
 def profile_show(obj: Context, name: str | None) -> None:
     """Show one profile (or all): schedule, authors, keywords, exclusions, categories."""
     obj.settings.profile_records(name)  # an unknown name: one line listing the names
-    chosen = [p for p in obj.settings.profiles if name is None or p.name == name]
+    chosen = [p for p in obj.settings.profiles if name in (None, p.name)]
     click.echo(f"# {obj.settings.path}")
     for i, config in enumerate(chosen):
         if i:

@@ -135,15 +135,15 @@ def _one_line(path: Path, in_file: list[str], in_env: list[str]) -> str:
 def _relevant(errors: list[Any]) -> list[Any]:
     """The errors a user needs: of a `str | AuthorConfig` value, only the branch its type picks
     (a table gets the table's errors, such as an unknown key; anything else the string's)."""
-    kept = []
-    for error in errors:
-        loc, value = tuple(error["loc"]), error["input"]
-        if "str" in loc and isinstance(value, dict):
-            continue
-        if loc and loc[-1] == "AuthorConfig" and not isinstance(value, dict):
-            continue
-        kept.append(error)
-    return kept
+    return [error for error in errors if not _other_branch(error)]
+
+
+def _other_branch(error: Any) -> bool:
+    """An error of the union branch the value's type does not pick."""
+    loc, is_table = tuple(error["loc"]), isinstance(error["input"], dict)
+    if is_table:
+        return "str" in loc
+    return bool(loc) and loc[-1] == "AuthorConfig"
 
 
 _UNION_BRANCHES = {"str", "AuthorConfig"}  # pydantic's names for union branches, not keys

@@ -58,11 +58,9 @@ def _clean_ids(openalex: str, orcid: str) -> dict[str, str]:
     """The given ids, normalised (`https://openalex.org/A…` → `A…`); ConfigError if malformed."""
     from digest.ids import normalise_openalex, normalise_orcid
 
+    given = (("openalex", openalex, normalise_openalex), ("orcid", orcid, normalise_orcid))
     try:
-        ids = {
-            "openalex": normalise_openalex(openalex) if openalex else "",
-            "orcid": normalise_orcid(orcid) if orcid else "",
-        }
+        ids = {key: normalise(value) for key, value, normalise in given if value}
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return {key: value for key, value in ids.items() if value}
@@ -157,20 +155,33 @@ def _add_ids(
     the same kind, which names another person."""
     entry = entries[index]
     followed = _entry_name(entry)
-    known = {
-        k: str(entry[k]) for k in ("openalex", "orcid") if isinstance(entry, dict) and k in entry
-    }
-    for key, value in ids.items():
-        if known.get(key) and known[key] != value:
-            raise ConfigError(
-                f"{path}: profile {profile_name!r} already follows {followed!r} as "
-                f"{key} {known[key]!r}: another person of the same name; unfollow first"
-            )
+    known = _known_ids(entry)
+    other = _clashing_id(known, ids)
+    if other is not None:
+        raise ConfigError(
+            f"{path}: profile {profile_name!r} already follows {followed!r} as "
+            f"{other} {known[other]!r}: another person of the same name; unfollow first"
+        )
     new_aliases = [a for a in aliases if not _who_is([entry], a)]
     spellings = _spellings(entry)
     item = _author_item(spellings, new_aliases, {**known, **ids})
     authors[index] = item
     return f"profile {profile_name}: {followed!r} is now followed by id{_ids_text(ids)}"
+
+
+def _known_ids(entry: Any) -> dict[str, str]:
+    """The ids a followed entry already has (a plain name has none)."""
+    if not isinstance(entry, dict):
+        return {}
+    return {key: str(entry[key]) for key in ("openalex", "orcid") if key in entry}
+
+
+def _clashing_id(known: dict[str, str], ids: dict[str, str]) -> str | None:
+    """The kind of a given id that differs from the one the entry has, None when none does."""
+    for key, value in ids.items():
+        if known.get(key) and known[key] != value:
+            return key
+    return None
 
 
 def _author_item(

@@ -57,16 +57,8 @@ def write_atomically(path: Path, text: str, *, new_file_mode: int = 0o600) -> No
     as it was.
     """
     target = Path(os.path.realpath(path))
-    try:
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        mode = new_file_mode
-    try:
-        handle, temp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-        )
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    mode = _mode_of(target, new_file_mode)
+    handle, temp_name = _temp_file_beside(target, path)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             out.write(text)
@@ -81,6 +73,23 @@ def write_atomically(path: Path, text: str, *, new_file_mode: int = 0o600) -> No
             raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise
     _fsync_directory(target.parent)
+
+
+def _mode_of(target: Path, new_file_mode: int) -> int:
+    """The permission bits of `target`, `new_file_mode` when there is no such file yet."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        return new_file_mode
+
+
+def _temp_file_beside(target: Path, path: Path) -> tuple[int, str]:
+    """A new temp file in `target`'s directory, open: (its descriptor, its name);
+    ConfigError naming `path` when none can be made."""
+    try:
+        return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _fsync_directory(directory: Path) -> None:

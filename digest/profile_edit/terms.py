@@ -62,17 +62,26 @@ def covering_term(existing: Sequence[str], term: str) -> str | None:
     Decided by the matcher itself: an existing term covers `term` when it matches a paper
     whose title is `term`'s own text. A term ending in `*` is covered only by another one.
     """
-    from digest.match import compile_term, match_profiles
+    from digest.match import match_profiles
     from digest.models import Paper, Profile
 
-    prefix = compile_term(term).prefix
-    candidates = [e for e in existing if compile_term(e).prefix or not prefix]
+    candidates = _may_cover(existing, term)
     if not candidates:
         return None
     profiles = [Profile(str(i), keywords=(e,)) for i, e in enumerate(candidates)]
     paper = Paper(key="term", title=term.strip().rstrip("*"))
     matched = match_profiles([paper], profiles)
     return next((e for i, e in enumerate(candidates) if matched[str(i)]), None)
+
+
+def _may_cover(existing: Sequence[str], term: str) -> list[str]:
+    """The existing terms that may cover `term`: all, or only prefix terms (`…*`) when `term`
+    is one."""
+    from digest.match import compile_term
+
+    if not compile_term(term).prefix:
+        return list(existing)
+    return [e for e in existing if compile_term(e).prefix]
 
 
 def add_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
@@ -246,20 +255,30 @@ def _group_terms(text: str) -> list[str]:
             f"a group needs at least two terms, comma-separated (got {text!r}); "
             "for one term use add-keyword"
         )
+    repeated = _repeated_term(terms)
+    if repeated is not None:
+        term, earlier = repeated
+        raise ConfigError(f"{term!r} is the same term as {earlier!r} in {text!r}")
+    return terms
+
+
+def _repeated_term(terms: Sequence[str]) -> tuple[str, str] | None:
+    """The first term that is the same as an earlier one, with that one; None if none is."""
     for i, term in enumerate(terms):
         for earlier in terms[:i]:
             if same_term(earlier, term):
-                raise ConfigError(f"{term!r} is the same term as {earlier!r} in {text!r}")
-    return terms
+                return term, earlier
+    return None
 
 
 def _same_group(a: Sequence[str], b: Sequence[str]) -> bool:
     """Both groups hold the same terms, in any order, as the matcher compares them."""
-    return (
-        len(a) == len(b)
-        and all(any(same_term(x, y) for y in b) for x in a)
-        and all(any(same_term(y, x) for x in a) for y in b)
-    )
+    return len(a) == len(b) and _all_found(a, b) and _all_found(b, a)
+
+
+def _all_found(terms: Sequence[str], group: Sequence[str]) -> bool:
+    """Every one of `terms` is the same term as one of `group`."""
+    return all(any(same_term(term, other) for other in group) for term in terms)
 
 
 def _shown(group: Sequence[str]) -> str:
