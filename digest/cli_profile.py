@@ -10,7 +10,9 @@ import click
 from digest.cli_context import Context, plain
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
+
+    from rich.table import Table
 
     from digest.models import FollowedAuthor
     from digest.profile_edit import TermList
@@ -31,7 +33,6 @@ def author_search(obj: Context, name: str, limit: int) -> None:
     """List the OpenAlex authors NAME may mean, to follow one by id:
     `digest profile follow PROFILE NAME --openalex A…`."""
     from rich.console import Console
-    from rich.table import Table
 
     from digest.app import make_client, system_clock
     from digest.settings import OpenAlexConfig
@@ -46,12 +47,19 @@ def author_search(obj: Context, name: str, limit: int) -> None:
     if not found:
         click.echo(f"no OpenAlex author found for {asked!r}")
         return
+    Console(width=160).print(_candidates_table(asked, found))
+
+
+def _candidates_table(asked: str, found: Sequence[AuthorCandidate]) -> Table:
+    """The table of `author search`: one OpenAlex author a row."""
+    from rich.table import Table
+
     table = Table(title=plain(f"OpenAlex authors named {asked!r}"))
     for column in ("openalex", "name", "orcid", "institution", "works", "topics", "recent"):
         table.add_column(column, overflow="fold", justify="right" if column == "works" else "left")
     for candidate in found:
         table.add_row(*map(plain, _candidate_cells(candidate)))
-    Console(width=160).print(table)
+    return table
 
 
 def _candidate_cells(candidate: AuthorCandidate) -> tuple[str, ...]:
@@ -80,13 +88,18 @@ def profile_show(obj: Context, name: str | None) -> None:
     obj.settings.profile_records(name)  # an unknown name: one line listing the names
     chosen = [p for p in obj.settings.profiles if name in (None, p.name)]
     click.echo(f"# {obj.settings.path}")
+    _echo_profiles(chosen)
+    if not chosen:
+        click.echo("no profiles: add a [[profiles]] table (see `digest init`)")
+
+
+def _echo_profiles(chosen: Sequence[ProfileConfig]) -> None:
+    """Each profile's lines, a blank line between two profiles."""
     for i, config in enumerate(chosen):
         if i:
             click.echo()
         for line in _profile_lines(config):
             click.echo(line)
-    if not chosen:
-        click.echo("no profiles: add a [[profiles]] table (see `digest init`)")
 
 
 def _profile_lines(config: ProfileConfig) -> list[str]:

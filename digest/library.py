@@ -460,10 +460,16 @@ def _csl_items(text: str) -> list[Any]:
         raise LibraryError(f"not valid JSON: {exc}") from None
     except RecursionError:
         raise LibraryError("JSON nested too deeply") from None
-    if isinstance(data, dict) and isinstance(data.get("items"), list):
-        data = data["items"]  # some tools wrap the CSL items in an object
-    if not isinstance(data, list):
+    items = _unwrapped(data)
+    if not isinstance(items, list):
         raise LibraryError("not CSL-JSON (expected a list of items)")
+    return items
+
+
+def _unwrapped(data: Any) -> Any:
+    """The `items` list of an object around the CSL items (some tools wrap them), else `data`."""
+    if isinstance(data, dict) and isinstance(data.get("items"), list):
+        return data["items"]
     return data
 
 
@@ -522,10 +528,7 @@ def _bound_record(record: Record) -> bool:
 def _entry(record: Record, origin: str) -> LibraryEntry | None:
     """A library entry from a record, its arXiv id found wherever exports put it
     (`_arxiv_id`); None with nothing to know it by."""
-    doi = record["doi"].strip().removeprefix("https://doi.org/").removeprefix("doi:")
-    arxiv = _arxiv_id(record, doi)
-    if _DOI_ARXIV.match(doi):
-        doi = ""  # arXiv's own DOI names the same paper as its id: the id is the key
+    doi, arxiv = _identifiers(record)
     title = record["title"]
     if not (title or arxiv or doi):
         return None
@@ -538,6 +541,14 @@ def _entry(record: Record, origin: str) -> LibraryEntry | None:
         url=_first_word(record["url"]),
         origin=origin,
     )
+
+
+def _identifiers(record: Record) -> tuple[str, str]:
+    """The record's (DOI, arXiv id); arXiv's own DOI names the same paper as its id, so it is
+    dropped for the id, which is the key."""
+    doi = record["doi"].strip().removeprefix("https://doi.org/").removeprefix("doi:")
+    arxiv = _arxiv_id(record, doi)
+    return ("" if _DOI_ARXIV.match(doi) else doi), arxiv
 
 
 def _first_word(text: str) -> str:

@@ -72,13 +72,18 @@ def _comma_names(text: str) -> list[str]:
     """The comma-separated names of `text`; ConfigError when a list of several holds a single
     word (a `Last, First` name split in two)."""
     names = [part.strip() for part in text.split(",") if part.strip()]
-    single = next((name for name in names if len(name.split()) == 1), None)
-    if len(names) > 1 and single is not None:
+    single = _single_word(names) if len(names) > 1 else None
+    if single is not None:
         raise ConfigError(
             f"authors: {single!r} is a single word, so the list seems to hold 'Last, First' "
             f"names: {AUTHOR_LIST_RULE}"
         )
     return names
+
+
+def _single_word(names: Sequence[str]) -> str | None:
+    """The first of `names` that is a single word, None if none is."""
+    return next((name for name in names if len(name.split()) == 1), None)
 
 
 def _two_full_names(name: str) -> bool:
@@ -158,14 +163,7 @@ def starter_config(
 
     document = tomlkit.parse(example)
     profile = profile_tables(document)[0]
-    _set_interests(
-        profile,
-        {
-            "keywords": [clean_term(k) for k in keywords],
-            "authors": [clean_name(a) for a in authors],
-            "categories": list(categories),
-        },
-    )
+    _set_interests(profile, _interests(keywords, authors, categories))
     profile["timezone"] = timezone
     if send_at:
         profile["send_at"] = send_at
@@ -177,6 +175,17 @@ def starter_config(
     text = _SEED_FILES.sub(_commented, tomlkit.dumps(document))
     validate_text(text, path)
     return text
+
+
+def _interests(
+    keywords: Sequence[str], authors: Sequence[str], categories: Sequence[str]
+) -> dict[str, list[str]]:
+    """The reader's interests by profile key, terms and names checked and trimmed."""
+    return {
+        "keywords": [clean_term(k) for k in keywords],
+        "authors": [clean_name(a) for a in authors],
+        "categories": list(categories),
+    }
 
 
 def _set_interests(profile: ProfileTable, values: dict[str, list[str]]) -> None:

@@ -204,7 +204,7 @@ class Readable:
 def readable(raw: str) -> Readable:
     """`raw` with its TeX math, commands and quotes read as Unicode text."""
     if not _SPECIAL.search(raw):
-        return Readable(raw, ((0, len(raw), 0, len(raw), True),) if raw else ())
+        return _as_is(raw)
     pieces: list[tuple[int, int, int, int, bool]] = []
     out: list[str] = []
     shown = 0
@@ -237,6 +237,11 @@ def readable(raw: str) -> Readable:
 # A TeX piece read: (its raw end, its text, kept as is); raw indexes of closing quotes due.
 _Piece = tuple[int, str, bool]
 _Closes = dict[int, tuple[int, str]]
+
+
+def _as_is(raw: str) -> Readable:
+    """A field without TeX: shown as it is, one kept piece (none when empty)."""
+    return Readable(raw, ((0, len(raw), 0, len(raw), True),) if raw else ())
 
 
 def _piece_at(raw: str, i: int, closes: _Closes, convert: bool) -> _Piece:

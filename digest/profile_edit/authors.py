@@ -10,6 +10,7 @@ from digest.errors import ConfigError, UnchangedError
 from digest.match import same_person
 from digest.profile_edit.document import (
     append_item,
+    array_values,
     edit_config,
     find_profile,
     load_document,
@@ -95,7 +96,7 @@ def follow(
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         authors = profile_array(profile, "authors", path, profile_name)
-        entries = list(authors.unwrap()) if authors is not None else []
+        entries = array_values(authors)
         existing = _who_is(entries, author)
         for alias in aliases:
             taken = _who_is(entries, alias)
@@ -127,7 +128,7 @@ def _add_aliases(
 ) -> str:
     """Add the aliases the followed entry `index` lacks; refuse when it lacks none."""
     entry = entries[index]
-    new = [a for a in aliases if not _who_is([entry], a)]
+    new = _new_aliases(entry, aliases)
     followed = _entry_name(entry)
     if not new or authors is None:
         same = "" if followed == given else f" ({given!r} names the same person)"
@@ -135,6 +136,11 @@ def _add_aliases(
     authors[index] = _author_item(_spellings(entry), new)
     spelled = ", ".join(repr(a) for a in new)
     return f"profile {profile_name}: {followed!r} is now also matched as {spelled}"
+
+
+def _new_aliases(entry: Any, aliases: Sequence[str]) -> list[str]:
+    """The aliases the followed entry does not match yet."""
+    return [a for a in aliases if not _who_is([entry], a)]
 
 
 def _ids_text(ids: dict[str, str]) -> str:
@@ -162,7 +168,7 @@ def _add_ids(
             f"{path}: profile {profile_name!r} already follows {followed!r} as "
             f"{other} {known[other]!r}: another person of the same name; unfollow first"
         )
-    new_aliases = [a for a in aliases if not _who_is([entry], a)]
+    new_aliases = _new_aliases(entry, aliases)
     spellings = _spellings(entry)
     item = _author_item(spellings, new_aliases, {**known, **ids})
     authors[index] = item
@@ -211,7 +217,7 @@ def unfollow(path: Path, profile_name: str, author: str) -> str:
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         authors = profile_array(profile, "authors", path, profile_name)
-        entries = list(authors.unwrap()) if authors is not None else []
+        entries = array_values(authors)
         exact = [i for i, e in enumerate(entries) if wanted in _spellings(e)]
         hits = exact or _who_is(entries, wanted)
         if authors is None or not hits:
@@ -242,7 +248,7 @@ def mute_author(path: Path, profile_name: str, author: str) -> str:
 def _mute_in(document: TOMLDocument, path: Path, profile_name: str, author: str) -> str:
     profile = find_profile(document, profile_name, path)
     muted = profile_array(profile, "mute_authors", path, profile_name)
-    entries = [str(m) for m in muted.unwrap()] if muted is not None else []
+    entries = [str(m) for m in array_values(muted)]
     taken = [m for m in entries if same_person(m, author)]
     if taken:
         raise UnchangedError(f"{path}: profile {profile_name!r} already mutes {taken[0]!r}")
@@ -259,7 +265,7 @@ def unfollow_or_mute(path: Path, profile_name: str, author: str) -> Literal["unf
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         authors = profile_array(profile, "authors", path, profile_name)
-        entries = list(authors.unwrap()) if authors is not None else []
+        entries = array_values(authors)
         hits = [i for i, e in enumerate(entries) if author in _spellings(e)]
         hits = hits or _who_is(entries, author)
         if authors is None or not hits:
@@ -284,7 +290,7 @@ def unmute_author(path: Path, profile_name: str, author: str) -> str:
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         muted = profile_array(profile, "mute_authors", path, profile_name)
-        entries = [str(m) for m in muted.unwrap()] if muted is not None else []
+        entries = [str(m) for m in array_values(muted)]
         hits = [i for i, m in enumerate(entries) if m == wanted or same_person(m, wanted)]
         if muted is None or not hits:
             listed = ", ".join(repr(m) for m in entries) or "none"
@@ -304,4 +310,4 @@ def follows(path: Path, profile_name: str, author: str) -> bool:
     """True when the profile follows someone the matcher takes `author` for."""
     profile = find_profile(load_document(path), profile_name, path)
     authors = profile_array(profile, "authors", path, profile_name)
-    return bool(_who_is(list(authors.unwrap()) if authors is not None else [], author))
+    return bool(_who_is(array_values(authors), author))

@@ -175,6 +175,11 @@ def profile_array(profile: ProfileTable, key: str, path: Path, name: str) -> Arr
     return value
 
 
+def array_values(array: Array | None) -> list[Any]:
+    """The plain values of a profile's list (`profile_array`), none when it has no such list."""
+    return list(array.unwrap()) if array is not None else []
+
+
 def append_item(
     document: TOMLDocument, profile: ProfileTable, key: str, array: Array | None, value: Any
 ) -> None:

@@ -13,6 +13,7 @@ from digest.profile_edit.document import (
     SINGULAR,
     TermList,
     append_item,
+    array_values,
     edit_config,
     find_profile,
     profile_array,
@@ -92,7 +93,7 @@ def add_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         terms = profile_array(profile, key, path, profile_name)
-        current = [str(t) for t in terms.unwrap()] if terms is not None else []
+        current = [str(t) for t in array_values(terms)]
         for existing in current:
             if same_term(existing, term):
                 same = "" if existing == term else f" ({term!r} is the same term for matching)"
@@ -121,7 +122,7 @@ def remove_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         terms = profile_array(profile, key, path, profile_name)
-        current = [str(t) for t in terms.unwrap()] if terms is not None else []
+        current = [str(t) for t in array_values(terms)]
         wanted = term.strip()
         hits = [i for i, t in enumerate(current) if t == wanted or same_term(t, wanted)]
         if terms is None or not hits:
@@ -292,7 +293,7 @@ def add_group(path: Path, profile_name: str, text: str) -> str:
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         groups = profile_array(profile, "all_of", path, profile_name)
-        current = [[str(t) for t in g] for g in groups.unwrap()] if groups is not None else []
+        current = [[str(t) for t in g] for g in array_values(groups)]
         for existing in current:
             if _same_group(existing, terms):
                 raise ConfigError(
@@ -312,7 +313,7 @@ def remove_group(path: Path, profile_name: str, text: str) -> str:
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         groups = profile_array(profile, "all_of", path, profile_name)
-        current = [[str(t) for t in g] for g in groups.unwrap()] if groups is not None else []
+        current = [[str(t) for t in g] for g in array_values(groups)]
         hits = [i for i, g in enumerate(current) if _same_group(g, terms)]
         if groups is None or not hits:
             listed = "; ".join(_shown(g) for g in current) or "none"
