@@ -11,10 +11,13 @@ from digest.match import same_person
 from digest.profile_edit.document import (
     append_item,
     array_values,
+    delete_items,
     edit_config,
     find_profile,
     load_document,
+    matching_indexes,
     profile_array,
+    quoted,
 )
 
 if TYPE_CHECKING:
@@ -98,13 +101,7 @@ def follow(
         authors = profile_array(profile, "authors", path, profile_name)
         entries = array_values(authors)
         existing = _who_is(entries, author)
-        for alias in aliases:
-            taken = _who_is(entries, alias)
-            if taken and taken != existing[:1]:
-                raise ConfigError(
-                    f"{path}: profile {profile_name!r} already follows "
-                    f"{_entry_name(entries[taken[0]])!r}, whom the matcher takes {alias!r} for"
-                )
+        _refuse_taken_aliases(path, profile_name, entries, existing, aliases)
         if existing and ids and authors is not None:
             return _add_ids(path, profile_name, authors, entries, existing[0], aliases, ids)
         if existing:
@@ -115,6 +112,19 @@ def follow(
         return f"profile {profile_name}: now following {author!r}{_ids_text(ids)}{also}"
 
     return edit_config(path, change)
+
+
+def _refuse_taken_aliases(
+    path: Path, profile_name: str, entries: list[Any], existing: list[int], aliases: Sequence[str]
+) -> None:
+    """ConfigError when an alias matches a followed entry other than the author's own."""
+    for alias in aliases:
+        taken = _who_is(entries, alias)
+        if taken and taken != existing[:1]:
+            raise ConfigError(
+                f"{path}: profile {profile_name!r} already follows "
+                f"{_entry_name(entries[taken[0]])!r}, whom the matcher takes {alias!r} for"
+            )
 
 
 def _add_aliases(
@@ -201,12 +211,18 @@ def _author_item(
     every = [*known, *aliases]
     if not every and not ids:
         return tomlkit.string(name)
+    return _inline_author(name, every, ids or {})
+
+
+def _inline_author(name: str, aliases: list[str], ids: dict[str, str]) -> Any:
+    """`{ name = "…", aliases = [...], openalex = "…", orcid = "…" }` (no aliases key when
+    there are none), as tomlkit would read it from the file."""
+    import tomlkit
+
     parts = [f"name = {tomlkit.string(name).as_string()}"]
-    if every:
-        parts.append(f"aliases = {tomlkit.item(every).as_string()}")
-    parts.extend(
-        f"{key} = {tomlkit.string(value).as_string()}" for key, value in (ids or {}).items()
-    )
+    if aliases:
+        parts.append(f"aliases = {tomlkit.item(aliases).as_string()}")
+    parts.extend(f"{key} = {tomlkit.string(value).as_string()}" for key, value in ids.items())
     return tomlkit.parse(f"x = {{ {', '.join(parts)} }}")["x"]
 
 
@@ -218,23 +234,30 @@ def unfollow(path: Path, profile_name: str, author: str) -> str:
         profile = find_profile(document, profile_name, path)
         authors = profile_array(profile, "authors", path, profile_name)
         entries = array_values(authors)
-        exact = [i for i, e in enumerate(entries) if wanted in _spellings(e)]
-        hits = exact or _who_is(entries, wanted)
-        if authors is None or not hits:
-            listed = ", ".join(repr(_entry_name(e)) for e in entries) or "none"
+        index = _followed_index(path, profile_name, entries, wanted)
+        if authors is None or index is None:
             raise ConfigError(
-                f"{path}: profile {profile_name!r} does not follow {wanted!r} (authors: {listed})"
+                f"{path}: profile {profile_name!r} does not follow {wanted!r} "
+                f"(authors: {quoted(map(_entry_name, entries))})"
             )
-        if len(hits) > 1:
-            names = ", ".join(repr(_entry_name(entries[i])) for i in hits)
-            raise ConfigError(
-                f"{path}: {wanted!r} could be any of {names} in profile {profile_name!r}; "
-                "give the name exactly as written"
-            )
-        del authors[hits[0]]
-        return f"profile {profile_name}: no longer following {_entry_name(entries[hits[0]])!r}"
+        del authors[index]
+        return f"profile {profile_name}: no longer following {_entry_name(entries[index])!r}"
 
     return edit_config(path, change)
+
+
+def _followed_index(path: Path, profile_name: str, entries: list[Any], wanted: str) -> int | None:
+    """The index of the followed entry `wanted` names (an exact spelling first, else any the
+    matcher takes for it), None for none; ConfigError when it could be several."""
+    hits = [i for i, e in enumerate(entries) if wanted in _spellings(e)]
+    hits = hits or _who_is(entries, wanted)
+    if len(hits) > 1:
+        names = quoted(_entry_name(entries[i]) for i in hits)
+        raise ConfigError(
+            f"{path}: {wanted!r} could be any of {names} in profile {profile_name!r}; "
+            "give the name exactly as written"
+        )
+    return hits[0] if hits else None
 
 
 def mute_author(path: Path, profile_name: str, author: str) -> str:
@@ -265,19 +288,11 @@ def unfollow_or_mute(path: Path, profile_name: str, author: str) -> Literal["unf
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         authors = profile_array(profile, "authors", path, profile_name)
-        entries = array_values(authors)
-        hits = [i for i, e in enumerate(entries) if author in _spellings(e)]
-        hits = hits or _who_is(entries, author)
-        if authors is None or not hits:
+        index = _followed_index(path, profile_name, array_values(authors), author)
+        if authors is None or index is None:
             _mute_in(document, path, profile_name, author)
             return "muted"
-        if len(hits) > 1:
-            names = ", ".join(repr(_entry_name(entries[i])) for i in hits)
-            raise ConfigError(
-                f"{path}: {author!r} could be any of {names} in profile {profile_name!r}; "
-                "give the name exactly as written"
-            )
-        del authors[hits[0]]
+        del authors[index]
         return "unfollowed"
 
     return "unfollowed" if edit_config(path, change) == "unfollowed" else "muted"
@@ -291,16 +306,14 @@ def unmute_author(path: Path, profile_name: str, author: str) -> str:
         profile = find_profile(document, profile_name, path)
         muted = profile_array(profile, "mute_authors", path, profile_name)
         entries = [str(m) for m in array_values(muted)]
-        hits = [i for i, m in enumerate(entries) if m == wanted or same_person(m, wanted)]
+        hits = matching_indexes(entries, wanted, same_person)
         if muted is None or not hits:
-            listed = ", ".join(repr(m) for m in entries) or "none"
             raise ConfigError(
                 f"{path}: profile {profile_name!r} does not mute {wanted!r} "
-                f"(mute_authors: {listed})"
+                f"(mute_authors: {quoted(entries)})"
             )
-        for index in reversed(hits):
-            del muted[index]
-        removed = ", ".join(repr(entries[i]) for i in hits)
+        delete_items(muted, hits)
+        removed = quoted(entries[i] for i in hits)
         return f"profile {profile_name}: no longer leaving out papers by {removed}"
 
     return edit_config(path, change)

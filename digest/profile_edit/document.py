@@ -8,7 +8,7 @@ import os
 import stat
 import tempfile
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -178,6 +178,24 @@ def profile_array(profile: ProfileTable, key: str, path: Path, name: str) -> Arr
 def array_values(array: Array | None) -> list[Any]:
     """The plain values of a profile's list (`profile_array`), none when it has no such list."""
     return list(array.unwrap()) if array is not None else []
+
+
+def matching_indexes(
+    values: Sequence[str], wanted: str, same: Callable[[str, str], bool]
+) -> list[int]:
+    """The indexes of the values equal to `wanted` or the same as it by `same`."""
+    return [i for i, value in enumerate(values) if value == wanted or same(value, wanted)]
+
+
+def delete_items(array: Array, indexes: Sequence[int]) -> None:
+    """Delete the items at `indexes` (in increasing order) from `array`."""
+    for index in reversed(indexes):
+        del array[index]
+
+
+def quoted(values: Iterable[str]) -> str:
+    """`'a', 'b'`: the values quoted, comma-separated; "none" when there are none."""
+    return ", ".join(repr(value) for value in values) or "none"
 
 
 def append_item(

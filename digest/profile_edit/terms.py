@@ -14,9 +14,12 @@ from digest.profile_edit.document import (
     TermList,
     append_item,
     array_values,
+    delete_items,
     edit_config,
     find_profile,
+    matching_indexes,
     profile_array,
+    quoted,
     set_new_key,
 )
 
@@ -43,17 +46,21 @@ def clean_term(term: str) -> str:
 def same_term(a: str, b: str) -> bool:
     """True when the matcher treats `a` and `b` as one term: case, accents, word breaks
     (`KV cache` = `KV-cache`) and singular/plural (`cache` = `caches`) aside."""
-    from digest.match import compile_term, plural_forms
+    from digest.match import compile_term
 
     first, second = compile_term(a), compile_term(b)
     if first.prefix != second.prefix or not first.usable or not second.usable:
         return False
     if first.letters == second.letters:
         return True
-    return not first.prefix and (
-        second.letters in plural_forms(first.letters)
-        or first.letters in plural_forms(second.letters)
-    )
+    return not first.prefix and _plural_pair(first.letters, second.letters)
+
+
+def _plural_pair(first: str, second: str) -> bool:
+    """One of the two (folded) words is a plural form of the other."""
+    from digest.match import plural_forms
+
+    return second in plural_forms(first) or first in plural_forms(second)
 
 
 def covering_term(existing: Sequence[str], term: str) -> str | None:
@@ -85,6 +92,14 @@ def _may_cover(existing: Sequence[str], term: str) -> list[str]:
     return [e for e in existing if compile_term(e).prefix]
 
 
+# What adding to and removing from a term list did, by list.
+_ADDED = {"keywords": "added the keyword", "exclude": "now leaving out papers that mention"}
+_REMOVED = {
+    "keywords": "removed the keyword",
+    "exclude": "no longer leaving out papers that mention",
+}
+
+
 def add_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
     """Add `term` to the profile's `keywords` or `exclude` list (creating the list if absent)."""
     term = clean_term(term)
@@ -108,9 +123,7 @@ def add_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
                 f"which covers {term!r}"
             )
         append_item(document, profile, key, terms, term)
-        if key == "keywords":
-            return f"profile {profile_name}: added the keyword {term!r}"
-        return f"profile {profile_name}: now leaving out papers that mention {term!r}"
+        return f"profile {profile_name}: {_ADDED[key]} {term!r}"
 
     return edit_config(path, change)
 
@@ -124,18 +137,14 @@ def remove_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
         terms = profile_array(profile, key, path, profile_name)
         current = [str(t) for t in array_values(terms)]
         wanted = term.strip()
-        hits = [i for i, t in enumerate(current) if t == wanted or same_term(t, wanted)]
+        hits = matching_indexes(current, wanted, same_term)
         if terms is None or not hits:
-            listed = ", ".join(repr(t) for t in current) or "none"
             raise ConfigError(
-                f"{path}: profile {profile_name!r} has no {singular} {wanted!r} ({key}: {listed})"
+                f"{path}: profile {profile_name!r} has no {singular} {wanted!r} "
+                f"({key}: {quoted(current)})"
             )
-        for index in reversed(hits):
-            del terms[index]
-        removed = ", ".join(repr(current[i]) for i in hits)
-        if key == "keywords":
-            return f"profile {profile_name}: removed the keyword {removed}"
-        return f"profile {profile_name}: no longer leaving out papers that mention {removed}"
+        delete_items(terms, hits)
+        return f"profile {profile_name}: {_REMOVED[key]} {quoted(current[i] for i in hits)}"
 
     return edit_config(path, change)
 
@@ -321,8 +330,7 @@ def remove_group(path: Path, profile_name: str, text: str) -> str:
                 f"{path}: profile {profile_name!r} has no all_of group {_shown(terms)} "
                 f"(all_of: {listed})"
             )
-        for index in reversed(hits):
-            del groups[index]
+        delete_items(groups, hits)
         return f"profile {profile_name}: removed the all_of group {_shown(current[hits[0]])}"
 
     return edit_config(path, change)
