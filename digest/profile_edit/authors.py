@@ -249,8 +249,7 @@ def unfollow(path: Path, profile_name: str, author: str) -> str:
 def _followed_index(path: Path, profile_name: str, entries: list[Any], wanted: str) -> int | None:
     """The index of the followed entry `wanted` names (an exact spelling first, else any the
     matcher takes for it), None for none; ConfigError when it could be several."""
-    hits = [i for i, e in enumerate(entries) if wanted in _spellings(e)]
-    hits = hits or _who_is(entries, wanted)
+    hits = _named(entries, wanted)
     if len(hits) > 1:
         names = quoted(_entry_name(entries[i]) for i in hits)
         raise ConfigError(
@@ -258,6 +257,13 @@ def _followed_index(path: Path, profile_name: str, entries: list[Any], wanted: s
             "give the name exactly as written"
         )
     return hits[0] if hits else None
+
+
+def _named(entries: list[Any], wanted: str) -> list[int]:
+    """The indexes of the entries spelt exactly `wanted`, else of those the matcher takes for
+    it."""
+    exact = [i for i, e in enumerate(entries) if wanted in _spellings(e)]
+    return exact or _who_is(entries, wanted)
 
 
 def mute_author(path: Path, profile_name: str, author: str) -> str:
