@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,14 @@ def init(
     )
     _check_new_config(path)  # created while we were asking
     write_atomically(path, text)
-    todo = "your SMTP server" if email else "your email and SMTP server"
+    _say_what_next(path, bool(email), bool(chosen))
+
+
+def _say_what_next(path: Path, has_email: bool, has_categories: bool) -> None:
+    """Tell the reader what the starter config still needs."""
+    todo = "your SMTP server" if has_email else "your email and SMTP server"
     click.echo(f"Wrote {path}: set {todo}, then run `digest doctor` and `digest preview`.")
-    if not chosen:
+    if not has_categories:
         click.echo("No arXiv categories: add some to [sources.arxiv] to read arXiv's new papers.")
 
 
@@ -94,43 +100,82 @@ def _ask_starter(
     categories: str | None,
     timezone: str | None,
     send_at: str | None,
-) -> tuple[str, str, str, str, str, str]:
-    """Prompt for whatever the options did not give; an empty answer means none."""
-    from digest.starter import COMMON_CATEGORIES, system_timezone
+) -> tuple[str, ...]:
+    """Prompt for whatever the options did not give, in this order; an empty answer means
+    none."""
+    given = (email, keywords, authors, categories, timezone, send_at)
+    return tuple(
+        ask() if value is None else value for value, ask in zip(given, _QUESTIONS, strict=True)
+    )
 
-    if email is None:
-        email = click.prompt("Your email address", value_proc=_email_answer)
-    if keywords is None:
-        keywords = click.prompt(
-            "Interests (keywords), comma-separated", default="", show_default=False
-        )
-    if authors is None:
-        click.echo(
-            "Authors to follow: separate names with ',' (Gordon Fraser, Andrea Stocco), "
-            "or with ';' when written 'Last, First' (Fraser, Gordon; Andrea Stocco)."
-        )
-        authors = click.prompt(
+
+def _ask_email() -> str:
+    """Ask for the reader's address (required)."""
+    return str(click.prompt("Your email address", value_proc=_email_answer))
+
+
+def _ask_keywords() -> str:
+    """Ask for the reader's interests."""
+    return str(
+        click.prompt("Interests (keywords), comma-separated", default="", show_default=False)
+    )
+
+
+def _ask_authors() -> str:
+    """Ask for the authors to follow, saying how to separate their names first."""
+    click.echo(
+        "Authors to follow: separate names with ',' (Gordon Fraser, Andrea Stocco), "
+        "or with ';' when written 'Last, First' (Fraser, Gordon; Andrea Stocco)."
+    )
+    return str(
+        click.prompt(
             "Authors (empty: none)", default="", show_default=False, value_proc=_authors_answer
         )
-    if categories is None:
-        click.echo("Common arXiv categories (all: https://arxiv.org/category_taxonomy):")
-        for code, title in COMMON_CATEGORIES:
-            click.echo(f"  {code:<16} {title}")
-        categories = click.prompt(
+    )
+
+
+def _ask_categories() -> str:
+    """Ask for the arXiv categories, listing the common ones first."""
+    from digest.starter import COMMON_CATEGORIES
+
+    click.echo("Common arXiv categories (all: https://arxiv.org/category_taxonomy):")
+    for code, title in COMMON_CATEGORIES:
+        click.echo(f"  {code:<16} {title}")
+    return str(
+        click.prompt(
             "arXiv categories, comma-separated (empty: none)",
             default="",
             show_default=False,
             value_proc=_categories_answer,
         )
-    if timezone is None:
-        timezone = click.prompt(
-            "Time zone", default=system_timezone(), value_proc=_setting_answer("timezone")
-        )
-    if send_at is None:
-        send_at = click.prompt(
-            "Send at (HH:MM)", default="07:30", value_proc=_setting_answer("send_at")
-        )
-    return email or "", keywords or "", authors or "", categories or "", timezone, send_at
+    )
+
+
+def _ask_timezone() -> str:
+    """Ask for the time zone, this machine's by default."""
+    from digest.starter import system_timezone
+
+    return str(
+        click.prompt("Time zone", default=system_timezone(), value_proc=_setting_answer("timezone"))
+    )
+
+
+def _ask_send_at() -> str:
+    """Ask for the local time to send at."""
+    return str(
+        click.prompt("Send at (HH:MM)", default="07:30", value_proc=_setting_answer("send_at"))
+    )
+
+
+# The questions of `init`, in the order of `_ask_starter`'s arguments.
+_QUESTIONS: tuple[Callable[[], str], ...] = (
+    _ask_email,
+    _ask_keywords,
+    _ask_authors,
+    _ask_categories,
+    _ask_timezone,
+    _ask_send_at,
+)
 
 
 def _authors_answer(value: str) -> str:

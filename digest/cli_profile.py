@@ -10,8 +10,14 @@ import click
 from digest.cli_context import Context, plain
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from rich.table import Table
+
+    from digest.models import FollowedAuthor
     from digest.profile_edit import TermList
     from digest.settings import ProfileConfig
+    from digest.sources.openalex import AuthorCandidate
 
 
 @click.group()
@@ -27,7 +33,6 @@ def author_search(obj: Context, name: str, limit: int) -> None:
     """List the OpenAlex authors NAME may mean, to follow one by id:
     `digest profile follow PROFILE NAME --openalex A…`."""
     from rich.console import Console
-    from rich.table import Table
 
     from digest.app import make_client, system_clock
     from digest.settings import OpenAlexConfig
@@ -42,21 +47,32 @@ def author_search(obj: Context, name: str, limit: int) -> None:
     if not found:
         click.echo(f"no OpenAlex author found for {asked!r}")
         return
+    Console(width=160).print(_candidates_table(asked, found))
+
+
+def _candidates_table(asked: str, found: Sequence[AuthorCandidate]) -> Table:
+    """The table of `author search`: one OpenAlex author a row."""
+    from rich.table import Table
+
     table = Table(title=plain(f"OpenAlex authors named {asked!r}"))
     for column in ("openalex", "name", "orcid", "institution", "works", "topics", "recent"):
         table.add_column(column, overflow="fold", justify="right" if column == "works" else "left")
-    for c in found:
-        cells = (
-            c.openalex,
-            c.name,
-            c.orcid or "—",
-            c.institution or "—",
-            f"{c.works_count:,}",
-            ", ".join(c.topics) or "—",
-            c.recent_title or "—",
-        )
-        table.add_row(*map(plain, cells))
-    Console(width=160).print(table)
+    for candidate in found:
+        table.add_row(*map(plain, _candidate_cells(candidate)))
+    return table
+
+
+def _candidate_cells(candidate: AuthorCandidate) -> tuple[str, ...]:
+    """One row of `author search`: a dash for what OpenAlex does not know."""
+    return (
+        candidate.openalex,
+        candidate.name,
+        candidate.orcid or "—",
+        candidate.institution or "—",
+        f"{candidate.works_count:,}",
+        ", ".join(candidate.topics) or "—",
+        candidate.recent_title or "—",
+    )
 
 
 @click.group()
@@ -70,36 +86,51 @@ def profile() -> None:
 def profile_show(obj: Context, name: str | None) -> None:
     """Show one profile (or all): schedule, authors, keywords, exclusions, categories."""
     obj.settings.profile_records(name)  # an unknown name: one line listing the names
-    chosen = [p for p in obj.settings.profiles if name is None or p.name == name]
+    chosen = [p for p in obj.settings.profiles if name in (None, p.name)]
     click.echo(f"# {obj.settings.path}")
+    _echo_profiles(chosen)
+    if not chosen:
+        click.echo("no profiles: add a [[profiles]] table (see `digest init`)")
+
+
+def _echo_profiles(chosen: Sequence[ProfileConfig]) -> None:
+    """Each profile's lines, a blank line between two profiles."""
     for i, config in enumerate(chosen):
         if i:
             click.echo()
         for line in _profile_lines(config):
             click.echo(line)
-    if not chosen:
-        click.echo("no profiles: add a [[profiles]] table (see `digest init`)")
 
 
 def _profile_lines(config: ProfileConfig) -> list[str]:
     """A profile as aligned `label  value` lines, one list item after another."""
     record = config.to_record()
-    days = " ".join(record.days) if record.days else "every day"
-    authors = [
-        a.name + (f" (also: {', '.join(a.aliases)})" if a.aliases else "") for a in record.authors
-    ]
     rows = [
-        ("email", ", ".join(record.emails) or "(none: cannot be sent)"),
-        ("sends", f"{record.send_at:%H:%M} {record.timezone}, {days}, {record.cadence}"),
+        ("email", _listed(", ", record.emails, "(none: cannot be sent)")),
+        (
+            "sends",
+            f"{record.send_at:%H:%M} {record.timezone}, {_listed(' ', record.days, 'every day')}, "
+            f"{record.cadence}",
+        ),
         ("at most", f"{record.max_items} papers per email"),
-        ("authors", "; ".join(authors) or "(none)"),
-        ("keywords", ", ".join(record.keywords) or "(none)"),
-        ("all of", "; ".join(" + ".join(g) for g in record.all_of) or "(none)"),
-        ("exclude", ", ".join(record.exclude) or "(none)"),
-        ("muted", "; ".join(record.mute_authors) or "(none)"),
-        ("categories", ", ".join(record.categories) or "(any)"),
+        ("authors", _listed("; ", map(_author_label, record.authors))),
+        ("keywords", _listed(", ", record.keywords)),
+        ("all of", _listed("; ", map(" + ".join, record.all_of))),
+        ("exclude", _listed(", ", record.exclude)),
+        ("muted", _listed("; ", record.mute_authors)),
+        ("categories", _listed(", ", record.categories, "(any)")),
     ]
     return [f"profile {record.name}"] + [f"  {label:<10}  {value}" for label, value in rows]
+
+
+def _listed(separator: str, items: Iterable[str], empty: str = "(none)") -> str:
+    """The items joined with `separator`; `empty` when there are none."""
+    return separator.join(items) or empty
+
+
+def _author_label(author: FollowedAuthor) -> str:
+    """A followed author's name, with their other spellings."""
+    return author.name + (f" (also: {', '.join(author.aliases)})" if author.aliases else "")
 
 
 def _edited(obj: Context, message: str) -> None:

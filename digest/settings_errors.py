@@ -10,6 +10,7 @@ import os
 import re
 import types
 import typing
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,26 +69,62 @@ def describe_validation_error(
     in_file: list[str] = []
     in_env: list[str] = []
     for error in _relevant(exc.errors()):
-        loc = tuple(error["loc"])
-        if error["type"] == "extra_forbidden":
-            problem = f"unknown key{_did_you_mean(loc, root)}"
-        elif error["type"] == "missing":
-            problem = "required key is missing"
-        elif error["type"] == "string_pattern_mismatch":
-            words = _PATTERN_WORDS.get(str(error.get("ctx", {}).get("pattern")), "")
-            problem = f"{error['input']!r} {words or 'has characters that are not allowed'}"
-        else:
-            problem = " ".join(str(error["msg"]).removeprefix("Value error, ").split())
-        variable = _env_variable(loc)
-        if variable is None:
-            entry, into = f"{_format_loc(loc, data)}: {problem}", in_file
-        elif variable[1]:
-            entry, into = f"environment variable {variable[0]}: {problem}", in_env
-        else:
-            entry = f"environment variable {variable[0]}: {_format_loc(loc, data)}: {problem}"
-            into = in_env
+        entry, from_env = _placed(tuple(error["loc"]), data, _problem(error, root))
+        into = in_env if from_env else in_file
         if entry not in into:
             into.append(entry)
+    return _one_line(path, in_file, in_env)
+
+
+def _unknown_key(error: Any, root: type[BaseModel]) -> str:
+    """An unknown key, with the known key it may be a misspelling of."""
+    return f"unknown key{_did_you_mean(tuple(error['loc']), root)}"
+
+
+def _missing_key(error: Any, root: type[BaseModel]) -> str:
+    """A required key that is not there."""
+    return "required key is missing"
+
+
+def _pattern_mismatch(error: Any, root: type[BaseModel]) -> str:
+    """A value that fails a pattern, with the pattern said in words."""
+    words = _PATTERN_WORDS.get(str(error.get("ctx", {}).get("pattern")), "")
+    return f"{error['input']!r} {words or 'has characters that are not allowed'}"
+
+
+def _message(error: Any, root: type[BaseModel]) -> str:
+    """Any other problem: pydantic's message on one line, without its "Value error, "."""
+    return " ".join(str(error["msg"]).removeprefix("Value error, ").split())
+
+
+# A pydantic error type -> how its problem is said (else `_message`).
+_PROBLEMS: dict[str, Callable[[Any, type[BaseModel]], str]] = {
+    "extra_forbidden": _unknown_key,
+    "missing": _missing_key,
+    "string_pattern_mismatch": _pattern_mismatch,
+}
+
+
+def _problem(error: Any, root: type[BaseModel]) -> str:
+    """One validation error's problem, in the words a user needs."""
+    return _PROBLEMS.get(error["type"], _message)(error, root)
+
+
+def _placed(loc: tuple[Any, ...], data: dict[str, Any], problem: str) -> tuple[str, bool]:
+    """(the problem after where it is, whether it came from an environment variable): the
+    key path in the file, the variable, or the variable and the key path inside its value."""
+    variable = _env_variable(loc)
+    if variable is None:
+        return f"{_format_loc(loc, data)}: {problem}", False
+    name, whole = variable
+    if whole:
+        return f"environment variable {name}: {problem}", True
+    return f"environment variable {name}: {_format_loc(loc, data)}: {problem}", True
+
+
+def _one_line(path: Path, in_file: list[str], in_env: list[str]) -> str:
+    """The problems joined with "; ", the file's after its name, at most _MAX_PROBLEMS of them
+    and a count of the rest."""
     parts = ([f"{path}: {in_file[0]}", *in_file[1:]] if in_file else []) + in_env
     shown = parts[:_MAX_PROBLEMS]
     hidden = len(parts) - len(shown)
@@ -98,15 +135,15 @@ def describe_validation_error(
 def _relevant(errors: list[Any]) -> list[Any]:
     """The errors a user needs: of a `str | AuthorConfig` value, only the branch its type picks
     (a table gets the table's errors, such as an unknown key; anything else the string's)."""
-    kept = []
-    for error in errors:
-        loc, value = tuple(error["loc"]), error["input"]
-        if "str" in loc and isinstance(value, dict):
-            continue
-        if loc and loc[-1] == "AuthorConfig" and not isinstance(value, dict):
-            continue
-        kept.append(error)
-    return kept
+    return [error for error in errors if not _other_branch(error)]
+
+
+def _other_branch(error: Any) -> bool:
+    """An error of the union branch the value's type does not pick."""
+    loc, is_table = tuple(error["loc"]), isinstance(error["input"], dict)
+    if is_table:
+        return "str" in loc
+    return bool(loc) and loc[-1] == "AuthorConfig"
 
 
 _UNION_BRANCHES = {"str", "AuthorConfig"}  # pydantic's names for union branches, not keys
@@ -117,16 +154,24 @@ def _format_loc(loc: tuple[Any, ...], data: dict[str, Any]) -> str:
     parts: list[str] = []
     node: Any = data
     for item in loc:
-        if isinstance(item, int):
-            parts[-1] += f"[{item}]"
-        elif item in _UNION_BRANCHES:
+        if item in _UNION_BRANCHES:
             continue
+        node = _child(node, item)
+        if isinstance(item, int):
+            parts[-1] += f"[{item}]{_name_label(node)}"
         else:
             parts.append(str(item))
-        node = node[item] if isinstance(node, dict | list) and _has(node, item) else None
-        if parts and isinstance(item, int) and isinstance(node, dict) and "name" in node:
-            parts[-1] += f' ("{node["name"]}")'
     return ".".join(parts) or "(top level)"
+
+
+def _child(node: Any, item: Any) -> Any:
+    """The value at key or index `item` of `node`, None when there is none."""
+    return node[item] if isinstance(node, dict | list) and _has(node, item) else None
+
+
+def _name_label(node: Any) -> str:
+    """` ("me")` for a table with a name (a profile), else nothing."""
+    return f' ("{node["name"]}")' if isinstance(node, dict) and "name" in node else ""
 
 
 def _has(node: dict[str, Any] | list[Any], item: Any) -> bool:
@@ -137,15 +182,25 @@ def _has(node: dict[str, Any] | list[Any], item: Any) -> bool:
 
 def _did_you_mean(loc: tuple[Any, ...], root: type[BaseModel]) -> str:
     """` (did you mean 'smtp'?)` when an unknown key is close to a known one."""
-    model: Any = root
-    for item in loc[:-1]:
-        if isinstance(item, int) or item in _UNION_BRANCHES or model is None:
-            continue
-        fields = getattr(model, "model_fields", {})
-        model = _model_of(fields[item].annotation) if item in fields else None
-    known = list(getattr(model, "model_fields", {})) if model is not None else []
+    known = list(getattr(_model_at(loc[:-1], root), "model_fields", {}))
     close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _model_at(keys: tuple[Any, ...], root: type[BaseModel]) -> Any:
+    """The model of the table at `keys` below `root` (indexes and union branches skipped),
+    None when a key is not one of a model's fields."""
+    model: Any = root
+    for item in keys:
+        if isinstance(item, int) or item in _UNION_BRANCHES:
+            continue
+        fields = getattr(model, "model_fields", {})
+        if item not in fields:
+            return None
+        model = _model_of(fields[item].annotation)
+        if model is None:
+            return None
+    return model
 
 
 def _model_of(annotation: Any) -> Any:

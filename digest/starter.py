@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from digest.errors import ConfigError
 from digest.profile_edit.authors import clean_name
@@ -16,6 +16,7 @@ from digest.profile_edit.terms import clean_term
 
 if TYPE_CHECKING:
     from tomlkit.items import Array, InlineTable, Table
+    from tomlkit.toml_document import TOMLDocument
 
     ProfileTable = Table | InlineTable
 
@@ -48,20 +49,41 @@ def split_author_names(text: str) -> list[str]:
     Gordon Fraser`: two full names inside one `;` part) is refused with the rule, rather than
     read as the wrong people.
     """
-    if ";" in text:
-        names = [part.strip(" ,") for part in text.split(";") if part.strip(" ,")]
-        for name in names:
-            if name.count(",") > 1 or (name.count(",") == 1 and _two_full_names(name)):
-                raise ConfigError(f"authors: {name!r} looks like several names: {AUTHOR_LIST_RULE}")
-        return [" ".join(name.split()) for name in names]
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    for name in names:
-        if len(names) > 1 and len(name.split()) == 1:
-            raise ConfigError(
-                f"authors: {name!r} is a single word, so the list seems to hold 'Last, First' "
-                f"names: {AUTHOR_LIST_RULE}"
-            )
+    names = _semicolon_names(text) if ";" in text else _comma_names(text)
     return [" ".join(name.split()) for name in names]
+
+
+def _semicolon_names(text: str) -> list[str]:
+    """The `;`-separated names of `text`; ConfigError for a part that holds several names."""
+    names = [part.strip(" ,") for part in text.split(";") if part.strip(" ,")]
+    for name in names:
+        if _several_names(name):
+            raise ConfigError(f"authors: {name!r} looks like several names: {AUTHOR_LIST_RULE}")
+    return names
+
+
+def _several_names(name: str) -> bool:
+    """A `;` part with more than one comma, or one comma between two full names."""
+    commas = name.count(",")
+    return commas > 1 or (commas == 1 and _two_full_names(name))
+
+
+def _comma_names(text: str) -> list[str]:
+    """The comma-separated names of `text`; ConfigError when a list of several holds a single
+    word (a `Last, First` name split in two)."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    single = _single_word(names) if len(names) > 1 else None
+    if single is not None:
+        raise ConfigError(
+            f"authors: {single!r} is a single word, so the list seems to hold 'Last, First' "
+            f"names: {AUTHOR_LIST_RULE}"
+        )
+    return names
+
+
+def _single_word(names: Sequence[str]) -> str | None:
+    """The first of `names` that is a single word, None if none is."""
+    return next((name for name in names if len(name.split()) == 1), None)
 
 
 def _two_full_names(name: str) -> bool:
@@ -141,29 +163,50 @@ def starter_config(
 
     document = tomlkit.parse(example)
     profile = profile_tables(document)[0]
-    values: dict[str, Any] = {
-        "keywords": [clean_term(k) for k in keywords],
-        "authors": [clean_name(a) for a in authors],
-        "categories": list(categories),
-    }
-    for key in _INTERESTS:
-        if key in profile or values.get(key):
-            profile[key] = _multiline(values.get(key, []))
+    _set_interests(profile, _interests(keywords, authors, categories))
     profile["timezone"] = timezone
     if send_at:
         profile["send_at"] = send_at
     if email:
-        profile["email"] = [email.strip()]
-        fetch = document.get("fetch")
-        if fetch is not None and "contact" in fetch:
-            fetch["contact"] = email.strip()
+        _set_email(document, profile, email.strip())
     arxiv = document.get("sources", {}).get("arxiv")
     if arxiv is not None:
         arxiv["categories"] = list(categories)
-    text = tomlkit.dumps(document)
-    text = _SEED_FILES.sub(lambda m: "".join(f"# {line}\n" for line in m[0].splitlines()), text)
+    text = _SEED_FILES.sub(_commented, tomlkit.dumps(document))
     validate_text(text, path)
     return text
+
+
+def _interests(
+    keywords: Sequence[str], authors: Sequence[str], categories: Sequence[str]
+) -> dict[str, list[str]]:
+    """The reader's interests by profile key, terms and names checked and trimmed."""
+    return {
+        "keywords": [clean_term(k) for k in keywords],
+        "authors": [clean_name(a) for a in authors],
+        "categories": list(categories),
+    }
+
+
+def _set_interests(profile: ProfileTable, values: dict[str, list[str]]) -> None:
+    """Replace each of the example's interests with the reader's (none when not given), and
+    add those the example lacks."""
+    for key in _INTERESTS:
+        if key in profile or values.get(key):
+            profile[key] = _multiline(values.get(key, []))
+
+
+def _set_email(document: TOMLDocument, profile: ProfileTable, email: str) -> None:
+    """The reader's address as the profile's recipient and as the fetchers' contact."""
+    profile["email"] = [email]
+    fetch = document.get("fetch")
+    if fetch is not None and "contact" in fetch:
+        fetch["contact"] = email
+
+
+def _commented(found: re.Match[str]) -> str:
+    """The matched lines as TOML comments."""
+    return "".join(f"# {line}\n" for line in found[0].splitlines())
 
 
 def _multiline(values: Sequence[str]) -> Array:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
@@ -54,14 +55,17 @@ _SUPERSCRIPTS = dict(
         strict=True,
     )
 )
+_SCRIPTS = {"_": _SUBSCRIPTS, "^": _SUPERSCRIPTS}
 _SCRIPT = re.compile(r"([_^])(?:\{\s*([^{}\\$]{1,12}?)\s*\}|([A-Za-z0-9]))")
 
 
 def _script(found: re.Match[str]) -> str:
-    table = _SUBSCRIPTS if found[1] == "_" else _SUPERSCRIPTS
+    """A matched `_x` / `^{xy}` in Unicode small characters when each has one, else written so
+    pylatexenc keeps it readable."""
+    table = _SCRIPTS[found[1]]
     body = found[2] if found[2] is not None else found[3]
-    if all(ch in table for ch in body):
-        return "".join(table[ch] for ch in body)
+    if table.keys() >= set(body):
+        return "".join(map(table.__getitem__, body))
     # `n^{1/2}`: pylatexenc would drop the braces and write the ambiguous `n^1/2`
     return f"{found[1]}({body})" if len(body) > 1 else found[0]
 
@@ -148,6 +152,11 @@ def _command_end(text: str, start: int) -> int:
         # an accent: `\'e` takes the next letter, `\'{e}` its group
         if text[start + 1 : i] in _ACCENTS and i < len(text) and text[i] != "{":
             return i + 1
+    return _arguments_end(text, i)
+
+
+def _arguments_end(text: str, i: int) -> int:
+    """The index after the `{…}` arguments starting at `i` (none: `i`)."""
     while i < len(text) and text[i] == "{":
         end = _group_end(text, i)
         if end < 0:
@@ -174,13 +183,16 @@ class Readable:
             return 0
         if raw >= self.pieces[-1][1]:
             return len(self.text)
-        starts = [p[0] for p in self.pieces]
         # a start lies in the piece holding raw[raw], an end in the one holding raw[raw - 1]
-        index = bisect_right(starts, raw - 1 if end else raw) - 1
-        raw_start, _raw_end, start, stop, kept = self.pieces[index]
+        raw_start, _raw_end, start, stop, kept = self._piece_holding(raw - 1 if end else raw)
         if kept:
             return start + raw - raw_start
         return stop if end else start
+
+    def _piece_holding(self, raw: int) -> tuple[int, int, int, int, bool]:
+        """The piece that holds raw offset `raw`."""
+        starts = [p[0] for p in self.pieces]
+        return self.pieces[bisect_right(starts, raw) - 1]
 
     def spans(self, raw_spans: tuple[tuple[int, int], ...]) -> tuple[tuple[int, int], ...]:
         """Raw (start, end) spans moved onto the shown text (empty ones dropped)."""
@@ -192,7 +204,7 @@ class Readable:
 def readable(raw: str) -> Readable:
     """`raw` with its TeX math, commands and quotes read as Unicode text."""
     if not _SPECIAL.search(raw):
-        return Readable(raw, ((0, len(raw), 0, len(raw), True),) if raw else ())
+        return _as_is(raw)
     pieces: list[tuple[int, int, int, int, bool]] = []
     out: list[str] = []
     shown = 0
@@ -222,36 +234,70 @@ def readable(raw: str) -> Readable:
     return Readable("".join(out), tuple(pieces))
 
 
-def _piece_at(
-    raw: str, i: int, closes: dict[int, tuple[int, str]], convert: bool
-) -> tuple[int, str, bool]:
+# A TeX piece read: (its raw end, its text, kept as is); raw indexes of closing quotes due.
+_Piece = tuple[int, str, bool]
+_Closes = dict[int, tuple[int, str]]
+
+
+def _as_is(raw: str) -> Readable:
+    """A field without TeX: shown as it is, one kept piece (none when empty)."""
+    return Readable(raw, ((0, len(raw), 0, len(raw), True),) if raw else ())
+
+
+def _piece_at(raw: str, i: int, closes: _Closes, convert: bool) -> _Piece:
     """The TeX piece starting at `i`: (its end, its text, kept as is); `(i, "", True)` when
     none starts there."""
     if i in closes:
         length, text = closes.pop(i)
         return i + length, text, False
     ch = raw[i]
-    if not convert or ch not in "$\\`{":
+    if not convert or ch not in "$\\`{":  # most characters: a string test, no dict look-up
         return i, "", True
-    if ch == "$" or raw.startswith("\\(", i):
+    return _PIECE_READERS[ch](raw, i, closes)
+
+
+def _dollar_at(raw: str, i: int, closes: _Closes) -> _Piece:
+    """`$…$` or `$$…$$` math at `i`; none when the dollar opens no math (`$5 and $6`)."""
+    found = _MATH.match(raw, i)
+    if found:
+        return found.end(), _convert(found[0], math=True), False
+    return i, "", True
+
+
+def _backslash_at(raw: str, i: int, closes: _Closes) -> _Piece:
+    """`\\(…\\)` math, an escaped character (`\\%`) or a command with its arguments at `i`."""
+    if raw.startswith("\\(", i):
         found = _MATH.match(raw, i)
         if found:
             return found.end(), _convert(found[0], math=True), False
-        if ch == "$":
-            return i, "", True
-    if ch == "\\":
-        if i + 1 < len(raw) and raw[i + 1] in "$%&#_{}":
-            return i + 2, raw[i + 1], False  # an escaped character
-        end = _command_end(raw, i)
-        return end, _convert(raw[i:end], math=False), False
-    if ch == "`":
-        for pattern, size, opening, closing in _QUOTES:
-            found = pattern.match(raw, i)
-            if found:
-                closes[found.end() - size] = (size, closing)
-                return i + size, opening, False
-        return i, "", True
-    end = _group_end(raw, i)  # `{\bf P}ost`: a braced group holding a command
+    if i + 1 < len(raw) and raw[i + 1] in "$%&#_{}":
+        return i + 2, raw[i + 1], False  # an escaped character
+    end = _command_end(raw, i)
+    return end, _convert(raw[i:end], math=False), False
+
+
+def _quote_at(raw: str, i: int, closes: _Closes) -> _Piece:
+    """A TeX opening quote at `i` as its curly quote, its closing one noted in `closes`."""
+    for pattern, size, opening, closing in _QUOTES:
+        found = pattern.match(raw, i)
+        if found:
+            closes[found.end() - size] = (size, closing)
+            return i + size, opening, False
+    return i, "", True
+
+
+def _group_at(raw: str, i: int, closes: _Closes) -> _Piece:
+    """A braced group holding a command at `i` (`{\\bf P}ost`); a plain `{…}` is no piece."""
+    end = _group_end(raw, i)
     if end > 0 and "\\" in raw[i:end]:
         return end, _convert(raw[i:end], math=False), False
     return i, "", True
+
+
+# The character a TeX piece starts with -> what reads the piece there.
+_PIECE_READERS: dict[str, Callable[[str, int, _Closes], _Piece]] = {
+    "$": _dollar_at,
+    "\\": _backslash_at,
+    "`": _quote_at,
+    "{": _group_at,
+}

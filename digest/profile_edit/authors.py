@@ -10,10 +10,14 @@ from digest.errors import ConfigError, UnchangedError
 from digest.match import same_person
 from digest.profile_edit.document import (
     append_item,
+    array_values,
+    delete_items,
     edit_config,
     find_profile,
     load_document,
+    matching_indexes,
     profile_array,
+    quoted,
 )
 
 if TYPE_CHECKING:
@@ -58,11 +62,9 @@ def _clean_ids(openalex: str, orcid: str) -> dict[str, str]:
     """The given ids, normalised (`https://openalex.org/A…` → `A…`); ConfigError if malformed."""
     from digest.ids import normalise_openalex, normalise_orcid
 
+    given = (("openalex", openalex, normalise_openalex), ("orcid", orcid, normalise_orcid))
     try:
-        ids = {
-            "openalex": normalise_openalex(openalex) if openalex else "",
-            "orcid": normalise_orcid(orcid) if orcid else "",
-        }
+        ids = {key: normalise(value) for key, value, normalise in given if value}
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     return {key: value for key, value in ids.items() if value}
@@ -97,15 +99,9 @@ def follow(
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         authors = profile_array(profile, "authors", path, profile_name)
-        entries = list(authors.unwrap()) if authors is not None else []
+        entries = array_values(authors)
         existing = _who_is(entries, author)
-        for alias in aliases:
-            taken = _who_is(entries, alias)
-            if taken and taken != existing[:1]:
-                raise ConfigError(
-                    f"{path}: profile {profile_name!r} already follows "
-                    f"{_entry_name(entries[taken[0]])!r}, whom the matcher takes {alias!r} for"
-                )
+        _refuse_taken_aliases(path, profile_name, entries, existing, aliases)
         if existing and ids and authors is not None:
             return _add_ids(path, profile_name, authors, entries, existing[0], aliases, ids)
         if existing:
@@ -116,6 +112,19 @@ def follow(
         return f"profile {profile_name}: now following {author!r}{_ids_text(ids)}{also}"
 
     return edit_config(path, change)
+
+
+def _refuse_taken_aliases(
+    path: Path, profile_name: str, entries: list[Any], existing: list[int], aliases: Sequence[str]
+) -> None:
+    """ConfigError when an alias matches a followed entry other than the author's own."""
+    for alias in aliases:
+        taken = _who_is(entries, alias)
+        if taken and taken != existing[:1]:
+            raise ConfigError(
+                f"{path}: profile {profile_name!r} already follows "
+                f"{_entry_name(entries[taken[0]])!r}, whom the matcher takes {alias!r} for"
+            )
 
 
 def _add_aliases(
@@ -129,7 +138,7 @@ def _add_aliases(
 ) -> str:
     """Add the aliases the followed entry `index` lacks; refuse when it lacks none."""
     entry = entries[index]
-    new = [a for a in aliases if not _who_is([entry], a)]
+    new = _new_aliases(entry, aliases)
     followed = _entry_name(entry)
     if not new or authors is None:
         same = "" if followed == given else f" ({given!r} names the same person)"
@@ -137,6 +146,11 @@ def _add_aliases(
     authors[index] = _author_item(_spellings(entry), new)
     spelled = ", ".join(repr(a) for a in new)
     return f"profile {profile_name}: {followed!r} is now also matched as {spelled}"
+
+
+def _new_aliases(entry: Any, aliases: Sequence[str]) -> list[str]:
+    """The aliases the followed entry does not match yet."""
+    return [a for a in aliases if not _who_is([entry], a)]
 
 
 def _ids_text(ids: dict[str, str]) -> str:
@@ -157,20 +171,33 @@ def _add_ids(
     the same kind, which names another person."""
     entry = entries[index]
     followed = _entry_name(entry)
-    known = {
-        k: str(entry[k]) for k in ("openalex", "orcid") if isinstance(entry, dict) and k in entry
-    }
-    for key, value in ids.items():
-        if known.get(key) and known[key] != value:
-            raise ConfigError(
-                f"{path}: profile {profile_name!r} already follows {followed!r} as "
-                f"{key} {known[key]!r}: another person of the same name; unfollow first"
-            )
-    new_aliases = [a for a in aliases if not _who_is([entry], a)]
+    known = _known_ids(entry)
+    other = _clashing_id(known, ids)
+    if other is not None:
+        raise ConfigError(
+            f"{path}: profile {profile_name!r} already follows {followed!r} as "
+            f"{other} {known[other]!r}: another person of the same name; unfollow first"
+        )
+    new_aliases = _new_aliases(entry, aliases)
     spellings = _spellings(entry)
     item = _author_item(spellings, new_aliases, {**known, **ids})
     authors[index] = item
     return f"profile {profile_name}: {followed!r} is now followed by id{_ids_text(ids)}"
+
+
+def _known_ids(entry: Any) -> dict[str, str]:
+    """The ids a followed entry already has (a plain name has none)."""
+    if not isinstance(entry, dict):
+        return {}
+    return {key: str(entry[key]) for key in ("openalex", "orcid") if key in entry}
+
+
+def _clashing_id(known: dict[str, str], ids: dict[str, str]) -> str | None:
+    """The kind of a given id that differs from the one the entry has, None when none does."""
+    for key, value in ids.items():
+        if known.get(key) and known[key] != value:
+            return key
+    return None
 
 
 def _author_item(
@@ -184,12 +211,18 @@ def _author_item(
     every = [*known, *aliases]
     if not every and not ids:
         return tomlkit.string(name)
+    return _inline_author(name, every, ids or {})
+
+
+def _inline_author(name: str, aliases: list[str], ids: dict[str, str]) -> Any:
+    """`{ name = "…", aliases = [...], openalex = "…", orcid = "…" }` (no aliases key when
+    there are none), as tomlkit would read it from the file."""
+    import tomlkit
+
     parts = [f"name = {tomlkit.string(name).as_string()}"]
-    if every:
-        parts.append(f"aliases = {tomlkit.item(every).as_string()}")
-    parts.extend(
-        f"{key} = {tomlkit.string(value).as_string()}" for key, value in (ids or {}).items()
-    )
+    if aliases:
+        parts.append(f"aliases = {tomlkit.item(aliases).as_string()}")
+    parts.extend(f"{key} = {tomlkit.string(value).as_string()}" for key, value in ids.items())
     return tomlkit.parse(f"x = {{ {', '.join(parts)} }}")["x"]
 
 
@@ -200,24 +233,37 @@ def unfollow(path: Path, profile_name: str, author: str) -> str:
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         authors = profile_array(profile, "authors", path, profile_name)
-        entries = list(authors.unwrap()) if authors is not None else []
-        exact = [i for i, e in enumerate(entries) if wanted in _spellings(e)]
-        hits = exact or _who_is(entries, wanted)
-        if authors is None or not hits:
-            listed = ", ".join(repr(_entry_name(e)) for e in entries) or "none"
+        entries = array_values(authors)
+        index = _followed_index(path, profile_name, entries, wanted)
+        if authors is None or index is None:
             raise ConfigError(
-                f"{path}: profile {profile_name!r} does not follow {wanted!r} (authors: {listed})"
+                f"{path}: profile {profile_name!r} does not follow {wanted!r} "
+                f"(authors: {quoted(map(_entry_name, entries))})"
             )
-        if len(hits) > 1:
-            names = ", ".join(repr(_entry_name(entries[i])) for i in hits)
-            raise ConfigError(
-                f"{path}: {wanted!r} could be any of {names} in profile {profile_name!r}; "
-                "give the name exactly as written"
-            )
-        del authors[hits[0]]
-        return f"profile {profile_name}: no longer following {_entry_name(entries[hits[0]])!r}"
+        del authors[index]
+        return f"profile {profile_name}: no longer following {_entry_name(entries[index])!r}"
 
     return edit_config(path, change)
+
+
+def _followed_index(path: Path, profile_name: str, entries: list[Any], wanted: str) -> int | None:
+    """The index of the followed entry `wanted` names (an exact spelling first, else any the
+    matcher takes for it), None for none; ConfigError when it could be several."""
+    hits = _named(entries, wanted)
+    if len(hits) > 1:
+        names = quoted(_entry_name(entries[i]) for i in hits)
+        raise ConfigError(
+            f"{path}: {wanted!r} could be any of {names} in profile {profile_name!r}; "
+            "give the name exactly as written"
+        )
+    return hits[0] if hits else None
+
+
+def _named(entries: list[Any], wanted: str) -> list[int]:
+    """The indexes of the entries spelt exactly `wanted`, else of those the matcher takes for
+    it."""
+    exact = [i for i, e in enumerate(entries) if wanted in _spellings(e)]
+    return exact or _who_is(entries, wanted)
 
 
 def mute_author(path: Path, profile_name: str, author: str) -> str:
@@ -231,7 +277,7 @@ def mute_author(path: Path, profile_name: str, author: str) -> str:
 def _mute_in(document: TOMLDocument, path: Path, profile_name: str, author: str) -> str:
     profile = find_profile(document, profile_name, path)
     muted = profile_array(profile, "mute_authors", path, profile_name)
-    entries = [str(m) for m in muted.unwrap()] if muted is not None else []
+    entries = [str(m) for m in array_values(muted)]
     taken = [m for m in entries if same_person(m, author)]
     if taken:
         raise UnchangedError(f"{path}: profile {profile_name!r} already mutes {taken[0]!r}")
@@ -248,19 +294,11 @@ def unfollow_or_mute(path: Path, profile_name: str, author: str) -> Literal["unf
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         authors = profile_array(profile, "authors", path, profile_name)
-        entries = list(authors.unwrap()) if authors is not None else []
-        hits = [i for i, e in enumerate(entries) if author in _spellings(e)]
-        hits = hits or _who_is(entries, author)
-        if authors is None or not hits:
+        index = _followed_index(path, profile_name, array_values(authors), author)
+        if authors is None or index is None:
             _mute_in(document, path, profile_name, author)
             return "muted"
-        if len(hits) > 1:
-            names = ", ".join(repr(_entry_name(entries[i])) for i in hits)
-            raise ConfigError(
-                f"{path}: {author!r} could be any of {names} in profile {profile_name!r}; "
-                "give the name exactly as written"
-            )
-        del authors[hits[0]]
+        del authors[index]
         return "unfollowed"
 
     return "unfollowed" if edit_config(path, change) == "unfollowed" else "muted"
@@ -273,17 +311,15 @@ def unmute_author(path: Path, profile_name: str, author: str) -> str:
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         muted = profile_array(profile, "mute_authors", path, profile_name)
-        entries = [str(m) for m in muted.unwrap()] if muted is not None else []
-        hits = [i for i, m in enumerate(entries) if m == wanted or same_person(m, wanted)]
+        entries = [str(m) for m in array_values(muted)]
+        hits = matching_indexes(entries, wanted, same_person)
         if muted is None or not hits:
-            listed = ", ".join(repr(m) for m in entries) or "none"
             raise ConfigError(
                 f"{path}: profile {profile_name!r} does not mute {wanted!r} "
-                f"(mute_authors: {listed})"
+                f"(mute_authors: {quoted(entries)})"
             )
-        for index in reversed(hits):
-            del muted[index]
-        removed = ", ".join(repr(entries[i]) for i in hits)
+        delete_items(muted, hits)
+        removed = quoted(entries[i] for i in hits)
         return f"profile {profile_name}: no longer leaving out papers by {removed}"
 
     return edit_config(path, change)
@@ -293,4 +329,4 @@ def follows(path: Path, profile_name: str, author: str) -> bool:
     """True when the profile follows someone the matcher takes `author` for."""
     profile = find_profile(load_document(path), profile_name, path)
     authors = profile_array(profile, "authors", path, profile_name)
-    return bool(_who_is(list(authors.unwrap()) if authors is not None else [], author))
+    return bool(_who_is(array_values(authors), author))

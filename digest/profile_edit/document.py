@@ -8,7 +8,7 @@ import os
 import stat
 import tempfile
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -57,16 +57,8 @@ def write_atomically(path: Path, text: str, *, new_file_mode: int = 0o600) -> No
     as it was.
     """
     target = Path(os.path.realpath(path))
-    try:
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        mode = new_file_mode
-    try:
-        handle, temp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=target.parent
-        )
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
+    mode = _mode_of(target, new_file_mode)
+    handle, temp_name = _temp_file_beside(target, path)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
             out.write(text)
@@ -81,6 +73,23 @@ def write_atomically(path: Path, text: str, *, new_file_mode: int = 0o600) -> No
             raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
         raise
     _fsync_directory(target.parent)
+
+
+def _mode_of(target: Path, new_file_mode: int) -> int:
+    """The permission bits of `target`, `new_file_mode` when there is no such file yet."""
+    try:
+        return stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        return new_file_mode
+
+
+def _temp_file_beside(target: Path, path: Path) -> tuple[int, str]:
+    """A new temp file in `target`'s directory, open: (its descriptor, its name);
+    ConfigError naming `path` when none can be made."""
+    try:
+        return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -166,6 +175,29 @@ def profile_array(profile: ProfileTable, key: str, path: Path, name: str) -> Arr
     return value
 
 
+def array_values(array: Array | None) -> list[Any]:
+    """The plain values of a profile's list (`profile_array`), none when it has no such list."""
+    return list(array.unwrap()) if array is not None else []
+
+
+def matching_indexes(
+    values: Sequence[str], wanted: str, same: Callable[[str, str], bool]
+) -> list[int]:
+    """The indexes of the values equal to `wanted` or the same as it by `same`."""
+    return [i for i, value in enumerate(values) if value == wanted or same(value, wanted)]
+
+
+def delete_items(array: Array, indexes: Sequence[int]) -> None:
+    """Delete the items at `indexes` (in increasing order) from `array`."""
+    for index in reversed(indexes):
+        del array[index]
+
+
+def quoted(values: Iterable[str]) -> str:
+    """`'a', 'b'`: the values quoted, comma-separated; "none" when there are none."""
+    return ", ".join(repr(value) for value in values) or "none"
+
+
 def append_item(
     document: TOMLDocument, profile: ProfileTable, key: str, array: Array | None, value: Any
 ) -> None:
@@ -186,17 +218,30 @@ def set_new_key(document: TOMLDocument, profile: ProfileTable, key: str, value: 
     if isinstance(profile, InlineTable):
         profile[key] = value
         return
-    order = list(ProfileConfig.model_fields)
-    rank = order.index(key) if key in order else len(order)
-    present = [k.key for k, _ in profile.value.body if k is not None]
-    before = [k for k in present if k in order and order.index(k) < rank]
-    after = max(before, key=order.index) if before else (present[-1] if present else None)
+    after = _key_before(profile, key)
     if after is None:
         profile[key] = value
         return
     tables = document["profiles"]
     index = next(i for i, table in enumerate(tables) if table is profile)
     tables[index] = table_with_key_after(profile, after, key, tomlkit.item(value))
+
+
+def _key_before(profile: Table, key: str) -> str | None:
+    """The key of `profile` a new `key` goes after: the last of those that precede it in
+    ProfileConfig's order, else the table's last key; None for an empty table."""
+    rank = {name: i for i, name in enumerate(ProfileConfig.model_fields)}
+    own = rank.get(key, len(rank))
+    present = _keys(profile)
+    before = [k for k in present if rank.get(k, own) < own]
+    if before:
+        return max(before, key=rank.__getitem__)
+    return present[-1] if present else None
+
+
+def _keys(table: Table) -> list[str]:
+    """The keys of a table, in file order."""
+    return [k.key for k, _ in table.value.body if k is not None]
 
 
 def table_with_key_after(table: Table, after: str, key: str, value: Item) -> Table:

@@ -4,7 +4,7 @@ add-keyword`, `set`, `add-group`, ...)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -13,9 +13,13 @@ from digest.profile_edit.document import (
     SINGULAR,
     TermList,
     append_item,
+    array_values,
+    delete_items,
     edit_config,
     find_profile,
+    matching_indexes,
     profile_array,
+    quoted,
     set_new_key,
 )
 
@@ -42,17 +46,21 @@ def clean_term(term: str) -> str:
 def same_term(a: str, b: str) -> bool:
     """True when the matcher treats `a` and `b` as one term: case, accents, word breaks
     (`KV cache` = `KV-cache`) and singular/plural (`cache` = `caches`) aside."""
-    from digest.match import compile_term, plural_forms
+    from digest.match import compile_term
 
     first, second = compile_term(a), compile_term(b)
     if first.prefix != second.prefix or not first.usable or not second.usable:
         return False
     if first.letters == second.letters:
         return True
-    return not first.prefix and (
-        second.letters in plural_forms(first.letters)
-        or first.letters in plural_forms(second.letters)
-    )
+    return not first.prefix and _plural_pair(first.letters, second.letters)
+
+
+def _plural_pair(first: str, second: str) -> bool:
+    """One of the two (folded) words is a plural form of the other."""
+    from digest.match import plural_forms
+
+    return second in plural_forms(first) or first in plural_forms(second)
 
 
 def covering_term(existing: Sequence[str], term: str) -> str | None:
@@ -62,17 +70,34 @@ def covering_term(existing: Sequence[str], term: str) -> str | None:
     Decided by the matcher itself: an existing term covers `term` when it matches a paper
     whose title is `term`'s own text. A term ending in `*` is covered only by another one.
     """
-    from digest.match import compile_term, match_profiles
+    from digest.match import match_profiles
     from digest.models import Paper, Profile
 
-    prefix = compile_term(term).prefix
-    candidates = [e for e in existing if compile_term(e).prefix or not prefix]
+    candidates = _may_cover(existing, term)
     if not candidates:
         return None
     profiles = [Profile(str(i), keywords=(e,)) for i, e in enumerate(candidates)]
     paper = Paper(key="term", title=term.strip().rstrip("*"))
     matched = match_profiles([paper], profiles)
     return next((e for i, e in enumerate(candidates) if matched[str(i)]), None)
+
+
+def _may_cover(existing: Sequence[str], term: str) -> list[str]:
+    """The existing terms that may cover `term`: all, or only prefix terms (`…*`) when `term`
+    is one."""
+    from digest.match import compile_term
+
+    if not compile_term(term).prefix:
+        return list(existing)
+    return [e for e in existing if compile_term(e).prefix]
+
+
+# What adding to and removing from a term list did, by list.
+_ADDED = {"keywords": "added the keyword", "exclude": "now leaving out papers that mention"}
+_REMOVED = {
+    "keywords": "removed the keyword",
+    "exclude": "no longer leaving out papers that mention",
+}
 
 
 def add_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
@@ -83,7 +108,7 @@ def add_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         terms = profile_array(profile, key, path, profile_name)
-        current = [str(t) for t in terms.unwrap()] if terms is not None else []
+        current = [str(t) for t in array_values(terms)]
         for existing in current:
             if same_term(existing, term):
                 same = "" if existing == term else f" ({term!r} is the same term for matching)"
@@ -98,9 +123,7 @@ def add_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
                 f"which covers {term!r}"
             )
         append_item(document, profile, key, terms, term)
-        if key == "keywords":
-            return f"profile {profile_name}: added the keyword {term!r}"
-        return f"profile {profile_name}: now leaving out papers that mention {term!r}"
+        return f"profile {profile_name}: {_ADDED[key]} {term!r}"
 
     return edit_config(path, change)
 
@@ -112,20 +135,16 @@ def remove_term(path: Path, profile_name: str, key: TermList, term: str) -> str:
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         terms = profile_array(profile, key, path, profile_name)
-        current = [str(t) for t in terms.unwrap()] if terms is not None else []
+        current = [str(t) for t in array_values(terms)]
         wanted = term.strip()
-        hits = [i for i, t in enumerate(current) if t == wanted or same_term(t, wanted)]
+        hits = matching_indexes(current, wanted, same_term)
         if terms is None or not hits:
-            listed = ", ".join(repr(t) for t in current) or "none"
             raise ConfigError(
-                f"{path}: profile {profile_name!r} has no {singular} {wanted!r} ({key}: {listed})"
+                f"{path}: profile {profile_name!r} has no {singular} {wanted!r} "
+                f"({key}: {quoted(current)})"
             )
-        for index in reversed(hits):
-            del terms[index]
-        removed = ", ".join(repr(current[i]) for i in hits)
-        if key == "keywords":
-            return f"profile {profile_name}: removed the keyword {removed}"
-        return f"profile {profile_name}: no longer leaving out papers that mention {removed}"
+        delete_items(terms, hits)
+        return f"profile {profile_name}: {_REMOVED[key]} {quoted(current[i] for i in hits)}"
 
     return edit_config(path, change)
 
@@ -145,8 +164,6 @@ Setting = Literal[
     "email",
 ]
 SETTINGS: tuple[Setting, ...] = get_args(Setting)
-_LISTS = frozenset({"categories", "days", "email"})
-_NUMBERS = frozenset({"max_items", "window_days", "first_run_days"})
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 # Keys with their own commands: `set` sends the reader there.
@@ -168,20 +185,50 @@ def setting_value(key: str, value: str) -> Any:
         raise ConfigError(f"{key} cannot be set: use {_EDITED_ELSEWHERE[key]}")
     if key not in SETTINGS:
         raise ConfigError(f"no setting {key!r} (settings: {', '.join(SETTINGS)})")
+    return _SETTING_READERS.get(key, _text_setting)(key, value)
+
+
+def _text_setting(key: str, value: str) -> str:
+    """A setting given as text (`send_at`, `timezone`, `cadence`): the text, trimmed."""
+    return value.strip()
+
+
+def _categories_setting(key: str, value: str) -> list[str]:
+    """`categories`: checked arXiv categories (`clean_categories`)."""
+    return clean_categories(value.strip())
+
+
+def _list_setting(key: str, value: str) -> list[str]:
+    """A list (`days`, `email`): comma-, semicolon- or space-separated; empty: none."""
+    return [part for part in re.split(r"[,;\s]+", value.strip()) if part]
+
+
+def _number_setting(key: str, value: str) -> int:
+    """A whole number; ConfigError for anything else."""
     text = value.strip()
-    if key == "categories":
-        return clean_categories(text)
-    if key in _LISTS:
-        return [part for part in re.split(r"[,;\s]+", text) if part]
-    if key in _NUMBERS:
-        if not re.fullmatch(r"[+-]?\d{1,9}", text):
-            raise ConfigError(f"{key}: {value!r} is not a whole number")
-        return int(text)
-    if key == "send_empty":
-        if text.lower() not in _TRUE | _FALSE:
-            raise ConfigError(f"{key}: {value!r} is not true or false")
-        return text.lower() in _TRUE
-    return text
+    if not re.fullmatch(r"[+-]?\d{1,9}", text):
+        raise ConfigError(f"{key}: {value!r} is not a whole number")
+    return int(text)
+
+
+def _boolean_setting(key: str, value: str) -> bool:
+    """true/yes/on/1 or false/no/off/0, in any case; ConfigError for anything else."""
+    word = value.strip().lower()
+    if word not in _TRUE | _FALSE:
+        raise ConfigError(f"{key}: {value!r} is not true or false")
+    return word in _TRUE
+
+
+# A setting -> what reads its value (any other: `_text_setting`).
+_SETTING_READERS: dict[str, Callable[[str, str], Any]] = {
+    "categories": _categories_setting,
+    "days": _list_setting,
+    "email": _list_setting,
+    "max_items": _number_setting,
+    "window_days": _number_setting,
+    "first_run_days": _number_setting,
+    "send_empty": _boolean_setting,
+}
 
 
 def set_value(path: Path, profile_name: str, key: str, value: str) -> str:
@@ -218,20 +265,30 @@ def _group_terms(text: str) -> list[str]:
             f"a group needs at least two terms, comma-separated (got {text!r}); "
             "for one term use add-keyword"
         )
+    repeated = _repeated_term(terms)
+    if repeated is not None:
+        term, earlier = repeated
+        raise ConfigError(f"{term!r} is the same term as {earlier!r} in {text!r}")
+    return terms
+
+
+def _repeated_term(terms: Sequence[str]) -> tuple[str, str] | None:
+    """The first term that is the same as an earlier one, with that one; None if none is."""
     for i, term in enumerate(terms):
         for earlier in terms[:i]:
             if same_term(earlier, term):
-                raise ConfigError(f"{term!r} is the same term as {earlier!r} in {text!r}")
-    return terms
+                return term, earlier
+    return None
 
 
 def _same_group(a: Sequence[str], b: Sequence[str]) -> bool:
     """Both groups hold the same terms, in any order, as the matcher compares them."""
-    return (
-        len(a) == len(b)
-        and all(any(same_term(x, y) for y in b) for x in a)
-        and all(any(same_term(y, x) for x in a) for y in b)
-    )
+    return len(a) == len(b) and _all_found(a, b) and _all_found(b, a)
+
+
+def _all_found(terms: Sequence[str], group: Sequence[str]) -> bool:
+    """Every one of `terms` is the same term as one of `group`."""
+    return all(any(same_term(term, other) for other in group) for term in terms)
 
 
 def _shown(group: Sequence[str]) -> str:
@@ -245,7 +302,7 @@ def add_group(path: Path, profile_name: str, text: str) -> str:
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         groups = profile_array(profile, "all_of", path, profile_name)
-        current = [[str(t) for t in g] for g in groups.unwrap()] if groups is not None else []
+        current = [[str(t) for t in g] for g in array_values(groups)]
         for existing in current:
             if _same_group(existing, terms):
                 raise ConfigError(
@@ -265,7 +322,7 @@ def remove_group(path: Path, profile_name: str, text: str) -> str:
     def change(document: TOMLDocument) -> str:
         profile = find_profile(document, profile_name, path)
         groups = profile_array(profile, "all_of", path, profile_name)
-        current = [[str(t) for t in g] for g in groups.unwrap()] if groups is not None else []
+        current = [[str(t) for t in g] for g in array_values(groups)]
         hits = [i for i, g in enumerate(current) if _same_group(g, terms)]
         if groups is None or not hits:
             listed = "; ".join(_shown(g) for g in current) or "none"
@@ -273,8 +330,7 @@ def remove_group(path: Path, profile_name: str, text: str) -> str:
                 f"{path}: profile {profile_name!r} has no all_of group {_shown(terms)} "
                 f"(all_of: {listed})"
             )
-        for index in reversed(hits):
-            del groups[index]
+        delete_items(groups, hits)
         return f"profile {profile_name}: removed the all_of group {_shown(current[hits[0]])}"
 
     return edit_config(path, change)
