@@ -167,6 +167,7 @@ class MaildirMailer:
 
 
 def _is_loopback(host: str) -> bool:
+    """Whether `host` is this machine (localhost or a loopback address)."""
     if host == "localhost":
         return True
     try:
@@ -271,6 +272,7 @@ class SmtpMailer:
         self.where = f"{config.host}:{config.effective_port}"
 
     def _tls_context(self) -> ssl.SSLContext:
+        """The TLS context: the system's CAs or `ca_file`, verification as configured."""
         context = ssl.create_default_context(
             cafile=str(self.config.ca_file) if self.config.ca_file else None
         )
@@ -313,6 +315,7 @@ class SmtpMailer:
             watchdog.stop()
 
     def _open(self, watchdog: _Watchdog) -> _Session:
+        """A connected session, secured as `security` says (not logged in)."""
         config = self.config
         timeout = min(config.timeout, config.deadline_seconds)
         if config.security == "ssl":
@@ -506,8 +509,10 @@ def redact(text: str, username: str, password: str | None) -> str:
 
 
 def _text(message: bytes | str) -> str:
+    """A server reply as text."""
     return message.decode(errors="replace") if isinstance(message, bytes) else str(message)
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:
+    """`code text` of an SMTP error reply."""
     return f"{exc.smtp_code} {_text(exc.smtp_error)}"

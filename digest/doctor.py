@@ -105,6 +105,7 @@ def check_config(settings: Settings) -> Check:
 
 
 def _count(n: int, noun: str) -> str:
+    """`1 noun`, `2 nouns`."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
@@ -398,6 +399,7 @@ _SMTP_PROBLEMS: tuple[tuple[type[BaseException], Callable[[Any, SmtpConfig], str
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:
+    """`code text` of an SMTP error reply."""
     text = exc.smtp_error
     return f"{exc.smtp_code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
 

@@ -133,6 +133,7 @@ _PROCESS_SECRET = secrets.token_urlsafe(32)
 
 
 def _read_secret(path: Path) -> str:
+    """The secret stored at `path`; ConfigError when unreadable or too short."""
     try:
         value = path.read_text().strip()
     except OSError as exc:
@@ -150,6 +151,7 @@ _CODES = {"like": "l", "dislike": "d", MUTE_AUTHOR: "a:", MUTE_TERM: "t:"}
 
 
 def _encode(action: str) -> str:
+    """An action as the token spells it."""
     if action in _CODES:
         return _CODES[action]
     prefix = MUTE_AUTHOR if action.startswith(MUTE_AUTHOR) else MUTE_TERM
@@ -157,6 +159,7 @@ def _encode(action: str) -> str:
 
 
 def _decode(code: str) -> str:
+    """The action a token's code spells ('' for none)."""
     for action, short in _CODES.items():
         if code == short and not action.endswith(":"):
             return action
@@ -277,6 +280,7 @@ def _well_formed(payload: Any) -> bool:
 
 
 def _minutes(span: timedelta) -> str:
+    """A span in whole minutes, in words."""
     minutes = int(span.total_seconds() // 60)
     return f"{minutes} minute{'' if minutes == 1 else 's'}"
 

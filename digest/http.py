@@ -35,8 +35,10 @@ import tenacity
 
 from digest import __version__
 from digest.errors import SourceDeadlineError, SourceError
-from digest.http_body import ACCEPT_ENCODING, TooLarge, Undecodable, read_body
-from digest.http_transport import DEADLINE, DeadlineTransport
+from digest.http_body import ACCEPT_ENCODING as ACCEPT_ENCODING
+from digest.http_body import TooLarge, Undecodable, read_body
+from digest.http_transport import DEADLINE
+from digest.http_transport import DeadlineTransport as DeadlineTransport
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +201,7 @@ class PoliteClient:
         return self._policies[max(fitting, key=len)]
 
     def _lane(self, group: str) -> _Lane:
+        """The pacing lane of a host group (made on first use)."""
         with self._lanes_lock:
             return self._lanes.setdefault(group, _Lane())
 
@@ -247,6 +250,7 @@ class PoliteClient:
         raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
+        """Seconds before the next try: the server's Retry-After, else backoff with jitter."""
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
             return exc.retry_after
@@ -352,6 +356,7 @@ class PoliteClient:
         validators: Validators | None,
         accept: Collection[int],
     ) -> Fetched:
+        """The Fetched for a response: 304 not modified, a retryable status, or the body."""
         status = response.status_code
         if status == 304:
             return Fetched(url, status, validators=validators or Validators(), not_modified=True)

@@ -42,7 +42,8 @@ from digest.app import App, Clock, plan_digest, plan_digests, system_clock
 from digest.errors import ConfigError, DigestError, StoreError
 from digest.feedback import Ask, LinkError, apply, form_linker, sign, signing_secret, verify
 from digest.models import Feedback
-from digest.page_cache import Page, PageCache
+from digest.page_cache import Page
+from digest.page_cache import PageCache as PageCache
 from digest.preview import open_preview_app
 from digest.render import render_digest
 from digest.serve_guard import MAX_FORM_BYTES as MAX_FORM_BYTES
@@ -76,12 +77,14 @@ class ServeOptions:
 
 
 def _settings(options: ServeOptions) -> Settings:
+    """The config as it is now (read on every request)."""
     from digest.settings import load_settings
 
     return load_settings(options.config)
 
 
 def _db_path(settings: Settings, options: ServeOptions) -> Path:
+    """The database: `--db`, else `[store] path`."""
     return options.db or settings.resolve(settings.store.path)
 
 
@@ -103,6 +106,7 @@ def _problem(exc: DigestError) -> Response:
 
 @contextmanager
 def _preview_app(options: ServeOptions) -> Iterator[App]:
+    """A read-only app for rendering previews, on the server's clock."""
     app = open_preview_app(_settings(options), options.db)
     app.clock = options.clock
     try:
@@ -125,6 +129,7 @@ def _writable_store(settings: Settings, options: ServeOptions) -> Iterator[Store
 
 
 def _profile(settings: Settings, name: str) -> bool:
+    """Whether the config has a profile named `name`."""
     return any(p.name == name for p in settings.profiles)
 
 
@@ -183,6 +188,7 @@ def index_page(options: ServeOptions) -> Response:
 
 
 def _index_html(options: ServeOptions) -> Page:
+    """Render the index page."""
     with _preview_app(options) as app:
         profiles = app.settings.profile_records()
         rows = []
@@ -205,6 +211,7 @@ def digest_page(options: ServeOptions, name: str) -> Response:
 
 
 def _digest_html(options: ServeOptions, name: str) -> Page:
+    """Render the profile's next digest with its feedback buttons."""
     with _preview_app(options) as app:
         if not _profile(app.settings, name):
             return 404, page("Not found", no_profile_body(name))
