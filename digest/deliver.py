@@ -19,6 +19,7 @@ import socket
 import ssl
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.charset import Charset
 from email.header import Header
@@ -166,6 +167,7 @@ class MaildirMailer:
 
 
 def _is_loopback(host: str) -> bool:
+    """Whether `host` is this machine (localhost or a loopback address)."""
     if host == "localhost":
         return True
     try:
@@ -270,6 +272,7 @@ class SmtpMailer:
         self.where = f"{config.host}:{config.effective_port}"
 
     def _tls_context(self) -> ssl.SSLContext:
+        """The TLS context: the system's CAs or `ca_file`, verification as configured."""
         context = ssl.create_default_context(
             cafile=str(self.config.ca_file) if self.config.ca_file else None
         )
@@ -312,6 +315,7 @@ class SmtpMailer:
             watchdog.stop()
 
     def _open(self, watchdog: _Watchdog) -> _Session:
+        """A connected session, secured as `security` says (not logged in)."""
         config = self.config
         timeout = min(config.timeout, config.deadline_seconds)
         if config.security == "ssl":
@@ -321,20 +325,24 @@ class SmtpMailer:
         if config.security == "none" and not _is_loopback(config.host):
             log.warning("sending to %s without TLS: only do this on a loopback relay", self.where)
         smtp = _Session(watchdog, config.host, config.effective_port, timeout)
-        try:
-            if config.security == "starttls":
-                smtp.ehlo()
-                if not smtp.has_extn("starttls"):
-                    raise DeliveryError(
-                        f"{self.where} does not offer STARTTLS; refusing to send in clear text",
-                        permanent=True,
-                    )
-                smtp.starttls(context=self._tls_context())
-                smtp.ehlo()
-        except BaseException:
-            smtp.close()
-            raise
+        if config.security == "starttls":
+            try:
+                self._start_tls(smtp)
+            except BaseException:
+                smtp.close()
+                raise
         return smtp
+
+    def _start_tls(self, smtp: _Session) -> None:
+        """Upgrade a plain session with STARTTLS; a permanent DeliveryError if not offered."""
+        smtp.ehlo()
+        if not smtp.has_extn("starttls"):
+            raise DeliveryError(
+                f"{self.where} does not offer STARTTLS; refusing to send in clear text",
+                permanent=True,
+            )
+        smtp.starttls(context=self._tls_context())
+        smtp.ehlo()
 
     def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> Mapping[str, str]:
         """Log in if configured, send, and return the recipients the server refused.
@@ -354,56 +362,78 @@ class SmtpMailer:
             ) from None
 
     def _send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> Mapping[str, str]:
-        refused: dict[str, str] = {}
-        sent = False
+        """Deliver `raw` in one session: the recipients refused at RCPT; DeliveryError (not yet
+        redacted) when the message was not delivered."""
+        progress = _Progress()
         try:
             with self.session() as smtp:
-                password = self.config.secret()
-                if self.config.username:
-                    smtp.login(self.config.username, password or "")
-                refused = self._envelope(smtp, sender, recipients)
-                try:
-                    code, reply = smtp.data(raw)  # returns the reply; only sendmail raises on it
-                finally:
-                    sent = smtp.message_sent
-                if code != 250:
-                    raise smtplib.SMTPDataError(code, reply)
-        except DeliveryError:
-            raise
-        except DeadlineExpired as exc:
-            raise self._lost(str(exc), sent, refused) from None
-        except smtplib.SMTPAuthenticationError as exc:
-            raise DeliveryError(
+                code, reply = self._transact(smtp, raw, sender, recipients, progress)
+        # DeliveryError is no OSError: it passes unchanged. smtplib's and ssl's exceptions are
+        # OSErrors too.
+        except OSError as exc:
+            raise self._failure(exc, progress) from None
+        log.debug("%s accepted the message: %s %s", self.where, code, self.redact(_text(reply)))
+        return progress.refused
+
+    def _transact(
+        self,
+        smtp: _Session,
+        raw: bytes,
+        sender: str,
+        recipients: Sequence[str],
+        progress: _Progress,
+    ) -> tuple[int, bytes]:
+        """Log in if configured, then the envelope and the message, noting `progress` on the
+        way; DATA's reply (SMTPDataError unless it is a 250)."""
+        password = self.config.secret()
+        if self.config.username:
+            smtp.login(self.config.username, password or "")
+        progress.refused = self._envelope(smtp, sender, recipients)
+        try:
+            code, reply = smtp.data(raw)  # returns the reply; only sendmail raises on it
+        finally:
+            progress.sent = smtp.message_sent
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+        return code, reply
+
+    def _failure(self, exc: OSError, progress: _Progress) -> DeliveryError:
+        """The DeliveryError for what ended a session early, most specific first."""
+        if isinstance(exc, DeadlineExpired):
+            return self._lost(str(exc), progress.sent, progress.refused)
+        if isinstance(exc, smtplib.SMTPAuthenticationError):
+            return DeliveryError(
                 f"{self.where} refused the login for {self.config.username!r}: {_reply(exc)}",
                 permanent=True,
-            ) from None
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            everyone = {r: f"{c} {_text(m)}" for r, (c, m) in exc.recipients.items()}
-            detail = "; ".join(f"{r}: {reply}" for r, reply in everyone.items())
-            raise DeliveryError(
-                f"{self.where} refused every recipient: {detail}",
-                permanent=all(code >= 500 for code in codes),
-                refused=everyone,
-            ) from None
-        except smtplib.SMTPResponseException as exc:
-            raise DeliveryError(
+            )
+        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+            return self._everyone_refused(exc)
+        if isinstance(exc, smtplib.SMTPResponseException):
+            return DeliveryError(
                 f"{self.where} answered {_reply(exc)}",
                 permanent=exc.smtp_code >= 500,
-                refused=refused,
-            ) from None
-        except ssl.SSLCertVerificationError as exc:
-            raise DeliveryError(
+                refused=progress.refused,
+            )
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return DeliveryError(
                 f"{self.where}: TLS certificate not trusted ({exc.verify_message}); "
                 "set smtp.ca_file for a private server",
                 permanent=True,
-            ) from None
-        # Last: smtplib's and ssl's exceptions are OSErrors too.
-        except OSError as exc:  # dropped, refused, timed out, TLS
-            what = "timed out" if isinstance(exc, socket.timeout | TimeoutError) else str(exc)
-            raise self._lost(what or type(exc).__name__, sent, refused) from None
-        log.debug("%s accepted the message: %s %s", self.where, code, self.redact(_text(reply)))
-        return refused
+            )
+        # dropped, refused, timed out, TLS
+        what = "timed out" if isinstance(exc, socket.timeout | TimeoutError) else str(exc)
+        return self._lost(what or type(exc).__name__, progress.sent, progress.refused)
+
+    def _everyone_refused(self, exc: smtplib.SMTPRecipientsRefused) -> DeliveryError:
+        """Every recipient refused at RCPT: permanent when every refusal is a 5xx."""
+        codes = [code for code, _ in exc.recipients.values()]
+        everyone = {r: f"{c} {_text(m)}" for r, (c, m) in exc.recipients.items()}
+        detail = "; ".join(f"{r}: {reply}" for r, reply in everyone.items())
+        return DeliveryError(
+            f"{self.where} refused every recipient: {detail}",
+            permanent=all(code >= 500 for code in codes),
+            refused=everyone,
+        )
 
     def _lost(self, what: str, sent: bool, refused: Mapping[str, str]) -> DeliveryError:
         """The connection ended early; after the message went out, that is ambiguous."""
@@ -434,6 +464,15 @@ class SmtpMailer:
             smtp.rset()
             raise smtplib.SMTPRecipientsRefused(refused)
         return {r: f"{c} {_text(m)}" for r, (c, m) in refused.items()}
+
+
+@dataclass
+class _Progress:
+    """How far a session got: the recipients refused at RCPT, and whether the message's final
+    dot went out (after it, a lost connection leaves the delivery ambiguous)."""
+
+    refused: dict[str, str] = field(default_factory=dict)
+    sent: bool = False
 
 
 class DeadlineExpired(OSError):
@@ -470,8 +509,10 @@ def redact(text: str, username: str, password: str | None) -> str:
 
 
 def _text(message: bytes | str) -> str:
+    """A server reply as text."""
     return message.decode(errors="replace") if isinstance(message, bytes) else str(message)
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:
+    """`code text` of an SMTP error reply."""
     return f"{exc.smtp_code} {_text(exc.smtp_error)}"

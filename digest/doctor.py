@@ -21,16 +21,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from digest.deliver import DeadlineExpired, SmtpMailer, redact
 from digest.errors import ConfigError, DeliveryError, SourceError, StoreError
-from digest.settings import Settings, load_settings
+from digest.settings import Settings, SmtpConfig, load_settings
 from digest.store import SCHEMA_VERSION
 
 if TYPE_CHECKING:
     import httpx
 
     from digest.http import PoliteClient
+    from digest.models import Profile
     from digest.settings import ProfileConfig
     from digest.sources import Probed
 
@@ -64,10 +66,7 @@ def run_checks(
     try:
         settings = load_settings(config_path)
     except ConfigError as exc:
-        fix = "fix the file, then run `digest doctor` again"
-        if not config_path.exists():
-            fix = "run `digest init` to write one, or pass --config"
-        yield Check("config", False, str(exc), fix)
+        yield _unloadable(config_path, exc)
         return
     yield check_config(settings)
     for profile in settings.profiles:
@@ -81,6 +80,14 @@ def run_checks(
 
 
 # --- config and profiles --------------------------------------------------------------------------
+
+
+def _unloadable(config_path: Path, exc: ConfigError) -> Check:
+    """The failed config check: the file is missing, or not valid."""
+    fix = "fix the file, then run `digest doctor` again"
+    if not config_path.exists():
+        fix = "run `digest init` to write one, or pass --config"
+    return Check("config", False, str(exc), fix)
 
 
 def check_config(settings: Settings) -> Check:
@@ -98,6 +105,7 @@ def check_config(settings: Settings) -> Check:
 
 
 def _count(n: int, noun: str) -> str:
+    """`1 noun`, `2 nouns`."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
@@ -123,7 +131,7 @@ def check_profile(config: ProfileConfig, now: datetime) -> Check:
     detail = f"sends at {config.send_at:%H:%M} {config.timezone} ({config.cadence}), next {when}"
     if not profile.emails:
         return Check(name, False, detail + "; no email address", "add email = 'you@example.org'")
-    if not (profile.keywords or profile.all_of or profile.authors or profile.library):
+    if not _can_match(profile):
         return Check(
             name,
             False,
@@ -134,35 +142,55 @@ def check_profile(config: ProfileConfig, now: datetime) -> Check:
     return Check(name, True, detail)
 
 
+def _can_match(profile: Profile) -> bool:
+    """Whether the profile has anything a paper can match: keywords, all_of, authors, library."""
+    return bool(profile.keywords or profile.all_of or profile.authors or profile.library)
+
+
 # --- the database ---------------------------------------------------------------------------------
 
 
 def check_database(path: Path) -> Check:
     """Open the database read-only: integrity and schema version (a missing one is fine)."""
     if not path.exists():
-        parent = _existing_ancestor(path.parent)
-        if not os.access(parent, os.W_OK | os.X_OK):
-            return Check(
-                "database",
-                False,
-                f"{path} cannot be created: {parent} is not writable",
-                "set [store] path to a writable place, or pass --db",
-            )
-        return Check("database", True, f"{path} does not exist yet; the first fetch creates it")
+        return _missing_database(path)
     links = path.stat().st_nlink
     if links > 1:  # not opened at all: every command refuses it (`refuse_second_names`)
-        return Check(
-            "database",
-            False,
-            f"{path} has {links} names (hard links): SQLite keeps a journal per name, so two "
-            "names corrupt it; every command refuses it",
-            f"find the others with `find / -xdev -samefile {path}` and remove them; reach the "
-            "file from elsewhere by a symlink or --db (`digest backup` makes a copy)",
-        )
+        return _hard_linked(path, links)
     try:
         version, integrity = _inspect_database(path)
     except (sqlite3.Error, StoreError) as exc:
         return Check("database", False, f"{path}: {exc.__cause__ or exc}", _recover(path))
+    return _database_state(path, version, integrity)
+
+
+def _missing_database(path: Path) -> Check:
+    """No database yet: fine when the first fetch can create it."""
+    parent = _existing_ancestor(path.parent)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return Check(
+            "database",
+            False,
+            f"{path} cannot be created: {parent} is not writable",
+            "set [store] path to a writable place, or pass --db",
+        )
+    return Check("database", True, f"{path} does not exist yet; the first fetch creates it")
+
+
+def _hard_linked(path: Path, links: int) -> Check:
+    """The database has other names: SQLite would corrupt it, so every command refuses it."""
+    return Check(
+        "database",
+        False,
+        f"{path} has {links} names (hard links): SQLite keeps a journal per name, so two "
+        "names corrupt it; every command refuses it",
+        f"find the others with `find / -xdev -samefile {path}` and remove them; reach the "
+        "file from elsewhere by a symlink or --db (`digest backup` makes a copy)",
+    )
+
+
+def _database_state(path: Path, version: int, integrity: str) -> Check:
+    """The database check from what the inspection found: damage, schema, writability."""
     if integrity != "ok":
         return Check("database", False, f"{path}: damaged: {integrity}", _recover(path))
     if version > SCHEMA_VERSION:
@@ -229,32 +257,33 @@ def check_maildir(path: Path) -> Check:
         return Check("maildir", False, f"{path} is not a directory", "set [delivery] maildir")
     existing = _existing_ancestor(path)
     targets = [existing, *(existing / sub for sub in ("tmp", "new") if path.exists())]
-    for target in targets:
-        if target.exists() and not os.access(target, os.W_OK | os.X_OK):
-            return Check(
-                "maildir",
-                False,
-                f"{target} is not writable",
-                "fix its permissions or set [delivery] maildir",
-            )
+    unwritable = _first_unwritable(targets)
+    if unwritable is not None:
+        return Check(
+            "maildir",
+            False,
+            f"{unwritable} is not writable",
+            "fix its permissions or set [delivery] maildir",
+        )
     state = "writable" if path.exists() else f"does not exist yet; it is created in {existing}"
     return Check("maildir", True, f"{path} {state}")
 
 
+def _first_unwritable(directories: list[Path]) -> Path | None:
+    """The first of the existing `directories` a Maildir delivery could not write in."""
+    for directory in directories:
+        if directory.exists() and not os.access(directory, os.W_OK | os.X_OK):
+            return directory
+    return None
+
+
 def check_smtp(settings: Settings) -> Check:
     """Connect, EHLO, STARTTLS or TLS, AUTH when a username is set, QUIT. Sends nothing."""
-    from digest.deliver import SmtpMailer, redact
-
     smtp = settings.smtp
-    use_maildir = 'or set [delivery] method = "maildir"'
-    if not smtp.host:
-        return Check("smtp", False, "smtp.host is not set", f"set [smtp] host, {use_maildir}")
-    if not smtp.from_address:
-        return Check(
-            "smtp", False, "smtp.from_address is not set", "set [smtp] from_address (the sender)"
-        )
+    unset = _smtp_unset(smtp)
+    if unset is not None:
+        return unset
     mailer = SmtpMailer(smtp)
-    where = mailer.where
     try:
         password = smtp.secret()
     except ConfigError as exc:
@@ -266,6 +295,24 @@ def check_smtp(settings: Settings) -> Check:
             f"smtp.username is {smtp.username!r} but no password is set",
             "set DIGEST_SMTP__PASSWORD or smtp.password_file",
         )
+    return _smtp_login(mailer, settings, password)
+
+
+def _smtp_unset(smtp: SmtpConfig) -> Check | None:
+    """The failed check when the server or the sender is not configured; None when both are."""
+    use_maildir = 'or set [delivery] method = "maildir"'
+    if not smtp.host:
+        return Check("smtp", False, "smtp.host is not set", f"set [smtp] host, {use_maildir}")
+    if not smtp.from_address:
+        return Check(
+            "smtp", False, "smtp.from_address is not set", "set [smtp] from_address (the sender)"
+        )
+    return None
+
+
+def _smtp_login(mailer: SmtpMailer, settings: Settings, password: str | None) -> Check:
+    """Open a session as sending would and log in when a username is set, then QUIT."""
+    smtp = settings.smtp
     try:
         with mailer.session() as connection:  # the same setup and deadline as sending
             if smtp.username:
@@ -273,54 +320,86 @@ def check_smtp(settings: Settings) -> Check:
     except (DeliveryError, smtplib.SMTPException, OSError) as exc:
         detail, fix = _smtp_problem(exc, settings)
         # A hostile server may quote the AUTH exchange back: never show the password.
-        return Check("smtp", False, f"{where}: {redact(detail, smtp.username, password)}", fix)
+        detail = redact(detail, smtp.username, password)
+        return Check("smtp", False, f"{mailer.where}: {detail}", fix)
     login = f"login accepted for {smtp.username!r}" if smtp.username else "no login configured"
-    return Check("smtp", True, f"{where} reachable ({smtp.security}), {login}")
+    return Check("smtp", True, f"{mailer.where} reachable ({smtp.security}), {login}")
 
 
 def _smtp_problem(exc: BaseException, settings: Settings) -> tuple[str, str]:
     """What went wrong talking to the SMTP server, and how to fix it (never the password)."""
-    from digest.deliver import DeadlineExpired
-
     smtp = settings.smtp
-    if isinstance(exc, DeliveryError):
-        return str(exc).removeprefix(f"{smtp.host}:{smtp.effective_port} "), (
-            'use security = "ssl" (port 465) or a server that offers STARTTLS'
-        )
-    if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return f"login refused for {smtp.username!r}: {_reply(exc)}", (
-            "check smtp.username and the password (DIGEST_SMTP__PASSWORD or smtp.password_file)"
-        )
-    if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return "the server offers no login (AUTH)", (
-            "leave smtp.username empty for a server without login, or check smtp.security"
-        )
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return f"answered {_reply(exc)}", "check smtp.host, smtp.port and smtp.security"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted ({exc.verify_message})", (
-            "set smtp.ca_file to the server's CA for a private server"
-        )
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed ({exc.reason or exc})", (
-            'check smtp.security and smtp.port (465 is usually "ssl", 587 "starttls")'
-        )
-    if isinstance(exc, socket.gaierror):
-        return f"unknown host {smtp.host!r}", "check smtp.host"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused", "check smtp.host and smtp.port, and that the server runs"
-    if isinstance(exc, DeadlineExpired):
-        return str(exc), "check smtp.host and smtp.port, or raise smtp.deadline_seconds"
-    if isinstance(exc, TimeoutError | socket.timeout):
-        return f"no answer within {smtp.timeout:g} s", "check smtp.host, smtp.port and firewalls"
-    if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return f"the server closed the connection ({exc or 'no reason given'})", (
-            "check smtp.port and smtp.security"
-        )
+    for kind, detail, fix in _SMTP_PROBLEMS:
+        if isinstance(exc, kind):
+            return detail(exc, smtp), fix
     return f"{type(exc).__name__}: {exc}", "check the [smtp] settings and the network"
 
 
+def _tls_failed(exc: ssl.SSLError, smtp: SmtpConfig) -> str:
+    """A TLS failure other than an untrusted certificate."""
+    return f"TLS failed ({exc.reason or exc})"
+
+
+def _disconnected(exc: smtplib.SMTPServerDisconnected, smtp: SmtpConfig) -> str:
+    """The server hung up, with its reason when it gave one."""
+    return f"the server closed the connection ({exc or 'no reason given'})"
+
+
+# How to say each kind of SMTP failure (the exception and the [smtp] settings), and how to fix
+# it; the first kind the exception is wins.
+_SMTP_PROBLEMS: tuple[tuple[type[BaseException], Callable[[Any, SmtpConfig], str], str], ...] = (
+    (
+        DeliveryError,
+        lambda exc, smtp: str(exc).removeprefix(f"{smtp.host}:{smtp.effective_port} "),
+        'use security = "ssl" (port 465) or a server that offers STARTTLS',
+    ),
+    (
+        smtplib.SMTPAuthenticationError,
+        lambda exc, smtp: f"login refused for {smtp.username!r}: {_reply(exc)}",
+        "check smtp.username and the password (DIGEST_SMTP__PASSWORD or smtp.password_file)",
+    ),
+    (
+        smtplib.SMTPNotSupportedError,
+        lambda exc, smtp: "the server offers no login (AUTH)",
+        "leave smtp.username empty for a server without login, or check smtp.security",
+    ),
+    (
+        smtplib.SMTPResponseException,
+        lambda exc, smtp: f"answered {_reply(exc)}",
+        "check smtp.host, smtp.port and smtp.security",
+    ),
+    (
+        ssl.SSLCertVerificationError,
+        lambda exc, smtp: f"TLS certificate not trusted ({exc.verify_message})",
+        "set smtp.ca_file to the server's CA for a private server",
+    ),
+    (
+        ssl.SSLError,
+        _tls_failed,
+        'check smtp.security and smtp.port (465 is usually "ssl", 587 "starttls")',
+    ),
+    (socket.gaierror, lambda exc, smtp: f"unknown host {smtp.host!r}", "check smtp.host"),
+    (
+        ConnectionRefusedError,
+        lambda exc, smtp: "connection refused",
+        "check smtp.host and smtp.port, and that the server runs",
+    ),
+    (
+        DeadlineExpired,
+        lambda exc, smtp: str(exc),
+        "check smtp.host and smtp.port, or raise smtp.deadline_seconds",
+    ),
+    (
+        TimeoutError,  # socket.timeout is TimeoutError
+        lambda exc, smtp: f"no answer within {smtp.timeout:g} s",
+        "check smtp.host, smtp.port and firewalls",
+    ),
+    (smtplib.SMTPServerDisconnected, _disconnected, "check smtp.port and smtp.security"),
+)
+
+
 def _reply(exc: smtplib.SMTPResponseException) -> str:
+    """`code text` of an SMTP error reply."""
     text = exc.smtp_error
     return f"{exc.smtp_code} {text.decode(errors='replace') if isinstance(text, bytes) else text}"
 

@@ -105,8 +105,13 @@ def signing_secret(settings: Settings, db_path: Path | None) -> str:
     if db_path is None:
         return _PROCESS_SECRET
     path = secret_path(db_path)
-    if path.exists():
-        return _read_secret(path)
+    if not path.exists():
+        _create_secret(path)
+    return _read_secret(path)
+
+
+def _create_secret(path: Path) -> None:
+    """Generate a secret into `path`, unless another process or thread does so first."""
     # Written whole into a private temporary file, then linked into place, which fails when
     # another process or thread got there first: a reader never sees a half-written secret
     # (the first requests to a new store come many at once), and the first one made wins.
@@ -122,13 +127,13 @@ def signing_secret(settings: Settings, db_path: Path | None) -> str:
             os.unlink(temporary)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot create the link-signing secret: {exc.strerror}") from exc
-    return _read_secret(path)
 
 
 _PROCESS_SECRET = secrets.token_urlsafe(32)
 
 
 def _read_secret(path: Path) -> str:
+    """The secret stored at `path`; ConfigError when unreadable or too short."""
     try:
         value = path.read_text().strip()
     except OSError as exc:
@@ -146,6 +151,7 @@ _CODES = {"like": "l", "dislike": "d", MUTE_AUTHOR: "a:", MUTE_TERM: "t:"}
 
 
 def _encode(action: str) -> str:
+    """An action as the token spells it."""
     if action in _CODES:
         return _CODES[action]
     prefix = MUTE_AUTHOR if action.startswith(MUTE_AUTHOR) else MUTE_TERM
@@ -153,6 +159,7 @@ def _encode(action: str) -> str:
 
 
 def _decode(code: str) -> str:
+    """The action a token's code spells ('' for none)."""
     for action, short in _CODES.items():
         if code == short and not action.endswith(":"):
             return action
@@ -205,14 +212,26 @@ def verify(
     """The request a token signs, for `profile`; LinkError otherwise: 403 tampered, forged,
     another profile's, signed under a secret since replaced, or made in the future (beyond
     MAX_CLOCK_SKEW of `clock`); 410 expired (older than `max_age_days` plus the skew)."""
-    from itsdangerous import BadData, BadSignature
-
     if not token or len(token) > _MAX_TOKEN_CHARS:
         raise LinkError("This link is not valid.", 403)
     serializer = _serializer(secret, purpose, profile, clock)
+    payload, signed = _load(serializer, token, secret, profile)
+    _check_age(clock() - signed.astimezone(UTC), max_age_days)
+    if not _well_formed(payload):
+        raise LinkError("This link is not valid.", 403)
+    return Ask(profile, payload[0], _decode(payload[1]))
+
+
+def _load(
+    serializer: URLSafeTimedSerializer, token: str, secret: str, profile: str
+) -> tuple[Any, datetime]:
+    """The token's payload and when it was signed; LinkError (403) when its signature fails,
+    saying so when it was signed under another secret."""
+    from itsdangerous import BadData, BadSignature
+
     try:
-        # The age is checked below against our clock with the skew allowed, not by itsdangerous
-        # (which calls a token signed a second ahead of this machine's clock expired).
+        # The age is checked by `_check_age` against our clock with the skew allowed, not by
+        # itsdangerous (which calls a token signed a second ahead of this machine's clock expired).
         payload, signed = serializer.loads(token, return_timestamp=True)
     except BadSignature as exc:
         if _other_key(serializer, exc, secret):
@@ -230,7 +249,12 @@ def verify(
         ) from exc
     except BadData as exc:
         raise LinkError("This link is not valid.", 403) from exc
-    age = clock() - signed.astimezone(UTC)
+    return payload, signed
+
+
+def _check_age(age: timedelta, max_age_days: int) -> None:
+    """LinkError for a token made in the future (403) or expired (410), MAX_CLOCK_SKEW allowed
+    either way."""
     if age < -MAX_CLOCK_SKEW:
         ahead = int(-age.total_seconds() // 60)
         raise LinkError(
@@ -243,17 +267,20 @@ def verify(
         raise LinkError(
             "This link has expired; use the one in a newer digest, or the preview.", 410
         )
-    if (
-        not isinstance(payload, list)
-        or len(payload) not in (2, 3)  # tokens made before key ids carry two parts
-        or not all(isinstance(part, str) for part in payload)
-        or not valid_action(_decode(payload[1]))
-    ):
-        raise LinkError("This link is not valid.", 403)
-    return Ask(profile, payload[0], _decode(payload[1]))
+
+
+def _well_formed(payload: Any) -> bool:
+    """Whether a verified payload is [paper key, action code(, key id)] with a valid action."""
+    return (
+        isinstance(payload, list)
+        and len(payload) in (2, 3)  # tokens made before key ids carry two parts
+        and all(isinstance(part, str) for part in payload)
+        and valid_action(_decode(payload[1]))
+    )
 
 
 def _minutes(span: timedelta) -> str:
+    """A span in whole minutes, in words."""
     minutes = int(span.total_seconds() // 60)
     return f"{minutes} minute{'' if minutes == 1 else 's'}"
 
@@ -286,12 +313,7 @@ def paper_actions(match: Match) -> list[tuple[str, str]]:
     """(label, action) of the feedback a paper offers: more/less like this on every paper; on
     a rule match also "mute this author" per followed author and "mute this term" per term."""
     found = [("more like this", "like"), ("less like this", "dislike")]
-    mutes: dict[str, str] = {}  # action -> label
-    for reason in match.reasons:
-        if reason.kind == "author":
-            mutes.setdefault(MUTE_AUTHOR + reason.term, "mute this author")
-        elif reason.kind in ("keyword", "all_of"):
-            mutes.setdefault(MUTE_TERM + reason.term, "mute this term")
+    mutes = _mutes(match)
     labels = list(mutes.values())
     for action, label in mutes.items():
         if valid_action(action):
@@ -299,6 +321,17 @@ def paper_actions(match: Match) -> list[tuple[str, str]]:
             named = labels.count(label) > 1
             found.append((f"{label} ({action.partition(':')[2]})" if named else label, action))
     return found
+
+
+def _mutes(match: Match) -> dict[str, str]:
+    """The mutes a rule match offers, action -> label, in the order of its reasons."""
+    mutes: dict[str, str] = {}
+    for reason in match.reasons:
+        if reason.kind == "author":
+            mutes.setdefault(MUTE_AUTHOR + reason.term, "mute this author")
+        elif reason.kind in ("keyword", "all_of"):
+            mutes.setdefault(MUTE_TERM + reason.term, "mute this term")
+    return mutes
 
 
 Linker = Callable[[Match], list[FeedbackLink]]

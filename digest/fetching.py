@@ -60,74 +60,89 @@ class Fetcher:
         A source's result is stored atomically with its validators and fetch state; a source that
         fails stores nothing and is recorded as failing (since when, and why).
         """
-        chosen = [s for s in self.sources if only is None or s.name == only]
-        if only is not None and not chosen:
-            known = ", ".join(s.name for s in self.sources) or "none configured"
-            raise ConfigError(f"{self.settings.path}: no source named {only!r} (sources: {known})")
         reports = []
-        for source in chosen:
+        for source in self._chosen(only):
             if progress is not None:
                 progress(source.name)
             reports.append(self._fetch_one(source, since))
         return reports
 
+    def _chosen(self, only: str | None) -> list[Source]:
+        """The sources to fetch: all, or the one named `only` (ConfigError when none is)."""
+        if only is None:
+            return list(self.sources)
+        chosen = [s for s in self.sources if s.name == only]
+        if not chosen:
+            known = ", ".join(s.name for s in self.sources) or "none configured"
+            raise ConfigError(f"{self.settings.path}: no source named {only!r} (sources: {known})")
+        return chosen
+
     def _fetch_one(self, source: Source, since: date | None) -> FetchReport:
-        now = self.clock()
-        started = time.monotonic()
-        requests_before = self.client.requests if self.client else 0
+        """Fetch, clean and store one source: its report, with the error when it failed."""
+        run = _Run(source.name, self.clock(), time.monotonic(), self._requests())
         state = self.store.fetch_state(source.name)
         context = FetchContext(
-            now=now,
+            now=run.now,
             client=self.client,
             validators=self.store.validators(source.name),
             last_success=state.last_success if state else None,
             since=since,
         )
-
-        def failed(error: str) -> FetchReport:
-            log.warning("source %s failed: %s", source.name, error)
-            self.store.record_fetch(source.name, now, error=error)
-            return report(error=error)
-
-        def report(**values: Any) -> FetchReport:
-            requests = (self.client.requests if self.client else 0) - requests_before
-            return FetchReport(
-                source.name, requests=requests, seconds=time.monotonic() - started, **values
-            )
-
-        looked_up: dict[str, bool] = {}
         try:
-            result = source.fetch(context)
-            if isinstance(source, LooksUp):
-                result, looked_up = self._confirm_names(source, context, result)
-            result = clean_result(result)  # every source's papers pass here
-            # Stamped when stored, not when the fetch began: a paper is never "first seen" before
-            # a send that ran while this fetch was still reading (the window rule).
-            counts = self.store.ingest(
-                source.name, result.papers, result.updates, result.validators, self.clock()
-            )
-            if looked_up:
-                self.store.record_lookups(looked_up, self.clock())
+            result, counts = self._read_and_store(source, context)
         except SourceError as exc:
-            return failed(str(exc))
+            return self._failed(run, str(exc))
         except DigestError:
             raise  # the store or the config: every source would fail the same way
         except Exception as exc:
             # A bug met while reading one source (hostile input reaching code that did not expect
             # it): that source fails and stores nothing, the others go on; the traceback is for -v.
             log.info("source %s: traceback of the failure", source.name, exc_info=exc)
-            detail = " ".join(str(exc).split())[:200]
-            return failed(
-                f"{source.name}: unexpected {type(exc).__name__}: {detail} "
-                "(a bug in digest; run with -v for the traceback)"
-            )
+            return self._failed(run, _unexpected(source.name, exc))
         for warning in result.warnings:
             log.warning("source %s: %s", source.name, warning)
-        return report(
+        return self._report(
+            run,
             counts=counts,
             fetched=len(result.papers) + len(result.updates),
             warnings=result.warnings,
         )
+
+    def _read_and_store(
+        self, source: Source, context: FetchContext
+    ) -> tuple[FetchResult, UpsertCounts]:
+        """Read `source`, confirm names with it when it can look papers up, clean the result and
+        store it: the result and what storing it changed."""
+        looked_up: dict[str, bool] = {}
+        result = source.fetch(context)
+        if isinstance(source, LooksUp):
+            result, looked_up = self._confirm_names(source, context, result)
+        result = clean_result(result)  # every source's papers pass here
+        # Stamped when stored, not when the fetch began: a paper is never "first seen" before
+        # a send that ran while this fetch was still reading (the window rule).
+        counts = self.store.ingest(
+            source.name, result.papers, result.updates, result.validators, self.clock()
+        )
+        if looked_up:
+            self.store.record_lookups(looked_up, self.clock())
+        return result, counts
+
+    def _requests(self) -> int:
+        """How many requests the shared client has made so far (0 without one)."""
+        return self.client.requests if self.client else 0
+
+    def _report(self, run: _Run, **values: Any) -> FetchReport:
+        """The report of `run`, with its request count and duration."""
+        requests = self._requests() - run.requests_before
+        return FetchReport(
+            run.source, requests=requests, seconds=time.monotonic() - run.started, **values
+        )
+
+    def _failed(self, run: _Run, error: str) -> FetchReport:
+        """Log and record that `run`'s source failed with `error`; its report."""
+        log.warning("source %s failed: %s", run.source, error)
+        self.store.record_fetch(run.source, run.now, error=error)
+        return self._report(run, error=error)
 
     def _confirm_names(
         self, source: LooksUp, context: FetchContext, result: FetchResult
@@ -148,18 +163,48 @@ class Fetcher:
     def _names_to_confirm(self, now: datetime) -> list[Paper]:
         """The papers stored within the id-following profiles' longest window whose only tie to
         one of their authors is the name, with a DOI or arXiv id to ask by, not asked before."""
-        profiles = [
-            p for p in self.settings.profile_records() if any(a.identified for a in p.authors)
-        ]
+        profiles = [p for p in self.settings.profile_records() if _follows_ids(p)]
         if not profiles:
             return []
         by_name = {p.name: p for p in profiles}
-        days = max(max(p.window_days, p.first_run_days) for p in profiles)
         match = self.verdicts(profiles)
-        recent = self.store.papers_seen_since(now - timedelta(days=days))
+        recent = self.store.papers_seen_since(now - timedelta(days=_longest_window(profiles)))
         pending = [p for p in recent if needs_confirmation(by_name, p, match(p))]
+        return self._not_asked(pending)
+
+    def _not_asked(self, pending: list[Paper]) -> list[Paper]:
+        """Those of `pending` with a DOI or arXiv id to ask by, not asked before."""
         done = self.store.looked_up(p.key for p in pending)
         return [p for p in pending if p.key not in done and (p.arxiv_id or p.doi)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One source's fetch under way: its name, when it began, the client's requests before."""
+
+    source: str
+    now: datetime
+    started: float
+    requests_before: int
+
+
+def _follows_ids(profile: Profile) -> bool:
+    """Whether `profile` follows at least one author by id."""
+    return any(author.identified for author in profile.authors)
+
+
+def _longest_window(profiles: Sequence[Profile]) -> int:
+    """The most days back any of `profiles` looks, on a first run or after."""
+    return max(max(p.window_days, p.first_run_days) for p in profiles)
+
+
+def _unexpected(source: str, exc: Exception) -> str:
+    """The error recorded for a bug met while reading `source`."""
+    detail = " ".join(str(exc).split())[:200]
+    return (
+        f"{source}: unexpected {type(exc).__name__}: {detail} "
+        "(a bug in digest; run with -v for the traceback)"
+    )
 
 
 def lookup_outcomes(

@@ -12,7 +12,9 @@
 - Conditional GET: `Validators` (ETag, Last-Modified) are sent back; a 304 is `not_modified`.
 
 The transport, the sleep function and the monotonic clock are injected, so tests can point the
-client at a local server (or an httpx.MockTransport) and check the pacing it produced.
+client at a local server (or an httpx.MockTransport) and check the pacing it produced. The
+deadline-bound transport is in `digest.http_transport`, the bounded body decoding in
+`digest.http_body`.
 """
 
 from __future__ import annotations
@@ -20,31 +22,28 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
-import ssl
 import threading
 import time
-import zlib
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import NoReturn
 from urllib.parse import urlsplit
 
-import httpcore
 import httpx
 import tenacity
 
 from digest import __version__
 from digest.errors import SourceDeadlineError, SourceError
+from digest.http_body import ACCEPT_ENCODING as ACCEPT_ENCODING
+from digest.http_body import TooLarge, Undecodable, read_body
+from digest.http_transport import DEADLINE
+from digest.http_transport import DeadlineTransport as DeadlineTransport
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 MAX_RETRY_AFTER = 300.0
-# The encodings we ask for and decode ourselves, piece by bounded piece (httpx would inflate a
-# whole 64 KB wire chunk at once: 64 MB of a gzip bomb in one allocation).
-ACCEPT_ENCODING = "gzip, deflate"
-_PIECE = 64 * 1024  # the most decoded bytes made from one step of the decompressor
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,250 +120,20 @@ def user_agent(contact: str) -> str:
     return f"digest/{__version__} (research digest emailer{who})"
 
 
-class _TooLarge(Exception):
-    """The response went past the size limit (on the wire or decoded)."""
-
-
-class _Undecodable(Exception):
-    """The body is in an encoding we did not ask for, or its compressed data is corrupt."""
-
-
-class _Deadline(threading.local):
-    """The running request's deadline (time.monotonic), per thread; None outside a request.
-
-    Every socket operation waits at most until it, so even a byte-a-second server, each byte
-    inside the read timeout, cannot keep a request open past it. `clipped` remembers that a wait
-    was shortened for it, so a timeout is reported as the deadline and not retried.
-    """
-
-    at: float | None = None
-    clipped: bool = False
-
-    def clip(self, timeout: float | None) -> float | None:
-        """`timeout`, shortened to what is left of the deadline; ReadTimeout once it passed."""
-        if self.at is None:
-            return timeout
-        left = self.at - time.monotonic()
-        if left <= 0:
-            self.clipped = True
-            raise httpcore.ReadTimeout("deadline passed")
-        if timeout is None or left < timeout:
-            self.clipped = True
-            return left
-        return timeout
-
-    def check(self) -> None:
-        """ReadTimeout when the deadline has passed."""
-        if self.at is not None and time.monotonic() >= self.at:
-            self.clipped = True
-            raise httpx.ReadTimeout("deadline passed")
-
-
-_DEADLINE = _Deadline()
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A socket stream whose every wait ends at the running request's deadline."""
-
-    def __init__(self, stream: httpcore.NetworkStream) -> None:
-        self._stream = stream
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _DEADLINE.clip(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, _DEADLINE.clip(timeout))
-
-    def close(self) -> None:
-        self._stream.close()
-
-    def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.NetworkStream:
-        tls = self._stream.start_tls(ssl_context, server_hostname, _DEADLINE.clip(timeout))
-        return _DeadlineStream(tls)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's socket backend, with every stream bound by the request deadline."""
-
-    def __init__(self) -> None:
-        self._backend = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._backend.connect_tcp(
-            host, port, _DEADLINE.clip(timeout), local_address, socket_options
-        )
-        return _DeadlineStream(stream)
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        stream = self._backend.connect_unix_socket(path, _DEADLINE.clip(timeout), socket_options)
-        return _DeadlineStream(stream)
-
-    def sleep(self, seconds: float) -> None:
-        self._backend.sleep(seconds)
-
-
-# httpcore's exceptions as httpx raises them (httpx's own table, for the errors a pool raises).
-_HTTPX_ERRORS: tuple[tuple[type[Exception], type[httpx.RequestError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.ProxyError, httpx.ProxyError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-)
-
-
-def _as_httpx_error(exc: Exception, request: httpx.Request) -> Exception:
-    """The httpx exception for an httpcore one (the exception itself when it is not httpcore's)."""
-    for core, mapped in _HTTPX_ERRORS:
-        if isinstance(exc, core):
-            return mapped(str(exc), request=request)
-    return exc
-
-
-class _PoolStream(httpx.SyncByteStream):
-    """A response body read from the pool, its errors raised as httpx's."""
-
-    def __init__(self, stream: Iterable[bytes], request: httpx.Request) -> None:
-        self._stream = stream
-        self._request = request
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            yield from self._stream
-        except Exception as exc:
-            mapped = _as_httpx_error(exc, self._request)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-
-    def close(self) -> None:
-        close = getattr(self._stream, "close", None)
-        if close is not None:
-            close()
-
-
-class DeadlineTransport(httpx.BaseTransport):
-    """httpx's transport seam over httpcore's connection pool with our network backend, whose
-    sockets honour the running request's deadline.
-
-    httpx.HTTPTransport takes no network backend, so this is the part of it we need (TLS and
-    HTTP/1.1 over one pool with httpx's default limits), built from both libraries' public API.
-    """
-
-    def __init__(self) -> None:
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)  # httpx's
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=_DeadlineBackend(),
-        )
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if not isinstance(request.stream, httpx.SyncByteStream):  # pragma: no cover - sync only
-            raise TypeError("DeadlineTransport sends synchronous requests only")
-        core_request = httpcore.Request(
-            method=request.method,
-            url=httpcore.URL(
-                scheme=request.url.raw_scheme,
-                host=request.url.raw_host,
-                port=request.url.port,
-                target=request.url.raw_path,
-            ),
-            headers=request.headers.raw,
-            content=request.stream,
-            extensions=request.extensions,
-        )
-        try:
-            response = self._pool.handle_request(core_request)
-        except Exception as exc:
-            mapped = _as_httpx_error(exc, request)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-        assert isinstance(response.stream, Iterable)
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.headers,
-            stream=_PoolStream(response.stream, request),
-            extensions=response.extensions,
-        )
-
-    def close(self) -> None:
-        self._pool.close()
-
-
-class _Inflater:
-    """Decodes a response body (identity, gzip or deflate) in pieces of at most _PIECE bytes."""
-
-    def __init__(self, encoding: str) -> None:
-        names = [name.strip().lower() for name in encoding.split(",") if name.strip()]
-        names = [name for name in names if name != "identity"]
-        if len(names) > 1 or (names and names[0] not in ("gzip", "x-gzip", "deflate")):
-            raise _Undecodable(f"unsupported Content-Encoding {encoding!r}")
-        self._name = names[0] if names else ""
-        # gzip: a gzip header (wbits 16 + 15); deflate: a zlib stream, or raw deflate as some
-        # servers send it (the first bytes tell).
-        wbits = 31 if self._name in ("gzip", "x-gzip") else 15
-        self._zlib = zlib.decompressobj(wbits) if self._name else None
-        self._started = False
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        """The decoded pieces of the next wire bytes."""
-        if self._zlib is None:
-            yield data
-            return
-        if not self._started and self._name == "deflate" and data and data[0] & 0x0F != 8:
-            self._zlib = zlib.decompressobj(-15)  # raw deflate: no zlib header
-        self._started = True
-        while True:
-            piece = self._zlib.decompress(data, _PIECE)
-            data = self._zlib.unconsumed_tail
-            if piece:
-                yield piece
-            # A full piece may leave output inside zlib even when all input is consumed.
-            if self._zlib.eof or (not data and len(piece) < _PIECE):
-                return
-
-    def finish(self) -> bytes:
-        """What the decoder still holds at the end of the body."""
-        return self._zlib.flush() if self._zlib is not None else b""
-
-
 @dataclass
 class _Lane:
+    """One group of hosts' queue: a request at a time, and when the last one started."""
+
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_start: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _TimeLimit:
+    """How long one request may take, and whether the caller's deadline set it."""
+
+    seconds: float
+    by_caller: bool
 
 
 class PoliteClient:
@@ -432,6 +201,7 @@ class PoliteClient:
         return self._policies[max(fitting, key=len)]
 
     def _lane(self, group: str) -> _Lane:
+        """The pacing lane of a host group (made on first use)."""
         with self._lanes_lock:
             return self._lanes.setdefault(group, _Lane())
 
@@ -480,6 +250,7 @@ class PoliteClient:
         raise AssertionError("unreachable")  # pragma: no cover - tenacity returns or raises
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
+        """Seconds before the next try: the server's Retry-After, else backoff with jitter."""
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
             return exc.retry_after
@@ -495,84 +266,87 @@ class PoliteClient:
         accept: Collection[int],
         deadline: float | None = None,
     ) -> Fetched:
+        """One try: paced in the URL's lane, sent, read and interpreted."""
         policy = self._policy(url)
         lane = self._lane(policy.group)
         with lane.lock:  # one request at a time per group, paced from request start
-            if lane.last_start is not None:
-                wait = lane.last_start + policy.min_interval - self._monotonic()
-                if wait > 0:
-                    if deadline is not None and self._monotonic() + wait >= deadline:
-                        raise SourceDeadlineError(
-                            f"GET {url}: the pacing wait of {wait:g} s would pass the deadline"
-                        )
-                    self._sleep(wait)
-            limit, by_caller = self._deadline, False
-            if deadline is not None:
-                left = deadline - self._monotonic()
-                if left <= 0:
-                    raise SourceDeadlineError(f"GET {url}: not sent, the deadline has passed")
-                if left < limit:
-                    limit, by_caller = left, True
+            self._pace(url, lane, policy.min_interval, deadline)
+            limit = self._time_limit(url, deadline)
             lane.last_start = self._monotonic()
             self.requests += 1
             headers = validators.headers() if validators else {}
-            _DEADLINE.at, _DEADLINE.clipped = time.monotonic() + limit, False
-            try:
-                with self._client.stream("GET", url, params=params, headers=headers) as response:
-                    body = self._read(response) if response.status_code in accept else b""
-            except httpx.InvalidURL as exc:  # not a network fault: another try cannot help
-                raise SourceError(f"GET {url}: the request cannot be made: {exc}") from exc
-            except httpx.TimeoutException as exc:
-                if _DEADLINE.clipped and by_caller:
-                    raise SourceDeadlineError(
-                        f"GET {url}: no complete answer before the deadline"
-                    ) from exc
-                if _DEADLINE.clipped:  # a server this slow will not be quicker on a second try
-                    raise SourceError(
-                        f"GET {url}: no complete answer within {self._deadline:g} s "
-                        "([http] deadline_seconds)"
-                    ) from exc
-                raise _Retryable("timed out") from None
-            except httpx.TransportError as exc:
-                raise _Retryable(f"connection failed: {exc or type(exc).__name__}") from None
-            except _TooLarge as exc:
-                raise SourceError(
-                    f"GET {url}: {exc} more than {self._max_mb:g} MB ([http] max_response_mb)"
-                ) from exc
-            except _Undecodable as exc:
-                raise SourceError(f"GET {url}: undecodable response: {exc}") from exc
-            finally:
-                _DEADLINE.at = None
+            response, body = self._exchange(url, params, headers, accept, limit)
         return self._interpret(url, response, body, validators, accept)
 
-    def _read(self, response: httpx.Response) -> bytes:
-        """The decoded body, read in pieces and stopped at the size limit, counted on the wire
-        (compressed) and decoded; _TooLarge past it, _Undecodable when it cannot be decoded."""
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self._max_bytes:
-            raise _TooLarge(f"the server announced {int(declared) / 2**20:.1f} MB,")
-        if response.is_stream_consumed:  # built in memory and decoded (httpx.MockTransport)
-            if len(response.content) > self._max_bytes:
-                raise _TooLarge("the response decodes to")
-            return response.content
-        inflater = _Inflater(response.headers.get("Content-Encoding", ""))
-        body = bytearray()
+    def _pace(self, url: str, lane: _Lane, min_interval: float, deadline: float | None) -> None:
+        """Sleep until `min_interval` after the lane's last request start; SourceDeadlineError
+        when that wait would pass `deadline`."""
+        if lane.last_start is None:
+            return
+        wait = lane.last_start + min_interval - self._monotonic()
+        if wait <= 0:
+            return
+        if deadline is not None and self._monotonic() + wait >= deadline:
+            raise SourceDeadlineError(
+                f"GET {url}: the pacing wait of {wait:g} s would pass the deadline"
+            )
+        self._sleep(wait)
+
+    def _time_limit(self, url: str, deadline: float | None) -> _TimeLimit:
+        """How long the request may take: the client's deadline, or less when the caller's
+        `deadline` comes first; SourceDeadlineError when that has passed already."""
+        if deadline is None:
+            return _TimeLimit(self._deadline, by_caller=False)
+        left = deadline - self._monotonic()
+        if left <= 0:
+            raise SourceDeadlineError(f"GET {url}: not sent, the deadline has passed")
+        if left < self._deadline:
+            return _TimeLimit(left, by_caller=True)
+        return _TimeLimit(self._deadline, by_caller=False)
+
+    def _exchange(
+        self,
+        url: str,
+        params: Mapping[str, str | int] | None,
+        headers: dict[str, str],
+        accept: Collection[int],
+        limit: _TimeLimit,
+    ) -> tuple[httpx.Response, bytes]:
+        """The response, and its body when its status is accepted, within `limit`; a failure
+        as SourceError, or _Retryable when another try may help."""
         try:
-            for raw in response.iter_raw():
-                if response.num_bytes_downloaded > self._max_bytes:
-                    raise _TooLarge("the response is")
-                for piece in inflater.feed(raw):
-                    body += piece
-                    if len(body) > self._max_bytes:
-                        raise _TooLarge("the response decodes to")
-                _DEADLINE.check()  # the sockets honour it too; this covers any transport
-            body += inflater.finish()
-        except zlib.error as exc:
-            encoding = response.headers.get("Content-Encoding")
-            raise _Undecodable(f"bad {encoding} data: {exc}") from exc
-        if len(body) > self._max_bytes:
-            raise _TooLarge("the response decodes to")
-        return bytes(body)
+            with (
+                DEADLINE.bound(limit.seconds),
+                self._client.stream("GET", url, params=params, headers=headers) as response,
+            ):
+                body = (
+                    read_body(response, self._max_bytes) if response.status_code in accept else b""
+                )
+        except httpx.InvalidURL as exc:  # not a network fault: another try cannot help
+            raise SourceError(f"GET {url}: the request cannot be made: {exc}") from exc
+        except httpx.TimeoutException as exc:
+            self._timed_out(url, exc, limit.by_caller)
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection failed: {exc or type(exc).__name__}") from None
+        except TooLarge as exc:
+            raise SourceError(
+                f"GET {url}: {exc} more than {self._max_mb:g} MB ([http] max_response_mb)"
+            ) from exc
+        except Undecodable as exc:
+            raise SourceError(f"GET {url}: undecodable response: {exc}") from exc
+        return response, body
+
+    def _timed_out(self, url: str, exc: httpx.TimeoutException, by_caller: bool) -> NoReturn:
+        """Raise what a timeout means: past the caller's deadline, past the client's (a server
+        this slow will not be quicker on a second try), or a slow read worth another try."""
+        if DEADLINE.clipped and by_caller:
+            raise SourceDeadlineError(f"GET {url}: no complete answer before the deadline") from exc
+        if DEADLINE.clipped:
+            raise SourceError(
+                f"GET {url}: no complete answer within {self._deadline:g} s "
+                "([http] deadline_seconds)"
+            ) from exc
+        raise _Retryable("timed out") from None
 
     def _interpret(
         self,
@@ -582,6 +356,7 @@ class PoliteClient:
         validators: Validators | None,
         accept: Collection[int],
     ) -> Fetched:
+        """The Fetched for a response: 304 not modified, a retryable status, or the body."""
         status = response.status_code
         if status == 304:
             return Fetched(url, status, validators=validators or Validators(), not_modified=True)
@@ -602,9 +377,14 @@ class PoliteClient:
             final_url=str(response.url),
             content_type=response.headers.get("Content-Type", ""),
             content_location=response.headers.get("Content-Location", ""),
-            rate_limit=tuple(
-                (name.lower(), value)
-                for name, value in response.headers.items()
-                if name.lower().startswith("x-ratelimit-")
-            ),
+            rate_limit=_rate_limit(response.headers),
         )
+
+
+def _rate_limit(headers: httpx.Headers) -> tuple[tuple[str, str], ...]:
+    """The `X-RateLimit-*` headers, their names in lower case."""
+    return tuple(
+        (name.lower(), value)
+        for name, value in headers.items()
+        if name.lower().startswith("x-ratelimit-")
+    )

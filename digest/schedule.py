@@ -25,6 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from digest.app import App, fetch, send
 from digest.errors import DigestError
 from digest.models import Profile
+from digest.sending import SendReport
 from digest.store import exclusive_lock
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def is_due(profile: Profile, now: datetime, last_run: datetime | None) -> bool:
 
 
 def _fetch_job(app: App) -> None:
+    """Fetch every source, logging each one's outcome."""
     for report in fetch(app):
         if report.error:
             log.warning("fetch %s failed: %s", report.source, report.error)
@@ -90,32 +92,49 @@ def _fetch_job(app: App) -> None:
 
 def _send_job(app: App, profiles: list[Profile]) -> None:
     """Send the due ones of `profiles` in one pass (they share a send minute, or are caught up)."""
-    # Ask the store: a restart, a coalesced misfire or the catch-up job must not send twice.
-    due = [p for p in profiles if is_due(p, app.clock(), app.store.last_send_run(p.name))]
-    for profile in profiles:
-        if profile not in due:
-            log.info("send %s: nothing due", profile.name)
+    due = _due(app, profiles)
     if not due:
         return
     try:
         reports = send(app, due)
     except DigestError as exc:
-        if len(due) == 1:  # one profile's problem must not stop the daemon
-            log.error("send %s failed: %s", due[0].name, exc)
-            return
-        # Which profile it was is not known: each still due is sent on its own, so the others
-        # are not held back by it.
-        log.warning("send %s together failed (%s): sending each alone", _names(due), exc)
-        for profile in due:
-            _send_job(app, [profile])
+        _send_apart(app, due, exc)
         return
     for report in reports:
-        if report.why:  # the daemon's log answers "why did nothing arrive?"
-            log.warning("send %s: nothing sent: %s", report.profile, report.why)
-        log.info("send %s: %d sent, %s", report.profile, len(report.sent), report.error or "ok")
+        _log_report(report)
+
+
+def _due(app: App, profiles: list[Profile]) -> list[Profile]:
+    """Those of `profiles` due now, saying which are not."""
+    # Ask the store: a restart, a coalesced misfire or the catch-up job must not send twice.
+    due = [p for p in profiles if is_due(p, app.clock(), app.store.last_send_run(p.name))]
+    for profile in profiles:
+        if profile not in due:
+            log.info("send %s: nothing due", profile.name)
+    return due
+
+
+def _send_apart(app: App, due: list[Profile], exc: DigestError) -> None:
+    """After sending `due` together failed: log it, and send each alone when there are more."""
+    if len(due) == 1:  # one profile's problem must not stop the daemon
+        log.error("send %s failed: %s", due[0].name, exc)
+        return
+    # Which profile it was is not known: each still due is sent on its own, so the others
+    # are not held back by it.
+    log.warning("send %s together failed (%s): sending each alone", _names(due), exc)
+    for profile in due:
+        _send_job(app, [profile])
+
+
+def _log_report(report: SendReport) -> None:
+    """Log what one profile's send did."""
+    if report.why:  # the daemon's log answers "why did nothing arrive?"
+        log.warning("send %s: nothing sent: %s", report.profile, report.why)
+    log.info("send %s: %d sent, %s", report.profile, len(report.sent), report.error or "ok")
 
 
 def _names(profiles: list[Profile]) -> str:
+    """The profiles' names, comma-separated."""
     return ", ".join(profile.name for profile in profiles)
 
 
@@ -158,6 +177,7 @@ def schedule_jobs(scheduler: BaseScheduler, app: App) -> None:
 
 
 def _add_catch_up(scheduler: BaseScheduler, app: App, when: datetime) -> None:
+    """Schedule the catch-up job at `when` (replacing one not yet run)."""
     scheduler.add_job(
         catch_up,
         args=[app],

@@ -23,6 +23,7 @@ from digest.store import (
     RETRY_STATUSES,
     OutboxEntry,
     OutboxStatus,
+    RecipientState,
     RecipientStatus,
     Store,
 )
@@ -142,9 +143,25 @@ def decide_attempt(
     error says so when recipients were still waiting."""
     final = failure is not None and failure.permanent
     give_up = (final and not bound) or (too_old and (last_of_run or final))
-    if give_up and too_old and any(s in OPEN_RECIPIENT_STATUSES for s, _ in tried.values()):
+    if give_up and too_old and _someone_waits(tried):
         error = f"given up after {entry.attempts + 1} tries over {retry_hours:g} h: {error}"
     return AttemptDecision(error, give_up, final)
+
+
+def _someone_waits(tried: Mapping[str, tuple[RecipientStatus, str]]) -> bool:
+    """Whether a recipient of the attempt is still open (to be tried again)."""
+    return any(status in OPEN_RECIPIENT_STATUSES for status, _ in tried.values())
+
+
+def _open_addresses(states: Sequence[RecipientState]) -> list[str]:
+    """The recipients still to try."""
+    return [r.address for r in states if r.status in OPEN_RECIPIENT_STATUSES]
+
+
+def _bound(states: Sequence[RecipientState]) -> bool:
+    """Whether someone has the message or may have it (an ambiguous try): its papers stay
+    bound to its Message-ID."""
+    return any(r.status == "sent" or r.ambiguous_attempts for r in states)
 
 
 def _waiting(deliveries: Sequence[Delivery]) -> dict[str, Any]:
@@ -221,13 +238,13 @@ class Outbox:
     def _attempt(self, entry: OutboxEntry, *, last_of_run: bool) -> tuple[Delivery, bool]:
         """One try of an outbox row; True beside it when another try in this run may help."""
         states = self.store.outbox_recipients(entry.id)
-        targets = [r.address for r in states if r.status in OPEN_RECIPIENT_STATUSES]
+        targets = _open_addresses(states)
         if not targets:  # nobody left to try (a row left open by an older digest): settle it
             settled = self.store.record_attempt(
                 entry.id, self.clock(), tried={}, error="", give_up=True
             )
             return Delivery(settled), False
-        bound = any(r.status == "sent" or r.ambiguous_attempts for r in states)
+        bound = _bound(states)
         failure, refused = self._try_send(entry, targets)
         tried = _recipient_outcomes(targets, refused, failure)
         now = self.clock()
@@ -244,9 +261,7 @@ class Outbox:
         updated = self.store.record_attempt(
             entry.id, now, tried=tried, error=decided.error, give_up=decided.give_up
         )
-        waiting = sum(
-            1 for r in self.store.outbox_recipients(entry.id) if r.status in OPEN_RECIPIENT_STATUSES
-        )
+        waiting = len(_open_addresses(self.store.outbox_recipients(entry.id)))
         if decided.error:
             log.warning("digest %s for %s: %s", entry.message_id, entry.profile, decided.error)
         again = updated.status in RETRY_STATUSES and not decided.final
@@ -295,16 +310,8 @@ class Outbox:
         profile = plan.digest.profile
         if not plan.digest.papers:
             log.info("%s: nothing sent: %s", profile.name, plan.digest.empty_reason)
-        if not plan.digest.papers and not profile.send_empty:
-            if not dry_run:
-                self.store.record_send_run(profile.name, self.clock(), "nothing new")
-            return SendReport(
-                profile.name,
-                tuple(sent),
-                skipped="nothing new",
-                why=plan.digest.empty_reason,
-                **_waiting(waiting),
-            )
+            if not profile.send_empty:
+                return self._nothing_new(plan, sent, waiting, dry_run=dry_run)
         if dry_run:
             return SendReport(
                 profile.name,
@@ -312,16 +319,36 @@ class Outbox:
                 rendered=plan.rendered,
                 followed=plan.digest.followed_count,
             )
+        return self._send_new(plan, sent, waiting)
+
+    def _nothing_new(
+        self, plan: Plan, sent: list[OutboxEntry], waiting: list[Delivery], *, dry_run: bool
+    ) -> SendReport:
+        """The report of a run that sends no digest: nothing new, and no empty one wanted."""
+        name = plan.digest.profile.name
+        if not dry_run:
+            self.store.record_send_run(name, self.clock(), "nothing new")
+        return SendReport(
+            name,
+            tuple(sent),
+            skipped="nothing new",
+            why=plan.digest.empty_reason,
+            **_waiting(waiting),
+        )
+
+    def _send_new(self, plan: Plan, sent: list[OutboxEntry], waiting: list[Delivery]) -> SendReport:
+        """Queue and deliver the planned digest: the run's report."""
+        name = plan.digest.profile.name
         entry, rendered = self.queue(plan)
         delivered = self.deliver(entry)
-        if delivered.reached_someone:
-            sent.append(delivered.entry)
-            self.store.record_send_run(profile.name, self.clock(), "sent")
         failed = not delivered.reached_someone
-        if delivered.error and not failed:
-            waiting.append(delivered)
+        if not failed:
+            sent.append(delivered.entry)
+            self.store.record_send_run(name, self.clock(), "sent")
+            if delivered.error:
+                waiting.append(delivered)
         return SendReport(
-            profile.name,
+            name,
             tuple(sent),
             papers=len(plan.digest.papers),
             error=delivered.error if failed else "",
@@ -345,6 +372,26 @@ def send(
     A retried digest that reaches nobody stops that profile's run (the server is down, or
     refuses); one that reached some recipients (others refused for now) does not.
     """
+    reports, retried = _retry_all(outbox, plan_pass, profiles, dry_run=dry_run)
+    due = [profile for profile in profiles if profile.name in retried]
+    plans = plan_pass().plan(due)
+    for profile in due:
+        sent, waiting = retried[profile.name]
+        reports[profile.name] = outbox.send_plan(
+            plans[profile.name], sent, waiting, dry_run=dry_run
+        )
+    return [reports[profile.name] for profile in profiles]
+
+
+def _retry_all(
+    outbox: Outbox,
+    plan_pass: Callable[[], PlanPass],
+    profiles: Sequence[Profile],
+    *,
+    dry_run: bool,
+) -> tuple[dict[str, SendReport], dict[str, tuple[list[OutboxEntry], list[Delivery]]]]:
+    """Retry each profile's digests still in the outbox: the reports of the runs that stopped
+    there, and for the others what their retries sent and left waiting (by profile name)."""
     reports: dict[str, SendReport] = {}
     retried: dict[str, tuple[list[OutboxEntry], list[Delivery]]] = {}
     for profile in profiles:
@@ -355,11 +402,4 @@ def send(
         retried[profile.name] = (sent, waiting)
         if not dry_run:
             plan_pass().expire_stale(profile)
-    due = [profile for profile in profiles if profile.name in retried]
-    plans = plan_pass().plan(due)
-    for profile in due:
-        sent, waiting = retried[profile.name]
-        reports[profile.name] = outbox.send_plan(
-            plans[profile.name], sent, waiting, dry_run=dry_run
-        )
-    return [reports[profile.name] for profile in profiles]
+    return reports, retried
