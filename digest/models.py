@@ -11,9 +11,10 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+
+from digest.memo import pure_memo
 
 ReasonKind = Literal["author", "keyword", "all_of", "similar", "cites"]
 ReasonField = Literal["title", "abstract", "authors"]
@@ -74,14 +75,14 @@ def fold(text: str) -> str:
 # Kept: every stage asks again for the keys of the same papers (merging, the suggestions'
 # eligibility of each candidate for each profile): 136,000 calls, 2.0 s in a day of 20
 # library profiles, 0.1 s kept.
-@lru_cache(maxsize=65_536)
+@pure_memo(maxsize=65_536)
 def title_fingerprint(title: str) -> str:
     """A stable fingerprint of a title: folded, LaTeX commands dropped, letters and digits only."""
     text = _NON_ALNUM.sub(" ", fold(_LATEX_COMMAND.sub(" ", title))).strip()
     return hashlib.sha1(text.encode()).hexdigest()[:20]
 
 
-@lru_cache(maxsize=65_536)  # asked again and again for the same papers, as `title_fingerprint`
+@pure_memo(maxsize=65_536)  # asked again and again for the same papers, as `title_fingerprint`
 def paper_keys(arxiv_id: str, doi: str, title: str) -> tuple[str, ...]:
     """Every identity key a record can be known by, strongest first."""
     keys = []

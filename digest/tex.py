@@ -18,8 +18,9 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
+
+from digest.memo import pure_memo
 
 if TYPE_CHECKING:
     from pylatexenc.latex2text import LatexNodes2Text
@@ -77,7 +78,7 @@ def _sqrt(node: Any, l2tobj: Any) -> str:
     return "√" + inner if inner.isalnum() else f"√({inner})"
 
 
-@cache
+@pure_memo(maxsize=1)
 def _converter() -> LatexNodes2Text:
     # pylatexenc is imported here: only a digest being rendered needs it.
     from pylatexenc.latex2text import (
@@ -200,7 +201,7 @@ class Readable:
         return tuple((s, e) for s, e in moved if e > s)
 
 
-@lru_cache(maxsize=4096)
+@pure_memo(maxsize=4096)
 def readable(raw: str) -> Readable:
     """`raw` with its TeX math, commands and quotes read as Unicode text."""
     if not _SPECIAL.search(raw):

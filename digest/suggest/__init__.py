@@ -31,10 +31,10 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from digest.errors import StoreError
+from digest.memo import pure_memo
 from digest.models import Feedback, Match, Paper, Profile
 from digest.suggest.memory import LoadedLibrary, SuggestMemory
 from digest.suggest.model import (
@@ -77,7 +77,7 @@ _MIN_POSITIVES = 1
 _MIN_NEGATIVES = 5
 
 
-@lru_cache(maxsize=256)
+@pure_memo(maxsize=256)
 def _exclude_matcher(exclude: tuple[str, ...]) -> Matcher:
     from digest.match import Matcher
 
@@ -102,7 +102,7 @@ def eligible_among(candidates: Iterable[Paper], profile: Profile, skip: set[str]
     ]
 
 
-@lru_cache(maxsize=256)
+@pure_memo(maxsize=256)
 def _wanted(categories: tuple[str, ...]) -> frozenset[str]:
     return frozenset(c.strip().lower() for c in categories if c.strip())
 

@@ -23,9 +23,10 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from functools import lru_cache
 from itertools import count, pairwise
 from typing import Any, NamedTuple
+
+from digest.memo import pure_memo
 
 MODEL_VERSION = 2  # part of every model's hash: a new recipe retrains every model
 MAX_DF = 0.5  # a term in more than this share of the corpus says nothing
@@ -59,7 +60,7 @@ class Doc(NamedTuple):
     abstract: str = ""
 
 
-@lru_cache(maxsize=1)
+@pure_memo(maxsize=1)
 def _stop_words() -> frozenset[str]:
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
@@ -157,7 +158,7 @@ _WORD_MASK = (1 << WORD_BITS) - 1
 WORDS = WordTable()
 
 
-@lru_cache(maxsize=_FIELD_CACHE)
+@pure_memo(maxsize=_FIELD_CACHE)
 def _field_words(text: str, generation: int) -> Any:
     import numpy as np
 
