@@ -14,9 +14,8 @@ if TYPE_CHECKING:
 
     from rich.table import Table
 
-    from digest.models import FollowedAuthor
+    from digest.models import FollowedAuthor, Profile
     from digest.profile_edit import TermList
-    from digest.settings import ProfileConfig
     from digest.sources.openalex import AuthorCandidate
 
 
@@ -85,26 +84,24 @@ def profile() -> None:
 @click.pass_obj
 def profile_show(obj: Context, name: str | None) -> None:
     """Show one profile (or all): schedule, authors, keywords, exclusions, categories."""
-    obj.settings.profile_records(name)  # an unknown name: one line listing the names
-    chosen = [p for p in obj.settings.profiles if name in (None, p.name)]
+    chosen = obj.settings.profile_records(name)  # an unknown name: one line listing the names
     click.echo(f"# {obj.settings.path}")
     _echo_profiles(chosen)
     if not chosen:
         click.echo("no profiles: add a [[profiles]] table (see `digest init`)")
 
 
-def _echo_profiles(chosen: Sequence[ProfileConfig]) -> None:
+def _echo_profiles(chosen: Sequence[Profile]) -> None:
     """Each profile's lines, a blank line between two profiles."""
-    for i, config in enumerate(chosen):
+    for i, record in enumerate(chosen):
         if i:
             click.echo()
-        for line in _profile_lines(config):
+        for line in _profile_lines(record):
             click.echo(line)
 
 
-def _profile_lines(config: ProfileConfig) -> list[str]:
+def _profile_lines(record: Profile) -> list[str]:
     """A profile as aligned `label  value` lines, one list item after another."""
-    record = config.to_record()
     rows = [
         ("email", _listed(", ", record.emails, "(none: cannot be sent)")),
         (

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
     from digest.http import PoliteClient
     from digest.models import Profile
-    from digest.settings import ProfileConfig
     from digest.sources import Probed
 
 Clock = Callable[[], datetime]
@@ -69,7 +68,7 @@ def run_checks(
         yield _unloadable(config_path, exc)
         return
     yield check_config(settings)
-    for profile in settings.profiles:
+    for profile in settings.profile_records():
         yield check_profile(profile, clock())
     yield check_database(db_path or settings.resolve(settings.store.path))
     if settings.delivery.method == "maildir":
@@ -109,26 +108,25 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
-def check_profile(config: ProfileConfig, now: datetime) -> Check:
+def check_profile(profile: Profile, now: datetime) -> Check:
     """The profile's time zone and send time, when it is next sent, and whether it can be."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from digest.schedule import send_trigger
 
-    name = f"profile {config.name}"
+    name = f"profile {profile.name}"
     try:
-        zone = ZoneInfo(config.timezone)
+        zone = ZoneInfo(profile.timezone)
     except (ZoneInfoNotFoundError, ValueError):
         return Check(
             name,
             False,
-            f"unknown time zone {config.timezone!r}",
+            f"unknown time zone {profile.timezone!r}",
             "use an IANA name (Europe/Berlin)",
         )
-    profile = config.to_record()
     upcoming = send_trigger(profile).get_next_fire_time(None, now)
     when = f"{upcoming.astimezone(zone):%a %Y-%m-%d %H:%M}" if upcoming else "never"
-    detail = f"sends at {config.send_at:%H:%M} {config.timezone} ({config.cadence}), next {when}"
+    detail = f"sends at {profile.send_at:%H:%M} {profile.timezone} ({profile.cadence}), next {when}"
     if not profile.emails:
         return Check(name, False, detail + "; no email address", "add email = 'you@example.org'")
     if not _can_match(profile):
@@ -136,8 +134,8 @@ def check_profile(config: ProfileConfig, now: datetime) -> Check:
             name,
             False,
             detail + "; no keywords, all_of, authors or library, so nothing can match",
-            f"`digest profile add-keyword {config.name} TERM` or "
-            f"`digest profile follow {config.name} NAME`",
+            f"`digest profile add-keyword {profile.name} TERM` or "
+            f"`digest profile follow {profile.name} NAME`",
         )
     return Check(name, True, detail)
 
