@@ -172,10 +172,7 @@ def _listed(item: _Item, element: ET.Element, origin: str) -> ListedPaper:
     """The paper of one item; `element` holds the extension elements both forms share."""
     listing_id = _listing_id(item.ids)
     arxiv_id, version = parse_arxiv_id(listing_id)
-    if not arxiv_id or not item.title:
-        missing = "an arXiv id" if not arxiv_id else "a title"
-        shown = (item.title or listing_id)[:80]
-        raise SourceError(f"{origin}: an item without {missing} ({shown!r})")
+    _require_id_and_title(item.title, arxiv_id, listing_id, origin)
     announce = _announce_type(element, item.description)
     creators = split_creators(element.findtext(f"{DC}creator", ""))
     doi = _listing_doi(element)
@@ -196,6 +193,15 @@ def _listed(item: _Item, element: ET.Element, origin: str) -> ListedPaper:
         extra=_listing_extra(announce, creators),
     )
     return ListedPaper(paper, announce)
+
+
+def _require_id_and_title(title: str, arxiv_id: str, listing_id: str, origin: str) -> None:
+    """SourceError naming `origin` for an item without an arXiv id or without a title."""
+    if arxiv_id and title:
+        return
+    missing = "an arXiv id" if not arxiv_id else "a title"
+    shown = (title or listing_id)[:80]
+    raise SourceError(f"{origin}: an item without {missing} ({shown!r})")
 
 
 def _listing_id(candidates: tuple[str, ...]) -> str:
@@ -265,10 +271,7 @@ def parse_api_feed(data: bytes, origin: str = "arxiv api") -> ApiPage:
     if root.tag != f"{ATOM}feed":
         raise SourceError(f"{origin}: not an Atom feed (root element <{_local(root.tag)}>)")
     entries = root.findall(f"{ATOM}entry")
-    for entry in entries:
-        if _is_error(entry, len(entries)):
-            problem = _text(entry, f"{ATOM}summary") or _text(entry, f"{ATOM}id")
-            raise SourceError(f"{origin}: arXiv API error: {problem}")
+    _raise_api_error(entries, origin)
     papers = tuple(_api_paper(entry, origin) for entry in entries)
     start = _opensearch(root, "startIndex", origin, 0)
     per_page = _opensearch(root, "itemsPerPage", origin, len(papers))
@@ -278,6 +281,14 @@ def parse_api_feed(data: bytes, origin: str = "arxiv api") -> ApiPage:
         start=start,
         per_page=per_page,
     )
+
+
+def _raise_api_error(entries: list[ET.Element], origin: str) -> None:
+    """SourceError with the API's own message when one of `entries` is the error entry."""
+    for entry in entries:
+        if _is_error(entry, len(entries)):
+            problem = _text(entry, f"{ATOM}summary") or _text(entry, f"{ATOM}id")
+            raise SourceError(f"{origin}: arXiv API error: {problem}")
 
 
 def _is_error(entry: ET.Element, entries: int) -> bool:
@@ -345,9 +356,14 @@ def _api_authors(entry: ET.Element) -> tuple[tuple[str, ...], list[str]]:
         name = _text(author, f"{ATOM}name")
         if name:
             authors.append(name)
-            places = (_collapse(a.text) for a in author.findall(f"{ARXIV}affiliation"))
-            affiliations.append("; ".join(p for p in places if p))
+            affiliations.append(_affiliations_of(author))
     return tuple(authors), affiliations
+
+
+def _affiliations_of(author: ET.Element) -> str:
+    """An API author's `arxiv:affiliation`s, joined with "; " ("" without any)."""
+    places = (_collapse(a.text) for a in author.findall(f"{ARXIV}affiliation"))
+    return "; ".join(p for p in places if p)
 
 
 def _api_categories(entry: ET.Element) -> tuple[str, tuple[str, ...]]:

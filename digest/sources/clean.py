@@ -111,6 +111,7 @@ def safe_url(value: str) -> str:
 
 
 def _is_url_name(name: str) -> bool:
+    """Whether an extra of this name holds a link (`*_url`, `project_page`)."""
     return name.endswith("_url") or name in _URL_NAMES
 
 
@@ -143,6 +144,7 @@ class _Cuts:
         self.extra_left = limits.EXTRA_CHARS
 
     def note(self, name: str) -> None:
+        """Record that field `name` was cut (once per field)."""
         if name not in self.fields:
             self.fields.append(name)
 
@@ -170,6 +172,7 @@ def _bounded_id(value: str, cuts: _Cuts) -> str:
 
 
 def _bounded_url(value: str, cuts: _Cuts) -> str:
+    """The link if it is safe (`safe_url`), else ""; "" and noted when it is too long."""
     if len(value) > limits.URL_CHARS * limits.READ_FACTOR:
         cuts.note("url")
         return ""
@@ -228,9 +231,7 @@ def _clean_extra(extra: tuple[tuple[str, Any], ...], cuts: _Cuts) -> tuple[tuple
     link that was dropped leaves no empty signal behind."""
     cleaned: dict[str, Any] = {}
     for name, value in extra[: limits.EXTRA_ITEMS]:
-        if name == "affiliations" and isinstance(value, list):
-            value = _affiliations_read(value)
-        kept = _clean_value(name, value, 0, cuts)
+        kept = _clean_value(name, _affiliations_read(name, value), 0, cuts)
         if _is_url_name(name) and kept == "":
             continue
         cleaned[clean_text(name)[: limits.ID_CHARS]] = kept
@@ -239,12 +240,14 @@ def _clean_extra(extra: tuple[tuple[str, Any], ...], cuts: _Cuts) -> tuple[tuple
     return tuple(sorted(cleaned.items(), key=lambda pair: pair[0]))
 
 
-def _affiliations_read(values: list[Any]) -> list[Any]:
-    """The affiliation strings' TeX read as Unicode (`tex_to_text`), at most
-    `limits.EXTRA_ITEMS` of them; other values as they are."""
+def _affiliations_read(name: str, value: Any) -> Any:
+    """The `affiliations` list with the TeX of its strings read as Unicode (`tex_to_text`), at
+    most `limits.EXTRA_ITEMS` of them; any other extra as it is."""
+    if name != "affiliations" or not isinstance(value, list):
+        return value
     return [
         tex_to_text(limits.read_prefix(v, limits.EXTRA_TEXT_CHARS)) if isinstance(v, str) else v
-        for v in values[: limits.EXTRA_ITEMS]
+        for v in value[: limits.EXTRA_ITEMS]
     ]
 
 
@@ -291,6 +294,7 @@ def _aligned(values: tuple[str, ...], positions: list[int]) -> tuple[str, ...]:
 
 
 def _categories(paper: Paper, cuts: _Cuts) -> tuple[str, ...]:
+    """The categories cleaned, at most `limits.CATEGORIES`; one too long is left out (noted)."""
     kept: list[str] = []
     for raw in paper.categories:
         term = clean_text(limits.read_prefix(raw, limits.CATEGORY_CHARS))

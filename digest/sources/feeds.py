@@ -229,10 +229,21 @@ _CHAR_REF = re.compile(r"&#(?:x([0-9A-Fa-f]{1,8})|([0-9]{1,10}));")
 _NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
+# The characters XML 1.0 allows (its `Char` production), as inclusive ranges of code points.
+_XML_CHAR_RANGES = (
+    (0x9, 0xA),
+    (0xD, 0xD),
+    (0x20, 0xD7FF),
+    (0xE000, 0xFFFD),
+    (0x10000, 0x10FFFF),
+)
+
+
 def _allowed_reference(found: re.Match[str]) -> str:
+    """A character reference as it is when XML 1.0 allows its character, else ""."""
     code = int(found[1], 16) if found[1] else int(found[2])
-    allowed = code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
-    return found[0] if allowed or 0x10000 <= code <= 0x10FFFF else ""
+    allowed = any(low <= code <= high for low, high in _XML_CHAR_RANGES)
+    return found[0] if allowed else ""
 
 
 def well_formed_problem(data: bytes, encoding: str) -> xml.parsers.expat.ExpatError | None:
@@ -380,10 +391,10 @@ def _strict_fault(data: bytes, encoding: str) -> str:
 def _papers_of(parsed: Any, source_name: str) -> tuple[Paper, ...]:
     """The papers of a feed's entries, in feed order, each with the feed's title."""
     entries: list[Any] = parsed.get("entries") or []
-    atom = str(parsed.get("version") or "").startswith("atom")
+    atom = _field(parsed, "version").startswith("atom")
     papers = (_paper_of(entry, source_name, atom) for entry in entries)
     # The channel's own title, which the digest shows as the source's name.
-    title = plain_text(str(parsed.get("feed", {}).get("title") or ""))
+    title = plain_text(_field(parsed.get("feed", {}), "title"))
     named = (("feed_title", title),) if title else ()
     return tuple(
         replace(paper, extra=tuple(sorted((*paper.extra, *named))))
@@ -393,6 +404,7 @@ def _papers_of(parsed: Any, source_name: str) -> tuple[Paper, ...]:
 
 
 def _inner(problem: Any) -> Any:
+    """The exception a SAX error wraps (expat's, with its `code`), or None."""
     get = getattr(problem, "getException", None)
     return get() if callable(get) else None
 
