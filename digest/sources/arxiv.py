@@ -455,17 +455,17 @@ class ArxivListingSource:
         if got.not_modified:
             return FetchResult()
         listed = parse_listing_feed(got.content, origin=self.url)
-        wanted = self._wanted
-        return FetchResult(
-            papers=tuple(item.paper for item in listed if item.announce in wanted),
-            updates=tuple(item.paper for item in listed if item.announce.startswith("replace")),
-            validators={self.url: got.validators},
-        )
+        papers, updates = self._announced(listed)
+        return FetchResult(papers, updates, validators={self.url: got.validators})
 
-    @property
-    def _wanted(self) -> frozenset[str]:
-        """The announce types that bring new papers: new, and cross-listings if configured."""
-        return frozenset({"new", "cross"} if self.config.include_cross else {"new"})
+    def _announced(
+        self, listed: tuple[ListedPaper, ...]
+    ) -> tuple[tuple[Paper, ...], tuple[Paper, ...]]:
+        """New papers (cross-listed ones too if configured) to store, replacements to update."""
+        wanted = {"new", "cross"} if self.config.include_cross else {"new"}
+        papers = tuple(item.paper for item in listed if item.announce in wanted)
+        updates = tuple(item.paper for item in listed if item.announce.startswith("replace"))
+        return papers, updates
 
     def _backfill(self, client: PoliteClient, since: date, now: datetime) -> FetchResult:
         """The configured categories' submissions from `since` to `now`, from the API."""

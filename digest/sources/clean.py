@@ -219,6 +219,12 @@ def _clean_container(
         cuts.note("extra")
     if isinstance(value, list):
         return [_clean_value(name, item, depth + 1, cuts) for item in value[: limits.EXTRA_ITEMS]]
+    return _clean_object(value, depth, cuts)
+
+
+def _clean_object(value: dict[Any, Any], depth: int, cuts: _Cuts) -> dict[str, Any]:
+    """An object of the extras: its first `limits.EXTRA_ITEMS` keys cleaned and cut to an
+    identifier's length, each value cleaned under its own key's name."""
     cleaned: dict[str, Any] = {}
     for key, item in list(value.items())[: limits.EXTRA_ITEMS]:
         label = clean_text(limits.read_prefix(str(key), limits.ID_CHARS))[: limits.ID_CHARS]

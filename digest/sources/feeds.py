@@ -203,12 +203,12 @@ def _last_first_pairs(names: list[str], comma_only: list[bool]) -> tuple[str, ..
 def _uninvert(name: str) -> str:
     """`Smith, John` → `John Smith`; anything else unchanged."""
     name = name.strip(" ,")
-    if name.count(",") == 1:
-        last, first = (part.strip() for part in name.split(","))
-        if _SUFFIX.fullmatch(first):
-            return f"{last} {first}"
-        return f"{first} {last}" if first and last else last or first
-    return name
+    if name.count(",") != 1:
+        return name
+    last, first = (part.strip() for part in name.split(","))
+    if _SUFFIX.fullmatch(first):
+        return f"{last} {first}"
+    return f"{first} {last}" if first and last else last or first
 
 
 def _is_surname(piece: str) -> bool:
