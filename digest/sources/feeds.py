@@ -7,16 +7,16 @@ redirects, Content-Type and Content-Location: the base of relative links and the
 feedparser is lenient on purpose: it reads feeds that are not well-formed XML and flags them
 `bozo`, but it reports only the first problem, and its fallback parser turns a document cut
 short or broken in the middle into a shorter list of entries, the last one partial. So every
-feed is also checked with a strict XML parser (`well_formed_problem`), forgiving only what
-loses nothing: undeclared entities (`&nbsp;`), a bare `&` (`?a=1&b=2`), control characters
-and references to them (stripped at ingest anyway), an XML declaration not quite at the
-start and a wrong encoding declaration (feedparser decodes it). Anything else, a cut anywhere
-included, fails the feed whole.
+feed is also checked with a strict XML parser (`well_formed_problem`, in `feed_payload` with
+the other steps over the payload's bytes), forgiving only what loses nothing: undeclared
+entities (`&nbsp;`), a bare `&` (`?a=1&b=2`), control characters and references to them
+(stripped at ingest anyway), an XML declaration not quite at the start and a wrong encoding
+declaration (feedparser decodes it). Anything else, a cut anywhere included, fails the feed
+whole.
 """
 
 from __future__ import annotations
 
-import codecs
 import io
 import re
 import xml.parsers.expat
@@ -40,6 +40,7 @@ from digest.sources.base import (
     ProbeRequest,
     client_needed,
 )
+from digest.sources.feed_payload import http_charset, repaired_utf8, well_formed_problem
 
 _BLOCK_TAGS = frozenset(
     {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption"}
@@ -217,107 +218,12 @@ def _is_surname(piece: str) -> bool:
     return len(words) == 1 and not _INITIALS.fullmatch(words[0])
 
 
-# What the strict check forgives, rewritten in its copy of the document: a `&` that starts no
-# reference, and characters XML 1.0 does not allow at all.
-_BARE_AMPERSAND = re.compile(r"&(?!#[0-9]+;|#x[0-9A-Fa-f]+;|[A-Za-z_:][\w.:-]*;)")
-# Says nothing the checked copy (a str, already decoded) needs, and is often not quite at the
-# start (a blank line a script printed first, a comment).
-_XML_DECLARATION = re.compile(r"<\?xml\s[^>]*\?>")
-# A character reference to a character XML 1.0 does not allow (`&#x1b;`): dropped, like the
-# raw characters.
-_CHAR_REF = re.compile(r"&#(?:x([0-9A-Fa-f]{1,8})|([0-9]{1,10}));")
-_NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-# The characters XML 1.0 allows (its `Char` production), as inclusive ranges of code points.
-_XML_CHAR_RANGES = (
-    (0x9, 0xA),
-    (0xD, 0xD),
-    (0x20, 0xD7FF),
-    (0xE000, 0xFFFD),
-    (0x10000, 0x10FFFF),
-)
-
-
-def _allowed_reference(found: re.Match[str]) -> str:
-    """A character reference as it is when XML 1.0 allows its character, else ""."""
-    code = int(found[1], 16) if found[1] else int(found[2])
-    allowed = any(low <= code <= high for low, high in _XML_CHAR_RANGES)
-    return found[0] if allowed else ""
-
-
-def well_formed_problem(data: bytes, encoding: str) -> xml.parsers.expat.ExpatError | None:
-    """Why `data` (in `encoding`, as feedparser decoded it) is not a complete, well-formed XML
-    document once the harmless faults are forgiven; None when it is.
-
-    Undeclared entities are skipped as entities of an external DTD would be, bare `&` and
-    characters outside XML 1.0 and the XML declaration are removed from the copy checked, and
-    undecodable bytes become U+FFFD. What remains (a cut, a mismatched tag, an unclosed
-    attribute) is a real fault.
-    """
-    try:
-        codec = codecs.lookup(encoding or "utf-8").name
-    except LookupError:
-        codec = "utf-8"
-    text = data.decode("utf-8-sig" if codec == "utf-8" else codec, errors="replace")
-    text = _CHAR_REF.sub(_allowed_reference, _XML_DECLARATION.sub("", text, count=1))
-    text = _NOT_XML_CHARS.sub("", _BARE_AMPERSAND.sub("&amp;", text.lstrip("\ufeff")))
-    parser = xml.parsers.expat.ParserCreate()
-    parser.UseForeignDTD(True)  # an undeclared `&nbsp;` is then skipped, not an error
-    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_UNLESS_STANDALONE)
-    try:
-        parser.Parse(text, True)  # a str: pyexpat reads it as UTF-8, whatever it declares
-    except xml.parsers.expat.ExpatError as exc:
-        return exc
-    return None
-
-
-_DECLARED_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)")
-
-
-def repaired_utf8(data: bytes) -> bytes:
-    """`data` with its few invalid bytes replaced by U+FFFD when it is UTF-8 (declared so, or
-    not declared at all) with a stray bad byte; otherwise `data` unchanged.
-
-    feedparser decodes a document whose declared UTF-8 fails in a one-byte encoding instead,
-    the whole of it: one bad byte turned every Cyrillic, Greek or CJK title into mojibake. A
-    document that is mostly valid multi-byte UTF-8 is UTF-8; one with no valid multi-byte
-    sequence (Latin-1 mislabelled) is left to feedparser's fallback, which reads it right.
-    """
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data.isascii() or _declares_not_utf8(data):
-        return data
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return _replaced_when_mostly_utf8(data)
+def _readable_payload(data: bytes, content_type: str) -> bytes:
+    """The payload feedparser reads: `repaired_utf8` unless the server names another charset
+    (the server's charset rules)."""
+    if http_charset(content_type) in ("", "utf-8", "utf8"):
+        return repaired_utf8(data)
     return data
-
-
-def _declares_not_utf8(data: bytes) -> bool:
-    """Whether the XML declaration names an encoding other than UTF-8."""
-    declared = _DECLARED_ENCODING.match(data.removeprefix(b"\xef\xbb\xbf"))
-    if declared is None:
-        return False
-    return declared[1].lower().replace(b"_", b"-") not in (b"utf-8", b"utf8")
-
-
-def _replaced_when_mostly_utf8(data: bytes) -> bytes:
-    """`data`, not valid UTF-8, with its bad bytes as U+FFFD when most of its non-ASCII text is
-    valid multi-byte UTF-8; else `data` unchanged."""
-    text = data.decode("utf-8", errors="replace")
-    replaced = text.count("\ufffd") - data.decode("utf-8", "ignore").count("\ufffd")
-    if sum(not char.isascii() for char in text) > 2 * replaced:
-        return text.encode("utf-8")
-    return data
-
-
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.I)
-
-
-def http_charset(content_type: str) -> str:
-    """The charset a Content-Type header names (`text/xml; charset=KOI8-R` → `koi8-r`), or ""."""
-    found = _CHARSET.search(content_type)
-    return found[1].lower() if found else ""
 
 
 def _http_context(url: str, content_type: str, content_location: str) -> dict[str, str]:
@@ -353,8 +259,7 @@ def parse_feed(
     """
     if not data.strip():
         raise SourceError(f"{origin}: empty response, not a feed")
-    if http_charset(content_type) in ("", "utf-8", "utf8"):  # the server's charset rules
-        data = repaired_utf8(data)
+    data = _readable_payload(data, content_type)
     headers = _http_context(url, content_type, content_location)
     # A BytesIO, never the bytes themselves: feedparser would try bytes as a file name first.
     parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
