@@ -7,8 +7,9 @@ sometimes mark the PDF link by its type alone).
 - `parse_listing_feed`: the announcement feed, https://rss.arxiv.org/rss/cs.LG+cs.CL (RSS 2.0,
   since 2024) or https://rss.arxiv.org/atom/cs.LG+cs.CL (the same in Atom). One item per
   announced paper, with `arxiv:announce_type` new, cross, replace or replace-cross and an
-  optional `arxiv:DOI`; authors are one `dc:creator` string (`split_creators`; TeX in names is
-  read later, by `clean_paper`). A weekend or holiday feed has no items.
+  optional `arxiv:DOI`; authors are one `dc:creator` string (`split_creators`, in
+  `arxiv_creators`; TeX in names is read later, by `clean_paper`). A weekend or holiday feed
+  has no items.
 - `parse_api_feed`: an http://export.arxiv.org/api/query page (Atom with opensearch totals).
   The API answers a bad query with HTTP 400 and a feed holding one entry titled `Error`: that
   becomes SourceError carrying its summary. An unknown id is a valid feed with zero entries.
@@ -28,6 +29,7 @@ from digest.errors import SourceError
 from digest.http import Fetched, PoliteClient
 from digest.models import FollowedAuthor, Paper, paper_keys, parse_arxiv_id
 from digest.settings import ArxivConfig
+from digest.sources.arxiv_creators import split_creators as split_creators  # re-exported
 from digest.sources.base import (
     TRUNCATED_XML,
     FetchContext,
@@ -43,99 +45,6 @@ OPENSEARCH = "{http://a9.com/-/spec/opensearch/1.1/}"
 _OPENSEARCH_NAMESPACES = (OPENSEARCH, "{http://a9.com/-/spec/opensearchrss/1.0/}")
 DC = "{http://purl.org/dc/elements/1.1/}"
 API_PAGE_LIMIT = 20  # never page forever: at most this many API pages per query
-
-# --- author lists ---------------------------------------------------------------------------------
-
-# Author separators outside parentheses: a comma (`A, B`), an Oxford `, and` (`A, B, and C`), or
-# ` and ` (`A and B`, `A, B and C`). Parentheses are matched to track the depth.
-_CREATOR_TOKEN = re.compile(r"[()]|\s*,\s*(?:and\s+)?|\s+and\s+|^and\s+")
-# The legend of numbered affiliations: `A (1), B (1, 2) ((1) MIT, (2) Stanford)`.
-_LEGEND_START = re.compile(r"\(\d+\)")
-_LEGEND_ENTRY = re.compile(r"\((\d+)\)\s*(.*?)\s*(?:[,;]\s*)?(?=\(\d+\)|$)")
-_LEGEND_REFS = re.compile(r"\d+(?:\s*(?:,|;|&|and)\s*\d+)*")
-
-
-def split_creators(creators: str) -> tuple[tuple[str, str], ...]:
-    """Split an arXiv `dc:creator` string into ((name, affiliation or ""), ...).
-
-    `Ana Gómez (MIT, CSAIL), Andr\\'e Martins and Bob Li` → (("Ana Gómez", "MIT, CSAIL"),
-    ("Andr\\'e Martins", ""), ("Bob Li", "")): authors are separated by commas and ` and ` outside
-    parentheses; a parenthesised part (which may hold commas, ` and ` and nested parentheses) is
-    the affiliation, several are joined with "; ". Numbered affiliations with a legend after the
-    last author (`A (1), B (2) ((1) MIT, (2) Stanford)`) are resolved. TeX escapes are left as
-    written: `clean_paper` reads them for every source. Unbalanced parentheses are plain text.
-    """
-    text = " ".join(creators.split())
-    authors: list[tuple[str, list[str]]] = []
-    for piece in _split_outside_parens(text):
-        name, groups = _name_and_groups(piece)
-        authors.append((name, groups))
-    legend: dict[str, str] = {}
-    if authors and authors[-1][1] and _LEGEND_START.match(authors[-1][1][-1]):
-        legend = {n: a for n, a in _LEGEND_ENTRY.findall(authors[-1][1].pop())}
-    result = []
-    for name, groups in authors:
-        if not name:
-            continue  # a stray `(MIT)` or an empty piece between two commas
-        affiliations = [_resolve(group, legend) for group in groups]
-        result.append((name, "; ".join(a for a in affiliations if a)))
-    return tuple(result)
-
-
-def _split_outside_parens(text: str) -> list[str]:
-    step = 1 if _balanced(text) else 0  # unbalanced parentheses do not protect anything
-    parts, depth, last = [], 0, 0
-    for token in _CREATOR_TOKEN.finditer(text):
-        if token[0] == "(":
-            depth += step
-        elif token[0] == ")":
-            depth -= step
-        elif depth == 0:
-            parts.append(text[last : token.start()])
-            last = token.end()
-    parts.append(text[last:])
-    return [part.strip() for part in parts if part.strip()]
-
-
-def _balanced(text: str) -> bool:
-    depth = 0
-    for char in text:
-        depth += (char == "(") - (char == ")")
-        if depth < 0:
-            return False
-    return depth == 0
-
-
-def _name_and_groups(piece: str) -> tuple[str, list[str]]:
-    """`A One (MIT, CSAIL) (Google)` → ("A One", ["MIT, CSAIL", "Google"])."""
-    if not _balanced(piece):
-        return piece, []
-    name: list[str] = []
-    groups: list[str] = []
-    current: list[str] = []
-    depth = 0
-    for char in piece:
-        if char == "(":
-            depth += 1
-            if depth == 1:
-                current = []
-                continue
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                groups.append(" ".join("".join(current).split()))
-                name.append(" ")
-                continue
-        (current if depth else name).append(char)
-    return " ".join("".join(name).split()), groups
-
-
-def _resolve(group: str, legend: dict[str, str]) -> str:
-    if legend and _LEGEND_REFS.fullmatch(group):
-        numbers = re.findall(r"\d+", group)
-        return "; ".join(legend.get(number, number) for number in numbers)
-    return group
-
 
 # --- XML ------------------------------------------------------------------------------------------
 
@@ -156,6 +65,7 @@ def _parse_xml(data: bytes, origin: str, expected: str) -> ET.Element:
 
 
 def _local(tag: str) -> str:
+    """An element tag without its `{namespace}`."""
     return tag.rpartition("}")[2]
 
 
@@ -166,6 +76,7 @@ def _collapse(text: str | None) -> str:
 
 
 def _text(element: ET.Element, path: str) -> str:
+    """The collapsed text of the first element at `path` ("" if there is none)."""
     return _collapse(element.findtext(path))
 
 
@@ -216,7 +127,8 @@ def parse_listing_feed(data: bytes, origin: str = "arxiv listing") -> tuple[List
 
 
 def _rss_item(item: ET.Element) -> _Item:
-    description = item.findtext("description") or ""
+    """What an RSS 2.0 `<item>` says."""
+    description = item.findtext("description", "")
     return _Item(
         title=_text(item, "title"),
         description=description,
@@ -227,16 +139,12 @@ def _rss_item(item: ET.Element) -> _Item:
 
 
 def _atom_item(entry: ET.Element) -> _Item:
-    description = entry.findtext(f"{ATOM}summary") or ""
-    links = [
-        (link.get("href") or "").strip()
-        for link in entry.findall(f"{ATOM}link")
-        if link.get("rel", "alternate") == "alternate"
-    ]
+    """What an Atom `<entry>` of the listing says."""
+    description = entry.findtext(f"{ATOM}summary", "")
     return _Item(
         title=_text(entry, f"{ATOM}title"),
         description=description,
-        ids=(_text(entry, f"{ATOM}id"), _head_id(description), *links),
+        ids=(_text(entry, f"{ATOM}id"), _head_id(description), *_alternate_hrefs(entry)),
         categories=tuple(
             t for c in entry.findall(f"{ATOM}category") if (t := _collapse(c.get("term")))
         ),
@@ -245,33 +153,29 @@ def _atom_item(entry: ET.Element) -> _Item:
     )
 
 
+def _alternate_hrefs(entry: ET.Element) -> list[str]:
+    """The addresses of an Atom entry's alternate links (a link without `rel` is one)."""
+    return [
+        link.get("href", "").strip()
+        for link in entry.findall(f"{ATOM}link")
+        if link.get("rel", "alternate") == "alternate"
+    ]
+
+
 def _head_id(description: str) -> str:
+    """The arXiv id at the head of a listing description (`arXiv:2401.01234v1 …`), or ""."""
     head = _DESCRIPTION_HEAD.match(description)
     return head["id"] if head else ""
 
 
 def _listed(item: _Item, element: ET.Element, origin: str) -> ListedPaper:
     """The paper of one item; `element` holds the extension elements both forms share."""
-    head = _DESCRIPTION_HEAD.match(item.description)
-    listing_id = ""
-    for candidate in item.ids:
-        candidate = _OAI_PREFIX.sub("", candidate)
-        if parse_arxiv_id(candidate)[0]:
-            listing_id = _ARXIV_URL.sub("", candidate)
-            break
+    listing_id = _listing_id(item.ids)
     arxiv_id, version = parse_arxiv_id(listing_id)
-    if not arxiv_id or not item.title:
-        missing = "an arXiv id" if not arxiv_id else "a title"
-        shown = (item.title or listing_id)[:80]
-        raise SourceError(f"{origin}: an item without {missing} ({shown!r})")
-    announce = (_text(element, f"{ARXIV}announce_type") or (head["type"] if head else "")).lower()
-    announce = announce or "new"
-    creators = split_creators(element.findtext(f"{DC}creator") or "")
-    extra: dict[str, object] = {"announce_type": announce}
-    if any(affiliation for _, affiliation in creators):
-        extra["affiliations"] = [affiliation for _, affiliation in creators]
-    # `arxiv:DOI` may hold several DOIs separated by spaces: the first is the paper's.
-    doi = _DOI_PREFIX.sub("", (_text(element, f"{ARXIV}DOI").split(" ") or [""])[0]).lower()
+    _require_id_and_title(item.title, arxiv_id, listing_id, origin)
+    announce = _announce_type(element, item.description)
+    creators = split_creators(element.findtext(f"{DC}creator", ""))
+    doi = _listing_doi(element)
     paper = Paper(
         key=paper_keys(arxiv_id, doi, item.title)[0],
         title=item.title,
@@ -286,9 +190,54 @@ def _listed(item: _Item, element: ET.Element, origin: str) -> ListedPaper:
         # A new submission is its first version even when the feed leaves the version out.
         version=version or (1 if announce == "new" else 0),
         doi=doi,
-        extra=tuple(sorted(extra.items())),
+        extra=_listing_extra(announce, creators),
     )
     return ListedPaper(paper, announce)
+
+
+def _require_id_and_title(title: str, arxiv_id: str, listing_id: str, origin: str) -> None:
+    """SourceError naming `origin` for an item without an arXiv id or without a title."""
+    if arxiv_id and title:
+        return
+    missing = "an arXiv id" if not arxiv_id else "a title"
+    shown = (title or listing_id)[:80]
+    raise SourceError(f"{origin}: an item without {missing} ({shown!r})")
+
+
+def _listing_id(candidates: tuple[str, ...]) -> str:
+    """The first candidate that is an arXiv id (OAI prefix and arXiv URL removed), or ""."""
+    for candidate in candidates:
+        candidate = _OAI_PREFIX.sub("", candidate)
+        if parse_arxiv_id(candidate)[0]:
+            return _ARXIV_URL.sub("", candidate)
+    return ""
+
+
+def _announce_type(element: ET.Element, description: str) -> str:
+    """How the item was announced, lower case: `arxiv:announce_type`, else the description's
+    head, else "new"."""
+    announce = _text(element, f"{ARXIV}announce_type")
+    if not announce:
+        head = _DESCRIPTION_HEAD.match(description)
+        announce = head["type"] if head else ""
+    return announce.lower() or "new"
+
+
+def _listing_doi(element: ET.Element) -> str:
+    """The item's DOI, lower case, without a `doi:` or doi.org prefix; "" if none."""
+    # `arxiv:DOI` may hold several DOIs separated by spaces: the first is the paper's.
+    first = _text(element, f"{ARXIV}DOI").split(" ")[0]
+    return _DOI_PREFIX.sub("", first).lower()
+
+
+def _listing_extra(
+    announce: str, creators: tuple[tuple[str, str], ...]
+) -> tuple[tuple[str, object], ...]:
+    """A listed paper's extras: its announce type, and the authors' affiliations if any."""
+    extra: dict[str, object] = {"announce_type": announce}
+    if any(affiliation for _, affiliation in creators):
+        extra["affiliations"] = [affiliation for _, affiliation in creators]
+    return tuple(sorted(extra.items()))
 
 
 def _rss_date(value: str | None) -> date | None:
@@ -322,10 +271,7 @@ def parse_api_feed(data: bytes, origin: str = "arxiv api") -> ApiPage:
     if root.tag != f"{ATOM}feed":
         raise SourceError(f"{origin}: not an Atom feed (root element <{_local(root.tag)}>)")
     entries = root.findall(f"{ATOM}entry")
-    for entry in entries:
-        if _is_error(entry, len(entries)):
-            problem = _text(entry, f"{ATOM}summary") or _text(entry, f"{ATOM}id")
-            raise SourceError(f"{origin}: arXiv API error: {problem}")
+    _raise_api_error(entries, origin)
     papers = tuple(_api_paper(entry, origin) for entry in entries)
     start = _opensearch(root, "startIndex", origin, 0)
     per_page = _opensearch(root, "itemsPerPage", origin, len(papers))
@@ -337,13 +283,23 @@ def parse_api_feed(data: bytes, origin: str = "arxiv api") -> ApiPage:
     )
 
 
+def _raise_api_error(entries: list[ET.Element], origin: str) -> None:
+    """SourceError with the API's own message when one of `entries` is the error entry."""
+    for entry in entries:
+        if _is_error(entry, len(entries)):
+            problem = _text(entry, f"{ATOM}summary") or _text(entry, f"{ATOM}id")
+            raise SourceError(f"{origin}: arXiv API error: {problem}")
+
+
 def _is_error(entry: ET.Element, entries: int) -> bool:
+    """Whether an API entry is the error the API answers a bad query with."""
     if "arxiv.org/api/errors" in _text(entry, f"{ATOM}id"):
         return True
     return entries == 1 and _text(entry, f"{ATOM}title") == "Error"
 
 
 def _opensearch(root: ET.Element, name: str, origin: str, default: int) -> int:
+    """The number in `opensearch:name` under either namespace, else `default`."""
     for namespace in _OPENSEARCH_NAMESPACES:
         found = root.find(f"{namespace}{name}")
         if found is not None:
@@ -354,7 +310,16 @@ def _opensearch(root: ET.Element, name: str, origin: str, default: int) -> int:
     return default
 
 
+@dataclass(frozen=True, slots=True)
+class _ApiLinks:
+    """The links of one API entry that digest keeps: its PDF (made https) and its DOI link."""
+
+    pdf_url: str
+    doi_link: str
+
+
 def _api_paper(entry: ET.Element, origin: str) -> Paper:
+    """The paper of one API entry; SourceError naming `origin` without an arXiv id or title."""
     raw_id = _text(entry, f"{ATOM}id")
     arxiv_id, version = parse_arxiv_id(raw_id)
     title = _text(entry, f"{ATOM}title")
@@ -362,25 +327,76 @@ def _api_paper(entry: ET.Element, origin: str) -> Paper:
         raise SourceError(f"{origin}: an entry whose id is not an arXiv id: {raw_id[:80]!r}")
     if not title:
         raise SourceError(f"{origin}: an entry without a title ({raw_id})")
-    authors, affiliations = [], []
+    authors, affiliations = _api_authors(entry)
+    links = _api_links(entry)
+    primary_term, categories = _api_categories(entry)
+    return Paper(
+        key=paper_keys(arxiv_id, "", title)[0],
+        title=title,
+        authors=authors,
+        abstract=_text(entry, f"{ATOM}summary"),
+        categories=categories,
+        published=_iso_date(entry.findtext(f"{ATOM}published")),
+        # The abs page without a version always shows the newest one.
+        url=f"https://arxiv.org/abs/{arxiv_id}",
+        source="arxiv-api",
+        listing_id=f"{arxiv_id}v{version}" if version else arxiv_id,
+        arxiv_id=arxiv_id,
+        version=version,
+        doi=_api_doi(entry, links.doi_link),
+        extra=_api_extra(entry, primary_term, links.pdf_url, affiliations),
+    )
+
+
+def _api_authors(entry: ET.Element) -> tuple[tuple[str, ...], list[str]]:
+    """The named authors of an API entry, and each one's affiliations joined with "; "."""
+    authors: list[str] = []
+    affiliations: list[str] = []
     for author in entry.findall(f"{ATOM}author"):
         name = _text(author, f"{ATOM}name")
         if name:
             authors.append(name)
-            places = (_collapse(a.text) for a in author.findall(f"{ARXIV}affiliation"))
-            affiliations.append("; ".join(p for p in places if p))
+            affiliations.append(_affiliations_of(author))
+    return tuple(authors), affiliations
+
+
+def _affiliations_of(author: ET.Element) -> str:
+    """An API author's `arxiv:affiliation`s, joined with "; " ("" without any)."""
+    places = (_collapse(a.text) for a in author.findall(f"{ARXIV}affiliation"))
+    return "; ".join(p for p in places if p)
+
+
+def _api_categories(entry: ET.Element) -> tuple[str, tuple[str, ...]]:
+    """The entry's primary category ("" if none), and all its categories, the primary first."""
+    primary = entry.find(f"{ARXIV}primary_category")
+    primary_term = primary.get("term", "").strip() if primary is not None else ""
+    terms = [c.get("term", "").strip() for c in entry.findall(f"{ATOM}category")]
+    return primary_term, tuple(dict.fromkeys(t for t in [primary_term, *terms] if t))
+
+
+def _api_doi(entry: ET.Element, doi_link: str) -> str:
+    """The entry's DOI, lower case and without prefix: `arxiv:doi`, else its DOI link's."""
+    # `arxiv:doi` may hold several DOIs separated by spaces: the first is the paper's.
+    doi = (_text(entry, f"{ARXIV}doi") or _DOI_PREFIX.sub("", doi_link)).split(" ")[0]
+    return _DOI_PREFIX.sub("", doi).lower()
+
+
+def _api_links(entry: ET.Element) -> _ApiLinks:
+    """The first PDF link (by its title or by its type alone) and the first DOI link."""
     pdf_url = doi_link = ""
     for link in entry.findall(f"{ATOM}link"):
-        href = (link.get("href") or "").strip()
+        href = link.get("href", "").strip()
         if link.get("title") == "pdf" or link.get("type") == "application/pdf":
             pdf_url = pdf_url or _https(href)
         elif link.get("title") == "doi":
             doi_link = doi_link or href
-    primary = entry.find(f"{ARXIV}primary_category")
-    primary_term = (primary.get("term") or "").strip() if primary is not None else ""
-    terms = [(c.get("term") or "").strip() for c in entry.findall(f"{ATOM}category")]
-    # `arxiv:doi` may hold several DOIs separated by spaces: the first is the paper's.
-    doi = (_text(entry, f"{ARXIV}doi") or _DOI_PREFIX.sub("", doi_link)).split(" ")[0]
+    return _ApiLinks(pdf_url, doi_link)
+
+
+def _api_extra(
+    entry: ET.Element, primary_term: str, pdf_url: str, affiliations: list[str]
+) -> tuple[tuple[str, object], ...]:
+    """An API paper's non-empty extras, sorted by name."""
     updated = _iso_date(entry.findtext(f"{ATOM}updated"))
     extra: dict[str, object] = {
         "primary_category": primary_term,
@@ -390,25 +406,11 @@ def _api_paper(entry: ET.Element, origin: str) -> Paper:
         "updated": updated.isoformat() if updated else "",
         "affiliations": affiliations if any(affiliations) else None,
     }
-    return Paper(
-        key=paper_keys(arxiv_id, "", title)[0],
-        title=title,
-        authors=tuple(authors),
-        abstract=_text(entry, f"{ATOM}summary"),
-        categories=tuple(dict.fromkeys(t for t in [primary_term, *terms] if t)),
-        published=_iso_date(entry.findtext(f"{ATOM}published")),
-        # The abs page without a version always shows the newest one.
-        url=f"https://arxiv.org/abs/{arxiv_id}",
-        source="arxiv-api",
-        listing_id=f"{arxiv_id}v{version}" if version else arxiv_id,
-        arxiv_id=arxiv_id,
-        version=version,
-        doi=_DOI_PREFIX.sub("", doi).lower(),
-        extra=tuple(sorted((k, v) for k, v in extra.items() if v)),
-    )
+    return tuple(sorted((k, v) for k, v in extra.items() if v))
 
 
 def _https(url: str) -> str:
+    """`url` with `http://` made `https://`."""
     return "https://" + url.removeprefix("http://") if url.startswith("http://") else url
 
 
@@ -448,20 +450,29 @@ class ArxivListingSource:
         """Read today's announcements (a 304 brings nothing), or backfill with `since`."""
         client = client_needed(context)
         if context.since is not None:
-            categories = " OR ".join(f"cat:{c}" for c in self.config.categories)
-            window = f"submittedDate:[{context.since:%Y%m%d}0000 TO {context.now:%Y%m%d}2359]"
-            papers, warning = query_api(client, self.config, f"({categories}) AND {window}")
-            return FetchResult(papers, warnings=(warning,) if warning else ())
+            return self._backfill(client, context.since, context.now)
         got = client.get(self.url, validators=context.validators.get(self.url))
         if got.not_modified:
             return FetchResult()
         listed = parse_listing_feed(got.content, origin=self.url)
+        papers, updates = self._announced(listed)
+        return FetchResult(papers, updates, validators={self.url: got.validators})
+
+    def _announced(
+        self, listed: tuple[ListedPaper, ...]
+    ) -> tuple[tuple[Paper, ...], tuple[Paper, ...]]:
+        """New papers (cross-listed ones too if configured) to store, replacements to update."""
         wanted = {"new", "cross"} if self.config.include_cross else {"new"}
-        return FetchResult(
-            papers=tuple(item.paper for item in listed if item.announce in wanted),
-            updates=tuple(item.paper for item in listed if item.announce.startswith("replace")),
-            validators={self.url: got.validators},
-        )
+        papers = tuple(item.paper for item in listed if item.announce in wanted)
+        updates = tuple(item.paper for item in listed if item.announce.startswith("replace"))
+        return papers, updates
+
+    def _backfill(self, client: PoliteClient, since: date, now: datetime) -> FetchResult:
+        """The configured categories' submissions from `since` to `now`, from the API."""
+        categories = " OR ".join(f"cat:{c}" for c in self.config.categories)
+        window = f"submittedDate:[{since:%Y%m%d}0000 TO {now:%Y%m%d}2359]"
+        papers, warning = query_api(client, self.config, f"({categories}) AND {window}")
+        return FetchResult(papers, warnings=(warning,) if warning else ())
 
     def probe(self) -> ProbeRequest:
         """The listing feed (doctor)."""
@@ -518,16 +529,10 @@ def query_api(
     start = 0
     origin = f"{config.api_url} ({query})"
     for _ in range(API_PAGE_LIMIT):
-        params: dict[str, str | int] = {
-            "search_query": query,
-            "start": start,
-            "max_results": config.max_results,
-            "sortBy": "submittedDate",
-            "sortOrder": "descending",
-        }
+        params = _page_params(query, start, config.max_results)
         got = client.get(config.api_url, params=params, accept=(200, 400))
         page = parse_api_feed(got.content, origin=origin)
-        fresh = [p for p in page.papers if not (oldest and p.published and p.published < oldest)]
+        fresh = _published_since(page.papers, oldest)
         papers.extend(fresh)
         start = page.start + len(page.papers)
         if not page.papers or start >= page.total or len(fresh) < len(page.papers):
@@ -537,3 +542,21 @@ def query_api(
         f"({start} of {page.total} results)"
     )
     return tuple(papers), warning
+
+
+def _page_params(query: str, start: int, max_results: int) -> dict[str, str | int]:
+    """The API parameters of one page of `query`'s results, newest submissions first."""
+    return {
+        "search_query": query,
+        "start": start,
+        "max_results": max_results,
+        "sortBy": "submittedDate",
+        "sortOrder": "descending",
+    }
+
+
+def _published_since(papers: tuple[Paper, ...], oldest: date | None) -> list[Paper]:
+    """`papers` without those published before `oldest` (all of them when it is None)."""
+    if oldest is None:
+        return list(papers)
+    return [p for p in papers if not (p.published and p.published < oldest)]

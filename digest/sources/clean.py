@@ -28,12 +28,15 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from digest import limits
 from digest.models import Paper, paper_keys
 from digest.sources.base import FetchResult
+
+if TYPE_CHECKING:
+    from pylatexenc.latex2text import LatexNodes2Text
 
 # Line breaks of every kind: become spaces in one-line text.
 _BREAKS = re.compile("[\t\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
@@ -70,23 +73,29 @@ def tex_to_text(value: str) -> str:
     Søgaard, `Pi\\v{z}urica` → Pižurica, `AT\\&T` → AT&T; braces dropped, a tie is a space.
     Text without TeX marks is returned as it is."""
     if not _TEX_MARKS.search(value):
-        return value  # most names: no converter built (that was most of ingest's time)
+        return value  # most names: the converter, costly to build, is not built at all
     from pylatexenc.latex2text import LatexNodes2Text
-    from pylatexenc.latexwalker import LatexWalkerError
 
     converter = LatexNodes2Text()
     for _ in range(_TEX_PASSES):
         if not _TEX_MARKS.search(value):
             break
-        source = _LETTER_BEFORE_WORD.sub(r"\1{}", _PERCENT.sub(r"\\%", value))
-        try:
-            text = unicodedata.normalize("NFC", converter.latex_to_text(source))
-        except LatexWalkerError:  # pragma: no cover - the tolerant parser does not raise
-            break
+        text = _tex_pass(converter, value)
         if text == value:
             break
         value = text
     return value
+
+
+def _tex_pass(converter: LatexNodes2Text, value: str) -> str:
+    """`value` read once by `converter` as TeX, NFC-normalised; as it is if it cannot be read."""
+    from pylatexenc.latexwalker import LatexWalkerError
+
+    source = _LETTER_BEFORE_WORD.sub(r"\1{}", _PERCENT.sub(r"\\%", value))
+    try:
+        return unicodedata.normalize("NFC", converter.latex_to_text(source))
+    except LatexWalkerError:  # pragma: no cover - the tolerant parser does not raise
+        return value
 
 
 def safe_url(value: str) -> str:
@@ -102,6 +111,7 @@ def safe_url(value: str) -> str:
 
 
 def _is_url_name(name: str) -> bool:
+    """Whether an extra of this name holds a link (`*_url`, `project_page`)."""
     return name.endswith("_url") or name in _URL_NAMES
 
 
@@ -134,6 +144,7 @@ class _Cuts:
         self.extra_left = limits.EXTRA_CHARS
 
     def note(self, name: str) -> None:
+        """Record that field `name` was cut (once per field)."""
         if name not in self.fields:
             self.fields.append(name)
 
@@ -161,6 +172,7 @@ def _bounded_id(value: str, cuts: _Cuts) -> str:
 
 
 def _bounded_url(value: str, cuts: _Cuts) -> str:
+    """The link if it is safe (`safe_url`), else ""; "" and noted when it is too long."""
     if len(value) > limits.URL_CHARS * limits.READ_FACTOR:
         cuts.note("url")
         return ""
@@ -175,85 +187,120 @@ def _clean_value(name: str, value: Any, depth: int, cuts: _Cuts) -> Any:
     """One `extra` value: URLs checked, strings cleaned and cut, inside lists and objects too
     (their items, nesting and characters bounded; see `limits`)."""
     if isinstance(value, str):
-        if _is_url_name(name):
-            return _bounded_url(value, cuts)
-        if cuts.extra_left <= 0:  # the extras' budget is spent: later strings are left empty
-            if value:
-                cuts.note("extra")
-            return ""
-        text = _line(value, min(limits.EXTRA_TEXT_CHARS, cuts.extra_left), "extra", cuts)
-        cuts.extra_left -= len(text)
-        return text
+        return _clean_string(name, value, cuts)
     if isinstance(value, list | dict):
-        if depth >= limits.EXTRA_DEPTH:
-            cuts.note("extra")
-            return None
-        if len(value) > limits.EXTRA_ITEMS:
-            cuts.note("extra")
-    if isinstance(value, list):
-        return [_clean_value(name, item, depth + 1, cuts) for item in value[: limits.EXTRA_ITEMS]]
-    if isinstance(value, dict):
-        pairs = list(value.items())[: limits.EXTRA_ITEMS]
-        cleaned: dict[str, Any] = {}
-        for key, item in pairs:
-            label = clean_text(limits.read_prefix(str(key), limits.ID_CHARS))[: limits.ID_CHARS]
-            cleaned[label] = _clean_value(str(key), item, depth + 1, cuts)
-        return cleaned
+        return _clean_container(name, value, depth, cuts)
     return value
 
 
+def _clean_string(name: str, value: str, cuts: _Cuts) -> str:
+    """A string of the extras: a link checked, other text cleaned and cut to what is left of
+    the extras' character budget."""
+    if _is_url_name(name):
+        return _bounded_url(value, cuts)
+    if cuts.extra_left <= 0:  # the extras' budget is spent: later strings are left empty
+        if value:
+            cuts.note("extra")
+        return ""
+    text = _line(value, min(limits.EXTRA_TEXT_CHARS, cuts.extra_left), "extra", cuts)
+    cuts.extra_left -= len(text)
+    return text
+
+
+def _clean_container(
+    name: str, value: list[Any] | dict[Any, Any], depth: int, cuts: _Cuts
+) -> list[Any] | dict[str, Any] | None:
+    """A list or object of the extras, its items cleaned; None past the nesting limit, and no
+    more than `limits.EXTRA_ITEMS` items."""
+    if depth >= limits.EXTRA_DEPTH:
+        cuts.note("extra")
+        return None
+    if len(value) > limits.EXTRA_ITEMS:
+        cuts.note("extra")
+    if isinstance(value, list):
+        return [_clean_value(name, item, depth + 1, cuts) for item in value[: limits.EXTRA_ITEMS]]
+    return _clean_object(value, depth, cuts)
+
+
+def _clean_object(value: dict[Any, Any], depth: int, cuts: _Cuts) -> dict[str, Any]:
+    """An object of the extras: its first `limits.EXTRA_ITEMS` keys cleaned and cut to an
+    identifier's length, each value cleaned under its own key's name."""
+    cleaned: dict[str, Any] = {}
+    for key, item in list(value.items())[: limits.EXTRA_ITEMS]:
+        label = clean_text(limits.read_prefix(str(key), limits.ID_CHARS))[: limits.ID_CHARS]
+        cleaned[label] = _clean_value(str(key), item, depth + 1, cuts)
+    return cleaned
+
+
 def _clean_extra(extra: tuple[tuple[str, Any], ...], cuts: _Cuts) -> tuple[tuple[str, Any], ...]:
+    """The extras cleaned (`_clean_value`), sorted by name, at most `limits.EXTRA_ITEMS`; a
+    link that was dropped leaves no empty signal behind."""
     cleaned: dict[str, Any] = {}
     for name, value in extra[: limits.EXTRA_ITEMS]:
-        if name == "affiliations" and isinstance(value, list):
-            value = [
-                tex_to_text(limits.read_prefix(v, limits.EXTRA_TEXT_CHARS))
-                if isinstance(v, str)
-                else v
-                for v in value[: limits.EXTRA_ITEMS]
-            ]
-        kept = _clean_value(name, value, 0, cuts)
+        kept = _clean_value(name, _affiliations_read(name, value), 0, cuts)
         if _is_url_name(name) and kept == "":
-            continue  # a dropped link leaves no empty signal behind
+            continue
         cleaned[clean_text(name)[: limits.ID_CHARS]] = kept
     if len(extra) > limits.EXTRA_ITEMS:
         cuts.note("extra")
     return tuple(sorted(cleaned.items(), key=lambda pair: pair[0]))
 
 
+def _affiliations_read(name: str, value: Any) -> Any:
+    """The `affiliations` list with the TeX of its strings read as Unicode (`tex_to_text`), at
+    most `limits.EXTRA_ITEMS` of them; any other extra as it is."""
+    if name != "affiliations" or not isinstance(value, list):
+        return value
+    return [
+        tex_to_text(limits.read_prefix(v, limits.EXTRA_TEXT_CHARS)) if isinstance(v, str) else v
+        for v in value[: limits.EXTRA_ITEMS]
+    ]
+
+
 def _authors(paper: Paper, cuts: _Cuts) -> dict[str, Any]:
     """The author names (TeX read, cleaned, cut), with their ids and ORCID iDs kept aligned
     when a name cleans to nothing, and at most `limits.AUTHORS` of them."""
     names: list[str] = []
-    ids: list[str] = []
-    orcids: list[str] = []
+    positions: list[int] = []  # where each name kept was in `paper.authors`
     for position, raw in enumerate(paper.authors):
         if len(names) == limits.AUTHORS:
             cuts.note("authors")
             break
-        name = _line(
-            tex_to_text(limits.read_prefix(raw, limits.AUTHOR_CHARS)),
-            limits.AUTHOR_CHARS,
-            "author name",
-            cuts,
-        )
-        if len(raw) > limits.AUTHOR_CHARS * limits.READ_FACTOR:
-            cuts.note("author name")
-        if not name:
-            continue
-        names.append(name)
-        ids.append(paper.author_ids[position] if position < len(paper.author_ids) else "")
-        orcids.append(paper.author_orcids[position] if position < len(paper.author_orcids) else "")
+        name = _author_name(raw, cuts)
+        if name:
+            names.append(name)
+            positions.append(position)
     cut = len(names) < len(paper.authors) and "authors" in cuts.fields
     return {
         "authors": tuple(names),
-        "author_ids": tuple(ids) if paper.author_ids else (),
-        "author_orcids": tuple(orcids) if paper.author_orcids else (),
+        "author_ids": _aligned(paper.author_ids, positions),
+        "author_orcids": _aligned(paper.author_orcids, positions),
         "authors_truncated": paper.authors_truncated or cut,
     }
 
 
+def _author_name(raw: str, cuts: _Cuts) -> str:
+    """One author name: TeX read, cleaned, cut to `limits.AUTHOR_CHARS` (noted in `cuts`)."""
+    name = _line(
+        tex_to_text(limits.read_prefix(raw, limits.AUTHOR_CHARS)),
+        limits.AUTHOR_CHARS,
+        "author name",
+        cuts,
+    )
+    if len(raw) > limits.AUTHOR_CHARS * limits.READ_FACTOR:
+        cuts.note("author name")
+    return name
+
+
+def _aligned(values: tuple[str, ...], positions: list[int]) -> tuple[str, ...]:
+    """The `values` at `positions` ("" past their end); () when there are no values at all."""
+    if not values:
+        return ()
+    return tuple(values[p] if p < len(values) else "" for p in positions)
+
+
 def _categories(paper: Paper, cuts: _Cuts) -> tuple[str, ...]:
+    """The categories cleaned, at most `limits.CATEGORIES`; one too long is left out (noted)."""
     kept: list[str] = []
     for raw in paper.categories:
         term = clean_text(limits.read_prefix(raw, limits.CATEGORY_CHARS))
@@ -279,18 +326,12 @@ def bounded_paper(paper: Paper) -> tuple[Paper, tuple[str, ...]]:
     doi = _bounded_id(paper.doi, cuts)
     arxiv_id = _bounded_id(paper.arxiv_id, cuts)
     url = _bounded_url(paper.url, cuts)
-    listing_id = _bounded_id(paper.listing_id, cuts)
-    if not url and listing_id == clean_text(paper.url[: limits.URL_CHARS + 1]):
-        listing_id = ""  # a feed entry without an id is known by its link: a dropped one too
-    key = paper.key
-    if (title, doi, arxiv_id) != (paper.title, paper.doi, paper.arxiv_id):
-        fallback = clean_text(key)[: limits.ID_CHARS]
-        key = (paper_keys(arxiv_id, doi, title) or (fallback,))[0]
+    listing_id = _bounded_listing_id(paper, url, cuts)
     if len(paper.referenced) > limits.REFERENCES:
         cuts.note("references")
     cleaned = replace(
         paper,
-        key=key,
+        key=_key(paper, title, doi, arxiv_id),
         title=title,
         abstract=_line(paper.abstract, limits.ABSTRACT_CHARS, "abstract", cuts),
         categories=_categories(paper, cuts),
@@ -305,6 +346,22 @@ def bounded_paper(paper: Paper) -> tuple[Paper, tuple[str, ...]]:
         **_authors(paper, cuts),
     )
     return cleaned, tuple(cuts.fields)
+
+
+def _bounded_listing_id(paper: Paper, url: str, cuts: _Cuts) -> str:
+    """The listing id cleaned (`_bounded_id`); "" when it is the link that `url` dropped."""
+    listing_id = _bounded_id(paper.listing_id, cuts)
+    if not url and listing_id == clean_text(paper.url[: limits.URL_CHARS + 1]):
+        return ""  # a feed entry without an id is known by its link: a dropped one too
+    return listing_id
+
+
+def _key(paper: Paper, title: str, doi: str, arxiv_id: str) -> str:
+    """The paper's key, made again when cleaning changed its title, DOI or arXiv id."""
+    if (title, doi, arxiv_id) == (paper.title, paper.doi, paper.arxiv_id):
+        return paper.key
+    fallback = clean_text(paper.key)[: limits.ID_CHARS]
+    return (paper_keys(arxiv_id, doi, title) or (fallback,))[0]
 
 
 def clean_paper(paper: Paper) -> Paper:
@@ -326,9 +383,12 @@ def clean_result(result: FetchResult) -> FetchResult:
 
     papers = tuple(clean(p) for p in result.papers)
     updates = tuple(clean(p) for p in result.updates)
-    warnings = list(result.warnings)
-    for name, keys in cut.items():
-        shown = ", ".join(keys[:3]) + (", …" if len(keys) > 3 else "")
-        count = f"{len(keys)} paper" + ("s" if len(keys) != 1 else "")
-        warnings.append(f"{_CUT_LINES[name]}: {count} ({shown})")
-    return replace(result, papers=papers, updates=updates, warnings=tuple(warnings))
+    warnings = (*result.warnings, *(_cut_line(name, keys) for name, keys in cut.items()))
+    return replace(result, papers=papers, updates=updates, warnings=warnings)
+
+
+def _cut_line(name: str, keys: list[str]) -> str:
+    """The warning for one field a limit cut: what, in how many papers, the first few keys."""
+    shown = ", ".join(keys[:3]) + (", …" if len(keys) > 3 else "")
+    count = f"{len(keys)} paper" + ("s" if len(keys) != 1 else "")
+    return f"{_CUT_LINES[name]}: {count} ({shown})"

@@ -7,16 +7,16 @@ redirects, Content-Type and Content-Location: the base of relative links and the
 feedparser is lenient on purpose: it reads feeds that are not well-formed XML and flags them
 `bozo`, but it reports only the first problem, and its fallback parser turns a document cut
 short or broken in the middle into a shorter list of entries, the last one partial. So every
-feed is also checked with a strict XML parser (`well_formed_problem`), forgiving only what
-loses nothing: undeclared entities (`&nbsp;`), a bare `&` (`?a=1&b=2`), control characters
-and references to them (stripped at ingest anyway), an XML declaration not quite at the
-start and a wrong encoding declaration (feedparser decodes it). Anything else, a cut anywhere
-included, fails the feed whole.
+feed is also checked with a strict XML parser (`well_formed_problem`, in `feed_payload` with
+the other steps over the payload's bytes), forgiving only what loses nothing: undeclared
+entities (`&nbsp;`), a bare `&` (`?a=1&b=2`), control characters and references to them
+(stripped at ingest anyway), an XML declaration not quite at the start and a wrong encoding
+declaration (feedparser decodes it). Anything else, a cut anywhere included, fails the feed
+whole.
 """
 
 from __future__ import annotations
 
-import codecs
 import io
 import re
 import xml.parsers.expat
@@ -40,6 +40,7 @@ from digest.sources.base import (
     ProbeRequest,
     client_needed,
 )
+from digest.sources.feed_payload import http_charset, repaired_utf8, well_formed_problem
 
 _BLOCK_TAGS = frozenset(
     {"address", "article", "aside", "blockquote", "br", "dd", "div", "dl", "dt", "figcaption"}
@@ -54,6 +55,7 @@ _DOI_HOSTS = frozenset({"doi.org", "dx.doi.org", "www.doi.org"})
 _ARXIV_HOSTS = frozenset({"arxiv.org", "www.arxiv.org", "export.arxiv.org"})
 _ARXIV_DOI = re.compile(r"10\.48550/arxiv\.(.+)", re.I)
 _ARXIV_OAI = re.compile(r"(?:oai:arxiv\.org:|arxiv:)(.+)", re.I)
+_ARXIV_PATH = re.compile(r"/(?:abs|pdf)/(.+?)(?:\.pdf)?/?")
 
 _ET_AL = re.compile(r",?\s*\bet\.?\s+al\b\.?", re.I)
 _NAME_SEP = re.compile(r"\s*(,|&|\band\b)\s*")
@@ -111,39 +113,46 @@ def find_doi(*candidates: str) -> str:
     link, or a publisher link with a `/doi/10.…` path (ACM, Wiley, SAGE, Taylor & Francis).
     """
     for candidate in candidates:
-        text = (candidate or "").strip()
-        if text.lower().startswith(("http://", "https://")):
-            parts = urlsplit(text)
-            path = unquote(parts.path)
-            if parts.hostname in _DOI_HOSTS:
-                found = _DOI_ID.fullmatch(path.lstrip("/"))
-            else:
-                found = _DOI_PATH.search(path)
-        else:
-            found = _DOI_ID.fullmatch(text)
+        found = _doi_match(candidate)
         if found:
             return found.group(1).rstrip(".,;").lower()
     return ""
+
+
+def _doi_match(candidate: str) -> re.Match[str] | None:
+    """The DOI one candidate names (in group 1): an identifier, a doi.org link or a publisher
+    link's `/doi/…` path."""
+    text = (candidate or "").strip()
+    if not text.lower().startswith(("http://", "https://")):
+        return _DOI_ID.fullmatch(text)
+    parts = urlsplit(text)
+    path = unquote(parts.path)
+    if parts.hostname in _DOI_HOSTS:
+        return _DOI_ID.fullmatch(path.lstrip("/"))
+    return _DOI_PATH.search(path)
 
 
 def find_arxiv_id(*candidates: str) -> tuple[str, int]:
     """(arXiv id without version, version or 0) of the first candidate naming an arXiv paper:
     an arxiv.org abs/pdf link, `oai:arXiv.org:…`, `arXiv:…`, or an arXiv DOI (10.48550/…)."""
     for candidate in candidates:
-        text = (candidate or "").strip()
-        if text.lower().startswith(("http://", "https://")):
-            parts = urlsplit(text)
-            if parts.hostname not in _ARXIV_HOSTS:
-                continue
-            found = re.fullmatch(r"/(?:abs|pdf)/(.+?)(?:\.pdf)?/?", parts.path)
-            text = found.group(1) if found else ""
-        else:
-            found = _ARXIV_OAI.fullmatch(text) or _ARXIV_DOI.fullmatch(text)
-            text = found.group(1) if found else ""
+        text = _arxiv_id_text(candidate)
         arxiv_id, version = parse_arxiv_id(text) if text else ("", 0)
         if arxiv_id:
             return arxiv_id, version
     return "", 0
+
+
+def _arxiv_id_text(candidate: str) -> str:
+    """What may be an arXiv id in one candidate: the path of an arxiv.org abs/pdf link, or what
+    follows `oai:arXiv.org:`, `arXiv:` or the arXiv DOI prefix; "" otherwise."""
+    text = (candidate or "").strip()
+    if not text.lower().startswith(("http://", "https://")):
+        found = _ARXIV_OAI.fullmatch(text) or _ARXIV_DOI.fullmatch(text)
+    else:
+        parts = urlsplit(text)
+        found = _ARXIV_PATH.fullmatch(parts.path) if parts.hostname in _ARXIV_HOSTS else None
+    return found.group(1) if found else ""
 
 
 def split_authors(value: str) -> tuple[str, ...]:
@@ -157,8 +166,15 @@ def split_authors(value: str) -> tuple[str, ...]:
         return ()
     if ";" in text:
         return tuple(name for chunk in _LIST_SEP.split(text) if (name := _uninvert(chunk)))
+    names, comma_only = _comma_separated(text)
+    return _last_first_pairs(names, comma_only) or tuple(names)
+
+
+def _comma_separated(text: str) -> tuple[list[str], list[bool]]:
+    """The names of a list separated by `,`, `&` and `and` (a `Jr.` or `III` kept with the name
+    before it), and for each whether only commas separate it from the name before."""
     names: list[str] = []
-    comma_only: list[bool] = []  # whether only a comma separates a name from the one before
+    comma_only: list[bool] = []
     separator = ""
     for number, part in enumerate(_NAME_SEP.split(text)):
         if number % 2:  # a separator: ",", "&" or "and"
@@ -170,27 +186,30 @@ def split_authors(value: str) -> tuple[str, ...]:
             names.append(part)
             comma_only.append(separator == ",")
             separator = ""
-    # "Last, First, Last, First": every other name a bare surname, its given names after a comma.
+    return names, comma_only
+
+
+def _last_first_pairs(names: list[str], comma_only: list[bool]) -> tuple[str, ...]:
+    """`names` read as "Last, First, Last, First" and turned to `First Last`; () when they are
+    not: every other name a bare surname, its given names after a comma alone."""
     # Single-word authors are rare enough that an even list of them is read this way.
     surnames, given = names[0::2], names[1::2]
-    if (
-        len(surnames) == len(given)
-        and all(_is_surname(name) for name in surnames)
-        and all(comma_only[1::2])
-    ):
-        return tuple(f"{first} {last}" for last, first in zip(surnames, given, strict=True))
-    return tuple(names)
+    if len(surnames) != len(given) or not all(_is_surname(name) for name in surnames):
+        return ()
+    if not all(comma_only[1::2]):
+        return ()
+    return tuple(f"{first} {last}" for last, first in zip(surnames, given, strict=True))
 
 
 def _uninvert(name: str) -> str:
     """`Smith, John` → `John Smith`; anything else unchanged."""
     name = name.strip(" ,")
-    if name.count(",") == 1:
-        last, first = (part.strip() for part in name.split(","))
-        if _SUFFIX.fullmatch(first):
-            return f"{last} {first}"
-        return f"{first} {last}" if first and last else last or first
-    return name
+    if name.count(",") != 1:
+        return name
+    last, first = (part.strip() for part in name.split(","))
+    if _SUFFIX.fullmatch(first):
+        return f"{last} {first}"
+    return f"{first} {last}" if first and last else last or first
 
 
 def _is_surname(piece: str) -> bool:
@@ -199,84 +218,12 @@ def _is_surname(piece: str) -> bool:
     return len(words) == 1 and not _INITIALS.fullmatch(words[0])
 
 
-# What the strict check forgives, rewritten in its copy of the document: a `&` that starts no
-# reference, and characters XML 1.0 does not allow at all.
-_BARE_AMPERSAND = re.compile(r"&(?!#[0-9]+;|#x[0-9A-Fa-f]+;|[A-Za-z_:][\w.:-]*;)")
-# Says nothing the checked copy (a str, already decoded) needs, and is often not quite at the
-# start (a blank line a script printed first, a comment).
-_XML_DECLARATION = re.compile(r"<\?xml\s[^>]*\?>")
-# A character reference to a character XML 1.0 does not allow (`&#x1b;`): dropped, like the
-# raw characters.
-_CHAR_REF = re.compile(r"&#(?:x([0-9A-Fa-f]{1,8})|([0-9]{1,10}));")
-_NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
-def _allowed_reference(found: re.Match[str]) -> str:
-    code = int(found[1], 16) if found[1] else int(found[2])
-    allowed = code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
-    return found[0] if allowed or 0x10000 <= code <= 0x10FFFF else ""
-
-
-def well_formed_problem(data: bytes, encoding: str) -> xml.parsers.expat.ExpatError | None:
-    """Why `data` (in `encoding`, as feedparser decoded it) is not a complete, well-formed XML
-    document once the harmless faults are forgiven; None when it is.
-
-    Undeclared entities are skipped as entities of an external DTD would be, bare `&` and
-    characters outside XML 1.0 and the XML declaration are removed from the copy checked, and
-    undecodable bytes become U+FFFD. What remains (a cut, a mismatched tag, an unclosed
-    attribute) is a real fault.
-    """
-    try:
-        codec = codecs.lookup(encoding or "utf-8").name
-    except LookupError:
-        codec = "utf-8"
-    text = data.decode("utf-8-sig" if codec == "utf-8" else codec, errors="replace")
-    text = _CHAR_REF.sub(_allowed_reference, _XML_DECLARATION.sub("", text, count=1))
-    text = _NOT_XML_CHARS.sub("", _BARE_AMPERSAND.sub("&amp;", text.lstrip("\ufeff")))
-    parser = xml.parsers.expat.ParserCreate()
-    parser.UseForeignDTD(True)  # an undeclared `&nbsp;` is then skipped, not an error
-    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_UNLESS_STANDALONE)
-    try:
-        parser.Parse(text, True)  # a str: pyexpat reads it as UTF-8, whatever it declares
-    except xml.parsers.expat.ExpatError as exc:
-        return exc
-    return None
-
-
-_DECLARED_ENCODING = re.compile(rb"\s*<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)")
-
-
-def repaired_utf8(data: bytes) -> bytes:
-    """`data` with its few invalid bytes replaced by U+FFFD when it is UTF-8 (declared so, or
-    not declared at all) with a stray bad byte; otherwise `data` unchanged.
-
-    feedparser decodes a document whose declared UTF-8 fails in a one-byte encoding instead,
-    the whole of it: one bad byte turned every Cyrillic, Greek or CJK title into mojibake. A
-    document that is mostly valid multi-byte UTF-8 is UTF-8; one with no valid multi-byte
-    sequence (Latin-1 mislabelled) is left to feedparser's fallback, which reads it right.
-    """
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")) or data.isascii():
-        return data
-    declared = _DECLARED_ENCODING.match(data.removeprefix(b"\xef\xbb\xbf"))
-    if declared and declared[1].lower().replace(b"_", b"-") not in (b"utf-8", b"utf8"):
-        return data
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        text = data.decode("utf-8", errors="replace")
-        replaced = text.count("\ufffd") - data.decode("utf-8", "ignore").count("\ufffd")
-        if sum(not char.isascii() for char in text) > 2 * replaced:
-            return text.encode("utf-8")
+def _readable_payload(data: bytes, content_type: str) -> bytes:
+    """The payload feedparser reads: `repaired_utf8` unless the server names another charset
+    (the server's charset rules)."""
+    if http_charset(content_type) in ("", "utf-8", "utf8"):
+        return repaired_utf8(data)
     return data
-
-
-_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.I)
-
-
-def http_charset(content_type: str) -> str:
-    """The charset a Content-Type header names (`text/xml; charset=KOI8-R` → `koi8-r`), or ""."""
-    found = _CHARSET.search(content_type)
-    return found[1].lower() if found else ""
 
 
 def _http_context(url: str, content_type: str, content_location: str) -> dict[str, str]:
@@ -312,29 +259,47 @@ def parse_feed(
     """
     if not data.strip():
         raise SourceError(f"{origin}: empty response, not a feed")
-    if http_charset(content_type) in ("", "utf-8", "utf8"):  # the server's charset rules
-        data = repaired_utf8(data)
+    data = _readable_payload(data, content_type)
     headers = _http_context(url, content_type, content_location)
     # A BytesIO, never the bytes themselves: feedparser would try bytes as a file name first.
     parsed = feedparser.parse(io.BytesIO(data), response_headers=headers)
-    entries: list[Any] = parsed.get("entries") or []
+    fault = _lenient_fault(parsed, data) or _strict_fault(data, str(parsed.get("encoding") or ""))
+    if fault:
+        raise SourceError(f"{origin}: {fault}")
+    return _papers_of(parsed, source_name)
+
+
+def _lenient_fault(parsed: Any, data: bytes) -> str:
+    """What feedparser's reading says is wrong with the feed (a cut; a fault with nothing
+    readable; no feed root at all); "" when it read a feed."""
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None
-    code = getattr(_inner(problem), "code", None)
-    if code in TRUNCATED_XML:
-        raise SourceError(f"{origin}: malformed feed, cut short: {_describe(problem, data)}")
-    if problem is not None and not entries and not parsed.get("feed", {}).get("title"):
-        raise SourceError(f"{origin}: malformed feed: {_describe(problem, data)}")
+    if getattr(_inner(problem), "code", None) in TRUNCATED_XML:
+        return f"malformed feed, cut short: {_describe(problem, data)}"
+    readable = parsed.get("entries") or parsed.get("feed", {}).get("title")
+    if problem is not None and not readable:
+        return f"malformed feed: {_describe(problem, data)}"
     if not parsed.get("version"):  # no <rss>, <rdf:RDF> or <feed> root: HTML, other XML
-        raise SourceError(f"{origin}: not an RSS or Atom feed")
-    strict = well_formed_problem(data, str(parsed.get("encoding") or ""))
-    if strict is not None:
-        cut = ", cut short" if strict.code in TRUNCATED_XML else ""
-        message = " ".join(xml.parsers.expat.ErrorString(strict.code).split())
-        raise SourceError(f"{origin}: malformed feed{cut}: {message} (line {strict.lineno})")
-    atom = str(parsed.get("version") or "").startswith("atom")
+        return "not an RSS or Atom feed"
+    return ""
+
+
+def _strict_fault(data: bytes, encoding: str) -> str:
+    """What the strict XML check finds wrong with the feed (`well_formed_problem`), or ""."""
+    strict = well_formed_problem(data, encoding)
+    if strict is None:
+        return ""
+    cut = ", cut short" if strict.code in TRUNCATED_XML else ""
+    message = " ".join(xml.parsers.expat.ErrorString(strict.code).split())
+    return f"malformed feed{cut}: {message} (line {strict.lineno})"
+
+
+def _papers_of(parsed: Any, source_name: str) -> tuple[Paper, ...]:
+    """The papers of a feed's entries, in feed order, each with the feed's title."""
+    entries: list[Any] = parsed.get("entries") or []
+    atom = _field(parsed, "version").startswith("atom")
     papers = (_paper_of(entry, source_name, atom) for entry in entries)
     # The channel's own title, which the digest shows as the source's name.
-    title = plain_text(str(parsed.get("feed", {}).get("title") or ""))
+    title = plain_text(_field(parsed.get("feed", {}), "title"))
     named = (("feed_title", title),) if title else ()
     return tuple(
         replace(paper, extra=tuple(sorted((*paper.extra, *named))))
@@ -344,6 +309,7 @@ def parse_feed(
 
 
 def _inner(problem: Any) -> Any:
+    """The exception a SAX error wraps (expat's, with its `code`), or None."""
     get = getattr(problem, "getException", None)
     return get() if callable(get) else None
 
@@ -361,33 +327,46 @@ def _describe(problem: Any, data: bytes) -> str:
     return " ".join(message.split())
 
 
+def _field(mapping: Any, key: str) -> str:
+    """The value at `key` of a feedparser mapping as a string; "" when missing or empty."""
+    return str(mapping.get(key) or "")
+
+
+def _dicts(entry: Any, key: str) -> list[dict[str, Any]]:
+    """The mappings in the list at `key` of an entry (`links`, `authors`); others are skipped."""
+    return [item for item in entry.get(key) or [] if isinstance(item, dict)]
+
+
 def _link_of(entry: Any, atom: bool) -> str:
     """The entry's link. In Atom, only a `<link>` element: feedparser otherwise hands over the
     entry's `<id>` as its link (a `tag:` or `urn:` id, or a relative one made into a URL)."""
     if not atom:
-        return str(entry.get("link") or "").strip()
-    links = [link for link in entry.get("links") or [] if isinstance(link, dict)]
+        return _field(entry, "link").strip()
+    links = _dicts(entry, "links")
     alternate = [link for link in links if link.get("rel", "alternate") == "alternate"]
-    for link in alternate or links:
-        if str(link.get("href") or "").strip():
-            return str(link["href"]).strip()
+    return _first_href(alternate or links)
+
+
+def _first_href(links: list[dict[str, Any]]) -> str:
+    """The first non-blank `href` of `links`, stripped; "" when none has one."""
+    for link in links:
+        href = _field(link, "href").strip()
+        if href:
+            return href
     return ""
 
 
 def _paper_of(entry: Any, source_name: str, atom: bool = False) -> Paper | None:
+    """The paper of one feed entry; None for an entry with neither title nor link."""
     link = _link_of(entry, atom)
-    title = plain_text(str(entry.get("title") or "")) or link
+    title = plain_text(_field(entry, "title")) or link
     if not title:
         return None
-    entry_id = str(entry.get("id") or "").strip() or link
+    entry_id = _field(entry, "id").strip() or link
     arxiv_id, version = find_arxiv_id(link, entry_id)
     abstract, stated_doi = _abstract_and_doi(entry)
     doi = find_doi(
-        str(entry.get("prism_doi") or ""),
-        str(entry.get("dc_identifier") or ""),
-        link,
-        entry_id,
-        stated_doi,
+        _field(entry, "prism_doi"), _field(entry, "dc_identifier"), link, entry_id, stated_doi
     )
     authors, truncated = _authors_of(entry)
     return Paper(
@@ -425,31 +404,45 @@ def _abstract_and_doi(entry: Any) -> tuple[str, str]:
 
 
 def _abstract_of(entry: Any) -> str:
-    summary = plain_text(str(entry.get("summary") or ""))
+    """The entry's summary as text, else the first of its contents with any text."""
+    summary = plain_text(_field(entry, "summary"))
     if summary:
         return summary
     for content in entry.get("content") or []:
-        text = plain_text(str(content.get("value") or ""))
+        text = plain_text(_field(content, "value"))
         if text:
             return text
     return ""
 
 
 def _authors_of(entry: Any) -> tuple[tuple[str, ...], bool]:
-    # `author` is a flat string of the same (feedparser fills `authors` whenever it fills it),
-    # and an address-only author has no name: `{"email": …}`.
-    details = [a for a in entry.get("authors") or [] if isinstance(a, dict)]
-    raw = (
-        [str(a.get("name") or "") for a in details] if details else [str(entry.get("author") or "")]
-    )
-    raw = [name for name in raw if name.strip() and not _EMAIL.fullmatch(name.strip())]
+    """The entry's author names, split and deduplicated, and whether the feed cut the list
+    short (`et al.`)."""
+    raw = [value for value in _author_values(entry) if _names_someone(value)]
     names = [name for value in raw for name in split_authors(value)]
     truncated = any(_ET_AL.search(value) for value in raw)
     return tuple(dict.fromkeys(names)), truncated
 
 
+def _author_values(entry: Any) -> list[str]:
+    """The entry's author strings: each author's name, else the one flat `author` string."""
+    # `author` is a flat string of the same (feedparser fills `authors` whenever it fills it),
+    # and an address-only author has no name: `{"email": …}`.
+    details = _dicts(entry, "authors")
+    if details:
+        return [_field(author, "name") for author in details]
+    return [_field(entry, "author")]
+
+
+def _names_someone(value: str) -> bool:
+    """Whether an author string names someone: not blank, and not an e-mail address alone."""
+    stripped = value.strip()
+    return bool(stripped) and not _EMAIL.fullmatch(stripped)
+
+
 def _categories_of(entry: Any) -> tuple[str, ...]:
-    terms = (plain_text(str(t.get("term") or "")) for t in entry.get("tags") or [])
+    """The entry's tags as text, each once, in feed order."""
+    terms = (plain_text(_field(tag, "term")) for tag in entry.get("tags") or [])
     return tuple(dict.fromkeys(term for term in terms if term))
 
 
@@ -461,18 +454,25 @@ def _date_of(entry: Any) -> date | None:
         raw = str(dict.get(entry, name) or "").strip()
         if not raw:
             continue
-        try:
-            return datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
-        except ValueError:
-            pass
-        try:
-            return parsedate_to_datetime(raw).date()
-        except (TypeError, ValueError, IndexError):
-            pass
+        written = _written_date(raw)
+        if written is not None:
+            return written
         moment = dict.get(entry, f"{name}_parsed")
         if moment:
             return date(moment.tm_year, moment.tm_mon, moment.tm_mday)
     return None
+
+
+def _written_date(raw: str) -> date | None:
+    """The date of an ISO 8601 or RFC 822 timestamp in its own time zone; None for others."""
+    try:
+        return datetime.fromisoformat(raw.replace("Z", "+00:00")).date()
+    except ValueError:
+        pass
+    try:
+        return parsedate_to_datetime(raw).date()
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 class FeedSource:
