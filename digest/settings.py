@@ -369,8 +369,8 @@ class OpenAlexConfig(_Strict):
     daily_budget: int = Field(default=1000, ge=1, le=1_000_000)
     pacing_seconds: float = Field(default=0.2, ge=0, le=60)
     # The whole source (every query, lookup, page, pacing and Retry-After wait) ends within
-    # this; what was read by then is kept, with a warning. A Retry-After of 300 s a try, 4
-    # tries, held one query ~900 s.
+    # this; what was read by then is kept, with a warning (without it, a server's long
+    # Retry-After on every try could hold one query for many minutes).
     deadline_seconds: float = Field(default=600, ge=10, le=86_400)
 
     def secret(self) -> str | None:

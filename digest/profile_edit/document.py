@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 TermList = Literal["keywords", "exclude"]
 # How long an edit waits for the others to finish. One takes well under a second, but a queue
-# of them on a busy machine (20 at once, beside a test run on 2 cores) once waited past 30 s.
+# of twenty on a busy 2-core machine can wait half a minute or more.
 EDIT_LOCK_SECONDS = 90.0
 SINGULAR: dict[str, str] = {"keywords": "keyword", "exclude": "exclusion"}
 

@@ -240,7 +240,7 @@ class _Gathered:
 class Suggester:
     """The suggestions of one planning pass: what every profile of the instance shares (the
     `circle`'s libraries, the background, the TF-IDF vocabulary) is read once, and the models
-    trained are kept together by `keep` (a transaction each took 17 ms, most of a profile's
+    trained are kept together by `keep`, in one transaction (one each was most of a profile's
     cost once training was fast).
 
     `extra_background`: papers the models learn against besides the stored sample (the
@@ -271,10 +271,10 @@ class Suggester:
         """Read the inputs of `profiles` and train the models they need now, one after the
         other, before any is ranked; `suggest` then finds them ready.
 
-        Not two at a time: liblinear frees the GIL (a day of 100 profiles took 12.5 s instead
-        of 15-17 s on 2 cores), but its random permutations come from one generator for the
-        whole process, so two fits at once made different models from the same inputs (a
-        test caught it on a fresh clone)."""
+        Not two at a time: liblinear frees the GIL, so two threads would be faster, but its
+        random permutations come from one generator for the whole process, so two fits at
+        once made different models from the same inputs (a test caught it on a fresh
+        clone)."""
         for profile in profiles:
             if not profile.library or profile.suggestions <= 0:
                 continue
@@ -348,7 +348,7 @@ class Suggester:
         in a preview: they are used for this pass only)."""
         if not self._trained:
             return
-        # One at a time: 100 models' bytes at once were 40 MB more at the peak.
+        # One at a time, so the peak holds one model's bytes, not every model's.
         models = ((name, key, model_bytes(m)) for name, (key, m) in self._trained.items())
         try:
             self.store.save_models(models, self.now)

@@ -89,11 +89,10 @@ def _words(text: str) -> list[str]:
     from digest.match.text import ASCII_POSSESSIVE, Words, tex_free, without_tex
 
     if text.isascii():
-        # The matcher's own fast readings, filtered in the same C-level scan: 0.36 s for the
-        # words of 2,000 abstracts through `Words` and a filter in Python, 0.05 s this way.
-        # ASCII TeX without accented letters reads, its commands dropped, as text without TeX
-        # (`Words` does the same, `tex_free`): a quarter of the bench's fields, 0.35 ms each
-        # through `Words`.
+        # The matcher's own fast readings, filtered in the same C-level scan, instead of
+        # `Words` and a filter in Python (about 7x faster, bench/README.md, "Measured
+        # gains"). ASCII TeX without accented letters reads, its commands dropped, as text
+        # without TeX (`Words` does the same, `tex_free`): a quarter of a day's fields.
         plain = text if without_tex(text) else tex_free(text)
         if plain is not None:
             if "'" in plain:
@@ -165,8 +164,8 @@ def _field_words(text: str, generation: int) -> Any:
     if not text:
         return np.zeros(0, dtype=np.int32)
     stop = _stop_words()
-    # int32, and the pairs worked out when asked: the cache of a lab's day (24,000 fields)
-    # took 48 MB with every key in int64, 12 MB this way.
+    # int32, and the pairs worked out when asked, not stored: the field cache of a lab's day
+    # is a quarter of its int64 size (bench/README.md, "Measured gains").
     return WORDS.numbered([w for w in _words(text) if w not in stop]).astype(np.int32)
 
 
@@ -250,8 +249,8 @@ class Vocabulary:
         inside = words < len(self._columns)
         columns[single] = np.where(inside, self._columns[np.where(inside, words, 0)], -1)
         if len(self._pairs):
-            # Searched in order: sorting the keys first made the search 5x faster (73 ->
-            # 13 ms for 375k keys, plus the sort), the sorted array read front to back.
+            # Searched in order: with the keys sorted first, `searchsorted` reads the pairs
+            # front to back (about 5x faster, sort included; bench/README.md, "Measured gains").
             pairs = keys[~single]
             order = np.argsort(pairs)
             ordered = pairs[order]
@@ -307,8 +306,8 @@ class Vocabulary:
 
         if not docs:
             return csr_matrix((0, len(self.terms)), dtype=np.float32)
-        # Every profile of a pass asks for the same negatives and the same candidates: the
-        # last few answers are kept (gathering 2,000 rows took 10 ms, 300 times a pass).
+        # Every profile of a pass asks for the same negatives and the same candidates, about
+        # three times each: the last few answers are kept.
         asked = tuple(docs)
         answer = self._recent.pop(asked, None)
         if answer is None:
@@ -418,7 +417,8 @@ def _distinct(values: Any) -> Any:
     """The distinct values of an int64 array, sorted."""
     import numpy as np
 
-    # By sorting: numpy 2's hash-based `np.unique` took 0.7 s on 1M ints here, this 0.06 s.
+    # By sorting, not numpy 2's hash-based `np.unique` (about 10x faster on int64 keys;
+    # bench/README.md, "Measured gains").
     ordered = np.sort(values)
     return ordered[_starts(ordered)]
 
