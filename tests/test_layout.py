@@ -72,3 +72,40 @@ def test_no_module_of_the_package_imports_itself_round_a_circle() -> None:
     modules = _modules()
     graph = {name: _imports(name, path, modules) for name, path in modules.items()}
     assert import_circles(graph) == []
+
+
+def _functools_caches(path: Path) -> list[str]:
+    """Where a module memoises with functools itself (`lru_cache`, `cache`), by line."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module == "functools":
+            found += [f"{path.name}:{node.lineno}" for a in node.names if "cache" in a.name]
+        elif (
+            isinstance(node, ast.Attribute)
+            and node.attr in ("lru_cache", "cache")
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "functools"
+        ):
+            found.append(f"{path.name}:{node.lineno}")
+    return found
+
+
+def test_every_memo_is_made_by_digest_memo() -> None:
+    """One memo rule (digest/memo.py): no module keeps a functools cache of its own."""
+    found = [
+        where
+        for name, path in _modules().items()
+        if name != "digest.memo"
+        for where in _functools_caches(path)
+    ]
+    assert found == []
+
+
+def test_clear_memos_empties_every_memo() -> None:
+    from digest.memo import clear_memos, memo_sizes
+    from digest.models import paper_keys, title_fingerprint
+
+    paper_keys("2401.00001", "", "A title")
+    assert memo_sizes()[f"{title_fingerprint.__module__}.paper_keys"][0] >= 1
+    clear_memos()
+    assert all(size == 0 for size, _ in memo_sizes().values())
