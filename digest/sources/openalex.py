@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -189,13 +190,7 @@ class OpenAlexClient:
 
     def get(self, path: str, params: Mapping[str, str | int]) -> Fetched:
         """One list request, counted against the day's budget; SourceError without the key."""
-        if self.spent >= self.config.daily_budget or self.remaining == 0:
-            raise BudgetSpent
-        if self.client.clock() >= self.deadline:
-            raise SourceDeadlineError(f"{self.base}{path}: not asked, the deadline has passed")
-        self.spent += 1
-        if self.memory is not None:
-            self.memory.add_openalex_usage(self.today, 1)
+        self._count_request(path)
         try:
             got = self.client.get(
                 self.base + path, params={**params, **self.auth()}, deadline=self.deadline
@@ -208,6 +203,17 @@ class OpenAlexClient:
         if remaining.strip().isdigit():
             self.remaining = int(remaining)
         return got
+
+    def _count_request(self, path: str) -> None:
+        """Count one request to `path` against the day's budget (in the store too); BudgetSpent
+        or SourceDeadlineError, counting nothing, when it may not be made."""
+        if self.spent >= self.config.daily_budget or self.remaining == 0:
+            raise BudgetSpent
+        if self.client.clock() >= self.deadline:
+            raise SourceDeadlineError(f"{self.base}{path}: not asked, the deadline has passed")
+        self.spent += 1
+        if self.memory is not None:
+            self.memory.add_openalex_usage(self.today, 1)
 
     def redact(self, text: str) -> str:
         """`text` with the API key replaced (an error must never show it)."""
@@ -367,27 +373,30 @@ class OpenAlexSource:
     def fetch(self, context: FetchContext) -> FetchResult:
         """The works of followed ids and the works citing watched papers since the lookback."""
         api = self.session(context)
-        since = context.now.date() - timedelta(days=self.config.lookback_days)
-        if context.since is not None:
-            since = min(since, context.since)
+        since = self._since(context)
         found: dict[str, Paper] = {}
         warnings: list[str] = []
         filters = self._author_filters(since)
         try:
             watched = self._resolve(api, context.now, warnings)
-            filters += [
-                f"cites:{group},from_publication_date:{since.isoformat()}"
-                for group in or_groups(sorted(watched))
-            ]
+            filters += _filters("cites", sorted(watched), since)
             for filter_text in filters:
                 found.update((p.key, p) for p in _works(api, filter_text, warnings))
-        except BudgetSpent:
-            warnings.append(self._spent_line(api))
-        except SourceDeadlineError as exc:
-            warnings.append(api.late_line(exc))
+        except (BudgetSpent, SourceDeadlineError) as exc:
+            warnings.append(self._stopped_line(api, exc))
         return FetchResult(papers=tuple(found.values()), warnings=tuple(warnings))
 
-    def _spent_line(self, api: OpenAlexClient) -> str:
+    def _since(self, context: FetchContext) -> date:
+        """The first publication date a fetch asks for: `lookback_days` back, or further for a
+        backfill."""
+        since = context.now.date() - timedelta(days=self.config.lookback_days)
+        return since if context.since is None else min(since, context.since)
+
+    def _stopped_line(self, api: OpenAlexClient, exc: BudgetSpent | SourceDeadlineError) -> str:
+        """The warning for a session the deadline or the day's budget (ours or the server's)
+        stopped."""
+        if isinstance(exc, SourceDeadlineError):
+            return api.late_line(exc)
         if api.remaining == 0:
             return "OpenAlex says today's allowance is used up; the rest waits for tomorrow"
         return (
@@ -396,17 +405,14 @@ class OpenAlexSource:
         )
 
     def _author_filters(self, since: date) -> list[str]:
+        """The filters for followed authors' works: by OpenAlex id, else by ORCID."""
         authors = identified_authors(self.profiles)
-        after = f",from_publication_date:{since.isoformat()}"
-        by_id = [
-            f"authorships.author.id:{g}{after}"
-            for g in or_groups([a.openalex for a in authors if a.openalex])
+        by_id = [a.openalex for a in authors if a.openalex]
+        by_orcid = [a.orcid for a in authors if a.orcid and not a.openalex]
+        return [
+            *_filters("authorships.author.id", by_id, since),
+            *_filters("authorships.author.orcid", by_orcid, since),
         ]
-        by_orcid = [
-            f"authorships.author.orcid:{g}{after}"
-            for g in or_groups([a.orcid for a in authors if a.orcid and not a.openalex])
-        ]
-        return by_id + by_orcid
 
     def _resolve(self, api: OpenAlexClient, now: datetime, warnings: list[str]) -> dict[str, str]:
         """Every watched paper's OpenAlex work ids (id → title): resolved once, then stored."""
@@ -436,11 +442,15 @@ class OpenAlexSource:
         try:
             for group in or_groups(dois):
                 found.extend(_works(api, f"doi:{group}", warnings))
-        except BudgetSpent:
-            warnings.append(self._spent_line(api))
-        except SourceDeadlineError as exc:
-            warnings.append(api.late_line(exc))
+        except (BudgetSpent, SourceDeadlineError) as exc:
+            warnings.append(self._stopped_line(api, exc))
         return found, warnings
+
+
+def _filters(field: str, values: Sequence[str], since: date) -> list[str]:
+    """`field:V1|V2|…,from_publication_date:since` for each group of values OpenAlex ORs."""
+    after = f",from_publication_date:{since.isoformat()}"
+    return [f"{field}:{group}{after}" for group in or_groups(values)]
 
 
 def _works(api: OpenAlexClient, filter_text: str, warnings: list[str]) -> list[Paper]:
@@ -525,7 +535,13 @@ def search_authors(
     candidates = parse_authors(got.content, origin=asked, limit=limit)
     if not candidates:
         return ()
-    recent: dict[str, str] = {}
+    recent = _recent_titles(api, candidates)
+    return tuple(replace(c, recent_title=recent.get(c.openalex, "")) for c in candidates)
+
+
+def _recent_titles(api: OpenAlexClient, candidates: Sequence[AuthorCandidate]) -> dict[str, str]:
+    """The title of each candidate's most recent work (`shown`), by author id, from one list
+    request for all of them together."""
     ids = "|".join(c.openalex for c in candidates)
     params: dict[str, str | int] = {
         "filter": f"authorships.author.id:{ids}",
@@ -535,18 +551,8 @@ def search_authors(
         "select": SELECT,
     }
     works = parse_works(api.get("/works", params).content, origin=f"{api.base}/works")
+    recent: dict[str, str] = {}
     for paper in works.papers:
         for author_id in paper.author_ids:
             recent.setdefault(author_id, shown(paper.title, SHOWN_TITLE_CHARS))
-    return tuple(
-        AuthorCandidate(
-            c.openalex,
-            c.name,
-            c.orcid,
-            c.institution,
-            c.works_count,
-            c.topics,
-            recent.get(c.openalex, ""),
-        )
-        for c in candidates
-    )
+    return recent
