@@ -126,6 +126,7 @@ class _Redact(logging.Filter):
         self.secret = secret
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message without the secret; every record is kept."""
         message = record.getMessage()
         if self.secret in message:
             record.msg, record.args = message.replace(self.secret, "[api key]"), ()

@@ -184,7 +184,7 @@ def _arxiv_and_doi(work: Mapping[str, Any]) -> tuple[str, str]:
     return _arxiv_of_locations(work), doi
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is built per work, and frozen ones build slower
 class _Authorships:
     """The named authors of a work, with their OpenAlex ids and ORCIDs ("" for an author
     without one; both empty when no author has any)."""
