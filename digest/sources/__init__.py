@@ -27,7 +27,7 @@ from digest.sources.base import (
 )
 
 if TYPE_CHECKING:
-    from digest.settings import Settings
+    from digest.settings import ArxivConfig, Settings
     from digest.sources.openalex import OpenAlexMemory
 
 __all__ = [
@@ -67,11 +67,8 @@ def build_sources(settings: Settings, memory: OpenAlexMemory | None = None) -> l
 def host_policies(settings: Settings) -> dict[str, HostPolicy]:
     """Each configured source's pacing, keyed by URL prefix, so sources sharing a host (a
     mirror, a test server) keep their own: arXiv's listing feeds and API share one queue."""
-    policies: dict[str, HostPolicy] = {}
     config = settings.sources
-    if config.arxiv is not None:
-        for url in (config.arxiv.listing_url, config.arxiv.api_url):
-            policies[url] = HostPolicy("arxiv", config.arxiv.pacing_seconds)
+    policies = _arxiv_policies(config.arxiv)
     if config.hf_daily is not None:
         policies[config.hf_daily.base_url] = HostPolicy("hf_daily", config.hf_daily.pacing_seconds)
     if config.openalex is not None:
@@ -82,6 +79,14 @@ def host_policies(settings: Settings) -> dict[str, HostPolicy]:
     return policies
 
 
+def _arxiv_policies(arxiv: ArxivConfig | None) -> dict[str, HostPolicy]:
+    """arXiv's pacing for its listing feeds and its API, which share one queue."""
+    if arxiv is None:
+        return {}
+    urls = (arxiv.listing_url, arxiv.api_url)
+    return {url: HostPolicy("arxiv", arxiv.pacing_seconds) for url in urls}
+
+
 def files_sources(settings: Settings) -> list[Source]:
     """The `[[sources.files]]` sources alone: what reads no network (the demo's)."""
     from digest.sources.files import FilesSource
@@ -90,16 +95,9 @@ def files_sources(settings: Settings) -> list[Source]:
 
 
 def _network_sources(settings: Settings) -> list[Source]:
-    found: list[Source] = []
+    """The sources that read the network, OpenAlex aside: arXiv's, Hugging Face's, the feeds."""
+    found = _arxiv_sources(settings)
     config = settings.sources
-    if config.arxiv is not None:
-        from digest.sources.arxiv import ArxivAuthorsSource, ArxivListingSource
-
-        if config.arxiv.categories:
-            found.append(ArxivListingSource(config.arxiv))
-        authors = tuple(a for p in settings.profile_records() for a in p.authors)
-        if config.arxiv.follow_authors and authors:
-            found.append(ArxivAuthorsSource(config.arxiv, authors))
     if config.hf_daily is not None:
         from digest.sources.hf_daily import HfDailySource
 
@@ -108,4 +106,21 @@ def _network_sources(settings: Settings) -> list[Source]:
         from digest.sources.feeds import FeedSource
 
         found.append(FeedSource(feed.name, feed.url))
+    return found
+
+
+def _arxiv_sources(settings: Settings) -> list[Source]:
+    """arXiv's listings (when categories are set) and the followed authors' new papers (when
+    `follow_authors` is on and someone follows an author)."""
+    config = settings.sources.arxiv
+    if config is None:
+        return []
+    from digest.sources.arxiv import ArxivAuthorsSource, ArxivListingSource
+
+    found: list[Source] = []
+    if config.categories:
+        found.append(ArxivListingSource(config))
+    authors = tuple(a for p in settings.profile_records() for a in p.authors)
+    if config.follow_authors and authors:
+        found.append(ArxivAuthorsSource(config, authors))
     return found

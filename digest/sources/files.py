@@ -59,27 +59,18 @@ def listing_to_paper(obj: Any, origin: str = "") -> Paper:
     """One listing object (DESIGN.md's listing schema) as a Paper; ValueError when malformed."""
     if not isinstance(obj, dict):
         raise ValueError("a listing line must be a JSON object")
-    for name in _STRING_FIELDS:
-        if not isinstance(obj.get(name, ""), str):
-            raise ValueError(f"{name!r} must be a string")
-    for name in _LIST_FIELDS:
-        value = obj.get(name, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValueError(f"{name!r} must be a list of strings")
+    _check_field_types(obj)
     title = _one_line(obj.get("title", ""))
     if not title:
         raise ValueError("'title' is missing or empty")
-    extra = obj.get("extra")
-    extra = {} if extra is None else extra
-    if not isinstance(extra, dict):
-        raise ValueError("'extra' must be an object")
+    extra = _extra_of(obj)
     listing_id = obj.get("id", "").strip()
     arxiv_id, version = parse_arxiv_id(listing_id)
     doi = _doi_of(listing_id) or str(extra.get("doi") or "")
     return Paper(
         key=paper_keys(arxiv_id, doi, title)[0],
         title=title,
-        authors=tuple(a.strip() for a in obj.get("authors", []) if a.strip()),
+        authors=_names(obj.get("authors", [])),
         abstract=_one_line(obj.get("abstract", "")),
         categories=tuple(obj.get("categories", [])),
         published=_parse_date(obj.get("published")),
@@ -94,6 +85,36 @@ def listing_to_paper(obj: Any, origin: str = "") -> Paper:
     )
 
 
+def _check_field_types(obj: dict[str, Any]) -> None:
+    """ValueError naming the first string or list-of-strings field of another type."""
+    for name in _STRING_FIELDS:
+        if not isinstance(obj.get(name, ""), str):
+            raise ValueError(f"{name!r} must be a string")
+    for name in _LIST_FIELDS:
+        if not _is_string_list(obj.get(name, [])):
+            raise ValueError(f"{name!r} must be a list of strings")
+
+
+def _is_string_list(value: Any) -> bool:
+    """Whether `value` is a list of strings only."""
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _extra_of(obj: dict[str, Any]) -> dict[str, Any]:
+    """The line's `extra` object ({} when absent or null); ValueError for anything else."""
+    extra = obj.get("extra")
+    if extra is None:
+        return {}
+    if not isinstance(extra, dict):
+        raise ValueError("'extra' must be an object")
+    return extra
+
+
+def _names(authors: list[str]) -> tuple[str, ...]:
+    """The author names stripped, blank ones left out."""
+    return tuple(a.strip() for a in authors if a.strip())
+
+
 def _one_line(text: str) -> str:
     """`text` with its whitespace collapsed, read no further than any field may keep (the
     cleaner cuts to each field's cap and says so)."""
@@ -101,11 +122,13 @@ def _one_line(text: str) -> str:
 
 
 def _doi_of(listing_id: str) -> str:
+    """The DOI a listing id names (`doi:…`, a doi.org URL or a bare `10.…/…`), else ""."""
     text = listing_id.removeprefix("doi:").removeprefix("https://doi.org/")
     return text.lower() if text.startswith("10.") and "/" in text else ""
 
 
 def _parse_date(value: Any) -> date | None:
+    """The date of `published`; None when absent or empty, ValueError when malformed."""
     if value in (None, ""):
         return None
     if not isinstance(value, str):
@@ -136,6 +159,7 @@ class FilesSource:
         return FetchResult(papers=tuple(self._named(p) for p in self.read_all()))
 
     def _named(self, paper: Paper) -> Paper:
+        """The paper as this source's, its line's own `source` tag kept as `listing_source`."""
         tagged = (("listing_source", paper.source),) if paper.source else ()
         extra = tuple(sorted({**dict(paper.extra), **dict(tagged)}.items()))
         return replace(paper, source=self.name, sources=(self.name,), extra=extra)

@@ -41,26 +41,14 @@ def parse_daily_papers(data: bytes, origin: str = "hf_daily") -> tuple[Paper, ..
 
 
 def _paper_of(item: Any) -> Paper:
-    if not isinstance(item, dict):
-        raise ValueError(f"expected an object, got {_kind(item)}")
-    paper = item.get("paper")
-    if not isinstance(paper, dict):
-        raise ValueError("no 'paper' object")
+    """One element of the page as a Paper; ValueError saying what is wrong with it."""
+    paper = _paper_object(item)
     listing_id = _text(paper.get("id"))
     title = _text(paper.get("title")) or _text(item.get("title"))
     if not listing_id or not title:
         raise ValueError("paper without id or title")
     arxiv_id, version = parse_arxiv_id(listing_id)
     hf_url = PAPER_PAGE + listing_id
-    extra: dict[str, Any] = {
-        "upvotes": _count(paper.get("upvotes")),
-        "comments": _count(item.get("numComments")),
-        "code_url": _text(paper.get("githubRepo")) or None,
-        "github_stars": _count(paper.get("githubStars")),
-        "project_page": _text(paper.get("projectPage")) or None,
-        "ai_keywords": _keywords(paper.get("ai_keywords")),
-        "hf_url": hf_url,
-    }
     return Paper(
         key=paper_keys(arxiv_id, "", title)[0],
         title=title,
@@ -72,11 +60,38 @@ def _paper_of(item: Any) -> Paper:
         listing_id=listing_id,
         arxiv_id=arxiv_id,
         version=version,
-        extra=tuple(sorted((k, v) for k, v in extra.items() if v is not None)),
+        extra=_signals(item, paper, hf_url),
     )
 
 
+def _paper_object(item: Any) -> dict[str, Any]:
+    """The `paper` object of an element; ValueError when the element or it is not an object."""
+    if not isinstance(item, dict):
+        raise ValueError(f"expected an object, got {_kind(item)}")
+    paper = item.get("paper")
+    if not isinstance(paper, dict):
+        raise ValueError("no 'paper' object")
+    return paper
+
+
+def _signals(
+    item: dict[str, Any], paper: dict[str, Any], hf_url: str
+) -> tuple[tuple[str, Any], ...]:
+    """The optional signals of an element, for `Paper.extra`: those given, sorted by name."""
+    extra: dict[str, Any] = {
+        "upvotes": _count(paper.get("upvotes")),
+        "comments": _count(item.get("numComments")),
+        "code_url": _text(paper.get("githubRepo")) or None,
+        "github_stars": _count(paper.get("githubStars")),
+        "project_page": _text(paper.get("projectPage")) or None,
+        "ai_keywords": _keywords(paper.get("ai_keywords")),
+        "hf_url": hf_url,
+    }
+    return tuple(sorted((k, v) for k, v in extra.items() if v is not None))
+
+
 def _kind(value: Any) -> str:
+    """What a JSON value is, for an error message ("an object", "null", …)."""
     names = {dict: "an object", list: "an array", str: "a string", type(None): "null"}
     return names.get(type(value), "a number" if isinstance(value, int | float) else "a value")
 
@@ -90,10 +105,12 @@ def _text(value: Any) -> str:
 
 
 def _count(value: Any) -> int | None:
+    """`value` if it is an integer (not a boolean), else None."""
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _keywords(value: Any) -> list[str] | None:
+    """The non-blank keywords of an `ai_keywords` list; None when there are none."""
     if not isinstance(value, list):
         return None
     words = [w for v in value if (w := _text(v))]
@@ -101,12 +118,14 @@ def _keywords(value: Any) -> list[str] | None:
 
 
 def _authors(value: Any) -> tuple[str, ...]:
+    """The non-blank names of an `authors` list of objects."""
     if not isinstance(value, list):
         return ()
     return tuple(name for a in value if isinstance(a, dict) and (name := _text(a.get("name"))))
 
 
 def _date_of(value: Any) -> date | None:
+    """The date of a `publishedAt` timestamp; None when there is none, ValueError if malformed."""
     if not isinstance(value, str) or not value.strip():
         return None
     try:
@@ -140,20 +159,23 @@ class HfDailySource:
     def fetch(self, context: FetchContext) -> FetchResult:
         """Every paper of every date to catch up on (from `since`, for a backfill)."""
         client = client_needed(context)
-        today = context.now.date()
-        if context.since is not None:
-            dates = daily_dates(context.since, today, max_days=(today - context.since).days + 1)
-        else:
-            last = context.last_success.date() if context.last_success else None
-            dates = daily_dates(last, today, self.config.catch_up_days)
         found: dict[str, Paper] = {}
         warnings: list[str] = []
-        for day in dates:
+        for day in self._dates(context):
             papers, warning = self._one_day(client, day)
             for paper in papers:
                 found[paper.key] = paper  # a later list has the fresher upvotes
             warnings.extend([warning] if warning else [])
         return FetchResult(papers=tuple(found.values()), warnings=tuple(warnings))
+
+    def _dates(self, context: FetchContext) -> tuple[date, ...]:
+        """The dates a fetch asks for: every one from `since` for a backfill, else those to
+        catch up on since the last success."""
+        today = context.now.date()
+        if context.since is not None:
+            return daily_dates(context.since, today, max_days=(today - context.since).days + 1)
+        last = context.last_success.date() if context.last_success else None
+        return daily_dates(last, today, self.config.catch_up_days)
 
     def probe(self) -> ProbeRequest:
         """The latest papers, one of them (doctor)."""

@@ -12,11 +12,8 @@ expansion pack that OpenAlex leaves out by default):
   the store keeps them) and `authorships.author.orcid:O` for the reader's own works;
 - `filter=cites:W1|W2,from_publication_date:D` for the works citing them.
 
-Payload oddities handled by the pure parser (`parse_works`): abstracts as an inverted index
-(word → positions; positions may repeat; the index may be null), ids as URLs
-(`https://openalex.org/A…`, `https://orcid.org/…`, `https://doi.org/…`), arXiv ids from
-`10.48550/arxiv.*` DOIs and arxiv.org landing pages, truncated author lists
-(`is_authors_truncated`), authors without ORCID or without any id.
+The payloads are read by the pure parser in `digest.sources.openalex_parse` (`parse_works`,
+`parse_authors`), whose names this module re-exports.
 
 Polite: the API key (or `[fetch] contact` as `mailto`), pacing and retries (429 with
 Retry-After) are the shared client's; the daily budget of list requests is counted in the
@@ -26,32 +23,60 @@ store, and what it cuts short is reported as a warning. The key never appears in
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
-from digest import limits
 from digest.errors import ConfigError, SourceDeadlineError, SourceError
 from digest.http import Fetched, PoliteClient
-from digest.ids import (
-    arxiv_of_doi,
-    normalise_doi,
-    openalex_id_or_blank,
-    orcid_or_blank,
-)
-from digest.models import FollowedAuthor, Paper, Profile, paper_keys, parse_arxiv_id
+from digest.models import FollowedAuthor, Paper, Profile
 from digest.settings import OpenAlexConfig
-from digest.sources.base import FetchContext, FetchResult, SourceCheck, client_needed, load_json
-from digest.sources.clean import clean_text
+from digest.sources.base import FetchContext, FetchResult, SourceCheck, client_needed
+from digest.sources.openalex_parse import (
+    SHOWN_NAME_CHARS,
+    SHOWN_TITLE_CHARS,
+    SHOWN_TOPIC_CHARS,
+    AuthorCandidate,
+    WorksPage,
+    paper_of_work,
+    parse_authors,
+    parse_works,
+    rebuild_abstract,
+    shown,
+)
+
+__all__ = [
+    "OPENALEX_PROBE",
+    "OR_LIMIT",
+    "SELECT",
+    "SHOWN_NAME_CHARS",
+    "SHOWN_TITLE_CHARS",
+    "SHOWN_TOPIC_CHARS",
+    "AuthorCandidate",
+    "BudgetSpent",
+    "OpenAlexClient",
+    "OpenAlexMemory",
+    "OpenAlexSource",
+    "WorksPage",
+    "hide_from_logs",
+    "identified_authors",
+    "or_groups",
+    "paper_of_work",
+    "parse_authors",
+    "parse_works",
+    "rebuild_abstract",
+    "search_authors",
+    "shown",
+    "watched_doi",
+    "watched_papers",
+]
 
 SELECT = (
     "id,doi,display_name,publication_date,authorships,abstract_inverted_index,locations,"
     "primary_location,referenced_works,is_authors_truncated,cited_by_count,is_xpac"
 )
 OR_LIMIT = 50  # values OR-ed in one filter (OpenAlex's documented limit is 100)
-_ARXIV_URL = re.compile(r"^https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/([^?#]+)", re.I)
 
 
 class OpenAlexMemory(Protocol):
@@ -74,196 +99,7 @@ class OpenAlexMemory(Protocol):
         ...
 
 
-# --- parsing (pure) -------------------------------------------------------------------------------
-
-
-def rebuild_abstract(index: Any) -> str:
-    """The abstract an `abstract_inverted_index` encodes: each word at its positions, in order.
-
-    Null (or anything but an object) is "". A position given twice keeps the first word that
-    claims it; positions that are not integers are ignored; a gap is simply closed up.
-
-    Bounded whatever the index holds: positions from `limits.ABSTRACT_POSITIONS` on are not
-    placed (one word repeated at 4,000,000 positions made a 24 MB abstract), and the text stops
-    a word past `limits.ABSTRACT_CHARS`, so the cleaner sees it is too long, cuts it and says so.
-    """
-    if not isinstance(index, dict):
-        return ""
-    at: dict[int, str] = {}
-    # The first word past the positions placed: appended when the index reaches past them, so
-    # a cut abstract is longer than the cap and the cleaner reports the cut.
-    beyond: tuple[int, str] | None = None
-    for word, positions in index.items():
-        if not isinstance(word, str) or not isinstance(positions, list):
-            continue
-        for position in positions:
-            if not isinstance(position, int) or isinstance(position, bool) or position < 0:
-                continue
-            if position < limits.ABSTRACT_POSITIONS:
-                at.setdefault(position, word)
-            elif beyond is None or position < beyond[0]:
-                beyond = (position, word)
-    words: list[str] = []
-    size = 0
-    ordered = [at[p] for p in sorted(at)] + ([beyond[1]] if beyond else [])
-    for word in ordered:
-        for piece in limits.read_prefix(word, limits.ABSTRACT_CHARS).split():
-            words.append(piece)
-            size += len(piece) + 1
-        if size > limits.ABSTRACT_CHARS + 1:
-            break
-    return " ".join(words)[: limits.ABSTRACT_CHARS + 1]
-
-
-@dataclass(frozen=True, slots=True)
-class WorksPage:
-    """One page of `/works`: its papers, the cursor of the next page, the total count."""
-
-    papers: tuple[Paper, ...]
-    next_cursor: str | None
-    count: int | None
-    skipped: int = 0  # results without a title (nothing to show)
-
-
-def parse_works(data: bytes, origin: str = "openalex") -> WorksPage:
-    """Parse one `/works` list page; the whole payload or SourceError naming `origin`."""
-    payload = load_json(data, origin)
-    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
-        raise SourceError(f"{origin}: expected an object with a 'results' list")
-    meta = _object(payload.get("meta"))
-    cursor = meta.get("next_cursor")
-    count = meta.get("count")
-    papers: list[Paper] = []
-    skipped = 0
-    for number, work in enumerate(payload["results"], start=1):
-        if not isinstance(work, dict):
-            raise SourceError(f"{origin}: result {number}: expected an object")
-        try:
-            paper = paper_of_work(work)
-        except ValueError as exc:
-            raise SourceError(f"{origin}: result {number}: {exc}") from None
-        if paper is None:
-            skipped += 1
-        else:
-            papers.append(paper)
-    return WorksPage(
-        tuple(papers),
-        cursor if isinstance(cursor, str) and cursor else None,
-        count if isinstance(count, int) and not isinstance(count, bool) else None,
-        skipped,
-    )
-
-
-def paper_of_work(work: Mapping[str, Any]) -> Paper | None:
-    """The Paper of one OpenAlex work; None for a work without a title."""
-    work_id = openalex_id_or_blank(work.get("id"), "W")
-    if not work_id:
-        raise ValueError("work without an OpenAlex id")
-    title = _text(work.get("display_name")) or _text(work.get("title"))
-    if not title:
-        return None
-    doi = normalise_doi(_text(work.get("doi")))
-    arxiv_id = arxiv_of_doi(doi) or _arxiv_of_locations(work)
-    if doi and arxiv_of_doi(doi):
-        doi = ""  # arXiv's own DOI names the arXiv id: the paper is known by that
-    authors, ids, orcids = _authorships(work.get("authorships"))
-    extra: dict[str, Any] = {
-        "openalex_id": work_id,
-        "cited_by_count": _count(work.get("cited_by_count")),
-    }
-    return Paper(
-        key=paper_keys(arxiv_id, doi, title)[0],
-        title=title,
-        authors=authors,
-        abstract=rebuild_abstract(work.get("abstract_inverted_index")),
-        published=_date(work.get("publication_date")),
-        url=_landing_page(work, doi, work_id),
-        source="openalex",
-        listing_id=work_id,
-        arxiv_id=arxiv_id,
-        doi=doi,
-        authors_truncated=work.get("is_authors_truncated") is True,
-        extra=tuple(sorted((k, v) for k, v in extra.items() if v is not None)),
-        author_ids=ids if any(ids) else (),
-        author_orcids=orcids if any(orcids) else (),
-        referenced=tuple(
-            dict.fromkeys(
-                w
-                for r in _list(work.get("referenced_works"))
-                if (w := openalex_id_or_blank(r, "W"))
-            )
-        ),
-    )
-
-
-def _authorships(value: Any) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    names: list[str] = []
-    ids: list[str] = []
-    orcids: list[str] = []
-    for entry in _list(value):
-        if not isinstance(entry, dict):
-            continue
-        author = _object(entry.get("author"))
-        name = _text(author.get("display_name")) or _text(entry.get("raw_author_name"))
-        if not name:
-            continue
-        names.append(name)
-        ids.append(openalex_id_or_blank(author.get("id"), "A"))
-        orcids.append(orcid_or_blank(author.get("orcid")))
-    return tuple(names), tuple(ids), tuple(orcids)
-
-
-def _arxiv_of_locations(work: Mapping[str, Any]) -> str:
-    """An arXiv id from an arxiv.org landing page or PDF link among the work's locations."""
-    places = [work.get("primary_location"), *_list(work.get("locations"))]
-    for place in places:
-        if not isinstance(place, dict):
-            continue
-        for name in ("landing_page_url", "pdf_url"):
-            found = _ARXIV_URL.match(_text(place.get(name)))
-            if found:
-                arxiv_id, _ = parse_arxiv_id(found.group(1))
-                if arxiv_id:
-                    return arxiv_id
-    return ""
-
-
-def _landing_page(work: Mapping[str, Any], doi: str, work_id: str) -> str:
-    primary = work.get("primary_location")
-    if isinstance(primary, dict):
-        url = _text(primary.get("landing_page_url"))
-        if url.startswith(("https://", "http://")):
-            return url
-    return f"https://doi.org/{doi}" if doi else f"https://openalex.org/{work_id}"
-
-
-def _text(value: Any) -> str:
-    """A string with its whitespace collapsed, read no further than any field may keep."""
-    if not isinstance(value, str):
-        return ""
-    return " ".join(limits.read_prefix(value, limits.ABSTRACT_CHARS).split())
-
-
-def _object(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _date(value: Any) -> date | None:
-    text = _text(value)
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text[:10])
-    except ValueError:
-        raise ValueError(f"'publication_date' is not an ISO date: {text[:40]!r}") from None
+# --- queries ------------------------------------------------------------------------------------
 
 
 def or_groups(values: Sequence[str], size: int = OR_LIMIT) -> list[str]:
@@ -290,6 +126,7 @@ class _Redact(logging.Filter):
         self.secret = secret
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message without the secret; every record is kept."""
         message = record.getMessage()
         if self.secret in message:
             record.msg, record.args = message.replace(self.secret, "[api key]"), ()
@@ -354,13 +191,7 @@ class OpenAlexClient:
 
     def get(self, path: str, params: Mapping[str, str | int]) -> Fetched:
         """One list request, counted against the day's budget; SourceError without the key."""
-        if self.spent >= self.config.daily_budget or self.remaining == 0:
-            raise BudgetSpent
-        if self.client.clock() >= self.deadline:
-            raise SourceDeadlineError(f"{self.base}{path}: not asked, the deadline has passed")
-        self.spent += 1
-        if self.memory is not None:
-            self.memory.add_openalex_usage(self.today, 1)
+        self._count_request(path)
         try:
             got = self.client.get(
                 self.base + path, params={**params, **self.auth()}, deadline=self.deadline
@@ -374,6 +205,17 @@ class OpenAlexClient:
             self.remaining = int(remaining)
         return got
 
+    def _count_request(self, path: str) -> None:
+        """Count one request to `path` against the day's budget (in the store too); BudgetSpent
+        or SourceDeadlineError, counting nothing, when it may not be made."""
+        if self.spent >= self.config.daily_budget or self.remaining == 0:
+            raise BudgetSpent
+        if self.client.clock() >= self.deadline:
+            raise SourceDeadlineError(f"{self.base}{path}: not asked, the deadline has passed")
+        self.spent += 1
+        if self.memory is not None:
+            self.memory.add_openalex_usage(self.today, 1)
+
     def redact(self, text: str) -> str:
         """`text` with the API key replaced (an error must never show it)."""
         return text.replace(self.key, "[api key]") if self.key else text
@@ -385,6 +227,12 @@ class OpenAlexClient:
             f"([sources.openalex] deadline_seconds = {self.config.deadline_seconds:g}): {exc}; "
             "what was read is kept, the rest waits for the next fetch"
         )
+
+    def _cut_short(self, origin: str, pages: int, exc: BudgetSpent | SourceDeadlineError) -> str:
+        """The warning for a query the budget or the deadline stopped after `pages` pages."""
+        if isinstance(exc, BudgetSpent):
+            return f"{origin}: the daily budget ran out after {pages} pages"
+        return f"{origin}: after {pages} pages, {self.late_line(exc)}"
 
     def works(self, filter_text: str) -> tuple[list[Paper], str]:
         """Every work a filter selects, cursor-paged up to `max_pages`; a warning when a limit
@@ -404,24 +252,21 @@ class OpenAlexClient:
             }
             try:
                 got = self.get("/works", params)
-            except BudgetSpent:
+            except (BudgetSpent, SourceDeadlineError) as exc:
                 if page == 0:
                     raise
-                return papers, f"{origin}: the daily budget ran out after {page} pages"
-            except SourceDeadlineError as exc:
-                if page == 0:
-                    raise
-                return papers, f"{origin}: after {page} pages, {self.late_line(exc)}"
+                return papers, self._cut_short(origin, page, exc)
             parsed = parse_works(got.content, origin=self.redact(origin))
             papers.extend(parsed.papers)
-            if parsed.next_cursor is None or (not parsed.papers and not parsed.skipped):
+            following = parsed.next_page
+            if following is None:
                 return papers, ""
-            if parsed.next_cursor in seen:  # it would answer the same pages until max_pages
+            if following in seen:  # it would answer the same pages until max_pages
                 return papers, (
-                    f"{origin}: the server repeated the cursor {parsed.next_cursor[:40]!r} "
+                    f"{origin}: the server repeated the cursor {following[:40]!r} "
                     f"after {page + 1} pages; stopped there, what was read is kept"
                 )
-            cursor = parsed.next_cursor
+            cursor = following
             seen.add(cursor)
         return papers, (
             f"{origin}: stopped after {self.config.max_pages} pages of {self.config.per_page} "
@@ -447,6 +292,24 @@ def watched_papers(profiles: Iterable[Profile]) -> tuple[str, ...]:
 # A singleton (free of charge: it costs none of the day's allowance) whose answer carries the
 # rate-limit headers: `digest doctor` checks the key and reads the budget without spending it.
 OPENALEX_PROBE = "/works/W2741809807"
+
+
+_ALLOWANCE_USED_UP = "today's allowance is used up; it renews at midnight UTC"
+_GET_A_KEY = (
+    "get a free key at https://openalex.org/settings/api and set "
+    "DIGEST_SOURCES__OPENALEX__API_KEY (without one the allowance is tiny)"
+)
+
+
+def _unanswered_check(api: OpenAlexClient, exc: SourceError) -> SourceCheck:
+    """The doctor's verdict when the probe failed: a refused key, else the server or network."""
+    refused = any(f"HTTP {code}" in str(exc) for code in (401, 403))
+    fix = (
+        "the API key was refused: check DIGEST_SOURCES__OPENALEX__API_KEY or api_key_file"
+        if refused and api.key
+        else "check base_url in [sources.openalex], the network, or try again later"
+    )
+    return SourceCheck(False, api.redact(str(exc)), fix)
 
 
 class OpenAlexSource:
@@ -491,57 +354,50 @@ class OpenAlexSource:
         try:
             got = http.get(url, params=api.auth())
         except SourceError as exc:
-            refused = any(f"HTTP {code}" in str(exc) for code in (401, 403))
-            fix = (
-                "the API key was refused: check DIGEST_SOURCES__OPENALEX__API_KEY or api_key_file"
-                if refused and api.key
-                else "check base_url in [sources.openalex], the network, or try again later"
-            )
-            return SourceCheck(False, api.redact(str(exc)), fix)
-        limits = dict(got.rate_limit)
-        left, limit = limits.get("x-ratelimit-remaining", ""), limits.get("x-ratelimit-limit", "")
+            return _unanswered_check(api, exc)
+        return self._answered_check(api, url, got)
+
+    def _answered_check(self, api: OpenAlexClient, url: str, got: Fetched) -> SourceCheck:
+        """The doctor's verdict on the probe's answer: the key, the allowance left, the budget."""
+        headers = dict(got.rate_limit)
+        left, limit = headers.get("x-ratelimit-remaining", ""), headers.get("x-ratelimit-limit", "")
         allowance = f"{left} of {limit} left today" if left and limit else "no rate-limit headers"
         budget = f"daily_budget {self.config.daily_budget} requests"
         who = "API key accepted" if api.key else "no API key"
         detail = f"{url} answered HTTP {got.status}; {who}; {allowance}; {budget}"
         if left.strip() == "0":
-            return SourceCheck(
-                False, detail, "today's allowance is used up; it renews at midnight UTC"
-            )
+            return SourceCheck(False, detail, _ALLOWANCE_USED_UP)
         if not api.key:
-            fix = (
-                "get a free key at https://openalex.org/settings/api and set "
-                "DIGEST_SOURCES__OPENALEX__API_KEY (without one the allowance is tiny)"
-            )
-            return SourceCheck(False, detail, fix)
+            return SourceCheck(False, detail, _GET_A_KEY)
         return SourceCheck(True, detail)
 
     def fetch(self, context: FetchContext) -> FetchResult:
         """The works of followed ids and the works citing watched papers since the lookback."""
         api = self.session(context)
-        since = context.now.date() - timedelta(days=self.config.lookback_days)
-        if context.since is not None:
-            since = min(since, context.since)
+        since = self._since(context)
         found: dict[str, Paper] = {}
         warnings: list[str] = []
         filters = self._author_filters(since)
         try:
             watched = self._resolve(api, context.now, warnings)
-            filters += [
-                f"cites:{group},from_publication_date:{since.isoformat()}"
-                for group in or_groups(sorted(watched))
-            ]
+            filters += _filters("cites", sorted(watched), since)
             for filter_text in filters:
-                papers, warning = api.works(filter_text)
-                found.update((p.key, p) for p in papers)
-                warnings.extend([warning] if warning else [])
-        except BudgetSpent:
-            warnings.append(self._spent_line(api))
-        except SourceDeadlineError as exc:
-            warnings.append(api.late_line(exc))
+                found.update((p.key, p) for p in _works(api, filter_text, warnings))
+        except (BudgetSpent, SourceDeadlineError) as exc:
+            warnings.append(self._stopped_line(api, exc))
         return FetchResult(papers=tuple(found.values()), warnings=tuple(warnings))
 
-    def _spent_line(self, api: OpenAlexClient) -> str:
+    def _since(self, context: FetchContext) -> date:
+        """The first publication date a fetch asks for: `lookback_days` back, or further for a
+        backfill."""
+        since = context.now.date() - timedelta(days=self.config.lookback_days)
+        return since if context.since is None else min(since, context.since)
+
+    def _stopped_line(self, api: OpenAlexClient, exc: BudgetSpent | SourceDeadlineError) -> str:
+        """The warning for a session the deadline or the day's budget (ours or the server's)
+        stopped."""
+        if isinstance(exc, SourceDeadlineError):
+            return api.late_line(exc)
         if api.remaining == 0:
             return "OpenAlex says today's allowance is used up; the rest waits for tomorrow"
         return (
@@ -550,41 +406,30 @@ class OpenAlexSource:
         )
 
     def _author_filters(self, since: date) -> list[str]:
+        """The filters for followed authors' works: by OpenAlex id, else by ORCID."""
         authors = identified_authors(self.profiles)
-        after = f",from_publication_date:{since.isoformat()}"
-        by_id = [
-            f"authorships.author.id:{g}{after}"
-            for g in or_groups([a.openalex for a in authors if a.openalex])
+        by_id = [a.openalex for a in authors if a.openalex]
+        by_orcid = [a.orcid for a in authors if a.orcid and not a.openalex]
+        return [
+            *_filters("authorships.author.id", by_id, since),
+            *_filters("authorships.author.orcid", by_orcid, since),
         ]
-        by_orcid = [
-            f"authorships.author.orcid:{g}{after}"
-            for g in or_groups([a.orcid for a in authors if a.orcid and not a.openalex])
-        ]
-        return by_id + by_orcid
 
     def _resolve(self, api: OpenAlexClient, now: datetime, warnings: list[str]) -> dict[str, str]:
         """Every watched paper's OpenAlex work ids (id → title): resolved once, then stored."""
         names = watched_papers(self.profiles)
         known = self.memory.resolved_works(names) if self.memory is not None else {}
-        missing = [n for n in names if n not in known]
-        fresh: dict[str, dict[str, str]] = {}
-        papers = [n for n in missing if not n.startswith("orcid:")]
-        for group in or_groups([watched_doi(n) for n in papers]):
-            works, warning = api.works(f"doi:{group}")
-            warnings.extend([warning] if warning else [])
-            by_doi = {_doi_of(p): p for p in works}
-            for name in papers:
-                paper = by_doi.get(watched_doi(name))
-                if watched_doi(name) in group.split("|"):
-                    fresh[name] = {paper.listing_id: paper.title} if paper else {}
-        for name in (n for n in missing if n.startswith("orcid:")):
-            works, warning = api.works(f"authorships.author.orcid:{name.removeprefix('orcid:')}")
-            warnings.extend([warning] if warning else [])
-            fresh[name] = {p.listing_id: p.title for p in works}
-        if fresh and self.memory is not None:
-            self.memory.record_resolved(fresh, now)
+        papers, readers = _papers_and_readers(n for n in names if n not in known)
+        fresh = _resolve_papers(api, papers, warnings)
+        fresh.update(_resolve_readers(api, readers, warnings))
+        self._remember(fresh, now)
         known.update(fresh)
         return {work: title for works in known.values() for work, title in works.items()}
+
+    def _remember(self, resolved: dict[str, dict[str, str]], now: datetime) -> None:
+        """Store what watched papers newly resolved to, if anything did (and there is a store)."""
+        if resolved and self.memory is not None:
+            self.memory.record_resolved(resolved, now)
 
     def lookup(
         self, context: FetchContext, papers: Sequence[Paper]
@@ -597,89 +442,80 @@ class OpenAlexSource:
         warnings: list[str] = []
         try:
             for group in or_groups(dois):
-                works, warning = api.works(f"doi:{group}")
-                found.extend(works)
-                warnings.extend([warning] if warning else [])
-        except BudgetSpent:
-            warnings.append(self._spent_line(api))
-        except SourceDeadlineError as exc:
-            warnings.append(api.late_line(exc))
+                found.extend(_works(api, f"doi:{group}", warnings))
+        except (BudgetSpent, SourceDeadlineError) as exc:
+            warnings.append(self._stopped_line(api, exc))
         return found, warnings
 
 
+def _filters(field: str, values: Sequence[str], since: date) -> list[str]:
+    """`field:V1|V2|…,from_publication_date:since` for each group of values OpenAlex ORs."""
+    after = f",from_publication_date:{since.isoformat()}"
+    return [f"{field}:{group}{after}" for group in or_groups(values)]
+
+
+def _works(api: OpenAlexClient, filter_text: str, warnings: list[str]) -> list[Paper]:
+    """The works a filter selects; the warning of a limit that stopped it first, if any, is
+    added to `warnings`."""
+    works, warning = api.works(filter_text)
+    if warning:
+        warnings.append(warning)
+    return works
+
+
+def _papers_and_readers(names: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Watched names split into papers and readers' own works (`orcid:…`), in order."""
+    papers: list[str] = []
+    readers: list[str] = []
+    for name in names:
+        if name.startswith("orcid:"):
+            readers.append(name)
+        else:
+            papers.append(name)
+    return papers, readers
+
+
+def _resolve_papers(
+    api: OpenAlexClient, names: Sequence[str], warnings: list[str]
+) -> dict[str, dict[str, str]]:
+    """Watched papers (not readers' `orcid:…`) looked up by DOI: each asked for, to its work id
+    and title, or to nothing when OpenAlex does not know it."""
+    fresh: dict[str, dict[str, str]] = {}
+    for group in or_groups([watched_doi(n) for n in names]):
+        by_doi = {_doi_of(p): p for p in _works(api, f"doi:{group}", warnings)}
+        asked = group.split("|")
+        for name in names:
+            if watched_doi(name) in asked:
+                paper = by_doi.get(watched_doi(name))
+                fresh[name] = {paper.listing_id: paper.title} if paper else {}
+    return fresh
+
+
+def _resolve_readers(
+    api: OpenAlexClient, names: Sequence[str], warnings: list[str]
+) -> dict[str, dict[str, str]]:
+    """Each `orcid:…` (a reader's own works) to the work ids and titles of their works."""
+    fresh: dict[str, dict[str, str]] = {}
+    for name in names:
+        orcid = name.removeprefix("orcid:")
+        works = _works(api, f"authorships.author.orcid:{orcid}", warnings)
+        fresh[name] = {p.listing_id: p.title for p in works}
+    return fresh
+
+
 def _doi_of(paper: Paper) -> str:
+    """The DOI a resolved work answers for: its own, or its arXiv id's DataCite DOI."""
     return f"10.48550/arxiv.{paper.arxiv_id}" if paper.arxiv_id and not paper.doi else paper.doi
 
 
 def _lookup_doi(paper: Paper) -> str:
+    """The DOI a stored paper is looked up by: its arXiv id's DataCite DOI first."""
     if paper.arxiv_id:
         return f"10.48550/arxiv.{paper.arxiv_id}"
     return paper.doi
 
 
 # --- author search (`digest author search`) ---------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AuthorCandidate:
-    """One OpenAlex author a name may mean, with what tells people apart."""
-
-    openalex: str
-    name: str
-    orcid: str = ""
-    institution: str = ""
-    works_count: int = 0
-    topics: tuple[str, ...] = ()
-    recent_title: str = ""
-
-
-# What `digest author search` shows of each candidate: the server's text is printed to a
-# terminal, so it is cleaned of controls (escapes, bidi overrides) and cut to these lengths.
-SHOWN_NAME_CHARS = 200
-SHOWN_TOPIC_CHARS = 100
-SHOWN_TITLE_CHARS = 300
-
-
-def shown(value: str, limit: int) -> str:
-    """Remote text as it may be printed: no control characters (C0, C1, ESC sequences' start,
-    bidi embeddings, overrides and isolates), one line, at most `limit` characters."""
-    text = clean_text(value)
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def parse_authors(
-    data: bytes, origin: str = "openalex", limit: int | None = None
-) -> tuple[AuthorCandidate, ...]:
-    """Parse one `/authors?search=` page, its first `limit` results (a server may send more
-    than the page asked); the whole payload or SourceError naming `origin`. Texts are `shown`."""
-    payload = load_json(data, origin)
-    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
-        raise SourceError(f"{origin}: expected an object with a 'results' list")
-    found = []
-    results = payload["results"] if limit is None else payload["results"][:limit]
-    for number, item in enumerate(results, start=1):
-        if not isinstance(item, dict):
-            raise SourceError(f"{origin}: result {number}: expected an object")
-        author_id = openalex_id_or_blank(item.get("id"), "A")
-        if not author_id:
-            raise SourceError(f"{origin}: result {number}: author without an OpenAlex id")
-        places = [_object(p) for p in _list(item.get("last_known_institutions"))]
-        topics = [
-            shown(_text(_object(t).get("display_name")), SHOWN_TOPIC_CHARS)
-            for t in _list(item.get("topics"))[:10]
-        ]
-        institutions = (shown(_text(p.get("display_name")), SHOWN_NAME_CHARS) for p in places)
-        found.append(
-            AuthorCandidate(
-                openalex=author_id,
-                name=shown(_text(item.get("display_name")), SHOWN_NAME_CHARS) or author_id,
-                orcid=orcid_or_blank(item.get("orcid")),
-                institution=next((n for n in institutions if n), ""),
-                works_count=_count(item.get("works_count")) or 0,
-                topics=tuple(t for t in topics if t)[:3],
-            )
-        )
-    return tuple(found)
 
 
 def search_authors(
@@ -700,7 +536,13 @@ def search_authors(
     candidates = parse_authors(got.content, origin=asked, limit=limit)
     if not candidates:
         return ()
-    recent: dict[str, str] = {}
+    recent = _recent_titles(api, candidates)
+    return tuple(replace(c, recent_title=recent.get(c.openalex, "")) for c in candidates)
+
+
+def _recent_titles(api: OpenAlexClient, candidates: Sequence[AuthorCandidate]) -> dict[str, str]:
+    """The title of each candidate's most recent work (`shown`), by author id, from one list
+    request for all of them together."""
     ids = "|".join(c.openalex for c in candidates)
     params: dict[str, str | int] = {
         "filter": f"authorships.author.id:{ids}",
@@ -710,18 +552,8 @@ def search_authors(
         "select": SELECT,
     }
     works = parse_works(api.get("/works", params).content, origin=f"{api.base}/works")
+    recent: dict[str, str] = {}
     for paper in works.papers:
         for author_id in paper.author_ids:
             recent.setdefault(author_id, shown(paper.title, SHOWN_TITLE_CHARS))
-    return tuple(
-        AuthorCandidate(
-            c.openalex,
-            c.name,
-            c.orcid,
-            c.institution,
-            c.works_count,
-            c.topics,
-            recent.get(c.openalex, ""),
-        )
-        for c in candidates
-    )
+    return recent
