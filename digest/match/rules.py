@@ -65,13 +65,18 @@ def compile_profile(profile: Profile) -> CompiledProfile:
         all_of=all_of,
         exclude=exclude,
         authors=tuple(followed_names(profile.authors)),
-        categories=frozenset(c.strip().lower() for c in profile.categories if c.strip()),
+        categories=wanted_categories(profile.categories),
         keyword_positions={key: tuple(ps) for key, ps in positions.items()},
         keyword_keys=frozenset(positions),
         exclude_keys=frozenset(t.key for t in exclude if t.usable),
         # A group with a term that cannot match can never match as a whole.
         groups=tuple(g for g in all_of if all(t.usable for t in g)),
     )
+
+
+def wanted_categories(categories: Iterable[str]) -> frozenset[str]:
+    """A profile's categories as `passes_categories` compares them: trimmed, lower case."""
+    return frozenset(c.strip().lower() for c in categories if c.strip())
 
 
 def passes_categories(paper: Paper, wanted: frozenset[str]) -> bool:
