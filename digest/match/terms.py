@@ -16,7 +16,7 @@ result is another word's form. A prefix term (``quantiz*``) has one form, its le
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate, product
@@ -72,6 +72,11 @@ class Term:
     def usable(self) -> bool:
         """False when nothing is left after normalisation (`"--"`, `"*"`)."""
         return bool(self.letters)
+
+
+def usable(terms: Iterable[Term]) -> tuple[Term, ...]:
+    """The terms that can match something (`Term.usable`), in order."""
+    return tuple(t for t in terms if t.usable)
 
 
 @lru_cache(maxsize=1 << 17)
