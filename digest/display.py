@@ -156,10 +156,14 @@ def source_names(digest: Digest) -> list[str]:
     a reader knows (`source_title`)."""
     names: dict[str, None] = {}
     for match in digest.matches:
-        paper = match.paper
-        for name in paper.sources or ((paper.source,) if paper.source else ()):
-            names.setdefault(source_title(name, paper))
+        for name in _sources_of(match.paper):
+            names.setdefault(source_title(name, match.paper))
     return list(names)
+
+
+def _sources_of(paper: Paper) -> tuple[str, ...]:
+    """The sources that brought a paper (a paper not yet stored lists only its own)."""
+    return paper.sources or ((paper.source,) if paper.source else ())
 
 
 def problem_names(digest: Digest) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Literal
 
 from digest.match.matcher import Matcher
@@ -56,6 +57,10 @@ class _Tally:
         for key in found:
             self.dropped.setdefault(key, Counter())[drops] += 1
 
+    def all_dropped(self, key: TermKey) -> bool:
+        """True when the term was found, but only in papers a filter drops."""
+        return bool(self.terms[key]) and not self.kept[key]
+
 
 def lint_profile(
     profile: Profile, papers: Iterable[Paper], *, broad_share: float = 0.25
@@ -86,10 +91,12 @@ def _tally(profile: Profile, papers: Iterable[Paper]) -> _Tally:
 
 def _profile_terms(profile: Profile) -> list[tuple[LintKind, str]]:
     """Every term of the profile with its role: keywords, excludes, then `all_of` terms."""
-    terms: list[tuple[LintKind, str]] = [("keyword", t) for t in profile.keywords]
-    terms += [("exclude", t) for t in profile.exclude]
-    terms += [("all_of", t) for group in profile.all_of for t in group]
-    return terms
+    roles: tuple[tuple[LintKind, Iterable[str]], ...] = (
+        ("keyword", profile.keywords),
+        ("exclude", profile.exclude),
+        ("all_of", chain.from_iterable(profile.all_of)),
+    )
+    return [(kind, term) for kind, terms in roles for term in terms]
 
 
 def _term_problem(
@@ -101,7 +108,7 @@ def _term_problem(
         return "cannot match anything"
     hits = tally.terms[term.key]
     problem = _coverage_problem(hits, tally.total, broad_share)
-    if problem or kind == "exclude" or not hits or tally.kept[term.key]:
+    if problem or kind == "exclude" or not tally.all_dropped(term.key):
         return problem
     return _filtered_problem(hits, tally.total, tally.dropped[term.key], profile)
 

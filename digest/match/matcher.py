@@ -171,8 +171,7 @@ class Matcher:
                 number = found.profile
                 match = build_match(hits, compiled[number], found)
                 buckets[number].append((rank_key(found.score, paper), match))
-        ranked = [[match for _, match in sorted(bucket, key=_first)] for bucket in buckets]
-        return ranked, [len(bucket) for bucket in buckets]
+        return list(map(_ranked, buckets)), list(map(len, buckets))
 
     def _best_kept(self, papers: Iterable[Paper], keep: int) -> tuple[list[list[Match]], list[int]]:
         """Every profile's `keep` best matches among `papers`, ranked, and its count of all."""
@@ -214,6 +213,11 @@ def _first(item: Kept | tuple[RankKey, Match]) -> RankKey:
     return item[0]
 
 
+def _ranked(bucket: list[tuple[RankKey, Match]]) -> list[Match]:
+    """A profile's matches, best first (a stable sort: ties keep the papers' order)."""
+    return [match for _, match in sorted(bucket, key=_first)]
+
+
 def _by_paper(tops: list[list[Kept]]) -> dict[int, tuple[Paper, list[tuple[int, int, Verdict]]]]:
     """The kept verdicts by paper (its `id`): (profile number, position in its list, verdict)."""
     wanted: dict[int, tuple[Paper, list[tuple[int, int, Verdict]]]] = {}
@@ -231,7 +235,7 @@ def _keyword_index(
     for number, profile in enumerate(compiled):
         for key in profile.keyword_positions:
             keyword_at[key].append(number)
-    return {key: tuple(numbers) for key, numbers in keyword_at.items()}
+    return _frozen(keyword_at)
 
 
 class _Group(NamedTuple):
@@ -255,7 +259,12 @@ def _group_index(
             for key in distinct:
                 group_at[key].append(len(groups))
             groups.append(_Group(number, index, len(distinct)))
-    return {key: tuple(numbers) for key, numbers in group_at.items()}, groups
+    return _frozen(group_at), groups
+
+
+def _frozen(index: dict[TermKey, list[int]]) -> dict[TermKey, tuple[int, ...]]:
+    """An index with its lists of numbers as tuples."""
+    return {key: tuple(numbers) for key, numbers in index.items()}
 
 
 @dataclass(frozen=True, slots=True)

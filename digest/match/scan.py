@@ -69,7 +69,7 @@ class Scanner:
         # Pattern number -> what to check; the automaton itself holds only the letters. A hit
         # that ends inside a word can only be a prefix term's: those entries on their own.
         self._entries = tuple(tuple(stored) for stored in entries.values())
-        self._prefixes = tuple(tuple(e for e in stored if e.prefix) for stored in self._entries)
+        self._prefixes = tuple(map(_prefix_entries, self._entries))
         self._automaton = _automaton(entries) if entries else None
 
     def __len__(self) -> int:
@@ -112,6 +112,11 @@ class Scanner:
 
 # Beyond every word index: what `scan` compares a first occurrence with.
 _NO_WORD = sys.maxsize
+
+
+def _prefix_entries(entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
+    """The entries of prefix terms (`quantiz*`) among a spelling's entries."""
+    return tuple(entry for entry in entries if entry.prefix)
 
 
 def _distinct_usable(terms: Iterable[Term]) -> dict[TermKey, Term]:

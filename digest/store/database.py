@@ -85,12 +85,13 @@ def _schema_mismatch(path: Path, version: int) -> StoreError:
 
 def _backup_target_problem(source: Path, target: Path, *, force: bool) -> str:
     """Why `target` cannot take a backup of the database at `source` ('' when it can)."""
-    if target.exists() and target.resolve() == source.resolve():
-        return f"{target} is the database itself; back it up to another file"
-    if target.is_dir():
+    if target.is_dir():  # never the database's own file
         return f"{target} is a directory; give the backup's file name"
-    if target.exists() and not force:
-        return f"{target} exists; not overwriting it (--force replaces it)"
+    if target.exists():
+        if target.resolve() == source.resolve():
+            return f"{target} is the database itself; back it up to another file"
+        if not force:
+            return f"{target} exists; not overwriting it (--force replaces it)"
     if not target.parent.is_dir():
         return f"{target.parent} does not exist; create it first"
     return ""

@@ -184,13 +184,18 @@ def merged(
     paper: Paper, keys: tuple[str, ...], existing: Paper | None, now: datetime
 ) -> tuple[Outcome, Paper]:
     """A listing as a new stored paper, or merged into the stored one: outcome and result."""
-    sources = paper.sources or ((paper.source,) if paper.source else ())
+    sources = _listed_sources(paper)
     if existing is None:
         return "new", replace(paper, key=keys[0], first_seen=now, sources=sources)
     if sources != paper.sources:
         paper = replace(paper, sources=sources)
     merged = merge_papers(existing, paper)
     return ("unchanged", existing) if merged == existing else ("updated", merged)
+
+
+def _listed_sources(paper: Paper) -> tuple[str, ...]:
+    """The sources a listing names: its `sources`, else the one source that read it."""
+    return paper.sources or ((paper.source,) if paper.source else ())
 
 
 class BatchWrites:
