@@ -6,6 +6,7 @@ their readers know. `render` gives them to the templates (and re-exports them).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Literal
 from urllib.parse import quote, quote_plus, urlsplit
 
 from digest.models import Digest, Match, Paper, Reason
@@ -237,7 +238,7 @@ def reason_summary(match: Match) -> str:
 
 def _cites_part(match: Match) -> str:
     """`cites “Title”, “Other title”` for the watched works the paper cites ('' if none)."""
-    cited = dict.fromkeys(r.text for r in match.reasons if r.kind == "cites")
+    cited = _distinct(match, "cites", "text")
     return "cites " + ", ".join(f"“{title}”" for title in cited) if cited else ""
 
 
@@ -245,8 +246,12 @@ def _followed_part(match: Match) -> str:
     """`because you follow A, B` for the followed authors of the paper ('' if none)."""
     if not match.followed:
         return ""
-    names = dict.fromkeys(r.term for r in match.reasons if r.kind == "author")
-    return "because you follow " + ", ".join(names)
+    return "because you follow " + ", ".join(_distinct(match, "author", "term"))
+
+
+def _distinct(match: Match, kind: str, attribute: Literal["term", "text"]) -> list[str]:
+    """The distinct terms or texts of the match's reasons of one kind, in order."""
+    return list(dict.fromkeys(getattr(r, attribute) for r in match.reasons if r.kind == kind))
 
 
 def _similar_parts(match: Match) -> list[str]:

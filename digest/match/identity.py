@@ -70,7 +70,7 @@ def standing(author: FollowedAuthor, paper: Paper, positions: list[int]) -> tupl
         found = kind.ids_at(paper, positions)
         if wanted in found:
             return "confirmed", f"{kind.label} {wanted}"
-        different = different or any(found)
+        different |= any(found)
     return ("namesake", "") if different else ("unknown", "")
 
 
