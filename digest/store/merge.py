@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
-from itertools import chain, islice
+from itertools import islice
 from typing import Any, Literal
 
 from digest.models import Paper, fold
@@ -32,10 +32,6 @@ class UpsertCounts:
     unchanged: int = 0
 
 
-# What a later listing only fills in when the stored paper lacks it.
-_FILLED = ("abstract", "published", "url", "arxiv_id", "doi", "listing_id")
-
-
 def merge_papers(old: Paper, new: Paper) -> Paper:
     """Enrich the stored paper with a later record of the same paper; never lose information.
 
@@ -49,30 +45,37 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
     listing = _fuller_authors(old, new)
     return replace(
         old,
-        **{name: getattr(old, name) or getattr(new, name) for name in _FILLED},
+        # What a later listing only fills in when the stored paper lacks it.
+        abstract=old.abstract or new.abstract,
+        published=old.published or new.published,
+        url=old.url or new.url,
+        arxiv_id=old.arxiv_id or new.arxiv_id,
+        doi=old.doi or new.doi,
+        listing_id=old.listing_id or new.listing_id,
         author_ids=_identities(listing.authors, old, new, "author_ids"),
         author_orcids=_identities(listing.authors, old, new, "author_orcids"),
-        referenced=_union(old.referenced, new.referenced),
+        referenced=tuple(dict.fromkeys(old.referenced + new.referenced)),
         authors=listing.authors,
         authors_truncated=listing.authors_truncated,
-        categories=_union(old.categories, new.categories),
+        categories=tuple(dict.fromkeys(old.categories + new.categories)),
         version=max(old.version, new.version),
         extra=_merged_extra(old.extra, new.extra),
-        sources=_union(old.sources, new.sources, (new.source,) if new.source else ()),
+        sources=tuple(dict.fromkeys(old.sources + new.sources + _listed_source(new))),
     )
 
 
 def _new_version(old: Paper, new: Paper) -> Paper:
     """The stored paper taking a newer arXiv version's title, abstract and authors (with the
     ids that still fit them), and noting the version it replaces when that was known."""
-    authors = new.authors or old.authors
+    listing = new if new.authors else old  # the record whose author list is kept
+    authors = listing.authors
     seen = {"previous_version": old.version} if old.version else {}
     return replace(
         old,
         title=new.title or old.title,
         abstract=new.abstract or old.abstract,
         authors=authors,
-        authors_truncated=new.authors_truncated if new.authors else old.authors_truncated,
+        authors_truncated=listing.authors_truncated,
         author_ids=_carried(authors, old, new, "author_ids"),
         author_orcids=_carried(authors, old, new, "author_orcids"),
         version=new.version,
@@ -97,9 +100,9 @@ def _fuller_authors(old: Paper, new: Paper) -> Paper:
     return new if old.authors_truncated and len(new.authors) > len(old.authors) else old
 
 
-def _union(*parts: tuple[str, ...]) -> tuple[str, ...]:
-    """The items of `parts` in order of first appearance, without repeats."""
-    return tuple(dict.fromkeys(chain(*parts)))
+def _listed_source(paper: Paper) -> tuple[str, ...]:
+    """The source that read a listing, if it says (as a tuple to add to `sources`)."""
+    return (paper.source,) if paper.source else ()
 
 
 def _merged_extra(
@@ -195,7 +198,7 @@ def merged(
 
 def _listed_sources(paper: Paper) -> tuple[str, ...]:
     """The sources a listing names: its `sources`, else the one source that read it."""
-    return paper.sources or ((paper.source,) if paper.source else ())
+    return paper.sources or _listed_source(paper)
 
 
 class BatchWrites:
