@@ -13,12 +13,26 @@ from dataclasses import replace
 from datetime import date, datetime
 from functools import cache, lru_cache
 from pathlib import Path
-from urllib.parse import quote, quote_plus, urlsplit
 
 import jinja2
 from markupsafe import Markup, escape
 
-from digest.models import Digest, Match, Paper, Profile, Reason, RenderedDigest, SourceStatus
+from digest.display import (
+    badges,
+    counts_summary,
+    distinct_reasons,
+    listing_links,
+    paper_link,
+    paper_links,
+    problem_names,
+    reason_summary,
+    short_reason,
+    shown_authors,
+    source_names,
+    source_title,
+    title_cut,
+)
+from digest.models import Digest, Match, Profile, Reason, RenderedDigest, SourceStatus
 from digest.tex import readable
 
 # A paper's feedback links: (label, URL), or (label, token) when `post_to` is set (the preview
@@ -26,8 +40,6 @@ from digest.tex import readable
 Linker = Callable[[Match], Sequence[tuple[str, str]]]
 
 ABSTRACT_CHARS = 600
-TITLE_CHARS = 300  # a longer title (a hostile feed's) is cut for display
-AUTHORS_SHOWN = 10  # the first authors shown; followed ones are shown wherever they are
 # Gmail clips a message whose HTML is over ~102 KB, counted as the message travels: every
 # digest's HTML part, quoted-printable encoded and with its part headers, stays under this.
 CLIP_BYTES = 100_000
@@ -108,222 +120,6 @@ def long_date(moment: date | datetime) -> str:
     return f"{moment:%A} {moment.day} {moment:%B %Y}"
 
 
-def safe_url(url: str) -> str:
-    """`url` when it is an http(s) URL, else '': nothing else ever becomes a link."""
-    try:
-        scheme = urlsplit(url.strip()).scheme.lower()
-    except ValueError:
-        return ""
-    return url if scheme in ("http", "https") else ""
-
-
-def paper_link(paper: Paper) -> str:
-    """The paper's page: its own URL, its arXiv page, its DOI, or an arXiv title search."""
-    if safe_url(paper.url):
-        return paper.url
-    if paper.arxiv_id:
-        return f"https://arxiv.org/abs/{paper.arxiv_id}"
-    if paper.doi:
-        return f"https://doi.org/{paper.doi}"
-    title = paper.title[: title_cut(paper)]
-    return "https://arxiv.org/search/?searchtype=title&query=" + quote_plus(title)
-
-
-def abstract_link(paper: Paper) -> str:
-    """The paper's abstract page when one is known (arXiv, its own URL, its DOI), else ''."""
-    if paper.arxiv_id:
-        return f"https://arxiv.org/abs/{paper.arxiv_id}"
-    if safe_url(paper.url):
-        return paper.url
-    return f"https://doi.org/{paper.doi}" if paper.doi else ""
-
-
-def pdf_link(paper: Paper) -> str:
-    """The paper's PDF when known: the source's PDF link, else arXiv's."""
-    pdf = paper.extra_value("pdf_url")
-    if isinstance(pdf, str) and safe_url(pdf):
-        return pdf
-    return f"https://arxiv.org/pdf/{paper.arxiv_id}" if paper.arxiv_id else ""
-
-
-def _text_extra(paper: Paper, name: str) -> str:
-    value = paper.extra_value(name)
-    return value if isinstance(value, str) and safe_url(value) else ""
-
-
-def paper_links(paper: Paper) -> list[tuple[str, str]]:
-    """(label, URL) of every link known for a paper, in reading order, without duplicates.
-
-    An arXiv title search (what `paper_link` falls back to) is not an abstract page: a paper
-    known only by its title gets its title linked and no `Abstract` link.
-    """
-    candidates = [
-        ("Abstract", abstract_link(paper)),
-        ("PDF", pdf_link(paper)),
-        ("Code", _text_extra(paper, "code_url")),
-        ("Project page", _text_extra(paper, "project_page")),
-    ]
-    seen: set[str] = set()
-    links = []
-    for label, url in candidates:
-        if url and url not in seen:
-            seen.add(url)
-            links.append((label, url))
-    return links
-
-
-def badges(paper: Paper) -> list[str]:
-    """Short signals shown beside the date: upvotes, available code, a new arXiv version.
-
-    "new version" only when the store had the paper at an older version (`previous_version`,
-    recorded by the store's merge): a paper first seen at v2 is new to the reader.
-    """
-    found = []
-    if paper.upvotes:
-        found.append(f"▲ {paper.upvotes}")
-    if paper.extra_value("code_url") or paper.extra_value("code"):
-        stars = paper.extra_value("github_stars")
-        found.append(f"code ★ {stars}" if isinstance(stars, int) and stars > 0 else "code")
-    previous = paper.extra_value("previous_version")
-    if isinstance(previous, int) and 0 < previous < paper.version:
-        found.append(f"new version v{paper.version}")
-    return found
-
-
-def counts_summary(digest: Digest) -> str:
-    """`2 citing your work · 3 from people you follow · 12 on your topics · 5 suggested`, or
-    `nothing new`."""
-    if not digest.papers:
-        return "nothing new"
-    parts = []
-    if digest.citing:
-        parts.append(f"{len(digest.citing)} citing your work")
-    if digest.followed_count:
-        parts.append(f"{digest.followed_count} from people you follow")
-    if digest.topic_count:
-        parts.append(f"{digest.topic_count} on your topics")
-    if digest.suggestions:
-        parts.append(f"{len(digest.suggestions)} suggested")
-    return " · ".join(parts)
-
-
-# The built-in sources by the names their readers know; a feed is named by its own title.
-SOURCE_TITLES = {
-    "arxiv": "arXiv",
-    "arxiv-api": "arXiv",
-    "arxiv-authors": "arXiv",
-    "hf_daily": "Hugging Face Daily Papers",
-    "openalex": "OpenAlex",
-}
-
-
-def source_title(name: str, paper: Paper | None = None) -> str:
-    """A source's name as a reader knows it: `arXiv`, `Hugging Face Daily Papers`, the title a
-    feed gives itself (for the paper it first brought), else the name in the config."""
-    if name in SOURCE_TITLES:
-        return SOURCE_TITLES[name]
-    if paper is not None and name == paper.source:
-        title = paper.extra_value("feed_title")
-        if isinstance(title, str) and title:
-            return title
-    return name
-
-
-def source_names(digest: Digest) -> list[str]:
-    """The sources the digest's papers came from, in order of first appearance, by the names
-    a reader knows (`source_title`)."""
-    names: dict[str, None] = {}
-    for match in digest.matches:
-        paper = match.paper
-        for name in paper.sources or ((paper.source,) if paper.source else ()):
-            names.setdefault(source_title(name, paper))
-    return list(names)
-
-
-def problem_names(digest: Digest) -> str:
-    """The sources that could not be read, by the names a reader knows."""
-    return ", ".join(dict.fromkeys(source_title(p.name) for p in digest.source_problems))
-
-
-def listing_links(digest: Digest) -> list[tuple[str, str]]:
-    """(category, URL) of today's arXiv listing for each of the profile's categories."""
-    return [(c, f"https://arxiv.org/list/{quote(c)}/new") for c in digest.profile.categories]
-
-
-def shown_authors(
-    paper: Paper, followed: Sequence[str], first: int = AUTHORS_SHOWN
-) -> tuple[list[tuple[str, bool]], int]:
-    """The authors to show, each with whether it is followed, and how many are left out: the
-    first `first` authors and every followed one after them (a paper with 10,000 authors must
-    not make a 300 KB email)."""
-    wanted = set(followed)
-    shown = [
-        (name, name in wanted)
-        for i, name in enumerate(paper.authors)
-        if i < first or name in wanted
-    ]
-    return shown, len(paper.authors) - len(shown)
-
-
-def title_cut(paper: Paper) -> int:
-    """Where to cut a title for display: all of it, unless it is absurdly long."""
-    if len(paper.title) <= TITLE_CHARS:
-        return len(paper.title)
-    space = paper.title.rfind(" ", 0, TITLE_CHARS)
-    return space if space > TITLE_CHARS // 2 else TITLE_CHARS
-
-
-def short_reason(match: Match) -> str:
-    """The one reason the compact list shows: the first followed author, else the first term."""
-    for reason in match.reasons:
-        if reason.kind == "cites":
-            return f"cites “{reason.text}”"
-        if reason.kind == "author":
-            return f"because you follow {reason.term}"
-        if reason.kind == "similar":
-            return f"similar to “{reason.term}”"
-    return f"matches “{match.reasons[0].term}”" if match.reasons else ""
-
-
-def distinct_reasons(reasons: Iterable[Reason]) -> tuple[Reason, ...]:
-    """One reason per term and field, the first kept: a term that is both a keyword and in an
-    `all_of` group is found twice by the matcher, but is one reason to a reader."""
-    seen: set[tuple[bool, str, str]] = set()
-    kept = []
-    for reason in reasons:
-        place = (reason.kind == "author", reason.term, reason.field)
-        if place not in seen:
-            seen.add(place)
-            kept.append(reason)
-    return tuple(kept)
-
-
-def reason_summary(match: Match) -> str:
-    """One line saying why a paper was picked: followed authors, then the matched terms."""
-    parts = []
-    cited = dict.fromkeys(r.text for r in match.reasons if r.kind == "cites")
-    if cited:
-        parts.append("cites " + ", ".join(f"“{title}”" for title in cited))
-    if match.followed:
-        parts.append(
-            "because you follow "
-            + ", ".join(dict.fromkeys(r.term for r in match.reasons if r.kind == "author"))
-        )
-    for reason in match.reasons:
-        if reason.kind == "similar":
-            # A suggestion: the closest paper the reader keeps, and the words weighing most.
-            words = f" (weighs most: {reason.text})" if reason.text else ""
-            parts.append(f"similar to “{reason.term}”{words}")
-    terms: dict[str, list[str]] = {}
-    for reason in distinct_reasons(match.reasons):
-        if reason.kind not in ("author", "cites", "similar"):
-            terms.setdefault(reason.term, []).append(reason.field)
-    if terms:
-        listed = ", ".join(f"“{t}” ({' and '.join(fields)})" for t, fields in terms.items())
-        parts.append("matches " + listed)
-    return "; ".join(parts)
-
-
 def build_digest(
     profile: Profile,
     matches: Sequence[Match],
@@ -396,9 +192,19 @@ def fit_digest(
     best = attempt(len(matches))
     if fits(best[1]) or len(matches) <= 1:
         return best
-    # The size grows with the count: find the largest count that fits, by bisection (about
-    # log2(n) renders, only on days with more papers than fit).
-    low, high = 1, len(matches) - 1
+    return _largest_fitting(attempt, fits, len(matches) - 1)
+
+
+_Rendering = tuple[Digest, RenderedDigest]
+
+
+def _largest_fitting(
+    attempt: Callable[[int], _Rendering], fits: Callable[[RenderedDigest], bool], most: int
+) -> _Rendering:
+    """The attempt with the largest count from 1 to `most` that fits (count 1 if none does).
+    The size grows with the count, so by bisection: about log2(n) renders, only on days with
+    more papers than fit."""
+    low, high = 1, most
     best = attempt(low)
     while low < high:
         middle = (low + high + 1) // 2
@@ -466,11 +272,12 @@ def render_digest(
     shows them as buttons posting the token to that path (the preview page of `digest serve`).
     """
     digest = readable_digest(digest)
+    followed, topical = _by_followed(digest.matches)
     context = {
         "digest": digest,
         "subject": subject_for(digest),
-        "followed": [m for m in digest.matches if m.followed],
-        "topical": [m for m in digest.matches if not m.followed],
+        "followed": followed,
+        "topical": topical,
         "more_url": more_url,
         "feedback": feedback or _no_feedback,
         "post_to": post_to,
@@ -482,7 +289,17 @@ def render_digest(
     return RenderedDigest(context["subject"], html, text, keys)  # type: ignore[arg-type]
 
 
+def _by_followed(matches: Iterable[Match]) -> tuple[list[Match], list[Match]]:
+    """The matches by followed authors, and the others, each in order."""
+    followed: list[Match] = []
+    topical: list[Match] = []
+    for match in matches:
+        (followed if match.followed else topical).append(match)
+    return followed, topical
+
+
 def _no_feedback(match: Match) -> Sequence[tuple[str, str]]:
+    """No feedback links (a digest rendered without them)."""
     return ()
 
 
@@ -500,14 +317,18 @@ def inline_css(html: str) -> str:
 
 def spans_of(reasons: Iterable[Reason], field: str) -> list[tuple[int, int]]:
     """Every highlighted span of one field, merged where they overlap."""
-    spans = sorted(s for r in reasons if r.field == field for s in r.spans)
     merged: list[tuple[int, int]] = []
-    for start, end in spans:
+    for start, end in sorted(_field_spans(reasons, field)):
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
         else:
             merged.append((start, end))
     return merged
+
+
+def _field_spans(reasons: Iterable[Reason], field: str) -> list[tuple[int, int]]:
+    """The spans of every reason in one field."""
+    return [span for reason in reasons if reason.field == field for span in reason.spans]
 
 
 def highlight(text: str, spans: Sequence[tuple[int, int]], limit: int | None = None) -> Markup:
@@ -530,9 +351,50 @@ def trim_abstract(text: str, limit: int = ABSTRACT_CHARS) -> int:
     """Where to cut an abstract: the last sentence end before `limit`, else a word break."""
     if len(text) <= limit:
         return len(text)
-    # Scan past `limit`: the look-ahead must see what follows a sentence ending right at it.
-    ends = [m.end() for m in _SENTENCE_END.finditer(text) if m.end() <= limit]
-    if ends and ends[-1] > limit // 3:
-        return ends[-1]
+    sentence = _last_sentence_end(text, limit)
+    if sentence > limit // 3:
+        return sentence
     space = text.rfind(" ", 0, limit)
     return space if space > 0 else limit
+
+
+def _last_sentence_end(text: str, limit: int) -> int:
+    """Where the last sentence ending at or before `limit` ends (0 if none does)."""
+    # Scan past `limit`: the look-ahead must see what follows a sentence ending right at it.
+    ends = [m.end() for m in _SENTENCE_END.finditer(text) if m.end() <= limit]
+    return ends[-1] if ends else 0
+
+
+__all__ = [  # with what `digest.display` makes for the templates, re-exported
+    "ABSTRACT_CHARS",
+    "CLIP_BYTES",
+    "TEXT_WIDTH",
+    "Linker",
+    "badges",
+    "build_digest",
+    "counts_summary",
+    "distinct_reasons",
+    "fit_digest",
+    "highlight",
+    "html_part_bytes",
+    "inline_css",
+    "listing_links",
+    "long_date",
+    "paper_link",
+    "paper_links",
+    "problem_names",
+    "readable_digest",
+    "readable_match",
+    "reason_summary",
+    "render_digest",
+    "short_reason",
+    "shown_authors",
+    "source_names",
+    "source_title",
+    "spans_of",
+    "subject_for",
+    "templates_dir",
+    "title_cut",
+    "trim_abstract",
+    "wrap",
+]

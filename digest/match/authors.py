@@ -52,13 +52,26 @@ def parse_name(name: str, *, close_hyphens: bool = False) -> Name | None:
     if close_hyphens:
         text = _NAME_HYPHEN.sub("", text)
     if "," in text:
-        last_part, _, first_part = text.partition(",")
-        text = f"{first_part.replace(',', ' ')} {last_part}"
-    words = [w for w in _NAME_SPLIT.split(text) if w and w not in _SUFFIXES]
-    words = [w.replace("'", "").replace("’", "") for w in words]
+        text = _turned_around(text)
+    words = _words_of_name(text)
     if len(words) < 2:
         return Name("", (), words[0]) if words else None
     return Name(words[0], tuple(words[1:-1]), words[-1])
+
+
+def _turned_around(text: str) -> str:
+    """`Last, First Middle` written `First Middle Last` (later commas are spaces)."""
+    last_part, _, first_part = text.partition(",")
+    return f"{first_part.replace(',', ' ')} {last_part}"
+
+
+def _words_of_name(text: str) -> list[str]:
+    """The words of a folded name, suffixes (`Jr`) dropped and apostrophes closed up."""
+    return [
+        w.replace("'", "").replace("’", "")
+        for w in _NAME_SPLIT.split(text)
+        if w and w not in _SUFFIXES
+    ]
 
 
 @lru_cache(maxsize=1 << 16)
@@ -99,7 +112,13 @@ def names_match(a: Name, b: Name) -> bool:
         return False
     if _goes_by_middle_name(a, b) or _goes_by_middle_name(b, a):
         return False
-    fewer, more = sorted((a.middles, b.middles), key=len)
+    return _middles_agree(a.middles, b.middles)
+
+
+def _middles_agree(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """The shorter list of middle names appears, in order, in the longer (each name equal or
+    an initial of its partner)."""
+    fewer, more = sorted((a, b), key=len)
     remaining = iter(more)
     return all(any(_given_names_agree(x, y) for y in remaining) for x in fewer)
 
@@ -111,9 +130,9 @@ def same_person(a: str, b: str) -> bool:
 
 def _name_words(written: str) -> list[str] | None:
     """Every word a reading of `written` could take its last name from (`parse_name` splits
-    the same way): a name none of whose words anyone follows as a last name needs no reading.
-    The bench's 10k papers write 44k distinct names; parsing each took 1 s of 5 with 100
-    profiles. A hyphenated name may close up into a last name of its own: None, read it."""
+    the same way): a name none of whose words anyone follows as a last name needs no reading,
+    and most of a paper's authors are such names. A hyphenated name may close up into a last
+    name of its own: None, read it."""
     if _NAME_HYPHEN.search(written):
         return None
     text = fold(written).replace(",", " ").replace("'", "").replace("’", "")
@@ -160,15 +179,19 @@ class AuthorIndex:
         found: defaultdict[int, list[AuthorHit]] = defaultdict(list)
         if not self._by_last:
             return found
-        by_last, lasts = self._by_last, self._lasts
+        lasts = self._lasts
         for position, written in enumerate(authors):
             words = _name_words(written)
-            if words is not None and lasts.isdisjoint(words):
-                continue
-            for parsed in name_readings(written):
-                for followed in by_last.get((parsed.last, parsed.first[:1]), ()):
-                    if names_match(parsed, followed.name):
-                        found[followed.profile].append(
-                            AuthorHit(position, followed.rank, followed.author, written)
-                        )
+            if words is None or not lasts.isdisjoint(words):
+                self._add_hits(found, position, written)
         return found
+
+    def _add_hits(
+        self, found: defaultdict[int, list[AuthorHit]], position: int, written: str
+    ) -> None:
+        """Add to `found`, by profile, the followed authors the name at `position` names."""
+        for parsed in name_readings(written):
+            for followed in self._by_last.get((parsed.last, parsed.first[:1]), ()):
+                if names_match(parsed, followed.name):
+                    hit = AuthorHit(position, followed.rank, followed.author, written)
+                    found[followed.profile].append(hit)

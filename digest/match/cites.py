@@ -25,15 +25,14 @@ def watched_names(cites: tuple[str, ...], orcid: str, my_works: bool) -> tuple[s
 def citing_match(paper: Paper, watched: Mapping[str, Mapping[str, str]]) -> Match | None:
     """The paper's "cites" match for a profile watching `watched` (name → work id → title), or
     None when it cites none of them. A watched paper citing itself is not news."""
-    own = paper.extra_value("openalex_id", "")
     if not paper.referenced:
         return None
-    cited = set(paper.referenced)
+    cited = set(paper.referenced) - {paper.extra_value("openalex_id", "")}
     reasons = [
         Reason("cites", name, "title", title)
         for name, works in watched.items()
         for work_id, title in works.items()
-        if work_id in cited and work_id != own
+        if work_id in cited
     ]
     if not reasons:
         return None

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from digest.match.rank import rank, score
 from digest.models import FollowedAuthor, Match, Paper, Profile, Reason
@@ -31,46 +31,87 @@ Standing = Literal["confirmed", "namesake", "unknown"]
 NAME_MATCH = "name match"
 
 
+class _IdKind(NamedTuple):
+    """One kind of author id: how a reason names it, and where followed authors and papers
+    hold it (a paper's ids are aligned with its authors)."""
+
+    label: str
+    followed: Literal["openalex", "orcid"]
+    listed: Literal["author_ids", "author_orcids"]
+
+    def ids_at(self, paper: Paper, positions: list[int]) -> list[str]:
+        """The paper's ids of this kind at `positions` ("" where it knows none)."""
+        ids: tuple[str, ...] = getattr(paper, self.listed)
+        return [ids[p] if p < len(ids) else "" for p in positions]
+
+    def positions(self, author: FollowedAuthor, paper: Paper) -> set[int]:
+        """The author positions where the paper carries the followed author's id of this kind."""
+        wanted = getattr(author, self.followed)
+        if not wanted:
+            return set()
+        ids: tuple[str, ...] = getattr(paper, self.listed)
+        return {i for i, found in enumerate(ids[: len(paper.authors)]) if found == wanted}
+
+
+_ID_KINDS = (
+    _IdKind("OpenAlex", "openalex", "author_ids"),
+    _IdKind("ORCID", "orcid", "author_orcids"),
+)
+
+
 def standing(author: FollowedAuthor, paper: Paper, positions: list[int]) -> tuple[Standing, str]:
     """Whether the author at these positions of the paper is the followed person, and the id
     that says so ("" unless confirmed)."""
     different = False
-    for kind, wanted, ids in (
-        ("OpenAlex", author.openalex, paper.author_ids),
-        ("ORCID", author.orcid, paper.author_orcids),
-    ):
+    for kind in _ID_KINDS:
+        wanted = getattr(author, kind.followed)
         if not wanted:
             continue
-        for position in positions:
-            found = ids[position] if position < len(ids) else ""
-            if found == wanted:
-                return "confirmed", f"{kind} {wanted}"
-            different = different or bool(found)
+        found = kind.ids_at(paper, positions)
+        if wanted in found:
+            return "confirmed", f"{kind.label} {wanted}"
+        different |= any(found)
     return ("namesake", "") if different else ("unknown", "")
 
 
 def _identified_positions(author: FollowedAuthor, paper: Paper) -> list[int]:
     """Positions where the paper carries the followed author's id."""
-    return [
-        i
-        for i in range(len(paper.authors))
-        if (
-            author.openalex and i < len(paper.author_ids) and paper.author_ids[i] == author.openalex
-        )
-        or (
-            author.orcid and i < len(paper.author_orcids) and paper.author_orcids[i] == author.orcid
-        )
-    ]
+    return sorted(set().union(*(kind.positions(author, paper) for kind in _ID_KINDS)))
+
+
+def _identified(profile: Profile) -> dict[str, FollowedAuthor]:
+    """The profile's followed authors with an id, by name."""
+    return {a.name: a for a in profile.authors if a.identified}
 
 
 def confirm_authors(profile: Profile, paper: Paper, match: Match | None) -> Match | None:
     """The profile's match of the paper once followed ids are taken into account (None: the
     paper is not for this profile)."""
-    identified = {a.name: a for a in profile.authors if a.identified}
+    identified = _identified(profile)
     if not identified:
         return match
+    reasons, named = _checked_reasons(identified, paper, match)
+    added = _id_reasons(identified, paper, named)
+    if not named and not added:
+        return match
+    reasons[:0] = reversed(added)
+    if not reasons:
+        return None
+    ordered = tuple(sorted(reasons, key=_authors_first))
+    return Match(paper, ordered, score(ordered))
+
+
+def _authors_first(reason: Reason) -> bool:
+    """Sort key: author reasons before the others (a stable sort keeps the rest in order)."""
+    return reason.kind != "author"
+
+
+def _checked_reasons(
+    identified: Mapping[str, FollowedAuthor], paper: Paper, match: Match | None
+) -> tuple[list[Reason], set[str]]:
+    """The match's reasons with its id-followed authors checked against the paper's ids
+    (`_checked`), and the names of those authors."""
     reasons: list[Reason] = []
-    changed = False
     named: set[str] = set()
     for reason in match.reasons if match is not None else ():
         author = identified.get(reason.term) if reason.kind == "author" else None
@@ -78,13 +119,28 @@ def confirm_authors(profile: Profile, paper: Paper, match: Match | None) -> Matc
             reasons.append(reason)
             continue
         named.add(author.name)
-        positions = [i for i, name in enumerate(paper.authors) if name == reason.text]
-        verdict, how = standing(author, paper, positions)
-        changed = True
-        if verdict == "confirmed":
-            reasons.append(replace(reason, term=f"{author.name} ({how})"))
-        elif verdict == "unknown":
-            reasons.append(replace(reason, term=f"{author.name} ({NAME_MATCH})"))
+        checked = _checked(reason, author, paper)
+        if checked is not None:
+            reasons.append(checked)
+    return reasons, named
+
+
+def _checked(reason: Reason, author: FollowedAuthor, paper: Paper) -> Reason | None:
+    """A name match of an id-followed author, confirmed by the id, marked a name match when the
+    paper has no id there, or dropped (None) when another person's id is there."""
+    positions = [i for i, name in enumerate(paper.authors) if name == reason.text]
+    verdict, how = standing(author, paper, positions)
+    if verdict == "namesake":
+        return None
+    return replace(reason, term=f"{author.name} ({how if verdict == 'confirmed' else NAME_MATCH})")
+
+
+def _id_reasons(
+    identified: Mapping[str, FollowedAuthor], paper: Paper, named: set[str]
+) -> list[Reason]:
+    """Reasons for id-followed authors whose id is on the paper where no name rule found them
+    (another spelling), in the profile's order."""
+    found: list[Reason] = []
     for author in identified.values():
         if author.name in named:
             continue
@@ -92,14 +148,8 @@ def confirm_authors(profile: Profile, paper: Paper, match: Match | None) -> Matc
         if positions:
             _, how = standing(author, paper, positions)
             written = paper.authors[positions[0]]
-            reasons.insert(0, Reason("author", f"{author.name} ({how})", "authors", written))
-            changed = True
-    if not changed:
-        return match
-    if not reasons:
-        return None
-    ordered = tuple(sorted(reasons, key=lambda r: r.kind != "author"))  # authors first
-    return Match(paper, ordered, score(ordered))
+            found.append(Reason("author", f"{author.name} ({how})", "authors", written))
+    return found
 
 
 def confirm_all(
@@ -124,14 +174,15 @@ def needs_confirmation(
     paper's author ids (the paper carries none yet)."""
     if any(paper.author_ids) or any(paper.author_orcids):
         return False
-    for name, match in verdicts.items():
-        profile = profiles.get(name)
-        if profile is None:
-            continue
-        identified = {a.name for a in profile.authors if a.identified}
-        if any(r.kind == "author" and r.term in identified for r in match.reasons):
-            return True
-    return False
+    return any(_names_identified(profiles.get(name), match) for name, match in verdicts.items())
+
+
+def _names_identified(profile: Profile | None, match: Match) -> bool:
+    """True when the match has an author reason for one of the profile's id-followed authors."""
+    if profile is None:
+        return False
+    identified = _identified(profile)
+    return any(r.kind == "author" and r.term in identified for r in match.reasons)
 
 
 def confirm_listing(
@@ -141,13 +192,15 @@ def confirm_listing(
     ids taken into account (as `confirm_authors`), ranked again."""
     result = {name: tuple(matches) for name, matches in ranked.items()}
     for profile in profiles:
-        if not any(a.identified for a in profile.authors):
-            continue
-        by_key = {m.paper.key: m for m in result.get(profile.name, ())}
-        kept = [
-            confirmed
-            for paper in papers
-            if (confirmed := confirm_authors(profile, paper, by_key.get(paper.key))) is not None
-        ]
-        result[profile.name] = rank(kept)
+        if any(a.identified for a in profile.authors):
+            result[profile.name] = _confirmed_ranking(profile, papers, result.get(profile.name, ()))
     return result
+
+
+def _confirmed_ranking(
+    profile: Profile, papers: Sequence[Paper], matches: Sequence[Match]
+) -> tuple[Match, ...]:
+    """The profile's matches of `papers` confirmed one by one (`confirm_authors`), ranked."""
+    by_key = {m.paper.key: m for m in matches}
+    confirmed = (confirm_authors(profile, paper, by_key.get(paper.key)) for paper in papers)
+    return rank(m for m in confirmed if m is not None)

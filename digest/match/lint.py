@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import chain
 from typing import Literal
 
 from digest.match.matcher import Matcher
-from digest.match.rules import passes_categories
+from digest.match.rules import passes_categories, wanted_categories
 from digest.match.terms import TermKey, compile_term
 from digest.models import Paper, Profile
 
@@ -34,52 +35,98 @@ class LintWarning:
     problem: str
 
 
+@dataclass(slots=True)
+class _Tally:
+    """What the papers showed of a profile's terms and followed authors."""
+
+    total: int = 0  # papers read
+    terms: Counter[TermKey] = field(default_factory=Counter)  # papers holding each term
+    kept: Counter[TermKey] = field(default_factory=Counter)  # ... that the filters let through
+    dropped: dict[TermKey, Counter[str]] = field(default_factory=dict)  # the others, by filter
+    authors: Counter[str] = field(default_factory=Counter)  # papers by each followed author
+
+    def add(self, found: frozenset[TermKey], authors: set[str], drops: str) -> None:
+        """Count one paper: the terms found in it, its followed authors, and the filter that
+        drops it from topic matches ('' if none)."""
+        self.total += 1
+        self.terms.update(found)
+        self.authors.update(authors)
+        if not drops:
+            self.kept.update(found)
+            return
+        for key in found:
+            self.dropped.setdefault(key, Counter())[drops] += 1
+
+    def all_dropped(self, key: TermKey) -> bool:
+        """True when the term was found, but only in papers a filter drops."""
+        return bool(self.terms[key]) and not self.kept[key]
+
+
 def lint_profile(
     profile: Profile, papers: Iterable[Paper], *, broad_share: float = 0.25
 ) -> list[LintWarning]:
     """Warn about terms that cannot match, match nothing, or match more than `broad_share` of
     `papers`, and followed authors who wrote none of them."""
-    matcher = Matcher([profile])
-    term_hits: Counter[TermKey] = Counter()
-    kept: Counter[TermKey] = Counter()  # hits in papers the profile's filters let through
-    dropped: dict[TermKey, Counter[str]] = {}  # the other hits, by the filter that drops them
-    author_hits: Counter[str] = Counter()
-    wanted = frozenset(c.strip().lower() for c in profile.categories if c.strip())
-    excludes = [(raw, compile_term(raw).key) for raw in profile.exclude]
-    total = 0
-    for paper in papers:
-        hits = matcher.read(paper)
-        total += 1
-        term_hits.update(hits.found)
-        author_hits.update({hit.author.name for hit in hits.authors.get(0, [])})
-        drops = _dropped_by(paper, hits.found, wanted, excludes)
-        for key in hits.found:
-            if drops:
-                dropped.setdefault(key, Counter())[drops] += 1
-            else:
-                kept[key] += 1
+    tally = _tally(profile, papers)
     warnings: list[LintWarning] = []
-    terms: list[tuple[LintKind, str]] = [("keyword", t) for t in profile.keywords]
-    terms += [("exclude", t) for t in profile.exclude]
-    terms += [("all_of", t) for group in profile.all_of for t in group]
-    for kind, raw in terms:
-        term = compile_term(raw)
-        if not term.usable:
-            warnings.append(LintWarning(profile.name, kind, raw, "cannot match anything"))
-            continue
-        problem = _coverage_problem(term_hits[term.key], total, broad_share)
-        if not problem and kind != "exclude" and term_hits[term.key] and not kept[term.key]:
-            problem = _filtered_problem(term_hits[term.key], total, dropped[term.key], profile)
+    for kind, raw in _profile_terms(profile):
+        problem = _term_problem(profile, kind, raw, tally, broad_share)
         if problem:
             warnings.append(LintWarning(profile.name, kind, raw, problem))
-    for author in profile.authors:
-        if total and not author_hits[author.name]:
-            problem = f"wrote none of the {total} papers (another spelling? add it to aliases)"
-            warnings.append(LintWarning(profile.name, "author", author.name, problem))
-    return warnings
+    return warnings + _author_warnings(profile, tally)
+
+
+def _tally(profile: Profile, papers: Iterable[Paper]) -> _Tally:
+    """Read every paper once for the profile and count what its terms and authors found."""
+    matcher = Matcher([profile])
+    wanted = wanted_categories(profile.categories)
+    excludes = [(raw, compile_term(raw).key) for raw in profile.exclude]
+    tally = _Tally()
+    for paper in papers:
+        hits = matcher.read(paper)
+        authors = {hit.author.name for hit in hits.authors.get(0, [])}
+        tally.add(hits.found, authors, _dropped_by(paper, hits.found, wanted, excludes))
+    return tally
+
+
+def _profile_terms(profile: Profile) -> list[tuple[LintKind, str]]:
+    """Every term of the profile with its role: keywords, excludes, then `all_of` terms."""
+    roles: tuple[tuple[LintKind, Iterable[str]], ...] = (
+        ("keyword", profile.keywords),
+        ("exclude", profile.exclude),
+        ("all_of", chain.from_iterable(profile.all_of)),
+    )
+    return [(kind, term) for kind, terms in roles for term in terms]
+
+
+def _term_problem(
+    profile: Profile, kind: LintKind, raw: str, tally: _Tally, broad_share: float
+) -> str:
+    """What is wrong with one term of the profile ('' if nothing)."""
+    term = compile_term(raw)
+    if not term.usable:
+        return "cannot match anything"
+    hits = tally.terms[term.key]
+    problem = _coverage_problem(hits, tally.total, broad_share)
+    if problem or kind == "exclude" or not tally.all_dropped(term.key):
+        return problem
+    return _filtered_problem(hits, tally.total, tally.dropped[term.key], profile)
+
+
+def _author_warnings(profile: Profile, tally: _Tally) -> list[LintWarning]:
+    """The followed authors who wrote none of the papers (none when there were no papers)."""
+    if not tally.total:
+        return []
+    problem = f"wrote none of the {tally.total} papers (another spelling? add it to aliases)"
+    return [
+        LintWarning(profile.name, "author", author.name, problem)
+        for author in profile.authors
+        if not tally.authors[author.name]
+    ]
 
 
 def _coverage_problem(hits: int, total: int, broad_share: float) -> str:
+    """`matched none` or `too broad?` ('' when the term's share of the papers is reasonable)."""
     if not total:
         return ""
     if hits == 0:
@@ -107,11 +154,6 @@ def _filtered_problem(hits: int, total: int, drops: Counter[str], profile: Profi
     """`matched 3 of the 5 papers, but every one is dropped: 2 by categories (cs.LG), 1 by
     exclude 'medical imaging'` (categories first, then excludes in the profile's order)."""
     order = ["categories", *(f"exclude {raw!r}" for raw in profile.exclude)]
-    parts = []
-    for name in order:
-        if drops[name]:
-            label = (
-                f"categories ({', '.join(profile.categories)})" if name == "categories" else name
-            )
-            parts.append(f"{drops[name]} by {label}")
+    labels = {"categories": f"categories ({', '.join(profile.categories)})"}
+    parts = [f"{drops[name]} by {labels.get(name, name)}" for name in order if drops[name]]
     return f"matched {hits} of the {total} papers, but every one is dropped: " + ", ".join(parts)

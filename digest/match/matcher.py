@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
+from typing import NamedTuple
 
 from digest.match.authors import AuthorIndex
 from digest.match.rank import rank, rank_key
@@ -36,9 +37,8 @@ def collection_paused() -> Iterator[None]:
     """Python's cyclic garbage collector paused (as it was before, afterwards).
 
     Compiling builds hundreds of thousands of small tuples that all live on; each collection
-    on the way walks all of them again. A lab's 1,000 profiles (52k terms, 177k spellings)
-    compiled in 4.4-5.3 s with it running and 2.4 s paused; 100 profiles 0.8-1.1 s -> 0.4 s.
-    Nothing compiled forms a cycle, so nothing is left for the collector."""
+    on the way would walk all of them again (about 2× faster on bench/match-day, see
+    bench/README.md). Nothing compiled forms a cycle, so nothing is left for the collector."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -67,21 +67,10 @@ class Matcher:
         # For every term the scanner knows: the profiles that have it as a keyword, and the
         # groups (by a run-wide number) it belongs to. A term that is only excluded, or a group
         # found in part, never makes a match. Total over the scanner's keys, so a paper's found
-        # terms are looked up with C-level `map` and `chain` instead of a Python loop per term
-        # and profile (a lab's day: 1.7 s of verdicts, most of it that loop).
-        keyword_at: dict[TermKey, list[int]] = {key: [] for key in self.scanner.keys}
-        group_at: dict[TermKey, list[int]] = {key: [] for key in self.scanner.keys}
-        self._groups: list[tuple[int, int, int]] = []  # (profile, group index, distinct terms)
-        for number, compiled in enumerate(self.compiled):
-            for key in compiled.keyword_positions:
-                keyword_at[key].append(number)
-            for index, group in enumerate(compiled.groups):
-                keys = {t.key for t in group}
-                for key in keys:
-                    group_at[key].append(len(self._groups))
-                self._groups.append((number, index, len(keys)))
-        self._keyword_at = {key: tuple(numbers) for key, numbers in keyword_at.items()}
-        self._group_at = {key: tuple(groups) for key, groups in group_at.items()}
+        # terms are looked up with C-level `map` and `chain`, not a Python loop per term and
+        # profile.
+        self._keyword_at = _keyword_index(self.compiled, self.scanner.keys)
+        self._group_at, self._groups = _group_index(self.compiled, self.scanner.keys)
         self._authors = AuthorIndex([c.authors for c in self.compiled])
 
     def read(self, paper: Paper) -> PaperHits:
@@ -104,13 +93,7 @@ class Matcher:
         profile `only`), in profile order."""
         found, authors = hits.found, hits.authors
         numbers = set(chain.from_iterable(map(self._keyword_at.__getitem__, found)))
-        # A group is whole when every one of its distinct terms was found.
-        seen = Counter(chain.from_iterable(map(self._group_at.__getitem__, found)))
-        groups: dict[int, list[int]] = {}
-        for group, count in seen.items():
-            number, index, size = self._groups[group]
-            if count == size:
-                groups.setdefault(number, []).append(index)
+        groups = self._whole_groups(found)
         numbers.update(authors, groups)
         if only is not None:
             numbers &= {only}
@@ -127,6 +110,16 @@ class Matcher:
             )
             if result is not None:
                 yield result
+
+    def _whole_groups(self, found: frozenset[TermKey]) -> dict[int, list[int]]:
+        """Profile number -> the indexes of its groups whose every distinct term was found."""
+        seen = Counter(chain.from_iterable(map(self._group_at.__getitem__, found)))
+        whole: dict[int, list[int]] = {}
+        for group, count in seen.items():
+            number, index, size = self._groups[group]
+            if count == size:
+                whole.setdefault(number, []).append(index)
+        return whole
 
     def match(self, paper: Paper) -> dict[str, Match]:
         """Each matching profile's match of `paper`, by profile name."""
@@ -156,55 +149,122 @@ class Matcher:
 
         With `keep`, verdicts are ranked as they come and trimmed now and then, so memory does
         not grow with the papers, and reasons are built only for the matches returned: their
-        papers are read again at the end. (Keeping each kept verdict's reading instead held up
-        to 216 readings per profile: 697 MB for a year × 100 profiles in the bench.) Without
-        `keep` every match is returned, so it is built at once."""
-        kept: list[list[tuple[RankKey, Verdict | Match, Paper | None]]] = [
-            [] for _ in self.profiles
-        ]
-        totals = [0] * len(self.profiles)
+        papers are read again at the end (keeping each kept verdict's reading instead would
+        hold hundreds of readings per profile). Without `keep` every match is returned, so it
+        is built at once."""
+        if keep is None:
+            built, totals = self._every_match(papers)
+        else:
+            built, totals = self._best_kept(papers, keep)
+        return {
+            profile.name: Best(tuple(built[number]), totals[number])
+            for number, profile in enumerate(self.profiles)
+        }
+
+    def _every_match(self, papers: Iterable[Paper]) -> tuple[list[list[Match]], list[int]]:
+        """Every profile's matches among `papers`, ranked, and their counts."""
+        buckets: list[list[tuple[RankKey, Match]]] = [[] for _ in self.profiles]
         compiled = self.compiled
         for paper in papers:
             hits = self.read(paper)
             for found in self.verdicts(hits):
                 number = found.profile
+                match = build_match(hits, compiled[number], found)
+                buckets[number].append((rank_key(found.score, paper), match))
+        return list(map(_ranked, buckets)), list(map(len, buckets))
+
+    def _best_kept(self, papers: Iterable[Paper], keep: int) -> tuple[list[list[Match]], list[int]]:
+        """Every profile's `keep` best matches among `papers`, ranked, and its count of all."""
+        kept: list[list[Kept]] = [[] for _ in self.profiles]
+        totals = [0] * len(self.profiles)
+        limit = 4 * keep + 16  # trim now and then, not at every verdict
+        for paper in papers:
+            for found in self.verdicts(self.read(paper)):
+                number = found.profile
                 totals[number] += 1
                 bucket = kept[number]
-                if keep is None:
-                    match = build_match(hits, compiled[number], found)
-                    bucket.append((rank_key(found.score, paper), match, None))
-                    continue
                 bucket.append((rank_key(found.score, paper), found, paper))
-                if len(bucket) >= 4 * keep + 16:  # trim now and then
+                if len(bucket) >= limit:
                     bucket.sort(key=_first)
                     del bucket[keep:]
-        # Reasons for the kept verdicts: each paper read again once, for every profile that
-        # kept it, and let go at once (holding all readings peaked at +156 MB for 100 × 50).
-        built: list[list[Match | None]] = []
-        wanted: dict[int, tuple[Paper, list[tuple[int, int, Verdict]]]] = {}
-        for number, bucket in enumerate(kept):
-            bucket.sort(key=_first)
-            top = bucket[:keep]
-            built.append([item if isinstance(item, Match) else None for _, item, _p in top])
-            for position, (_, item, source) in enumerate(top):
-                if isinstance(item, Verdict) and source is not None:
-                    wanted.setdefault(id(source), (source, []))[1].append((number, position, item))
-        for source, verdicts in wanted.values():
-            hits = self.read(source)
-            for number, position, kept_verdict in verdicts:
-                built[number][position] = build_match(hits, compiled[number], kept_verdict)
-        result: dict[str, Best] = {}
-        for number, matches in enumerate(built):
-            done = tuple(m for m in matches if m is not None)
-            result[self.profiles[number].name] = Best(done, totals[number])
-        return result
+        return self._built(kept, keep), totals
+
+    def _built(self, kept: list[list[Kept]], keep: int) -> list[list[Match]]:
+        """The matches of each profile's `keep` best verdicts: each paper is read again once,
+        for every profile that kept it, and let go at once (not all readings held together)."""
+        tops = [sorted(bucket, key=_first)[:keep] for bucket in kept]
+        built: dict[tuple[int, int], Match] = {}
+        for paper, verdicts in _by_paper(tops).values():
+            hits = self.read(paper)
+            for number, position, found in verdicts:
+                built[number, position] = build_match(hits, self.compiled[number], found)
+        return [
+            [built[number, position] for position in range(len(top))]
+            for number, top in enumerate(tops)
+        ]
 
 
 RankKey = tuple[float, int, int, str]
+Kept = tuple[RankKey, Verdict, Paper]  # a verdict kept for a profile, with its sort key and paper
 
 
-def _first(item: tuple[RankKey, Verdict | Match, Paper | None]) -> RankKey:
+def _first(item: Kept | tuple[RankKey, Match]) -> RankKey:
+    """Sort key: the rank key an entry starts with."""
     return item[0]
+
+
+def _ranked(bucket: list[tuple[RankKey, Match]]) -> list[Match]:
+    """A profile's matches, best first (a stable sort: ties keep the papers' order)."""
+    return [match for _, match in sorted(bucket, key=_first)]
+
+
+def _by_paper(tops: list[list[Kept]]) -> dict[int, tuple[Paper, list[tuple[int, int, Verdict]]]]:
+    """The kept verdicts by paper (its `id`): (profile number, position in its list, verdict)."""
+    wanted: dict[int, tuple[Paper, list[tuple[int, int, Verdict]]]] = {}
+    for number, top in enumerate(tops):
+        for position, (_, found, paper) in enumerate(top):
+            wanted.setdefault(id(paper), (paper, []))[1].append((number, position, found))
+    return wanted
+
+
+def _keyword_index(
+    compiled: Sequence[CompiledProfile], keys: Iterable[TermKey]
+) -> dict[TermKey, tuple[int, ...]]:
+    """Term -> the numbers of the profiles that have it as a keyword (every key of `keys`)."""
+    keyword_at: dict[TermKey, list[int]] = {key: [] for key in keys}
+    for number, profile in enumerate(compiled):
+        for key in profile.keyword_positions:
+            keyword_at[key].append(number)
+    return _frozen(keyword_at)
+
+
+class _Group(NamedTuple):
+    """An `all_of` group of some profile, by its run-wide number."""
+
+    profile: int  # the profile's number
+    position: int  # where it stands in the profile's `CompiledProfile.groups`
+    size: int  # its distinct terms: all of them found makes it whole
+
+
+def _group_index(
+    compiled: Sequence[CompiledProfile], keys: Iterable[TermKey]
+) -> tuple[dict[TermKey, tuple[int, ...]], list[_Group]]:
+    """Term -> the run-wide numbers of the groups it belongs to (every key of `keys`), and
+    the groups by number."""
+    group_at: dict[TermKey, list[int]] = {key: [] for key in keys}
+    groups: list[_Group] = []
+    for number, profile in enumerate(compiled):
+        for index, group in enumerate(profile.groups):
+            distinct = {t.key for t in group}
+            for key in distinct:
+                group_at[key].append(len(groups))
+            groups.append(_Group(number, index, len(distinct)))
+    return _frozen(group_at), groups
+
+
+def _frozen(index: dict[TermKey, list[int]]) -> dict[TermKey, tuple[int, ...]]:
+    """An index with its lists of numbers as tuples."""
+    return {key: tuple(numbers) for key, numbers in index.items()}
 
 
 @dataclass(frozen=True, slots=True)

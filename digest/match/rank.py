@@ -24,10 +24,10 @@ def points(followed: bool, terms: int, title_terms: int) -> float:
 
 def score(reasons: Sequence[Reason]) -> float:
     """Followed authors first (100), then 10 per distinct term, plus 1 per term in the title."""
-    followed = any(r.kind == "author" for r in reasons)
-    terms = {r.term for r in reasons if r.kind != "author"}
-    in_title = {r.term for r in reasons if r.kind != "author" and r.field == "title"}
-    return points(followed, len(terms), len(in_title))
+    topical = [r for r in reasons if r.kind != "author"]
+    terms = {r.term for r in topical}
+    in_title = {r.term for r in topical if r.field == "title"}
+    return points(len(topical) < len(reasons), len(terms), len(in_title))
 
 
 def rank_key(value: float, paper: Paper) -> tuple[float, int, int, str]:

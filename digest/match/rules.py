@@ -18,10 +18,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
 
 from digest.match.authors import AuthorHit, Name, followed_names
 from digest.match.rank import points
-from digest.match.terms import Term, TermKey, compile_term
+from digest.match.terms import Term, TermKey, compile_term, usable
 from digest.match.text import Words
 from digest.models import FollowedAuthor, Paper, Profile, Reason, ReasonField, ReasonKind
 
@@ -44,34 +46,53 @@ class CompiledProfile:
 
     def terms(self) -> Iterable[Term]:
         """Every usable term the profile has, in any role."""
-        yield from (t for t in self.keywords if t.usable)
-        yield from (t for t in self.exclude if t.usable)
-        for group in self.groups:
-            yield from group
+        yield from usable(self.keywords)
+        yield from usable(self.exclude)
+        yield from chain.from_iterable(self.groups)
 
 
 def compile_profile(profile: Profile) -> CompiledProfile:
     """Compile a profile's keywords, groups, excludes and authors."""
-    keywords = tuple(compile_term(k) for k in profile.keywords)
-    positions: defaultdict[TermKey, list[int]] = defaultdict(list)
-    for position, term in enumerate(keywords):
-        if term.usable:
-            positions[term.key].append(position)
-    all_of = tuple(tuple(compile_term(t) for t in group) for group in profile.all_of if group)
-    exclude = tuple(compile_term(t) for t in profile.exclude)
+    keywords = _compiled(profile.keywords)
+    positions = _keyword_positions(keywords)
+    all_of = tuple(_compiled(group) for group in profile.all_of if group)
+    exclude = _compiled(profile.exclude)
     return CompiledProfile(
         profile=profile,
         keywords=keywords,
         all_of=all_of,
         exclude=exclude,
         authors=tuple(followed_names(profile.authors)),
-        categories=frozenset(c.strip().lower() for c in profile.categories if c.strip()),
-        keyword_positions={key: tuple(ps) for key, ps in positions.items()},
+        categories=wanted_categories(profile.categories),
+        keyword_positions=positions,
         keyword_keys=frozenset(positions),
-        exclude_keys=frozenset(t.key for t in exclude if t.usable),
-        # A group with a term that cannot match can never match as a whole.
-        groups=tuple(g for g in all_of if all(t.usable for t in g)),
+        exclude_keys=frozenset(t.key for t in usable(exclude)),
+        groups=_possible_groups(all_of),
     )
+
+
+def _compiled(raws: Iterable[str]) -> tuple[Term, ...]:
+    """Each of `raws` compiled (`compile_term`), in order."""
+    return tuple(map(compile_term, raws))
+
+
+def _possible_groups(all_of: Iterable[tuple[Term, ...]]) -> tuple[tuple[Term, ...], ...]:
+    """The groups that can match: one with a term that cannot match never matches as a whole."""
+    return tuple(g for g in all_of if all(t.usable for t in g))
+
+
+def _keyword_positions(keywords: Sequence[Term]) -> dict[TermKey, tuple[int, ...]]:
+    """The positions of the usable keywords by term key (spellings that fold alike share one)."""
+    positions: defaultdict[TermKey, list[int]] = defaultdict(list)
+    for position, term in enumerate(keywords):
+        if term.usable:
+            positions[term.key].append(position)
+    return {key: tuple(found) for key, found in positions.items()}
+
+
+def wanted_categories(categories: Iterable[str]) -> frozenset[str]:
+    """A profile's categories as `passes_categories` compares them: trimmed, lower case."""
+    return frozenset(c.strip().lower() for c in categories if c.strip())
 
 
 def passes_categories(paper: Paper, wanted: frozenset[str]) -> bool:
@@ -130,18 +151,35 @@ def verdict(
 ) -> Verdict | None:
     """Profile `number`'s verdict on a scanned paper, given the followed authors, the positions
     of the keywords and the whole groups the scan found for it; None when it does not match."""
-    followed = tuple(sorted(authors, key=lambda a: (a.position, a.rank)))
+    followed = tuple(sorted(authors, key=_listing_order))
     if not followed and not _eligible(hits, compiled):
         return None
     matched, whole = tuple(sorted(keywords)), tuple(sorted(groups))
     if not followed and not matched and not whole:
         return None
+    return Verdict(
+        number, _score(hits, compiled, followed, matched, whole), followed, matched, whole
+    )
+
+
+# Followed authors in the order the paper lists them, then the profile's spellings.
+_listing_order = attrgetter("position", "rank")
+
+
+def _score(
+    hits: PaperHits,
+    compiled: CompiledProfile,
+    followed: tuple[AuthorHit, ...],
+    matched: tuple[int, ...],
+    whole: tuple[int, ...],
+) -> float:
+    """A verdict's score (`rank.points`): its followed authors, distinct terms of the matched
+    keywords and whole groups, and how many of those are in the title."""
     terms = [compiled.keywords[p] for p in matched]
-    terms += [t for i in whole for t in compiled.groups[i]]
+    terms += chain.from_iterable(compiled.groups[i] for i in whole)
     in_title = hits.in_title
     title_terms = {t.raw for t in terms if t.key in in_title}
-    value = points(bool(followed), len({t.raw for t in terms}), len(title_terms))
-    return Verdict(number, value, followed, matched, whole)
+    return points(bool(followed), len({t.raw for t in terms}), len(title_terms))
 
 
 def _eligible(hits: PaperHits, compiled: CompiledProfile) -> bool:

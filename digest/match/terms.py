@@ -16,7 +16,7 @@ result is another word's form. A prefix term (``quantiz*``) has one form, its le
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import accumulate, product
@@ -74,6 +74,11 @@ class Term:
         return bool(self.letters)
 
 
+def usable(terms: Iterable[Term]) -> tuple[Term, ...]:
+    """The terms that can match something (`Term.usable`), in order."""
+    return tuple(t for t in terms if t.usable)
+
+
 @lru_cache(maxsize=1 << 17)
 def compile_term(raw: str) -> Term:
     """Compile a keyword: fold it, note a trailing `*`, and drop its word breaks."""
@@ -107,19 +112,45 @@ def _noun_spellings(lemma: str) -> tuple[str, ...]:
     return tuple(form for forms in found.values() for form in forms)
 
 
+class _Ending(NamedTuple):
+    """A regular English ending rule: a word ending in one of `endings` (but none of `unless`),
+    at least `shortest` letters long, has a form with its last `drop` letters replaced by `add`."""
+
+    endings: tuple[str, ...]
+    shortest: int
+    drop: int
+    add: str
+    unless: tuple[str, ...] = ()
+
+    def form(self, word: str) -> str | None:
+        """The other form of `word` by this rule, or None when the rule does not apply."""
+        if (
+            len(word) < self.shortest
+            or not word.endswith(self.endings)
+            or word.endswith(self.unless)
+        ):
+            return None
+        return word[: len(word) - self.drop] + self.add
+
+
+# Beyond `word + "s"`: `-es` only where English writes it (`box`/`boxes`), `y`/`ies` both ways,
+# and the singulars of `-es` and `-s` (not of `-ss`: `class`).
+_ENDINGS = (
+    _Ending(_SIBILANTS, 0, 0, "es"),
+    _Ending(("y",), 3, 1, "ies"),
+    _Ending(("ies",), 5, 3, "y"),
+    _Ending(("es",), 5, 2, ""),
+    _Ending(("s",), 4, 1, "", unless=("ss",)),
+)
+
+
 def _regular_forms(word: str) -> set[str]:
     """Singular and plural by the regular English endings (for words no dictionary knows)."""
     forms = {word + "s"}
-    if word.endswith(_SIBILANTS):  # `-es` only where English writes it: `box`/`boxes`
-        forms.add(word + "es")
-    if word.endswith("y") and len(word) > 2:
-        forms.add(word[:-1] + "ies")
-    if word.endswith("ies") and len(word) > 4:
-        forms.add(word[:-3] + "y")
-    if word.endswith("es") and len(word) > 4:
-        forms.add(word[:-2])
-    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
-        forms.add(word[:-1])
+    for rule in _ENDINGS:
+        form = rule.form(word)
+        if form is not None:
+            forms.add(form)
     return forms
 
 
@@ -130,18 +161,29 @@ def plural_forms(letters: str) -> frozenset[str]:
     if letters in FUNCTION_WORDS:
         return frozenset({letters})
     known = _lemmas(letters)
-    forms = {letters}
     if known:
-        for lemma in known.get("NOUN", ()):
-            forms.add(lemma)
-            forms.update(_noun_spellings(lemma))
-        return frozenset(forms)
+        return frozenset({letters, *_dictionary_forms(known)})
+    return frozenset({letters, *_regular_pairs(letters)})
+
+
+def _dictionary_forms(known: Mapping[str, tuple[str, ...]]) -> set[str]:
+    """The noun lemmas of a word the dictionary knows, with all their spellings."""
+    forms: set[str] = set()
+    for lemma in known.get("NOUN", ()):
+        forms.add(lemma)
+        forms.update(_noun_spellings(lemma))
+    return forms
+
+
+def _regular_pairs(letters: str) -> set[str]:
+    """The regular forms of a word the dictionary does not know, except those it knows as
+    another word's form (`statu` + `s` is not a pair)."""
+    forms: set[str] = set()
     for candidate in _regular_forms(letters):
-        # `statu` + `s` is a word the dictionary knows as something else's form: not a pair.
         lemmas = _lemmas(candidate)
         if not lemmas or letters in lemmas.get("NOUN", ()):
             forms.add(candidate)
-    return frozenset(forms)
+    return forms
 
 
 @lru_cache(maxsize=1 << 16)
@@ -158,15 +200,24 @@ def term_forms(term: Term) -> tuple[Form, ...]:
         return (Form(term.letters, term.boundaries),)
     if len(term.parts) == 1:  # most terms: no boundaries to work out
         return tuple(Form(spelling, ()) for spelling in _spellings(term.letters))
-    choices: list[tuple[str, ...]] = [(part,) for part in term.parts]
+    forms = (_form(words) for words in product(*_choices(term.parts)))
+    return tuple(dict.fromkeys(forms))
+
+
+def _choices(parts: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """Each word's spellings, the last words first while their product stays within
+    `_MAX_FORMS` (the words before that keep their one spelling)."""
+    choices: list[tuple[str, ...]] = [(part,) for part in parts]
     total = 1
-    for position in reversed(range(len(term.parts))):
-        spellings = _spellings(term.parts[position])
+    for position in reversed(range(len(parts))):
+        spellings = _spellings(parts[position])
         if total * len(spellings) > _MAX_FORMS:
             break
         total *= len(spellings)
         choices[position] = spellings
-    forms = []
-    for words in product(*choices):
-        forms.append(Form("".join(words), tuple(accumulate(len(w) for w in words[:-1]))))
-    return tuple(dict.fromkeys(forms))
+    return choices
+
+
+def _form(words: tuple[str, ...]) -> Form:
+    """The spelling made of `words`, with where they meet."""
+    return Form("".join(words), tuple(accumulate(len(w) for w in words[:-1])))

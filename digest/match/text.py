@@ -101,24 +101,36 @@ def tokenize(text: str) -> tuple[Token, ...]:
     for found in _WORD.finditer(text):
         word = found.group(1)
         if word is None:
-            continue
-        plain = word.isascii() and "\\" not in word and "{" not in word
-        norm = word.lower() if plain else norm_word(word)
+            continue  # a LaTeX command
+        # Every TeX letter holds a backslash (`{\o}` too): without one a word is plain.
+        norm = word.lower() if word.isascii() and "\\" not in word else norm_word(word)
         if not norm:
             continue
         start, end = found.span()
         gap = text[last_end:start]
-        if gap != " ":  # a single space, by far the most common gap, joins
-            gap = _LATEX_COMMAND.sub("", gap) if "\\" in gap else gap
-            if tokens and gap and _INNER_JOINERS.fullmatch(gap):
-                previous = tokens.pop()
-                tokens.append(Token(previous.norm + norm, previous.start, end, previous.joined))
-                last_end = end
-                continue
-        joined = bool(tokens) and (gap == " " or _JOINER.fullmatch(gap) is not None)
-        tokens.append(Token(norm, start, end, joined))
         last_end = end
+        kind = _JOINS if gap == " " else _gap_kind(gap)  # a single space: by far the most common
+        if kind is _GLUES and tokens:
+            previous = tokens[-1]
+            tokens[-1] = Token(previous.norm + norm, previous.start, end, previous.joined)
+            continue
+        tokens.append(Token(norm, start, end, kind is _JOINS and bool(tokens)))
     return tuple(tokens)
+
+
+# What the text between two words does (`_gap_kind`).
+_GLUES, _JOINS, _SEPARATES = "glues", "joins", "separates"
+
+
+def _gap_kind(gap: str) -> str:
+    """Whether the text between two words glues them into one (only math delimiters or TeX
+    braces once LaTeX commands are dropped: `$ω$Test`), joins them (only joiners: one term may
+    run across it) or separates them."""
+    if "\\" in gap:
+        gap = _LATEX_COMMAND.sub("", gap)
+    if gap and _INNER_JOINERS.fullmatch(gap):
+        return _GLUES
+    return _JOINS if _JOINER.fullmatch(gap) else _SEPARATES
 
 
 def without_tex(text: str) -> bool:
@@ -166,6 +178,13 @@ def _unicode_norms(text: str) -> list[str] | None:
     return norms
 
 
+def _ascii_norms(text: str) -> list[str]:
+    """The words and separators of plain ASCII text, by one C-level `findall`."""
+    if "'" in text:
+        text = ASCII_POSSESSIVE.sub("", text)
+    return _ASCII_PIECE.findall(text.lower())
+
+
 def _careful_reading(text: str) -> tuple[list[str], tuple[list[int], list[int]]]:
     """`tokenize`'s words with a separator wherever a gap is not only joiners, and where each
     entry starts and ends in the text."""
@@ -201,31 +220,21 @@ class Words:
     def __init__(self, text: str) -> None:
         self.text = text
         self._spans: tuple[list[int], list[int]] | None = None
-        self._careful = False  # offsets come from the careful reading (else `_ascii_offsets`)
         plain = without_tex(text)
-        if plain and text.isascii():
-            if "'" in text:
-                text = ASCII_POSSESSIVE.sub("", text)
-            self.norms: list[str] = _ASCII_PIECE.findall(text.lower())
-            self._finish()
-            return
-        self._careful = True
-        if not plain:
-            # TeX without accented letters (`\times`, `\%`, `{\bf x}`, `$H$`) reads, once its
-            # commands are dropped, as text without TeX does (`tex_free`). The bench's 7% of
-            # fields with TeX took 60% of all reading, 1 ms each through `tokenize`.
-            plain_text = tex_free(text)
-            if plain_text is not None:
-                text, plain = plain_text, True
-        if plain:
-            # One C-level `findall` instead of `tokenize`'s Python loop over every word.
-            norms = _unicode_norms(text)
-            if norms is not None:
-                self.norms = norms
-                self._finish()
-                return
-        self.norms, self._spans = _careful_reading(self.text)
+        # Offsets come from the careful reading, or from `_ascii_offsets` for plain ASCII.
+        self._careful = not (plain and text.isascii())
+        self.norms: list[str] = self._careful_norms(plain) if self._careful else _ascii_norms(text)
         self._finish()
+
+    def _careful_norms(self, plain: bool) -> list[str]:
+        """The words of text that is not plain ASCII: by one C-level `findall` when it has no
+        TeX, or none left once its commands are dropped (`tex_free`: `\\times`, `\\%`,
+        `{\\bf x}`, `$H$`); else by the careful reading, whose offsets are kept."""
+        text = self.text if plain else tex_free(self.text)
+        norms = None if text is None else _unicode_norms(text)
+        if norms is None:
+            norms, self._spans = _careful_reading(self.text)
+        return norms
 
     def _finish(self) -> None:
         self.letters = "".join(self.norms)

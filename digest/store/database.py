@@ -43,6 +43,81 @@ def _close_quietly(conn: sqlite3.Connection | None) -> None:
             conn.close()
 
 
+def _connect(path: Path | None) -> sqlite3.Connection | None:
+    """A connection to the database file, its directory made first; None for memory."""
+    if path is None:
+        return None
+    refuse_second_names(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # The scheduler runs jobs on a worker thread (one at a time).
+    return sqlite3.connect(path, check_same_thread=False)
+
+
+def _configured(conn: sqlite3.Connection | None) -> sqlite_utils.Database:
+    """The database on `conn` (WAL), or in memory without one, with the store's settings."""
+    if conn is None:
+        db = sqlite_utils.Database(memory=True)
+    else:
+        db = sqlite_utils.Database(conn)
+        db.enable_wal()
+    db.conn.row_factory = sqlite3.Row
+    db.execute("PRAGMA busy_timeout = 10000")
+    db.execute("PRAGMA foreign_keys = ON")
+    # 32 MB of page cache (the default is 2 MB): a year of papers keeps its indexes hot.
+    db.execute("PRAGMA cache_size = -32000")
+    return db
+
+
+def _creation_fault(path: Path | None, exc: OSError) -> StoreError:
+    """One line for a database file that cannot be created: a full disk, or the OS's reason."""
+    if disk_full(path, exc):
+        return open_fault(path, exc)
+    return StoreError(f"{path}: cannot create the database: {exc.strerror or exc}")
+
+
+def _schema_mismatch(path: Path, version: int) -> StoreError:
+    """One line for a database at another schema than this digest reads, saying what to do."""
+    newer = "upgrade digest" if version > SCHEMA_VERSION else "run `digest fetch` first"
+    return StoreError(
+        f"{path}: database schema {version}, this digest reads {SCHEMA_VERSION}; {newer}"
+    )
+
+
+def _backup_target_problem(source: Path, target: Path, *, force: bool) -> str:
+    """Why `target` cannot take a backup of the database at `source` ('' when it can)."""
+    if target.is_dir():  # never the database's own file
+        return f"{target} is a directory; give the backup's file name"
+    if target.exists():
+        if target.resolve() == source.resolve():
+            return f"{target} is the database itself; back it up to another file"
+        if not force:
+            return f"{target} exists; not overwriting it (--force replaces it)"
+    if not target.parent.is_dir():
+        return f"{target.parent} does not exist; create it first"
+    return ""
+
+
+def _write_copy(conn: sqlite3.Connection, partial: Path) -> None:
+    """Copy the database on `conn` to the new file `partial` in one step (one snapshot), as a
+    self-contained file (no WAL), checked and synced to disk."""
+    with contextlib.closing(sqlite3.connect(partial)) as copy:
+        conn.backup(copy)  # pages=-1: all of it in one step, one snapshot
+        copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
+        problem = copy.execute("PRAGMA quick_check").fetchone()[0]
+        if problem != "ok":
+            raise sqlite3.DatabaseError(f"the copy fails its check: {problem}")
+    with open(partial, "rb") as written:
+        os.fsync(written.fileno())
+
+
+def _backup_fault(target: Path, exc: BaseException) -> StoreError:
+    """One line for a backup that could not be written: a full disk, or what failed."""
+    if disk_full(target, exc):
+        return StoreError(f"{target}: the disk is full; no backup written")
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+    return StoreError(f"{target}: cannot write the backup: {detail}")
+
+
 @translate_store_errors
 class Store(
     PaperStore,
@@ -71,35 +146,20 @@ class Store(
         """
         if read_only and path is not None:
             return cls._open_read_only(Path(path), any_schema=any_schema)
+        where = Path(path) if path is not None else None
         conn: sqlite3.Connection | None = None
         try:
-            if path is None:
-                db = sqlite_utils.Database(memory=True)
-            else:
-                path = Path(path)
-                refuse_second_names(path)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                # The scheduler runs jobs on a worker thread (one at a time).
-                conn = sqlite3.connect(path, check_same_thread=False)
-                db = sqlite_utils.Database(conn)
-                db.enable_wal()
-            db.conn.row_factory = sqlite3.Row
-            db.execute("PRAGMA busy_timeout = 10000")
-            db.execute("PRAGMA foreign_keys = ON")
-            # 32 MB of page cache (the default is 2 MB): a year of papers keeps its indexes hot.
-            db.execute("PRAGMA cache_size = -32000")
-            store = cls(db, Path(path) if path is not None else None)
+            conn = _connect(where)
+            store = cls(_configured(conn), where)
             store.migrate()
         except OSError as exc:
             _close_quietly(conn)
-            if disk_full(Path(path) if path is not None else None, exc):
-                raise open_fault(path, exc) from exc
-            raise StoreError(f"{path}: cannot create the database: {exc.strerror or exc}") from exc
+            raise _creation_fault(where, exc) from exc
         except STORE_FAULTS as exc:
             # sqlite's errors, and a damaged schema whose own text is not UTF-8 (sqlite quotes
             # it in its message, which Python then cannot decode: a UnicodeDecodeError).
             _close_quietly(conn)
-            raise open_fault(path, exc) from exc
+            raise open_fault(where, exc) from exc
         return store
 
     @classmethod
@@ -122,10 +182,7 @@ class Store(
             raise open_fault(path, exc) from exc
         if version != SCHEMA_VERSION and not any_schema:
             store.close()
-            newer = "upgrade digest" if version > SCHEMA_VERSION else "run `digest fetch` first"
-            raise StoreError(
-                f"{path}: database schema {version}, this digest reads {SCHEMA_VERSION}; {newer}"
-            )
+            raise _schema_mismatch(path, version)
         return store
 
     def close(self) -> None:
@@ -208,32 +265,17 @@ class Store(
         """
         if self.path is None:
             raise StoreError("an in-memory database has nothing to back up")
-        if target.exists() and target.resolve() == self.path.resolve():
-            raise StoreError(f"{target} is the database itself; back it up to another file")
-        if target.is_dir():
-            raise StoreError(f"{target} is a directory; give the backup's file name")
-        if target.exists() and not force:
-            raise StoreError(f"{target} exists; not overwriting it (--force replaces it)")
-        if not target.parent.is_dir():
-            raise StoreError(f"{target.parent} does not exist; create it first")
+        problem = _backup_target_problem(self.path, target, force=force)
+        if problem:
+            raise StoreError(problem)
         partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
         try:
-            with contextlib.closing(sqlite3.connect(partial)) as copy:
-                self.db.conn.backup(copy)  # pages=-1: all of it in one step, one snapshot
-                copy.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
-                problem = copy.execute("PRAGMA quick_check").fetchone()[0]
-                if problem != "ok":
-                    raise sqlite3.DatabaseError(f"the copy fails its check: {problem}")
-            with open(partial, "rb") as written:
-                os.fsync(written.fileno())
+            _write_copy(self.db.conn, partial)
             os.replace(partial, target)
         except (OSError, *STORE_FAULTS) as exc:
             with contextlib.suppress(OSError):
                 partial.unlink()
-            if disk_full(target, exc):
-                raise StoreError(f"{target}: the disk is full; no backup written") from exc
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-            raise StoreError(f"{target}: cannot write the backup: {detail}") from exc
+            raise _backup_fault(target, exc) from exc
         return target.stat().st_size
 
     def integrity_ok(self) -> bool:

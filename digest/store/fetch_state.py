@@ -24,7 +24,11 @@ class FetchStateStore(StoreBase):
 
     def _record_fetch(self, source: str, now: datetime, error: str) -> None:
         state = self.fetch_state(source)
-        failing_since = None if not error else (state.failing_since if state else None) or now
+        if error:  # failing since the first error in a row
+            success = _opt_iso(state, "last_success")
+            failing = _opt_iso(state, "failing_since") or iso(now)
+        else:
+            success, failing = iso(now), None
         self.db.execute(
             "INSERT INTO fetch_state (source, last_attempt, last_success, failing_since,"
             " last_error) VALUES (:source, :attempt, :success, :failing, :error)"
@@ -33,8 +37,8 @@ class FetchStateStore(StoreBase):
             {
                 "source": source,
                 "attempt": iso(now),
-                "success": iso(now) if not error else _opt_iso(state, "last_success"),
-                "failing": iso(failing_since) if failing_since else None,
+                "success": success,
+                "failing": failing,
                 "error": error,
             },
         )
@@ -66,11 +70,13 @@ class FetchStateStore(StoreBase):
 
 
 def _opt_iso(state: SourceStatus | None, attribute: str) -> str | None:
+    """A recorded moment of the source's state as stored text; None when there is none."""
     value = getattr(state, attribute) if state else None
     return iso(value) if value else None
 
 
 def _status_from_row(row: sqlite3.Row) -> SourceStatus:
+    """The SourceStatus a `fetch_state` row holds."""
     return SourceStatus(
         name=row["source"],
         last_success=from_iso(row["last_success"]),

@@ -15,11 +15,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import islice
-from typing import Literal
+from typing import Any, Literal
 
 from digest.models import Paper, fold
 
 Outcome = Literal["new", "updated", "unchanged"]
+IdField = Literal["author_ids", "author_orcids"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,46 +41,77 @@ def merge_papers(old: Paper, new: Paper) -> Paper:
     replaced (the digest's "new version" badge), when that version was known.
     """
     if new.version > old.version:
-        seen = {"previous_version": old.version} if old.version else {}
-        old = replace(
-            old,
-            title=new.title or old.title,
-            abstract=new.abstract or old.abstract,
-            authors=new.authors or old.authors,
-            authors_truncated=new.authors_truncated if new.authors else old.authors_truncated,
-            author_ids=_aligned(new.authors or old.authors, new.authors, new.author_ids)
-            or _aligned(new.authors or old.authors, old.authors, old.author_ids),
-            author_orcids=_aligned(new.authors or old.authors, new.authors, new.author_orcids)
-            or _aligned(new.authors or old.authors, old.authors, old.author_orcids),
-            version=new.version,
-            extra=tuple(sorted({**dict(old.extra), **seen}.items())),
-        )
-    better_authors = bool(new.authors) and (
-        not old.authors or (old.authors_truncated and len(new.authors) > len(old.authors))
-    )
-    extra = dict(old.extra)
-    extra.update({k: v for k, v in new.extra if v is not None})
-    authors = new.authors if better_authors else old.authors
+        old = _new_version(old, new)
+    listing = _fuller_authors(old, new)
     return replace(
         old,
-        author_ids=_identities(authors, old, new, "author_ids"),
-        author_orcids=_identities(authors, old, new, "author_orcids"),
-        referenced=tuple(dict.fromkeys(old.referenced + new.referenced)),
+        # What a later listing only fills in when the stored paper lacks it.
         abstract=old.abstract or new.abstract,
-        authors=new.authors if better_authors else old.authors,
-        authors_truncated=new.authors_truncated if better_authors else old.authors_truncated,
-        categories=tuple(dict.fromkeys(old.categories + new.categories)),
         published=old.published or new.published,
         url=old.url or new.url,
         arxiv_id=old.arxiv_id or new.arxiv_id,
-        version=max(old.version, new.version),
         doi=old.doi or new.doi,
         listing_id=old.listing_id or new.listing_id,
-        extra=tuple(sorted(extra.items())),
-        sources=tuple(
-            dict.fromkeys(old.sources + new.sources + ((new.source,) if new.source else ()))
-        ),
+        author_ids=_identities(listing.authors, old, new, "author_ids"),
+        author_orcids=_identities(listing.authors, old, new, "author_orcids"),
+        referenced=tuple(dict.fromkeys(old.referenced + new.referenced)),
+        authors=listing.authors,
+        authors_truncated=listing.authors_truncated,
+        categories=tuple(dict.fromkeys(old.categories + new.categories)),
+        version=max(old.version, new.version),
+        extra=_merged_extra(old.extra, new.extra),
+        sources=tuple(dict.fromkeys(old.sources + new.sources + _listed_source(new))),
     )
+
+
+def _new_version(old: Paper, new: Paper) -> Paper:
+    """The stored paper taking a newer arXiv version's title, abstract and authors (with the
+    ids that still fit them), and noting the version it replaces when that was known."""
+    listing = new if new.authors else old  # the record whose author list is kept
+    authors = listing.authors
+    seen = {"previous_version": old.version} if old.version else {}
+    return replace(
+        old,
+        title=new.title or old.title,
+        abstract=new.abstract or old.abstract,
+        authors=authors,
+        authors_truncated=listing.authors_truncated,
+        author_ids=_carried(authors, old, new, "author_ids"),
+        author_orcids=_carried(authors, old, new, "author_orcids"),
+        version=new.version,
+        extra=tuple(sorted({**dict(old.extra), **seen}.items())),
+    )
+
+
+def _carried(authors: tuple[str, ...], old: Paper, new: Paper, name: IdField) -> tuple[str, ...]:
+    """The new version's identities moved onto `authors`, else the stored ones."""
+    return _aligned(authors, new.authors, getattr(new, name)) or _aligned(
+        authors, old.authors, getattr(old, name)
+    )
+
+
+def _fuller_authors(old: Paper, new: Paper) -> Paper:
+    """The record whose author list the merged paper keeps: the stored one, unless it has none
+    or the later one completes a truncated list."""
+    if not new.authors:
+        return old
+    if not old.authors:
+        return new
+    return new if old.authors_truncated and len(new.authors) > len(old.authors) else old
+
+
+def _listed_source(paper: Paper) -> tuple[str, ...]:
+    """The source that read a listing, if it says (as a tuple to add to `sources`)."""
+    return (paper.source,) if paper.source else ()
+
+
+def _merged_extra(
+    old: tuple[tuple[str, Any], ...], new: tuple[tuple[str, Any], ...]
+) -> tuple[tuple[str, Any], ...]:
+    """The stored signals updated with the later listing's known ones, sorted by name."""
+    extra = dict(old)
+    extra.update({name: value for name, value in new if value is not None})
+    return tuple(sorted(extra.items()))
 
 
 def _aligned(
@@ -90,23 +122,23 @@ def _aligned(
     differently, and a truncated list is shorter); "" elsewhere; () when none carries over."""
     if not any(ids):
         return ()
-    moved = tuple(
-        ids[i] if i < len(listed) and i < len(ids) and _last(listed[i]) == _last(name) else ""
-        for i, name in enumerate(authors)
-    )
-    return moved if any(moved) else ()
+    moved = [
+        found if _last(was) == _last(name) else ""
+        for name, was, found in zip(authors, listed, ids, strict=False)
+    ]
+    moved += [""] * (len(authors) - len(moved))
+    return tuple(moved) if any(moved) else ()
 
 
 def _last(name: str) -> str:
+    """A written name's folded last name (the first word of `Chen, Wei`)."""
     words = fold(name).replace(",", " ").split()
-    if "," in name:  # "Chen, Wei"
-        return words[0] if words else ""
-    return words[-1] if words else ""
+    if not words:
+        return ""
+    return words[0] if "," in name else words[-1]
 
 
-def _identities(
-    authors: tuple[str, ...], old: Paper, new: Paper, name: Literal["author_ids", "author_orcids"]
-) -> tuple[str, ...]:
+def _identities(authors: tuple[str, ...], old: Paper, new: Paper, name: IdField) -> tuple[str, ...]:
     """The author identities of the merged paper: the later source's where it knows one (it
     is why it was asked), else what was stored."""
     fresh = _aligned(authors, new.authors, getattr(new, name))
@@ -155,13 +187,18 @@ def merged(
     paper: Paper, keys: tuple[str, ...], existing: Paper | None, now: datetime
 ) -> tuple[Outcome, Paper]:
     """A listing as a new stored paper, or merged into the stored one: outcome and result."""
-    sources = paper.sources or ((paper.source,) if paper.source else ())
+    sources = _listed_sources(paper)
     if existing is None:
         return "new", replace(paper, key=keys[0], first_seen=now, sources=sources)
     if sources != paper.sources:
         paper = replace(paper, sources=sources)
     merged = merge_papers(existing, paper)
     return ("unchanged", existing) if merged == existing else ("updated", merged)
+
+
+def _listed_sources(paper: Paper) -> tuple[str, ...]:
+    """The sources a listing names: its `sources`, else the one source that read it."""
+    return paper.sources or _listed_source(paper)
 
 
 class BatchWrites:
@@ -203,9 +240,12 @@ def find_existing(paper: Paper, keys: tuple[str, ...], known: KnownPapers) -> Pa
         found = known.get(alias)
         if found is None:
             continue
-        # Same title but two different arXiv ids: two papers, not one.
-        ids = (found.arxiv_id, paper.arxiv_id)
-        if alias.startswith("title:") and all(ids) and ids[0] != ids[1]:
+        if alias.startswith("title:") and _other_arxiv_paper(found, paper):
             return None
         return found
     return None
+
+
+def _other_arxiv_paper(a: Paper, b: Paper) -> bool:
+    """Two different arXiv ids: two papers, not one, whatever their titles."""
+    return bool(a.arxiv_id and b.arxiv_id) and a.arxiv_id != b.arxiv_id

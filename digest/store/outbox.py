@@ -58,15 +58,26 @@ def outbox_status(recipients: Iterable[RecipientState], *, give_up: bool) -> Out
     into another message. Only a row nobody has nor may have ends failed.
     """
     states = list(recipients)
-    has = any(r.status == "sent" for r in states)
+    statuses = {r.status for r in states}
+    still_open = not give_up and not statuses.isdisjoint(OPEN_RECIPIENT_STATUSES)
+    if still_open and "ambiguous" in statuses:
+        return "ambiguous"
     maybe = any(r.ambiguous_attempts > 0 for r in states)
-    if not give_up and any(r.status in OPEN_RECIPIENT_STATUSES for r in states):
-        if any(r.status == "ambiguous" for r in states) or (maybe and not has):
-            return "ambiguous"
-        return "partial" if has else "pending"
-    if has:
-        return "sent"
-    return "undeliverable" if maybe else "failed"
+    return _ROW_STATUS[still_open, "sent" in statuses, maybe]
+
+
+# An outbox row's status by (recipients still to try, a recipient has it, one may have it), when
+# no recipient's last try was ambiguous.
+_ROW_STATUS: dict[tuple[bool, bool, bool], OutboxStatus] = {
+    (True, True, True): "partial",
+    (True, True, False): "partial",
+    (True, False, True): "ambiguous",
+    (True, False, False): "pending",
+    (False, True, True): "sent",
+    (False, True, False): "sent",
+    (False, False, True): "undeliverable",
+    (False, False, False): "failed",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,30 +43,39 @@ class PaperStore(StoreBase):
     ) -> UpsertCounts:
         counts: dict[Outcome, int] = {"new": 0, "updated": 0, "unchanged": 0}
         for batch in batches(papers, _BATCH):
-            keyed = [(paper, paper.identity_keys) for paper in batch]  # fingerprints hash once
-            known = self._known_papers({alias for _, keys in keyed for alias in keys})
-            writes = BatchWrites()
-            for paper, keys in keyed:
-                if not keys:
-                    counts["unchanged"] += 1  # nothing to identify it by: no title, id or DOI
-                    continue
-                existing = find_existing(paper, keys, known)
-                if existing is None and only_existing:
-                    continue
-                outcome, stored = merged(paper, keys, existing, now)
-                counts[outcome] += 1
-                known.remember(stored, keys)
-                writes.note(stored, keys, existing)
-            self._write(writes, now)
+            self._merge_batch(batch, now, counts, only_existing=only_existing)
         return UpsertCounts(counts["new"], counts["updated"], counts["unchanged"])
 
-    def _known_papers(self, aliases: set[str]) -> KnownPapers:
-        """The stored papers known by any of `aliases`, fetched in a few queries, not one each."""
+    def _merge_batch(
+        self, batch: list[Paper], now: datetime, counts: dict[Outcome, int], *, only_existing: bool
+    ) -> None:
+        """Merge one batch of listings, looked up together, counting each one's outcome; then
+        write what the batch changed. `only_existing`: listings of unknown papers are skipped."""
+        keyed = [(paper, paper.identity_keys) for paper in batch]  # fingerprints hash once
+        known = self._known_papers(keyed)
+        writes = BatchWrites()
+        for paper, keys in keyed:
+            if not keys:
+                counts["unchanged"] += 1  # nothing to identify it by: no title, id or DOI
+                continue
+            existing = find_existing(paper, keys, known)
+            if existing is None and only_existing:
+                continue
+            outcome, stored = merged(paper, keys, existing, now)
+            counts[outcome] += 1
+            known.remember(stored, keys)
+            writes.note(stored, keys, existing)
+        self._write(writes, now)
+
+    def _known_papers(self, keyed: list[tuple[Paper, tuple[str, ...]]]) -> KnownPapers:
+        """The stored papers known by any alias of the listings, fetched in a few queries, not
+        one each."""
         known = KnownPapers()
         sql = (
             "SELECT k.alias AS alias, p.* FROM paper_keys k JOIN papers p"
             " ON p.key = k.paper_key WHERE k.alias IN ({marks})"
         )
+        aliases = {alias for _, keys in keyed for alias in keys}
         for row in select_in(self.db.conn, sql, aliases):
             known.add(row["alias"], paper_from_row(row))
         return known
@@ -85,15 +94,17 @@ class PaperStore(StoreBase):
         conn.executemany(
             "INSERT OR IGNORE INTO paper_keys (alias, paper_key) VALUES (?, ?)", writes.aliases
         )
+        self._write_authors(writes)
+
+    def _write_authors(self, writes: BatchWrites) -> None:
+        """The author rows of the batch's new papers, and of updated ones whose authors changed
+        (their old rows deleted first)."""
         replaced = [p for p in writes.updated if writes.authors_changed(p)]
+        conn = self.db.conn
         conn.executemany("DELETE FROM authors WHERE paper_key = ?", [[p.key] for p in replaced])
         conn.executemany(
             "INSERT INTO authors (paper_key, position, name, folded) VALUES (?, ?, ?, ?)",
-            [
-                (p.key, i, name, fold(name))
-                for p in (*writes.new, *replaced)
-                for i, name in enumerate(p.authors)
-            ],
+            _author_rows((*writes.new, *replaced)),
         )
 
     def get_paper(self, key_or_alias: str) -> Paper | None:
@@ -122,3 +133,12 @@ class PaperStore(StoreBase):
             "SELECT * FROM papers WHERE first_seen >= ? ORDER BY first_seen, key", [iso(since)]
         )
         return (paper_from_row(row) for row in rows)
+
+
+def _author_rows(papers: Iterable[Paper]) -> list[tuple[str, int, str, str]]:
+    """The `authors` rows of `papers`: key, position, name as written, folded name."""
+    return [
+        (paper.key, position, name, fold(name))
+        for paper in papers
+        for position, name in enumerate(paper.authors)
+    ]

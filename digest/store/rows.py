@@ -29,10 +29,12 @@ def from_iso(text: str | None) -> datetime | None:
 
 
 def _json_list(values: tuple[str, ...]) -> str:
+    """A tuple of strings as a stored JSON list, non-ASCII kept as it is."""
     return json.dumps(list(values), ensure_ascii=False)
 
 
 def _tuple(text: str) -> tuple[Any, ...]:
+    """A stored JSON list as a tuple."""
     # Most stored lists are empty (ids, references, sources of one-source papers): no parser
     # for them (a year's 250k rows decode 7 lists each).
     return () if text == "[]" else tuple(json.loads(text))
@@ -86,15 +88,30 @@ PAPER_COLUMNS: tuple[Column, ...] = (
 )
 
 
+_Encoder = Callable[[Paper, datetime], Any]
+
+
+def _copied_and_encoded(columns: Iterable[Column]) -> tuple[list[str], list[tuple[str, _Encoder]]]:
+    """The names of the columns stored as the paper's attribute is, and the other columns'
+    names with their encoders, each in the given order."""
+    copied: list[str] = []
+    encoded: list[tuple[str, _Encoder]] = []
+    for column in columns:
+        if column.encode is None:
+            copied.append(column.name)
+        else:
+            encoded.append((column.name, column.encode))
+    return copied, encoded
+
+
 class _Writer:
     """The values of some columns, in the order `names` lists them: copied attributes first
     (one C-level `attrgetter`), then the encoded ones. Most columns are copied as they are."""
 
     def __init__(self, columns: Iterable[Column]) -> None:
-        chosen = tuple(columns)
-        copied = tuple(c.name for c in chosen if c.encode is None)
-        self._encoded = tuple(c.encode for c in chosen if c.encode is not None)
-        self.names = (*copied, *(c.name for c in chosen if c.encode is not None))
+        copied, encoded = _copied_and_encoded(columns)
+        self._encoded = tuple(encode for _, encode in encoded)
+        self.names = (*copied, *(name for name, _ in encoded))
         self._copy = attrgetter(*copied)
 
     def values(self, paper: Paper, now: datetime) -> list[Any]:

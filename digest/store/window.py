@@ -55,6 +55,25 @@ class WindowRule:
         return wanted - held if held else wanted
 
 
+class _Scope:
+    """The papers a pass over several profiles looks at, as SQL common table expressions:
+    `released` (each profile's papers held by its failed outbox rows) and `scope` (those, and
+    every paper first stored since the earliest window start), with their arguments."""
+
+    def __init__(self, starts: Mapping[str, str]) -> None:
+        self.names = list(starts)
+        self.due = ", ".join("?" * len(self.names))  # the profiles' names, as SQL marks
+        self.sql = f"""
+            WITH released(profile, key) AS (
+                SELECT o.profile, op.paper_key FROM outbox_papers op
+                JOIN outbox o ON o.id = op.outbox_id
+                WHERE o.status IN {RELEASED_SQL} AND o.profile IN ({self.due})),
+            scope(key) AS (SELECT key FROM papers WHERE first_seen >= ?
+                           UNION SELECT key FROM released)
+        """
+        self.arguments = [*self.names, min(starts.values())]
+
+
 @translate_store_errors
 class WindowStore(StoreBase):
     """Candidates, expired papers and each profile's window bookkeeping (part of `Store`)."""
@@ -83,20 +102,24 @@ class WindowStore(StoreBase):
         if not windows:
             return
         starts = {name: iso(since) for name, since in windows.items()}
-        names = list(starts)
-        due = ", ".join("?" * len(names))
-        scope = f"""
-            WITH released(profile, key) AS (
-                SELECT o.profile, op.paper_key FROM outbox_papers op
-                JOIN outbox o ON o.id = op.outbox_id
-                WHERE o.status IN {RELEASED_SQL} AND o.profile IN ({due})),
-            scope(key) AS (SELECT key FROM papers WHERE first_seen >= ?
-                           UNION SELECT key FROM released)
-        """
-        arguments = [*names, min(starts.values())]
+        scope = _Scope(starts)
+        rule = self._window_rule(starts, scope)
+        rows = self.db.execute(
+            scope.sql + "SELECT p.* FROM papers p WHERE p.key IN scope ORDER BY p.seq, p.key",
+            scope.arguments,
+        )
+        for row in rows:
+            wanted = rule.wanted_by(row["key"], row["first_seen"])
+            if wanted:
+                yield decode(row), wanted
+
+    def _window_rule(self, starts: Mapping[str, str], scope: _Scope) -> WindowRule:
+        """The window rule of the profiles, with the sets of the papers in `scope` read once:
+        those each profile holds (delivered, expired, reserved) and those released to it."""
         rule = WindowRule(starts)
+        due = scope.due
         for profile, key in self.db.execute(
-            scope
+            scope.sql
             + f"""
             SELECT profile, paper_key FROM deliveries
             WHERE profile IN ({due}) AND paper_key IN scope
@@ -108,19 +131,13 @@ class WindowStore(StoreBase):
             JOIN outbox o ON o.id = op.outbox_id
             WHERE o.status IN {RESERVED_SQL} AND o.profile IN ({due})
             """,
-            [*arguments, *names, *names, *names],
+            [*scope.arguments, *scope.names, *scope.names, *scope.names],
         ):
             rule.held.setdefault(key, set()).add(profile)
-        for profile, key in self.db.execute(scope + "SELECT profile, key FROM released", arguments):
+        released = scope.sql + "SELECT profile, key FROM released"
+        for profile, key in self.db.execute(released, scope.arguments):
             rule.released.setdefault(key, set()).add(profile)
-        rows = self.db.execute(
-            scope + "SELECT p.* FROM papers p WHERE p.key IN scope ORDER BY p.seq, p.key",
-            arguments,
-        )
-        for row in rows:
-            wanted = rule.wanted_by(row["key"], row["first_seen"])
-            if wanted:
-                yield decode(row), wanted
+        return rule
 
     def leaving_window(self, profile: str, start: datetime, end: datetime) -> Iterator[Paper]:
         """Papers first stored in [`start`, `end`) that `profile` has not received and that are
