@@ -11,7 +11,6 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
-from functools import cache, lru_cache
 from pathlib import Path
 
 import jinja2
@@ -32,6 +31,7 @@ from digest.display import (
     source_title,
     title_cut,
 )
+from digest.memo import pure_memo
 from digest.models import Digest, Match, Profile, Reason, RenderedDigest, SourceStatus
 from digest.tex import readable
 
@@ -57,7 +57,7 @@ def templates_dir() -> Path:
     return packaged if packaged.is_dir() else Path(__file__).parent.parent / "templates"
 
 
-@cache
+@pure_memo(maxsize=1)
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
@@ -98,7 +98,7 @@ def _upper_first(value: str) -> str:
 
 # A lab's day renders the same abstracts into many digests (and again when a digest is cut to
 # fit): the end-to-end bench wrapped 27k texts for 100 digests, 1.5 s of its profile.
-@lru_cache(maxsize=8192)
+@pure_memo(maxsize=8192)
 def wrap(text: str, indent: str = "   ", width: int = TEXT_WIDTH) -> str:
     """`text` wrapped at `width` columns, its leading white space kept on the first line and
     `indent` before the others; only at spaces, never inside a quoted term, `code` or a link

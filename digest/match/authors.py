@@ -22,9 +22,9 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import NamedTuple
 
+from digest.memo import pure_memo
 from digest.models import FollowedAuthor, fold
 
 _NAME_SPLIT = re.compile(r"[\s.\-‐‑]+")
@@ -42,7 +42,7 @@ class Name:
     last: str
 
 
-@lru_cache(maxsize=1 << 16)
+@pure_memo(maxsize=1 << 16)
 def parse_name(name: str, *, close_hyphens: bool = False) -> Name | None:
     """Read `First Middle Last` or `Last, First Middle`, ignoring case, accents and periods.
 
@@ -74,7 +74,7 @@ def _words_of_name(text: str) -> list[str]:
     ]
 
 
-@lru_cache(maxsize=1 << 16)
+@pure_memo(maxsize=1 << 16)
 def name_readings(name: str) -> tuple[Name, ...]:
     """Every way to read a name: hyphens as breaks and, when it has any, closed up."""
     split = parse_name(name)

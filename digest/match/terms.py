@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import accumulate, product
 from typing import NamedTuple
 
 from digest.match.text import Words
+from digest.memo import pure_memo
 
 MAX_TERM_CHARS = 200
 # More combinations than this and only the last words vary (their product stays under it).
@@ -79,7 +79,7 @@ def usable(terms: Iterable[Term]) -> tuple[Term, ...]:
     return tuple(t for t in terms if t.usable)
 
 
-@lru_cache(maxsize=1 << 17)
+@pure_memo(maxsize=1 << 17)
 def compile_term(raw: str) -> Term:
     """Compile a keyword: fold it, note a trailing `*`, and drop its word breaks."""
     text = raw.strip()[:MAX_TERM_CHARS]
@@ -94,7 +94,7 @@ def is_short(word: str) -> bool:
     return len(word) < 2 or word in FUNCTION_WORDS
 
 
-@lru_cache(maxsize=1 << 16)
+@pure_memo(maxsize=1 << 16)
 def _lemmas(word: str) -> Mapping[str, tuple[str, ...]]:
     """lemminflect's lemmas of `word` by part of speech; empty when it does not know it."""
     import lemminflect  # lazily: its dictionary takes most of a second to load
@@ -103,7 +103,7 @@ def _lemmas(word: str) -> Mapping[str, tuple[str, ...]]:
     return found
 
 
-@lru_cache(maxsize=1 << 16)
+@pure_memo(maxsize=1 << 16)
 def _noun_spellings(lemma: str) -> tuple[str, ...]:
     """The singular and plural spellings lemminflect knows for the noun `lemma`."""
     import lemminflect
@@ -154,7 +154,7 @@ def _regular_forms(word: str) -> set[str]:
     return forms
 
 
-@lru_cache(maxsize=1 << 16)
+@pure_memo(maxsize=1 << 16)
 def plural_forms(letters: str) -> frozenset[str]:
     """Singular and plural spellings of a word (`policy`/`policies`, `analysis`/`analyses`),
     itself included; only real pairs (`status` has no singular `statu`)."""
@@ -186,7 +186,7 @@ def _regular_pairs(letters: str) -> set[str]:
     return forms
 
 
-@lru_cache(maxsize=1 << 16)
+@pure_memo(maxsize=1 << 16)
 def _spellings(word: str) -> tuple[str, ...]:
     """`plural_forms` in a fixed order, the word itself first."""
     return (word, *sorted(plural_forms(word) - {word}))
