@@ -16,8 +16,6 @@ from dataclasses import fields as dataclass_fields
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -47,60 +45,20 @@ from digest.settings_errors import (
     describe_env_error,
     describe_validation_error,
 )
+from digest.settings_values import (
+    as_list,
+    check_email,
+    check_public_url,
+    check_timezone,
+    check_unique,
+    clock_time,
+    single_line,
+)
 
 CONFIG_ENV = "DIGEST_CONFIG"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_EMAIL = re.compile(r"^[^@\s<>,;]+@(?:localhost|[^@\s<>,;.]+(?:\.[^@\s<>,;.]+)+)$")
 
 
-def _as_list(value: Any) -> Any:
-    """Accept a single string where a list of strings is expected (`email = "me@x.org"`)."""
-    return [value] if isinstance(value, str) else value
-
-
-def _check_email(value: str) -> str:
-    value = value.strip()
-    if not _EMAIL.match(value) or _CONTROL.search(value):  # an address goes into headers
-        raise ValueError(f"invalid email address {value!r}")
-    return value
-
-
-def _check_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(
-            f"unknown time zone {value!r} (use an IANA name such as 'Europe/Berlin')"
-        ) from None
-    return value
-
-
-def _check_unique(kind: str, names: list[str]) -> None:
-    """ValueError naming the first name that occurs twice."""
-    seen: set[str] = set()
-    for name in names:
-        if name in seen:
-            raise ValueError(f"{kind} name {name!r} is used twice")
-        seen.add(name)
-
-
-def _single_line(value: str) -> str:
-    """A string bound for a mail header or an SMTP command: no CR, LF or other control
-    characters, which would start a header or a command of their own."""
-    if _CONTROL.search(value):
-        raise ValueError("must not contain line breaks or control characters")
-    return value
-
-
-def _clock_time(value: Any) -> Any:
-    """`send_at` as TOML gives it: a time (`07:30:00`) or a string ("07:30"); a number would be
-    read as seconds since midnight (730 is 00:12), so it is refused."""
-    if isinstance(value, time | str):
-        return value
-    raise ValueError('must be a time in quotes, "HH:MM" (e.g. "07:30")')
-
-
-SingleLine = Annotated[str, AfterValidator(_single_line)]
+SingleLine = Annotated[str, AfterValidator(single_line)]
 
 
 class _Strict(BaseModel):
@@ -136,8 +94,8 @@ class ProfileConfig(_Strict):
     """One `[[profiles]]` table: who receives what, and when."""
 
     name: str = Field(min_length=1, pattern=NAME_PATTERN)
-    email: Annotated[list[str], BeforeValidator(_as_list)] = []
-    send_at: Annotated[time, BeforeValidator(_clock_time)] = time(7, 30)
+    email: Annotated[list[str], BeforeValidator(as_list)] = []
+    send_at: Annotated[time, BeforeValidator(clock_time)] = time(7, 30)
     timezone: str = "UTC"
     keywords: list[str] = []
     all_of: list[list[str]] = []
@@ -173,18 +131,18 @@ class ProfileConfig(_Strict):
 
     # Suggestions (DESIGN.md): the reader's library files, and how many a digest may hold at
     # most (default 5 with a library; 0 turns them off).
-    library: Annotated[list[str], BeforeValidator(_as_list)] = []
+    library: Annotated[list[str], BeforeValidator(as_list)] = []
     suggestions: int | None = Field(default=None, ge=0, le=50)
 
     @field_validator("email")
     @classmethod
     def _emails_valid(cls, value: list[str]) -> list[str]:
-        return [_check_email(v) for v in value]
+        return [check_email(v) for v in value]
 
     @field_validator("timezone")
     @classmethod
     def _timezone_valid(cls, value: str) -> str:
-        return _check_timezone(value)
+        return check_timezone(value)
 
     def to_record(self, base_dir: Path | None = None) -> Profile:
         """The immutable record the matcher, renderer and scheduler work with; relative
@@ -261,7 +219,7 @@ class SmtpConfig(_Strict):
     @field_validator("from_address")
     @classmethod
     def _from_valid(cls, value: str) -> str:
-        return _check_email(value) if value else value
+        return check_email(value) if value else value
 
     @property
     def effective_port(self) -> int:
@@ -409,7 +367,7 @@ class SourcesConfig(_Strict):
     def _unique_names(self) -> SourcesConfig:
         # Names key the fetch state, so they may not repeat nor take a built-in source's name.
         builtin = ["arxiv", "arxiv-authors", "hf_daily", "openalex"]
-        _check_unique(
+        check_unique(
             "source", builtin + [f.name for f in self.feeds] + [f.name for f in self.files]
         )
         return self
@@ -433,25 +391,11 @@ class HttpConfig(_Strict):
     max_response_mb: float = Field(default=50.0, gt=0, le=1024)
 
 
-def _check_public_url(value: str) -> str:
-    """An http(s) base URL without query or fragment: the links in the email start with it."""
-    if not value:
-        return value
-    if _CONTROL.search(value) or " " in value:
-        raise ValueError("must not contain spaces, line breaks or control characters")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not a web address (it must start with http:// or https://)")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise ValueError(f"{value!r}: no query, fragment or user name in the public URL")
-    return value.rstrip("/")
-
-
 class ServerConfig(_Strict):
     """`[server]`: `digest serve`, and the signed feedback links in the email that point at it."""
 
     # Where readers reach `digest serve` (behind a reverse proxy); no links in the email without.
-    public_url: Annotated[str, Field(max_length=500), AfterValidator(_check_public_url)] = ""
+    public_url: Annotated[str, Field(max_length=500), AfterValidator(check_public_url)] = ""
     secret: SecretStr | None = None
     secret_file: Path | None = None
     # How long a feedback link in an email stays valid.
@@ -513,7 +457,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _unique_profile_names(self) -> Settings:
-        _check_unique("profile", [p.name for p in self.profiles])
+        check_unique("profile", [p.name for p in self.profiles])
         return self
 
     @property
