@@ -81,7 +81,7 @@ class DecodedPapers:
     def __init__(self, limit: int = 10_000) -> None:
         self.limit = limit  # a few days of new papers
         self.version: tuple[int, int] | None = None
-        self.known: dict[str, tuple[str, Paper]] = {}
+        self.known: dict[str, Paper] = {}
 
     def valid_for(self, version: tuple[int, int]) -> None:
         """Forget every paper if the store's papers changed since they were decoded."""
@@ -90,14 +90,14 @@ class DecodedPapers:
             self.version = version
 
     def paper(self, row: sqlite3.Row) -> Paper:
-        """The Paper of a candidate row, decoded once while the row does not change."""
+        """The Paper of a candidate row, decoded once while the store's papers do not change
+        (`valid_for` empties the memory when they do, so the key alone identifies a row)."""
         known = self.known.get(row["key"])
-        if known is not None and known[0] == row["updated_at"]:
-            return known[1]
+        if known is not None:
+            return known
         if len(self.known) >= self.limit:
             self.known.clear()
-        paper = paper_from_row(row)
-        self.known[row["key"]] = (row["updated_at"], paper)
+        paper = self.known[row["key"]] = paper_from_row(row)
         return paper
 
 
