@@ -202,8 +202,22 @@ def fetch(
     since: date | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> list[FetchReport]:
-    """Fetch every source (or the one named `only`): `digest.fetching.Fetcher.fetch`."""
-    return app.fetcher().fetch(only, since=since, progress=progress)
+    """Fetch every source (or the one named `only`): `digest.fetching.Fetcher.fetch`; then
+    scan what was stored (`store_hits`)."""
+    reports = app.fetcher().fetch(only, since=since, progress=progress)
+    store_hits(app)
+    return reports
+
+
+def store_hits(app: App) -> int:
+    """Scan and store the hits of every paper in the profiles' windows that lacks current ones
+    (new, updated, or stored before a term was added: `digest.plan.hits`); how many."""
+    profiles = app.settings.profile_records()
+    if not profiles:
+        return 0
+    days = max(max(p.window_days, p.first_run_days) for p in profiles)
+    since = app.clock() - timedelta(days=days)
+    return app.memory.hits.refresh(app.store, since)
 
 
 # --- plan ------------------------------------------------------------------------------------
@@ -244,7 +258,10 @@ def send_profile(app: App, profile: Profile, *, dry_run: bool = False) -> SendRe
 
 
 def send(app: App, profiles: Sequence[Profile], *, dry_run: bool = False) -> list[SendReport]:
-    """Deliver what is due for each profile now (`digest.sending.send`)."""
+    """Deliver what is due for each profile now (`digest.sending.send`), the windows' hits
+    stored first (a send plans from them; a dry run only reads)."""
+    if not dry_run:
+        store_hits(app)
     return sending.send(app.outbox(), app.plan_pass, profiles, dry_run=dry_run)
 
 

@@ -11,9 +11,11 @@ Every line of ``tests/data/labelled/cases.jsonl`` is one case:
 * optional ``expect``: a reason the match must carry (``kind``, ``term``, ``field``, and
   ``text`` when given); optional ``note``.
 
-The matcher runs through the public API (`match_profiles`) on each case alone. The suite reports
-precision and recall over the whole set and requires both to be 1.0: a case the matcher gets wrong
-is a matcher bug against DESIGN.md, not a case to weaken.
+The matcher runs on each case alone, two ways: through the public API (`match_profiles`: the
+text read and scanned now) and through stored hits (`tests/stored_path.py`: the paper ingested
+into a real store, scanned once, matched from its stored scan), which must agree exactly. The
+suite reports precision and recall over the whole set and requires both to be 1.0: a case the
+matcher gets wrong is a matcher bug against DESIGN.md, not a case to weaken.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pytest
 from digest.match import match_profiles
 from digest.models import FollowedAuthor, Match, Paper, Profile
 from digest.sources.files import listing_to_paper
+from tests.stored_path import match_stored_profiles, said
 
 CASES_FILE = Path(__file__).parent / "data" / "labelled" / "cases.jsonl"
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
@@ -138,9 +141,15 @@ def load_cases() -> tuple[Case, ...]:
     return tuple(cases)
 
 
+# The two ways a paper is matched: its text scanned now, or its scan stored at ingest.
+PATHS = ("direct", "stored")
+
+
 @cache
-def run(case: Case) -> tuple[Match, ...]:
-    """The case's matches: its one paper against its one profile."""
+def run(case: Case, path: str = "direct") -> tuple[Match, ...]:
+    """The case's matches: its one paper against its one profile, by `path`."""
+    if path == "stored":
+        return match_stored_profiles([case.paper], [case.profile])[case.profile.name]
     return match_profiles([case.paper], [case.profile])[case.profile.name]
 
 
@@ -155,13 +164,13 @@ def ratio(numerator: int, denominator: int) -> float:
     return numerator / denominator if denominator else 1.0
 
 
-def report(cases: tuple[Case, ...]) -> tuple[str, list[str], float, float]:
+def report(cases: tuple[Case, ...], path: str = "direct") -> tuple[str, list[str], float, float]:
     """The precision/recall report, the misclassified cases, precision and recall."""
     totals: Counter[str] = Counter()
     per_rule: dict[str, Counter[str]] = {rule: Counter() for rule in RULES}
     wrong = []
     for case in cases:
-        predicted = bool(run(case))
+        predicted = bool(run(case, path))
         outcome = ("t" if predicted == case.should_match else "f") + ("p" if predicted else "n")
         totals[outcome] += 1
         per_rule.setdefault(case.rule, Counter())[outcome] += 1
@@ -189,8 +198,9 @@ def report(cases: tuple[Case, ...]) -> tuple[str, list[str], float, float]:
     return "\n".join(lines), wrong, precision, recall
 
 
-def test_precision_and_recall_are_one(request: pytest.FixtureRequest) -> None:
-    text, wrong, precision, recall = report(load_cases())
+@pytest.mark.parametrize("path", PATHS)
+def test_precision_and_recall_are_one(request: pytest.FixtureRequest, path: str) -> None:
+    text, wrong, precision, recall = report(load_cases(), path)
     print(text)
     request.node.add_report_section("call", "labelled set", text)
     assert (precision, recall) == (1.0, 1.0), (
@@ -198,18 +208,26 @@ def test_precision_and_recall_are_one(request: pytest.FixtureRequest) -> None:
     )
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("case", load_cases(), ids=lambda case: case.id)
-def test_case(case: Case) -> None:
-    """Each case on its own, against the production matcher (one test id per case)."""
-    assert bool(run(case)) is case.should_match, case.raw.get("note", case.raw["variant"])
+def test_case(case: Case, path: str) -> None:
+    """Each case on its own, against the production matcher (one test id per case and path)."""
+    assert bool(run(case, path)) is case.should_match, case.raw.get("note", case.raw["variant"])
 
 
-def test_expected_reasons() -> None:
+@pytest.mark.parametrize("case", load_cases(), ids=lambda case: case.id)
+def test_both_paths_give_the_same_matches(case: Case) -> None:
+    """Stored hits give the same verdict, score and reasons as the text scanned now."""
+    assert said(run(case, "stored")) == said(run(case, "direct"))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_expected_reasons(path: str) -> None:
     """Where a case names the reason (kind, term, field, text), the match carries it."""
     missing = []
     for case in load_cases():
         expect = case.raw.get("expect")
-        matches = run(case)
+        matches = run(case, path)
         if expect is None or not matches:
             continue  # misclassified cases are reported by the precision/recall test
         reasons = matches[0].reasons

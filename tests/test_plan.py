@@ -113,13 +113,19 @@ def test_one_pass_decodes_and_matches_each_candidate_once(
 ) -> None:
     app = _three_profiles(make_settings, tmp_path)
     matched: list[str] = []
-    real_match = Matcher.match
+    real_match, real_stored = Matcher.match, Matcher.match_stored_all
 
     def counting_match(self: Matcher, paper: Paper) -> Any:
         matched.append(paper.key)
         return real_match(self, paper)
 
+    def counting_stored(self: Matcher, papers: list[Paper], *args: Any) -> Any:
+        matched.extend(paper.key for paper in papers)
+        return real_stored(self, papers, *args)
+
+    # Matched from its stored scan (in one batch) or read now: either way once.
     monkeypatch.setattr(Matcher, "match", counting_match)
+    monkeypatch.setattr(Matcher, "match_stored_all", counting_stored)
     plans = app_module.plan_digests(app, app.settings.profile_records())
     seen: dict[str, Paper] = {}
     for plan in plans.values():

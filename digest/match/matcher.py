@@ -20,13 +20,25 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from digest.match.algebra import VerdictAlgebra
 from digest.match.authors import AuthorIndex
+from digest.match.hitscan import ScanReading
 from digest.match.rank import rank, rank_key
 from digest.match.reasons import build_match
-from digest.match.rules import CompiledProfile, PaperHits, Verdict, compile_profile, verdict
+from digest.match.rules import (
+    CompiledProfile,
+    PaperHits,
+    ScannedField,
+    StoredField,
+    Verdict,
+    compile_profile,
+    listing_order,
+    verdict,
+)
 from digest.match.scan import Scanner
+from digest.match.termbook import TermBook
 from digest.match.terms import TermKey
 from digest.match.text import Words
 from digest.models import Match, Paper, Profile
@@ -72,6 +84,7 @@ class Matcher:
         self._keyword_at = _keyword_index(self.compiled, self.scanner.keys)
         self._group_at, self._groups = _group_index(self.compiled, self.scanner.keys)
         self._authors = AuthorIndex([c.authors for c in self.compiled])
+        self._algebra: VerdictAlgebra | None = None
 
     def read(self, paper: Paper) -> PaperHits:
         """Scan one paper's title, abstract and authors against every profile at once."""
@@ -80,13 +93,64 @@ class Matcher:
         in_title, in_abstract = scan(title), scan(abstract)
         return PaperHits(
             paper,
-            title,
-            abstract,
+            ScannedField(title, in_title),
+            ScannedField(abstract, in_abstract),
             in_title,
             in_abstract,
             self._authors.hits(paper.authors),
             frozenset((*in_title, *in_abstract)),
         )
+
+    def read_stored(self, paper: Paper, scan: ScanReading, book: TermBook) -> PaperHits:
+        """The paper's hits from its stored scan (`hitscan`), which must cover every term of
+        this matcher (`TermBook.covers`): no text is read. Terms of the book no profile here
+        has (dropped since, or another pass's) are left out."""
+        in_title = self._known(scan.title, book)
+        in_abstract = self._known(scan.abstract, book)
+        return PaperHits(
+            paper,
+            StoredField(paper.title, in_title, scan, "title"),
+            StoredField(paper.abstract, in_abstract, scan, "abstract"),
+            in_title,
+            in_abstract,
+            self._authors.hits(paper.authors),
+            frozenset((*in_title, *in_abstract)),
+        )
+
+    def _known(self, numbers: Iterable[int], book: TermBook) -> dict[TermKey, int]:
+        """A stored field's terms by key (with their book numbers), only those this matcher
+        knows."""
+        keys, known = book.keys, self.scanner.keys
+        found = {}
+        for number in numbers:
+            key = keys[number]
+            if key in known:
+                found[key] = number
+        return found
+
+    def match_stored(self, paper: Paper, scan: ScanReading, book: TermBook) -> dict[str, Match]:
+        """`match` from the paper's stored scan: the same verdicts and reasons, no text read."""
+        hits = self.read_stored(paper, scan, book)
+        return self._matches(hits, list(self.verdicts(hits)))
+
+    def match_stored_all(
+        self, papers: Sequence[Paper], scans: Sequence[ScanReading], book: TermBook
+    ) -> list[dict[str, Match]]:
+        """`match_stored` for a batch of papers, their verdicts decided together (`decide`)."""
+        readings = [
+            self.read_stored(paper, scan, book) for paper, scan in zip(papers, scans, strict=True)
+        ]
+        return [
+            self._matches(hits, found)
+            for hits, found in zip(readings, self.decide(readings), strict=True)
+        ]
+
+    def _matches(self, hits: PaperHits, verdicts: Iterable[Verdict]) -> dict[str, Match]:
+        """Each verdict's match, by profile name."""
+        return {
+            self.profiles[v.profile].name: build_match(hits, self.compiled[v.profile], v)
+            for v in verdicts
+        }
 
     def verdicts(self, hits: PaperHits, only: int | None = None) -> Iterator[Verdict]:
         """The verdicts of the profiles a found keyword, whole group or author concerns (or of
@@ -110,6 +174,57 @@ class Matcher:
             )
             if result is not None:
                 yield result
+
+    @property
+    def algebra(self) -> VerdictAlgebra:
+        """The profiles as sparse matrices (`algebra`), made on first use."""
+        if self._algebra is None:
+            self._algebra = VerdictAlgebra(self.compiled, sorted(self.scanner.keys))
+        return self._algebra
+
+    def decide(self, readings: Sequence[PaperHits]) -> list[list[Verdict]]:
+        """Every profile's verdict on each of a batch of read papers, in profile order: what
+        `verdicts` gives paper by paper, as sparse-matrix work for all of them at once."""
+        algebra = self.algebra
+        columns = algebra.columns
+        found = _entries((columns[key] for key in hits.found) for hits in readings)
+        in_title = _entries((columns[key] for key in hits.in_title) for hits in readings)
+        followed = _entries(hits.authors for hits in readings)
+        decided = algebra.decide(found, in_title, [h.paper for h in readings], followed)
+        verdicts: list[list[Verdict]] = [[] for _ in readings]
+        rows, numbers = decided.papers.tolist(), decided.profiles.tolist()
+        scores, by_rules = decided.scores.tolist(), decided.by_rules.tolist()
+        whole: dict[int, dict[int, list[int]]] = {}  # per paper with a whole group: its groups
+        for row, number, score, exact in zip(rows, numbers, scores, by_rules, strict=True):
+            hits = readings[row]
+            if exact:
+                groups = whole.get(row)
+                if groups is None:
+                    groups = whole[row] = self._whole_groups(hits.found)
+                found_verdict = self._exact_verdict(hits, number, groups.get(number, ()))
+            else:
+                found_verdict = self._verdict(hits, number, float(score))
+            if found_verdict is not None:
+                verdicts[row].append(found_verdict)
+        return verdicts
+
+    def _keywords(self, hits: PaperHits, number: int) -> list[int]:
+        """The positions of profile `number`'s keywords found in the paper."""
+        compiled = self.compiled[number]
+        positions = compiled.keyword_positions
+        return [p for key in hits.found & compiled.keyword_keys for p in positions[key]]
+
+    def _verdict(self, hits: PaperHits, number: int, score: float) -> Verdict:
+        """The verdict of a matching pair the algebra found and scored: its keyword positions
+        and followed authors."""
+        followed = tuple(sorted(hits.authors.get(number, ()), key=listing_order))
+        return Verdict(number, score, followed, tuple(sorted(self._keywords(hits, number))), ())
+
+    def _exact_verdict(self, hits: PaperHits, number: int, groups: Sequence[int]) -> Verdict | None:
+        """The verdict of a pair with a whole group, from the rules themselves."""
+        authors = hits.authors.get(number, ())
+        keywords = self._keywords(hits, number)
+        return verdict(hits, number, self.compiled[number], authors, keywords, groups)
 
     def _whole_groups(self, found: frozenset[TermKey]) -> dict[int, list[int]]:
         """Profile number -> the indexes of its groups whose every distinct term was found."""
@@ -202,6 +317,19 @@ class Matcher:
             [built[number, position] for position in range(len(top))]
             for number, top in enumerate(tops)
         ]
+
+
+def _entries(rows: Iterable[Iterable[int]]) -> tuple[Any, Any]:
+    """Row indexes and values of ragged rows, as two numpy arrays."""
+    import numpy as np
+
+    sizes: list[int] = []
+    values: list[int] = []
+    for row in rows:
+        before = len(values)
+        values.extend(row)
+        sizes.append(len(values) - before)
+    return np.repeat(np.arange(len(sizes)), sizes), np.array(values, dtype=np.int64)
 
 
 RankKey = tuple[float, int, int, str]

@@ -11,7 +11,6 @@ highlighting). Worked example: ``KV cache`` found as `TokenSpan(1, 2)` in the ti
 from __future__ import annotations
 
 from digest.match.rules import CompiledProfile, Located, PaperHits, Verdict
-from digest.match.scan import occurrences
 from digest.match.terms import Term, TermKey
 from digest.models import Match, Reason, ReasonKind
 
@@ -51,9 +50,9 @@ def term_reasons(hits: PaperHits, term: Term, kind: ReasonKind) -> tuple[Reason,
 def _locate(hits: PaperHits, key: TermKey) -> list[Located]:
     places: list[Located] = []
     if key in hits.in_title:
-        spans = hits.title.char_spans(occurrences(hits.in_title[key]))
+        spans = hits.title.spans(key)
         places.append(("title", hits.title.text[spans[0][0] : spans[0][1]], spans))
     if key in hits.in_abstract:
-        spans = hits.abstract.char_spans(occurrences(hits.in_abstract[key]))
+        spans = hits.abstract.spans(key)
         places.append(("abstract", hits.abstract.text[spans[0][0] : spans[0][1]], spans))
     return places

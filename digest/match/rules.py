@@ -16,13 +16,16 @@ that happens only for the papers that make a digest (`reasons.py`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
+from typing import NamedTuple, Protocol
 
 from digest.match.authors import AuthorHit, Name, followed_names
+from digest.match.hitscan import FieldName, ScanReading, Spans
 from digest.match.rank import points
+from digest.match.scan import Found, occurrences
 from digest.match.terms import Term, TermKey, compile_term, usable
 from digest.match.text import Words
 from digest.models import FollowedAuthor, Paper, Profile, Reason, ReasonField, ReasonKind
@@ -109,7 +112,53 @@ def passes_categories(paper: Paper, wanted: frozenset[str]) -> bool:
     return False
 
 
-Located = tuple[ReasonField, str, tuple[tuple[int, int], ...]]
+Located = tuple[ReasonField, str, Spans]
+
+
+class FieldText(Protocol):
+    """A field as reasons need it: its text, and where in it a found term occurs."""
+
+    @property
+    def text(self) -> str:
+        """The field as the paper gives it."""
+        ...
+
+    def spans(self, key: TermKey) -> Spans:
+        """The character spans of the term's occurrences, in text order (it was found)."""
+        ...
+
+
+class ScannedField:
+    """A field read and scanned now: spans are worked out from the reading when asked."""
+
+    __slots__ = ("found", "words")
+
+    def __init__(self, words: Words, found: Found) -> None:
+        self.words = words
+        self.found = found
+
+    @property
+    def text(self) -> str:
+        """The field as the paper gives it."""
+        return self.words.text
+
+    def spans(self, key: TermKey) -> Spans:
+        """The character spans of the term's occurrences, from the reading's offsets."""
+        return self.words.char_spans(occurrences(self.found[key]))
+
+
+class StoredField(NamedTuple):
+    """A field whose scan was stored: its found terms by key, with their numbers in the scan
+    (spans are read from it only when a reason needs them)."""
+
+    text: str
+    found: Mapping[TermKey, int]
+    scan: ScanReading
+    field: FieldName
+
+    def spans(self, key: TermKey) -> Spans:
+        """The character spans of the term's occurrences, as stored."""
+        return self.scan.spans(self.field, self.found[key])
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +166,10 @@ class PaperHits:
     """What the scan found in one paper: term occurrences per field, and its followed authors."""
 
     paper: Paper
-    title: Words
-    abstract: Words
-    in_title: Mapping[TermKey, dict[int, int]]  # term -> first word -> last word
-    in_abstract: Mapping[TermKey, dict[int, int]]
+    title: FieldText
+    abstract: FieldText
+    in_title: Collection[TermKey]  # the terms found in the title
+    in_abstract: Collection[TermKey]
     authors: Mapping[int, list[AuthorHit]]  # profile number -> followed authors found
     found: frozenset[TermKey]  # every term in either field
     # Where each term was found, as reasons need it: filled as matches are built, so many
@@ -151,7 +200,7 @@ def verdict(
 ) -> Verdict | None:
     """Profile `number`'s verdict on a scanned paper, given the followed authors, the positions
     of the keywords and the whole groups the scan found for it; None when it does not match."""
-    followed = tuple(sorted(authors, key=_listing_order))
+    followed = tuple(sorted(authors, key=listing_order))
     if not followed and not _eligible(hits, compiled):
         return None
     matched, whole = tuple(sorted(keywords)), tuple(sorted(groups))
@@ -163,7 +212,7 @@ def verdict(
 
 
 # Followed authors in the order the paper lists them, then the profile's spellings.
-_listing_order = attrgetter("position", "rank")
+listing_order = attrgetter("position", "rank")
 
 
 def _score(

@@ -63,20 +63,32 @@ class Scanner:
     """Every distinct term of a run in one automaton, so a field is scanned once for all."""
 
     def __init__(self, terms: Iterable[Term]) -> None:
-        unique = _distinct_usable(terms)
-        self.keys = frozenset(unique)
-        entries = _spelling_table(unique)
+        self._unique = _distinct_usable(terms)
+        self.keys = frozenset(self._unique)
+        # Built on the first scan: matching from stored hits never scans, and the spellings
+        # and the automaton are most of what compiling a run costs.
+        self._built = False
+        self._entries: tuple[tuple[Entry, ...], ...] = ()
+        self._prefixes: tuple[tuple[Entry, ...], ...] = ()
+        self._automaton: ahocorasick_rs.AhoCorasick | None = None
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def _build(self) -> None:
+        """Spell every term and build the automaton over the spellings."""
+        entries = _spelling_table(self._unique)
         # Pattern number -> what to check; the automaton itself holds only the letters. A hit
         # that ends inside a word can only be a prefix term's: those entries on their own.
         self._entries = tuple(tuple(stored) for stored in entries.values())
         self._prefixes = tuple(map(_prefix_entries, self._entries))
         self._automaton = _automaton(entries) if entries else None
-
-    def __len__(self) -> int:
-        return len(self.keys)
+        self._built = True
 
     def _hits(self, words: Words) -> list[tuple[int, int, int]]:
         """The automaton's raw hits in the field's letters: (pattern, start, stop), by stop."""
+        if not self._built:
+            self._build()
         if self._automaton is None or not words.letters:
             return []
         return self._automaton.find_matches_as_indexes(words.letters, overlapping=True)

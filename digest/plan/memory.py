@@ -4,6 +4,8 @@ A `PassMemory` holds everything a planning pass may reuse from the pass before:
 
 - `verdicts`: the configured profiles' matcher and each paper's verdicts, by paper content
   (`VerdictMemo`);
+- `hits`: the term book and scanners of stored hits (`digest.plan.hits.HitKeeper`): a pass
+  decides from each candidate's stored scan (`verdicts_of`), reading no paper text;
 - `decoded`: the candidates decoded from their rows (`DecodedPapers`), valid while the store's
   papers are unchanged;
 - `suggest`: the libraries, background sample and vocabulary the suggestions share
@@ -30,7 +32,10 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from digest.match import Matcher
+from digest.match.hitscan import ScanReading
+from digest.match.termbook import TermBook
 from digest.models import Match, Paper, Profile
+from digest.plan.hits import HitKeeper, profile_terms
 from digest.store import Store
 from digest.store.rows import paper_from_row
 
@@ -61,13 +66,56 @@ class VerdictMemo:
 
     def verdicts(self, paper: Paper) -> dict[str, Match]:
         """The paper's verdicts for every configured profile, matched once per content."""
-        content = (paper.key, paper.title, paper.abstract, paper.authors, paper.categories)
+        return self._remembered(paper, self.matcher.match)
+
+    def _remembered(
+        self, paper: Paper, match: Callable[[Paper], dict[str, Match]]
+    ) -> dict[str, Match]:
+        """The paper's verdicts as `match` gives them, once per content."""
+        content = _content(paper)
         known = self.known.get(content)
         if known is None:
             if len(self.known) >= self.limit:
                 self.known.clear()
-            known = self.known[content] = self.matcher.match(paper)
+            known = self.known[content] = match(paper)
         return known
+
+    def from_scans(
+        self,
+        profiles: Sequence[Profile],
+        book: TermBook,
+        papers: Sequence[Paper],
+        scans: Sequence[ScanReading],
+    ) -> Verdicts:
+        """How a pass over `profiles` matches `papers` from their scans: every verdict decided
+        now, in one batch (`Matcher.match_stored_all`), those of papers already known to the
+        memo (same content, configured profiles) taken from it. The same verdicts as
+        `for_profiles`; a paper not among `papers` is read and scanned when asked."""
+        configured = all(profile in self.matcher.profiles for profile in profiles)
+        matcher = self.matcher if configured else Matcher(profiles)
+        known = self.known if configured else {}
+        content = [_content(paper) for paper in papers]
+        new = [n for n, c in enumerate(content) if c not in known]
+        decided = matcher.match_stored_all([papers[n] for n in new], [scans[n] for n in new], book)
+        fresh = {content[n]: found for n, found in zip(new, decided, strict=True)}
+        if configured:
+            if len(self.known) + len(fresh) > self.limit:
+                self.known.clear()
+            self.known.update(fresh)
+
+        def match(paper: Paper) -> dict[str, Match]:
+            key = _content(paper)
+            found = fresh.get(key)
+            if found is None:
+                found = known.get(key)
+            return found if found is not None else matcher.match(paper)
+
+        return match
+
+
+def _content(paper: Paper) -> tuple[object, ...]:
+    """What a paper's verdicts depend on."""
+    return (paper.key, paper.title, paper.abstract, paper.authors, paper.categories)
 
 
 class DecodedPapers:
@@ -107,6 +155,7 @@ class PassMemory:
     def __init__(self, profiles: Sequence[Profile]) -> None:
         self.profiles = tuple(profiles)
         self.decoded = DecodedPapers()
+        self.hits = HitKeeper(self.profiles)
         self._verdicts: VerdictMemo | None = None
         self._suggest: SuggestMemory | None = None
 
@@ -126,6 +175,15 @@ class PassMemory:
 
             self._suggest = SuggestMemory()
         return self._suggest
+
+    def verdicts_of(
+        self, store: Store, profiles: Sequence[Profile], papers: Sequence[Paper]
+    ) -> Verdicts:
+        """How a pass over `profiles` matches `papers`: from their stored scans (made now for
+        any that lack one), the terms of `profiles` covered even if they are not configured."""
+        matcher_terms = profile_terms(profiles)
+        book, scans = self.hits.scans_for(store, papers, matcher_terms)
+        return self.verdicts.from_scans(profiles, book, papers, scans)
 
     def papers_of(self, store: Store) -> Callable[[sqlite3.Row], Paper]:
         """How this pass decodes `store`'s candidate rows: through `decoded`, checked against

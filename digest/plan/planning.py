@@ -191,8 +191,9 @@ class PlanPass:
         tallies = {p.name: Tally(pools=wants_suggestions(p)) for p in profiles}
         identified = {p.name: p for p in profiles if any(a.identified for a in p.authors)}
         watched = self.watched_works(profiles)
-        match = self.memory.verdicts.for_profiles(profiles)
-        for paper, wanted_by in candidates:
+        listed = list(candidates)  # a window's papers: their stored scans are read together
+        match = self.memory.verdicts_of(self.store, profiles, [paper for paper, _ in listed])
+        for paper, wanted_by in listed:
             sort_candidate(
                 paper, wanted_by, match(paper), tallies, identified=identified, watched=watched
             )
@@ -221,7 +222,7 @@ class PlanPass:
         if window.expired_until >= start:
             return 0
         leaving = list(self.store.leaving_window(profile.name, window.expired_until, start))
-        match = self.memory.verdicts.for_profiles([profile])
+        match = self.memory.verdicts_of(self.store, [profile], leaving)
         keys = expiring(
             profile,
             leaving,

@@ -25,6 +25,7 @@ from digest.store.base import (
 )
 from digest.store.feedback_rows import FeedbackStore
 from digest.store.fetch_state import FetchStateStore
+from digest.store.hits import HitStore
 from digest.store.lock import refuse_second_names
 from digest.store.merge import UpsertCounts
 from digest.store.openalex_rows import OpenAlexStore
@@ -127,6 +128,7 @@ class Store(
     FeedbackStore,
     OpenAlexStore,
     SuggestStore,
+    HitStore,
 ):
     """The one object that reads and writes the database. Open with `Store.open(path)`.
 

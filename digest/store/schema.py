@@ -212,6 +212,27 @@ _MIGRATE_SUGGEST = """
         );
 """
 
+# Matching at ingest (digest.match.hitscan, digest.store.hits): the term book, numbered for good,
+# and each paper's scan with the hash of the text it read, its paper's `updated_at` then and how
+# many book terms it covers. An existing database's papers have no row yet: the next fetch or
+# send scans its windows' papers (`digest.plan.hits`).
+_MIGRATE_HITS = """
+        CREATE TABLE match_terms (
+            number INTEGER PRIMARY KEY,
+            letters TEXT NOT NULL,
+            prefix INTEGER NOT NULL,
+            boundaries TEXT NOT NULL,
+            UNIQUE (letters, prefix, boundaries)
+        );
+        CREATE TABLE paper_hits (
+            paper_key TEXT PRIMARY KEY REFERENCES papers(key),
+            stamp TEXT NOT NULL,
+            text_hash TEXT NOT NULL,
+            covered INTEGER NOT NULL,
+            hits BLOB NOT NULL
+        );
+"""
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_1,
@@ -222,5 +243,6 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_FEEDBACK,
     _MIGRATE_IDENTITIES,
     _MIGRATE_SUGGEST,
+    _MIGRATE_HITS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

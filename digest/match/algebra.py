@@ -1,0 +1,249 @@
+"""The verdict algebra: every profile's verdict on a batch of papers as sparse-matrix work.
+
+DESIGN.md's rules (`rules.py` states them for one paper and one profile) for a batch of N
+papers and P profiles at once, over the T terms of a `Matcher`:
+
+- `found` (N × T) says which terms each paper holds, `in_title` (N × T) which its title holds;
+- `keywords` (T × P) holds, for each profile, how many distinct keywords as written share the
+  term (``KV cache`` and ``KV-cache`` are two), `exclude` (T × P) its excluded terms;
+- `groups` (T × G) the distinct terms of every `all_of` group, with each group's size and
+  profile; a group is whole in a paper when `found @ groups` reaches its size;
+- categories: each paper's categories and their archives against each profile's.
+
+Then ``found @ keywords`` counts each profile's distinct matched keywords in each paper (its
+non-zeros are the candidates), ``in_title @ keywords`` those in the title, and a pair matches
+when a followed author wrote the paper, or when it passes the categories, holds no excluded term
+and has a keyword or a whole group. Its score is `rank.points` of those counts. A pair with a
+whole group is scored by `rules.verdict` itself (a group's terms may repeat a keyword's, which
+counts are not told), so the algebra never decides differently from the rules; the labelled
+cases and the hypothesis properties hold both paths to that.
+
+The matrices are numpy arrays in compressed-row form (`Rows`), and a product of the batch's
+hits with one of them is a gather and a sum (`Rows.times`): numpy alone, since scipy takes a
+third of a second to import and a profile without a library never loads it.
+
+Worked example: two profiles over the terms ``[kv cache, rl, survey]``; A has keywords
+``KV cache`` and ``RL``, B has ``RL`` and excludes ``survey``. Paper 0 has ``kv cache`` in its
+title and ``rl`` in its abstract, paper 1 ``rl`` and ``survey``. ``found @ keywords`` is
+``[[2, 1], [1, 1]]`` and ``in_title @ keywords`` ``[[1, 0], [0, 0]]``; ``found @ exclude`` is
+``[[0, 0], [0, 1]]``, so paper 1 is out for B. Verdicts: (0, A) scores 2 × 10 + 1 = 21, (0, B)
+10, (1, A) 10.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+
+from digest.match.rank import FOLLOWED, PER_TERM, PER_TITLE_TERM
+from digest.match.rules import CompiledProfile
+from digest.match.terms import TermKey
+from digest.models import Paper
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Entries = Sequence[tuple[int, int, int]]  # (row, column, value) of a sparse matrix
+
+
+class Product(NamedTuple):
+    """A sparse product's non-zero entries: linear indexes (row × width + column), sorted and
+    distinct, and their values."""
+
+    places: np.ndarray
+    values: np.ndarray
+
+
+class Rows:
+    """A sparse integer matrix in compressed-row form: row r's columns are
+    `columns[starts[r]:starts[r + 1]]`, with their `values`."""
+
+    def __init__(self, entries: Entries, shape: tuple[int, int]) -> None:
+        import numpy as np
+
+        self.shape = shape
+        table = np.array(entries, dtype=np.int64).reshape(-1, 3)
+        table = table[np.lexsort((table[:, 1], table[:, 0]))]
+        counts = np.bincount(table[:, 0], minlength=shape[0])
+        self.starts = np.concatenate(([0], np.cumsum(counts)))
+        self.columns = table[:, 1]
+        self.values = table[:, 2]
+
+    def times(self, rows: np.ndarray, columns: np.ndarray) -> Product:
+        """(H × self)'s non-zero entries, where H is the 0/1 matrix with a 1 at each
+        (`rows`, `columns`) pair (pairs given once): for each pair, this matrix's row
+        `columns` gathered under `rows`, and the values of equal entries summed."""
+        import numpy as np
+
+        lengths = self.starts[columns + 1] - self.starts[columns]
+        total = int(lengths.sum())
+        if not total:
+            return Product(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
+        ends = np.cumsum(lengths)
+        at = np.repeat(self.starts[columns] - (ends - lengths), lengths) + np.arange(total)
+        width = self.shape[1]
+        linear = np.repeat(rows, lengths) * width + self.columns[at]
+        index, inverse = np.unique(linear, return_inverse=True)
+        summed = np.bincount(inverse, weights=self.values[at], minlength=len(index))
+        return Product(index, summed.astype(np.int64))
+
+
+@dataclass(frozen=True, slots=True)
+class Decided:
+    """The pairs of a batch that match: paper index, profile number and score, and whether the
+    pair must be scored by the rules (a whole `all_of` group) — one array each."""
+
+    papers: np.ndarray
+    profiles: np.ndarray
+    scores: np.ndarray
+    by_rules: np.ndarray
+
+
+class VerdictAlgebra:
+    """A matcher's compiled profiles as sparse matrices over its terms (see the module
+    docstring)."""
+
+    def __init__(self, compiled: Sequence[CompiledProfile], keys: Sequence[TermKey]) -> None:
+        import numpy as np
+
+        self.columns = {key: column for column, key in enumerate(keys)}
+        self.size = (len(keys), len(compiled))
+        self.keywords = Rows(self._keyword_entries(compiled), self.size)
+        self.exclude = Rows(self._exclude_entries(compiled), self.size)
+        group_entries, sizes, owners = self._group_entries(compiled)
+        self.groups = Rows(group_entries, (self.size[0], len(sizes)))
+        self.group_sizes = np.array(sizes, dtype=np.int64)
+        self.group_owners = np.array(owners, dtype=np.int64)
+        self.categories, category_entries = self._category_entries(compiled)
+        self.profile_categories = Rows(category_entries, (len(self.categories), self.size[1]))
+        self.any_category = np.array([not c.categories for c in compiled], dtype=bool)
+
+    def _keyword_entries(self, compiled: Sequence[CompiledProfile]) -> Entries:
+        """Term × profile: how many distinct keywords as written of the profile have the term."""
+        entries = []
+        for number, profile in enumerate(compiled):
+            for key, positions in profile.keyword_positions.items():
+                raws = {profile.keywords[p].raw for p in positions}
+                entries.append((self.columns[key], number, len(raws)))
+        return entries
+
+    def _exclude_entries(self, compiled: Sequence[CompiledProfile]) -> Entries:
+        """Term × profile: 1 where the profile excludes the term."""
+        return [
+            (self.columns[key], number, 1)
+            for number, profile in enumerate(compiled)
+            for key in profile.exclude_keys
+        ]
+
+    def _group_entries(
+        self, compiled: Sequence[CompiledProfile]
+    ) -> tuple[Entries, list[int], list[int]]:
+        """Term × group: 1 for each distinct term of each group; the groups' sizes; their
+        profiles."""
+        entries: list[tuple[int, int, int]] = []
+        sizes: list[int] = []
+        owners: list[int] = []
+        for number, profile in enumerate(compiled):
+            for group in profile.groups:
+                distinct = {term.key for term in group}
+                entries.extend((self.columns[key], len(sizes), 1) for key in distinct)
+                sizes.append(len(distinct))
+                owners.append(number)
+        return entries, sizes, owners
+
+    def _category_entries(
+        self, compiled: Sequence[CompiledProfile]
+    ) -> tuple[dict[str, int], Entries]:
+        """Every category any profile names, numbered, and category × profile."""
+        names: dict[str, int] = {}
+        entries = []
+        for number, profile in enumerate(compiled):
+            for category in profile.categories:
+                entries.append((names.setdefault(category, len(names)), number, 1))
+        return names, entries
+
+    def decide(
+        self,
+        found: tuple[np.ndarray, np.ndarray],
+        in_title: tuple[np.ndarray, np.ndarray],
+        papers: Sequence[Paper],
+        followed: tuple[np.ndarray, np.ndarray],
+    ) -> Decided:
+        """The matching pairs of a batch of `papers`, given which terms each holds (`found`:
+        paper indexes and term columns, each pair once; `in_title` the same for titles) and
+        which profiles follow one of its authors (`followed`: paper indexes, profiles)."""
+        import numpy as np
+
+        width = self.size[1]
+        counts = self.keywords.times(*found)
+        topical = np.union1d(counts.places, self._whole_groups(found))
+        excluded = self.exclude.times(*found).places
+        topical = np.setdiff1d(topical, excluded, assume_unique=True)
+        topical = topical[self._in_categories(topical, papers)]
+        authors = np.unique(followed[0] * width + followed[1])
+        pairs = np.union1d(topical, authors)
+        titles = self.keywords.times(*in_title)
+        by_author = np.isin(pairs, authors, assume_unique=True)
+        scores = (
+            FOLLOWED * by_author
+            + PER_TERM * _lookup(counts, pairs)
+            + PER_TITLE_TERM * _lookup(titles, pairs)
+        )
+        whole = np.isin(pairs, self._whole_groups(found), assume_unique=True)
+        rows, profiles = np.divmod(pairs, width)
+        return Decided(rows, profiles, scores, whole)
+
+    def _whole_groups(self, found: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+        """The (paper, profile) pairs, as linear indexes, with a whole group."""
+        import numpy as np
+
+        if not self.group_sizes.size:
+            return np.empty(0, dtype=np.int64)
+        reached = self.groups.times(*found)
+        rows, groups = np.divmod(reached.places, self.groups.shape[1])
+        whole = reached.values >= self.group_sizes[groups]
+        return np.unique(rows[whole] * self.size[1] + self.group_owners[groups[whole]])
+
+    def _in_categories(self, pairs: np.ndarray, papers: Sequence[Paper]) -> np.ndarray:
+        """For each (paper, profile) pair: whether the paper passes the profile's categories
+        (`rules.passes_categories`)."""
+        import numpy as np
+
+        rows, profiles = np.divmod(pairs, self.size[1])
+        ok = self.any_category[profiles]
+        if ok.all():
+            return ok
+        uncategorised = np.array([not paper.categories for paper in papers], dtype=bool)
+        ok |= uncategorised[rows]
+        held_rows, held_columns = [], []
+        for row, paper in enumerate(papers):
+            for name in _category_names(paper):
+                if name in self.categories:
+                    held_rows.append(row)
+                    held_columns.append(self.categories[name])
+        held = self.profile_categories.times(
+            np.array(held_rows, dtype=np.int64), np.array(held_columns, dtype=np.int64)
+        )
+        ok |= np.isin(pairs, held.places)
+        return ok
+
+
+def _category_names(paper: Paper) -> set[str]:
+    """The names a paper's categories answer to: each one, and its archive (`cs` for `cs.LG`)."""
+    names = set()
+    for category in paper.categories:
+        lowered = category.lower()
+        names.add(lowered)
+        names.add(lowered.split(".")[0])
+    return names
+
+
+def _lookup(product: Product, wanted: np.ndarray) -> np.ndarray:
+    """The product's value at each of `wanted` (linear indexes), 0 where it has none."""
+    import numpy as np
+
+    if not product.places.size:
+        return np.zeros(len(wanted), dtype=np.int64)
+    at = np.clip(np.searchsorted(product.places, wanted), 0, len(product.places) - 1)
+    return np.where(product.places[at] == wanted, product.values[at], 0)

@@ -1,0 +1,190 @@
+"""The ingest-time scan: each paper's title and abstract read and scanned once, when stored.
+
+`HitScanner` holds one automaton (`scan.Scanner`) over a slice of the term book (`termbook`):
+the whole book when papers are stored, only the terms added since when the book grows. It
+turns a paper into `PaperScan`: for each field, the book number of every term found and the
+character spans of its occurrences, which is all a verdict (which terms, in which field) and a
+reason (the matched text, the spans to highlight) need. Scans are stored as bytes (`encode`,
+`decode`: unsigned 32-bit integers, a few dozen bytes a paper) and read back by planning
+passes, which then never read paper text to decide.
+
+Worked example: the book ``[kv cache, rl]`` over the title ``Compressing KV-Caches`` and an
+abstract without either: the title holds term 0 at characters 12..21, so the scan is
+``PaperScan(title={0: ((12, 21),)}, abstract={})``; it encodes as the integers
+``[1, 0, 0, 1, 12, 21]`` (one term in the title, none in the abstract; term 0; one span; the
+span), 24 bytes.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Literal, Protocol
+
+from digest.match.scan import Found, Scanner, occurrences
+from digest.match.termbook import TermBook, term_of
+from digest.match.text import Words
+from digest.models import Paper
+
+Spans = tuple[tuple[int, int], ...]  # character offsets into the field's text, in text order
+FieldHits = Mapping[int, Spans]  # term number -> its occurrences in one field
+FieldName = Literal["title", "abstract"]
+_FIELDS: tuple[FieldName, ...] = ("title", "abstract")
+_EMPTY: FieldHits = {}
+
+
+class ScanReading(Protocol):
+    """A scan as matching reads it: the term numbers of each field, and a term's spans."""
+
+    @property
+    def title(self) -> Iterable[int]:
+        """The numbers of the terms found in the title."""
+        ...
+
+    @property
+    def abstract(self) -> Iterable[int]:
+        """The numbers of the terms found in the abstract."""
+        ...
+
+    def spans(self, field: FieldName, term: int) -> Spans:
+        """The character spans of a term found in `field`."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PaperScan:
+    """What the scan found in one paper, by term number, per field."""
+
+    title: FieldHits = field(default_factory=dict)
+    abstract: FieldHits = field(default_factory=dict)
+
+    def merged(self, newer: PaperScan) -> PaperScan:
+        """This scan with `newer`'s terms added (a scan of terms this one did not cover)."""
+        return PaperScan({**self.title, **newer.title}, {**self.abstract, **newer.abstract})
+
+    def spans(self, field: FieldName, term: int) -> Spans:
+        """The character spans of a term found in `field`."""
+        found: FieldHits = self.title if field == "title" else self.abstract
+        return found[term]
+
+    def within(self, size: int) -> PaperScan:
+        """Only the terms numbered below `size` (what a book of that size covers)."""
+        return PaperScan(
+            {n: s for n, s in self.title.items() if n < size},
+            {n: s for n, s in self.abstract.items() if n < size},
+        )
+
+
+class HitScanner:
+    """The terms numbered `start` and up of a term book in one automaton."""
+
+    def __init__(self, book: TermBook, start: int = 0) -> None:
+        self.book = book
+        self.start = start
+        keys = book.keys[start:]
+        self.scanner = Scanner(term_of(key) for key in keys)
+
+    def scan(self, paper: Paper) -> PaperScan:
+        """The terms of this scanner's slice of the book found in the paper's title and
+        abstract, with the character spans of their occurrences."""
+        return PaperScan(self._field(paper.title), self._field(paper.abstract))
+
+    def _field(self, text: str) -> FieldHits:
+        """One field's hits by term number (empty when it holds none: no offsets worked out)."""
+        if not text:
+            return _EMPTY
+        words = Words(text)
+        found: Found = self.scanner.scan(words)
+        if not found:
+            return _EMPTY
+        numbers = self.book.numbers
+        return {
+            numbers[key]: words.char_spans(occurrences(starts)) for key, starts in found.items()
+        }
+
+
+def encode(scan: PaperScan) -> bytes:
+    """A scan as bytes, unsigned 32-bit integers in native order: how many terms the title and
+    the abstract hold, their term numbers (title, then abstract; each field's in increasing
+    order), each one's count of spans, then every span's start and end. The numbers come first
+    so a verdict reads them alone (`StoredScan`), and the spans only for the papers whose
+    reasons are built."""
+    fields = (sorted(scan.title.items()), sorted(scan.abstract.items()))
+    numbers = array("I", (len(fields[0]), len(fields[1])))
+    for hits in fields:
+        numbers.extend(term for term, _ in hits)
+    for hits in fields:
+        numbers.extend(len(spans) for _, spans in hits)
+    for hits in fields:
+        for _, spans in hits:
+            for start, end in spans:
+                numbers.extend((start, end))
+    return numbers.tobytes()
+
+
+class StoredScan:
+    """A stored scan read lazily from its bytes: the term numbers at once, spans when asked."""
+
+    __slots__ = ("_flat", "_numbers", "_sizes", "_starts")
+
+    def __init__(self, blob: bytes) -> None:
+        self._numbers = array("I")
+        self._numbers.frombytes(blob)
+        title, abstract = (self._numbers[0], self._numbers[1]) if self._numbers else (0, 0)
+        self._sizes = (title, abstract)
+        self._flat: list[int] = []
+        self._starts: list[int] = []
+
+    @property
+    def title(self) -> Sequence[int]:
+        """The numbers of the terms in the title."""
+        return self._numbers[2 : 2 + self._sizes[0]]
+
+    @property
+    def abstract(self) -> Sequence[int]:
+        """The numbers of the terms in the abstract."""
+        start = 2 + self._sizes[0]
+        return self._numbers[start : start + self._sizes[1]]
+
+    def spans(self, field: FieldName, term: int) -> Spans:
+        """The character spans of a term found in `field` (looked up by bisection: each
+        field's numbers are stored in order)."""
+        if not self._starts:
+            self._read_counts()
+        title, abstract = self._sizes
+        first, size = (2, title) if field == "title" else (2 + title, abstract)
+        entry = bisect_left(self._flat, term, first, first + size) - 2
+        base = 2 + 2 * (title + abstract)
+        start, end = base + 2 * self._starts[entry], base + 2 * self._starts[entry + 1]
+        flat = self._flat[start:end]
+        return tuple(zip(flat[::2], flat[1::2], strict=True))
+
+    def _read_counts(self) -> None:
+        """Where each entry's spans start, as a running sum of the counts (one C-level pass)."""
+        entries = self._sizes[0] + self._sizes[1]
+        self._flat = self._numbers.tolist()
+        self._starts = [0, *accumulate(self._flat[2 + entries : 2 + 2 * entries])]
+
+    def decoded(self) -> PaperScan:
+        """The whole scan as a `PaperScan`."""
+        return PaperScan(
+            {term: self.spans("title", term) for term in self.title},
+            {term: self.spans("abstract", term) for term in self.abstract},
+        )
+
+
+def decode(blob: bytes) -> PaperScan:
+    """The scan `encode` wrote."""
+    return StoredScan(blob).decoded()
+
+
+# Each field's number in a scan's index.
+_FIELD_NUMBER: dict[FieldName, int] = {"title": 0, "abstract": 1}
+
+
+def scan_all(scanner: HitScanner, papers: Iterable[Paper]) -> dict[str, PaperScan]:
+    """Each paper's scan, by key."""
+    return {paper.key: scanner.scan(paper) for paper in papers}

@@ -1,0 +1,138 @@
+"""Keeping stored hits current: the term book of the configured profiles, the papers to scan,
+and each planning pass's scans.
+
+`HitKeeper` is made once per app (it lives in the `PassMemory`). It reads the store's term book
+and appends the terms the profiles have that it lacks (`book`). After a fetch, and before a
+send plans, `refresh` scans the papers of the profiles' windows whose stored scan is missing,
+made from other text, or short of the book: a paper scanned before the book grew is scanned for
+the new terms only (a small automaton of them), and its scan extended. A planning pass asks
+`scans_for` its candidates: the stored scans that fit (same text, covering every term the pass
+needs), with any that do not made now in memory the same way, so a read-only pass (`digest
+preview`, `digest match`) gives the same verdicts without writing.
+
+Worked example: 100 profiles, a store whose papers were all scanned for the book's 9,000 terms.
+One profile adds ``state space model``: `book` appends it as term 9,000; `refresh` finds every
+paper of the window covering 9,000 terms, scans each for that one term (an automaton of its
+spellings), and writes the extended scans, covering 9,001. Nothing else is read again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+from digest.match.hitscan import HitScanner, ScanReading, StoredScan, decode, encode
+from digest.match.rules import compile_profile
+from digest.match.termbook import TermBook, boundaries_from_text, boundaries_text
+from digest.match.terms import TermKey
+from digest.models import Paper, Profile
+from digest.store import Store
+from digest.store.hits import HitRow, StoredHits, TermRow, ToScan
+
+log = logging.getLogger(__name__)
+
+_WRITE_BATCH = 1_000  # scans written per transaction while refreshing
+
+
+def text_hash(paper: Paper) -> str:
+    """A hash of the text a scan reads (title and abstract): a stored scan is used only for
+    the text it was made from."""
+    text = f"{paper.title}\x1f{paper.abstract}".encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(text, digest_size=12).hexdigest()
+
+
+def profile_terms(profiles: Iterable[Profile]) -> list[TermKey]:
+    """Every usable term key of the profiles (keywords, groups, excludes), first use first."""
+    keys: dict[TermKey, None] = {}
+    for profile in profiles:
+        for term in compile_profile(profile).terms():
+            keys.setdefault(term.key)
+    return list(keys)
+
+
+def _book_from(rows: Sequence[TermRow]) -> TermBook:
+    return TermBook(
+        tuple(
+            TermKey(letters, prefix, boundaries_from_text(cuts)) for letters, prefix, cuts in rows
+        )
+    )
+
+
+def _rows_of(keys: Iterable[TermKey]) -> list[TermRow]:
+    return [(key.letters, key.prefix, boundaries_text(key.boundaries)) for key in keys]
+
+
+class HitKeeper:
+    """The configured profiles' terms against the store's term book, and the scanners that
+    cover slices of it (kept while the book does not change)."""
+
+    def __init__(self, profiles: Sequence[Profile]) -> None:
+        self.terms = profile_terms(profiles)
+        self._scanners: dict[tuple[int, int], HitScanner] = {}
+
+    def book(self, store: Store, *, write: bool, also: Iterable[TermKey] = ()) -> TermBook:
+        """The store's term book with the profiles' new terms (and `also`) appended; with
+        `write`, the store's book grows too (a writer's refresh), else only this copy does."""
+        stored = _book_from(store.term_rows())
+        book = stored.with_terms(self.terms).with_terms(also)
+        if write and len(book) > len(stored):
+            store.add_terms(_rows_of(book.keys[len(stored) :]))
+        return book
+
+    def scanner(self, book: TermBook, start: int = 0) -> HitScanner:
+        """A scanner of the book's terms numbered `start` and up (made once per book size)."""
+        made = self._scanners.get((len(book), start))
+        if made is None or made.book.keys != book.keys:
+            made = self._scanners[len(book), start] = HitScanner(book, start)
+        return made
+
+    def scan(self, book: TermBook, paper: Paper, stored: StoredHits | None) -> ScanReading:
+        """The paper's scan covering the whole book: its stored scan (read lazily), extended
+        by the terms it lacks, when it was made from this text; else a new one."""
+        if stored is None or stored.text_hash != text_hash(paper) or stored.covered > len(book):
+            return self.scanner(book).scan(paper)
+        if stored.covered == len(book):
+            return StoredScan(stored.blob)
+        return decode(stored.blob).merged(self.scanner(book, stored.covered).scan(paper))
+
+    def refresh(self, store: Store, since: datetime) -> int:
+        """Scan and store every paper first stored at or after `since` whose stored scan does
+        not cover the book for its current text; how many were scanned."""
+        book = self.book(store, write=True)
+        written = 0
+        for batch in _batches(store.papers_to_scan(since, len(book)), _WRITE_BATCH):
+            written += store.write_hits(self._row(book, item) for item in batch)
+        if written:
+            log.info("stored hits: %d paper(s) scanned for %d term(s)", written, len(book))
+        return written
+
+    def _row(self, book: TermBook, item: ToScan) -> HitRow:
+        stored = item.stored
+        fresh = stored is None or stored.text_hash != text_hash(item.paper)
+        if fresh or stored is None or stored.covered > len(book):
+            scan = self.scanner(book).scan(item.paper)
+        else:  # the same text, scanned before the book grew: the new terms alone
+            scan = decode(stored.blob).merged(self.scanner(book, stored.covered).scan(item.paper))
+        return HitRow(item.paper.key, item.stamp, text_hash(item.paper), len(book), encode(scan))
+
+    def scans_for(
+        self, store: Store, papers: Sequence[Paper], also: Iterable[TermKey] = ()
+    ) -> tuple[TermBook, list[ScanReading]]:
+        """The book a pass reads (with the terms `also`) and each paper's scan covering it, in
+        order: the stored scan where it fits, else one made now (not written: a pass reads)."""
+        book = self.book(store, write=False, also=also)
+        stored = store.stored_hits(paper.key for paper in papers)
+        return book, [self.scan(book, paper, stored.get(paper.key)) for paper in papers]
+
+
+def _batches(items: Iterable[ToScan], size: int) -> Iterator[list[ToScan]]:
+    batch: list[ToScan] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
