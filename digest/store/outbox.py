@@ -97,6 +97,7 @@ class OutboxEntry:
     attempts: int
     last_error: str
     sent_at: datetime | None
+    chat: str = ""  # the chat message for `notify:` recipients (`digest.notify.ChatMessage`)
 
 
 @translate_store_errors
@@ -114,12 +115,13 @@ class OutboxStore(StoreBase):
         paper_keys: tuple[str, ...],
         cutoff: datetime,
         now: datetime,
+        chat: str = "",
     ) -> int:
         """Queue a rendered digest; its papers are reserved until it is sent or fails."""
         with self.transaction():
             cursor = self.db.execute(
                 "INSERT INTO outbox (profile, message_id, status, created_at, cutoff, recipients,"
-                " subject, raw, paper_count) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+                " subject, raw, paper_count, chat) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
                 [
                     profile,
                     message_id,
@@ -129,6 +131,7 @@ class OutboxStore(StoreBase):
                     subject,
                     raw,
                     len(paper_keys),
+                    chat,
                 ],
             )
             outbox_id = int(cursor.lastrowid or 0)
@@ -287,4 +290,5 @@ def outbox_from_row(row: sqlite3.Row) -> OutboxEntry:
         attempts=row["attempts"],
         last_error=row["last_error"],
         sent_at=from_iso(row["sent_at"]),
+        chat=row["chat"],
     )

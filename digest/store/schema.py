@@ -212,6 +212,12 @@ _MIGRATE_SUGGEST = """
         );
 """
 
+# Chat and push targets (`notify`): the chat message of a digest, kept with its row so that a
+# retry posts the same papers ('' for a digest without notify targets).
+_MIGRATE_NOTIFY = """
+        ALTER TABLE outbox ADD COLUMN chat TEXT NOT NULL DEFAULT '';
+"""
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_1,
@@ -222,5 +228,6 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_FEEDBACK,
     _MIGRATE_IDENTITIES,
     _MIGRATE_SUGGEST,
+    _MIGRATE_NOTIFY,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
