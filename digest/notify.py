@@ -7,7 +7,8 @@ their label (`notify:NAME`). The chat message is made once, when the digest is q
 
 apprise reports most failures by logging and returning False, and logs URLs (tokens) at some
 levels; so its logger is kept to itself (nothing propagates to ours), its records are read
-here only to tell an HTTP status or a timeout apart, and every error names the target's label,
+(by a filter on its logger that lets none through to any handler) only to tell an HTTP status
+or a timeout apart, and every error names the target's label,
 never its URL nor what a server answered. apprise is imported only when something is sent or
 checked.
 """
@@ -153,18 +154,19 @@ def target_url(target: NotifyTarget, environ: Mapping[str, str]) -> str:
     return url
 
 
-class _Capture(logging.Handler):
-    """The only handler of apprise's logger: keeps, for the thread that asked (`seen`), what
-    apprise said while sending, and drops everything else."""
+class _Capture(logging.Filter):
+    """The filter of apprise's logger: keeps, for the thread that asked (`seen`), what apprise
+    said while sending, and lets no record through to any handler (apprise logs URLs)."""
 
     def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
+        super().__init__()
         self.local = threading.local()
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def filter(self, record: logging.LogRecord) -> bool:
         said: list[str] | None = getattr(self.local, "said", None)
         if said is not None and len(said) < 200:
             said.append(record.getMessage())
+        return False
 
     @contextmanager
     def seen(self) -> Iterator[list[str]]:
@@ -199,10 +201,8 @@ def _apprise() -> Any:
 
     with _SETUP:
         logger = logging.getLogger("apprise")
-        if _CAPTURE not in logger.handlers:
-            for handler in list(logger.handlers):
-                logger.removeHandler(handler)
-            logger.addHandler(_CAPTURE)
+        if _CAPTURE not in logger.filters:
+            logger.addFilter(_CAPTURE)
             logger.propagate = False
             logger.setLevel(logging.DEBUG)
             logging.getLogger("urllib3.connectionpool").addFilter(_QUIET)
@@ -305,8 +305,9 @@ def send_chat(label: str, url: str, message: ChatMessage) -> None:
     plugin = _plugin(label, url)
     try:
         outcome = _post(plugin, message.title, fit(message, _budget(plugin, message.title)))
-        if not outcome.ok and outcome.status == 413:
-            outcome = _post(plugin, message.title, fit(message, 0) or _footer(message, 0))
+        if not outcome.ok and outcome.status == 413:  # a new plugin: apprise's own throttle
+            plugin = _plugin(label, url)  # would wait seconds before a second post
+            outcome = _post(plugin, message.title, _footer(message, 0))
     except Exception as exc:  # a plugin's own bug: its text may hold the URL
         raise NotifyError(f"{label}: apprise failed ({type(exc).__name__})") from exc
     if not outcome.ok:
