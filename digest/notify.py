@@ -221,9 +221,18 @@ def _plugin(label: str, url: str) -> NotifyBase:
         raise NotifyError(
             f"{label}: not a URL apprise accepts (check its scheme and parts)", permanent=True
         )
+    if _renders_markdown_if_told(url):
+        plugin.notify_format = apprise.NotifyFormat.MARKDOWN
     plugin.socket_connect_timeout = min(plugin.socket_connect_timeout, MAX_TIMEOUT_SECONDS)
     plugin.socket_read_timeout = min(plugin.socket_read_timeout, MAX_TIMEOUT_SECONDS)
     return plugin
+
+
+def _renders_markdown_if_told(url: str) -> bool:
+    """ntfy renders Markdown when told so (apprise's `format=markdown`, its X-Markdown header);
+    apprise's default for it is plain text. The URL's own `format=` wins."""
+    scheme, _, rest = url.partition("://")
+    return scheme.lower() in ("ntfy", "ntfys") and "format=" not in rest.lower()
 
 
 def check_target(target: NotifyTarget, environ: Mapping[str, str]) -> str:

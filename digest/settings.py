@@ -52,6 +52,7 @@ from digest.settings_values import (
     check_timezone,
     check_unique,
     clock_time,
+    no_inline_url,
     single_line,
 )
 
@@ -123,23 +124,12 @@ class NotifyConfig(_Strict):
         return NotifyTarget(NOTIFY_PREFIX + self.label_name, self.env, file)
 
 
-def _no_inline_url(value: Any) -> Any:
-    """`notify` entries are tables: a URL written in the config would put its token there."""
-    for entry in value if isinstance(value, list) else [value]:
-        if isinstance(entry, str):
-            raise ValueError(
-                "a URL holds its token: read it from the environment or a file, as"
-                ' { env = "VAR" } or { file = "path" }'
-            )
-    return value if isinstance(value, list) else [value]
-
-
 class ProfileConfig(_Strict):
     """One `[[profiles]]` table: who receives what, and when."""
 
     name: str = Field(min_length=1, pattern=NAME_PATTERN)
     email: Annotated[list[str], BeforeValidator(as_list)] = []
-    notify: Annotated[list[NotifyConfig], BeforeValidator(_no_inline_url)] = Field(
+    notify: Annotated[list[NotifyConfig], BeforeValidator(no_inline_url)] = Field(
         default=[], max_length=10
     )
     send_at: Annotated[time, BeforeValidator(clock_time)] = time(7, 30)
