@@ -214,9 +214,9 @@ def _plugin(label: str, url: str) -> NotifyBase:
     does not accept the URL."""
     apprise = _apprise()
     with _CAPTURE.seen():
-        plugin: NotifyBase | None = apprise.Apprise.instantiate(
-            url, asset=apprise.AppriseAsset(secure_logging=True)
-        )
+        # Nothing on disk: some plugins would keep tokens in apprise's persistent store.
+        asset = apprise.AppriseAsset(secure_logging=True, storage_mode="memory")
+        plugin: NotifyBase | None = apprise.Apprise.instantiate(url, asset=asset)
     if plugin is None:
         raise NotifyError(
             f"{label}: not a URL apprise accepts (check its scheme and parts)", permanent=True

@@ -317,3 +317,5 @@ def test_doctor_names_a_missing_target_and_skips_smtp_for_chat_only(tmp_path: Pa
         " LAB_MATTERMOST is not set — set LAB_MATTERMOST" in result.stdout
     )
     assert "smtp" not in result.stdout and result.returncode != 0
+    shown = run_digest("--config", str(config), "profile", "show", env=child_env({}))
+    assert "  email       (none)\n  notify      notify:LAB_MATTERMOST\n" in shown.stdout
