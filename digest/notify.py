@@ -130,6 +130,13 @@ def fit(message: ChatMessage, limit: int) -> str:
     return body[: max(limit, 0)]
 
 
+def _shorter(message: ChatMessage, body: str) -> str | None:
+    """A body about half as long as `body` (fewer papers; the footer whole), None when there is
+    none shorter: what a server that refused `body` as too large (413) is offered next."""
+    shorter = fit(message, max(len(body) // 2, len(_footer(message, 0))))
+    return shorter if len(shorter) < len(body) else None
+
+
 # --- the edge: apprise ---------------------------------------------------------------------------
 
 
@@ -260,6 +267,35 @@ class _Outcome(NamedTuple):
     ok: bool
     status: int  # the last HTTP status apprise logged (0: none)
     timed_out: bool  # no answer in time, after the request went out
+    waited: float = 0.0  # set when the post was given up at its deadline
+
+
+def post_deadline(plugin: NotifyBase) -> float:
+    """How long one post may take in all: twice its connect and read timeouts and a second
+    (the read timeout bounds each read, not the answer: a server could trickle it for ever)."""
+    return 2 * (plugin.socket_connect_timeout + plugin.socket_read_timeout) + 1
+
+
+def _post_within(plugin: NotifyBase, title: str, body: str) -> _Outcome:
+    """`_post` in a worker thread, given up at `post_deadline` (the post may have arrived; the
+    worker ends with its connection, which apprise's read timeout keeps moving)."""
+    done: list[_Outcome | Exception] = []
+
+    def work() -> None:
+        try:
+            done.append(_post(plugin, title, body))
+        except Exception as exc:  # handed to the caller below
+            done.append(exc)
+
+    deadline = post_deadline(plugin)
+    worker = threading.Thread(target=work, name="digest-notify", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if not done:
+        return _Outcome(False, 0, True, waited=deadline)
+    if isinstance(done[0], Exception):
+        raise done[0]
+    return done[0]
 
 
 def _post(plugin: NotifyBase, title: str, body: str) -> _Outcome:
@@ -310,17 +346,21 @@ def _phrase(status: int) -> str:
 
 def send_chat(label: str, url: str, message: ChatMessage) -> None:
     """Post the message to one target, fitted to its service's limit; a 413 (the server's own
-    limit is smaller) is tried once more with the footer alone. NotifyError when it failed."""
+    limit is smaller) is tried again with half the papers, down to the footer alone. NotifyError
+    when it failed."""
     plugin = _plugin(label, url)
-    try:
-        outcome = _post(plugin, message.title, fit(message, _budget(plugin, message.title)))
-        if not outcome.ok and outcome.status == 413:  # a new plugin: apprise's own throttle
-            plugin = _plugin(label, url)  # would wait seconds before a second post
-            outcome = _post(plugin, message.title, _footer(message, 0))
-    except Exception as exc:  # a plugin's own bug: its text may hold the URL
-        raise NotifyError(f"{label}: apprise failed ({type(exc).__name__})") from exc
+    body: str | None = fit(message, _budget(plugin, message.title))
+    outcome = _Outcome(False, 0, False)
+    while body is not None:
+        try:
+            outcome = _post_within(plugin, message.title, body)
+        except Exception as exc:  # a plugin's own bug: its text may hold the URL
+            raise NotifyError(f"{label}: apprise failed ({type(exc).__name__})") from exc
+        body = _shorter(message, body) if outcome.status == 413 else None
+        if body is not None:
+            plugin = _plugin(label, url)  # a new one: apprise's throttle would wait seconds
     if not outcome.ok:
-        raise _failure(label, outcome, float(plugin.socket_read_timeout))
+        raise _failure(label, outcome, outcome.waited or float(plugin.socket_read_timeout))
     log.info("%s: delivered", label)
 
 

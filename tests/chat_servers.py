@@ -2,7 +2,7 @@
 JSON webhook (`json://`), a Mattermost incoming webhook (`mmost://HOST:PORT/TOKEN`) and an ntfy
 server (`ntfy://HOST:PORT/topic`) alike, recording every post, and playing a fault on request:
 500, a timeout (no answer until after the client's read timeout), 429 with Retry-After, or a body
-limit (413 for bodies over `body_limit` bytes)."""
+limit (413 for bodies over `body_limit` bytes); and an answer dripped a byte at a time."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-Fault = Literal["", "500", "timeout", "429", "413"]
+Fault = Literal["", "500", "timeout", "429", "413", "drip"]
 FAULTS: tuple[Fault, ...] = ("500", "timeout", "429", "413")
 # The token in every URL the tests use: it must never show in output, logs or the store.
 TOKEN = "tok3n5ecretXYZ"
@@ -53,7 +53,7 @@ class ChatServer:
     def url(self, kind: str) -> str:
         """An apprise URL of `kind` (json, mmost, ntfy) for this server."""
         base = f"127.0.0.1:{self.port}"
-        query = f"?rto={READ_TIMEOUT:g}&cto=2"
+        query = f"?rto={READ_TIMEOUT:g}&cto=1"
         return {
             "json": f"json://{base}/hook/{TOKEN}{query}",
             "mmost": f"mmost://{base}/{TOKEN}{query}",
@@ -76,12 +76,28 @@ def _handler(state: ChatServer) -> type[BaseHTTPRequestHandler]:
             if status == 0:  # the timeout: answer only after the client gave up
                 state.release.wait(READ_TIMEOUT + 1.5)
                 status = 200
+            if status == 1:
+                self._drip()
+                return
             self._answer(status)
+
+        def _drip(self) -> None:
+            """An answer a byte at a time, each within the client's read timeout, for ever."""
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"z" * 1000:
+                if state.release.wait(READ_TIMEOUT / 3):
+                    return
+                try:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                except OSError:
+                    return
 
         def _status(self, size: int) -> int:
             fault = state.fault
             if fault == "timeout":
                 return 0
+            if fault == "drip":
+                return 1
             if fault == "413" and size > state.body_limit:
                 return 413
             return {"500": 500, "429": 429}.get(fault, 200)

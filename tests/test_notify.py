@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -181,6 +182,21 @@ def test_apprise_logs_nothing_of_ours_even_at_debug(
             send_chat("notify:x", chat.url(kind), message)
         assert str(caught.value) == "notify:x: answered 500 Internal Server Error (retried later)"
     assert TOKEN not in caplog.text and "127.0.0.1" not in caplog.text
+
+
+def test_an_answer_dripped_for_ever_is_given_up_at_the_deadline(chat: ChatServer) -> None:
+    """Each byte comes within the read timeout, so only the post's own deadline ends it
+    (2 x (connect 1 s + read 1 s) + 1 s): it may have arrived, so it is ambiguous."""
+    chat.fault = "drip"
+    started = time.monotonic()
+    with pytest.raises(NotifyError) as caught:
+        send_chat("notify:x", chat.url("json"), chat_message(_digest(1), "T", ""))
+    took = time.monotonic() - started
+    assert caught.value.ambiguous and not caught.value.permanent
+    assert (
+        str(caught.value) == "notify:x: no answer within 5 s; it may have arrived (retried later)"
+    )
+    assert 4.5 < took < 8
 
 
 @pytest.mark.parametrize(
