@@ -335,3 +335,40 @@ def test_doctor_names_a_missing_target_and_skips_smtp_for_chat_only(tmp_path: Pa
     assert "smtp" not in result.stdout and result.returncode != 0
     shown = run_digest("--config", str(config), "profile", "show", env=child_env({}))
     assert "  email       (none)\n  notify      notify:LAB_MATTERMOST\n" in shown.stdout
+
+
+def _five_paper_app(tmp_path: Path, clock: Clock, **profile: Any) -> Any:
+    listing = tmp_path / "papers.jsonl"
+    listing.write_text("".join(json.dumps(paper) + "\n" for paper in FIVE_PAPERS))
+    data = {
+        "store": {"path": str(tmp_path / "digest.sqlite")},
+        "sources": {"files": [{"name": "five", "path": str(listing)}]},
+        "profiles": [{"name": "me", "keywords": ["KV cache"], **profile}],
+        "delivery": {"attempts": 1},
+    }
+    app = build_app(settings_from_dict(data, tmp_path / "config.toml"), clock=clock)
+    fetch(app)
+    return app
+
+
+def test_a_profile_needs_email_or_notify_to_send(tmp_path: Path, clock: Clock) -> None:
+    app = _five_paper_app(tmp_path, clock)
+    with pytest.raises(ConfigError, match=r"\.email: needed to send \(or `notify` targets\)$"):
+        send_profile(app, app.settings.profile_records()[0])
+
+
+def test_a_target_whose_variable_is_unset_waits_and_loses_nothing(
+    tmp_path: Path, clock: Clock, chat: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LAB_CHAT", raising=False)
+    app = _five_paper_app(tmp_path, clock, notify=[{"env": "LAB_CHAT"}])
+    [profile] = app.settings.profile_records()
+    report = send_profile(app, profile)
+    assert report.error == "notify:LAB_CHAT: the environment variable LAB_CHAT is not set"
+    [row] = app.store.outbox("me")
+    assert row.status == "pending" and app.store.delivered_keys("me") == set()
+    monkeypatch.setenv("LAB_CHAT", chat.url("json"))
+    clock.now += timedelta(hours=1)
+    send_profile(app, profile)
+    assert app.store.outbox("me")[0].status == "sent" and len(chat.accepted) == 1
+    assert len(app.store.delivered_keys("me")) == 5
