@@ -102,10 +102,14 @@ def paper_item(match: Match) -> str:
 
 def chat_message(digest: Digest, subject: str, public_url: str) -> ChatMessage:
     """The chat message of a digest: `subject` as the headline (its counts), the first
-    `TOP_PAPERS` papers in the email's order, and the profile's page on `digest serve`."""
+    `TOP_PAPERS` papers in the email's order (or why there is none), and the profile's page on
+    `digest serve`."""
     papers = digest.papers
     link = f"{public_url.rstrip('/')}/{quote(digest.profile.name)}" if public_url else ""
-    return ChatMessage(subject, tuple(map(paper_item, papers[:TOP_PAPERS])), len(papers), link)
+    items = tuple(map(paper_item, papers[:TOP_PAPERS]))
+    if not papers and digest.empty_reason:  # a "nothing new" digest (`send_empty`) says why
+        items = (_escape(f"Nothing new: {digest.empty_reason}.", _TITLE_CHARS * 2),)
+    return ChatMessage(subject, items, len(papers), link)
 
 
 def _footer(message: ChatMessage, shown: int) -> str:

@@ -127,6 +127,13 @@ def test_the_last_line(count: int, link: str, footer: str) -> None:
     assert fit(chat_message(_digest(count), "T", link), 10_000).splitlines()[-1] == footer
 
 
+def test_a_nothing_new_digest_says_why() -> None:
+    empty = Digest(Profile("me"), (), NOW, empty_reason="12 papers fetched, none matched")
+    assert fit(chat_message(empty, "T", "https://d.org"), 10_000) == (
+        "Nothing new: 12 papers fetched, none matched.\n[Full digest](https://d.org/me)"
+    )
+
+
 # Paper lines as `chat_message` makes them: each names its rank (no line inside another).
 _items = st.lists(st.text(alphabet="ab *[]()—", min_size=1, max_size=300), max_size=8).map(
     lambda texts: tuple(f"- <{n}> {text}" for n, text in enumerate(texts))
