@@ -164,3 +164,31 @@ def test_a_target_refused_for_good_does_not_hold_the_email(
     send_profile(app, profile)
     assert 3 <= len(chat.posts) <= 5  # ever shorter, down to the footer; never again
     assert chat.posts[-1].text.endswith("[Full digest](https://digest.example.org/me) (5 more)")
+
+
+def test_a_failing_target_never_holds_another_and_only_it_is_retried(
+    tmp_path: Path,
+    five_jsonl: Path,
+    smtp_server: SmtpServer,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data = config(tmp_path, five_jsonl, smtp_server, email=True)
+    data["profiles"][0]["notify"] = [{"env": "GOOD"}, {"env": "BAD"}]
+    with chat_server() as good, chat_server("500") as bad:
+        monkeypatch.setenv("GOOD", good.url("ntfy"))
+        monkeypatch.setenv("BAD", bad.url("mmost"))
+        app = build_app(settings_from_dict(data, tmp_path / "config.toml"), clock=clock)
+        fetch(app)
+        [profile] = app.settings.profile_records()
+        report = send_profile(app, profile)
+        [row] = app.store.outbox("me")
+        assert row.status == "partial" and len(app.store.delivered_keys("me")) == 5
+        assert report.waiting == 1 and "notify:BAD: answered 500" in " ".join(report.notes)
+        assert len(good.accepted) == 1 and len(smtp_server.handler.messages) == 1
+        bad.fault = ""
+        clock.now += timedelta(hours=1)
+        send_profile(app, profile)
+        assert app.store.outbox("me")[0].status == "sent"
+        assert len(bad.accepted) == 1 and len(good.accepted) == 1
+        assert len(smtp_server.handler.messages) == 1
