@@ -207,9 +207,7 @@ _SETUP = threading.Lock()
 
 
 def _apprise() -> Any:
-    """The apprise module, its logger kept to itself on first use."""
-    import apprise
-
+    """The apprise module, its logger kept to itself from before its import."""
     with _SETUP:
         logger = logging.getLogger("apprise")
         if _CAPTURE not in logger.filters:
@@ -217,6 +215,8 @@ def _apprise() -> Any:
             logger.propagate = False
             logger.setLevel(logging.DEBUG)
             logging.getLogger("urllib3.connectionpool").addFilter(_QUIET)
+    import apprise
+
     return apprise
 
 
