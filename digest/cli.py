@@ -462,7 +462,8 @@ def run(obj: Context) -> None:
 @cli.command()
 @click.pass_obj
 def doctor(obj: Context) -> None:
-    """Check the config, database, SMTP login (sends nothing) and that every source answers."""
+    """Check the config, database, SMTP login and notify targets (sends nothing) and that every
+    source answers."""
     from digest.doctor import run_checks
 
     failed = 0

@@ -102,8 +102,10 @@ def _echo_profiles(chosen: Sequence[Profile]) -> None:
 
 def _profile_lines(record: Profile) -> list[str]:
     """A profile as aligned `label  value` lines, one list item after another."""
+    nowhere = "(none)" if record.notify else "(none: cannot be sent)"
     rows = [
-        ("email", _listed(", ", record.emails, "(none: cannot be sent)")),
+        ("email", _listed(", ", record.emails, nowhere)),
+        *([("notify", ", ".join(t.label for t in record.notify))] if record.notify else []),
         (
             "sends",
             f"{record.send_at:%H:%M} {record.timezone}, {_listed(' ', record.days, 'every day')}, "

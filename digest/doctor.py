@@ -4,10 +4,11 @@ The checks, in order: the config file is valid; each profile's schedule (time zo
 and that it can be sent and can match something; the database opens read-only and passes
 `PRAGMA integrity_check` at a schema this digest knows; the SMTP server is reachable and accepts
 the login (connect, EHLO, STARTTLS or TLS as configured, AUTH, QUIT; no message), or the Maildir
-is writable; each source answers one request, read with that source's own parser (files: the
-files exist and parse). Every network
-check has the configured timeouts and at most two tries, so the doctor never hangs. The SMTP
-password is never shown.
+is writable (when a profile has an email address); each `notify` target's URL is there and
+apprise accepts it (nothing is posted; never shown); each source answers one request, read with
+that source's own parser (files: the files exist and parse). Every network check has the
+configured timeouts and at most two tries, so the doctor never hangs. The SMTP password is never
+shown.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import smtplib
 import socket
 import sqlite3
 import ssl
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     import httpx
 
     from digest.http import PoliteClient
-    from digest.models import Profile
+    from digest.models import NotifyTarget, Profile
     from digest.sources import Probed
 
 Clock = Callable[[], datetime]
@@ -68,14 +69,21 @@ def run_checks(
         yield _unloadable(config_path, exc)
         return
     yield check_config(settings)
-    for profile in settings.profile_records():
+    profiles = settings.profile_records()
+    for profile in profiles:
         yield check_profile(profile, clock())
+        yield from (check_notify(profile, target, os.environ) for target in profile.notify)
     yield check_database(db_path or settings.resolve(settings.store.path))
-    if settings.delivery.method == "maildir":
-        yield check_maildir(settings.resolve(settings.delivery.maildir))
-    else:
-        yield check_smtp(settings)
+    if any(profile.emails for profile in profiles) or not profiles:  # else: chat and push only
+        yield check_mail(settings)
     yield from check_sources(settings, transport, today=clock().date())
+
+
+def check_mail(settings: Settings) -> Check:
+    """The Maildir is writable, or the SMTP server takes the login (`[delivery] method`)."""
+    if settings.delivery.method == "maildir":
+        return check_maildir(settings.resolve(settings.delivery.maildir))
+    return check_smtp(settings)
 
 
 # --- config and profiles --------------------------------------------------------------------------
@@ -127,8 +135,13 @@ def check_profile(profile: Profile, now: datetime) -> Check:
     upcoming = send_trigger(profile).get_next_fire_time(None, now)
     when = f"{upcoming.astimezone(zone):%a %Y-%m-%d %H:%M}" if upcoming else "never"
     detail = f"sends at {profile.send_at:%H:%M} {profile.timezone} ({profile.cadence}), next {when}"
-    if not profile.emails:
-        return Check(name, False, detail + "; no email address", "add email = 'you@example.org'")
+    if not profile.emails and not profile.notify:
+        return Check(
+            name,
+            False,
+            detail + "; no email address or notify target",
+            "add email = 'you@example.org' (or notify = [{ env = 'VAR' }])",
+        )
     if not _can_match(profile):
         return Check(
             name,
@@ -138,6 +151,19 @@ def check_profile(profile: Profile, now: datetime) -> Check:
             f"`digest profile follow {profile.name} NAME`",
         )
     return Check(name, True, detail)
+
+
+def check_notify(profile: Profile, target: NotifyTarget, environ: Mapping[str, str]) -> Check:
+    """The target's URL is there (its variable or file) and apprise accepts it; nothing is
+    posted, and the URL is never shown."""
+    from digest.notify import check_target
+
+    name = f"{target.label} ({profile.name})"
+    problem = check_target(target, environ)
+    if problem:
+        where = f"set {target.env}" if target.env else f"write the URL into {target.file}"
+        return Check(name, False, problem, f"{where} (an apprise URL: see README, Chat and push)")
+    return Check(name, True, "apprise accepts the URL (nothing sent)")
 
 
 def _can_match(profile: Profile) -> bool:

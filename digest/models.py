@@ -167,11 +167,23 @@ class FollowedAuthor:
 
 
 @dataclass(frozen=True, slots=True)
+class NotifyTarget:
+    """A chat or push target of a profile (an apprise URL): where its URL is read from, an
+    environment variable or a file (it holds a token), and the label that names it as an outbox
+    recipient, in history and logs (`notify:NAME`; never the URL)."""
+
+    label: str
+    env: str = ""
+    file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     """What one reader wants, as the matcher and scheduler see it."""
 
     name: str
     emails: tuple[str, ...] = ()
+    notify: tuple[NotifyTarget, ...] = ()  # chat and push targets, beside or instead of email
     keywords: tuple[str, ...] = ()
     all_of: tuple[tuple[str, ...], ...] = ()
     exclude: tuple[str, ...] = ()

@@ -8,6 +8,7 @@ retry, then the new ones, planned in one pass (`digest.plan`).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,9 +16,10 @@ from typing import Any
 
 from digest.deliver import Mailer, build_message, new_message_id, refusal_is_permanent
 from digest.errors import ConfigError, DeliveryError
-from digest.models import Profile, RenderedDigest
+from digest.models import NotifyTarget, Profile, RenderedDigest
+from digest.notify import ChatMessage, chat_message, deliver_chats
 from digest.plan.planning import Plan, PlanPass
-from digest.settings import Settings
+from digest.settings import NOTIFY_PREFIX, Settings
 from digest.store import (
     OPEN_RECIPIENT_STATUSES,
     RETRY_STATUSES,
@@ -103,8 +105,26 @@ def _recipient_outcomes(
     return outcomes
 
 
-def _attempt_error(refused: Mapping[str, str], failure: DeliveryError | None, bound: bool) -> str:
-    """The text history keeps for one attempt ('' for a clean delivery)."""
+def _attempt_error(
+    refused: Mapping[str, str],
+    failure: DeliveryError | None,
+    bound: bool,
+    chats: Mapping[str, tuple[RecipientStatus, str]],
+) -> str:
+    """The text history keeps for one attempt ('' for a clean delivery): the email's, then each
+    chat or push target's that did not take it."""
+    parts = [_email_error(refused, failure, bound)]
+    parts += [reply for status, reply in chats.values() if status != "sent"]
+    return "; ".join(part for part in parts if part)
+
+
+def is_chat(address: str) -> bool:
+    """Whether an outbox recipient is a chat or push target (`notify:NAME`), not an email."""
+    return address.startswith(NOTIFY_PREFIX)
+
+
+def _email_error(refused: Mapping[str, str], failure: DeliveryError | None, bound: bool) -> str:
+    """The email's part of an attempt's error text ('' when every address took it)."""
     if failure is not None:
         note = _AMBIGUOUS_NOTE if failure.ambiguous else _BOUND_NOTE if bound else ""
         return f"{failure}{note}"
@@ -184,37 +204,45 @@ class Outbox:
     clock: Callable[[], datetime]
     mailer: Callable[[], Mailer]  # built on first use: SMTP settings are needed only to send
     sleep: Callable[[float], None]
+    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)  # notify URLs
 
     def queue(self, plan: Plan) -> tuple[OutboxEntry, RenderedDigest]:
         """Put a planned digest in the outbox (pending), reserving its papers."""
         profile = plan.digest.profile
-        if not profile.emails:
+        if not profile.emails and not profile.notify:
             raise ConfigError(
                 f"{self.settings.path}: profiles ({profile.name!r}).email: needed to send"
+                " (or `notify` targets)"
             )
         now = plan.digest.generated_at
         rendered = plan.rendered
         message_id = new_message_id(message_domain(self.settings))
-        raw = build_message(
-            rendered,
+        chat = chat_message(plan.digest, rendered.subject, self.settings.server.public_url)
+        outbox_id = self.store.add_outbox(
+            profile=profile.name,
+            message_id=message_id,
+            recipients=profile.emails + tuple(t.label for t in profile.notify),
+            subject=rendered.subject,
+            raw=self._email(plan, message_id) if profile.emails else b"",
+            paper_keys=rendered.paper_keys,
+            cutoff=now,
+            now=now,
+            chat=chat.to_json() if profile.notify else "",
+        )
+        return self.store.outbox_entry(outbox_id), rendered
+
+    def _email(self, plan: Plan, message_id: str) -> bytes:
+        """The digest's email to the profile's addresses, as the outbox keeps it."""
+        profile = plan.digest.profile
+        return build_message(
+            plan.rendered,
             sender=sender_address(self.settings),
             sender_name=self.settings.smtp.from_name,
             recipients=profile.emails,
             message_id=message_id,
-            date=now,
+            date=plan.digest.generated_at,
             profile=profile.name,
         )
-        outbox_id = self.store.add_outbox(
-            profile=profile.name,
-            message_id=message_id,
-            recipients=profile.emails,
-            subject=rendered.subject,
-            raw=raw,
-            paper_keys=rendered.paper_keys,
-            cutoff=now,
-            now=now,
-        )
-        return self.store.outbox_entry(outbox_id), rendered
 
     def deliver(self, entry: OutboxEntry) -> Delivery:
         """Send one outbox row to its recipients still to try, retrying temporary failures a few
@@ -245,13 +273,16 @@ class Outbox:
             )
             return Delivery(settled), False
         bound = _bound(states)
-        failure, refused = self._try_send(entry, targets)
-        tried = _recipient_outcomes(targets, refused, failure)
+        emails = [address for address in targets if not is_chat(address)]
+        failure, refused = self._try_send(entry, emails) if emails else (None, {})
+        tried = _recipient_outcomes(emails, refused, failure)
+        chats = self._try_chats(entry, [address for address in targets if is_chat(address)])
+        tried.update(chats)
         now = self.clock()
         decided = decide_attempt(
             entry,
             tried,
-            _attempt_error(refused, failure, bound),
+            _attempt_error(refused, failure, bound, chats),
             failure,
             bound=bound,
             too_old=now - entry.created_at > timedelta(hours=self.settings.delivery.retry_hours),
@@ -276,6 +307,20 @@ class Outbox:
             return None, self.mailer().send(entry.raw, sender_address(self.settings), targets)
         except DeliveryError as exc:
             return exc, exc.refused
+
+    def _try_chats(
+        self, entry: OutboxEntry, labels: Sequence[str]
+    ) -> dict[str, tuple[RecipientStatus, str]]:
+        """Post the row's chat message to each chat or push target still to try, one by one
+        (one failing never stops the others): each one's outcome."""
+        if not labels:
+            return {}
+        targets: dict[str, NotifyTarget] = {}
+        for profile in self.settings.profile_records():
+            if profile.name == entry.profile:
+                targets = {target.label: target for target in profile.notify}
+        message = ChatMessage.from_json(entry.chat)
+        return dict(deliver_chats(targets, labels, message, self.environ))
 
     def retry(
         self, profile: Profile, *, dry_run: bool

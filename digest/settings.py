@@ -38,7 +38,7 @@ from pydantic_settings import (
 
 from digest.errors import ConfigError
 from digest.ids import normalise_openalex, normalise_orcid, normalise_watched
-from digest.models import Cadence, FollowedAuthor, Profile, Weekday
+from digest.models import Cadence, FollowedAuthor, NotifyTarget, Profile, Weekday
 from digest.settings_errors import (
     NAME_PATTERN,
     URL_PATTERN,
@@ -52,6 +52,7 @@ from digest.settings_values import (
     check_timezone,
     check_unique,
     clock_time,
+    no_inline_url,
     single_line,
 )
 
@@ -90,11 +91,47 @@ class AuthorConfig(_Strict):
         return FollowedAuthor(self.name, tuple(self.aliases), self.openalex, self.orcid)
 
 
+_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+NOTIFY_PREFIX = "notify:"  # a chat or push target's outbox address: `notify:` and its name
+
+
+class NotifyConfig(_Strict):
+    """One `notify` target of a profile: an apprise URL (`mmost://…`, `ntfy://…`) read from an
+    environment variable (`env`) or a file (`file`), never from the config itself (URLs hold
+    tokens). `name` labels it in the outbox and history; default: the variable's name or the
+    file's stem."""
+
+    env: str = Field(default="", pattern=_ENV_NAME)
+    file: Path | None = None
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _one_source(self) -> NotifyConfig:
+        if bool(self.env) == (self.file is not None):
+            raise ValueError("give exactly one of `env` (a variable) or `file` for the URL")
+        if not re.fullmatch(NAME_PATTERN, self.label_name):
+            raise ValueError(f"{self.label_name!r} is not a usable name: give the target a `name`")
+        return self
+
+    @property
+    def label_name(self) -> str:
+        """The target's name: `name`, else the variable's name, else the file's stem."""
+        return self.name or self.env or (self.file.stem if self.file else "")
+
+    def to_record(self, base_dir: Path | None) -> NotifyTarget:
+        """The record: the label and where the URL is (a relative file from `base_dir`)."""
+        file = _library_path(str(self.file), base_dir) if self.file is not None else None
+        return NotifyTarget(NOTIFY_PREFIX + self.label_name, self.env, file)
+
+
 class ProfileConfig(_Strict):
     """One `[[profiles]]` table: who receives what, and when."""
 
     name: str = Field(min_length=1, pattern=NAME_PATTERN)
     email: Annotated[list[str], BeforeValidator(as_list)] = []
+    notify: Annotated[list[NotifyConfig], BeforeValidator(no_inline_url)] = Field(
+        default=[], max_length=10
+    )
     send_at: Annotated[time, BeforeValidator(clock_time)] = time(7, 30)
     timezone: str = "UTC"
     keywords: list[str] = []
@@ -138,6 +175,12 @@ class ProfileConfig(_Strict):
     @classmethod
     def _emails_valid(cls, value: list[str]) -> list[str]:
         return [check_email(v) for v in value]
+
+    @field_validator("notify")
+    @classmethod
+    def _notify_names_unique(cls, value: list[NotifyConfig]) -> list[NotifyConfig]:
+        check_unique("notify target", [n.label_name for n in value])
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -186,6 +229,7 @@ def _suggestion_count(config: ProfileConfig, _base_dir: Path | None) -> int:
 # The record fields not copied from a config field of the same name, and how each is made.
 _RECORD_FIELDS: dict[str, Callable[[ProfileConfig, Path | None], Any]] = {
     "emails": lambda config, _base_dir: tuple(config.email),
+    "notify": lambda config, base_dir: tuple(n.to_record(base_dir) for n in config.notify),
     "authors": _author_records,
     "library": lambda config, base_dir: tuple(_library_path(p, base_dir) for p in config.library),
     "suggestions": _suggestion_count,

@@ -37,6 +37,17 @@ def check_timezone(value: str) -> str:
     return value
 
 
+def no_inline_url(value: Any) -> Any:
+    """`notify` entries are tables: a URL written in the config would put its token there."""
+    entries = value if isinstance(value, list) else [value]
+    if any(isinstance(entry, str) for entry in entries):
+        raise ValueError(
+            "a URL holds its token: read it from the environment or a file, as"
+            ' { env = "VAR" } or { file = "path" }'
+        )
+    return entries
+
+
 def check_unique(kind: str, names: list[str]) -> None:
     """ValueError naming the first name that occurs twice."""
     seen: set[str] = set()

@@ -171,7 +171,9 @@ class PlanPass:
             inputs = DigestInputs(
                 now=self.now,
                 since=starts[profile.name],
-                problems=problems,
+                problems=(*problems, *self.store.failing_chats(profile.name))
+                if profile.notify
+                else problems,
                 suggestions=plan_suggestions(
                     suggester, profile, tallies[profile.name].pool, tallies[profile.name].picked
                 ),

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Literal
 
 from digest.errors import StoreError
+from digest.models import SourceStatus
 from digest.store.base import StoreBase, sql_list, translate_store_errors
 from digest.store.rows import from_iso, iso
 
@@ -97,6 +98,7 @@ class OutboxEntry:
     attempts: int
     last_error: str
     sent_at: datetime | None
+    chat: str = ""  # the chat message for `notify:` recipients (`digest.notify.ChatMessage`)
 
 
 @translate_store_errors
@@ -114,12 +116,13 @@ class OutboxStore(StoreBase):
         paper_keys: tuple[str, ...],
         cutoff: datetime,
         now: datetime,
+        chat: str = "",
     ) -> int:
         """Queue a rendered digest; its papers are reserved until it is sent or fails."""
         with self.transaction():
             cursor = self.db.execute(
                 "INSERT INTO outbox (profile, message_id, status, created_at, cutoff, recipients,"
-                " subject, raw, paper_count) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
+                " subject, raw, paper_count, chat) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)",
                 [
                     profile,
                     message_id,
@@ -129,6 +132,7 @@ class OutboxStore(StoreBase):
                     subject,
                     raw,
                     len(paper_keys),
+                    chat,
                 ],
             )
             outbox_id = int(cursor.lastrowid or 0)
@@ -222,6 +226,27 @@ class OutboxStore(StoreBase):
                 )
         return self.outbox_entry(outbox_id)
 
+    def failing_chats(self, profile: str) -> tuple[SourceStatus, ...]:
+        """The profile's chat and push targets (`notify:` recipients) that its latest digest
+        to them did not reach, with their last reply: for the next email's source health."""
+        rows = self.db.execute(
+            "SELECT r.address, r.last_reply, o.created_at FROM outbox_recipients r"
+            " JOIN outbox o ON o.id = r.outbox_id WHERE o.profile = :p"
+            " AND r.address LIKE 'notify:%' AND r.status != 'sent' AND o.id = ("
+            "  SELECT max(l.outbox_id) FROM outbox_recipients l JOIN outbox lo"
+            "  ON lo.id = l.outbox_id WHERE lo.profile = :p AND l.address = r.address)"
+            " ORDER BY r.address",
+            {"p": profile},
+        ).fetchall()
+        return tuple(
+            SourceStatus(
+                address,
+                last_error=reply.removeprefix(f"{address}: ") or "not delivered yet",
+                failing_since=from_iso(created),
+            )
+            for address, reply, created in rows
+        )
+
     def outbox(self, profile: str | None = None, status: str | None = None) -> list[OutboxEntry]:
         """Outbox rows, oldest first, optionally of one profile and/or status."""
         sql = (
@@ -287,4 +312,5 @@ def outbox_from_row(row: sqlite3.Row) -> OutboxEntry:
         attempts=row["attempts"],
         last_error=row["last_error"],
         sent_at=from_iso(row["sent_at"]),
+        chat=row["chat"],
     )

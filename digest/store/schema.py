@@ -233,6 +233,12 @@ _MIGRATE_HITS = """
         );
 """
 
+# Chat and push targets (`notify`): the chat message of a digest, kept with its row so that a
+# retry posts the same papers ('' for a digest without notify targets).
+_MIGRATE_NOTIFY = """
+        ALTER TABLE outbox ADD COLUMN chat TEXT NOT NULL DEFAULT '';
+"""
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_1,
@@ -244,5 +250,6 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_IDENTITIES,
     _MIGRATE_SUGGEST,
     _MIGRATE_HITS,
+    _MIGRATE_NOTIFY,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
