@@ -5,7 +5,8 @@ feedback action, rendered once per change of what it is made of (the TOML, the s
 library files, the signing secret, the minute) and that render served to every reader
 (`PageCache`); `/<profile>/feedback`
 (GET, from the email's links) shows what a link asks with one button, and its POST records it;
-`/<profile>/verdicts` lists the liked and disliked papers with an undo button each.
+`/<profile>/verdicts` lists the liked and disliked papers with an undo button each;
+`/<profile>/feed.atom?key=…` is the profile's Atom feed of delivered papers (digest.serve_feed).
 
 Safety: the server binds 127.0.0.1 unless told otherwise and answers only to its own Host
 names (local ones, and the host of `[server] public_url`), so a page on another site cannot
@@ -46,6 +47,8 @@ from digest.page_cache import Page
 from digest.page_cache import PageCache as PageCache
 from digest.preview import open_preview_app
 from digest.render import render_digest
+from digest.serve_feed import Conditions, FeedSource, feed_response
+from digest.serve_feed import not_found as feed_not_found
 from digest.serve_guard import MAX_FORM_BYTES as MAX_FORM_BYTES
 from digest.serve_guard import MAX_FORM_FIELDS as MAX_FORM_FIELDS
 from digest.serve_guard import admitted_token, public_hosts
@@ -313,6 +316,45 @@ def undo_page(options: ServeOptions, name: str, token: str) -> Response:
     )
 
 
+def feed_page(
+    options: ServeOptions, name: str, key: str, base: str, conditions: Conditions
+) -> Response:
+    """`/<profile>/feed.atom?key=…`: the profile's Atom feed (digest.serve_feed), 404 alike for
+    a wrong key, an unknown profile and no database."""
+    settings = _settings(options)
+    if not _profile(settings, name) or not _db_path(settings, options).is_file():
+        return feed_not_found()
+    source = FeedSource(
+        lambda: _preview_app(options),
+        options.cache,
+        _made_of(options, settings),
+        settings.server.public_url or base,
+    )
+    return feed_response(source, name, key, conditions)
+
+
+def _feed_endpoint(options: ServeOptions) -> Callable[[Request], Awaitable[Response]]:
+    """The feed's endpoint: the Host check, then `feed_page` in a worker thread."""
+    from starlette.concurrency import run_in_threadpool
+
+    async def endpoint(request: Request) -> Response:
+        public, seconds = await run_in_threadpool(_request_limits, options)
+        admitted = await admitted_token(request, public, seconds)
+        if not isinstance(admitted, str):
+            return admitted
+        name = str(request.path_params.get("profile", ""))
+        key = request.query_params.get("key", "")
+        headers = request.headers
+        conditions = Conditions(headers.get("if-none-match"), headers.get("if-modified-since"))
+        base = str(request.base_url)
+        try:
+            return await run_in_threadpool(feed_page, options, name, key, base, conditions)
+        except DigestError as exc:
+            return _problem(exc)
+
+    return endpoint
+
+
 # --- the app --------------------------------------------------------------------------------------
 
 
@@ -368,6 +410,7 @@ def make_app(options: ServeOptions) -> Starlette:
             route("/{profile}/feedback", record_page, "POST"),
             route("/{profile}/verdicts", lambda o, name, _token: verdicts_page(o, name), "GET"),
             route("/{profile}/undo", undo_page, "POST"),
+            Route("/{profile}/feed.atom", _feed_endpoint(options), methods=["GET"]),
         ]
     )
 

@@ -23,6 +23,7 @@ from digest.store.base import (
     open_fault,
     translate_store_errors,
 )
+from digest.store.feed_rows import FeedStore
 from digest.store.feedback_rows import FeedbackStore
 from digest.store.fetch_state import FetchStateStore
 from digest.store.lock import refuse_second_names
@@ -127,6 +128,7 @@ class Store(
     FeedbackStore,
     OpenAlexStore,
     SuggestStore,
+    FeedStore,
 ):
     """The one object that reads and writes the database. Open with `Store.open(path)`.
 
