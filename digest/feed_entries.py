@@ -16,7 +16,15 @@ from typing import NamedTuple
 from urllib.parse import quote
 
 from digest.app import App
-from digest.display import abstract_link, paper_link, pdf_link, reason_summary, safe_url, title_cut
+from digest.display import (
+    abstract_link,
+    paper_link,
+    pdf_link,
+    reason_summary,
+    safe_url,
+    shown_authors,
+    title_cut,
+)
 from digest.feed import FeedEntry, FeedHead, FeedLink, atom_bytes, feed_key, feed_updated
 from digest.feedback import signing_secret
 from digest.models import Match, Paper, Profile
@@ -24,6 +32,9 @@ from digest.store.feed_rows import DeliveredPaper
 from digest.tex import readable
 
 FEED_PATH = "/{profile}/feed.atom"
+# An entry's abstract is cut here (arXiv's are under 1,920 characters; a feed of 500 entries
+# stays a few MB even when every paper comes from a source with long abstracts).
+CONTENT_CHARS = 4000
 
 
 def feed_path(profile: str) -> str:
@@ -66,18 +77,18 @@ def profile_feed(app: App, profile: Profile, base: str) -> BuiltFeed:
 
 
 def _start_of_feed(app: App) -> datetime:
-    """The feed's `updated` when it lists nothing: the start of its window, to the day (so an
-    empty feed's bytes, and hence its ETag, change once a day, not every request)."""
-    now = app.clock().astimezone(UTC)
-    day = now.date() - timedelta(days=app.settings.server.feed_days)
+    """Where the feed's days start: midnight UTC `feed_days` before today's. Whole days, so the
+    feed is the same all day (rendered once a day, not every minute, when nothing changes), and
+    an empty feed's `updated`."""
+    day = app.clock().astimezone(UTC).date() - timedelta(days=app.settings.server.feed_days)
     return datetime.combine(day, time(), UTC)
 
 
 def feed_entries(app: App, profile: Profile) -> list[FeedEntry]:
-    """The profile's delivered papers of the last `feed_days`, newest delivery first, at most
-    `feed_entries`, each with why it was picked."""
+    """The profile's delivered papers of the last `feed_days` (whole UTC days, today's
+    included), newest delivery first, at most `feed_entries`, each with why it was picked."""
     server = app.settings.server
-    since = app.clock() - timedelta(days=server.feed_days)
+    since = _start_of_feed(app)
     delivered = app.store.delivered_papers(profile.name, since, server.feed_entries)
     verdicts = app.verdicts([profile])
     return [entry_for(row, verdicts(row.paper).get(profile.name)) for row in delivered]
@@ -89,18 +100,27 @@ def entry_for(row: DeliveredPaper, match: Match | None) -> FeedEntry:
     paper = row.paper
     title = readable(paper.title).text
     why = reason_summary(match) if match is not None else ""
+    followed = match.followed_names if match is not None else ()
     delivered = f"In your digest of {row.delivered_at.astimezone(UTC):%a %d %b %Y}."
     return FeedEntry(
         paper_key=paper.key,
         title=title[: title_cut(paper)] if title == paper.title else title,
         updated=row.updated_at,
         published=_published(paper),
-        authors=paper.authors,
+        authors=tuple(name for name, _ in shown_authors(paper, followed)[0]),
         summary=f"{why[:1].upper()}{why[1:]}. {delivered}" if why else delivered,
-        content=readable(paper.abstract).text,
+        content=_cut(readable(paper.abstract).text, CONTENT_CHARS),
         links=paper_feed_links(paper),
         categories=paper.categories,
     )
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text`, or its first `limit` characters cut at a space, with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    space = text.rfind(" ", 0, limit)
+    return text[: space if space > limit // 2 else limit].rstrip() + " …"
 
 
 def _published(paper: Paper) -> datetime | None:

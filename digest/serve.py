@@ -35,6 +35,7 @@ import webbrowser
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -136,10 +137,11 @@ def _profile(settings: Settings, name: str) -> bool:
     return any(p.name == name for p in settings.profiles)
 
 
-def _made_of(options: ServeOptions, settings: Settings) -> Hashable:
+def _made_of(options: ServeOptions, settings: Settings, *, daily: bool = False) -> Hashable:
     """What a preview page is made of, as a key: the config file's bytes, the store's identity
     and data version, the profiles' library files, the signing secret, and the minute (the
-    window moves with the clock). Any change of one is a new key, hence a new render."""
+    window moves with the clock; `daily`: the UTC day, for the feeds, whose days are whole).
+    Any change of one is a new key, hence a new render."""
     config = settings.path
     try:
         config_hash = hashlib.sha256(config.read_bytes()).hexdigest()
@@ -153,7 +155,8 @@ def _made_of(options: ServeOptions, settings: Settings) -> Hashable:
     ]
     store = options.cache.store_version(db)
     secret = signing_secret(settings, db if store is not None else None)
-    minute = options.clock().replace(second=0, microsecond=0)
+    now = options.clock()
+    minute = now.astimezone(UTC).date() if daily else now.replace(second=0, microsecond=0)
     return (
         config_hash,
         str(db),
@@ -327,7 +330,7 @@ def feed_page(
     source = FeedSource(
         lambda: _preview_app(options),
         options.cache,
-        _made_of(options, settings),
+        _made_of(options, settings, daily=True),
         settings.server.public_url or base,
     )
     return feed_response(source, name, key, conditions)

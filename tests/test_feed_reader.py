@@ -317,3 +317,29 @@ def _digest(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedP
         env=child_env(env),
         timeout=120,
     )
+
+
+def test_the_demo_pipelines_deliveries_are_the_feed(tmp_path: Path) -> None:
+    """The seeds fetched, matched, rendered and delivered (`digest demo`'s pipeline, to a
+    Maildir), then served: one entry per delivered paper, each saying why, valid Atom."""
+    from digest.app import data_path, run_demo, seeds_clock
+
+    clock = seeds_clock()
+    result = run_demo(tmp_path, clock=clock)
+    [report] = result.sent
+    db = tmp_path / "demo.sqlite"
+    options = ServeOptions(data_path("config.example.toml"), db, clock=clock)
+    app = open_preview_app(load_settings(data_path("config.example.toml")), db)
+    try:
+        key = current_key(app, "me")
+    finally:
+        app.close()
+    with running(options) as (_, port), httpx.Client(timeout=60) as client:
+        answer = client.get(f"http://127.0.0.1:{port}/me/feed.atom?key={key}")
+    assert answer.status_code == 200
+    assert atom_errors(answer.content) == []
+    entries = etree.fromstring(answer.content).findall(A + "entry")
+    assert len(entries) == report.papers > 50
+    summaries = [entry.findtext(A + "summary") or "" for entry in entries]
+    assert sum(s.startswith("Because you follow") for s in summaries) == report.followed
+    assert all(s.endswith("In your digest of Sun 22 Nov 2026.") for s in summaries)
