@@ -94,8 +94,9 @@ def atom_time(moment: datetime) -> str:
 
 
 def xml_text(text: str) -> str:
-    """`text` without the characters XML 1.0 cannot carry."""
-    return _NOT_XML.sub("", text)
+    """`text` without the characters XML 1.0 cannot carry, its line breaks as `\n` (a parser
+    reads a raw carriage return as a line feed anyway)."""
+    return _NOT_XML.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
 def feed_updated(head: FeedHead, entries: Sequence[FeedEntry]) -> datetime:
@@ -146,7 +147,8 @@ def _entry(feed: ET.Element, entry: FeedEntry) -> None:
     """One `atom:entry`."""
     node = ET.SubElement(feed, _q("entry"))
     _text(node, "id", entry_iri(entry.paper_key))
-    _text(node, "title", entry.title or entry.paper_key, type="text")
+    title = entry.title if xml_text(entry.title).strip() else entry.paper_key
+    _text(node, "title", title, type="text")
     _text(node, "updated", atom_time(entry.updated))
     if entry.published is not None:
         _text(node, "published", atom_time(entry.published))

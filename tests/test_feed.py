@@ -29,6 +29,7 @@ from digest.feed import (
     http_date,
     key_matches,
     not_modified,
+    xml_text,
 )
 from digest.feed_entries import paper_feed_links
 from digest.models import Paper
@@ -137,6 +138,19 @@ def test_the_feed_is_valid_atom(entries: list[FeedEntry]) -> None:
     assert doc.findtext(A + "id") == "tag:digest,2026:feed/me"
     assert doc.find(A + "link[@rel='self']").get("href") == HEAD.self_url
     assert len(doc.findall(A + "entry")) == len(entries)
+
+
+@given(st.text(max_size=200), st.text(max_size=200))
+def test_any_text_reads_back_as_itself_less_what_xml_cannot_carry(title: str, name: str) -> None:
+    body = atom_bytes(HEAD, [_entry(title=title, authors=(name,), summary=title)])
+    entry = etree.fromstring(body).find(A + "entry")
+    assert entry is not None
+    shown = xml_text(title)
+    assert entry.findtext(A + "title") == (shown if shown.strip() else "arxiv:2401.01234")
+    assert entry.findtext(A + "summary") == shown
+    assert [a.findtext(A + "name") for a in entry.findall(A + "author")] == (
+        [xml_text(name)] if xml_text(name).strip() else []
+    )
 
 
 def test_the_schema_refuses_what_rfc_4287_refuses() -> None:

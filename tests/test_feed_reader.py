@@ -343,3 +343,28 @@ def test_the_demo_pipelines_deliveries_are_the_feed(tmp_path: Path) -> None:
     summaries = [entry.findtext(A + "summary") or "" for entry in entries]
     assert sum(s.startswith("Because you follow") for s in summaries) == report.followed
     assert all(s.endswith("In your digest of Sun 22 Nov 2026.") for s in summaries)
+
+
+def test_behind_a_proxy_the_urls_are_under_public_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIGEST_SERVER__SECRET", SECRET)
+    public = "https://lab.example.org/digest"
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG.replace("[server]\n", f'[server]\npublic_url = "{public}"\n'))
+    store = Store.open(tmp_path / "d.sqlite")
+    try:
+        deliver(store, "me", [_paper(1)], FIXED_NOW)
+    finally:
+        store.close()
+    printed = feed_key_cli(config, "me")
+    assert printed.startswith(f"{public}/me/feed.atom?key=")
+    path = printed.removeprefix(public)  # what the proxy forwards
+    options = ServeOptions(config, None, clock=Clock(FIXED_NOW))
+    with running(options) as (_, port), httpx.Client(timeout=30) as client:
+        answer = client.get(f"http://127.0.0.1:{port}{path}", headers={"Host": "lab.example.org"})
+        foreign = client.get(f"http://127.0.0.1:{port}{path}", headers={"Host": "evil.example"})
+    assert answer.status_code == 200 and foreign.status_code == 421
+    doc = etree.fromstring(answer.content)
+    links = {link.get("rel"): link.get("href") for link in doc.findall(A + "link")}
+    assert links == {"self": f"{public}/me/feed.atom", "alternate": f"{public}/me"}
