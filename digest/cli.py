@@ -1,6 +1,6 @@
 """The command line: `digest demo | fetch | match | preview | serve | feedback | send | history |
-backup | run | init | profile | author | doctor`; `init` lives in `cli_init`, `profile` and `author`
-in `cli_profile`, what they all share in `cli_context`.
+backup | run | init | profile | author | doctor | feed-key`; `init` lives in `cli_init`, `profile`
+and `author` in `cli_profile`, `feed-key` in `cli_feed`, what they all share in `cli_context`.
 
 Errors a user can cause (DigestError) end with one line on stderr and a non-zero exit code;
 anything else is a bug and keeps its traceback. Heavy modules are imported inside commands so
@@ -20,6 +20,7 @@ import click
 
 from digest import __version__
 from digest.cli_context import Context, no_profiles, plain
+from digest.cli_feed import feed_key
 from digest.cli_init import init
 from digest.cli_output import history_json, print_history, print_matches, send_report_line
 from digest.cli_profile import author, profile
@@ -263,15 +264,30 @@ def _next_digests(obj: Context, profiles: tuple[Profile, ...]) -> dict[str, tupl
     default=Path("out/preview"),
     show_default=True,
 )
+@click.option(
+    "--atom",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE",
+    help="Write the profile's Atom feed (its delivered papers) to FILE instead.",
+)
 @click.pass_obj
 def preview(
-    obj: Context, profile_name: str | None, open_browser: bool, serve: bool, port: int, out: Path
+    obj: Context,
+    profile_name: str | None,
+    open_browser: bool,
+    serve: bool,
+    port: int,
+    out: Path,
+    atom: Path | None,
 ) -> None:
     """Render the next digest of each profile, to files or a live local page."""
     import webbrowser
 
     from digest.preview import open_preview_app, render_previews
 
+    if atom is not None:
+        _write_atom(obj, profile_name, atom)
+        return
     if serve:
         from digest import serve as server
 
@@ -288,6 +304,18 @@ def preview(
         click.echo(f"{path.resolve()}  ({count} papers)")
     if open_browser and paths:
         webbrowser.open(paths[0][0].resolve().as_uri())
+
+
+def _write_atom(obj: Context, profile_name: str | None, path: Path) -> None:
+    """`preview --atom FILE`: one profile's feed, as `digest serve` serves it, to a file."""
+    from digest.preview import open_preview_app, write_atom
+
+    app = open_preview_app(obj.settings, obj.db)
+    try:
+        name, entries = write_atom(app, path, profile_name)
+    finally:
+        app.close()
+    click.echo(f"{path.resolve()}  ({name}: {entries} entr{'y' if entries == 1 else 'ies'})")
 
 
 @cli.command()
@@ -479,6 +507,7 @@ def doctor(obj: Context) -> None:
 cli.add_command(init)
 cli.add_command(author)
 cli.add_command(profile)
+cli.add_command(feed_key)
 
 
 def main(argv: list[str] | None = None) -> None:

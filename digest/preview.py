@@ -53,6 +53,27 @@ def render_previews(app: App, out_dir: Path, profile: str | None = None) -> list
     return written
 
 
+def write_atom(app: App, path: Path, profile: str | None) -> tuple[str, int]:
+    """Write one profile's Atom feed (`digest preview --atom`) to `path`, its links under
+    `[server] public_url` (relative without one); return the profile's name and the entry
+    count. `profile` may be None when the config has one profile only."""
+    from digest.errors import ConfigError
+    from digest.feed_entries import profile_feed
+
+    records = app.settings.profile_records(profile)
+    if len(records) != 1:
+        raise ConfigError(
+            f"{app.settings.path}: preview --atom writes one profile's feed and the config "
+            f"has {len(records)}: pass --profile NAME"
+        )
+    built = profile_feed(app, records[0], app.settings.server.public_url)
+    try:
+        path.write_bytes(built.body)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write the feed: {exc.strerror or exc}") from exc
+    return records[0].name, built.entries
+
+
 def _plans(app: App, profiles: Sequence[Profile]) -> list[tuple[Profile, Plan]]:
     """Each profile with its next digest, all planned in one pass."""
     plans = plan_digests(app, profiles)

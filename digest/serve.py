@@ -5,7 +5,8 @@ feedback action, rendered once per change of what it is made of (the TOML, the s
 library files, the signing secret, the minute) and that render served to every reader
 (`PageCache`); `/<profile>/feedback`
 (GET, from the email's links) shows what a link asks with one button, and its POST records it;
-`/<profile>/verdicts` lists the liked and disliked papers with an undo button each.
+`/<profile>/verdicts` lists the liked and disliked papers with an undo button each;
+`/<profile>/feed.atom?key=…` is the profile's Atom feed of delivered papers (digest.serve_feed).
 
 Safety: the server binds 127.0.0.1 unless told otherwise and answers only to its own Host
 names (local ones, and the host of `[server] public_url`), so a page on another site cannot
@@ -34,6 +35,7 @@ import webbrowser
 from collections.abc import Awaitable, Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -46,6 +48,8 @@ from digest.page_cache import Page
 from digest.page_cache import PageCache as PageCache
 from digest.preview import open_preview_app
 from digest.render import render_digest
+from digest.serve_feed import Conditions, FeedSource, feed_response
+from digest.serve_feed import not_found as feed_not_found
 from digest.serve_guard import MAX_FORM_BYTES as MAX_FORM_BYTES
 from digest.serve_guard import MAX_FORM_FIELDS as MAX_FORM_FIELDS
 from digest.serve_guard import admitted_token, public_hosts
@@ -133,10 +137,11 @@ def _profile(settings: Settings, name: str) -> bool:
     return any(p.name == name for p in settings.profiles)
 
 
-def _made_of(options: ServeOptions, settings: Settings) -> Hashable:
+def _made_of(options: ServeOptions, settings: Settings, *, daily: bool = False) -> Hashable:
     """What a preview page is made of, as a key: the config file's bytes, the store's identity
     and data version, the profiles' library files, the signing secret, and the minute (the
-    window moves with the clock). Any change of one is a new key, hence a new render."""
+    window moves with the clock; `daily`: the UTC day, for the feeds, whose days are whole).
+    Any change of one is a new key, hence a new render."""
     config = settings.path
     try:
         config_hash = hashlib.sha256(config.read_bytes()).hexdigest()
@@ -150,7 +155,8 @@ def _made_of(options: ServeOptions, settings: Settings) -> Hashable:
     ]
     store = options.cache.store_version(db)
     secret = signing_secret(settings, db if store is not None else None)
-    minute = options.clock().replace(second=0, microsecond=0)
+    now = options.clock()
+    minute = now.astimezone(UTC).date() if daily else now.replace(second=0, microsecond=0)
     return (
         config_hash,
         str(db),
@@ -313,6 +319,45 @@ def undo_page(options: ServeOptions, name: str, token: str) -> Response:
     )
 
 
+def feed_page(
+    options: ServeOptions, name: str, key: str, base: str, conditions: Conditions
+) -> Response:
+    """`/<profile>/feed.atom?key=…`: the profile's Atom feed (digest.serve_feed), 404 alike for
+    a wrong key, an unknown profile and no database."""
+    settings = _settings(options)
+    if not _profile(settings, name) or not _db_path(settings, options).is_file():
+        return feed_not_found()
+    source = FeedSource(
+        lambda: _preview_app(options),
+        options.cache,
+        _made_of(options, settings, daily=True),
+        settings.server.public_url or base,
+    )
+    return feed_response(source, name, key, conditions)
+
+
+def _feed_endpoint(options: ServeOptions) -> Callable[[Request], Awaitable[Response]]:
+    """The feed's endpoint: the Host check, then `feed_page` in a worker thread."""
+    from starlette.concurrency import run_in_threadpool
+
+    async def endpoint(request: Request) -> Response:
+        public, seconds = await run_in_threadpool(_request_limits, options)
+        admitted = await admitted_token(request, public, seconds)
+        if not isinstance(admitted, str):
+            return admitted
+        name = str(request.path_params.get("profile", ""))
+        key = request.query_params.get("key", "")
+        headers = request.headers
+        conditions = Conditions(headers.get("if-none-match"), headers.get("if-modified-since"))
+        base = str(request.base_url)
+        try:
+            return await run_in_threadpool(feed_page, options, name, key, base, conditions)
+        except DigestError as exc:
+            return _problem(exc)
+
+    return endpoint
+
+
 # --- the app --------------------------------------------------------------------------------------
 
 
@@ -368,6 +413,7 @@ def make_app(options: ServeOptions) -> Starlette:
             route("/{profile}/feedback", record_page, "POST"),
             route("/{profile}/verdicts", lambda o, name, _token: verdicts_page(o, name), "GET"),
             route("/{profile}/undo", undo_page, "POST"),
+            Route("/{profile}/feed.atom", _feed_endpoint(options), methods=["GET"]),
         ]
     )
 

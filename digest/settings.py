@@ -447,6 +447,10 @@ class ServerConfig(_Strict):
     # How long `digest serve` waits for a form body to arrive in full (a client dripping one
     # byte a second would hold its connection open for as long as it likes otherwise).
     body_seconds: float = Field(default=10.0, gt=0, le=120)
+    # A profile's Atom feed lists the papers delivered in the last `feed_days`, at most
+    # `feed_entries` of them (newest first).
+    feed_days: int = Field(default=30, ge=1, le=365)
+    feed_entries: int = Field(default=500, ge=1, le=5000)
 
     def configured_secret(self) -> str | None:
         """The signing secret from `secret` or `secret_file`, None when neither is set; never

@@ -35,6 +35,7 @@ COMMANDS = [
     "history",
     "backup",
     "doctor",
+    "feed-key",
 ]
 PROFILE_COMMANDS = [
     "show",

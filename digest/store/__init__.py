@@ -10,6 +10,7 @@ Built on sqlite-utils; one module per part:
 - `outbox`: digests waiting for or past delivery, per-recipient state, deliveries;
 - `fetch_state`: each source's last fetch and its conditional-GET validators;
 - `feedback`: what a reader liked and disliked, per profile;
+- `feed_rows`: feed-key generations and the delivered papers a profile's Atom feed lists;
 - `database`: `Store`, made of those parts, with opening, migrating and checking;
 - `lock`: one scheduler (or send) per database file, however it is named.
 """

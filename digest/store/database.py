@@ -23,6 +23,7 @@ from digest.store.base import (
     open_fault,
     translate_store_errors,
 )
+from digest.store.feed_rows import FeedStore
 from digest.store.feedback_rows import FeedbackStore
 from digest.store.fetch_state import FetchStateStore
 from digest.store.hits import HitStore
@@ -129,6 +130,7 @@ class Store(
     OpenAlexStore,
     SuggestStore,
     HitStore,
+    FeedStore,
 ):
     """The one object that reads and writes the database. Open with `Store.open(path)`.
 

@@ -239,6 +239,16 @@ _MIGRATE_NOTIFY = """
         ALTER TABLE outbox ADD COLUMN chat TEXT NOT NULL DEFAULT '';
 """
 
+# Feeds (`/<profile>/feed.atom?key=…`): each profile's feed-key generation; the key is an HMAC
+# of (profile, generation), so bumping it (`digest feed-key --revoke`) revokes the old URLs.
+_MIGRATE_FEED_KEYS = """
+        CREATE TABLE feed_keys (
+            profile TEXT PRIMARY KEY,
+            generation INTEGER NOT NULL,
+            changed_at TEXT NOT NULL
+        );
+"""
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_1,
@@ -251,5 +261,6 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_SUGGEST,
     _MIGRATE_HITS,
     _MIGRATE_NOTIFY,
+    _MIGRATE_FEED_KEYS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
