@@ -1,9 +1,12 @@
 """Feedback: signed links in the email, what they do, and the muted-author post-filter.
 
-A link carries a token (itsdangerous, URL-safe, timed) binding the profile, the paper key and
-the action, so a forwarded email cannot act for another profile or paper, and nobody without
-the secret can forge one. Opening a link (GET) only shows a page with one button; the POST
-records it: mail scanners that prefetch links never record anything.
+The email has one short link a paper (`digest.short_links`: a compact token binding the profile
+and the paper) to a page listing the paper's actions. Each action there, on the preview page,
+and in the emails sent before short links (one link per action, to a confirm page) is a token
+(itsdangerous, URL-safe, timed) binding the profile, the paper key and the action, so a
+forwarded email cannot act for another profile or paper, and nobody without the secret can forge
+one. Opening a link (GET) only shows a page with buttons; a button's POST records its action:
+mail scanners that prefetch links never record anything.
 
 The secret comes from `[server] secret` (DIGEST_SERVER__SECRET) or `secret_file`; without one,
 one is generated once into a 0600 file beside the database. It is never printed or logged.
@@ -346,12 +349,14 @@ def _long_links(
 def page_actions(profile: str, match: Match | None, paper: Paper) -> list[Ask]:
     """What a paper's feedback page offers: what the email's links offered for the match
     (`paper_actions`; like and dislike alone when the paper no longer matches), then a mute for
-    each of the paper's first PAGE_AUTHORS authors not offered yet."""
+    each of the paper's first PAGE_AUTHORS authors not offered yet (a followed author, offered
+    under the name the profile follows, is not offered again as the paper spells it)."""
     chosen = paper_actions(match) if match is not None else [("", "like"), ("", "dislike")]
     actions = [action for _, action in chosen]
+    followed = set(match.followed_names) if match is not None else set()
     for author in paper.authors[:PAGE_AUTHORS]:
         action = MUTE_AUTHOR + author
-        if action not in actions and valid_action(action):
+        if author not in followed and action not in actions and valid_action(action):
             actions.append(action)
     return [Ask(profile, paper.key, action) for action in actions]
 

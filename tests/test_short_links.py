@@ -168,3 +168,20 @@ def test_the_email_gets_one_short_link_a_stored_paper_and_long_links_otherwise()
     labels = [label for label, _ in unstored(match)]
     assert labels == ["more like this", "less like this", "mute this term"]
     assert all("/me/feedback?t=" in url for _, url in unstored(match))
+
+
+def test_the_page_offers_the_emails_actions_then_the_papers_authors_once() -> None:
+    from digest.feedback import PAGE_AUTHORS, page_actions
+
+    authors = ("Seyed Iman Mirzadeh", "Bo Li", *(f"Author {i}" for i in range(20)))
+    paper = Paper(key=KEY, title="KV cache", authors=authors)
+    reasons = (
+        Reason("author", "Iman Mirzadeh", "authors", "Seyed Iman Mirzadeh"),
+        Reason("keyword", "KV cache", "title", "KV cache"),
+    )
+    offered = [ask.action for ask in page_actions("me", Match(paper, reasons, 1.0), paper)]
+    assert offered[:4] == ["like", "dislike", "mute-author:Iman Mirzadeh", "mute-term:KV cache"]
+    assert offered[4:] == [f"mute-author:{name}" for name in authors[1:PAGE_AUTHORS]]
+    unmatched = [ask.action for ask in page_actions("me", None, paper)]
+    assert unmatched[:3] == ["like", "dislike", "mute-author:Seyed Iman Mirzadeh"]
+    assert len(unmatched) == 2 + PAGE_AUTHORS
