@@ -473,3 +473,15 @@ def test_a_short_link_expires_after_link_days_on_the_servers_clock(tmp_path: Pat
         stale = client.get(f"/me/f/{token}")
     assert fresh.status_code == 200 and "Speculative Decoding" in fresh.text
     assert stale.status_code == 410 and "expired" in stale.text
+
+
+def test_a_short_link_from_before_the_secret_was_replaced_says_so(site: Site) -> None:
+    [link, *_] = short_links(site.config)
+    with site.client() as client:
+        assert client.get(_path(link)).status_code == 200
+        secret_path(site.db).unlink()  # lost: a new secret is generated on the next request
+        refused = client.get(_path(link))
+        fresh = short_links(site.config)[0]
+        again = client.get(_path(fresh))
+    assert refused.status_code == 403 and "signing secret changed" in refused.text
+    assert again.status_code == 200 and site.verdicts() == []
