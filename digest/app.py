@@ -240,13 +240,13 @@ def expire_stale(app: App, profile: Profile) -> int:
 
 
 def email_links(app: App, profile: Profile) -> Linker | None:
-    """The feedback links of the profile's email: signed links to `digest serve` under
-    `[server] public_url`; None (no links) without one."""
+    """The feedback links of the profile's email: a short signed link a paper to its page of
+    `digest serve` under `[server] public_url`; None (no links) without one."""
     public_url = app.settings.server.public_url
     if not public_url:
         return None
     secret = signing_secret(app.settings, app.store.path)
-    return email_linker(public_url, secret, profile.name, app.clock)
+    return email_linker(public_url, secret, profile.name, app.clock, app.store.paper_number)
 
 
 # --- send -----------------------------------------------------------------------------------

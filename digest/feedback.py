@@ -1,9 +1,12 @@
 """Feedback: signed links in the email, what they do, and the muted-author post-filter.
 
-A link carries a token (itsdangerous, URL-safe, timed) binding the profile, the paper key and
-the action, so a forwarded email cannot act for another profile or paper, and nobody without
-the secret can forge one. Opening a link (GET) only shows a page with one button; the POST
-records it: mail scanners that prefetch links never record anything.
+The email has one short link a paper (`digest.short_links`: a compact token binding the profile
+and the paper) to a page listing the paper's actions. Each action there, on the preview page,
+and in the emails sent before short links (one link per action, to a confirm page) is a token
+(itsdangerous, URL-safe, timed) binding the profile, the paper key and the action, so a
+forwarded email cannot act for another profile or paper, and nobody without the secret can forge
+one. Opening a link (GET) only shows a page with buttons; a button's POST records its action:
+mail scanners that prefetch links never record anything.
 
 The secret comes from `[server] secret` (DIGEST_SERVER__SECRET) or `secret_file`; without one,
 one is generated once into a 0600 file beside the database. It is never printed or logged.
@@ -19,13 +22,16 @@ import secrets
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 from digest.errors import ConfigError, UnchangedError
-from digest.models import FeedbackAction, Match, paper_keys, parse_arxiv_id
+from digest.models import FeedbackAction, Match, Paper, paper_keys, parse_arxiv_id
+from digest.short_links import MAX_CLOCK_SKEW as MAX_CLOCK_SKEW
+from digest.short_links import LinkError as LinkError
+from digest.short_links import check_age, make_token, other_secret_error
 
 if TYPE_CHECKING:
     from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -42,17 +48,6 @@ MUTE_TERM = "mute-term:"
 _MAX_TOKEN_CHARS = 2000  # a longer token is refused before any decoding
 _MAX_VALUE_CHARS = 300  # a muted name or term carried in a token
 SECRET_FILE_SUFFIX = ".secret"
-# Clocks of the machine that sends the email and the one that serves the links differ by a few
-# minutes at worst (NTP keeps them far closer): a link is taken this much early or late.
-MAX_CLOCK_SKEW = timedelta(minutes=5)
-
-
-class LinkError(ConfigError):
-    """A feedback link that cannot be used: tampered, expired or for another profile."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,7 +211,7 @@ def verify(
         raise LinkError("This link is not valid.", 403)
     serializer = _serializer(secret, purpose, profile, clock)
     payload, signed = _load(serializer, token, secret, profile)
-    _check_age(clock() - signed.astimezone(UTC), max_age_days)
+    check_age(clock() - signed.astimezone(UTC), max_age_days)
     if not _well_formed(payload):
         raise LinkError("This link is not valid.", 403)
     return Ask(profile, payload[0], _decode(payload[1]))
@@ -230,18 +225,12 @@ def _load(
     from itsdangerous import BadData, BadSignature
 
     try:
-        # The age is checked by `_check_age` against our clock with the skew allowed, not by
+        # The age is checked by `check_age` against our clock with the skew allowed, not by
         # itsdangerous (which calls a token signed a second ahead of this machine's clock expired).
         payload, signed = serializer.loads(token, return_timestamp=True)
     except BadSignature as exc:
         if _other_key(serializer, exc, secret):
-            raise LinkError(
-                "This link is not valid any more: the link-signing secret changed since it was "
-                "made (the secret file beside the database was replaced, or [server] secret "
-                "changed), so links from before cannot be checked. Use the links of a digest "
-                "sent from now on, or the preview.",
-                403,
-            ) from exc
+            raise other_secret_error() from exc
         raise LinkError(
             f"This link is not valid for the profile “{profile}” (changed, cut, or made for "
             "another profile).",
@@ -252,23 +241,6 @@ def _load(
     return payload, signed
 
 
-def _check_age(age: timedelta, max_age_days: int) -> None:
-    """LinkError for a token made in the future (403) or expired (410), MAX_CLOCK_SKEW allowed
-    either way."""
-    if age < -MAX_CLOCK_SKEW:
-        ahead = int(-age.total_seconds() // 60)
-        raise LinkError(
-            f"This link is not yet valid: it was made {ahead} minutes ahead of this server's "
-            f"clock (more than the {_minutes(MAX_CLOCK_SKEW)} allowed); check the clocks of the "
-            "machine that sent it and of this one.",
-            403,
-        )
-    if age > timedelta(days=max_age_days) + MAX_CLOCK_SKEW:
-        raise LinkError(
-            "This link has expired; use the one in a newer digest, or the preview.", 410
-        )
-
-
 def _well_formed(payload: Any) -> bool:
     """Whether a verified payload is [paper key, action code(, key id)] with a valid action."""
     return (
@@ -277,12 +249,6 @@ def _well_formed(payload: Any) -> bool:
         and all(isinstance(part, str) for part in payload)
         and valid_action(_decode(payload[1]))
     )
-
-
-def _minutes(span: timedelta) -> str:
-    """A span in whole minutes, in words."""
-    minutes = int(span.total_seconds() // 60)
-    return f"{minutes} minute{'' if minutes == 1 else 's'}"
 
 
 def _other_key(serializer: URLSafeTimedSerializer, exc: BadSignature, secret: str) -> bool:
@@ -337,20 +303,62 @@ def _mutes(match: Match) -> dict[str, str]:
 Linker = Callable[[Match], list[FeedbackLink]]
 
 
-def email_linker(public_url: str, secret: str, profile: str, clock: Clock | None = None) -> Linker:
-    """Each paper's feedback links for the email: GET pages under `public_url`."""
-    base = f"{public_url.rstrip('/')}/{quote(profile)}/feedback?t="
+PAPER_LINK_LABEL = "feedback"  # the one link a paper has in the email
+PAGE_AUTHORS = 10  # authors of a paper its feedback page offers to mute (papers have thousands)
+PaperNumber = Callable[[str], "int | None"]
+
+
+def email_linker(
+    public_url: str,
+    secret: str,
+    profile: str,
+    clock: Clock | None = None,
+    number: PaperNumber | None = None,
+) -> Linker:
+    """Each paper's feedback link for the email: one short link (`digest.short_links`),
+    `public_url/<profile>/f/<token>`, to the page of `digest serve` listing the paper's actions.
+    `number` gives a stored paper's number (`Store.paper_number`); a paper without one (not
+    stored) gets the long links of before instead, a confirm page per action."""
+    root = f"{public_url.rstrip('/')}/{quote(profile)}"
+    numbers: dict[str, int | None] = {}  # a digest is rendered several times to fit
 
     def links(match: Match) -> list[FeedbackLink]:
-        return [
-            (
-                label,
-                base + sign(secret, "feedback", Ask(profile, match.paper.key, action), clock=clock),
-            )
-            for label, action in paper_actions(match)
-        ]
+        key = match.paper.key
+        if key not in numbers:
+            numbers[key] = number(key) if number is not None else None
+        found = numbers[key]
+        if found is None:
+            return _long_links(root, secret, profile, match, clock)
+        made = clock() if clock is not None else datetime.now(UTC)
+        return [(PAPER_LINK_LABEL, f"{root}/f/{make_token(secret, profile, key, found, made)}")]
 
     return links
+
+
+def _long_links(
+    root: str, secret: str, profile: str, match: Match, clock: Clock | None
+) -> list[FeedbackLink]:
+    """A link per action, each to its confirm page (the email's links before short ones)."""
+    return [
+        (label, f"{root}/feedback?t=" + sign(secret, "feedback", ask, clock=clock))
+        for label, action in paper_actions(match)
+        for ask in [Ask(profile, match.paper.key, action)]
+    ]
+
+
+def page_actions(profile: str, match: Match | None, paper: Paper) -> list[Ask]:
+    """What a paper's feedback page offers: what the email's links offered for the match
+    (`paper_actions`; like and dislike alone when the paper no longer matches), then a mute for
+    each of the paper's first PAGE_AUTHORS authors not offered yet (a followed author, offered
+    under the name the profile follows, is not offered again as the paper spells it)."""
+    chosen = paper_actions(match) if match is not None else [("", "like"), ("", "dislike")]
+    actions = [action for _, action in chosen]
+    followed = set(match.followed_names) if match is not None else set()
+    for author in paper.authors[:PAGE_AUTHORS]:
+        action = MUTE_AUTHOR + author
+        if author not in followed and action not in actions and valid_action(action):
+            actions.append(action)
+    return [Ask(profile, paper.key, action) for action in actions]
 
 
 def form_linker(secret: str, profile: str, clock: Clock | None = None) -> Linker:

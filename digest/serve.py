@@ -5,6 +5,8 @@ feedback action, rendered once per change of what it is made of (the TOML, the s
 library files, the signing secret, the minute) and that render served to every reader
 (`PageCache`); `/<profile>/feedback`
 (GET, from the email's links) shows what a link asks with one button, and its POST records it;
+`/<profile>/f/<token>` (GET, the email's one short link a paper, `digest.short_links`) shows
+the paper with a button per action, each posting to `/<profile>/feedback`;
 `/<profile>/verdicts` lists the liked and disliked papers with an undo button each;
 `/<profile>/feed.atom?key=…` is the profile's Atom feed of delivered papers (digest.serve_feed).
 
@@ -42,7 +44,16 @@ from urllib.parse import quote
 
 from digest.app import App, Clock, plan_digest, plan_digests, system_clock
 from digest.errors import ConfigError, DigestError, StoreError
-from digest.feedback import Ask, LinkError, apply, form_linker, sign, signing_secret, verify
+from digest.feedback import (
+    Ask,
+    LinkError,
+    apply,
+    form_linker,
+    page_actions,
+    sign,
+    signing_secret,
+    verify,
+)
 from digest.models import Feedback
 from digest.page_cache import Page
 from digest.page_cache import PageCache as PageCache
@@ -229,15 +240,21 @@ def _digest_html(options: ServeOptions, name: str) -> Page:
     return 200, rendered.html
 
 
-def _ask(options: ServeOptions, settings: Settings, name: str, token: str, purpose: str) -> Ask:
-    """What the token asks; StoreError (503) first when there is no database: without it
-    nothing can be recorded, and its generated secret cannot be read to check the link."""
+def _existing_db(options: ServeOptions, settings: Settings) -> Path:
+    """The database, or StoreError (503) when there is none: without it nothing can be
+    recorded, and its generated secret cannot be read to check a link."""
     db = _db_path(settings, options)
     if not db.is_file():
         raise StoreError(
             f"{db}: the store is not there (no database yet: run `digest fetch`, or check "
             "`--db` and [store] path); nothing was recorded"
         )
+    return db
+
+
+def _ask(options: ServeOptions, settings: Settings, name: str, token: str, purpose: str) -> Ask:
+    """What the token asks; StoreError (503) first when there is no database."""
+    db = _existing_db(options, settings)
     return verify(
         signing_secret(settings, db),
         "undo" if purpose == "undo" else "feedback",
@@ -263,6 +280,59 @@ def confirm_page(options: ServeOptions, name: str, token: str) -> Response:
         + button(f"/{quote(name)}/feedback", token, f"Yes, {ask.label}")
     )
     return reply(200, "Feedback", body)
+
+
+def paper_page(options: ServeOptions, name: str, token: str) -> Response:
+    """GET of an email's one feedback link (`digest.short_links`): the paper, and a button per
+    action, each posting its own signed token to `/<profile>/feedback` as the preview's buttons
+    do (`record_page` records it). Records nothing."""
+    from digest.match import match_profiles
+    from digest.short_links import read_token
+
+    settings = _settings(options)
+    if not _profile(settings, name):
+        return no_profile(name)
+    _existing_db(options, settings)
+    with _preview_app(options) as app:
+        store = app.store
+        secret = signing_secret(app.settings, store.path)
+        link = read_token(
+            secret,
+            token,
+            name,
+            lambda number: _numbered_key(store, number),
+            max_age_days=app.settings.server.link_days,
+            clock=options.clock,
+        )
+        paper = store.get_paper(link.paper_key)
+        profile = app.settings.profile_records(name)[0]
+    if paper is None:  # numbered a moment ago: the store lost it meanwhile
+        raise LinkError("This link is not valid.", 403)
+    matched = match_profiles([paper], [profile])[name]
+    asks = page_actions(name, matched[0] if matched else None, paper)
+    forms = "".join(
+        "<p>"
+        + button(
+            f"/{quote(name)}/feedback",
+            sign(secret, "feedback", ask, clock=options.clock),
+            ask.label[:1].upper() + ask.label[1:],
+        )
+        + "</p>"
+        for ask in asks
+    )
+    authors = ", ".join(paper.authors[:10]) + (" et al." if len(paper.authors) > 10 else "")
+    body = (
+        f"<h1>{html.escape(paper.title)}</h1><p>{html.escape(authors)}</p>"
+        f"<p>Feedback for the profile “{html.escape(name)}”:</p>{forms}"
+        f"<p><a href='/{quote(name)}/verdicts'>Liked and disliked</a></p>"
+    )
+    return reply(200, "Feedback", body)
+
+
+def _numbered_key(store: Store, number: int) -> str | None:
+    """The key of the stored paper with this number, if any."""
+    paper = store.numbered_paper(number)
+    return paper.key if paper is not None else None
 
 
 def record_page(options: ServeOptions, name: str, token: str) -> Response:
@@ -386,6 +456,7 @@ def _guarded(options: ServeOptions, handler: Handler) -> Callable[[Request], Awa
         if not isinstance(token, str):
             return token
         name = str(request.path_params.get("profile", ""))
+        token = str(request.path_params.get("token", token))  # a short link's, in its path
         try:
             return await run_in_threadpool(handler, options, name, token)
         except LinkError as exc:
@@ -411,6 +482,7 @@ def make_app(options: ServeOptions) -> Starlette:
             route("/{profile}", lambda o, name, _token: digest_page(o, name), "GET"),
             route("/{profile}/feedback", confirm_page, "GET"),
             route("/{profile}/feedback", record_page, "POST"),
+            route("/{profile}/f/{token}", paper_page, "GET"),
             route("/{profile}/verdicts", lambda o, name, _token: verdicts_page(o, name), "GET"),
             route("/{profile}/undo", undo_page, "POST"),
             Route("/{profile}/feed.atom", _feed_endpoint(options), methods=["GET"]),

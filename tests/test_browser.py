@@ -410,9 +410,12 @@ def _page_text(pipe: Pipe, session: str, wanted: str) -> str:
     raise AssertionError(f"{wanted!r} never shown; the page says: {text[:500]}")
 
 
-def test_the_feedback_button_records_from_the_email_link(chromium: str, tmp_path: Path) -> None:
-    """Open an email's "more like this" link in Chromium: the page shows one button and the
-    GET records nothing; clicking it (a real form POST, with the browser's Origin) records it."""
+def test_the_emails_one_feedback_link_opens_the_actions_and_a_click_records(
+    chromium: str, tmp_path: Path
+) -> None:
+    """Open an email's one feedback link in Chromium: the page shows the paper and a button per
+    action and the GET records nothing; clicking "More like this" (a real form POST, with the
+    browser's Origin) records it."""
     import re as regex
 
     from digest.app import build_app, fetch, plan_digests
@@ -444,7 +447,8 @@ def test_the_feedback_button_records_from_the_email_link(chromium: str, tmp_path
             text = plan_digests(app, app.settings.profile_records())["me"].rendered.text
         finally:
             app.close()
-        [link, *_] = regex.findall(r"More like this: (\S+)", text)
+        [link, *_] = regex.findall(r"Feedback: (\S+)", text)
+        assert regex.fullmatch(rf"http://127\.0\.0\.1:{port}/me/f/[\w-]{{20,60}}", link), link
         pipe = Pipe(chromium, tempfile.mkdtemp(prefix="chromium-", dir=tmp_path), link)
         try:
             [target] = [
@@ -455,11 +459,15 @@ def test_the_feedback_button_records_from_the_email_link(chromium: str, tmp_path
                     "sessionId"
                 ]
             )
-            shown = _page_text(pipe, session, "Yes, more like this")
+            shown = _page_text(pipe, session, "More like this")
+            for action in ("Less like this", "Mute the term “KV cache”", "Mute the author"):
+                assert action in shown
             assert "Speculative Decoding" in shown and verdicts() == []
-            pipe.call(
-                "Runtime.evaluate", session, expression="document.querySelector('button').click()"
+            click = (
+                "[...document.querySelectorAll('button')]"
+                ".find(b => b.textContent === 'More like this').click()"
             )
+            pipe.call("Runtime.evaluate", session, expression=click)
             assert "Recorded: more like this" in _page_text(pipe, session, "Recorded")
         finally:
             pipe.close()

@@ -4,6 +4,7 @@ store and config file behind it."""
 
 from __future__ import annotations
 
+import html
 import re
 import stat
 from collections.abc import Callable, Iterator
@@ -88,18 +89,36 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 
 def email_links(config: Path, profile: str = "me") -> dict[str, list[str]]:
-    """The feedback links of the profile's next email (text part), by label."""
+    """The long feedback links (one per action, to a confirm page) of the profile's next
+    email, by label, as emails sent before the short links carried them: they keep working.
+    Empty without a `public_url`."""
+    from digest.feedback import email_linker
+
+    settings = load_settings(config)
+    if not settings.server.public_url:
+        return {}
+    app = build_app(settings, store=Store.open(config.parent / "d.sqlite"))
+    try:
+        plan = plan_digests(app, app.settings.profile_records(profile))[profile]
+        secret = signing_secret(settings, config.parent / "d.sqlite")
+        linker = email_linker(settings.server.public_url, secret, profile)  # no paper numbers
+        found: dict[str, list[str]] = {}
+        for match in plan.digest.papers:
+            for label, url in linker(match):
+                found.setdefault(label[:1].upper() + label[1:], []).append(url)
+    finally:
+        app.close()
+    return found
+
+
+def short_links(config: Path, profile: str = "me") -> list[str]:
+    """The one feedback link a paper of the profile's next email (its text part), in order."""
     app = build_app(load_settings(config), store=Store.open(config.parent / "d.sqlite"))
     try:
         text = plan_digests(app, app.settings.profile_records(profile))[profile].rendered.text
     finally:
         app.close()
-    found: dict[str, list[str]] = {}
-    for label, url in re.findall(
-        r"^   ([A-Z][a-z ]+(?: \([^)]*\))?): (https://\S+/feedback\S+)$", text, re.M
-    ):
-        found.setdefault(label, []).append(url)
-    return found
+    return re.findall(r"^   Feedback: (https://\S+/f/\S+)$", text, re.M)
 
 
 def _path(url: str) -> str:
@@ -356,3 +375,113 @@ def test_the_generated_secret_is_kept_private_beside_the_database(site: Site) ->
     with site.client() as client:
         for page in ("/", "/me", "/me/verdicts"):
             assert secret not in client.get(page).text
+
+
+# --- the one short link a paper (digest.short_links) --------------------------------------------
+
+
+def _forms(page: str) -> dict[str, tuple[str, str]]:
+    """The page's one-button forms: label -> (action path, token)."""
+    found = re.findall(
+        r"<form method='post' action='([^']+)'[^>]*><input type='hidden' name='t' "
+        r"value='([^']+)'><button[^>]*>([^<]+)</button></form>",
+        page,
+    )
+    return {html.unescape(label): (action, token) for action, token, label in found}
+
+
+def test_the_short_link_page_lists_the_papers_actions_and_records_nothing(site: Site) -> None:
+    [link, *_] = short_links(site.config)
+    assert len(link.rpartition("/f/")[2]) <= 60
+    with site.client("lab.example.org") as client:
+        page = client.get(_path(link))
+    assert page.status_code == 200, page.text
+    assert "Speculative Decoding" in page.text and "Liked and disliked" in page.text
+    forms = _forms(page.text)
+    assert {"More like this", "Less like this", "Mute the term “KV cache”"} <= set(forms)
+    assert any(label.startswith("Mute the author ") for label in forms)
+    assert {action for action, _ in forms.values()} == {"/me/feedback"}
+    assert site.verdicts() == []
+
+
+def test_a_button_of_the_short_link_page_records_once(site: Site) -> None:
+    [link, *_] = short_links(site.config)
+    with site.client() as client:
+        forms = _forms(client.get(_path(link)).text)
+        action, token = forms["Less like this"]
+        origin = {"Origin": f"http://127.0.0.1:{site.port}"}
+        first = client.post(action, data={"t": token}, headers=origin)
+        again = client.post(action, data={"t": token}, headers=origin)
+        foreign = client.post(
+            action,
+            data={"t": forms["More like this"][1]},
+            headers={"Origin": "https://evil.example"},
+        )
+    assert first.status_code == 200 and "Recorded: less like this" in first.text
+    assert "Already recorded" in again.text and foreign.status_code == 403
+    assert site.verdicts() == [("arxiv:2401.01234", "dislike")]
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/me/f/{cut}", 403),
+        ("/me/f/{tampered}", 403),
+        ("/me/f/garbage", 403),
+        ("/me/f/" + "A" * 500, 403),
+        ("/me/f/%00%ff", 403),
+        ("/you/f/{token}", 403),  # another profile's path: the profile is under the MAC
+        ("/nobody/f/{token}", 404),
+        ("/me/f/", 404),
+    ],
+    ids=["cut", "tampered", "garbage", "long", "bytes", "other-profile", "no-profile", "none"],
+)
+def test_a_bad_short_link_is_a_4xx_and_records_nothing(site: Site, path: str, status: int) -> None:
+    [link, *_] = short_links(site.config)
+    token = link.rpartition("/f/")[2]
+    shown = path.format(cut=token[:-2], tampered=_tampered(token), token=token)
+    with site.client() as client:
+        response = client.get(shown)
+    assert response.status_code == status, response.text
+    assert site.verdicts() == [] and site.verdicts("you") == []
+
+
+def test_a_short_link_expires_after_link_days_on_the_servers_clock(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from digest.short_links import make_token
+
+    from .conftest import FIXED_NOW, Clock
+
+    config = _fetched(tmp_path)
+    db = tmp_path / "d.sqlite"
+    store = Store.open(db)
+    try:
+        number = store.paper_number("arxiv:2401.01234")
+    finally:
+        store.close()
+    assert number is not None
+    secret = signing_secret(load_settings(config), db)
+    token = make_token(secret, "me", "arxiv:2401.01234", number, FIXED_NOW)
+    clock = Clock(FIXED_NOW + timedelta(days=29))
+    with (
+        running(ServeOptions(config, None, clock=clock)) as (_, port),
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
+    ):
+        fresh = client.get(f"/me/f/{token}")
+        clock.now = FIXED_NOW + timedelta(days=31)
+        stale = client.get(f"/me/f/{token}")
+    assert fresh.status_code == 200 and "Speculative Decoding" in fresh.text
+    assert stale.status_code == 410 and "expired" in stale.text
+
+
+def test_a_short_link_from_before_the_secret_was_replaced_says_so(site: Site) -> None:
+    [link, *_] = short_links(site.config)
+    with site.client() as client:
+        assert client.get(_path(link)).status_code == 200
+        secret_path(site.db).unlink()  # lost: a new secret is generated on the next request
+        refused = client.get(_path(link))
+        fresh = short_links(site.config)[0]
+        again = client.get(_path(fresh))
+    assert refused.status_code == 403 and "signing secret changed" in refused.text
+    assert again.status_code == 200 and site.verdicts() == []

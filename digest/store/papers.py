@@ -116,6 +116,17 @@ class PaperStore(StoreBase):
         ).fetchone()
         return paper_from_row(row) if row else None
 
+    def paper_number(self, key: str) -> int | None:
+        """The stored paper's number (`seq`: given once, when it is first stored, never
+        changed or reused), which short feedback links carry; None for a paper not stored."""
+        row = self.db.execute("SELECT seq FROM papers WHERE key = ?", [key]).fetchone()
+        return int(row[0]) if row and int(row[0]) > 0 else None
+
+    def numbered_paper(self, number: int) -> Paper | None:
+        """The stored paper with this number (`paper_number`), if any."""
+        row = self.db.execute("SELECT * FROM papers WHERE seq = ? LIMIT 2", [number]).fetchall()
+        return paper_from_row(row[0]) if len(row) == 1 else None
+
     def count_papers(self) -> int:
         """How many distinct papers are stored."""
         return int(self.db.execute("SELECT count(*) FROM papers").fetchone()[0])
