@@ -109,20 +109,9 @@ def new_version(site: Site, n: int, title: str) -> None:
         store.close()
 
 
-def _sgmllib_for_reader(monkeypatch: pytest.MonkeyPatch) -> None:
-    """reader 3.26's vendored feedparser imports `sgmllib` (the sgmllib3k distribution), which
-    feedparser 6.0.14 no longer pulls in: it depends on `feedparser-sgmllib`, the same module
-    renamed (same names: SGMLParser, the regexes, SGMLParseError). The lock has only that one,
-    so the test gives reader it under the name it asks for."""
-    import feedparser_sgmllib
-
-    monkeypatch.setitem(sys.modules, "sgmllib", feedparser_sgmllib)
-
-
 def test_a_feed_reader_reads_the_delivered_papers_and_a_new_version_updates_one(
     site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _sgmllib_for_reader(monkeypatch)
     from reader import make_reader
 
     url = site.url(site.key())
