@@ -139,9 +139,9 @@ def _scanners_made(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     made: list[tuple[int, int]] = []
     real = HitScanner.__init__
 
-    def counting(self: HitScanner, book: TermBook, start: int = 0) -> None:
+    def counting(self: HitScanner, book: TermBook, start: int = 0, *rest: Any) -> None:
         made.append((len(book), start))
-        real(self, book, start)
+        real(self, book, start, *rest)
 
     monkeypatch.setattr(HitScanner, "__init__", counting)
     return made

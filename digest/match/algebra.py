@@ -98,6 +98,8 @@ class Decided:
     profiles: np.ndarray
     scores: np.ndarray
     by_rules: np.ndarray
+    # The whole groups: paper index, profile number, the group's position in the profile.
+    groups: tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 class VerdictAlgebra:
@@ -114,7 +116,8 @@ class VerdictAlgebra:
         group_entries, sizes, owners = self._group_entries(compiled)
         self.groups = Rows(group_entries, (self.size[0], len(sizes)))
         self.group_sizes = np.array(sizes, dtype=np.int64)
-        self.group_owners = np.array(owners, dtype=np.int64)
+        self.group_owners = np.array([owner for owner, _ in owners], dtype=np.int64)
+        self.group_positions = np.array([position for _, position in owners], dtype=np.int64)
         self.categories, category_entries = self._category_entries(compiled)
         self.profile_categories = Rows(category_entries, (len(self.categories), self.size[1]))
         self.any_category = np.array([not c.categories for c in compiled], dtype=bool)
@@ -138,18 +141,18 @@ class VerdictAlgebra:
 
     def _group_entries(
         self, compiled: Sequence[CompiledProfile]
-    ) -> tuple[Entries, list[int], list[int]]:
+    ) -> tuple[Entries, list[int], list[tuple[int, int]]]:
         """Term × group: 1 for each distinct term of each group; the groups' sizes; their
-        profiles."""
+        profiles and positions in them."""
         entries: list[tuple[int, int, int]] = []
         sizes: list[int] = []
-        owners: list[int] = []
+        owners: list[tuple[int, int]] = []
         for number, profile in enumerate(compiled):
-            for group in profile.groups:
+            for position, group in enumerate(profile.groups):
                 distinct = {term.key for term in group}
                 entries.extend((self.columns[key], len(sizes), 1) for key in distinct)
                 sizes.append(len(distinct))
-                owners.append(number)
+                owners.append((number, position))
         return entries, sizes, owners
 
     def _category_entries(
@@ -177,7 +180,10 @@ class VerdictAlgebra:
 
         width = self.size[1]
         counts = self.keywords.times(*found)
-        topical = np.union1d(counts.places, self._whole_groups(found))
+        group_rows, groups = self._whole_groups(found)
+        owners = self.group_owners[groups]
+        whole_pairs = np.unique(group_rows * width + owners)
+        topical = np.union1d(counts.places, whole_pairs)
         excluded = self.exclude.times(*found).places
         topical = np.setdiff1d(topical, excluded, assume_unique=True)
         topical = topical[self._in_categories(topical, papers)]
@@ -190,20 +196,21 @@ class VerdictAlgebra:
             + PER_TERM * _lookup(counts, pairs)
             + PER_TITLE_TERM * _lookup(titles, pairs)
         )
-        whole = np.isin(pairs, self._whole_groups(found), assume_unique=True)
+        whole = np.isin(pairs, whole_pairs, assume_unique=True)
         rows, profiles = np.divmod(pairs, width)
-        return Decided(rows, profiles, scores, whole)
+        whole_groups = (group_rows, owners, self.group_positions[groups])
+        return Decided(rows, profiles, scores, whole, whole_groups)
 
-    def _whole_groups(self, found: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        """The (paper, profile) pairs, as linear indexes, with a whole group."""
+    def _whole_groups(self, found: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The whole groups of the batch: paper indexes and group numbers, in order."""
         import numpy as np
 
         if not self.group_sizes.size:
-            return np.empty(0, dtype=np.int64)
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
         reached = self.groups.times(*found)
         rows, groups = np.divmod(reached.places, self.groups.shape[1])
         whole = reached.values >= self.group_sizes[groups]
-        return np.unique(rows[whole] * self.size[1] + self.group_owners[groups[whole]])
+        return rows[whole], groups[whole]
 
     def _in_categories(self, pairs: np.ndarray, papers: Sequence[Paper]) -> np.ndarray:
         """For each (paper, profile) pair: whether the paper passes the profile's categories

@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Literal, Protocol
 
-from digest.match.scan import Found, Scanner, occurrences
+from digest.match.scan import Found, Scanner, Speller, occurrences
 from digest.match.termbook import TermBook, term_of
+from digest.match.terms import term_forms
 from digest.match.text import Words
 from digest.models import Paper
 
@@ -81,11 +82,11 @@ class PaperScan:
 class HitScanner:
     """The terms numbered `start` and up of a term book in one automaton."""
 
-    def __init__(self, book: TermBook, start: int = 0) -> None:
+    def __init__(self, book: TermBook, start: int = 0, spell: Speller = term_forms) -> None:
         self.book = book
         self.start = start
         keys = book.keys[start:]
-        self.scanner = Scanner(term_of(key) for key in keys)
+        self.scanner = Scanner((term_of(key) for key in keys), spell)
 
     def scan(self, paper: Paper) -> PaperScan:
         """The terms of this scanner's slice of the book found in the paper's title and

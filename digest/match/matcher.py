@@ -194,14 +194,13 @@ class Matcher:
         verdicts: list[list[Verdict]] = [[] for _ in readings]
         rows, numbers = decided.papers.tolist(), decided.profiles.tolist()
         scores, by_rules = decided.scores.tolist(), decided.by_rules.tolist()
-        whole: dict[int, dict[int, list[int]]] = {}  # per paper with a whole group: its groups
+        whole: dict[tuple[int, int], list[int]] = {}  # (paper, profile) -> its whole groups
+        for row, number, position in zip(*(a.tolist() for a in decided.groups), strict=True):
+            whole.setdefault((row, number), []).append(position)
         for row, number, score, exact in zip(rows, numbers, scores, by_rules, strict=True):
             hits = readings[row]
             if exact:
-                groups = whole.get(row)
-                if groups is None:
-                    groups = whole[row] = self._whole_groups(hits.found)
-                found_verdict = self._exact_verdict(hits, number, groups.get(number, ()))
+                found_verdict = self._exact_verdict(hits, number, whole[row, number])
             else:
                 found_verdict = self._verdict(hits, number, float(score))
             if found_verdict is not None:

@@ -24,10 +24,10 @@ from __future__ import annotations
 import sys
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, NamedTuple
 
-from digest.match.terms import FUNCTION_WORDS, Term, TermKey, term_forms
+from digest.match.terms import FUNCTION_WORDS, Form, Term, TermKey, term_forms
 from digest.match.text import TokenSpan, Words
 
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ class Entry(NamedTuple):
     prefix: bool
     boundaries: frozenset[int]
 
+
+# How a scanner learns a term's spellings (`terms.term_forms`, or a term book's stored ones).
+Speller = Callable[[Term], tuple[Form, ...]]
 
 # Term -> its occurrences, first word -> last word (`occurrences` puts them in text order).
 Found = dict[TermKey, dict[int, int]]
@@ -62,8 +65,9 @@ def _automaton(patterns: Iterable[str]) -> ahocorasick_rs.AhoCorasick:
 class Scanner:
     """Every distinct term of a run in one automaton, so a field is scanned once for all."""
 
-    def __init__(self, terms: Iterable[Term]) -> None:
+    def __init__(self, terms: Iterable[Term], spell: Speller = term_forms) -> None:
         self._unique = _distinct_usable(terms)
+        self._spell = spell  # a term's spellings: worked out, or as a term book stored them
         self.keys = frozenset(self._unique)
         # Built on the first scan: matching from stored hits never scans, and the spellings
         # and the automaton are most of what compiling a run costs.
@@ -77,7 +81,7 @@ class Scanner:
 
     def _build(self) -> None:
         """Spell every term and build the automaton over the spellings."""
-        entries = _spelling_table(self._unique)
+        entries = _spelling_table(self._unique, self._spell)
         # Pattern number -> what to check; the automaton itself holds only the letters. A hit
         # that ends inside a word can only be a prefix term's: those entries on their own.
         self._entries = tuple(tuple(stored) for stored in entries.values())
@@ -140,12 +144,12 @@ def _distinct_usable(terms: Iterable[Term]) -> dict[TermKey, Term]:
     return unique
 
 
-def _spelling_table(unique: dict[TermKey, Term]) -> dict[str, dict[Entry, None]]:
+def _spelling_table(unique: dict[TermKey, Term], spell: Speller) -> dict[str, dict[Entry, None]]:
     """Spelling -> its entries, in order and without repeats (a dict as an ordered set: a
     list's `in` would compare frozensets one by one)."""
     entries: defaultdict[str, dict[Entry, None]] = defaultdict(dict)
     for key, term in unique.items():
-        for form in term_forms(term):
+        for form in spell(term):
             entries[form.letters][Entry(key, term.prefix, frozenset(form.boundaries))] = None
     return entries
 

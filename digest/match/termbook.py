@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from digest.match.terms import Term, TermKey
+from digest.match.terms import Form, Term, TermKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +67,21 @@ def book_digest(keys: Sequence[TermKey]) -> str:
     return hashed.hexdigest()
 
 
+def forms_text(forms: Iterable[Form]) -> str:
+    """A term's spellings as the store writes them: `letters:boundaries` joined by `;`
+    (``kvcache:2;kvcaches:2``). Folded letters are letters and digits only."""
+    return ";".join(f"{form.letters}:{boundaries_text(form.boundaries)}" for form in forms)
+
+
+def forms_from_text(text: str) -> tuple[Form, ...]:
+    """The spellings `forms_text` wrote."""
+    forms = []
+    for item in text.split(";") if text else ():
+        letters, _, cuts = item.partition(":")
+        forms.append(Form(letters, boundaries_from_text(cuts)))
+    return tuple(forms)
+
+
 def boundaries_text(boundaries: tuple[int, ...]) -> str:
     """A key's word boundaries as the store writes them (`"2,5"`)."""
     return ",".join(map(str, boundaries))
@@ -74,4 +89,4 @@ def boundaries_text(boundaries: tuple[int, ...]) -> str:
 
 def boundaries_from_text(text: str) -> tuple[int, ...]:
     """The boundaries `boundaries_text` wrote."""
-    return tuple(int(part) for part in text.split(",")) if text else ()
+    return tuple(map(int, text.split(","))) if text else ()

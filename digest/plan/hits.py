@@ -25,8 +25,15 @@ from datetime import datetime
 
 from digest.match.hitscan import HitScanner, ScanReading, StoredScan, decode, encode
 from digest.match.rules import compile_profile
-from digest.match.termbook import TermBook, boundaries_from_text, boundaries_text
-from digest.match.terms import TermKey
+from digest.match.termbook import (
+    TermBook,
+    boundaries_from_text,
+    boundaries_text,
+    forms_from_text,
+    forms_text,
+    term_of,
+)
+from digest.match.terms import Form, Term, TermKey, term_forms
 from digest.models import Paper, Profile
 from digest.store import Store
 from digest.store.hits import HitRow, StoredHits, TermRow, ToScan
@@ -52,16 +59,14 @@ def profile_terms(profiles: Iterable[Profile]) -> list[TermKey]:
     return list(keys)
 
 
-def _book_from(rows: Sequence[TermRow]) -> TermBook:
-    return TermBook(
-        tuple(
-            TermKey(letters, prefix, boundaries_from_text(cuts)) for letters, prefix, cuts in rows
-        )
-    )
+def _key_of(row: TermRow) -> TermKey:
+    letters, prefix, cuts, _ = row
+    return TermKey(letters, prefix, boundaries_from_text(cuts))
 
 
-def _rows_of(keys: Iterable[TermKey]) -> list[TermRow]:
-    return [(key.letters, key.prefix, boundaries_text(key.boundaries)) for key in keys]
+def _row_of(key: TermKey, forms: Sequence[Form]) -> TermRow:
+    """A term as the store keeps it, with its spellings."""
+    return (key.letters, key.prefix, boundaries_text(key.boundaries), forms_text(forms))
 
 
 class HitKeeper:
@@ -71,21 +76,51 @@ class HitKeeper:
     def __init__(self, profiles: Sequence[Profile]) -> None:
         self.terms = profile_terms(profiles)
         self._scanners: dict[tuple[int, int], HitScanner] = {}
+        self._book = TermBook()
+        self._book_store: Store | None = None  # the store `_book` was read from
+        self._spellings: dict[TermKey, tuple[Form, ...]] = {}  # spelled by this keeper
+        self._stored_forms: dict[TermKey, str] = {}  # as the store keeps them
 
     def book(self, store: Store, *, write: bool, also: Iterable[TermKey] = ()) -> TermBook:
         """The store's term book with the profiles' new terms (and `also`) appended; with
         `write`, the store's book grows too (a writer's refresh), else only this copy does."""
-        stored = _book_from(store.term_rows())
+        stored = self._stored_book(store)
         book = stored.with_terms(self.terms).with_terms(also)
         if write and len(book) > len(stored):
-            store.add_terms(_rows_of(book.keys[len(stored) :]))
+            # Spelled (lemminflect) once for good: later processes read the spellings.
+            added = {key: term_forms(term_of(key)) for key in book.keys[len(stored) :]}
+            store.add_terms([_row_of(key, forms) for key, forms in added.items()])
+            self._spellings.update(added)
+            self._book, self._book_store = book, store
         return book
 
+    def _stored_book(self, store: Store) -> TermBook:
+        """The store's book, read again only when it has more terms than last read (it only
+        grows, so its length says whether it changed)."""
+        if store is not self._book_store or store.count_terms() != len(self._book):
+            rows = store.term_rows()
+            keys = tuple(map(_key_of, rows))
+            self._learn(keys, rows)
+            self._book, self._book_store = TermBook(keys), store
+        return self._book
+
+    def _learn(self, keys: Sequence[TermKey], rows: Sequence[TermRow]) -> None:
+        """Keep the stored spellings of these terms, as text: read only if a scanner is made."""
+        self._stored_forms.update(zip(keys, (row[3] for row in rows), strict=True))
+
+    def _spell(self, term: Term) -> tuple[Form, ...]:
+        """A term's spellings as the store keeps them (worked out for a term it lacks)."""
+        known = self._spellings.get(term.key)
+        if known is not None:
+            return known
+        text = self._stored_forms.get(term.key)
+        return forms_from_text(text) if text is not None else term_forms(term)
+
     def scanner(self, book: TermBook, start: int = 0) -> HitScanner:
-        """A scanner of the book's terms numbered `start` and up (made once per book size)."""
+        """A scanner of the book's terms numbered `start` and up (made once per book)."""
         made = self._scanners.get((len(book), start))
-        if made is None or made.book.keys != book.keys:
-            made = self._scanners[len(book), start] = HitScanner(book, start)
+        if made is None or made.book is not book:
+            made = self._scanners[len(book), start] = HitScanner(book, start, self._spell)
         return made
 
     def scan(self, book: TermBook, paper: Paper, stored: StoredHits | None) -> ScanReading:

@@ -12,7 +12,7 @@ import it).
 
 Example::
 
-    store.add_terms([("kvcache", False, "2")])      # term 0
+    store.add_terms([("kvcache", False, "2", "kvcache:2;kvcaches:2")])  # term 0
     store.write_hits([HitRow("arxiv:2401.00001", stamp, text_hash, 1, blob)])
     store.stored_hits(["arxiv:2401.00001"])  # {"arxiv:2401.00001": StoredHits(text_hash, 1, blob)}
 """
@@ -28,8 +28,9 @@ from digest.models import Paper
 from digest.store.base import StoreBase, select_in, translate_store_errors
 from digest.store.rows import iso
 
-# A term as stored: its letters, whether it is a prefix, its word boundaries as text ("2,5").
-TermRow = tuple[str, bool, str]
+# A term as stored: its letters, whether it is a prefix, its word boundaries as text ("2,5"),
+# its spellings as text (`digest.match.termbook.forms_text`).
+TermRow = tuple[str, bool, str, str]
 
 
 class StoredHits(NamedTuple):
@@ -67,19 +68,24 @@ class HitStore(StoreBase):
     def term_rows(self) -> list[TermRow]:
         """The term book, in number order."""
         rows = self.db.execute(
-            "SELECT letters, prefix, boundaries FROM match_terms ORDER BY number"
+            "SELECT letters, prefix, boundaries, forms FROM match_terms ORDER BY number"
         )
-        return [(str(letters), bool(prefix), str(cuts)) for letters, prefix, cuts in rows]
+        return [(str(row[0]), bool(row[1]), str(row[2]), str(row[3])) for row in rows]
+
+    def count_terms(self) -> int:
+        """How many terms the book holds."""
+        return int(self.db.execute("SELECT count(*) FROM match_terms").fetchone()[0])
 
     def add_terms(self, terms: Sequence[TermRow]) -> None:
         """Append terms to the book, numbered after the last (the caller sends only new ones)."""
         with self.transaction():
             start = self.db.execute("SELECT count(*) FROM match_terms").fetchone()[0]
             self.db.conn.executemany(
-                "INSERT INTO match_terms (number, letters, prefix, boundaries) VALUES (?, ?, ?, ?)",
+                "INSERT INTO match_terms (number, letters, prefix, boundaries, forms)"
+                " VALUES (?, ?, ?, ?, ?)",
                 [
-                    (start + n, letters, int(prefix), cuts)
-                    for n, (letters, prefix, cuts) in enumerate(terms)
+                    (start + n, letters, int(prefix), cuts, forms)
+                    for n, (letters, prefix, cuts, forms) in enumerate(terms)
                 ],
             )
 

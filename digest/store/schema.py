@@ -213,8 +213,9 @@ _MIGRATE_SUGGEST = """
 """
 
 # Matching at ingest (digest.match.hitscan, digest.store.hits): the term book, numbered for good,
-# and each paper's scan with the hash of the text it read, its paper's `updated_at` then and how
-# many book terms it covers. An existing database's papers have no row yet: the next fetch or
+# with each term's spellings (so building the automaton needs no dictionary), and each paper's
+# scan with the hash of the text it read, its paper's `updated_at` then and how many book terms
+# it covers. An existing database's papers have no row yet: the next fetch or
 # send scans its windows' papers (`digest.plan.hits`).
 _MIGRATE_HITS = """
         CREATE TABLE match_terms (
@@ -222,6 +223,7 @@ _MIGRATE_HITS = """
             letters TEXT NOT NULL,
             prefix INTEGER NOT NULL,
             boundaries TEXT NOT NULL,
+            forms TEXT NOT NULL,
             UNIQUE (letters, prefix, boundaries)
         );
         CREATE TABLE paper_hits (
