@@ -266,6 +266,7 @@ class Matcher:
         papers are read again at the end (keeping each kept verdict's reading instead would
         hold hundreds of readings per profile). Without `keep` every match is returned, so it
         is built at once."""
+        self.scanner.prepare()  # every paper is read and scanned: the automaton is needed now
         if keep is None:
             built, totals = self._every_match(papers)
         else:

@@ -79,6 +79,11 @@ class Scanner:
     def __len__(self) -> int:
         return len(self.keys)
 
+    def prepare(self) -> None:
+        """Build the automaton now, not at the first scan (a batch that will scan)."""
+        if not self._built:
+            self._build()
+
     def _build(self) -> None:
         """Spell every term and build the automaton over the spellings."""
         entries = _spelling_table(self._unique, self._spell)
