@@ -83,20 +83,22 @@ class VerdictMemo:
     def from_scans(
         self,
         profiles: Sequence[Profile],
-        book: TermBook,
         papers: Sequence[Paper],
-        scans: Sequence[ScanReading],
+        scans_of: Callable[[Sequence[Paper]], tuple[TermBook, Sequence[ScanReading]]],
     ) -> Verdicts:
-        """How a pass over `profiles` matches `papers` from their scans: every verdict decided
-        now, in one batch (`Matcher.match_stored_all`), those of papers already known to the
-        memo (same content, configured profiles) taken from it. The same verdicts as
+        """How a pass over `profiles` matches `papers` from their scans (`scans_of`, asked only
+        for the papers the memo does not know: same content, configured profiles): their
+        verdicts decided now, in one batch (`Matcher.match_stored_all`). The same verdicts as
         `for_profiles`; a paper not among `papers` is read and scanned when asked."""
         configured = all(profile in self.matcher.profiles for profile in profiles)
         matcher = self.matcher if configured else Matcher(profiles)
         known = self.known if configured else {}
         content = [_content(paper) for paper in papers]
         new = [n for n, c in enumerate(content) if c not in known]
-        decided = matcher.match_stored_all([papers[n] for n in new], [scans[n] for n in new], book)
+        decided: list[dict[str, Match]] = []
+        if new:
+            book, scans = scans_of([papers[n] for n in new])
+            decided = matcher.match_stored_all([papers[n] for n in new], scans, book)
         fresh = {content[n]: found for n, found in zip(new, decided, strict=True)}
         if configured:
             if len(self.known) + len(fresh) > self.limit:
@@ -181,9 +183,11 @@ class PassMemory:
     ) -> Verdicts:
         """How a pass over `profiles` matches `papers`: from their stored scans (made now for
         any that lack one), the terms of `profiles` covered even if they are not configured."""
-        matcher_terms = profile_terms(profiles)
-        book, scans = self.hits.scans_for(store, papers, matcher_terms)
-        return self.verdicts.from_scans(profiles, book, papers, scans)
+
+        def scans_of(new: Sequence[Paper]) -> tuple[TermBook, Sequence[ScanReading]]:
+            return self.hits.scans_for(store, new, profile_terms(profiles))
+
+        return self.verdicts.from_scans(profiles, papers, scans_of)
 
     def papers_of(self, store: Store) -> Callable[[sqlite3.Row], Paper]:
         """How this pass decodes `store`'s candidate rows: through `decoded`, checked against
