@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Protocol
 from digest import __version__
 from digest.errors import ConfigError, DeliveryError
 from digest.models import RenderedDigest
+from digest.render import add_html_part
 from digest.settings import SmtpConfig
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def build_message(
     message["X-Auto-Response-Suppress"] = "All"
     message["X-Mailer"] = f"digest {__version__}"
     message.set_content(rendered.text, cte="quoted-printable")
-    message.add_alternative(rendered.html, subtype="html", cte="quoted-printable")
+    add_html_part(message, rendered.html)
     return message.as_bytes()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import re
 from collections.abc import Callable
@@ -384,7 +385,11 @@ def test_headers_of_a_digest() -> None:
     assert parsed["X-Auto-Response-Suppress"] == "All"
     assert [a.addr_spec for a in parsed["To"].addresses] == ["me@example.org", "you@example.org"]
     parts = [(p.get_content_type(), p.get_content()) for p in parsed.iter_parts()]
-    assert parts == [("text/plain", "Grüße\r\n"), ("text/html", "<p>Grüße</p>\r\n")]
+    # The HTML part travels as 7-bit ASCII: what lies beyond it as character references.
+    assert parts == [("text/plain", "Grüße\r\n"), ("text/html", "<p>Gr&#252;&#223;e</p>\r\n")]
+    html_part = list(parsed.iter_parts())[1]
+    assert html_part["Content-Transfer-Encoding"] == "7bit"
+    assert html.unescape(html_part.get_content()) == "<p>Grüße</p>\r\n"
 
 
 # --- SMTP faults: what is delivered, held or released (issue 11) ---------------------------------

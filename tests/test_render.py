@@ -3,6 +3,7 @@ plain-text parts of the email. Matches are built by the real matcher, so spans a
 
 from __future__ import annotations
 
+import html as html_lib
 import mailbox
 import re
 from dataclasses import replace
@@ -28,9 +29,11 @@ from digest.models import (
 )
 from digest.render import (
     CLIP_BYTES,
+    SHORT_ABSTRACT_CHARS,
     badges,
     build_digest,
     counts_summary,
+    fit_digest,
     highlight,
     html_part_bytes,
     listing_links,
@@ -39,6 +42,7 @@ from digest.render import (
     paper_links,
     reason_summary,
     render_digest,
+    seven_bit_html,
     source_names,
     spans_of,
     subject_for,
@@ -915,3 +919,41 @@ def test_a_term_in_keywords_and_all_of_is_one_reason_per_field() -> None:
     )
     text = render_digest(build_digest(BOTH, (match,), NOW)).text
     assert "title and abstract and title" not in text
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("<p>plain</p>", "<p>plain</p>"),
+        ("<p>Grüße “quoted”</p>", "<p>Gr&#252;&#223;e &#8220;quoted&#8221;</p>"),
+        ('<a href="x">ε₁</a>', '<a href="x">&#949;&#8321;</a>'),
+    ],
+    ids=["ascii", "latin-and-quotes", "greek-subscript"],
+)
+def test_the_html_part_is_ascii_with_character_references(source: str, expected: str) -> None:
+    assert seven_bit_html(source) == expected
+
+
+def test_a_long_line_of_the_html_part_breaks_at_a_space_outside_tags() -> None:
+    words = " ".join(f'<mark style="a b c">w{n}</mark> text' for n in range(200))
+    line = f'<div class="x" style="font-size: 15px">{words}</div>'
+    broken = seven_bit_html(line)
+    assert all(len(piece) <= 990 for piece in broken.splitlines())
+    assert broken.replace("\n", " ") == line  # only spaces became line breaks
+    assert "\n" not in "".join(re.findall(r"<[^>]*>", broken))  # never inside a tag
+
+
+def test_a_day_too_full_for_whole_abstracts_cuts_them_before_leaving_papers_out() -> None:
+    profile = Profile("me", keywords=("widget",), max_items=50)
+    now = datetime(2026, 11, 22, 7, 30, tzinfo=UTC)
+    abstract = "Widgets are studied here. " * 40
+    matches = [
+        Match(Paper(f"k{n}", f"Widget number {n}", abstract=abstract), (), 10.0) for n in range(40)
+    ]
+    whole = render_digest(build_digest(profile, matches, now))
+    budget = html_part_bytes(whole.html) - 1  # all 40 with whole abstracts do not fit
+    digest, rendered = fit_digest(profile, matches, now, clip_bytes=budget)
+    assert len(digest.papers) == 40 and digest.more == 0
+    assert html_part_bytes(rendered.html) <= budget
+    excerpt = re.search(r'<div class="x"[^>]*>(.*?)</div>', rendered.html, re.S)
+    assert excerpt and len(html_lib.unescape(excerpt.group(1))) <= SHORT_ABSTRACT_CHARS + 2
