@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Any, NamedTuple
 
-from digest.match.algebra import VerdictAlgebra
+from digest.match.algebra import Decided, VerdictAlgebra
 from digest.match.authors import AuthorIndex
 from digest.match.hitscan import ScanReading
 from digest.match.rank import rank, rank_key
@@ -191,13 +191,20 @@ class Matcher:
         in_title = _entries((columns[key] for key in hits.in_title) for hits in readings)
         followed = _entries(hits.authors for hits in readings)
         decided = algebra.decide(found, in_title, [h.paper for h in readings], followed)
+        return self._verdicts_of(readings, decided)
+
+    def _verdicts_of(self, readings: Sequence[PaperHits], decided: Decided) -> list[list[Verdict]]:
+        """The `Verdict`s of the pairs the algebra decided, by paper, in profile order."""
+        whole = _whole_by_pair(decided)
         verdicts: list[list[Verdict]] = [[] for _ in readings]
-        rows, numbers = decided.papers.tolist(), decided.profiles.tolist()
-        scores, by_rules = decided.scores.tolist(), decided.by_rules.tolist()
-        whole: dict[tuple[int, int], list[int]] = {}  # (paper, profile) -> its whole groups
-        for row, number, position in zip(*(a.tolist() for a in decided.groups), strict=True):
-            whole.setdefault((row, number), []).append(position)
-        for row, number, score, exact in zip(rows, numbers, scores, by_rules, strict=True):
+        pairs = zip(
+            decided.papers.tolist(),
+            decided.profiles.tolist(),
+            decided.scores.tolist(),
+            decided.by_rules.tolist(),
+            strict=True,
+        )
+        for row, number, score, exact in pairs:
             hits = readings[row]
             if exact:
                 found_verdict = self._exact_verdict(hits, number, whole[row, number])
@@ -317,6 +324,14 @@ class Matcher:
             [built[number, position] for position in range(len(top))]
             for number, top in enumerate(tops)
         ]
+
+
+def _whole_by_pair(decided: Decided) -> dict[tuple[int, int], list[int]]:
+    """(paper, profile) -> the positions of the profile's whole groups in the paper."""
+    whole: dict[tuple[int, int], list[int]] = {}
+    for row, number, position in zip(*(a.tolist() for a in decided.groups), strict=True):
+        whole.setdefault((row, number), []).append(position)
+    return whole
 
 
 def _entries(rows: Iterable[Iterable[int]]) -> tuple[Any, Any]:

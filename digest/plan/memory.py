@@ -28,7 +28,7 @@ Example::
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from digest.match import Matcher
@@ -93,13 +93,7 @@ class VerdictMemo:
         configured = all(profile in self.matcher.profiles for profile in profiles)
         matcher = self.matcher if configured else Matcher(profiles)
         known = self.known if configured else {}
-        content = [_content(paper) for paper in papers]
-        new = [n for n, c in enumerate(content) if c not in known]
-        decided: list[dict[str, Match]] = []
-        if new:
-            book, scans = scans_of([papers[n] for n in new])
-            decided = matcher.match_stored_all([papers[n] for n in new], scans, book)
-        fresh = {content[n]: found for n, found in zip(new, decided, strict=True)}
+        fresh = _decide_new(matcher, papers, known, scans_of)
         if configured:
             if len(self.known) + len(fresh) > self.limit:
                 self.known.clear()
@@ -115,7 +109,28 @@ class VerdictMemo:
         return match
 
 
-def _content(paper: Paper) -> tuple[object, ...]:
+Content = tuple[object, ...]  # what a paper's verdicts depend on (`_content`)
+
+
+def _decide_new(
+    matcher: Matcher,
+    papers: Sequence[Paper],
+    known: Mapping[Content, dict[str, Match]],
+    scans_of: Callable[[Sequence[Paper]], tuple[TermBook, Sequence[ScanReading]]],
+) -> dict[Content, dict[str, Match]]:
+    """The matches of the papers `known` lacks, by content, decided in one batch from their
+    scans (asked for those papers only)."""
+    new = {_content(paper): paper for paper in papers}
+    for content in known.keys() & new.keys():
+        del new[content]
+    if not new:
+        return {}
+    book, scans = scans_of(list(new.values()))
+    decided = matcher.match_stored_all(list(new.values()), scans, book)
+    return dict(zip(new, decided, strict=True))
+
+
+def _content(paper: Paper) -> Content:
     """What a paper's verdicts depend on."""
     return (paper.key, paper.title, paper.abstract, paper.authors, paper.categories)
 
