@@ -32,6 +32,7 @@ from bench.generate import (
 from bench.naive import NaiveRun, run_naive
 from digest.match import Best, best_matches, match_profiles, rank
 from digest.models import Match, Paper, Profile, Reason
+from digest.store.merge import batches
 
 DIGEST_ITEMS = 50  # a digest's max_items
 MatchFn = Callable[[Iterable[Paper], list[Profile]], dict[str, Any]]
@@ -475,7 +476,7 @@ def run_stored(
     # A year is timed on its first 50k papers and scaled: storing and scanning 250k again
     # would take minutes, and a pass's time grows with the papers alone.
     wanted = total if which != "year" else min(total, 50_000)
-    for batch in _batched(itertools.islice(make_papers(), wanted), 1000):
+    for batch in batches(itertools.islice(make_papers(), wanted), 1000):
         store.ingest("bench", batch, (), {}, datetime(2025, 12, 1, tzinfo=UTC))
         papers_n += len(batch)
     clear_memos()  # the first pass of a process compiles everything
@@ -506,7 +507,7 @@ def _stored_pass(store: Any, matcher: Any, keeper: Any, which: str, budget: floa
     keep = DIGEST_ITEMS if which == "year" else None
     best: dict[str, list[Match]] = {}
     count = 0
-    for batch in _batched(store.papers_seen_since(EPOCH), 5000):
+    for batch in batches(store.papers_seen_since(EPOCH), 5000):
         book, scans = keeper.scans_for(store, batch)
         for matches in matcher.match_stored_all(batch, scans, book):
             for name, match in matches.items():
@@ -515,12 +516,6 @@ def _stored_pass(store: Any, matcher: Any, keeper: Any, which: str, budget: floa
         if keep is not None:
             best = {name: list(rank(found))[:keep] for name, found in best.items()}
     return count
-
-
-def _batched(items: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
-    iterator = iter(items)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
 
 
 _STORED_TARGETS = {"day": (1.0, 3.0), "kw": (1.0, None), "year": (10.0, None)}

@@ -312,7 +312,7 @@ def email_linker(
     public_url: str,
     secret: str,
     profile: str,
-    clock: Clock | None = None,
+    clock: Clock,
     number: PaperNumber | None = None,
 ) -> Linker:
     """Each paper's feedback link for the email: one short link (`digest.short_links`),
@@ -329,14 +329,13 @@ def email_linker(
         found = numbers[key]
         if found is None:
             return _long_links(root, secret, profile, match, clock)
-        made = clock() if clock is not None else datetime.now(UTC)
-        return [(PAPER_LINK_LABEL, f"{root}/f/{make_token(secret, profile, key, found, made)}")]
+        return [(PAPER_LINK_LABEL, f"{root}/f/{make_token(secret, profile, key, found, clock())}")]
 
     return links
 
 
 def _long_links(
-    root: str, secret: str, profile: str, match: Match, clock: Clock | None
+    root: str, secret: str, profile: str, match: Match, clock: Clock
 ) -> list[FeedbackLink]:
     """A link per action, each to its confirm page (the email's links before short ones)."""
     return [

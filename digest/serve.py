@@ -411,8 +411,7 @@ def _feed_endpoint(options: ServeOptions) -> Callable[[Request], Awaitable[Respo
     from starlette.concurrency import run_in_threadpool
 
     async def endpoint(request: Request) -> Response:
-        public, seconds = await run_in_threadpool(_request_limits, options)
-        admitted = await admitted_token(request, public, seconds)
+        admitted = await _admitted(request, options)
         if not isinstance(admitted, str):
             return admitted
         name = str(request.path_params.get("profile", ""))
@@ -442,6 +441,15 @@ def _request_limits(options: ServeOptions) -> tuple[tuple[str, ...], float]:
     return public_hosts(settings), seconds
 
 
+async def _admitted(request: Request, options: ServeOptions) -> Response | str:
+    """The request's form token once the Host check (and for a POST the Origin check and the
+    bounded form) let it in; else the refusal to send."""
+    from starlette.concurrency import run_in_threadpool
+
+    public, seconds = await run_in_threadpool(_request_limits, options)
+    return await admitted_token(request, public, seconds)
+
+
 Handler = Callable[[ServeOptions, str, str], "Response"]
 
 
@@ -451,8 +459,7 @@ def _guarded(options: ServeOptions, handler: Handler) -> Callable[[Request], Awa
     from starlette.concurrency import run_in_threadpool
 
     async def endpoint(request: Request) -> Response:
-        public, seconds = await run_in_threadpool(_request_limits, options)
-        token = await admitted_token(request, public, seconds)
+        token = await _admitted(request, options)
         if not isinstance(token, str):
             return token
         name = str(request.path_params.get("profile", ""))

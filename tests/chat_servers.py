@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Literal
 
 Fault = Literal["", "500", "timeout", "429", "413", "drip"]
@@ -138,3 +139,26 @@ def chat_server(fault: Fault = "") -> Iterator[ChatServer]:
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+
+
+def seed_config(tmp_path: Path, ntfy_file: Path, more: str = "") -> Path:
+    """A config over the five seed files (Maildir delivery, a `public_url`) with the profiles
+    `lab` (only a Mattermost target, its URL in `LAB_MATTERMOST`) and `me` (an email and an
+    ntfy target whose URL is in `ntfy_file`), then the TOML `more`."""
+    config = tmp_path / "config.toml"
+    files = enumerate(sorted(SEEDS.glob("*.jsonl")))
+    seeds = ", ".join(f'{{ name = "s{n}", path = "{path}" }}' for n, path in files)
+    config.write_text(
+        '[store]\npath = "d.sqlite"\n'
+        '[delivery]\nmethod = "maildir"\nmaildir = "mail"\n'
+        f"[sources]\nfiles = [{seeds}]\n"
+        '[server]\npublic_url = "https://digest.example.org"\n'
+        '[[profiles]]\nname = "lab"\nkeywords = ["reinforcement learning", "diffusion"]\n'
+        'notify = [{ env = "LAB_MATTERMOST" }]\n'
+        '[[profiles]]\nname = "me"\nemail = "me@example.org"\nkeywords = ["language model"]\n'
+        f'notify = [{{ file = "{ntfy_file}", name = "phone" }}]\n' + more
+    )
+    return config

@@ -108,7 +108,7 @@ def test_the_links_still_fit_under_the_clip_size() -> None:
         for i in range(300)
     ]
     matches = match_profiles(papers, [profile])["me"]
-    linker = email_linker("https://lab.example.org", "s" * 32, "me")
+    linker = email_linker("https://lab.example.org", "s" * 32, "me", Clock())
     digest, rendered = fit_digest(profile, matches, FIXED_NOW, feedback=linker)
     assert len(rendered.html.encode()) <= CLIP_BYTES
     assert digest.more > 0 and rendered.html.count("more like this</a>") == len(digest.papers)

@@ -32,12 +32,11 @@ from digest.notify import (
 from digest.settings import settings_from_dict
 from digest.store import Store
 
-from .chat_servers import TOKEN, ChatServer, chat_server
+from .chat_servers import TOKEN, ChatServer, chat_server, seed_config
 from .children import child_env
 from .conftest import FIVE_PAPERS, Clock
 from .test_cli import digest as run_digest
 
-SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 NOW = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 
 
@@ -274,26 +273,8 @@ def test_the_next_email_names_a_target_still_failing(
     assert len(app.store.outbox("me")) == 2 and len(app.store.delivered_keys("me")) == 5
 
 
-def _seed_config(tmp_path: Path) -> Path:
-    ntfy_file = tmp_path / "ntfy.url"
-    config = tmp_path / "config.toml"
-    files = enumerate(sorted(SEEDS.glob("*.jsonl")))
-    seeds = ", ".join(f'{{ name = "s{n}", path = "{path}" }}' for n, path in files)
-    config.write_text(
-        '[store]\npath = "d.sqlite"\n'
-        f'[delivery]\nmethod = "maildir"\nmaildir = "mail"\n'
-        f"[sources]\nfiles = [{seeds}]\n"
-        '[server]\npublic_url = "https://digest.example.org"\n'
-        '[[profiles]]\nname = "lab"\nkeywords = ["reinforcement learning", "diffusion"]\n'
-        'notify = [{ env = "LAB_MATTERMOST" }]\n'
-        '[[profiles]]\nname = "me"\nemail = "me@example.org"\nkeywords = ["language model"]\n'
-        f'notify = [{{ file = "{ntfy_file}", name = "phone" }}]\n'
-    )
-    return config
-
-
 def test_end_to_end_on_the_seeds_chat_only_and_email_plus_ntfy(tmp_path: Path) -> None:
-    config = _seed_config(tmp_path)
+    config = seed_config(tmp_path, tmp_path / "ntfy.url")
     with chat_server() as mattermost, chat_server() as ntfy:
         (tmp_path / "ntfy.url").write_text(ntfy.url("ntfy") + "\n")
         env = child_env({"LAB_MATTERMOST": mattermost.url("mmost"), "HOME": str(tmp_path)})

@@ -16,31 +16,11 @@ from pathlib import Path
 
 from digest.store import Store
 
-from .chat_servers import TOKEN, chat_server
+from .chat_servers import TOKEN, chat_server, seed_config
 from .children import child_env
 from .test_cli import digest as run_digest
 
-SEEDS = Path(__file__).resolve().parents[1] / "seeds"
 PROFILES = ("lab", "me", "reader")
-
-
-def _config(tmp_path: Path, ntfy_file: Path) -> Path:
-    config = tmp_path / "config.toml"
-    files = enumerate(sorted(SEEDS.glob("*.jsonl")))
-    seeds = ", ".join(f'{{ name = "s{n}", path = "{path}" }}' for n, path in files)
-    config.write_text(
-        '[store]\npath = "d.sqlite"\n'
-        '[delivery]\nmethod = "maildir"\nmaildir = "mail"\n'
-        f"[sources]\nfiles = [{seeds}]\n"
-        '[server]\npublic_url = "https://digest.example.org"\n'
-        '[[profiles]]\nname = "lab"\nkeywords = ["reinforcement learning", "diffusion"]\n'
-        'notify = [{ env = "LAB_MATTERMOST" }]\n'
-        '[[profiles]]\nname = "me"\nemail = "me@example.org"\nkeywords = ["language model"]\n'
-        f'notify = [{{ file = "{ntfy_file}", name = "phone" }}]\n'
-        '[[profiles]]\nname = "reader"\nemail = "reader@example.org"\n'
-        'keywords = ["KV cache", "speculative decoding", "quantiz*"]\n'
-    )
-    return config
 
 
 def _sent_runs(path: Path) -> set[str]:
@@ -80,7 +60,11 @@ def test_digest_run_delivers_to_chat_only_email_and_push_and_the_feed(tmp_path: 
     import feedparser  # type: ignore[import-untyped]
 
     ntfy_file = tmp_path / "ntfy.url"
-    config = _config(tmp_path, ntfy_file)
+    reader = (
+        '[[profiles]]\nname = "reader"\nemail = "reader@example.org"\n'
+        'keywords = ["KV cache", "speculative decoding", "quantiz*"]\n'
+    )
+    config = seed_config(tmp_path, ntfy_file, reader)
     database = tmp_path / "d.sqlite"
     with chat_server() as mattermost, chat_server() as ntfy:
         ntfy_file.write_text(ntfy.url("ntfy") + "\n")

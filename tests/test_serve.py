@@ -101,7 +101,8 @@ def email_links(config: Path, profile: str = "me") -> dict[str, list[str]]:
     try:
         plan = plan_digests(app, app.settings.profile_records(profile))[profile]
         secret = signing_secret(settings, config.parent / "d.sqlite")
-        linker = email_linker(settings.server.public_url, secret, profile)  # no paper numbers
+        # The served app keeps the system clock: the links are made on the app's, no numbers.
+        linker = email_linker(settings.server.public_url, secret, profile, app.clock)
         found: dict[str, list[str]] = {}
         for match in plan.digest.papers:
             for label, url in linker(match):

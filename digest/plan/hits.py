@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from digest.match.hitscan import HitScanner, ScanReading, StoredScan, decode, encode
@@ -37,6 +37,7 @@ from digest.match.terms import Form, Term, TermKey, term_forms
 from digest.models import Paper, Profile
 from digest.store import Store
 from digest.store.hits import HitRow, StoredHits, TermRow, ToScan
+from digest.store.merge import batches
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ class HitKeeper:
         not cover the book for its current text; how many were scanned."""
         book = self.book(store, write=True)
         written = 0
-        for batch in _batches(store.papers_to_scan(since, len(book)), _WRITE_BATCH):
+        for batch in batches(store.papers_to_scan(since, len(book)), _WRITE_BATCH):
             written += store.write_hits(self._row(book, item) for item in batch)
         if written:
             log.info("stored hits: %d paper(s) scanned for %d term(s)", written, len(book))
@@ -160,14 +161,3 @@ class HitKeeper:
         book = self.book(store, write=False, also=also)
         stored = store.stored_hits(paper.key for paper in papers)
         return book, [self.scan(book, paper, stored.get(paper.key)) for paper in papers]
-
-
-def _batches(items: Iterable[ToScan], size: int) -> Iterator[list[ToScan]]:
-    batch: list[ToScan] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch

@@ -15,9 +15,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from itertools import islice
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from digest.models import Paper, fold
+
+_T = TypeVar("_T")
 
 Outcome = Literal["new", "updated", "unchanged"]
 IdField = Literal["author_ids", "author_orcids"]
@@ -150,7 +152,7 @@ def _identities(authors: tuple[str, ...], old: Paper, new: Paper, name: IdField)
     return tuple(a or b for a, b in zip(fresh, kept, strict=True))
 
 
-def batches(items: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
+def batches(items: Iterable[_T], size: int) -> Iterator[list[_T]]:
     """`items` in lists of at most `size`, read lazily."""
     iterator = iter(items)
     while batch := list(islice(iterator, size)):
