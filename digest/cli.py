@@ -169,16 +169,16 @@ def match(
     if input_path is None and not all_stored and not lint:
         print_matches(_next_digests(obj, profiles), fmt)
         return
-    if input_path is not None:
-        papers = _listing_papers(input_path)
-    else:
-        papers = _stored_papers(obj, days or (30 if lint else 7))
+    if input_path is None and not lint:
+        print_matches(_stored_matches(obj, profiles, days or 7), fmt)
+        return
+    papers = (
+        _listing_papers(input_path) if input_path is not None else _stored_papers(obj, days or 30)
+    )
     if lint:
         _print_lint(profiles, papers)
-    elif input_path is not None:
-        print_matches(_listing_digests(obj, profiles, papers), fmt)
     else:
-        print_matches(_stored_matches(profiles, papers), fmt)
+        print_matches(_listing_digests(obj, profiles, papers), fmt)
 
 
 def _listing_papers(path: Path) -> list[Paper]:
@@ -217,14 +217,25 @@ def _print_lint(profiles: tuple[Profile, ...], papers: list[Paper]) -> None:
 
 
 def _stored_matches(
-    profiles: tuple[Profile, ...], papers: list[Paper]
+    obj: Context, profiles: tuple[Profile, ...], days: int
 ) -> dict[str, tuple[Match, ...]]:
-    """`match --all`: every match among the stored papers, followed ids confirmed (stored
-    papers from id-less sources carry none, so their name hits are marked "name match")."""
-    from digest.match import match_profiles
-    from digest.match.identity import confirm_listing
+    """`match --all`: every match among the papers stored in the last `days` days, decided
+    from their stored hits (`digest.plan.stored`: a term added since is scanned alone, once),
+    followed ids confirmed (stored papers from id-less sources carry none, so their name hits
+    are marked "name match")."""
+    from datetime import timedelta
 
-    return confirm_listing(profiles, papers, match_profiles(papers, profiles))
+    from digest.match import Matcher
+    from digest.match.identity import confirm_listing
+    from digest.plan.stored import stored_matches
+
+    app = obj.app()
+    try:
+        since = app.clock() - timedelta(days=days)
+        found = stored_matches(app.store, app.memory.hits, Matcher(profiles), since)
+    finally:
+        app.close()
+    return confirm_listing(profiles, found.papers, found.matches)
 
 
 def _listing_digests(

@@ -1,0 +1,151 @@
+"""`digest match --all` from stored hits: the papers stored since a time matched from the scans
+made when they were stored (`digest.plan.stored`), with the same matches as reading their text,
+no text read to decide once the scans are current, and a keyword added since scanned alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from digest.cli_output import print_matches
+from digest.match import Matcher, match_profiles
+from digest.match.identity import confirm_listing
+from digest.models import Profile
+from digest.plan.hits import HitKeeper, profile_terms
+from digest.plan.stored import stored_matches
+from digest.settings import load_settings
+from digest.store import EPOCH, Store
+from tests.stored_path import STORED_AT, said
+from tests.test_cli import digest
+from tests.test_hits import SEED_PROFILES, _scanners_made
+from tests.test_match import seed_papers
+
+SEEDS = Path(__file__).resolve().parents[1] / "seeds"
+
+
+def _seeded_store() -> Store:
+    store = Store.open(None)
+    store.ingest("seeds", seed_papers(), (), {}, STORED_AT)
+    return store
+
+
+def test_stored_matches_are_the_matches_of_reading_the_text() -> None:
+    store = _seeded_store()
+    found = stored_matches(store, HitKeeper(SEED_PROFILES), Matcher(SEED_PROFILES), EPOCH)
+    direct = match_profiles(list(store.papers_seen_since(EPOCH)), SEED_PROFILES)
+    assert sum(map(len, direct.values())) > 20
+    assert {n: said(m) for n, m in found.matches.items()} == {n: said(m) for n, m in direct.items()}
+    assert [p.key for p in found.papers] == [p.key for p in store.papers_seen_since(EPOCH)]
+
+
+def test_once_the_scans_are_current_no_text_is_read_to_decide(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _seeded_store()
+    keeper, matcher = HitKeeper(SEED_PROFILES), Matcher(SEED_PROFILES)
+    first = stored_matches(store, keeper, matcher, EPOCH)
+
+    def no_reading(text: str) -> None:
+        raise AssertionError(f"read {text[:40]!r}")
+
+    monkeypatch.setattr("digest.match.matcher.Words", no_reading)
+    monkeypatch.setattr("digest.match.hitscan.Words", no_reading)
+    again = stored_matches(store, HitKeeper(SEED_PROFILES), Matcher(SEED_PROFILES), EPOCH)
+    assert {n: said(m) for n, m in again.matches.items()} == {
+        n: said(m) for n, m in first.matches.items()
+    }
+
+
+def test_a_keyword_added_since_is_scanned_alone_and_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _seeded_store()
+    before = SEED_PROFILES[0]
+    stored_matches(store, HitKeeper([before]), Matcher([before]), EPOCH)
+    made = _scanners_made(monkeypatch)
+    after = replace(before, keywords=(*before.keywords, "reinforcement learning"))
+    found = stored_matches(store, HitKeeper([after]), Matcher([after]), EPOCH)
+    size = len(profile_terms([before]))
+    assert made == [(size + 1, size)]  # one scanner, of the one new term
+    assert any(r.term == "reinforcement learning" for m in found.matches["llm"] for r in m.reasons)
+    stored_matches(store, HitKeeper([after]), Matcher([after]), EPOCH)
+    assert made == [(size + 1, size)]  # written the first time: not scanned again
+
+
+def test_only_the_papers_stored_since_the_time_are_matched() -> None:
+    store = _seeded_store()
+    earlier = STORED_AT.replace(day=STORED_AT.day - 1)
+    profile = Profile("me", keywords=("language model",))
+    assert stored_matches(store, HitKeeper([profile]), Matcher([profile]), STORED_AT).matches["me"]
+    next_day = STORED_AT.replace(hour=STORED_AT.hour + 1)
+    nothing = stored_matches(store, HitKeeper([profile]), Matcher([profile]), next_day)
+    assert nothing.matches == {"me": ()} and nothing.papers == ()
+    assert stored_matches(store, HitKeeper([profile]), Matcher([profile]), earlier).matches["me"]
+
+
+def _config(tmp_path: Path, keywords: str) -> Path:
+    config = tmp_path / "config.toml"
+    files = ", ".join(
+        f'{{ name = "s{n}", path = "{path}" }}'
+        for n, path in enumerate(sorted(SEEDS.glob("*.jsonl")))
+    )
+    config.write_text(
+        '[store]\npath = "d.sqlite"\n[delivery]\nmethod = "maildir"\nmaildir = "mail"\n'
+        f"[sources]\nfiles = [{files}]\n"
+        f'[[profiles]]\nname = "me"\nemail = "me@example.org"\nkeywords = [{keywords}]\n'
+        '[[profiles]]\nname = "vision"\nemail = "v@example.org"\n'
+        'keywords = ["vision transformer", "segmentation"]\ncategories = ["cs.CV"]\n'
+        'authors = [{ name = "Kaiming He" }]\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def _expected_lines(config: Path, capsys: Any) -> list[str]:
+    """What `match --all --format jsonl` printed before it read stored hits: the stored
+    papers' text read and matched, followed ids confirmed."""
+    profiles = load_settings(config).profile_records()
+    database = config.parent / "d.sqlite"
+    store = Store.open(database, read_only=True)
+    try:
+        papers = list(store.papers_seen_since(EPOCH))
+    finally:
+        store.close()
+    capsys.readouterr()
+    print_matches(confirm_listing(profiles, papers, match_profiles(papers, profiles)), "jsonl")
+    return capsys.readouterr().out.splitlines()
+
+
+def _book_and_covered(database: Path) -> tuple[int, set[int]]:
+    """How many terms the store's book has, and how many its papers' scans cover."""
+    with sqlite3.connect(database) as conn:
+        terms = int(conn.execute("SELECT count(*) FROM match_terms").fetchone()[0])
+        covered = {int(row[0]) for row in conn.execute("SELECT DISTINCT covered FROM paper_hits")}
+    return terms, covered
+
+
+def test_match_all_prints_what_reading_the_text_gives_and_follows_a_new_keyword(
+    tmp_path: Path, capsys: Any
+) -> None:
+    config = _config(tmp_path, '"language model", "KV cache"')
+    assert digest("--config", str(config), "fetch", cwd=tmp_path).returncode == 0
+    database = tmp_path / "d.sqlite"
+    terms, covered = _book_and_covered(database)
+    assert covered == {terms}  # `fetch` scanned what it stored
+    shown = digest("--config", str(config), "match", "--all", "--format", "jsonl", cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == _expected_lines(config, capsys)
+    assert len(shown.stdout.splitlines()) > 10
+    # A keyword added: the next `match --all` shows its matches and keeps its scans.
+    config = _config(tmp_path, '"language model", "KV cache", "diffusion"')
+    more = digest("--config", str(config), "match", "--all", "--format", "jsonl", cwd=tmp_path)
+    assert more.returncode == 0, more.stderr
+    assert more.stdout.splitlines() == _expected_lines(config, capsys)
+    said = [json.loads(line) for line in more.stdout.splitlines()]
+    assert any(r["term"] == "diffusion" for line in said for r in line["reasons"])
+    # The new term's scans were written: the store's book has it and every scan covers it.
+    assert _book_and_covered(database) == (terms + 1, {terms + 1})
