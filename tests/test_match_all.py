@@ -9,7 +9,6 @@ import json
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -105,7 +104,7 @@ def _config(tmp_path: Path, keywords: str) -> Path:
     return config
 
 
-def _expected_lines(config: Path, capsys: Any) -> list[str]:
+def _expected_lines(config: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
     """What `match --all --format jsonl` printed before it read stored hits: the stored
     papers' text read and matched, followed ids confirmed."""
     profiles = load_settings(config).profile_records()
@@ -129,7 +128,7 @@ def _book_and_covered(database: Path) -> tuple[int, set[int]]:
 
 
 def test_match_all_prints_what_reading_the_text_gives_and_follows_a_new_keyword(
-    tmp_path: Path, capsys: Any
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = _config(tmp_path, '"language model", "KV cache"')
     assert digest("--config", str(config), "fetch", cwd=tmp_path).returncode == 0
