@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from bench.added import phase_added
 from bench.generate import (
     ProfileShape,
     batch_time,
@@ -57,6 +58,7 @@ class SizePlan:
     render_runs: int
     e2e: tuple[int, int]  # (new papers, profiles) of the full day end to end
     startup_runs: int
+    added: tuple[int, int]  # papers in the store, profiles: add a keyword, `match --all`
     match_budget: float  # seconds our matcher may take per phase before it is sampled
     naive_budget: float  # seconds of baseline per phase (always a sample)
     e2e_budget: float  # seconds of sending before the rest is extrapolated
@@ -80,6 +82,7 @@ SIZES: dict[str, SizePlan] = {
         year=(400, 4),
         render_runs=3,
         e2e=(100, 4),
+        added=(1_000, 4),
         startup_runs=3,
         match_budget=5,
         naive_budget=0.3,
@@ -97,6 +100,7 @@ SIZES: dict[str, SizePlan] = {
         year=(10_000, 20),
         render_runs=10,
         e2e=(2_000, 20),
+        added=(10_000, 20),
         startup_runs=5,
         match_budget=30,
         naive_budget=5,
@@ -114,6 +118,7 @@ SIZES: dict[str, SizePlan] = {
         year=(250_000, 100),
         render_runs=20,
         e2e=(2_000, 100),
+        added=(60_000, 100),
         startup_runs=10,
         match_budget=50,
         naive_budget=10,
@@ -1118,4 +1123,5 @@ PHASES: dict[str, Callable[[SizePlan, Path], list[Figure]]] = {
     "render": phase_render,
     "e2e": phase_e2e,
     "suggest": phase_suggest,
+    "added": lambda plan, workdir: phase_added(plan, workdir),
 }

@@ -59,6 +59,9 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "rss_render",
     "e2e_time",
     "rss_e2e",
+    "added_time",
+    "added_unchanged",
+    "added_direct",
     "startup_time",
 )
 

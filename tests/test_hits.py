@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from digest.match import Matcher, compile_term, match_profiles, term_forms
-from digest.match.hitscan import HitScanner, PaperScan, decode, encode
+from digest.match.hitscan import HitScanner, PaperScan, decode, encode, extended
 from digest.match.termbook import TermBook, book_digest, term_of
 from digest.models import FollowedAuthor, Paper, Profile
 from digest.plan.hits import HitKeeper, profile_terms, text_hash
@@ -39,6 +39,24 @@ field_hits = st.dictionaries(st.integers(0, 2**20), spans, max_size=6)
 def test_a_scan_reads_back_as_it_was_written(title: Any, abstract: Any) -> None:
     scan = PaperScan(title, abstract)
     assert decode(encode(scan)) == scan
+
+
+older_hits = st.dictionaries(st.integers(0, 999), spans, max_size=6)
+newer_hits = st.dictionaries(st.integers(1000, 2**20), spans, max_size=6)
+
+
+@given(older_hits, older_hits, newer_hits, newer_hits)
+@example({}, {}, {}, {})
+@example({}, {}, {1000: ((0, 1),)}, {})
+def test_a_scan_extended_as_bytes_is_the_merged_scan_encoded(
+    title: Any, abstract: Any, new_title: Any, new_abstract: Any
+) -> None:
+    older, newer = PaperScan(title, abstract), PaperScan(new_title, new_abstract)
+    blob = encode(older) if title or abstract else b""  # also a paper stored with no scan yet
+    assert extended(blob, newer) == encode(older.merged(newer)) or (
+        blob == b"" and not newer.title and not newer.abstract
+    )
+    assert decode(extended(blob, newer)) == older.merged(newer)
 
 
 def test_the_encoding_is_a_few_integers_a_hit() -> None:

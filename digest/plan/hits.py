@@ -23,7 +23,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from digest.match.hitscan import HitScanner, ScanReading, StoredScan, decode, encode
+from digest.match.hitscan import HitScanner, ScanReading, StoredScan, decode, encode, extended
 from digest.match.rules import compile_profile
 from digest.match.termbook import (
     TermBook,
@@ -145,13 +145,12 @@ class HitKeeper:
         return written
 
     def _row(self, book: TermBook, item: ToScan) -> HitRow:
-        stored = item.stored
-        fresh = stored is None or stored.text_hash != text_hash(item.paper)
-        if fresh or stored is None or stored.covered > len(book):
-            scan = self.scanner(book).scan(item.paper)
+        stored, hashed = item.stored, text_hash(item.paper)
+        if stored is None or stored.text_hash != hashed or stored.covered > len(book):
+            blob = encode(self.scanner(book).scan(item.paper))
         else:  # the same text, scanned before the book grew: the new terms alone
-            scan = decode(stored.blob).merged(self.scanner(book, stored.covered).scan(item.paper))
-        return HitRow(item.paper.key, item.stamp, text_hash(item.paper), len(book), encode(scan))
+            blob = extended(stored.blob, self.scanner(book, stored.covered).scan(item.paper))
+        return HitRow(item.paper.key, item.stamp, hashed, len(book), blob)
 
     def scans_for(
         self, store: Store, papers: Sequence[Paper], also: Iterable[TermKey] = ()
