@@ -507,12 +507,13 @@ def run_stored(
 def _stored_pass(store: Any, matcher: Any, keeper: Any, which: str, budget: float) -> int:
     """One pass over every stored paper from its hits, a batch at a time: every match (each
     profile's best 50 for a year, as a digest keeps them); how many matches."""
+    from digest.plan.stored import BATCH
     from digest.store import EPOCH
 
     keep = DIGEST_ITEMS if which == "year" else None
     best: dict[str, list[Match]] = {}
     count = 0
-    for batch in batches(store.papers_seen_since(EPOCH), 5000):
+    for batch in batches(store.papers_seen_since(EPOCH), BATCH):
         book, scans = keeper.scans_for(store, batch)
         for matches in matcher.match_stored_all(batch, scans, book):
             for name, match in matches.items():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,8 +15,10 @@ import pytest
 
 from digest.cli_output import print_matches
 from digest.match import Matcher, match_profiles
+from digest.match.hitscan import ScanReading
 from digest.match.identity import confirm_listing
-from digest.models import Profile
+from digest.match.termbook import TermBook
+from digest.models import Paper, Profile
 from digest.plan.hits import HitKeeper, profile_terms
 from digest.plan.stored import stored_matches
 from digest.settings import load_settings
@@ -148,3 +151,30 @@ def test_match_all_prints_what_reading_the_text_gives_and_follows_a_new_keyword(
     assert any(r["term"] == "diffusion" for line in said for r in line["reasons"])
     # The new term's scans were written: the store's book has it and every scan covers it.
     assert _book_and_covered(database) == (terms + 1, {terms + 1})
+
+
+def test_a_planning_pass_decides_its_new_papers_a_batch_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`VerdictMemo.from_scans` asks for scans and decides `BATCH` papers at a time (a year's
+    window is not held as readings at once), with the matches of deciding them all together."""
+    from digest.plan.memory import VerdictMemo
+
+    store = _seeded_store()
+    keeper = HitKeeper(SEED_PROFILES)
+    keeper.refresh(store, EPOCH)
+    papers = list(store.papers_seen_since(EPOCH))
+    asked: list[int] = []
+
+    def scans_of(batch: Sequence[Paper]) -> tuple[TermBook, Sequence[ScanReading]]:
+        asked.append(len(batch))
+        return keeper.scans_for(store, batch)
+
+    whole = VerdictMemo(SEED_PROFILES).from_scans(SEED_PROFILES, papers, scans_of)
+    assert asked == [len(papers)]
+    monkeypatch.setattr("digest.plan.memory.BATCH", 7)
+    asked.clear()
+    batched = VerdictMemo(SEED_PROFILES).from_scans(SEED_PROFILES, papers, scans_of)
+    assert asked == [7] * (len(papers) // 7) + ([len(papers) % 7] if len(papers) % 7 else [])
+    assert [batched(paper) for paper in papers] == [whole(paper) for paper in papers]
+    assert sum(map(len, (whole(paper) for paper in papers))) > 20

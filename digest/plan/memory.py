@@ -36,7 +36,9 @@ from digest.match.hitscan import ScanReading
 from digest.match.termbook import TermBook
 from digest.models import Match, Paper, Profile
 from digest.plan.hits import HitKeeper, profile_terms
+from digest.plan.stored import BATCH
 from digest.store import Store
+from digest.store.merge import batches
 from digest.store.rows import paper_from_row
 
 if TYPE_CHECKING:
@@ -118,16 +120,17 @@ def _decide_new(
     known: Mapping[Content, dict[str, Match]],
     scans_of: Callable[[Sequence[Paper]], tuple[TermBook, Sequence[ScanReading]]],
 ) -> dict[Content, dict[str, Match]]:
-    """The matches of the papers `known` lacks, by content, decided in one batch from their
-    scans (asked for those papers only)."""
+    """The matches of the papers `known` lacks, by content, decided a batch at a time
+    (`digest.plan.stored.BATCH`) from their scans (asked for those papers only)."""
     new = {_content(paper): paper for paper in papers}
     for content in known.keys() & new.keys():
         del new[content]
-    if not new:
-        return {}
-    book, scans = scans_of(list(new.values()))
-    decided = matcher.match_stored_all(list(new.values()), scans, book)
-    return dict(zip(new, decided, strict=True))
+    decided: dict[Content, dict[str, Match]] = {}
+    for batch in batches(list(new.items()), BATCH):
+        book, scans = scans_of([paper for _, paper in batch])
+        found = matcher.match_stored_all([paper for _, paper in batch], scans, book)
+        decided.update(zip((content for content, _ in batch), found, strict=True))
+    return decided
 
 
 def _content(paper: Paper) -> Content:
