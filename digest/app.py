@@ -92,7 +92,8 @@ class App:
     memory: PassMemory = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.memory = PassMemory(self.settings.profile_records())
+        # Compiled profiles are kept in the store: an unchanged profile is not compiled again.
+        self.memory = PassMemory(self.settings.profile_records(), self.store)
 
     def verdicts(self, profiles: Sequence[Profile]) -> Callable[[Paper], dict[str, Match]]:
         """How a pass over `profiles` matches a paper (`VerdictMemo.for_profiles`)."""
