@@ -229,12 +229,6 @@ def test_a_corrupt_entry_is_compiled_again_and_mended(
     assert decode(store.compiled_blobs([key])[key], profile, {}) == compile_profile(profile)
 
 
-def test_a_cache_that_cannot_be_read_compiles_everything(store: Store) -> None:
-    store.db.execute("DROP TABLE compiled_profiles")
-    got = compile_profiles(PROFILES, store, write=True)  # neither read nor stored: no error
-    assert got == tuple(map(compile_profile, PROFILES))
-
-
 def test_the_cache_holds_the_configured_profiles_only(store: Store) -> None:
     compile_profiles(PROFILES, store, write=True)
     # Two profiles with the same terms share their entry.
