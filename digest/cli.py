@@ -234,7 +234,7 @@ def _listing_digests(
     the digest's own planning (identities, citing, muting, ranking, fitting, suggestions; the
     suggestion model learns against the store's papers and the listing's, so a fresh database
     works)."""
-    app = obj.app()
+    app = obj.app(keep_compiled=False)  # a listing is only read: compiled profiles are not kept
     try:
         plans = app.plan_pass().plan_listing(profiles, papers)
         return {name: plan.digest.papers for name, plan in plans.items()}

@@ -8,7 +8,11 @@ configured profiles only.
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -286,3 +290,37 @@ def test_a_matcher_of_cached_profiles_matches_as_one_compiled_now(store: Store) 
 def test_a_matcher_refuses_compiled_profiles_of_other_profiles() -> None:
     with pytest.raises(ValueError, match="other profiles"):
         Matcher(PROFILES[:2], [compile_profile(PROFILES[1]), compile_profile(PROFILES[0])])
+
+
+def test_a_memory_that_does_not_keep_loads_and_writes_nothing(
+    store: Store, compiles: Compiles
+) -> None:
+    PassMemory(PROFILES[:1], store)
+    memory = PassMemory(PROFILES[:2], store, keep=False)
+    assert compiles.names == ["empty", "wildcards"]  # the first loaded, the second compiled
+    assert memory.compiled == tuple(map(compile_profile, PROFILES[:2]))
+    assert store.compiled_hashes() == {profile_hash(PROFILES[0])}
+
+
+def _digest(tmp_path: Path, *args: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[[profiles]]\nname = "me"\nkeywords = ["hallucination", "KV cache"]\n')
+    env = {**os.environ, "DIGEST_STORE__PATH": str(tmp_path / "digest.sqlite")}
+    command = [sys.executable, "-m", "digest", "--config", str(config), *args]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_digest_match_keeps_compiled_profiles_and_a_listing_match_does_not(
+    tmp_path: Path,
+) -> None:
+    listing = tmp_path / "listing.jsonl"
+    listing.write_text(json.dumps({"id": "x1", "title": "KV cache", "source": "t"}) + "\n")
+    _digest(tmp_path, "match", "--input", str(listing))
+    with sqlite3.connect(tmp_path / "digest.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM compiled_profiles").fetchone()[0] == 0
+    _digest(tmp_path, "match")  # the next digests: a command that writes the store
+    profile = Profile("me", keywords=("hallucination", "KV cache"))
+    with sqlite3.connect(tmp_path / "digest.sqlite") as conn:
+        rows = [row[0] for row in conn.execute("SELECT hash FROM compiled_profiles")]
+    assert rows == [profile_hash(profile)]

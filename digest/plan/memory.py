@@ -176,11 +176,14 @@ class DecodedPapers:
 class PassMemory:
     """What one app's planning passes share (see the module docstring)."""
 
-    def __init__(self, profiles: Sequence[Profile], cache: CompiledRows | None = None) -> None:
+    def __init__(
+        self, profiles: Sequence[Profile], cache: CompiledRows | None = None, *, keep: bool = True
+    ) -> None:
         """The memory of the configured `profiles`, compiled once for the app's life: loaded
-        from `cache` where it holds them (`compile_cache`; a writable store also keeps them)."""
+        from `cache` where it holds them (`compile_cache`); with `keep`, a writable store also
+        keeps what was compiled."""
         self.profiles = tuple(profiles)
-        self.compiled = compile_profiles(self.profiles, cache, write=cache is not None)
+        self.compiled = compile_profiles(self.profiles, cache, write=keep and cache is not None)
         self.decoded = DecodedPapers()
         self.hits = HitKeeper(self.profiles, self.compiled)
         self._verdicts: VerdictMemo | None = None
