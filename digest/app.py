@@ -87,12 +87,17 @@ class App:
     client: PoliteClient | None = None
     sleep: Callable[[float], None] = time.sleep
     clip_bytes: int = CLIP_BYTES  # the largest HTML part a digest may have
+    # Whether compiled profiles are kept in the store (`digest.match.compile_cache`): not by a
+    # command that only reads (`digest match --input`), which still loads them.
+    keep_compiled: bool = True
     # What planning passes reuse for the app's life (`digest.plan.memory`): `run` plans each
     # send minute in its own pass over much the same new papers.
     memory: PassMemory = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.memory = PassMemory(self.settings.profile_records())
+        # Compiled profiles are kept in the store: an unchanged profile is not compiled again.
+        profiles = self.settings.profile_records()
+        self.memory = PassMemory(profiles, self.store, keep=self.keep_compiled)
 
     def verdicts(self, profiles: Sequence[Profile]) -> Callable[[Paper], dict[str, Match]]:
         """How a pass over `profiles` matches a paper (`VerdictMemo.for_profiles`)."""
@@ -155,11 +160,13 @@ def build_app(
     clock: Clock = system_clock,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    keep_compiled: bool = True,
 ) -> App:
     """Build every part from the settings; any part can be passed in instead.
 
     `transport` and `sleep` reach the HTTP client, so tests can serve sources locally and
-    observe pacing.
+    observe pacing. Without `keep_compiled` the app loads compiled profiles from the store but
+    keeps none there (a command that only reads).
     """
     if store is None:
         store = Store.open(db_path or settings.resolve(settings.store.path))
@@ -167,7 +174,16 @@ def build_app(
     config = settings.sources
     needs_http = config.arxiv or config.hf_daily or config.feeds or config.openalex_on
     client = make_client(settings, transport, sleep) if needs_http else None
-    return App(settings, store, sources, clock=clock, mailer=mailer, client=client, sleep=sleep)
+    return App(
+        settings,
+        store,
+        sources,
+        clock=clock,
+        mailer=mailer,
+        client=client,
+        sleep=sleep,
+        keep_compiled=keep_compiled,
+    )
 
 
 def make_client(

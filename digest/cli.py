@@ -232,7 +232,9 @@ def _stored_matches(
     app = obj.app()
     try:
         since = app.clock() - timedelta(days=days)
-        found = stored_matches(app.store, app.memory.hits, Matcher(profiles), since)
+        memory = app.memory  # the configured profiles, compiled (or loaded) once
+        compiled = [memory.compiled[memory.profiles.index(p)] for p in profiles]
+        found = stored_matches(app.store, memory.hits, Matcher(profiles, compiled), since)
     finally:
         app.close()
     return confirm_listing(profiles, found.papers, found.matches)
@@ -245,7 +247,7 @@ def _listing_digests(
     the digest's own planning (identities, citing, muting, ranking, fitting, suggestions; the
     suggestion model learns against the store's papers and the listing's, so a fresh database
     works)."""
-    app = obj.app()
+    app = obj.app(keep_compiled=False)  # a listing is only read: compiled profiles are not kept
     try:
         plans = app.plan_pass().plan_listing(profiles, papers)
         return {name: plan.digest.papers for name, plan in plans.items()}

@@ -41,11 +41,11 @@ class Context:
             self._settings = load_settings(self.config)
         return self._settings
 
-    def app(self) -> App:
-        """The composition root's product for these settings."""
+    def app(self, *, keep_compiled: bool = True) -> App:
+        """The composition root's product for these settings (`keep_compiled`: `build_app`)."""
         from digest.app import build_app
 
-        return build_app(self.settings, db_path=self.db)
+        return build_app(self.settings, db_path=self.db, keep_compiled=keep_compiled)
 
 
 pass_context = click.make_pass_decorator(Context)

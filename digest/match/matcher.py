@@ -67,13 +67,23 @@ class Matcher:
     profiles one of its terms or authors concerns are looked at.
     """
 
-    def __init__(self, profiles: Sequence[Profile]) -> None:
+    def __init__(
+        self, profiles: Sequence[Profile], compiled: Sequence[CompiledProfile] | None = None
+    ) -> None:
+        """The matcher of `profiles`, compiled now unless given `compiled` (the same profiles,
+        in order: `compile_cache.compile_profiles` loads them from the store)."""
         with collection_paused():
-            self._compile(profiles)
+            self._compile(profiles, compiled)
 
-    def _compile(self, profiles: Sequence[Profile]) -> None:
-        self.compiled = tuple(compile_profile(p) for p in profiles)
+    def _compile(
+        self, profiles: Sequence[Profile], compiled: Sequence[CompiledProfile] | None
+    ) -> None:
+        if compiled is None:
+            compiled = [compile_profile(p) for p in profiles]
+        self.compiled = tuple(compiled)
         self.profiles = tuple(profiles)
+        if [c.profile for c in self.compiled] != list(self.profiles):
+            raise ValueError("compiled profiles given for other profiles")
         self.scanner = Scanner(t for c in self.compiled for t in c.terms())
         self.numbers = {p.name: n for n, p in enumerate(self.profiles)}
         # For every term the scanner knows: the profiles that have it as a keyword, and the

@@ -57,15 +57,32 @@ class CompiledProfile:
 def compile_profile(profile: Profile) -> CompiledProfile:
     """Compile a profile's keywords, groups, excludes and authors."""
     keywords = _compiled(profile.keywords)
-    positions = _keyword_positions(keywords)
-    all_of = tuple(_compiled(group) for group in profile.all_of if group)
-    exclude = _compiled(profile.exclude)
+    return assemble_profile(
+        profile,
+        keywords,
+        tuple(_compiled(group) for group in profile.all_of if group),
+        _compiled(profile.exclude),
+        tuple(followed_names(profile.authors)),
+        _keyword_positions(keywords),
+    )
+
+
+def assemble_profile(
+    profile: Profile,
+    keywords: tuple[Term, ...],
+    all_of: tuple[tuple[Term, ...], ...],
+    exclude: tuple[Term, ...],
+    authors: tuple[tuple[FollowedAuthor, Name], ...],
+    positions: Mapping[TermKey, tuple[int, ...]],
+) -> CompiledProfile:
+    """A compiled profile from its compiled parts (`compile_profile`'s, or those a cache kept:
+    `compile_cache`), its lookup tables derived from them."""
     return CompiledProfile(
         profile=profile,
         keywords=keywords,
         all_of=all_of,
         exclude=exclude,
-        authors=tuple(followed_names(profile.authors)),
+        authors=authors,
         categories=wanted_categories(profile.categories),
         keyword_positions=positions,
         keyword_keys=frozenset(positions),

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from digest.match.hitscan import HitScanner, ScanReading, StoredScan, decode, encode, extended
-from digest.match.rules import compile_profile
+from digest.match.rules import CompiledProfile, compile_profile
 from digest.match.termbook import (
     TermBook,
     boundaries_from_text,
@@ -53,9 +53,14 @@ def text_hash(paper: Paper) -> str:
 
 def profile_terms(profiles: Iterable[Profile]) -> list[TermKey]:
     """Every usable term key of the profiles (keywords, groups, excludes), first use first."""
+    return compiled_terms(map(compile_profile, profiles))
+
+
+def compiled_terms(compiled: Iterable[CompiledProfile]) -> list[TermKey]:
+    """`profile_terms` of profiles compiled already (`compile_cache.compile_profiles`)."""
     keys: dict[TermKey, None] = {}
-    for profile in profiles:
-        for term in compile_profile(profile).terms():
+    for profile in compiled:
+        for term in profile.terms():
             keys.setdefault(term.key)
     return list(keys)
 
@@ -74,8 +79,11 @@ class HitKeeper:
     """The configured profiles' terms against the store's term book, and the scanners that
     cover slices of it (kept while the book does not change)."""
 
-    def __init__(self, profiles: Sequence[Profile]) -> None:
-        self.terms = profile_terms(profiles)
+    def __init__(
+        self, profiles: Sequence[Profile], compiled: Sequence[CompiledProfile] | None = None
+    ) -> None:
+        """The keeper of `profiles` (`compiled`, when they are compiled already)."""
+        self.terms = profile_terms(profiles) if compiled is None else compiled_terms(compiled)
         self._scanners: dict[tuple[int, int], HitScanner] = {}
         self._book = TermBook()
         self._book_store: Store | None = None  # the store `_book` was read from

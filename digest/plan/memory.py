@@ -31,7 +31,8 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from digest.match import Matcher
+from digest.match import CompiledProfile, Matcher
+from digest.match.compile_cache import CompiledRows, compile_profiles
 from digest.match.hitscan import ScanReading
 from digest.match.termbook import TermBook
 from digest.models import Match, Paper, Profile
@@ -53,8 +54,14 @@ class VerdictMemo:
     paper's content (a paper's verdicts change only with its text, authors and categories);
     at most `limit` papers, then it starts afresh."""
 
-    def __init__(self, profiles: Sequence[Profile], limit: int = 20_000) -> None:
-        self.matcher = Matcher(profiles)
+    def __init__(
+        self,
+        profiles: Sequence[Profile],
+        limit: int = 20_000,
+        compiled: Sequence[CompiledProfile] | None = None,
+    ) -> None:
+        """The memo of `profiles` (`compiled`, when they are compiled already)."""
+        self.matcher = Matcher(profiles, compiled)
         self.limit = limit  # a few days of new papers
         self.known: dict[tuple[object, ...], dict[str, Match]] = {}
 
@@ -172,10 +179,16 @@ class DecodedPapers:
 class PassMemory:
     """What one app's planning passes share (see the module docstring)."""
 
-    def __init__(self, profiles: Sequence[Profile]) -> None:
+    def __init__(
+        self, profiles: Sequence[Profile], cache: CompiledRows | None = None, *, keep: bool = True
+    ) -> None:
+        """The memory of the configured `profiles`, compiled once for the app's life: loaded
+        from `cache` where it holds them (`compile_cache`); with `keep`, a writable store also
+        keeps what was compiled."""
         self.profiles = tuple(profiles)
+        self.compiled = compile_profiles(self.profiles, cache, write=keep and cache is not None)
         self.decoded = DecodedPapers()
-        self.hits = HitKeeper(self.profiles)
+        self.hits = HitKeeper(self.profiles, self.compiled)
         self._verdicts: VerdictMemo | None = None
         self._suggest: SuggestMemory | None = None
 
@@ -183,7 +196,7 @@ class PassMemory:
     def verdicts(self) -> VerdictMemo:
         """The verdict memo of the configured profiles, made on first use."""
         if self._verdicts is None:
-            self._verdicts = VerdictMemo(self.profiles)
+            self._verdicts = VerdictMemo(self.profiles, compiled=self.compiled)
         return self._verdicts
 
     @property

@@ -156,6 +156,7 @@ class StoreBase:
     def __init__(self, db: sqlite_utils.Database, path: Path | None) -> None:
         self.db = db
         self.path = path
+        self.read_only = False  # opened with `read_only` (sqlite `mode=ro`): nothing is written
         # Paper writes through this store, so `papers_version` changes with each (SQLite's
         # data_version only counts other connections' commits).
         self._paper_writes = 0

@@ -23,6 +23,7 @@ from digest.store.base import (
     open_fault,
     translate_store_errors,
 )
+from digest.store.compiled_rows import CompiledStore
 from digest.store.feed_rows import FeedStore
 from digest.store.feedback_rows import FeedbackStore
 from digest.store.fetch_state import FetchStateStore
@@ -131,6 +132,7 @@ class Store(
     SuggestStore,
     HitStore,
     FeedStore,
+    CompiledStore,
 ):
     """The one object that reads and writes the database. Open with `Store.open(path)`.
 
@@ -180,6 +182,7 @@ class Store(
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 10000")
             store = cls(sqlite_utils.Database(conn), path)
+            store.read_only = True
             version = store.schema_version
         except STORE_FAULTS as exc:
             _close_quietly(conn)

@@ -251,6 +251,16 @@ _MIGRATE_FEED_KEYS = """
         );
 """
 
+# Compiled profiles (`digest.match.compile_cache`), kept across processes: one row per distinct
+# profile (its matching fields hashed with the compiled format's version), the compiled parts as
+# bytes. Only a cache: a missing or unreadable row is compiled again.
+_MIGRATE_COMPILED = """
+        CREATE TABLE compiled_profiles (
+            hash TEXT PRIMARY KEY,
+            compiled BLOB NOT NULL
+        );
+"""
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_1,
@@ -264,5 +274,6 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_HITS,
     _MIGRATE_NOTIFY,
     _MIGRATE_FEED_KEYS,
+    _MIGRATE_COMPILED,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
