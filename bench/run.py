@@ -1,7 +1,8 @@
 """Run the benchmarks and write the report.
 
     python -m bench --size smoke|small|full [--workdir DIR] [--out RESULTS.md] [--json FILE]
-                    [--phases ingest,match-day,...] [--reuse] [--cprofile] [--no-sampler]
+                    [--phases ingest,match-day,...] [--reuse] [--cprofile]
+                    [--no-sampler | --sample-ms MS]
 
 Each phase runs in its own process (`--phase NAME`, internal) so its peak RSS is its own; the
 ingest phase builds the SQLite database the later phases read. The report (a Markdown table of
@@ -32,6 +33,7 @@ from pathlib import Path
 
 from bench.phases import PHASES, SIZES, Figure, SizePlan, measure_startup
 from bench.sampler import (
+    INTERVAL,
     PhaseProfile,
     Sampler,
     profile_path,
@@ -93,12 +95,17 @@ class RunLog:
 
 
 def run_child(
-    phase: str, plan: SizePlan, workdir: Path, result: Path, profile: bool, sample: bool = True
+    phase: str,
+    plan: SizePlan,
+    workdir: Path,
+    result: Path,
+    profile: bool,
+    sample_ms: float = INTERVAL * 1000,
 ) -> int:
     """Run one phase in this process and write its figures to `result` as JSON (and, sampled,
     where its time went to WORKDIR/PHASE.profile.json)."""
     profiler = cProfile.Profile() if profile else None
-    sampler = Sampler() if sample else None
+    sampler = Sampler(sample_ms / 1000) if sample_ms > 0 else None
     if sampler is not None:
         sampler.start()
     if profiler is not None:
@@ -142,7 +149,7 @@ def _child_command(phase: str, args: argparse.Namespace, workdir: Path, result: 
     command = [sys.executable, "-m", "bench.run", "--phase", phase, "--size", args.size]
     command += ["--workdir", str(workdir), "--result", str(result)]
     command += ["--cprofile"] if args.cprofile else []
-    command += ["--no-sampler"] if args.no_sampler else []
+    command += ["--sample-ms", "0" if args.no_sampler else str(args.sample_ms)]
     return command
 
 
@@ -343,6 +350,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         action="store_true",
         help="do not sample where each phase's time goes (the report's last section)",
     )
+    parser.add_argument(
+        "--sample-ms",
+        type=float,
+        default=INTERVAL * 1000,
+        help="milliseconds between two samples of a phase's stack (default %(default)g)",
+    )
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -355,7 +368,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.phase:
         workdir = Path(args.workdir)
         plan, result = SIZES[args.size], Path(args.result)
-        return run_child(args.phase, plan, workdir, result, args.cprofile, not args.no_sampler)
+        sample_ms = 0.0 if args.no_sampler else args.sample_ms
+        return run_child(args.phase, plan, workdir, result, args.cprofile, sample_ms)
     return run_all(args, argv)
 
 

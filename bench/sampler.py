@@ -172,11 +172,17 @@ class Sampler:
         last = time.perf_counter()
         while not self._done.wait(self.interval):
             now = time.perf_counter()
-            frame = sys._current_frames().get(self._target)
-            if frame is not None:
-                self._record(frame, now - last)
+            self._sample(now - last)
             last = now
         self.sampler_cpu += time.thread_time() - cpu_started
+
+    def _sample(self, weight: float) -> None:
+        # The frame is let go on return: held while the thread waits, it would keep the phase's
+        # locals alive (its peak RSS is a figure) and make each of its frames copy itself out
+        # when it returns.
+        frame = sys._current_frames().get(self._target)
+        if frame is not None:
+            self._record(frame, weight)
 
     def _record(self, frame: FrameType, weight: float) -> None:
         """Count one sample of the stack whose top is `frame`."""

@@ -17,7 +17,7 @@ import pytest
 from bench.generate import ProfileShape, iter_listings, iter_papers, make_profile
 from bench.naive import compile_naive, naive_match, term_pattern
 from bench.phases import PHASES
-from bench.run import REQUIRED_KEYS, RunLog, _reused
+from bench.run import REQUIRED_KEYS, RunLog, _child_command, _reused, parse_args
 from bench.sampler import (
     Entry,
     PhaseProfile,
@@ -207,3 +207,15 @@ def test_profile_file_round_trip_and_reuse(tmp_path: Path) -> None:
     assert log.reused == ["match-day"] and log.profiles == [PROFILE]
     path.write_text("{not json")
     assert read_profile(path) is None
+
+
+@pytest.mark.parametrize(
+    ("flags", "interval_ms"),
+    [([], 5.0), (["--no-sampler"], 0.0), (["--sample-ms", "20"], 20.0)],
+)
+def test_each_phase_is_told_its_sampling_interval(
+    flags: list[str], interval_ms: float, tmp_path: Path
+) -> None:
+    args = parse_args(["--size", "smoke", *flags])
+    command = _child_command("render", args, tmp_path, tmp_path / "render.json")
+    assert float(command[command.index("--sample-ms") + 1]) == interval_ms
