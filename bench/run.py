@@ -1,12 +1,15 @@
 """Run the benchmarks and write the report.
 
     python -m bench --size smoke|small|full [--workdir DIR] [--out RESULTS.md] [--json FILE]
-                    [--phases ingest,match-day,...] [--cprofile]
+                    [--phases ingest,match-day,...] [--reuse] [--cprofile]
+                    [--no-sampler | --sample-ms MS]
 
 Each phase runs in its own process (`--phase NAME`, internal) so its peak RSS is its own; the
 ingest phase builds the SQLite database the later phases read. The report (a Markdown table of
 figure, value, target, pass/fail) goes to `--out` (default: bench/RESULTS.md for the full size,
-else the work directory) and is printed.
+else the work directory) and is printed. Each phase is sampled while it runs (bench/sampler.py,
+a thread reading the phase's stack every 5 ms; `--no-sampler` turns it off) and the report ends
+with where each phase's time went: its top five functions by own and by cumulative time.
 """
 
 from __future__ import annotations
@@ -29,6 +32,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.phases import PHASES, SIZES, Figure, SizePlan, measure_startup
+from bench.sampler import (
+    INTERVAL,
+    PhaseProfile,
+    Sampler,
+    profile_path,
+    read_profile,
+    render_profiles,
+    write_profile,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -77,6 +89,7 @@ class RunLog:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
+    profiles: list[PhaseProfile] = field(default_factory=list)
     seconds: float = 0.0
     load_end: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
@@ -84,20 +97,34 @@ class RunLog:
 # --- one phase, in a child process ----------------------------------------------------------------
 
 
-def run_child(phase: str, plan: SizePlan, workdir: Path, result: Path, profile: bool) -> int:
-    """Run one phase in this process and write its figures to `result` as JSON."""
+def run_child(
+    phase: str,
+    plan: SizePlan,
+    workdir: Path,
+    result: Path,
+    profile: bool,
+    sample_ms: float = INTERVAL * 1000,
+) -> int:
+    """Run one phase in this process and write its figures to `result` as JSON (and, sampled,
+    where its time went to WORKDIR/PHASE.profile.json)."""
     profiler = cProfile.Profile() if profile else None
+    sampler = Sampler(sample_ms / 1000) if sample_ms > 0 else None
+    if sampler is not None:
+        sampler.start()
     if profiler is not None:
         profiler.enable()
     figures = PHASES[phase](plan, workdir)
     if profiler is not None:
         profiler.disable()
-        write_profile(profiler, workdir / f"profile-{phase}.txt")
+        write_cprofile(profiler, workdir / f"profile-{phase}.txt")
+    if sampler is not None:
+        sampler.stop()
+        write_profile(sampler.profile(phase), profile_path(workdir, phase))
     result.write_text(json.dumps([f.as_dict() for f in figures], indent=1))
     return 0
 
 
-def write_profile(profiler: cProfile.Profile, path: Path, top: int = 30) -> None:
+def write_cprofile(profiler: cProfile.Profile, path: Path, top: int = 30) -> None:
     """The hottest functions, by own time and by cumulative time."""
     out = io.StringIO()
     stats = pstats.Stats(profiler, stream=out)
@@ -110,16 +137,23 @@ def spawn_phase(phase: str, args: argparse.Namespace, workdir: Path) -> tuple[li
     """Run `phase` in a fresh interpreter; its figures, or the error it ended with."""
     result = workdir / f"{phase}.json"
     result.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "bench.run", "--phase", phase, "--size", args.size]
-    command += ["--workdir", str(workdir), "--result", str(result)]
-    command += ["--cprofile"] if args.cprofile else []
+    profile_path(workdir, phase).unlink(missing_ok=True)
     paths = [str(ROOT), os.environ.get("PYTHONPATH", "")]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    command = _child_command(phase, args, workdir, result)
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0 or not result.exists():
         lines = (done.stderr or done.stdout or "no output").strip().splitlines()
         return [], f"exit {done.returncode}: {lines[-1] if lines else ''}"
     return [Figure(**item) for item in json.loads(result.read_text())], ""
+
+
+def _child_command(phase: str, args: argparse.Namespace, workdir: Path, result: Path) -> list[str]:
+    command = [sys.executable, "-m", "bench.run", "--phase", phase, "--size", args.size]
+    command += ["--workdir", str(workdir), "--result", str(result)]
+    command += ["--cprofile"] if args.cprofile else []
+    command += ["--sample-ms", "0" if args.no_sampler else str(args.sample_ms)]
+    return command
 
 
 # --- the whole run --------------------------------------------------------------------------------
@@ -135,18 +169,10 @@ def run_all(args: argparse.Namespace, argv: Sequence[str]) -> int:
     figures: list[Figure] = []
     chosen = _chosen_phases(args.phases)
     for phase in PHASES:
-        if phase not in chosen:
-            if args.reuse:
-                figures += _reused(phase, workdir, log)
-            continue
-        print(f"[bench] {phase} …", file=sys.stderr, flush=True)
-        phase_started = time.perf_counter()
-        found, error = spawn_phase(phase, args, workdir)
-        log.phase_seconds[phase] = time.perf_counter() - phase_started
-        figures += found
-        if error:
-            log.errors[phase] = error
-            print(f"[bench] {phase} failed: {error}", file=sys.stderr)
+        if phase in chosen:
+            figures += _run_phase(phase, args, workdir, log)
+        elif args.reuse:
+            figures += _reused(phase, workdir, log)
     phase_started = time.perf_counter()
     figures += measure_startup(plan)
     log.phase_seconds["startup"] = time.perf_counter() - phase_started
@@ -163,13 +189,33 @@ def run_all(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 1 if log.errors else 0
 
 
+def _run_phase(phase: str, args: argparse.Namespace, workdir: Path, log: RunLog) -> list[Figure]:
+    """Run `phase` in its child process; note its wall time, profile and error in `log`."""
+    print(f"[bench] {phase} …", file=sys.stderr, flush=True)
+    phase_started = time.perf_counter()
+    found, error = spawn_phase(phase, args, workdir)
+    log.phase_seconds[phase] = time.perf_counter() - phase_started
+    if error:
+        log.errors[phase] = error
+        print(f"[bench] {phase} failed: {error}", file=sys.stderr)
+    _add_profile(phase, workdir, log)
+    return found
+
+
 def _reused(phase: str, workdir: Path, log: RunLog) -> list[Figure]:
-    """The figures of `phase` from this work directory's last run of it, if any."""
+    """The figures (and profile) of `phase` from this work directory's last run of it, if any."""
     result = workdir / f"{phase}.json"
     if not result.exists():
         return []
     log.reused.append(phase)
+    _add_profile(phase, workdir, log)
     return [Figure(**item) for item in json.loads(result.read_text())]
+
+
+def _add_profile(phase: str, workdir: Path, log: RunLog) -> None:
+    profile = read_profile(profile_path(workdir, phase))
+    if profile is not None:
+        log.profiles.append(profile)
 
 
 def _chosen_phases(text: str | None) -> list[str]:
@@ -264,6 +310,12 @@ def render_report(figures: list[Figure], log: RunLog) -> str:
         )
     lines += ["", "Phase wall times (each phase in its own process, setup included):", ""]
     lines += [f"- {phase}: {seconds:.1f} s" for phase, seconds in log.phase_seconds.items()]
+    return "\n".join(lines + _tail(log)) + "\n"
+
+
+def _tail(log: RunLog) -> list[str]:
+    """The report's last lines: phases reused, errors, where the time goes."""
+    lines: list[str] = []
     if log.reused:
         lines += [
             "",
@@ -272,7 +324,7 @@ def render_report(figures: list[Figure], log: RunLog) -> str:
     if log.errors:
         lines += ["", "Errors:", ""]
         lines += [f"- {phase}: {error}" for phase, error in log.errors.items()]
-    return "\n".join(lines) + "\n"
+    return lines + render_profiles(log.profiles)
 
 
 # --- command line ---------------------------------------------------------------------------------
@@ -296,6 +348,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--cprofile", action="store_true", help="profile each phase to WORKDIR/profile-PHASE.txt"
     )
+    parser.add_argument(
+        "--no-sampler",
+        action="store_true",
+        help="do not sample where each phase's time goes (the report's last section)",
+    )
+    parser.add_argument(
+        "--sample-ms",
+        type=float,
+        default=INTERVAL * 1000,
+        help="milliseconds between two samples of a phase's stack (default %(default)g)",
+    )
     parser.add_argument("--phase", choices=sorted(PHASES), help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -307,7 +370,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.phase:
         workdir = Path(args.workdir)
-        return run_child(args.phase, SIZES[args.size], workdir, Path(args.result), args.cprofile)
+        plan, result = SIZES[args.size], Path(args.result)
+        sample_ms = 0.0 if args.no_sampler else args.sample_ms
+        return run_child(args.phase, plan, workdir, result, args.cprofile, sample_ms)
     return run_all(args, argv)
 
 
