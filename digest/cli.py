@@ -166,19 +166,15 @@ def match(
     if not profiles:
         no_profiles(obj)
         return
-    if input_path is None and not all_stored and not lint:
-        print_matches(_next_digests(obj, profiles), fmt)
-        return
-    if input_path is None and not lint:
-        print_matches(_stored_matches(obj, profiles, days or 7), fmt)
-        return
-    papers = (
-        _listing_papers(input_path) if input_path is not None else _stored_papers(obj, days or 30)
-    )
     if lint:
+        papers = _listing_papers(input_path) if input_path else _stored_papers(obj, days or 30)
         _print_lint(profiles, papers)
+    elif input_path is not None:
+        print_matches(_listing_digests(obj, profiles, _listing_papers(input_path)), fmt)
+    elif all_stored:
+        print_matches(_stored_matches(obj, profiles, days or 7), fmt)
     else:
-        print_matches(_listing_digests(obj, profiles, papers), fmt)
+        print_matches(_next_digests(obj, profiles), fmt)
 
 
 def _listing_papers(path: Path) -> list[Paper]:
