@@ -8,8 +8,9 @@ Each phase runs in its own process (`--phase NAME`, internal) so its peak RSS is
 ingest phase builds the SQLite database the later phases read. The report (a Markdown table of
 figure, value, target, pass/fail) goes to `--out` (default: bench/RESULTS.md for the full size,
 else the work directory) and is printed. Each phase is sampled while it runs (bench/sampler.py,
-a thread reading the phase's stack every 5 ms; `--no-sampler` turns it off) and the report ends
-with where each phase's time went: its top five functions by own and by cumulative time.
+a timer signal sampling the phase's stack every 5 ms; `--no-sampler` turns it off) and the
+report ends with where each phase's time went: its top five functions by own and by cumulative
+time.
 """
 
 from __future__ import annotations

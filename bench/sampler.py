@@ -1,17 +1,26 @@
 """Where a bench phase's time goes: a sampling profiler cheap enough to run in every timed run.
 
 cProfile hooks every Python call and slows Python code 1.5-2x, so it cannot run while a phase is
-timed. `Sampler` instead starts a daemon thread that wakes every `interval` seconds (5 ms), reads
-the stack of the thread that started it with `sys._current_frames()` (documented in the `sys`
-module) and counts, for each function, the samples in which it is on top of the stack (its *own*
-time) and those in which it is anywhere on the stack (its *cumulative* time, a recursive function
-counted once a sample). Each sample also carries the wall time since the previous one, so a
-function's seconds are the time during which it was seen, whatever the sampler's delays.
+timed. `Sampler` instead asks for a `SIGALRM` every `interval` seconds of wall time (5 ms,
+`signal.setitimer`); Python runs the handler in the main thread at its next bytecode, with the
+frame it interrupted, and the handler counts, for each function, the samples in which it is on
+top of the stack (its *own* time) and those in which it is anywhere on the stack (its
+*cumulative* time, a recursive function counted once a sample). Each sample also carries the
+wall time since the previous one, so a function's seconds are the time during which it was seen.
+
+Why a signal and not a thread reading `sys._current_frames()`: a thread can read the main
+thread's stack only when it holds the GIL, and it gets the GIL soonest when the main thread
+gives it up, in a C call that releases it (the ahocorasick automaton, sqlite3). Such calls then
+take nearly every sample: on 3,000 papers scanned at ingest, the automaton call was 13% of the
+time by a clock around it and 100% of a thread sampler's (65% with a 0.2 ms switch interval);
+the signal's handler put it at the 13% the clock says (`tests/test_bench.py`). A signal's
+handler runs only between bytecodes, so a long C call's time goes to the Python function that
+made it, through the next sample's weight, which is where it belongs. Python retries the system
+calls a signal interrupts (PEP 475); children do not inherit the timer.
 
 What a sample cannot see: code in C (numpy, sqlite3, the ahocorasick automaton, regular
-expressions) has no Python frame, so its time goes to the Python function that called it; and a
-C call that holds the GIL delays the sample until it returns (the time still goes to its caller,
-through the sample's weight). Other threads are not sampled.
+expressions) has no Python frame, so its time goes to the Python function that called it.
+Other threads are not sampled.
 
 A worked example::
 
@@ -28,7 +37,7 @@ standard library.
 from __future__ import annotations
 
 import json
-import sys
+import signal
 import sysconfig
 import threading
 import time
@@ -75,7 +84,7 @@ class PhaseProfile:
     samples: int
     seconds: float  # the sampled wall time (the samples' weights added up)
     interval: float
-    sampler_cpu: float  # CPU seconds the sampling thread used
+    sampler_cpu: float  # seconds the sampler's signal handler took
     own: tuple[Entry, ...]
     cumulative: tuple[Entry, ...]
 
@@ -124,36 +133,36 @@ def where(code: CodeType) -> str:
 
 
 class Sampler:
-    """Samples the stack of the thread that starts it, from a daemon thread, until stopped."""
+    """Samples the main thread's stack on a wall-clock timer signal, until stopped."""
 
     def __init__(self, interval: float = INTERVAL, skip: Sequence[str] = HARNESS) -> None:
         self.interval = interval
         self.skip = tuple(skip)
         self.samples = 0
-        self.sampler_cpu = 0.0
+        self.sampler_cpu = 0.0  # seconds spent in the handler
         # Each distinct stack once, keyed by its code objects' ids: a code object's own hash
         # reads its name, bytecode and constants (a 60-frame stack: 21 us a sample counted per
         # code object, 13 us per stack of ids; the stacks are unfolded once, at the end).
         self._stacks: dict[tuple[int, ...], list[CodeType]] = {}
         self._counts: dict[tuple[int, ...], int] = {}
         self._weights: dict[tuple[int, ...], float] = {}
-        self._done = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._target = 0
+        self._last = 0.0
+        self._previous: Any = None
 
     def start(self) -> None:
-        """Start sampling the calling thread."""
-        self._target = threading.get_ident()
-        self._done.clear()
-        self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
-        self._thread.start()
+        """Start sampling; only from the main thread (where Python runs signal handlers)."""
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("the sampler samples the main thread: start it there")
+        self._last = time.perf_counter()
+        self._previous = signal.signal(signal.SIGALRM, self._on_signal)
+        signal.setitimer(signal.ITIMER_REAL, self.interval, self.interval)
 
     def stop(self) -> None:
-        """Stop sampling and wait for the sampling thread to end."""
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        """Stop sampling and put back the signal's previous handler."""
+        signal.setitimer(signal.ITIMER_REAL, 0, 0)
+        if self._previous is not None:
+            signal.signal(signal.SIGALRM, self._previous)
+            self._previous = None
 
     def __enter__(self) -> Sampler:
         self.start()
@@ -167,22 +176,12 @@ class Sampler:
     ) -> None:
         self.stop()
 
-    def _run(self) -> None:
-        cpu_started = time.thread_time()
-        last = time.perf_counter()
-        while not self._done.wait(self.interval):
-            now = time.perf_counter()
-            self._sample(now - last)
-            last = now
-        self.sampler_cpu += time.thread_time() - cpu_started
-
-    def _sample(self, weight: float) -> None:
-        # The frame is let go on return: held while the thread waits, it would keep the phase's
-        # locals alive (its peak RSS is a figure) and make each of its frames copy itself out
-        # when it returns.
-        frame = sys._current_frames().get(self._target)
+    def _on_signal(self, number: int, frame: FrameType | None) -> None:
+        started = time.perf_counter()
         if frame is not None:
-            self._record(frame, weight)
+            self._record(frame, started - self._last)
+        self._last = time.perf_counter()
+        self.sampler_cpu += self._last - started
 
     def _record(self, frame: FrameType, weight: float) -> None:
         """Count one sample of the stack whose top is `frame`."""
@@ -299,7 +298,7 @@ def _phase_lines(profile: PhaseProfile, top: int) -> list[str]:
         f"### {profile.phase}",
         "",
         f"{profile.samples:,} samples over {profile.seconds:.1f} s (one every {every:.1f} ms); "
-        f"the sampler's own CPU time {profile.sampler_cpu:.2f} s ({cost:.1%} of the phase).",
+        f"the sampler's own time {profile.sampler_cpu:.2f} s ({cost:.1%} of the phase).",
         "",
         "| # | By own time | Share | s | By cumulative time | Share | s |",
         "|---|---|---|---|---|---|---|",

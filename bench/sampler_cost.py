@@ -5,8 +5,8 @@ one run to the next), so this measures it in one process instead: the same workl
 matching (`match_profiles`, generated papers × 100 profiles, compiling included) and the naive
 regex baseline on 30 of the papers (C code that holds the GIL), run with the sampler on and off
 in pairs, who goes first alternating, after one warm-up run. It prints each run's wall and CPU
-seconds (the process's, the sampler thread's included), then the medians of the pairs' ratios:
-CPU time moves much less than wall time when other work shares the cores.
+seconds (the process's, the sampler's signal handler included), then the medians of the pairs'
+ratios: CPU time moves much less than wall time when other work shares the cores.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class Run(NamedTuple):
     """One run of the workload."""
 
     wall: float
-    cpu: float  # the whole process's CPU seconds, every thread
+    cpu: float  # the whole process's CPU seconds
     sampler_cpu: float
     samples: int
 
