@@ -272,15 +272,16 @@ def read_profile(path: Path) -> PhaseProfile | None:
 # --- the report -----------------------------------------------------------------------------------
 
 SECTION_HEADER = (
-    "Each phase's main thread sampled every {ms:g} ms during the whole phase (its setup, floors "
-    "and baselines included) with `sys._current_frames()`, from a thread of the phase's own "
-    "process. Code in C (numpy, sqlite3, ahocorasick, regular expressions) has no frame of its "
-    "own: its time shows as the Python function that called it. *Own*: the function on top of "
-    "the stack; *cumulative*: the function anywhere on the stack, the harness's own frames "
-    "(bench/run.py, bench/phases.py) and the import machinery left out. Each sample counts for "
-    "the wall time since the previous one (a C call that holds the GIL delays the next sample: "
-    "counted, that time would be lost); seconds are those times added up, the share is of the "
-    "phase's sampled time. Places are `file:line(function)`, the line of the `def`."
+    "Each phase's main thread sampled every {ms:g} ms of wall time during the whole phase (its "
+    "setup, floors and baselines included) by a timer signal (`signal.setitimer`), whose "
+    "handler reads the stack it interrupted. Code in C (numpy, sqlite3, ahocorasick, regular "
+    "expressions) has no frame of its own: its time shows as the Python function that called "
+    "it. *Own*: the function on top of the stack; *cumulative*: the function anywhere on the "
+    "stack, the harness's own frames (bench/run.py, bench/phases.py) and the import machinery "
+    "left out. Each sample counts for the wall time since the previous one (a handler runs "
+    "between bytecodes, so a long C call's time goes to its caller with the next sample); "
+    "seconds are those times added up, the share is of the phase's sampled time. Places are "
+    "`file:line(function)`, the line of the `def`."
 )
 
 
