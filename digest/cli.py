@@ -229,7 +229,8 @@ def _stored_matches(
     try:
         since = app.clock() - timedelta(days=days)
         memory = app.memory  # the configured profiles, compiled (or loaded) once
-        compiled = [memory.compiled[memory.profiles.index(p)] for p in profiles]
+        by_name = {p.name: c for p, c in zip(memory.profiles, memory.compiled, strict=True)}
+        compiled = [by_name[p.name] for p in profiles]
         found = stored_matches(app.store, memory.hits, Matcher(profiles, compiled), since)
     finally:
         app.close()

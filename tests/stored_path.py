@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
+
+import pytest
 
 from digest.match import Matcher
+from digest.match.hitscan import HitScanner
 from digest.match.rank import rank
+from digest.match.termbook import TermBook
 from digest.models import Match, Paper, Profile
 from digest.plan.hits import HitKeeper
 from digest.store import EPOCH, Store
@@ -44,3 +49,16 @@ def match_stored_profiles(
         for name, match in matches.items():
             found[name].append(match)
     return {name: rank(matches) for name, matches in found.items()}
+
+
+def scanners_made(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(book size, first term scanned) of every HitScanner made from now on."""
+    made: list[tuple[int, int]] = []
+    real = HitScanner.__init__
+
+    def counting(self: HitScanner, book: TermBook, start: int = 0, *rest: Any) -> None:
+        made.append((len(book), start))
+        real(self, book, start, *rest)
+
+    monkeypatch.setattr(HitScanner, "__init__", counting)
+    return made

@@ -19,12 +19,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from digest.match import Matcher, compile_term, match_profiles, term_forms
-from digest.match.hitscan import HitScanner, PaperScan, decode, encode, extended
+from digest.match.hitscan import PaperScan, decode, encode, extended
 from digest.match.termbook import TermBook, book_digest, term_of
 from digest.models import FollowedAuthor, Paper, Profile
 from digest.plan.hits import HitKeeper, profile_terms, text_hash
 from digest.store import EPOCH, SCHEMA_VERSION, Store
-from tests.stored_path import STORED_AT, match_stored_profiles, said
+from tests.stored_path import STORED_AT, match_stored_profiles, said, scanners_made
 from tests.test_match import index_terms, index_texts, seed_papers
 
 DATA = Path(__file__).parent / "data" / "store"
@@ -152,19 +152,6 @@ def test_the_seeds_match_the_same_through_stored_hits() -> None:
     assert {n: said(m) for n, m in stored.items()} == {n: said(m) for n, m in direct.items()}
 
 
-def _scanners_made(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
-    """(book size, first term scanned) of every HitScanner made from now on."""
-    made: list[tuple[int, int]] = []
-    real = HitScanner.__init__
-
-    def counting(self: HitScanner, book: TermBook, start: int = 0, *rest: Any) -> None:
-        made.append((len(book), start))
-        real(self, book, start, *rest)
-
-    monkeypatch.setattr(HitScanner, "__init__", counting)
-    return made
-
-
 def test_a_new_keyword_is_scanned_alone_over_papers_scanned_before(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -174,7 +161,7 @@ def test_a_new_keyword_is_scanned_alone_over_papers_scanned_before(
     held = store.count_papers()  # the seeds list a few papers twice: stored once
     before = Profile("me", keywords=("language model", "policy"))
     assert HitKeeper([before]).refresh(store, EPOCH) == held
-    made = _scanners_made(monkeypatch)
+    made = scanners_made(monkeypatch)
     after = replace(before, keywords=(*before.keywords, "reinforcement learning"))
     keeper = HitKeeper([after])
     assert keeper.refresh(store, EPOCH) == held
@@ -193,7 +180,7 @@ def test_a_dropped_keyword_is_ignored_not_rescanned(monkeypatch: pytest.MonkeyPa
     store.ingest("seeds", papers, (), {}, STORED_AT)
     both = Profile("me", keywords=("language model", "policy"))
     HitKeeper([both]).refresh(store, EPOCH)
-    made = _scanners_made(monkeypatch)
+    made = scanners_made(monkeypatch)
     one = replace(both, keywords=("policy",))
     assert HitKeeper([one]).refresh(store, EPOCH) == 0 and made == []
     stored = match_stored_profiles([], [one], store)["me"]

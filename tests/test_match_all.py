@@ -23,9 +23,9 @@ from digest.plan.hits import HitKeeper, profile_terms
 from digest.plan.stored import stored_matches
 from digest.settings import load_settings
 from digest.store import EPOCH, Store
-from tests.stored_path import STORED_AT, said
+from tests.stored_path import STORED_AT, said, scanners_made
 from tests.test_cli import digest
-from tests.test_hits import SEED_PROFILES, _scanners_made
+from tests.test_hits import SEED_PROFILES
 from tests.test_match import seed_papers
 
 SEEDS = Path(__file__).resolve().parents[1] / "seeds"
@@ -68,7 +68,7 @@ def test_a_keyword_added_since_is_scanned_alone_and_kept(monkeypatch: pytest.Mon
     store = _seeded_store()
     before = SEED_PROFILES[0]
     stored_matches(store, HitKeeper([before]), Matcher([before]), EPOCH)
-    made = _scanners_made(monkeypatch)
+    made = scanners_made(monkeypatch)
     after = replace(before, keywords=(*before.keywords, "reinforcement learning"))
     found = stored_matches(store, HitKeeper([after]), Matcher([after]), EPOCH)
     size = len(profile_terms([before]))
