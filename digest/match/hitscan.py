@@ -21,7 +21,7 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from typing import Literal, Protocol
 
 from digest.match.scan import Found, Scanner, Speller, occurrences
@@ -141,10 +141,11 @@ def extended(blob: bytes, newer: PaperScan) -> bytes:
     old, new = array("I"), array("I")
     old.frombytes(blob)
     new.frombytes(encode(newer))
-    merged = array("I", (_sizes(old)[0] + new[0], _sizes(old)[1] + new[1]))
-    for part in range(6):
-        merged.extend(_part(old, part))
-        merged.extend(_part(new, part))
+    (old_title, old_abstract), (new_title, new_abstract) = _sizes(old), _sizes(new)
+    merged = array("I", (old_title + new_title, old_abstract + new_abstract))
+    for old_part, new_part in zip(_parts(old), _parts(new), strict=True):
+        merged.extend(old_part)
+        merged.extend(new_part)
     return merged.tobytes()
 
 
@@ -153,24 +154,14 @@ def _sizes(numbers: array[int]) -> tuple[int, int]:
     return (numbers[0], numbers[1]) if numbers else (0, 0)
 
 
-def _part(numbers: array[int], part: int) -> array[int]:
-    """Part `part` of an encoded scan, in layout order: the title's and the abstract's term
-    numbers (0, 1), their span counts (2, 3), their spans (4, 5)."""
+def _parts(numbers: array[int]) -> tuple[array[int], ...]:
+    """An encoded scan's six parts, in layout order: the title's and the abstract's term
+    numbers, their span counts, their spans."""
     title, abstract = _sizes(numbers)
-    entries = title + abstract
-    counts = 2 + entries
-    spans = 2 + 2 * entries
+    counts, spans = 2 + title + abstract, 2 + 2 * (title + abstract)
     title_spans = spans + 2 * sum(numbers[counts : counts + title])
-    bounds = (
-        (2, 2 + title),
-        (2 + title, counts),
-        (counts, counts + title),
-        (counts + title, spans),
-        (spans, title_spans),
-        (title_spans, len(numbers)),
-    )
-    start, end = bounds[part]
-    return numbers[start:end]
+    cuts = (2, 2 + title, counts, counts + title, spans, title_spans, len(numbers))
+    return tuple(numbers[start:end] for start, end in pairwise(cuts))
 
 
 class StoredScan:

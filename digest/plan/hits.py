@@ -23,7 +23,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from digest.match.hitscan import HitScanner, ScanReading, StoredScan, decode, encode, extended
+from digest.match.hitscan import HitScanner, ScanReading, StoredScan, encode, extended
 from digest.match.rules import CompiledProfile, compile_profile
 from digest.match.termbook import (
     TermBook,
@@ -139,7 +139,7 @@ class HitKeeper:
             return self.scanner(book).scan(paper)
         if stored.covered == len(book):
             return StoredScan(stored.blob)
-        return decode(stored.blob).merged(self.scanner(book, stored.covered).scan(paper))
+        return StoredScan(extended(stored.blob, self.scanner(book, stored.covered).scan(paper)))
 
     def refresh(self, store: Store, since: datetime) -> int:
         """Scan and store every paper first stored at or after `since` whose stored scan does
