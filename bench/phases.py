@@ -31,7 +31,7 @@ from bench.generate import (
     write_jsonl,
 )
 from bench.naive import NaiveRun, run_naive
-from digest.match import Best, best_matches, match_profiles, rank
+from digest.match import Best, best_matches, match_profiles
 from digest.models import Match, Paper, Profile, Reason
 from digest.store.merge import batches
 
@@ -524,23 +524,26 @@ def _cached_pass(store: Any, profiles: list[Profile], which: str, budget: float)
 
 
 def _stored_pass(store: Any, matcher: Any, keeper: Any, which: str, budget: float) -> int:
-    """One pass over every stored paper from its hits, a batch at a time: every match (each
-    profile's best 50 for a year, as a digest keeps them); how many matches."""
-    from digest.plan.stored import BATCH
+    """One pass over every stored paper from its hits, a batch at a time; how many matches.
+    Every match is built and held, as `digest match --all` does (`plan.stored.stored_matches`,
+    its refresh finding nothing to scan), or for a year each profile's best 50, as a digest
+    keeps them (`Matcher.best_stored`: reasons for those alone)."""
+    from digest.plan.stored import BATCH, stored_matches
     from digest.store import EPOCH
 
-    keep = DIGEST_ITEMS if which == "year" else None
-    best: dict[str, list[Match]] = {}
-    count = 0
-    for batch in batches(store.papers_seen_since(EPOCH), BATCH):
+    if which == "year":
+        papers = batches(store.papers_seen_since(EPOCH), BATCH)
+        best = matcher.best_stored(_scanned(store, keeper, papers), DIGEST_ITEMS)
+        return sum(found.total for found in best.values())
+    every = stored_matches(store, keeper, matcher, EPOCH).matches
+    return sum(map(len, every.values()))
+
+
+def _scanned(store: Any, keeper: Any, papers: Iterable[list[Paper]]) -> Iterator[Any]:
+    """Each batch of papers with its stored scans and the book they cover."""
+    for batch in papers:
         book, scans = keeper.scans_for(store, batch)
-        for matches in matcher.match_stored_all(batch, scans, book):
-            for name, match in matches.items():
-                best.setdefault(name, []).append(match)
-                count += 1
-        if keep is not None:
-            best = {name: list(rank(found))[:keep] for name, found in best.items()}
-    return count
+        yield batch, scans, book
 
 
 _STORED_TARGETS = {"day": (1.0, 3.0), "kw": (1.0, None), "year": (10.0, None)}

@@ -936,6 +936,33 @@ def test_the_author_index_finds_exactly_the_same_people(followed: str, written: 
     assert bool(index.hits([written])) == same_person(followed, written)
 
 
+@settings(max_examples=200)
+@given(st.lists(written_names, min_size=1, max_size=6), st.lists(written_names, max_size=8))
+def test_the_author_index_answers_a_name_asked_again_as_the_first_time(
+    followed: list[str], listing: list[str]
+) -> None:
+    """A written name's answer is kept (`AuthorIndex.named_by`): asked again, in another
+    paper and at another position, it gives the hits a fresh index gives."""
+    people = [
+        [(FollowedAuthor(name), parsed) for parsed in name_readings(name)] for name in followed
+    ]
+    index = AuthorIndex(people)
+    index.hits(listing)
+    again = [*reversed(listing), *listing]
+    assert index.hits(again) == AuthorIndex(people).hits(again)
+
+
+def test_the_author_index_keeps_a_bounded_number_of_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("digest.match.authors._NAMED_LIMIT", 3)
+    author = FollowedAuthor("Ada Lovelace")
+    index = AuthorIndex([[(author, name) for name in name_readings(author.name)]])
+    listing = [f"Person{n} Other" for n in range(10)] + ["A. Lovelace"]
+    for _ in range(2):
+        found = index.hits(listing)
+        assert [hit.position for hit in found[0]] == [10]
+    assert len(index._named) <= 3
+
+
 @pytest.mark.parametrize("enabled", [True, False], ids=["collector-on", "collector-off"])
 def test_compiling_leaves_the_garbage_collector_as_it_was(enabled: bool) -> None:
     import gc

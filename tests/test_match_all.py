@@ -178,3 +178,73 @@ def test_a_planning_pass_decides_its_new_papers_a_batch_at_a_time(
     assert asked == [7] * (len(papers) // 7) + ([len(papers) % 7] if len(papers) % 7 else [])
     assert [batched(paper) for paper in papers] == [whole(paper) for paper in papers]
     assert sum(map(len, (whole(paper) for paper in papers))) > 20
+
+
+def _stored_batches(
+    store: Store, keeper: HitKeeper, size: int
+) -> list[tuple[list[Paper], Sequence[ScanReading], TermBook]]:
+    papers = list(store.papers_seen_since(EPOCH))
+    chunks = [papers[start : start + size] for start in range(0, len(papers), size)]
+    batches: list[tuple[list[Paper], Sequence[ScanReading], TermBook]] = []
+    for chunk in chunks:
+        book, scans = keeper.scans_for(store, chunk)
+        batches.append((chunk, scans, book))
+    return batches
+
+
+@pytest.mark.parametrize("keep", [1, 3, 50], ids=["keep-1", "keep-3", "keep-50"])
+def test_the_best_from_stored_scans_are_the_best_of_reading_the_text(keep: int) -> None:
+    """`Matcher.best_stored` keeps, ranks and counts as `Matcher.best(keep=)` does, with the
+    same reasons, whatever the batches."""
+    store = _seeded_store()
+    keeper, matcher = HitKeeper(SEED_PROFILES), Matcher(SEED_PROFILES)
+    keeper.refresh(store, EPOCH)
+    direct = matcher.best(list(store.papers_seen_since(EPOCH)), keep)
+    for size in (7, 1_000):
+        stored = matcher.best_stored(_stored_batches(store, keeper, size), keep)
+        assert {n: (said(b.matches), b.total) for n, b in stored.items()} == {
+            n: (said(b.matches), b.total) for n, b in direct.items()
+        }
+    assert any(len(b.matches) == keep < b.total for b in direct.values())  # some were cut
+
+
+def test_a_stored_pass_makes_no_garbage_cycle() -> None:
+    """What pausing the cyclic collector for a whole stored pass rests on (`best_stored`,
+    `stored_matches`): nothing it makes is left in a cycle, so nothing waits for the
+    collector."""
+    import gc
+
+    store = _seeded_store()
+    keeper, matcher = HitKeeper(SEED_PROFILES), Matcher(SEED_PROFILES)
+    stored_matches(store, keeper, matcher, EPOCH)  # scans written, memos filled
+    gc.collect()
+    for _ in range(2):
+        stored_matches(store, keeper, matcher, EPOCH)
+        matcher.best_stored(_stored_batches(store, keeper, 5), 3)
+    assert gc.collect() == 0
+
+
+def test_a_matcher_reads_scans_against_a_book_that_grew() -> None:
+    """A matcher keeps its table of known terms per book: read against a book that grew
+    since (a term another profile added), its verdicts are those of a fresh matcher."""
+    store = _seeded_store()
+    before = SEED_PROFILES[0]
+    after = replace(before, name="after", keywords=(*before.keywords, "reinforcement learning"))
+    papers = list(store.papers_seen_since(EPOCH))
+    keeper = HitKeeper([before])
+    keeper.refresh(store, EPOCH)
+    small_book, small_scans = keeper.scans_for(store, papers)
+    matcher = Matcher([before])
+    first = matcher.match_stored_all(papers, small_scans, small_book)
+    grown = HitKeeper([before, after])
+    grown.refresh(store, EPOCH)
+    book, scans = grown.scans_for(store, papers)
+    assert len(book) == len(small_book) + 1
+    again = matcher.match_stored_all(papers, scans, book)
+    fresh = Matcher([before]).match_stored_all(papers, scans, book)
+    assert [{n: said([m]) for n, m in x.items()} for x in again] == [
+        {n: said([m]) for n, m in x.items()} for x in fresh
+    ]
+    assert [{n: said([m]) for n, m in x.items()} for x in again] == [
+        {n: said([m]) for n, m in x.items()} for x in first
+    ]

@@ -162,6 +162,14 @@ def followed_names(authors: Iterable[FollowedAuthor]) -> list[tuple[FollowedAuth
     return [(a, n) for a in authors for spelling in a.names for n in name_readings(spelling)]
 
 
+# Written names an `AuthorIndex` keeps the answer for: authors repeat across papers (a year of
+# bench's listings names each busy person dozens of times), and a name none of whose words anyone
+# follows is still split and folded to learn that. Cleared when full, so memory stays bounded:
+# 2**17 names take ~20 MB.
+_NAMED_LIMIT = 1 << 17
+_NO_ONE: tuple[FollowedName, ...] = ()
+
+
 class AuthorIndex:
     """Every profile's followed names by last name and first initial (first names must agree,
     so they share their first letter: `Wang` followed by hundreds is looked at by initial)."""
@@ -173,25 +181,33 @@ class AuthorIndex:
                 key = (name.last, name.first[:1])
                 self._by_last[key].append(FollowedName(number, rank, author, name))
         self._lasts = frozenset(last for last, _ in self._by_last)
+        self._named: dict[str, tuple[FollowedName, ...]] = {}  # written name -> whom it names
 
     def hits(self, authors: Sequence[str]) -> dict[int, list[AuthorHit]]:
         """Profile number -> the followed authors among `authors`, in listing order."""
         found: defaultdict[int, list[AuthorHit]] = defaultdict(list)
         if not self._by_last:
             return found
-        lasts = self._lasts
+        named = self._named
         for position, written in enumerate(authors):
-            words = _name_words(written)
-            if words is None or not lasts.isdisjoint(words):
-                self._add_hits(found, position, written)
+            followed = named.get(written)
+            if followed is None:
+                followed = self.named_by(written)
+                if len(named) >= _NAMED_LIMIT:
+                    named.clear()
+                named[written] = followed
+            for name in followed:
+                found[name.profile].append(AuthorHit(position, name.rank, name.author, written))
         return found
 
-    def _add_hits(
-        self, found: defaultdict[int, list[AuthorHit]], position: int, written: str
-    ) -> None:
-        """Add to `found`, by profile, the followed authors the name at `position` names."""
-        for parsed in name_readings(written):
-            for followed in self._by_last.get((parsed.last, parsed.first[:1]), ()):
-                if names_match(parsed, followed.name):
-                    hit = AuthorHit(position, followed.rank, followed.author, written)
-                    found[followed.profile].append(hit)
+    def named_by(self, written: str) -> tuple[FollowedName, ...]:
+        """The followed names (every profile's) that the written name names, in index order."""
+        words = _name_words(written)
+        if words is not None and self._lasts.isdisjoint(words):
+            return _NO_ONE  # most of a paper's authors: no one follows that last name
+        return tuple(
+            followed
+            for parsed in name_readings(written)
+            for followed in self._by_last.get((parsed.last, parsed.first[:1]), ())
+            if names_match(parsed, followed.name)
+        )

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from digest.match.hitscan import HitScanner, ScanReading, StoredScan, encode, extended
+from digest.match.matcher import collection_paused
 from digest.match.rules import CompiledProfile, compile_profile
 from digest.match.termbook import (
     TermBook,
@@ -167,4 +168,5 @@ class HitKeeper:
         order: the stored scan where it fits, else one made now (not written: a pass reads)."""
         book = self.book(store, write=False, also=also)
         stored = store.stored_hits(paper.key for paper in papers)
-        return book, [self.scan(book, paper, stored.get(paper.key)) for paper in papers]
+        with collection_paused():  # a batch's scans: many small objects, no cycle among them
+            return book, [self.scan(book, paper, stored.get(paper.key)) for paper in papers]

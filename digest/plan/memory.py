@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from digest.match import CompiledProfile, Matcher
 from digest.match.compile_cache import CompiledRows, compile_profiles
 from digest.match.hitscan import ScanReading
+from digest.match.matcher import collection_paused
 from digest.match.termbook import TermBook
 from digest.models import Match, Paper, Profile
 from digest.plan.hits import HitKeeper, profile_terms
@@ -133,10 +134,11 @@ def _decide_new(
     for content in known.keys() & new.keys():
         del new[content]
     decided: dict[Content, dict[str, Match]] = {}
-    for batch in batches(list(new.items()), BATCH):
-        book, scans = scans_of([paper for _, paper in batch])
-        found = matcher.match_stored_all([paper for _, paper in batch], scans, book)
-        decided.update(zip((content for content, _ in batch), found, strict=True))
+    with collection_paused():  # as `digest.plan.stored` does: no cycle, all matches held
+        for batch in batches(list(new.items()), BATCH):
+            book, scans = scans_of([paper for _, paper in batch])
+            found = matcher.match_stored_all([paper for _, paper in batch], scans, book)
+            decided.update(zip((content for content, _ in batch), found, strict=True))
     return decided
 
 

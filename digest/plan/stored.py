@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from digest.match import Matcher
+from digest.match.matcher import collection_paused
 from digest.match.rank import rank
 from digest.models import Match, Paper
 from digest.plan.hits import HitKeeper
@@ -48,9 +49,12 @@ def stored_matches(
     keeper.refresh(store, since)
     found: dict[str, list[Match]] = {profile.name: [] for profile in matcher.profiles}
     papers: list[Paper] = []
-    for batch in batches(store.papers_seen_since(since), BATCH):
-        papers.extend(batch)
-        _add_matches(found, keeper, matcher, store, batch)
+    # The collector paused for the pass, reading included: it makes no cycle, and its
+    # matches are held to the end (`Matcher.best_stored` says what that saves).
+    with collection_paused():
+        for batch in batches(store.papers_seen_since(since), BATCH):
+            papers.extend(batch)
+            _add_matches(found, keeper, matcher, store, batch)
     return StoredMatches({name: rank(matches) for name, matches in found.items()}, tuple(papers))
 
 
