@@ -533,17 +533,10 @@ def _stored_pass(store: Any, matcher: Any, keeper: Any, which: str, budget: floa
 
     if which == "year":
         papers = batches(store.papers_seen_since(EPOCH), BATCH)
-        best = matcher.best_stored(_scanned(store, keeper, papers), DIGEST_ITEMS)
+        best = matcher.best_stored(keeper.scanned(store, papers), DIGEST_ITEMS)
         return sum(found.total for found in best.values())
     every = stored_matches(store, keeper, matcher, EPOCH).matches
     return sum(map(len, every.values()))
-
-
-def _scanned(store: Any, keeper: Any, papers: Iterable[list[Paper]]) -> Iterator[Any]:
-    """Each batch of papers with its stored scans and the book they cover."""
-    for batch in papers:
-        book, scans = keeper.scans_for(store, batch)
-        yield batch, scans, book
 
 
 _STORED_TARGETS = {"day": (1.0, 3.0), "kw": (1.0, None), "year": (10.0, None)}

@@ -182,14 +182,10 @@ def test_a_planning_pass_decides_its_new_papers_a_batch_at_a_time(
 
 def _stored_batches(
     store: Store, keeper: HitKeeper, size: int
-) -> list[tuple[list[Paper], Sequence[ScanReading], TermBook]]:
+) -> list[tuple[Sequence[Paper], list[ScanReading], TermBook]]:
     papers = list(store.papers_seen_since(EPOCH))
     chunks = [papers[start : start + size] for start in range(0, len(papers), size)]
-    batches: list[tuple[list[Paper], Sequence[ScanReading], TermBook]] = []
-    for chunk in chunks:
-        book, scans = keeper.scans_for(store, chunk)
-        batches.append((chunk, scans, book))
-    return batches
+    return list(keeper.scanned(store, chunks))
 
 
 @pytest.mark.parametrize("keep", [1, 3, 50], ids=["keep-1", "keep-3", "keep-50"])

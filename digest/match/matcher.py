@@ -159,14 +159,19 @@ class Matcher:
         the way walks the compiled profiles too (kw, 10k papers × 100 profiles: 1.77 -> 1.2 s
         a warm pass)."""
         with collection_paused():
-            readings = [
-                self.read_stored(paper, scan, book)
-                for paper, scan in zip(papers, scans, strict=True)
-            ]
+            readings, decided = self._decided_stored(papers, scans, book)
             return [
-                self._matches(hits, found)
-                for hits, found in zip(readings, self.decide(readings), strict=True)
+                self._matches(hits, found) for hits, found in zip(readings, decided, strict=True)
             ]
+
+    def _decided_stored(
+        self, papers: Sequence[Paper], scans: Sequence[ScanReading], book: TermBook
+    ) -> tuple[list[PaperHits], list[list[Verdict]]]:
+        """A batch's readings from its stored scans, and their verdicts decided together."""
+        readings = [
+            self.read_stored(paper, scan, book) for paper, scan in zip(papers, scans, strict=True)
+        ]
+        return readings, self.decide(readings)
 
     def _matches(self, hits: PaperHits, verdicts: Iterable[Verdict]) -> dict[str, Match]:
         """Each verdict's match, by profile name."""
@@ -301,6 +306,10 @@ class Matcher:
             built, totals = self._every_match(papers)
         else:
             built, totals = self._best_kept(papers, keep)
+        return self._bests(built, totals)
+
+    def _bests(self, built: list[list[Match]], totals: list[int]) -> dict[str, Best]:
+        """Each profile's `Best`, by name, from its ranked matches and count, by number."""
         return {
             profile.name: Best(tuple(built[number]), totals[number])
             for number, profile in enumerate(self.profiles)
@@ -336,22 +345,15 @@ class Matcher:
         # papers × 100 profiles, 5.8 -> 4.8 s against a pause per batch.
         with collection_paused():
             for papers, scans, book in batches:
-                readings = [
-                    self.read_stored(paper, scan, book)
-                    for paper, scan in zip(papers, scans, strict=True)
-                ]
-                for paper, scan, found in zip(papers, scans, self.decide(readings), strict=True):
+                _, decided = self._decided_stored(papers, scans, book)
+                for paper, scan, found in zip(papers, scans, decided, strict=True):
                     if found:
                         tally.add(paper, _StoredPaper(paper, scan, book), found)
 
         def read(source: _StoredPaper) -> PaperHits:
             return self.read_stored(source.paper, source.scan, source.book)
 
-        built = tally.built(read, self.compiled)
-        return {
-            profile.name: Best(tuple(built[number]), tally.totals[number])
-            for number, profile in enumerate(self.profiles)
-        }
+        return self._bests(tally.built(read, self.compiled), tally.totals)
 
 
 class _StoredPaper(NamedTuple):
@@ -374,7 +376,7 @@ class _KeptTally(Generic[Source]):
 
     def __init__(self, profiles: int, keep: int) -> None:
         self.keep = keep
-        self.kept: list[list[tuple[RankKey, Verdict, Source]]] = [[] for _ in range(profiles)]
+        self.kept: list[list[Kept[Source]]] = [[] for _ in range(profiles)]
         self.totals = [0] * profiles
         self._limit = 4 * keep + 16  # trim now and then, not at every verdict
 

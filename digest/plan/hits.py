@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
 from digest.match.hitscan import HitScanner, ScanReading, StoredScan, encode, extended
@@ -160,6 +160,15 @@ class HitKeeper:
         else:  # the same text, scanned before the book grew: the new terms alone
             blob = extended(stored.blob, self.scanner(book, stored.covered).scan(item.paper))
         return HitRow(item.paper.key, item.stamp, hashed, len(book), blob)
+
+    def scanned(
+        self, store: Store, batches: Iterable[Sequence[Paper]]
+    ) -> Iterator[tuple[Sequence[Paper], list[ScanReading], TermBook]]:
+        """Each batch of papers with its scans and the book they cover (`scans_for`), as
+        `Matcher.best_stored` reads them."""
+        for batch in batches:
+            book, scans = self.scans_for(store, batch)
+            yield batch, scans, book
 
     def scans_for(
         self, store: Store, papers: Sequence[Paper], also: Iterable[TermKey] = ()

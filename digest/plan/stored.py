@@ -16,7 +16,6 @@ nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from typing import NamedTuple
 
@@ -52,21 +51,10 @@ def stored_matches(
     # The collector paused for the pass, reading included: it makes no cycle, and its
     # matches are held to the end (`Matcher.best_stored` says what that saves).
     with collection_paused():
-        for batch in batches(store.papers_seen_since(since), BATCH):
+        read = batches(store.papers_seen_since(since), BATCH)
+        for batch, scans, book in keeper.scanned(store, read):
             papers.extend(batch)
-            _add_matches(found, keeper, matcher, store, batch)
+            for matches in matcher.match_stored_all(batch, scans, book):
+                for name, match in matches.items():
+                    found[name].append(match)
     return StoredMatches({name: rank(matches) for name, matches in found.items()}, tuple(papers))
-
-
-def _add_matches(
-    found: dict[str, list[Match]],
-    keeper: HitKeeper,
-    matcher: Matcher,
-    store: Store,
-    batch: Sequence[Paper],
-) -> None:
-    """The batch's matches, decided together from its stored scans, added by profile."""
-    book, scans = keeper.scans_for(store, batch)
-    for matches in matcher.match_stored_all(batch, scans, book):
-        for name, match in matches.items():
-            found[name].append(match)
