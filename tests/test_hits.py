@@ -266,3 +266,48 @@ def test_the_verdict_algebra_decides_as_the_rules_do(
     matcher = Matcher(profiles)
     readings = [matcher.read(paper) for paper in papers]
     assert matcher.decide(readings) == [list(matcher.verdicts(hits)) for hits in readings]
+
+
+matrix_entries = st.lists(
+    st.tuples(st.integers(0, 7), st.integers(0, 5), st.integers(1, 3)),
+    unique_by=lambda entry: entry[:2],
+    max_size=30,
+)
+hit_pairs = st.lists(st.tuples(st.integers(0, 9), st.integers(0, 7)), unique=True, max_size=40)
+
+
+@given(entries=matrix_entries, hits=hit_pairs, unit=st.booleans())
+def test_a_sparse_product_is_the_dense_product(
+    entries: list[tuple[int, int, int]],
+    hits: list[tuple[int, int]],
+    unit: bool,
+) -> None:
+    import numpy as np
+
+    from digest.match import algebra
+
+    entries = [(row, column, 1 if unit else value) for row, column, value in entries]
+    matrix = algebra.Rows(entries, (8, 6))
+    dense = np.zeros((8, 6), dtype=np.int64)
+    for row, column, value in entries:
+        dense[row, column] = value
+    picked = np.zeros((10, 8), dtype=np.int64)
+    for row, column in hits:
+        picked[row, column] = 1
+    rows = np.array([r for r, _ in sorted(hits)], dtype=np.int64)
+    columns = np.array([c for _, c in sorted(hits)], dtype=np.int64)
+    product = matrix.times(rows, columns)  # values all 1 (counted by sorting) or not
+    expected = (picked @ dense)[: (int(rows.max()) + 1) if len(rows) else 0]
+    assert product.places.tolist() == np.flatnonzero(expected).tolist()
+    assert product.values.tolist() == expected.ravel()[np.flatnonzero(expected)].tolist()
+
+
+@given(st.lists(st.integers(-5, 30), max_size=40), st.lists(st.integers(-5, 30), max_size=40))
+def test_set_work_on_sorted_arrays_is_numpys(values: list[int], known: list[int]) -> None:
+    import numpy as np
+
+    from digest.match.algebra import _among, _distinct
+
+    array, others = np.array(values, dtype=np.int64), np.array(known, dtype=np.int64)
+    assert _distinct(array).tolist() == np.unique(array).tolist()
+    assert _among(array, np.unique(others)).tolist() == np.isin(array, others).tolist()

@@ -225,39 +225,41 @@ class Matcher:
         """The `Verdict`s of the pairs the algebra decided, by paper, in profile order."""
         whole = _whole_by_pair(decided)
         verdicts: list[list[Verdict]] = [[] for _ in readings]
+        positions = decided.keyword_positions.tolist()
         pairs = zip(
             decided.papers.tolist(),
             decided.profiles.tolist(),
             decided.scores.tolist(),
             decided.by_rules.tolist(),
+            decided.keyword_starts.tolist(),
+            decided.keyword_ends.tolist(),
             strict=True,
         )
-        for row, number, score, exact in pairs:
+        for row, number, score, exact, start, end in pairs:
             hits = readings[row]
+            keywords = positions[start:end]
             if exact:
-                found_verdict = self._exact_verdict(hits, number, whole[row, number])
+                found_verdict = self._exact_verdict(hits, number, keywords, whole[row, number])
             else:
-                found_verdict = self._verdict(hits, number, float(score))
+                found_verdict = self._verdict(hits, number, float(score), tuple(keywords))
             if found_verdict is not None:
                 verdicts[row].append(found_verdict)
         return verdicts
 
-    def _keywords(self, hits: PaperHits, number: int) -> list[int]:
-        """The positions of profile `number`'s keywords found in the paper."""
-        compiled = self.compiled[number]
-        positions = compiled.keyword_positions
-        return [p for key in hits.found & compiled.keyword_keys for p in positions[key]]
+    def _verdict(
+        self, hits: PaperHits, number: int, score: float, keywords: tuple[int, ...]
+    ) -> Verdict:
+        """The verdict of a matching pair the algebra found and scored, given its keyword
+        positions (in order): with its followed authors."""
+        authors = hits.authors.get(number)
+        followed = tuple(sorted(authors, key=listing_order)) if authors else ()
+        return Verdict(number, score, followed, keywords, ())
 
-    def _verdict(self, hits: PaperHits, number: int, score: float) -> Verdict:
-        """The verdict of a matching pair the algebra found and scored: its keyword positions
-        and followed authors."""
-        followed = tuple(sorted(hits.authors.get(number, ()), key=listing_order))
-        return Verdict(number, score, followed, tuple(sorted(self._keywords(hits, number))), ())
-
-    def _exact_verdict(self, hits: PaperHits, number: int, groups: Sequence[int]) -> Verdict | None:
+    def _exact_verdict(
+        self, hits: PaperHits, number: int, keywords: Sequence[int], groups: Sequence[int]
+    ) -> Verdict | None:
         """The verdict of a pair with a whole group, from the rules themselves."""
         authors = hits.authors.get(number, ())
-        keywords = self._keywords(hits, number)
         return verdict(hits, number, self.compiled[number], authors, keywords, groups)
 
     def _whole_groups(self, found: frozenset[TermKey]) -> dict[int, list[int]]:
