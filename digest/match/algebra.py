@@ -14,9 +14,9 @@ Then ``found @ keywords`` counts each profile's distinct matched keywords in eac
 non-zeros are the candidates), ``in_title @ keywords`` those in the title, and a pair matches
 when a followed author wrote the paper, or when it passes the categories, holds no excluded term
 and has a keyword or a whole group. Its score is `rank.points` of those counts. A pair with a
-whole group is scored by `rules.verdict` itself (a group's terms may repeat a keyword's, which
-counts are not told), so the algebra never decides differently from the rules; the labelled
-cases and the hypothesis properties hold both paths to that.
+whole group is scored by the rules themselves (`rules.scored_verdict`: a group's terms may
+repeat a keyword's, which counts are not told), so the algebra never decides differently from
+the rules; the labelled cases and the hypothesis properties hold both paths to that.
 
 The matrices are numpy arrays in compressed-row form (`Rows`), and a product of the batch's
 hits with one of them is a gather and a sum (`Rows.times`): numpy alone, since scipy takes a
@@ -325,6 +325,16 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     ordered = np.sort(values)
     distinct: np.ndarray = ordered[_firsts(ordered)]
     return distinct
+
+
+def distinct_pairs(
+    rows: np.ndarray, columns: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row, column) pairs, columns below `width`, each once, in order."""
+    import numpy as np
+
+    rows, columns = np.divmod(_distinct(rows * width + columns), width)
+    return rows, columns
 
 
 def _firsts(ordered: np.ndarray) -> np.ndarray:

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
-from digest.match.algebra import Decided, VerdictAlgebra
-from digest.match.authors import AuthorIndex
+from digest.match.algebra import Decided, VerdictAlgebra, distinct_pairs
+from digest.match.authors import AuthorHit, AuthorIndex
 from digest.match.hitscan import ScanReading
 from digest.match.rank import rank, rank_key
 from digest.match.reasons import build_match
@@ -35,6 +35,7 @@ from digest.match.rules import (
     Verdict,
     compile_profile,
     listing_order,
+    scored_verdict,
     verdict,
 )
 from digest.match.scan import Scanner
@@ -42,6 +43,11 @@ from digest.match.termbook import TermBook
 from digest.match.terms import TermKey
 from digest.match.text import Words
 from digest.models import Match, Paper, Profile
+
+if TYPE_CHECKING:
+    import numpy as np
+
+FollowedBy = Mapping[int, list[AuthorHit]]  # a paper's followed authors, by profile number
 
 
 @contextmanager
@@ -96,6 +102,7 @@ class Matcher:
         self._authors = AuthorIndex([c.authors for c in self.compiled])
         self._algebra: VerdictAlgebra | None = None
         self._known_for: tuple[TermBook, list[TermKey | None]] | None = None
+        self._columns_for: tuple[TermBook, np.ndarray] | None = None
 
     def read(self, paper: Paper) -> PaperHits:
         """Scan one paper's title, abstract and authors against every profile at once."""
@@ -112,10 +119,17 @@ class Matcher:
             frozenset((*in_title, *in_abstract)),
         )
 
-    def read_stored(self, paper: Paper, scan: ScanReading, book: TermBook) -> PaperHits:
+    def read_stored(
+        self,
+        paper: Paper,
+        scan: ScanReading,
+        book: TermBook,
+        authors: Mapping[int, list[AuthorHit]] | None = None,
+    ) -> PaperHits:
         """The paper's hits from its stored scan (`hitscan`), which must cover every term of
         this matcher (`TermBook.covers`): no text is read. Terms of the book no profile here
-        has (dropped since, or another pass's) are left out."""
+        has (dropped since, or another pass's) are left out. `authors`: the paper's followed
+        authors, when they were looked up already."""
         in_title = self._known(scan.title, book)
         in_abstract = self._known(scan.abstract, book)
         return PaperHits(
@@ -124,7 +138,7 @@ class Matcher:
             StoredField(paper.abstract, in_abstract, scan, "abstract"),
             in_title,
             in_abstract,
-            self._authors.hits(paper.authors),
+            self._authors.hits(paper.authors) if authors is None else authors,
             frozenset((*in_title, *in_abstract)),
         )
 
@@ -144,6 +158,18 @@ class Matcher:
             made = self._known_for = (book, [k if k in known else None for k in book.keys])
         return made[1]
 
+    def _columns_in(self, book: TermBook) -> np.ndarray:
+        """Book number -> the term's column in the verdict algebra, -1 where this matcher
+        does not know it; made once per book, as `_known_in`."""
+        import numpy as np
+
+        made = self._columns_for
+        if made is None or made[0] is not book:
+            columns = self.algebra.columns
+            table = np.array([columns.get(key, -1) for key in book.keys], dtype=np.int64)
+            made = self._columns_for = (book, table)
+        return made[1]
+
     def match_stored(self, paper: Paper, scan: ScanReading, book: TermBook) -> dict[str, Match]:
         """`match` from the paper's stored scan: the same verdicts and reasons, no text read."""
         hits = self.read_stored(paper, scan, book)
@@ -159,19 +185,41 @@ class Matcher:
         the way walks the compiled profiles too (kw, 10k papers × 100 profiles: 1.77 -> 1.2 s
         a warm pass)."""
         with collection_paused():
-            readings, decided = self._decided_stored(papers, scans, book)
+            authors, decided = self._decided_stored(papers, scans, book)
             return [
-                self._matches(hits, found) for hits, found in zip(readings, decided, strict=True)
+                self._matches(self.read_stored(paper, scan, book, followed), found) if found else {}
+                for paper, scan, followed, found in zip(
+                    papers, scans, authors, decided, strict=True
+                )
             ]
 
     def _decided_stored(
         self, papers: Sequence[Paper], scans: Sequence[ScanReading], book: TermBook
-    ) -> tuple[list[PaperHits], list[list[Verdict]]]:
-        """A batch's readings from its stored scans, and their verdicts decided together."""
-        readings = [
-            self.read_stored(paper, scan, book) for paper, scan in zip(papers, scans, strict=True)
-        ]
-        return readings, self.decide(readings)
+    ) -> tuple[list[FollowedBy], list[list[Verdict]]]:
+        """A batch's followed authors, paper by paper, and its verdicts decided together from
+        the stored scans: the terms taken from the scans as book numbers, turned into the
+        algebra's columns by one table (`_columns_in`). A paper's `PaperHits` is read only
+        for a pair with a whole group (which the rules score) and, afterwards, for the
+        matches' reasons: a year's pass, 50k papers, 5.06 -> 3.96 s warm."""
+        if not papers:
+            return [], []
+        import numpy as np
+
+        authors: list[FollowedBy] = [self._authors.hits(paper.authors) for paper in papers]
+        columns = self._columns_in(book)
+        width = len(columns) + 1
+        title_rows, title_columns = _known_entries(_entries(s.title for s in scans), columns)
+        rows, found = _known_entries(_entries(s.abstract for s in scans), columns)
+        pairs = distinct_pairs(
+            np.concatenate((title_rows, rows)), np.concatenate((title_columns, found)), width
+        )
+        decided = self.algebra.decide(pairs, (title_rows, title_columns), papers, _entries(authors))
+        known = self._known_in(book)
+
+        def title_terms(row: int) -> set[TermKey]:
+            return {key for n in scans[row].title if (key := known[n]) is not None}
+
+        return authors, self._verdicts_of(authors, title_terms, decided)
 
     def _matches(self, hits: PaperHits, verdicts: Iterable[Verdict]) -> dict[str, Match]:
         """Each verdict's match, by profile name."""
@@ -217,14 +265,22 @@ class Matcher:
         columns = algebra.columns
         found = _entries((columns[key] for key in hits.found) for hits in readings)
         in_title = _entries((columns[key] for key in hits.in_title) for hits in readings)
-        followed = _entries(hits.authors for hits in readings)
-        decided = algebra.decide(found, in_title, [h.paper for h in readings], followed)
-        return self._verdicts_of(readings, decided)
+        authors = [hits.authors for hits in readings]
+        decided = algebra.decide(found, in_title, [h.paper for h in readings], _entries(authors))
+        return self._verdicts_of(authors, lambda row: readings[row].in_title, decided)
 
-    def _verdicts_of(self, readings: Sequence[PaperHits], decided: Decided) -> list[list[Verdict]]:
-        """The `Verdict`s of the pairs the algebra decided, by paper, in profile order."""
+    def _verdicts_of(
+        self,
+        authors: Sequence[FollowedBy],
+        title_terms: Callable[[int], Collection[TermKey]],
+        decided: Decided,
+    ) -> list[list[Verdict]]:
+        """The `Verdict`s of the pairs the algebra decided, by paper, in profile order, given
+        each paper's followed authors and the terms of its title (asked only for a pair with
+        a whole group, which the rules score: a group's terms may repeat a keyword's)."""
         whole = _whole_by_pair(decided)
-        verdicts: list[list[Verdict]] = [[] for _ in readings]
+        verdicts: list[list[Verdict]] = [[] for _ in authors]
+        titles: dict[int, Collection[TermKey]] = {}
         positions = decided.keyword_positions.tolist()
         pairs = zip(
             decided.papers.tolist(),
@@ -236,31 +292,20 @@ class Matcher:
             strict=True,
         )
         for row, number, score, exact, start, end in pairs:
-            hits = readings[row]
-            keywords = positions[start:end]
+            keywords = tuple(positions[start:end])
+            followed = _in_listing_order(authors[row].get(number))
             if exact:
-                found_verdict = self._exact_verdict(hits, number, keywords, whole[row, number])
+                in_title = titles.get(row)
+                if in_title is None:
+                    in_title = titles[row] = title_terms(row)
+                groups = tuple(sorted(whole[row, number]))
+                found = scored_verdict(
+                    in_title, number, self.compiled[number], followed, keywords, groups
+                )
             else:
-                found_verdict = self._verdict(hits, number, float(score), tuple(keywords))
-            if found_verdict is not None:
-                verdicts[row].append(found_verdict)
+                found = Verdict(number, score, followed, keywords, ())
+            verdicts[row].append(found)
         return verdicts
-
-    def _verdict(
-        self, hits: PaperHits, number: int, score: float, keywords: tuple[int, ...]
-    ) -> Verdict:
-        """The verdict of a matching pair the algebra found and scored, given its keyword
-        positions (in order): with its followed authors."""
-        authors = hits.authors.get(number)
-        followed = tuple(sorted(authors, key=listing_order)) if authors else ()
-        return Verdict(number, score, followed, keywords, ())
-
-    def _exact_verdict(
-        self, hits: PaperHits, number: int, keywords: Sequence[int], groups: Sequence[int]
-    ) -> Verdict | None:
-        """The verdict of a pair with a whole group, from the rules themselves."""
-        authors = hits.authors.get(number, ())
-        return verdict(hits, number, self.compiled[number], authors, keywords, groups)
 
     def _whole_groups(self, found: frozenset[TermKey]) -> dict[int, list[int]]:
         """Profile number -> the indexes of its groups whose every distinct term was found."""
@@ -410,12 +455,25 @@ class _KeptTally(Generic[Source]):
         ]
 
 
+def _in_listing_order(hits: Sequence[AuthorHit] | None) -> tuple[AuthorHit, ...]:
+    """A pair's followed authors in the order the paper lists them (`rules.verdict`'s)."""
+    return tuple(sorted(hits, key=listing_order)) if hits else ()
+
+
 def _whole_by_pair(decided: Decided) -> dict[tuple[int, int], list[int]]:
     """(paper, profile) -> the positions of the profile's whole groups in the paper."""
     whole: dict[tuple[int, int], list[int]] = {}
     for row, number, position in zip(*(a.tolist() for a in decided.groups), strict=True):
         whole.setdefault((row, number), []).append(position)
     return whole
+
+
+def _known_entries(entries: tuple[Any, Any], columns: np.ndarray) -> tuple[Any, Any]:
+    """Entries of book numbers as algebra columns, those the table does not know dropped."""
+    rows, numbers = entries
+    found = columns[numbers]
+    known = found >= 0
+    return rows[known], found[known]
 
 
 def _entries(rows: Iterable[Iterable[int]]) -> tuple[Any, Any]:

@@ -223,29 +223,30 @@ def verdict(
     matched, whole = tuple(sorted(keywords)), tuple(sorted(groups))
     if not followed and not matched and not whole:
         return None
-    return Verdict(
-        number, _score(hits, compiled, followed, matched, whole), followed, matched, whole
-    )
+    return scored_verdict(hits.in_title, number, compiled, followed, matched, whole)
 
 
 # Followed authors in the order the paper lists them, then the profile's spellings.
 listing_order = attrgetter("position", "rank")
 
 
-def _score(
-    hits: PaperHits,
+def scored_verdict(
+    in_title: Collection[TermKey],
+    number: int,
     compiled: CompiledProfile,
     followed: tuple[AuthorHit, ...],
     matched: tuple[int, ...],
     whole: tuple[int, ...],
-) -> float:
-    """A verdict's score (`rank.points`): its followed authors, distinct terms of the matched
+) -> Verdict:
+    """The verdict of a pair known to match, with its followed authors (in listing order),
+    matched keyword positions and whole groups (in order), given the terms the paper's title
+    holds. Its score (`rank.points`): its followed authors, the distinct terms of the matched
     keywords and whole groups, and how many of those are in the title."""
     terms = [compiled.keywords[p] for p in matched]
     terms += chain.from_iterable(compiled.groups[i] for i in whole)
-    in_title = hits.in_title
     title_terms = {t.raw for t in terms if t.key in in_title}
-    return points(bool(followed), len({t.raw for t in terms}), len(title_terms))
+    score = points(bool(followed), len({t.raw for t in terms}), len(title_terms))
+    return Verdict(number, score, followed, matched, whole)
 
 
 def _eligible(hits: PaperHits, compiled: CompiledProfile) -> bool:
