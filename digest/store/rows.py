@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from operator import attrgetter
 from typing import Any
 
+from digest.memo import pure_memo
 from digest.models import Paper
 
 
@@ -38,6 +39,21 @@ def _tuple(text: str) -> tuple[Any, ...]:
     # Most stored lists are empty (ids, references, sources of one-source papers): no parser
     # for them (a year's 250k rows decode 7 lists each).
     return () if text == "[]" else tuple(json.loads(text))
+
+
+# Columns whose stored texts repeat across papers (a year of bench's rows: 1,792 distinct
+# category lists, one sources list, 146 dates, one first-seen time in 20k rows), decoded once
+# per text: 10.6 -> 8.2 µs a row. The values are immutable, so papers share them.
+_repeated_tuple = pure_memo(maxsize=1 << 12)(_tuple)
+
+
+@pure_memo(maxsize=1 << 12)
+def _date(text: str | None) -> date | None:
+    """A stored date, or None."""
+    return date.fromisoformat(text) if text else None
+
+
+_repeated_time = pure_memo(maxsize=1 << 12)(from_iso)  # papers stored together share one
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,22 +80,22 @@ PAPER_COLUMNS: tuple[Column, ...] = (
     Column("abstract"),
     Column("authors", lambda p, _: _json_list(p.authors), _tuple),
     Column("authors_truncated", lambda p, _: int(p.authors_truncated), bool),
-    Column("categories", lambda p, _: json.dumps(list(p.categories)), _tuple),
+    Column("categories", lambda p, _: json.dumps(list(p.categories)), _repeated_tuple),
     Column(
         "published",
         lambda p, _: p.published.isoformat() if p.published else None,
-        lambda text: date.fromisoformat(text) if text else None,
+        _date,
     ),
     Column("url"),
     Column("source"),
-    Column("sources", lambda p, _: _json_list(p.sources), _tuple),
+    Column("sources", lambda p, _: _json_list(p.sources), _repeated_tuple),
     Column("listing_id"),
     Column(
         "extra",
         lambda p, _: json.dumps(dict(p.extra), ensure_ascii=False, sort_keys=True),
         lambda text: () if text == "{}" else tuple(sorted(json.loads(text).items())),
     ),
-    Column("first_seen", lambda p, now: iso(p.first_seen or now), from_iso, updated=False),
+    Column("first_seen", lambda p, now: iso(p.first_seen or now), _repeated_time, updated=False),
     Column("updated_at", lambda _, now: iso(now), field=False),
     # Added after `seq` (the window migration's column, not a Paper field).
     Column("author_ids", lambda p, _: _json_list(p.author_ids), _tuple),
