@@ -255,7 +255,10 @@ class Matcher:
     def algebra(self) -> VerdictAlgebra:
         """The profiles as sparse matrices (`algebra`), made on first use."""
         if self._algebra is None:
-            self._algebra = VerdictAlgebra(self.compiled, sorted(self.scanner.keys))
+            # Its entries are some 100k tuples, none in a cycle: a collection on the way walks
+            # the compiled profiles too (a lab's 1,000 profiles: 0.37 -> 0.14 s).
+            with collection_paused():
+                self._algebra = VerdictAlgebra(self.compiled, sorted(self.scanner.keys))
         return self._algebra
 
     def decide(self, readings: Sequence[PaperHits]) -> list[list[Verdict]]:
