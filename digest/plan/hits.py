@@ -68,7 +68,7 @@ def compiled_terms(compiled: Iterable[CompiledProfile]) -> list[TermKey]:
 
 def _keys_of(rows: Iterable[TermRow]) -> tuple[TermKey, ...]:
     """The keys of stored term rows. Their boundaries are read once per distinct text: a
-    lab's 52k terms have a few hundred (0.26 -> 0.03 s)."""
+    lab's 52k terms have 1,328 (0.26 -> 0.03 s)."""
     cuts_of: dict[str, tuple[int, ...]] = {}
     keys = []
     for letters, prefix, cuts, _ in rows:
