@@ -469,7 +469,7 @@ def run_stored(
 ) -> StoredRun:
     """Store the papers in a fresh store, scan them once (timed), then plan-match them from
     their stored hits twice (timed): what a send does with hits stored at ingest."""
-    from digest.match import Matcher
+    from digest.match import Matcher, freeze_long_lived
     from digest.memo import clear_memos
     from digest.plan.hits import HitKeeper
     from digest.store import EPOCH, Store
@@ -495,6 +495,11 @@ def run_stored(
     del matcher
     started = time.perf_counter()
     matcher, keeper = Matcher(profiles), HitKeeper(profiles)
+    # As `digest run` starts (`App.settle`): what every pass uses built now, then everything
+    # alive frozen out of the collector's full collections for the process's life.
+    matcher.algebra  # noqa: B018 - built on first use
+    keeper.book(store, write=False)
+    freeze_long_lived()
     matches = _stored_pass(store, matcher, keeper, which, budget)
     cold = time.perf_counter() - started
     started = time.perf_counter()

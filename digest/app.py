@@ -130,6 +130,15 @@ class App:
             self.mailer = make_mailer(self.settings)
         return self.mailer
 
+    def settle(self) -> None:
+        """For a process that keeps this app for its life (`digest run`): build what every
+        pass uses now, then leave all of it out of the cyclic collector's full collections
+        (`digest.match.freeze_long_lived`)."""
+        from digest.match.matcher import freeze_long_lived
+
+        self.memory.prepare(self.store)
+        freeze_long_lived()
+
     def close(self) -> None:
         """Release the database and the HTTP connections."""
         if self.client is not None:

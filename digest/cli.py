@@ -487,6 +487,7 @@ def run(obj: Context) -> None:
     app = obj.app()
     try:
         app.store.require_intact()
+        app.settle()  # built once for the daemon's life: out of the collector's full sweeps
         run_forever(
             app,
             started=lambda: click.echo(

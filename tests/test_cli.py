@@ -236,6 +236,48 @@ def test_run_says_nothing_before_it_holds_the_lock(tmp_path: Path) -> None:
     assert refused.stderr.startswith("digest: error: ") and refused.stderr.count("\n") == 1
 
 
+def test_run_settles_its_app_before_the_scheduler_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`digest run` builds what every pass uses and freezes it (`App.settle`) once, before
+    its first tick (the scheduler is replaced here: it would run for good)."""
+    from click.testing import CliRunner
+
+    import digest.schedule
+    from digest.app import App
+    from digest.cli import cli
+
+    config = tmp_path / "config.toml"
+    config.write_text('[store]\npath = "d.sqlite"\n[[profiles]]\nname = "me"\nkeywords = ["rl"]\n')
+    calls: list[str] = []
+    monkeypatch.setattr(App, "settle", lambda self: calls.append("settle"))
+    monkeypatch.setattr(
+        digest.schedule, "run_forever", lambda app, started: calls.append("scheduler")
+    )
+    result = CliRunner().invoke(cli, ["--config", str(config), "run"])
+    assert result.exit_code == 0, result.output
+    assert calls == ["settle", "scheduler"]
+
+
+def test_settling_an_app_builds_its_matcher_and_freezes_what_is_alive(tmp_path: Path) -> None:
+    import gc
+
+    from digest.app import build_app
+    from digest.settings import load_settings
+
+    config = tmp_path / "config.toml"
+    config.write_text('[store]\npath = "d.sqlite"\n[[profiles]]\nname = "me"\nkeywords = ["rl"]\n')
+    app = build_app(load_settings(config))
+    try:
+        assert app.memory.verdicts.matcher._algebra is None  # built on first use
+        app.settle()
+        assert app.memory.verdicts.matcher._algebra is not None
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()  # a test process must not keep its objects out of the collector
+        app.close()
+
+
 def test_history_refuses_an_unknown_profile_like_the_other_commands(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[store]\npath = "d.sqlite"\n[[profiles]]\nname = "me"\n')

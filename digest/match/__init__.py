@@ -26,7 +26,7 @@ word 1 and ends with word 2, its inner break where the form's words meet: a matc
 
 from digest.match.authors import Name, name_readings, names_match, parse_name, same_person
 from digest.match.lint import LintWarning, lint_profile
-from digest.match.matcher import Best, Matcher, best_matches, match_profiles
+from digest.match.matcher import Best, Matcher, best_matches, freeze_long_lived, match_profiles
 from digest.match.rank import rank, score
 from digest.match.rules import CompiledProfile, PaperHits, compile_profile, passes_categories
 from digest.match.scan import Scanner
@@ -50,6 +50,7 @@ __all__ = [
     "best_matches",
     "compile_profile",
     "compile_term",
+    "freeze_long_lived",
     "lint_profile",
     "match_profiles",
     "name_readings",

@@ -66,6 +66,19 @@ def collection_paused() -> Iterator[None]:
             gc.enable()
 
 
+def freeze_long_lived() -> None:
+    """Move every object alive now into the collector's permanent generation (`gc.freeze`),
+    for a process that holds what it built for the rest of its life (`digest run`: settings,
+    store, compiled profiles, the matcher's indexes).
+
+    A full collection walks every tracked object: a lab's compiled state is ~370k of them,
+    and a full collection that fell inside a pass took 0.77 s of a 1.9 s pass (bench's day,
+    `gc.callbacks`); with the state frozen, the same pass took 1.06 s. Frozen objects are still
+    freed when their last reference goes; only a cycle among them is never collected, which
+    is why a short-lived command, or a test process, never freezes."""
+    gc.freeze()
+
+
 class Matcher:
     """Any number of profiles compiled into one automaton and one author index.
 
@@ -588,4 +601,11 @@ def match_profiles(
     return {name: best.matches for name, best in best_matches(papers, profiles).items()}
 
 
-__all__ = ["Best", "CompiledProfile", "Matcher", "best_matches", "match_profiles"]
+__all__ = [
+    "Best",
+    "CompiledProfile",
+    "Matcher",
+    "best_matches",
+    "freeze_long_lived",
+    "match_profiles",
+]

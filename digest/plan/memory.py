@@ -201,6 +201,13 @@ class PassMemory:
             self._verdicts = VerdictMemo(self.profiles, compiled=self.compiled)
         return self._verdicts
 
+    def prepare(self, store: Store) -> None:
+        """Build now what every pass uses and would otherwise build on first use: the verdict
+        memo's matcher and its algebra, and the store's term book (`digest run`, before it
+        freezes what it holds for good)."""
+        self.verdicts.matcher.algebra  # noqa: B018 - built on first use
+        self.hits.book(store, write=False)  # read now; a pass's refresh writes what it adds
+
     @property
     def suggest(self) -> SuggestMemory:
         """What suggestions share between passes, made on first use (digest.suggest is only
