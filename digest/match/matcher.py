@@ -34,7 +34,7 @@ from digest.match.rules import (
     StoredField,
     Verdict,
     compile_profile,
-    listing_order,
+    in_listing_order,
     scored_verdict,
     verdict,
 )
@@ -114,8 +114,7 @@ class Matcher:
         self._group_at, self._groups = _group_index(self.compiled, self.scanner.keys)
         self._authors = AuthorIndex([c.authors for c in self.compiled])
         self._algebra: VerdictAlgebra | None = None
-        self._known_for: tuple[TermBook, list[TermKey | None]] | None = None
-        self._columns_for: tuple[TermBook, np.ndarray] | None = None
+        self._tables_for: _BookTables | None = None
 
     def read(self, paper: Paper) -> PaperHits:
         """Scan one paper's title, abstract and authors against every profile at once."""
@@ -162,26 +161,27 @@ class Matcher:
         return {key: number for number in numbers if (key := known[number]) is not None}
 
     def _known_in(self, book: TermBook) -> list[TermKey | None]:
-        """Book number -> its key where this matcher knows the term, else None; made once per
-        book (a pass reads every paper against the same one): one list index a stored term,
-        not a tuple index and a set lookup (year: 0.63 -> 0.38 s over 50k papers, cProfile)."""
-        made = self._known_for
-        if made is None or made[0] is not book:
-            known = self.scanner.keys
-            made = self._known_for = (book, [k if k in known else None for k in book.keys])
-        return made[1]
+        """Book number -> its key where this matcher knows the term, else None (`_tables`)."""
+        return self._tables(book).known
 
     def _columns_in(self, book: TermBook) -> np.ndarray:
         """Book number -> the term's column in the verdict algebra, -1 where this matcher
-        does not know it; made once per book, as `_known_in`."""
+        does not know it (`_tables`)."""
+        return self._tables(book).columns
+
+    def _tables(self, book: TermBook) -> _BookTables:
+        """This matcher's tables of a term book, made once per book (a pass reads every paper
+        against the same one): a list index a stored term, not a tuple index and a set lookup
+        (year: 0.63 -> 0.38 s over 50k papers, cProfile)."""
         import numpy as np
 
-        made = self._columns_for
-        if made is None or made[0] is not book:
+        made = self._tables_for
+        if made is None or made.book is not book:
             columns = self.algebra.columns
-            table = np.array([columns.get(key, -1) for key in book.keys], dtype=np.int64)
-            made = self._columns_for = (book, table)
-        return made[1]
+            known = [k if k in columns else None for k in book.keys]
+            table = np.array([-1 if k is None else columns[k] for k in known], dtype=np.int64)
+            made = self._tables_for = _BookTables(book, known, table)
+        return made
 
     def match_stored(self, paper: Paper, scan: ScanReading, book: TermBook) -> dict[str, Match]:
         """`match` from the paper's stored scan: the same verdicts and reasons, no text read."""
@@ -309,7 +309,7 @@ class Matcher:
         )
         for row, number, score, exact, start, end in pairs:
             keywords = tuple(positions[start:end])
-            followed = _in_listing_order(authors[row].get(number))
+            followed = in_listing_order(authors[row].get(number))
             if exact:
                 in_title = titles.get(row)
                 if in_title is None:
@@ -421,6 +421,15 @@ class Matcher:
         return self._bests(tally.built(read, self.compiled), tally.totals)
 
 
+class _BookTables(NamedTuple):
+    """A term book's numbers as a matcher reads them: each one's key, where the matcher knows
+    the term (else None), and its column in the verdict algebra (else -1)."""
+
+    book: TermBook
+    known: list[TermKey | None]
+    columns: np.ndarray
+
+
 class _StoredPaper(NamedTuple):
     """A paper kept by `best_stored`, with what reads it again: its scan, the book and its
     followed authors (a year names more people than `AuthorIndex` keeps answers for: looked
@@ -474,11 +483,6 @@ class _KeptTally(Generic[Source]):
             [built[number, position] for position in range(len(top))]
             for number, top in enumerate(tops)
         ]
-
-
-def _in_listing_order(hits: Sequence[AuthorHit] | None) -> tuple[AuthorHit, ...]:
-    """A pair's followed authors in the order the paper lists them (`rules.verdict`'s)."""
-    return tuple(sorted(hits, key=listing_order)) if hits else ()
 
 
 def _whole_by_pair(decided: Decided) -> dict[tuple[int, int], list[int]]:

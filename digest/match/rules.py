@@ -217,7 +217,7 @@ def verdict(
 ) -> Verdict | None:
     """Profile `number`'s verdict on a scanned paper, given the followed authors, the positions
     of the keywords and the whole groups the scan found for it; None when it does not match."""
-    followed = tuple(sorted(authors, key=listing_order))
+    followed = in_listing_order(authors)
     if not followed and not _eligible(hits, compiled):
         return None
     matched, whole = tuple(sorted(keywords)), tuple(sorted(groups))
@@ -228,6 +228,11 @@ def verdict(
 
 # Followed authors in the order the paper lists them, then the profile's spellings.
 listing_order = attrgetter("position", "rank")
+
+
+def in_listing_order(hits: Sequence[AuthorHit] | None) -> tuple[AuthorHit, ...]:
+    """A pair's followed authors in `listing_order` (none for None)."""
+    return tuple(sorted(hits, key=listing_order)) if hits else ()
 
 
 def scored_verdict(
