@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from digest.match import Matcher, compile_term, match_profiles, term_forms
+from digest.match.authors import author_keys
 from digest.match.hitscan import PaperScan, decode, encode, extended
 from digest.match.termbook import TermBook, book_digest, term_of
 from digest.models import FollowedAuthor, Paper, Profile
@@ -250,6 +251,76 @@ def test_a_database_made_before_stored_hits_is_brought_to_them(tmp_path: Path) -
     stored = match_stored_profiles([], profiles, store)["me"]
     assert stored and said(stored) == said(match_profiles(papers, profiles)["me"])
     store.close()
+
+
+# The profile `schema-12.sqlite` was refreshed for (tests/data/store/README.md).
+SCHEMA_12_PROFILE = Profile(
+    "me",
+    keywords=("language model", "reinforcement learning", "agent*"),
+    authors=(FollowedAuthor("Rishabh Tiwari"), FollowedAuthor("H. Singh")),
+)
+
+
+def test_stored_hits_without_author_keys_get_them_and_keep_their_scans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "v12.sqlite"
+    shutil.copy(DATA / "schema-12.sqlite", path)
+    with sqlite3.connect(path) as old:
+        assert old.execute("PRAGMA user_version").fetchone()[0] == 12
+        scans = dict(old.execute("SELECT paper_key, hits FROM paper_hits").fetchall())
+    store = Store.open(path)
+    assert store.schema_version == SCHEMA_VERSION
+    assert {h.names for h in store.stored_hits(scans).values()} == {None}
+    made = scanners_made(monkeypatch)
+    assert HitKeeper([SCHEMA_12_PROFILE]).refresh(store, EPOCH) == len(scans) == 22
+    assert made == []  # the scans were of the same text, covering the book: none made again
+    stored = store.stored_hits(scans)
+    assert {key: hits.blob for key, hits in stored.items()} == scans
+    papers = {paper.key: paper for paper in store.papers_seen_since(EPOCH)}
+    assert all(hits.names == author_keys(papers[key].authors) for key, hits in stored.items())
+    assert HitKeeper([SCHEMA_12_PROFILE]).refresh(store, EPOCH) == 0
+    got = match_stored_profiles([], [SCHEMA_12_PROFILE], store)["me"]
+    assert said(got) == said(match_profiles(list(papers.values()), [SCHEMA_12_PROFILE])["me"])
+    assert {r.kind for m in got for r in m.reasons} == {"author", "keyword"}
+    store.close()
+
+
+def test_author_keys_of_another_layout_are_stored_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store.open(None)
+    paper = _paper(1, "Agents", "", authors=("Ada Lovelace",))
+    store.ingest("a", [paper], (), {}, STORED_AT)
+    keeper_profiles = [Profile("me", authors=(FollowedAuthor("A. Lovelace"),))]
+    keeper = HitKeeper(keeper_profiles)
+    assert keeper.refresh(store, EPOCH) == 1
+    # A later release's layout (2): the keys of layout 1 are not trusted, then stored again.
+    monkeypatch.setattr("digest.match.authors._KEYS_LAYOUT", 2)
+    monkeypatch.setattr("digest.plan.hits.KEYS_START", b"\x02\x00\x00\x00")
+    papers = list(store.papers_seen_since(EPOCH))
+    book, scans = keeper.scans_for(store, papers)
+    assert scans[0].author_keys is not None and scans[0].author_keys[0] == 1
+    [found] = Matcher(keeper_profiles).match_stored_all(papers, scans, book)
+    assert [r.text for r in found["me"].reasons] == ["Ada Lovelace"]  # read in full: found
+    assert keeper.refresh(store, EPOCH) == 1
+    assert store.stored_hits([paper.key])[paper.key].names == author_keys(paper.authors)
+    assert keeper.refresh(store, EPOCH) == 0
+
+
+def test_a_paper_whose_authors_changed_is_read_in_full_before_a_refresh() -> None:
+    # Same text, other authors, and the stored keys not yet refreshed: the keys are of the
+    # old author list, so a pass reads every author of the new one.
+    store = Store.open(None)
+    profile = Profile("me", authors=(FollowedAuthor("Grace Hopper"),))
+    first = _paper(1, "Compilers", "", authors=("Ada Lovelace",), version=1)
+    store.ingest("a", [first], (), {}, STORED_AT)
+    HitKeeper([profile]).refresh(store, EPOCH)
+    second = replace(first, authors=("Ada Lovelace", "Grace Hopper"), version=2)
+    store.ingest("a", [second], (), {}, STORED_AT + timedelta(hours=1))
+    papers = list(store.papers_seen_since(EPOCH))
+    book, scans = HitKeeper([profile]).scans_for(store, papers)
+    assert scans[0].author_keys == author_keys(first.authors)  # stale, of the old list
+    [found] = Matcher([profile]).match_stored_all(papers, scans, book)
+    assert [r.text for r in found["me"].reasons] == ["Grace Hopper"]
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

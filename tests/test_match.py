@@ -31,7 +31,7 @@ from digest.match import (
     score,
     tokenize,
 )
-from digest.match.authors import AuthorIndex, name_readings
+from digest.match.authors import AuthorIndex, author_keys, name_readings
 from digest.match.matcher import collection_paused
 from digest.match.scan import occurrences
 from digest.models import FollowedAuthor, Match, Paper, Profile, Reason
@@ -950,6 +950,34 @@ def test_the_author_index_answers_a_name_asked_again_as_the_first_time(
     index.hits(listing)
     again = [*reversed(listing), *listing]
     assert index.hits(again) == AuthorIndex(people).hits(again)
+
+
+@settings(max_examples=300)
+@given(
+    st.lists(written_names, min_size=1, max_size=6),
+    st.lists(written_names, max_size=8),
+    st.lists(written_names, max_size=8),
+)
+def test_stored_author_keys_find_whom_reading_every_author_finds(
+    followed: list[str], listing: list[str], other: list[str]
+) -> None:
+    """Only the authors whose stored keys somebody follows are read (`author_keys`): the same
+    hits as reading them all; keys made for another author list are not trusted."""
+    people = [
+        [(FollowedAuthor(name), parsed) for parsed in name_readings(name)] for name in followed
+    ]
+    every = AuthorIndex(people).hits(listing)
+    assert AuthorIndex(people).hits(listing, author_keys(listing)) == every
+    assert AuthorIndex(people).hits(listing, author_keys(other)) == every
+
+
+def test_author_keys_are_a_header_and_a_key_a_reading() -> None:
+    # Worked example of digest.match.authors: two authors, one reading each.
+    blob = author_keys(("Ada Lovelace", "Charles Babbage"))
+    assert len(blob) == 4 * (3 + 2 * 2)
+    ada = FollowedAuthor("A. Lovelace")
+    index = AuthorIndex([[(ada, name) for name in name_readings(ada.name)]])
+    assert index.hits(("Ada Lovelace", "Charles Babbage"), blob)[0][0].position == 0
 
 
 def test_the_author_index_keeps_a_bounded_number_of_names(monkeypatch: pytest.MonkeyPatch) -> None:

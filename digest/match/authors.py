@@ -14,11 +14,22 @@ Worked example: following ``C. Karen Liu`` (first ``c``, middle ``karen``, last 
 
 The matcher indexes followed names by last name and first initial, so a listing's author costs
 one dictionary lookup unless someone follows a person of that last name and initial.
+
+Author keys stored at ingest (`author_keys`): every reading's (last name, first initial) of each
+of a paper's authors, as a number, stored with the paper's hits. A pass in a new process then
+reads a name only where such a number is one somebody follows (`AuthorIndex.hits` with the
+stored keys), instead of every author of every paper. Worked example: the authors
+``("Ada Lovelace", "Charles Babbage")`` store the keys ``[(0, code("lovelace", "a")), (1,
+code("babbage", "c"))]``; a profile following ``A. Lovelace`` indexes ``code("lovelace", "a")``,
+so only ``Ada Lovelace`` is read and compared.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import zlib
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -162,6 +173,41 @@ def followed_names(authors: Iterable[FollowedAuthor]) -> list[tuple[FollowedAuth
     return [(a, n) for a in authors for spelling in a.names for n in name_readings(spelling)]
 
 
+# The layout of stored author keys: bump it when `name_readings` or `_key_code` changes, and keys
+# stored before are read as missing (every author read) until a refresh stores them again.
+_KEYS_LAYOUT = 1
+_HEADER = 3  # the layout, then the 8-byte digest of the author list they were made from
+KEYS_START = array("I", (_KEYS_LAYOUT,)).tobytes()  # how stored keys of this layout begin
+
+
+def _key_code(last: str, initial: str) -> int:
+    """A stored key's number: a CRC of (last name, first initial), the same in every process.
+    Two keys may share a number: the names are then read and compared, as without keys."""
+    return zlib.crc32(f"{last}\x1f{initial}".encode("utf-8", "surrogatepass"))
+
+
+def _header(authors: Sequence[str]) -> array[int]:
+    """The first integers of `author_keys`: the layout and a digest of the author list, so
+    keys are used only for the authors they were made from (a paper whose authors changed
+    since is read in full)."""
+    text = "\x1e".join(authors).encode("utf-8", "surrogatepass")
+    header = array("I", (_KEYS_LAYOUT,))
+    header.frombytes(hashlib.blake2b(text, digest_size=8).digest())
+    return header
+
+
+def author_keys(authors: Sequence[str]) -> bytes:
+    """A paper's author keys, stored with its hits at ingest (`AuthorIndex.hits`): the header
+    (`_header`), then for each reading of each author, in listing order, its position and
+    `_key_code`, as unsigned 32-bit integers in native order."""
+    numbers = _header(authors)
+    for position, written in enumerate(authors):
+        codes = {_key_code(name.last, name.first[:1]) for name in name_readings(written)}
+        for code in sorted(codes):
+            numbers.extend((position, code))
+    return numbers.tobytes()
+
+
 # Written names an `AuthorIndex` keeps the answer for: authors repeat across papers (a year of
 # bench's listings names each busy person dozens of times), and a name none of whose words anyone
 # follows is still split and folded to learn that. Cleared when full, so memory stays bounded:
@@ -181,18 +227,27 @@ class AuthorIndex:
                 key = (name.last, name.first[:1])
                 self._by_last[key].append(FollowedName(number, rank, author, name))
         self._lasts = frozenset(last for last, _ in self._by_last)
+        self._codes = frozenset(_key_code(last, initial) for last, initial in self._by_last)
         self._named: dict[str, tuple[FollowedName, ...]] = {}  # written name -> whom it names
 
-    def hits(self, authors: Sequence[str]) -> dict[int, list[AuthorHit]]:
-        """Profile number -> the followed authors among `authors`, in listing order."""
+    def hits(
+        self, authors: Sequence[str], stored_keys: bytes | None = None
+    ) -> dict[int, list[AuthorHit]]:
+        """Profile number -> the followed authors among `authors`, in listing order.
+
+        `stored_keys`: the paper's `author_keys`, when stored: only the authors whose keys
+        somebody follows are read (the answer is the same; keys stored for other authors, or
+        by another layout, are not trusted and every author is read)."""
         found: defaultdict[int, list[AuthorHit]] = defaultdict(list)
         if not self._by_last:
             return found
+        positions = self._candidates(authors, stored_keys) if stored_keys is not None else None
         named = self._named
-        for position, written in enumerate(authors):
+        for position in range(len(authors)) if positions is None else positions:
+            written = authors[position]
             followed = named.get(written)
             if followed is None:
-                followed = self.named_by(written)
+                followed = self.named_by(written) if positions is None else self._read(written)
                 if len(named) >= _NAMED_LIMIT:
                     named.clear()
                 named[written] = followed
@@ -200,11 +255,30 @@ class AuthorIndex:
                 found[name.profile].append(AuthorHit(position, name.rank, name.author, written))
         return found
 
+    def _candidates(self, authors: Sequence[str], stored: bytes) -> list[int] | None:
+        """The positions of the authors whose stored keys somebody here follows, in order;
+        None when the keys are not of these authors in this layout."""
+        numbers = array("I")
+        numbers.frombytes(stored)
+        if numbers[:_HEADER] != _header(authors):
+            return None
+        keys = numbers[_HEADER:]
+        followed = self._codes.intersection(keys[1::2])
+        if not followed:
+            return []  # most papers: none of their authors' keys is anyone's
+        pairs = zip(keys[::2], keys[1::2], strict=True)
+        return sorted({position for position, code in pairs if code in followed})
+
     def named_by(self, written: str) -> tuple[FollowedName, ...]:
         """The followed names (every profile's) that the written name names, in index order."""
         words = _name_words(written)
         if words is not None and self._lasts.isdisjoint(words):
             return _NO_ONE  # most of a paper's authors: no one follows that last name
+        return self._read(written)
+
+    def _read(self, written: str) -> tuple[FollowedName, ...]:
+        """`named_by`, the written name read and compared with the followed names of its
+        readings' last names and initials."""
         return tuple(
             followed
             for parsed in name_readings(written)

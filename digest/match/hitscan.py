@@ -54,6 +54,11 @@ class ScanReading(Protocol):
         """The character spans of a term found in `field`."""
         ...
 
+    @property
+    def author_keys(self) -> bytes | None:
+        """The paper's stored author keys (`digest.match.authors.author_keys`), if any."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class PaperScan:
@@ -61,6 +66,11 @@ class PaperScan:
 
     title: FieldHits = field(default_factory=dict)
     abstract: FieldHits = field(default_factory=dict)
+
+    @property
+    def author_keys(self) -> None:
+        """None: a scan made now stores no author keys (a pass reads the authors)."""
+        return None
 
     def merged(self, newer: PaperScan) -> PaperScan:
         """This scan with `newer`'s terms added (a scan of terms this one did not cover)."""
@@ -165,11 +175,13 @@ def _parts(numbers: array[int]) -> tuple[array[int], ...]:
 
 
 class StoredScan:
-    """A stored scan read lazily from its bytes: the term numbers at once, spans when asked."""
+    """A stored scan read lazily from its bytes: the term numbers at once, spans when asked;
+    with the paper's stored author keys, when it has them."""
 
-    __slots__ = ("_flat", "_numbers", "_sizes", "_starts")
+    __slots__ = ("_flat", "_numbers", "_sizes", "_starts", "author_keys")
 
-    def __init__(self, blob: bytes) -> None:
+    def __init__(self, blob: bytes, author_keys: bytes | None = None) -> None:
+        self.author_keys = author_keys
         self._numbers = array("I")
         self._numbers.frombytes(blob)
         title, abstract = (self._numbers[0], self._numbers[1]) if self._numbers else (0, 0)

@@ -150,7 +150,7 @@ class Matcher:
             StoredField(paper.abstract, in_abstract, scan, "abstract"),
             in_title,
             in_abstract,
-            self._authors.hits(paper.authors) if authors is None else authors,
+            self._authors.hits(paper.authors, scan.author_keys) if authors is None else authors,
             frozenset((*in_title, *in_abstract)),
         )
 
@@ -218,7 +218,10 @@ class Matcher:
             return [], []
         import numpy as np
 
-        authors: list[FollowedBy] = [self._authors.hits(paper.authors) for paper in papers]
+        authors: list[FollowedBy] = [
+            self._authors.hits(paper.authors, scan.author_keys)
+            for paper, scan in zip(papers, scans, strict=True)
+        ]
         columns = self._columns_in(book)
         width = self.algebra.size[0]  # every column is below it
         title_rows, title_columns = _known_entries(_entries(s.title for s in scans), columns)

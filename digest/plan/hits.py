@@ -23,6 +23,7 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
+from digest.match.authors import KEYS_START, author_keys
 from digest.match.hitscan import HitScanner, ScanReading, StoredScan, encode, extended
 from digest.match.matcher import collection_paused
 from digest.match.rules import CompiledProfile, compile_profile
@@ -157,27 +158,34 @@ class HitKeeper:
         if stored is None or stored.text_hash != text_hash(paper) or stored.covered > len(book):
             return self.scanner(book).scan(paper)
         if stored.covered == len(book):
-            return StoredScan(stored.blob)
-        return StoredScan(extended(stored.blob, self.scanner(book, stored.covered).scan(paper)))
+            return StoredScan(stored.blob, stored.names)
+        newer = self.scanner(book, stored.covered).scan(paper)
+        return StoredScan(extended(stored.blob, newer), stored.names)
 
     def refresh(self, store: Store, since: datetime) -> int:
         """Scan and store every paper first stored at or after `since` whose stored scan does
         not cover the book for its current text; how many were scanned."""
         book = self.book(store, write=True)
         written = 0
-        for batch in batches(store.papers_to_scan(since, len(book)), _WRITE_BATCH):
+        to_scan = store.papers_to_scan(since, len(book), KEYS_START)
+        for batch in batches(to_scan, _WRITE_BATCH):
             written += store.write_hits(self._row(book, item) for item in batch)
         if written:
             log.info("stored hits: %d paper(s) scanned for %d term(s)", written, len(book))
         return written
 
     def _row(self, book: TermBook, item: ToScan) -> HitRow:
+        """The paper's row: its scan covering the book (the stored one kept or extended when
+        it is of the same text) and its author keys."""
         stored, hashed = item.stored, text_hash(item.paper)
         if stored is None or stored.text_hash != hashed or stored.covered > len(book):
             blob = encode(self.scanner(book).scan(item.paper))
+        elif stored.covered == len(book):  # only its author keys were missing
+            blob = stored.blob
         else:  # the same text, scanned before the book grew: the new terms alone
             blob = extended(stored.blob, self.scanner(book, stored.covered).scan(item.paper))
-        return HitRow(item.paper.key, item.stamp, hashed, len(book), blob)
+        names = author_keys(item.paper.authors)
+        return HitRow(item.paper.key, item.stamp, hashed, len(book), blob, names)
 
     def scanned(
         self, store: Store, batches: Iterable[Sequence[Paper]]

@@ -261,6 +261,13 @@ _MIGRATE_COMPILED = """
         );
 """
 
+# Author keys at ingest (`digest.match.authors.author_keys`): with each paper's stored scan, the
+# numbers of its authors' (last name, first initial), so a pass reads only the names somebody
+# follows. Rows stored before have none (NULL): the next refresh adds them, keeping the scans.
+_MIGRATE_AUTHOR_KEYS = """
+        ALTER TABLE paper_hits ADD COLUMN names BLOB;
+"""
+
 # MIGRATIONS[i] takes a database from schema version i to i + 1. Never edit a released one.
 MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_1,
@@ -275,5 +282,6 @@ MIGRATIONS: tuple[str, ...] = (
     _MIGRATE_NOTIFY,
     _MIGRATE_FEED_KEYS,
     _MIGRATE_COMPILED,
+    _MIGRATE_AUTHOR_KEYS,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
