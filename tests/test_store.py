@@ -439,7 +439,14 @@ def test_the_one_column_table_covers_every_column_of_the_papers_table() -> None:
 
 
 def test_a_paper_reads_back_as_it_was_written() -> None:
-    from digest.store.rows import INSERT_PAPER, UPDATE_PAPER, insert_row, paper_from_row, update_row
+    from digest.store.rows import (
+        INSERT_PAPER,
+        UPDATE_PAPER,
+        insert_row,
+        paper_from_row,
+        papers_from_cursor,
+        update_row,
+    )
 
     written = replace(
         paper("Ünïcode title", arxiv_id="2401.00001", version=2, authors=("Jörg Hoffmann",)),
@@ -459,6 +466,9 @@ def test_a_paper_reads_back_as_it_was_written() -> None:
     store.db.conn.execute(INSERT_PAPER, insert_row(written, NOW, 7))
     [row] = store.db.conn.execute("SELECT * FROM papers").fetchall()
     assert paper_from_row(row) == written
+    # Read by position, in another column order too (`papers_from_cursor`).
+    for query in ("SELECT * FROM papers", "SELECT seq, referenced, * FROM papers"):
+        assert list(papers_from_cursor(store.db.conn.execute(query))) == [written]
     store.db.conn.execute(UPDATE_PAPER, update_row(replace(written, title="Changed"), NOW))
     [row] = store.db.conn.execute("SELECT * FROM papers").fetchall()
     assert paper_from_row(row) == replace(written, title="Changed")

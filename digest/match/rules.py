@@ -196,9 +196,9 @@ class PaperHits:
     reasons: dict[tuple[ReasonKind, str, TermKey], tuple[Reason, ...]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """One profile's match of one paper, before its reasons are built."""
+class Verdict(NamedTuple):
+    """One profile's match of one paper, before its reasons are built. A NamedTuple, not a
+    frozen dataclass: a lab's day makes 56k of them a pass, at 0.45 µs each instead of 1.15."""
 
     profile: int
     score: float

@@ -23,6 +23,7 @@ from digest.store.rows import (
     insert_row,
     iso,
     paper_from_row,
+    papers_from_cursor,
     update_row,
 )
 
@@ -143,7 +144,7 @@ class PaperStore(StoreBase):
         rows = self.db.execute(
             "SELECT * FROM papers WHERE first_seen >= ? ORDER BY first_seen, key", [iso(since)]
         )
-        return (paper_from_row(row) for row in rows)
+        return papers_from_cursor(rows)
 
 
 def _author_rows(papers: Iterable[Paper]) -> list[tuple[str, int, str, str]]:
