@@ -69,10 +69,10 @@ def child(mode: str, path: Path) -> str:
     matcher, keeper = Matcher(profiles, compiled), HitKeeper(profiles, compiled)
     _ = matcher.algebra
     made = time.process_time() - started
-    _stored_pass(store, matcher, keeper, "day", 1e9)
+    _stored_pass(store, matcher, keeper, "day")
     cold = time.process_time() - started
     started = time.process_time()
-    _stored_pass(store, matcher, keeper, "day", 1e9)
+    _stored_pass(store, matcher, keeper, "day")
     warm = time.process_time() - started
     store.close()
     return f"{compiling:.2f} {made:.2f} {cold:.2f} {warm:.2f}"

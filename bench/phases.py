@@ -8,8 +8,8 @@ sizes they are reported with no verdict.
 from __future__ import annotations
 
 import contextlib
-import gc
 import itertools
+import json
 import math
 import statistics
 import subprocess
@@ -433,148 +433,132 @@ def phase_match(plan: SizePlan, workdir: Path, which: str) -> list[Figure]:
     floors = measure_floors(make_papers, profiles, plan.match_budget)
     sample = list(itertools.islice(make_papers(), max(1, min(papers_n, 3000))))
     naive = run_naive(sample, profiles, plan.naive_budget)
-    stored = run_stored(workdir, which, make_papers, papers_n, profiles, plan.match_budget)
     store.close()
+    # For the stored passes' ratio to the floor (phase hits-W-pass, a process of its own).
+    floors_path(workdir, which).write_text(json.dumps(asdict(floors)))
     figures = _match_figures(plan, which, wanted, profiles_n, ours, naive, ours_peak)
     figures += _floor_figures(plan, which, wanted, ours, floors) + read_figures
-    return figures + _stored_figures(plan, which, wanted, stored, floors)
+    return figures
 
 
-@dataclass(frozen=True)
-class StoredRun:
-    """Matching from hits stored at ingest (digest.plan.hits, Matcher.match_stored_all): the
-    scan when the papers are stored, then the first pass of a process (cold: profiles compiled,
-    the term book read) and a second one over the same store (warm: what `digest run` keeps)."""
+# --- matching from stored hits: the scan at ingest, a daemon's passes, a new process's pass -------
+#
+# Three phases of their own per size, each in its own process (bench/run.py), so each peak RSS is
+# that part's alone, as it runs in digest: the scan in the fetch that stores the papers, the
+# passes in `digest run` (or a send), the cached pass in a new `digest send`. `hits-W-scan`
+# stores the papers in a fresh store of their own and scans them; `hits-W-pass` reads it twice;
+# `hits-W-cached` once more, in a new process, with the compiled profiles the pass stored.
 
-    papers: int  # papers timed (all, or the first of them within the budget)
-    total: int
-    scan: float  # the ingest-time scan of `papers`, written to the store
-    cold: float
-    warm: float
-    cached: float  # a new process whose profiles are unchanged since the last: loaded, not compiled
-    matches: int
-    peak_mb: float
-
-    def scaled(self, seconds: float) -> float:
-        """`seconds` for `papers` scaled to `total`."""
-        return seconds * self.total / max(self.papers, 1)
-
-
-def run_stored(
-    workdir: Path,
-    which: str,
-    make_papers: Callable[[], Iterable[Paper]],
-    total: int,
-    profiles: list[Profile],
-    budget: float,
-) -> StoredRun:
-    """Store the papers in a fresh store, scan them once (timed), then plan-match them from
-    their stored hits twice (timed): what a send does with hits stored at ingest."""
-    from digest.match import Matcher, freeze_long_lived
-    from digest.memo import clear_memos
-    from digest.plan.hits import HitKeeper
-    from digest.store import EPOCH, Store
-
-    path = workdir / f"hits-{which}.sqlite"
-    _remove_db(path)
-    store = Store.open(path)
-    papers_n = 0
-    reset_peak_rss()  # this figure's peak, not the direct matching's before it
-    # A year is timed on its first 50k papers and scaled: storing and scanning 250k again
-    # would take minutes, and a pass's time grows with the papers alone.
-    wanted = total if which != "year" else min(total, 50_000)
-    for batch in batches(itertools.islice(make_papers(), wanted), 1000):
-        store.ingest("bench", batch, (), {}, datetime(2025, 12, 1, tzinfo=UTC))
-        papers_n += len(batch)
-    clear_memos()  # the first pass of a process compiles everything
-    started = time.perf_counter()
-    scanned = HitKeeper(profiles).refresh(store, EPOCH)
-    scan = time.perf_counter() - started
-    assert scanned == papers_n
-    clear_memos()
-    matcher = Matcher(profiles)  # made again below: the cold pass includes compiling
-    del matcher
-    started = time.perf_counter()
-    matcher, keeper = Matcher(profiles), HitKeeper(profiles)
-    # As `digest run` starts (`App.settle`): what every pass uses built now, then everything
-    # alive frozen out of the collector's full collections for the process's life.
-    matcher.algebra  # noqa: B018 - built on first use
-    keeper.book(store, write=False)
-    freeze_long_lived()
-    matches = _stored_pass(store, matcher, keeper, which, budget)
-    cold = time.perf_counter() - started
-    started = time.perf_counter()
-    _stored_pass(store, matcher, keeper, which, budget)
-    warm = time.perf_counter() - started
-    del matcher, keeper
-    # The cached pass is a new `digest send` process, which freezes nothing: the frozen
-    # objects are handed back to the collector, and one collection (not timed) sets its
-    # count of the long-lived heap again. Without it, the collector would take the heap for
-    # what it saw while the rest was frozen and sweep all of it far more often (a lab's
-    # cached pass: 3.1-3.4 s against 2.3-2.6 s before the freeze).
-    gc.unfreeze()
-    gc.collect()
-    cached = _cached_pass(store, profiles, which, budget)
-    store.close()
-    _remove_db(path)
-    return StoredRun(papers_n, total, scan, cold, warm, cached, matches, peak_rss_mb())
-
-
-def _cached_pass(store: Any, profiles: list[Profile], which: str, budget: float) -> float:
-    """Seconds of the first pass of a new process whose profiles are unchanged since the last
-    run: compiled profiles loaded from the store (`digest.match.compile_cache`), memos empty."""
-    from digest.match import Matcher
-    from digest.match.compile_cache import compile_profiles
-    from digest.memo import clear_memos
-    from digest.plan.hits import HitKeeper
-
-    compile_profiles(profiles, store, write=True)  # the last run kept them
-    clear_memos()
-    started = time.perf_counter()
-    compiled = compile_profiles(profiles, store, write=True)
-    _stored_pass(store, Matcher(profiles, compiled), HitKeeper(profiles, compiled), which, budget)
-    return time.perf_counter() - started
-
-
-def _stored_pass(store: Any, matcher: Any, keeper: Any, which: str, budget: float) -> int:
-    """One pass over every stored paper from its hits, a batch at a time; how many matches.
-    Every match is built and held, as `digest match --all` does (`plan.stored.stored_matches`,
-    its refresh finding nothing to scan), or for a year each profile's best 50, as a digest
-    keeps them (`Matcher.best_stored`: reasons for those alone)."""
-    from digest.plan.stored import BATCH, stored_matches
-    from digest.store import EPOCH
-
-    if which == "year":
-        papers = batches(store.papers_seen_since(EPOCH), BATCH)
-        best = matcher.best_stored(keeper.scanned(store, papers), DIGEST_ITEMS)
-        return sum(found.total for found in best.values())
-    every = stored_matches(store, keeper, matcher, EPOCH).matches
-    return sum(map(len, every.values()))
-
-
+# A year is timed on its first 50k papers and scaled: storing and scanning 250k again would
+# take minutes, and a pass's time grows with the papers alone.
+_STORED_YEAR_PAPERS = 50_000
 _STORED_TARGETS = {"day": (1.0, 3.0), "kw": (1.0, None), "year": (10.0, None)}
 
 
-def _stored_figures(
-    plan: SizePlan, which: str, papers_n: int, stored: StoredRun, floors: Floors
-) -> list[Figure]:
+def hits_db_path(workdir: Path, which: str) -> Path:
+    """The store the stored-hits phases of `which` share."""
+    return workdir / f"hits-{which}.sqlite"
+
+
+def floors_path(workdir: Path, which: str) -> Path:
+    """Where `phase_match` leaves its floors for the stored passes' ratio."""
+    return workdir / f"floors-{which}.json"
+
+
+def _stored_profiles(plan: SizePlan, which: str) -> tuple[int, list[Profile]]:
+    """The papers `which` matches (all of the size) and its profiles, as `phase_match` has."""
+    wanted, profiles_n = getattr(plan, which)
+    shape = KW_SHAPE if which == "kw" else DAY_SHAPE
+    return wanted, list(iter_profiles(profiles_n, shape))
+
+
+def _stored_scale(store: Any, wanted: int) -> tuple[int, float]:
+    """How many papers the hits store holds, and the factor from them to `wanted`."""
+    papers_n = store.count_papers()
+    return papers_n, wanted / max(papers_n, 1)
+
+
+def phase_hits_scan(plan: SizePlan, workdir: Path, which: str) -> list[Figure]:
+    """Store `which`'s papers in a store of their own, then the ingest-time scan (timed)."""
+    from digest.plan.hits import HitKeeper
+    from digest.store import Store
+
+    wanted, profiles = _stored_profiles(plan, which)
+    source = Store.open(db_path(workdir))
+    count = min(wanted, source.count_papers(), _STORED_YEAR_PAPERS if which == "year" else wanted)
+    if which == "year":  # the first of the year's papers, as `phase_match` streams them
+        papers: Iterable[Paper] = itertools.islice(source.papers_seen_since(EPOCH), count)
+    else:
+        papers = recent_papers(source, plan, count)
+    path = hits_db_path(workdir, which)
+    _remove_db(path)
+    store = Store.open(path)
+    for batch in batches(papers, 1000):
+        store.ingest("bench", batch, (), {}, datetime(2025, 12, 1, tzinfo=UTC))
+    source.close()
+    reset_peak_rss()  # the scan's peak, not the storing's
+    started = time.perf_counter()
+    scanned = HitKeeper(profiles).refresh(store, EPOCH)
+    scan = time.perf_counter() - started
+    papers_n, scale = _stored_scale(store, wanted)
+    assert scanned == papers_n
+    store.close()
     applies = plan.name == "full"
-    warm_goal, cold_goal = _STORED_TARGETS[which]
-    _, scan_floor = floors.scaled(papers_n)
-    warm, cold = stored.scaled(stored.warm), stored.scaled(stored.cold)
-    goal = _SCAN_GOALS.get(which)
-    over = warm / scan_floor if scan_floor else 0.0
-    note = f"{stored.matches:,} matches over {stored.papers:,} papers"
-    if stored.papers < papers_n:
-        note += f"; scaled to {papers_n:,}"
+    note = f"{papers_n:,} papers" + (f"; scaled to {wanted:,}" if papers_n < wanted else "")
     return [
         Figure(
             f"match_{which}_hits_scan",
             f"match {which}: the ingest-time scan (HitKeeper.refresh, hits written)",
-            round(stored.scaled(stored.scan), 2),
+            round(scan * scale, 2),
             "s",
-            note="once per paper, when stored: not part of a pass",
+            note=f"once per paper, when stored: not part of a pass; {note}",
         ),
+        rss_figure(
+            f"rss_match_{which}_hits_scan",
+            f"match {which}: the ingest-time scan (a process of its own, as a fetch)",
+            peak_rss_mb(),
+            applies,
+        ),
+    ]
+
+
+def phase_hits_pass(plan: SizePlan, workdir: Path, which: str) -> list[Figure]:
+    """The first pass of a process over the stored hits (cold: compiling included) and a
+    second one (warm: a daemon's), started as `digest run` starts (`App.settle`)."""
+    from digest.match import Matcher, freeze_long_lived
+    from digest.match.compile_cache import compile_profiles
+    from digest.plan.hits import HitKeeper
+    from digest.store import Store
+
+    wanted, profiles = _stored_profiles(plan, which)
+    store = Store.open(hits_db_path(workdir, which))
+    papers_n, scale = _stored_scale(store, wanted)
+    started = time.perf_counter()
+    matcher, keeper = Matcher(profiles), HitKeeper(profiles)
+    # As `digest run` starts: what every pass uses built now, then everything alive frozen out
+    # of the collector's full collections for the process's life.
+    matcher.algebra  # noqa: B018 - built on first use
+    keeper.book(store, write=False)
+    freeze_long_lived()
+    matches = _stored_pass(store, matcher, keeper, which)
+    cold = time.perf_counter() - started
+    started = time.perf_counter()
+    _stored_pass(store, matcher, keeper, which)
+    warm = time.perf_counter() - started
+    peak = peak_rss_mb()
+    compile_profiles(profiles, store, write=True)  # kept for the cached pass's process
+    store.close()
+    applies = plan.name == "full"
+    warm_goal, cold_goal = _STORED_TARGETS[which]
+    warm, cold = warm * scale, cold * scale
+    floors = json.loads(floors_path(workdir, which).read_text())
+    scan_floor = floors["scan"] * wanted / max(floors["papers"], 1)
+    over = warm / scan_floor if scan_floor else 0.0
+    goal = _SCAN_GOALS.get(which)
+    note = f"{matches:,} matches over {papers_n:,} papers"
+    if papers_n < wanted:
+        note += f"; scaled to {wanted:,}"
+    return [
         Figure(
             f"match_{which}_hits_warm",
             f"match {which} from stored hits, warm (profiles compiled: a daemon's pass)",
@@ -593,26 +577,77 @@ def _stored_figures(
             judged(cold, cold_goal, applies) if cold_goal else None,
         ),
         Figure(
-            f"match_{which}_hits_cached",
-            f"match {which} from stored hits, a new process with the profiles unchanged since "
-            "its last run (compiled profiles loaded from the store)",
-            round(stored.scaled(stored.cached), 2),
-            "s",
-            f"≤ {warm_goal:g} s",
-            judged(stored.scaled(stored.cached), warm_goal, applies),
-        ),
-        Figure(
             f"match_{which}_hits_over_scan",
             f"match {which} from stored hits, warm ÷ scan floor",
             round(over, 1),
             "×",
             f"≤ {goal:g}×" if goal else "",
             judged(over, goal, applies) if goal else None,
+            f"scan floor {scan_floor:.3f} s (phase match-{which})",
         ),
         rss_figure(
-            f"rss_match_{which}_hits", f"match {which} from stored hits", stored.peak_mb, applies
+            f"rss_match_{which}_hits",
+            f"match {which} from stored hits (a daemon's process: both passes)",
+            peak,
+            applies,
         ),
     ]
+
+
+def phase_hits_cached(plan: SizePlan, workdir: Path, which: str) -> list[Figure]:
+    """The first pass of a new process whose profiles are unchanged since the last run: the
+    compiled profiles loaded from the store (`digest.match.compile_cache`), as a cron `digest
+    send` starts. The hits store is removed afterwards."""
+    from digest.match import Matcher
+    from digest.match.compile_cache import compile_profiles
+    from digest.plan.hits import HitKeeper
+    from digest.store import Store
+
+    wanted, profiles = _stored_profiles(plan, which)
+    path = hits_db_path(workdir, which)
+    store = Store.open(path)
+    _, scale = _stored_scale(store, wanted)
+    started = time.perf_counter()
+    compiled = compile_profiles(profiles, store, write=True)
+    _stored_pass(store, Matcher(profiles, compiled), HitKeeper(profiles, compiled), which)
+    cached = (time.perf_counter() - started) * scale
+    store.close()
+    _remove_db(path)
+    applies = plan.name == "full"
+    warm_goal, _ = _STORED_TARGETS[which]
+    return [
+        Figure(
+            f"match_{which}_hits_cached",
+            f"match {which} from stored hits, a new process with the profiles unchanged since "
+            "its last run (compiled profiles loaded from the store)",
+            round(cached, 2),
+            "s",
+            f"≤ {warm_goal:g} s",
+            judged(cached, warm_goal, applies),
+        ),
+        rss_figure(
+            f"rss_match_{which}_hits_cached",
+            f"match {which} from stored hits, a new process (the cached pass)",
+            peak_rss_mb(),
+            applies,
+        ),
+    ]
+
+
+def _stored_pass(store: Any, matcher: Any, keeper: Any, which: str) -> int:
+    """One pass over every stored paper from its hits, a batch at a time; how many matches.
+    Every match is built and held, as `digest match --all` does (`plan.stored.stored_matches`,
+    its refresh finding nothing to scan), or for a year each profile's best 50, as a digest
+    keeps them (`Matcher.best_stored`: reasons for those alone)."""
+    from digest.plan.stored import BATCH, stored_matches
+    from digest.store import EPOCH
+
+    if which == "year":
+        papers = batches(store.papers_seen_since(EPOCH), BATCH)
+        best = matcher.best_stored(keeper.scanned(store, papers), DIGEST_ITEMS)
+        return sum(found.total for found in best.values())
+    every = stored_matches(store, keeper, matcher, EPOCH).matches
+    return sum(map(len, every.values()))
 
 
 @dataclass(frozen=True)
@@ -1153,11 +1188,26 @@ def phase_suggest(plan: SizePlan, workdir: Path) -> list[Figure]:
     return figures
 
 
-PHASES: dict[str, Callable[[SizePlan, Path], list[Figure]]] = {
+Phase = Callable[[SizePlan, Path], list[Figure]]
+
+
+def _match_phases(which: str) -> dict[str, Phase]:
+    """The phases of matching `which`, in the order they run: direct, then from stored hits."""
+    return {
+        f"match-{which}": lambda plan, workdir: phase_match(plan, workdir, which),
+        f"hits-{which}-scan": lambda plan, workdir: phase_hits_scan(plan, workdir, which),
+        f"hits-{which}-pass": lambda plan, workdir: phase_hits_pass(plan, workdir, which),
+        f"hits-{which}-cached": lambda plan, workdir: phase_hits_cached(plan, workdir, which),
+    }
+
+
+PHASES: dict[str, Phase] = {
     "ingest": phase_ingest,
-    "match-day": lambda plan, workdir: phase_match(plan, workdir, "day"),
-    "match-kw": lambda plan, workdir: phase_match(plan, workdir, "kw"),
-    "match-year": lambda plan, workdir: phase_match(plan, workdir, "year"),
+    **{
+        name: phase
+        for which in ("day", "kw", "year")
+        for name, phase in _match_phases(which).items()
+    },
     "render": phase_render,
     "e2e": phase_e2e,
     "suggest": phase_suggest,
