@@ -79,6 +79,7 @@ REQUIRED_KEYS: tuple[str, ...] = (
     "render_cold_ms",
     "rss_render",
     "e2e_time",
+    "e2e_first_time",
     "rss_e2e",
     "added_time",
     "added_unchanged",
