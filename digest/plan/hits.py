@@ -5,7 +5,9 @@ and each planning pass's scans.
 and appends the terms the profiles have that it lacks (`book`). After a fetch, and before a
 send plans, `refresh` scans the papers of the profiles' windows whose stored scan is missing,
 made from other text, or short of the book: a paper scanned before the book grew is scanned for
-the new terms only (a small automaton of them), and its scan extended. A planning pass asks
+the new terms only (a small automaton of them), and its scan extended. Each row also holds
+the paper's author keys (`digest.match.authors.author_keys`), so that a pass reads only the
+author names somebody follows. A planning pass asks
 `scans_for` its candidates: the stored scans that fit (same text, covering every term the pass
 needs), with any that do not made now in memory the same way, so a read-only pass (`digest
 preview`, `digest match`) gives the same verdicts without writing.
@@ -164,14 +166,15 @@ class HitKeeper:
 
     def refresh(self, store: Store, since: datetime) -> int:
         """Scan and store every paper first stored at or after `since` whose stored scan does
-        not cover the book for its current text; how many were scanned."""
+        not cover the book for its current text, or whose stored author keys are missing or of
+        another layout (its scan kept when it is current); how many rows were written."""
         book = self.book(store, write=True)
         written = 0
         to_scan = store.papers_to_scan(since, len(book), KEYS_START)
         for batch in batches(to_scan, _WRITE_BATCH):
             written += store.write_hits(self._row(book, item) for item in batch)
         if written:
-            log.info("stored hits: %d paper(s) scanned for %d term(s)", written, len(book))
+            log.info("stored hits: %d paper(s) brought up to %d term(s)", written, len(book))
         return written
 
     def _row(self, book: TermBook, item: ToScan) -> HitRow:
