@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -163,16 +164,31 @@ def test_a_new_keyword_is_scanned_alone_over_papers_scanned_before(
     before = Profile("me", keywords=("language model", "policy"))
     assert HitKeeper([before]).refresh(store, EPOCH) == held
     made = scanners_made(monkeypatch)
+    keys_made: list[Sequence[str]] = []
+
+    def counted(authors: Sequence[str]) -> bytes:
+        keys_made.append(authors)
+        return author_keys(authors)
+
+    monkeypatch.setattr("digest.plan.hits.author_keys", counted)
+    keys_before = {key: hits.names for key, hits in store.stored_hits(_keys(store)).items()}
     after = replace(before, keywords=(*before.keywords, "reinforcement learning"))
     keeper = HitKeeper([after])
     assert keeper.refresh(store, EPOCH) == held
     size = len(profile_terms([before]))
-    # One scanner, of the one new term: numbers `size` and up of a book of `size + 1`.
+    # One scanner, of the one new term: numbers `size` and up of a book of `size + 1`; the
+    # papers' author keys kept as they were, none made again.
     assert made == [(size + 1, size)]
+    assert keys_made == []
+    assert {key: h.names for key, h in store.stored_hits(_keys(store)).items()} == keys_before
     assert keeper.refresh(store, EPOCH) == 0  # nothing left to scan
     stored = match_stored_profiles([], [after], store)["me"]
     assert said(stored) == said(match_profiles(list(store.papers_seen_since(EPOCH)), [after])["me"])
     assert any(r.term == "reinforcement learning" for m in stored for r in m.reasons)
+
+
+def _keys(store: Store) -> list[str]:
+    return [paper.key for paper in store.papers_seen_since(EPOCH)]
 
 
 def test_a_dropped_keyword_is_ignored_not_rescanned(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -187,7 +187,12 @@ class HitKeeper:
             blob = stored.blob
         else:  # the same text, scanned before the book grew: the new terms alone
             blob = extended(stored.blob, self.scanner(book, stored.covered).scan(item.paper))
-        names = author_keys(item.paper.authors)
+        if stored is not None and stored.names is not None and stored.names.startswith(KEYS_START):
+            # A row of this update of the paper (the same authors): its keys kept, not made
+            # again for every paper of the window when a keyword is added.
+            names = stored.names
+        else:
+            names = author_keys(item.paper.authors)
         return HitRow(item.paper.key, item.stamp, hashed, len(book), blob, names)
 
     def scanned(
