@@ -466,6 +466,7 @@ def test_a_paper_reads_back_as_it_was_written() -> None:
     store.db.conn.execute(INSERT_PAPER, insert_row(written, NOW, 7))
     [row] = store.db.conn.execute("SELECT * FROM papers").fetchall()
     assert paper_from_row(row) == written
+    assert paper_from_row(dict(zip(row.keys(), row, strict=True))) == written
     # Read by position, in another column order too (`papers_from_cursor`).
     for query in ("SELECT * FROM papers", "SELECT seq, referenced, * FROM papers"):
         assert list(papers_from_cursor(store.db.conn.execute(query))) == [written]
