@@ -108,6 +108,35 @@ def test_every_due_profile_is_planned_from_one_candidate_query(
     assert len(reads) == 1, reads
 
 
+def _whole_row_reads(app: App, entry: Callable[[App], None]) -> list[str]:
+    """The statements of `entry` that read whole paper rows."""
+    statements: list[str] = []
+    app.store.db.conn.set_trace_callback(statements.append)
+    try:
+        entry(app)
+    finally:
+        app.store.db.conn.set_trace_callback(None)
+    return [s for s in statements if _ALL_COLUMNS.search(s) and _PAPERS.search(s)]
+
+
+def test_the_next_pass_over_unchanged_papers_reads_their_keys_not_their_rows(
+    make_settings: Callable[..., Settings], tmp_path: Path
+) -> None:
+    """The day's send groups plan one after another over the same window: the candidates the
+    pass before decoded are not read again until a paper changes, and then only the rows the
+    window rule keeps are read."""
+    app = _three_profiles(make_settings, tmp_path)
+    first = app_module.plan_digests(app, app.settings.profile_records())
+    assert _whole_row_reads(app, _plan_all) == []
+    again = app_module.plan_digests(app, app.settings.profile_records())
+    assert _keys(again) == _keys(first)
+    app.store.upsert_papers(_papers("New widget", 1), NOW)
+    [read] = _whole_row_reads(app, _plan_all)
+    assert "IN (" in read  # the kept candidates' rows, by key
+    plans = app_module.plan_digests(app, app.settings.profile_records())
+    assert len(plans["widgets"].digest.papers) == len(first["widgets"].digest.papers) + 1
+
+
 def test_one_pass_decodes_and_matches_each_candidate_once(
     make_settings: Callable[..., Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -127,11 +127,15 @@ def sort_candidate(
     rest, citing = split_citing(paper, confirmed, watched, wanted_by)
     for name, cited in citing.items():
         tallies[name].citing.append(cited)
-    for name, verdict in rest.items():
+    # By the profiles it is a candidate for (a send group's few), not by its verdicts (every
+    # configured profile's matches).
+    for name in wanted_by:
+        verdict = rest.get(name)
         tally = tallies.get(name)
-        if tally is not None and name in wanted_by:
+        if verdict is not None and tally is not None:
             # Remembered verdicts may hold an older reading of the paper (upvotes): rank this one.
-            tally.found.append(verdict if verdict.paper == paper else replace(verdict, paper=paper))
+            same = verdict.paper is paper or verdict.paper == paper
+            tally.found.append(verdict if same else replace(verdict, paper=paper))
 
 
 def drop_muted(profile: Profile, matches: Sequence[Match]) -> list[Match]:

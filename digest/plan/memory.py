@@ -7,7 +7,7 @@ A `PassMemory` holds everything a planning pass may reuse from the pass before:
 - `hits`: the term book and scanners of stored hits (`digest.plan.hits.HitKeeper`): a pass
   decides from each candidate's stored scan (`verdicts_of`), reading no paper text;
 - `decoded`: the candidates decoded from their rows (`DecodedPapers`), valid while the store's
-  papers are unchanged;
+  papers are unchanged: a pass over them reads their keys, not their rows;
 - `suggest`: the libraries, background sample and vocabulary the suggestions share
   (`digest.suggest.memory.SuggestMemory`), each keyed by what it was made from.
 
@@ -20,14 +20,13 @@ minute over much the same new papers, reuses it between ticks (measured by
 Example::
 
     memory = PassMemory(settings.profile_records())
-    decode = memory.papers_of(store)      # checks the store's papers version first
-    for paper, wanted_by in store.candidates_for(starts, decode=decode):
+    known = memory.papers_of(store)      # checks the store's papers version first
+    for paper, wanted_by in store.candidates_for(starts, known):
         verdicts = memory.verdicts.for_profiles(profiles)(paper)
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -41,7 +40,6 @@ from digest.plan.hits import HitKeeper, profile_terms
 from digest.plan.stored import BATCH
 from digest.store import Store
 from digest.store.merge import batches
-from digest.store.rows import paper_from_row
 
 if TYPE_CHECKING:
     from digest.suggest.memory import SuggestMemory
@@ -151,8 +149,9 @@ class DecodedPapers:
     """Candidate rows decoded to Papers, by key, for as long as the store's papers do not
     change (`Store.papers_version`); at most `limit` papers, then it starts afresh.
 
-    Decoding is most of a candidate read; a pass reads each candidate once for all profiles,
-    and the next pass over an unchanged store reads none again.
+    Reading and decoding whole rows is most of a candidate read; a pass reads each candidate
+    once for all profiles, and the next pass over an unchanged store (the day's next send
+    group, `run`'s next minute) reads the candidates' keys only.
     """
 
     def __init__(self, limit: int = 10_000) -> None:
@@ -166,16 +165,16 @@ class DecodedPapers:
             self.known.clear()
             self.version = version
 
-    def paper(self, row: sqlite3.Row) -> Paper:
-        """The Paper of a candidate row, decoded once while the store's papers do not change
-        (`valid_for` empties the memory when they do, so the key alone identifies a row)."""
-        known = self.known.get(row["key"])
-        if known is not None:
-            return known
+    def get(self, key: str) -> Paper | None:
+        """The Paper of `key` decoded while the store's papers did not change (`valid_for`
+        empties the memory when they do, so the key alone identifies a row), or None."""
+        return self.known.get(key)
+
+    def keep(self, paper: Paper) -> None:
+        """Keep a paper just decoded from its row."""
         if len(self.known) >= self.limit:
             self.known.clear()
-        paper = self.known[row["key"]] = paper_from_row(row)
-        return paper
+        self.known[paper.key] = paper
 
 
 class PassMemory:
@@ -229,8 +228,8 @@ class PassMemory:
 
         return self.verdicts.from_scans(profiles, papers, scans_of)
 
-    def papers_of(self, store: Store) -> Callable[[sqlite3.Row], Paper]:
-        """How this pass decodes `store`'s candidate rows: through `decoded`, checked against
+    def papers_of(self, store: Store) -> DecodedPapers:
+        """The papers this pass need not read from `store` again (`decoded`), checked against
         the store's papers version now (nothing writes papers during a pass)."""
         self.decoded.valid_for(store.papers_version())
-        return self.decoded.paper
+        return self.decoded

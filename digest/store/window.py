@@ -12,17 +12,28 @@ once for those papers, and paper 7 is a candidate for "both" only.
 from __future__ import annotations
 
 import bisect
-import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from digest.models import Paper
-from digest.store.base import StoreBase, translate_store_errors
+from digest.store.base import StoreBase, select_in, translate_store_errors
 from digest.store.outbox import RELEASED_SQL, RESERVED_SQL
 from digest.store.rows import from_iso, iso, paper_from_row
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class KnownPapers(Protocol):
+    """Papers decoded already, by key, valid for the store's papers as they now are (a
+    planning pass's `DecodedPapers`): what `WindowStore.candidates_for` need not read again."""
+
+    def get(self, key: str) -> Paper | None:
+        """The decoded paper of `key`, or None when it is not known."""
+
+    def keep(self, paper: Paper) -> None:
+        """Keep a paper just decoded for later reads."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +94,7 @@ class WindowStore(StoreBase):
         return (paper for paper, _ in self.candidates_for({profile: since}))
 
     def candidates_for(
-        self,
-        windows: Mapping[str, datetime],
-        decode: Callable[[sqlite3.Row], Paper] = paper_from_row,
+        self, windows: Mapping[str, datetime], known: KnownPapers | None = None
     ) -> Iterator[tuple[Paper, frozenset[str]]]:
         """The window rule for several profiles in one query: each paper that is a candidate
         for any of them, decoded once, with the names of the profiles it is a candidate for, in
@@ -96,8 +105,12 @@ class WindowStore(StoreBase):
         candidate again whatever its age), and the profile has not received it: not delivered
         to it, not recorded as expired for it, not held by one of its outbox rows still on its
         way (`RESERVED_STATUSES`). Each profile's sets are read once, for these papers only,
-        and apply to it alone. `decode` makes each row's Paper (a planning pass passes its
-        `PassMemory`'s, which reuses the papers the pass before decoded).
+        and apply to it alone.
+
+        The window rule needs each paper's key and first-seen stamp only: whole rows are read
+        for the candidates `known` lacks (a planning pass passes its `PassMemory`'s papers,
+        decoded by the pass before while the store's papers are unchanged), so the day's send
+        groups each read the window's keys, not its abstracts, again.
         """
         if not windows:
             return
@@ -105,13 +118,32 @@ class WindowStore(StoreBase):
         scope = _Scope(starts)
         rule = self._window_rule(starts, scope)
         rows = self.db.execute(
-            scope.sql + "SELECT p.* FROM papers p WHERE p.key IN scope ORDER BY p.seq, p.key",
+            scope.sql + "SELECT p.key, p.first_seen FROM papers p WHERE p.key IN scope"
+            " ORDER BY p.seq, p.key",
             scope.arguments,
         )
-        for row in rows:
-            wanted = rule.wanted_by(row["key"], row["first_seen"])
-            if wanted:
-                yield decode(row), wanted
+        wanted = [(key, by) for key, first_seen in rows if (by := rule.wanted_by(key, first_seen))]
+        papers = self._papers_by_key([key for key, _ in wanted], known)
+        for key, by in wanted:
+            yield papers[key], by
+
+    def _papers_by_key(self, keys: Sequence[str], known: KnownPapers | None) -> dict[str, Paper]:
+        """The stored papers of `keys` by key: those `known` holds as it holds them, the others
+        read and decoded (and given to `known` to keep)."""
+        papers: dict[str, Paper] = {}
+        missing = []
+        for key in keys:
+            paper = known.get(key) if known is not None else None
+            if paper is None:
+                missing.append(key)
+            else:
+                papers[key] = paper
+        for row in select_in(self.db.conn, "SELECT * FROM papers WHERE key IN ({marks})", missing):
+            paper = paper_from_row(row)
+            papers[paper.key] = paper
+            if known is not None:
+                known.keep(paper)
+        return papers
 
     def _window_rule(self, starts: Mapping[str, str], scope: _Scope) -> WindowRule:
         """The window rule of the profiles, with the sets of the papers in `scope` read once:
