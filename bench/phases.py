@@ -519,8 +519,21 @@ def phase_hits_scan(plan: SizePlan, workdir: Path, which: str) -> list[Figure]:
             f"match {which}: the ingest-time scan (a process of its own, as a fetch)",
             peak_rss_mb(),
             applies,
+            _spelling_child_note(),
         ),
     ]
+
+
+def _spelling_child_note() -> str:
+    """The peak RSS of the child process that spelled the book's new terms, if one did
+    (`digest.plan.spelling`): it ends before the scanner is built, and is reported apart."""
+    import resource
+
+    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    if not child_kb:
+        return "terms spelled in this process"
+    peak = child_kb / 1024
+    return f"terms spelled in a child process, its peak {peak:.0f} MB, ended before the scan"
 
 
 def phase_hits_pass(plan: SizePlan, workdir: Path, which: str) -> list[Figure]:

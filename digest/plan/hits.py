@@ -32,13 +32,11 @@ from digest.match.rules import CompiledProfile, compile_profile
 from digest.match.termbook import (
     TermBook,
     boundaries_from_text,
-    boundaries_text,
     forms_from_text,
-    forms_text,
-    term_of,
 )
 from digest.match.terms import Form, Term, TermKey, term_forms
 from digest.models import Paper, Profile
+from digest.plan.spelling import term_rows
 from digest.store import Store
 from digest.store.hits import HitRow, StoredHits, TermRow, ToScan
 from digest.store.merge import batches
@@ -82,11 +80,6 @@ def _keys_of(rows: Iterable[TermRow]) -> tuple[TermKey, ...]:
     return tuple(keys)
 
 
-def _row_of(key: TermKey, forms: Sequence[Form]) -> TermRow:
-    """A term as the store keeps it, with its spellings."""
-    return (key.letters, key.prefix, boundaries_text(key.boundaries), forms_text(forms))
-
-
 class HitKeeper:
     """The configured profiles' terms against the store's term book, and the scanners that
     cover slices of it (kept while the book does not change)."""
@@ -100,7 +93,6 @@ class HitKeeper:
         self._book = TermBook()
         self._book_store: Store | None = None  # the store `_book` was read from
         self._covering: tuple[TermBook, TermBook] | None = None  # a book, with the terms
-        self._spellings: dict[TermKey, tuple[Form, ...]] = {}  # spelled by this keeper
         self._stored_forms: dict[TermKey, str] = {}  # as the store keeps them
 
     def book(self, store: Store, *, write: bool, also: Iterable[TermKey] = ()) -> TermBook:
@@ -109,10 +101,12 @@ class HitKeeper:
         stored = self._stored_book(store)
         book = self._with_profiles(stored).with_terms(also)
         if write and len(book) > len(stored):
-            # Spelled (lemminflect) once for good: later processes read the spellings.
-            added = {key: term_forms(term_of(key)) for key in book.keys[len(stored) :]}
-            store.add_terms([_row_of(key, forms) for key, forms in added.items()])
-            self._spellings.update(added)
+            # Spelled (lemminflect) once for good: later processes read the spellings. Kept
+            # here as the store keeps them, text, read only when a scanner is made.
+            added = book.keys[len(stored) :]
+            rows = term_rows(added)
+            store.add_terms(rows)
+            self._learn(added, rows)
             self._book, self._book_store = book, store
         return book
 
@@ -141,9 +135,6 @@ class HitKeeper:
 
     def _spell(self, term: Term) -> tuple[Form, ...]:
         """A term's spellings as the store keeps them (worked out for a term it lacks)."""
-        known = self._spellings.get(term.key)
-        if known is not None:
-            return known
         text = self._stored_forms.get(term.key)
         return forms_from_text(text) if text is not None else term_forms(term)
 
