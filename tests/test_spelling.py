@@ -1,17 +1,18 @@
 """Spelling the term book's new terms, here or in a child process (`digest.plan.spelling`).
 
 The rule: a child spells exactly as this process does, and is always reaped, whether it
-answers, fails, dies or runs out of time; a child that gives no rows leaves the terms spelled
-here, never unspelled.
+answers, fails, dies, answers something else or runs out of time; a child that gives no rows
+leaves the terms spelled here, never unspelled.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
@@ -43,51 +44,65 @@ def _keys(keywords: Sequence[str] = KEYWORDS) -> list[TermKey]:
     return [compile_term(keyword).key for keyword in keywords]
 
 
-# Run in the child process (spawned: it imports this module by name).
-def _sleeps(keys: Sequence[TermKey]) -> list[TermRow]:
-    time.sleep(60)
-    return []
-
-
-def _raises(keys: Sequence[TermKey]) -> list[TermRow]:
-    raise ValueError("no dictionary")
-
-
-def _dies(keys: Sequence[TermKey]) -> list[TermRow]:
-    os._exit(3)
-
-
-def _no_child_left() -> bool:
-    return multiprocessing.active_children() == []
+def _python(code: str) -> list[str]:
+    """A child that runs `code` instead of spelling."""
+    return [sys.executable, "-c", code]
 
 
 def test_a_child_spells_exactly_as_this_process_does() -> None:
     keys = _keys()
     assert spelled_apart(keys) == spelled_here(keys)
     assert spelled_here(_keys(["analysis"])) == [("analysis", False, "", "analysis:;analyses:")]
-    assert _no_child_left()
+
+
+def test_the_child_imports_this_package_wherever_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not a `digest/` folder of the working directory, and with no import path set."""
+    (tmp_path / "digest").mkdir()
+    (tmp_path / "digest" / "__init__.py").write_text("raise SystemExit('the wrong digest')\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    assert spelled_apart(_keys()) == spelled_here(_keys())
 
 
 @pytest.mark.parametrize(
-    ("spell", "why"),
+    ("code", "why"),
     [
-        (_raises, "ValueError: no dictionary"),
-        (_dies, "the child process ended without an answer"),
+        ("raise SystemExit('no dictionary')", r"exit status 1: no dictionary"),
+        ("import os; os._exit(3)", r"exit status 3: no message"),
+        ("print('spelled')", r"an answer that is not JSON"),
+        ("print('[]')", r"an answer that is not 10 rows"),
+        (
+            "import json; print(json.dumps([['other', False, '', 'other:']] * 10))",
+            r"an answer with another row for 'statespacemodel'",
+        ),
+        (
+            "import json; print(json.dumps([['statespacemodel', 0, '', '']] * 10))",
+            r"an answer with another row for 'statespacemodel'",
+        ),
     ],
-    ids=["raises", "dies"],
+    ids=["fails", "dies", "not-json", "too-few-rows", "other-terms", "not-a-row"],
 )
-def test_a_child_that_fails_is_reported_and_reaped(spell: spelling.Speller, why: str) -> None:
+def test_a_child_that_does_not_answer_the_rows_fails(code: str, why: str) -> None:
     with pytest.raises(SpellingFailed, match=why):
-        spelled_apart(_keys(), spell=spell)
-    assert _no_child_left()
+        spelled_apart(_keys(), command=_python(code))
 
 
-def test_a_child_that_outlives_its_time_is_killed_and_reaped() -> None:
+def test_a_child_that_outlives_its_time_is_killed_and_reaped(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    code = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(60)"
     started = time.monotonic()
-    with pytest.raises(SpellingFailed, match=r"no answer in 1 s"):
-        spelled_apart(_keys(), timeout=1, spell=_sleeps)
+    with pytest.raises(SpellingFailed, match=r"no answer in 3 s"):
+        spelled_apart(_keys(), timeout=3, command=_python(code))
     assert time.monotonic() - started < 30  # killed, not waited for (it sleeps 60 s)
-    assert _no_child_left()
+    with pytest.raises(ProcessLookupError):  # gone, and reaped: not even a zombie
+        os.kill(int(pid_file.read_text()), 0)
+
+
+def test_a_child_that_cannot_start_fails(tmp_path: Path) -> None:
+    with pytest.raises(SpellingFailed, match=r"could not start"):
+        spelled_apart(_keys(), command=[str(tmp_path / "no-such-python")])
 
 
 def test_many_terms_go_to_a_child_and_a_failed_child_leaves_them_spelled_here(
@@ -111,7 +126,6 @@ def test_many_terms_go_to_a_child_and_a_failed_child_leaves_them_spelled_here(
         "spelling 10 new terms in a child process: no answer in 0 s; spelling them here"
         in caplog.text
     )
-    assert _no_child_left()
 
 
 def test_a_book_spelled_by_a_child_stores_and_matches_as_one_spelled_here(
@@ -126,4 +140,3 @@ def test_a_book_spelled_by_a_child_stores_and_matches_as_one_spelled_here(
     direct = match_profiles(list(apart.papers_seen_since(EPOCH)), SEED_PROFILES)
     assert {n: said(m) for n, m in stored_apart.items()} == {n: said(m) for n, m in direct.items()}
     assert {n: said(m) for n, m in stored_here.items()} == {n: said(m) for n, m in direct.items()}
-    assert _no_child_left()

@@ -6,25 +6,34 @@ of every profile at once. So when the book gains many terms (`SPELL_APART` or mo
 spelled in a short-lived child process, which hands back the rows as text: the fetch that
 stores and scans the papers never loads the dictionary, and holds 4.4 MB of text where it
 held the spellings as objects. Measured on bench's lab (1,000 profiles, 52,050 terms): the
-first scan's peak RSS went from 353 MB to the figure in bench/RESULTS.md
-(`rss_match_day_hits_scan`), for about 0.4 s of process start (spelling alone is 1.1 s).
+first scan's peak RSS went from 353 to 283 MB (`rss_match_day_hits_scan`; the child's own
+peak, 140-152 MB, ends before the scanner is built), for 0.5-0.7 s more (spelled here: 1.2-1.3 s; in a child,
+its start, the JSON both ways and the check of the rows included: 1.7-1.9 s).
 
 A few new terms (an added keyword) are spelled in this process: a child would cost more than
-it saves. A child that cannot start, fails or outlives `SPELL_TIMEOUT` is killed and reaped,
-and the terms are spelled here instead, with a warning: the scan is never lost to it.
+it saves. The child is this module run by this interpreter (`python -P -m
+digest.plan.spelling`), the keys on its standard input and the rows on its output, as JSON:
+not `multiprocessing`, whose spawned child imports the parent's main module again (a script
+without a main guard, or `python -m digest`, would run again in it). A child that cannot
+start, fails, answers what was not asked or outlives `SPELL_TIMEOUT` is killed and reaped, and
+the terms are spelled here instead, with a warning: the scan is never lost to it.
 
 Worked example: a store's book holds 9,000 terms and the profiles have 9,001. `term_rows` of
 the one new key spells it here: ``("statespacemodel", False, "5,10", "statespacemodel:5,10;
-statespacemodels:5,10")``. A new lab's 52,050 keys go to a child, and come back as the same
+statespacemodels:5,10;statespacesmodel:5,11;...")``, each word singular or plural. A new lab's 52,050 keys go to a child, and come back as the same
 rows `term_rows` would have made here.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import multiprocessing
-from collections.abc import Callable, Sequence
-from multiprocessing.connection import Connection
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from digest.match.termbook import boundaries_text, forms_text, term_of
 from digest.match.terms import Form, TermKey, term_forms
@@ -36,9 +45,6 @@ log = logging.getLogger(__name__)
 SPELL_APART = 5_000
 # Seconds a child may spell for (1.5 s for a lab's first book, start included).
 SPELL_TIMEOUT = 600.0
-_REAP_SECONDS = 5.0  # after its answer, or after a kill, before the child is killed again
-
-Speller = Callable[[Sequence[TermKey]], list[TermRow]]
 
 
 def row_of(key: TermKey, forms: Sequence[Form]) -> TermRow:
@@ -66,63 +72,82 @@ def term_rows(keys: Sequence[TermKey], *, timeout: float = SPELL_TIMEOUT) -> lis
 
 
 class SpellingFailed(Exception):
-    """The child process spelling the terms did not start, failed or ran out of time."""
+    """The child process spelling the terms did not start, failed, gave another answer than
+    the rows asked for, or ran out of time."""
+
+
+def child_command() -> list[str]:
+    """How the child is run: this interpreter, not reading the working directory (`-P`: a
+    `digest/` folder there is not this package), this module."""
+    return [sys.executable, "-P", "-m", __name__]
 
 
 def spelled_apart(
-    keys: Sequence[TermKey], *, timeout: float = SPELL_TIMEOUT, spell: Speller = spelled_here
+    keys: Sequence[TermKey], *, timeout: float = SPELL_TIMEOUT, command: Sequence[str] = ()
 ) -> list[TermRow]:
-    """`spell(keys)` in a child process (spawned: no state of this one is copied, so it is safe
-    from a threaded daemon), always reaped; `SpellingFailed` when it gives no answer in
-    `timeout` seconds, dies, or raises."""
-    context = multiprocessing.get_context("spawn")
-    ours, theirs = context.Pipe(duplex=False)
-    child = context.Process(target=_spell_and_send, args=(spell, list(keys), theirs), daemon=True)
+    """`spelled_here(keys)` in a child process (`command`, else `child_command()`), which is
+    always reaped (killed when it outlives `timeout` seconds); `SpellingFailed` when it does
+    not answer with the rows of exactly these keys."""
+    asked = json.dumps([[k.letters, k.prefix, list(k.boundaries)] for k in keys])
     try:
-        child.start()
+        done = subprocess.run(
+            list(command) or child_command(),
+            input=asked.encode(),
+            capture_output=True,
+            timeout=timeout,
+            env=_child_environment(),
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:  # `run` has killed and reaped it
+        raise SpellingFailed(f"no answer in {timeout:g} s") from exc
     except OSError as exc:
         raise SpellingFailed(f"could not start: {exc}") from exc
-    theirs.close()  # ours alone: the child's end closing reads as end of file here
-    answered = False
-    try:
-        rows = _answer(ours, timeout)
-        answered = True
-        return rows
-    finally:
-        ours.close()
-        _reap(child, answered=answered)
+    if done.returncode != 0:
+        said = done.stderr.decode(errors="replace").strip().splitlines()
+        raise SpellingFailed(f"exit status {done.returncode}: {said[-1] if said else 'no message'}")
+    return _rows_answered(done.stdout, keys)
 
 
-def _answer(ours: Connection, timeout: float) -> list[TermRow]:
-    """The rows the child sends, or `SpellingFailed`. Read before the child is joined: a large
-    answer fills the pipe, and the child exits only once it is read."""
-    if not ours.poll(timeout):
-        raise SpellingFailed(f"no answer in {timeout:g} s")
+def _child_environment() -> dict[str, str]:
+    """This environment, with this package's folder first on the child's import path (where
+    it was imported from, installed or not)."""
+    here = str(Path(__file__).resolve().parents[2])
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": here + (os.pathsep + path if path else "")}
+
+
+def _rows_answered(answer: bytes, keys: Sequence[TermKey]) -> list[TermRow]:
+    """The child's rows, checked: one per key asked, in order, each of its letters."""
     try:
-        outcome, value = ours.recv()
-    except (EOFError, OSError) as exc:
-        raise SpellingFailed("the child process ended without an answer") from exc
-    if outcome != "rows":
-        raise SpellingFailed(str(value))
-    rows: list[TermRow] = value
+        value: Any = json.loads(answer)
+    except ValueError as exc:
+        raise SpellingFailed(f"an answer that is not JSON: {exc}") from exc
+    if not isinstance(value, list) or len(value) != len(keys):
+        raise SpellingFailed(f"an answer that is not {len(keys)} rows")
+    rows: list[TermRow] = []
+    for key, row in zip(keys, value, strict=True):
+        if not _is_row(row) or row[0] != key.letters:
+            raise SpellingFailed(f"an answer with another row for {key.letters!r}")
+        rows.append((row[0], bool(row[1]), row[2], row[3]))
     return rows
 
 
-def _reap(child: multiprocessing.process.BaseProcess, *, answered: bool) -> None:
-    """Wait for the child: a little when it answered (it is exiting), else not at all before it
-    is killed. It is always waited for."""
-    child.join(_REAP_SECONDS if answered else 0)
-    if child.is_alive():
-        child.kill()
-        child.join(_REAP_SECONDS)
-    child.close()
+def _is_row(row: Any) -> bool:
+    """Whether a decoded JSON value has a term row's shape."""
+    return (
+        isinstance(row, list)
+        and len(row) == 4
+        and isinstance(row[1], bool)
+        and all(isinstance(row[i], str) for i in (0, 2, 3))
+    )
 
 
-def _spell_and_send(spell: Speller, keys: list[TermKey], conn: Connection) -> None:
-    """In the child: the rows, or what went wrong, sent to the parent."""
-    try:
-        message: tuple[str, object] = ("rows", spell(keys))
-    except Exception as exc:
-        message = ("error", f"{type(exc).__name__}: {exc}")
-    conn.send(message)
-    conn.close()
+def _main() -> None:
+    """The child: the keys on standard input, their rows on standard output (JSON)."""
+    keys = [TermKey(letters, prefix, tuple(cuts)) for letters, prefix, cuts in json.load(sys.stdin)]
+    # One string, one write: `json.dump` writes piece by piece, 0.8 s slower on a lab's rows.
+    sys.stdout.write(json.dumps(spelled_here(keys)))
+
+
+if __name__ == "__main__":
+    _main()
