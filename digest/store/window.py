@@ -125,7 +125,9 @@ class WindowStore(StoreBase):
         wanted = [(key, by) for key, first_seen in rows if (by := rule.wanted_by(key, first_seen))]
         papers = self._papers_by_key([key for key, _ in wanted], known)
         for key, by in wanted:
-            yield papers[key], by
+            paper = papers.get(key)
+            if paper is not None:  # digest never deletes a paper; another program might have
+                yield paper, by
 
     def _papers_by_key(self, keys: Sequence[str], known: KnownPapers | None) -> dict[str, Paper]:
         """The stored papers of `keys` by key: those `known` holds as it holds them, the others
