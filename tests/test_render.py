@@ -32,6 +32,7 @@ from digest.render import (
     SHORT_ABSTRACT_CHARS,
     badges,
     build_digest,
+    built_part_bytes,
     counts_summary,
     fit_digest,
     highlight,
@@ -715,6 +716,22 @@ def test_html_part_bytes_is_the_size_of_the_part_in_the_message() -> None:
     sent = part.as_bytes(policy=policy.SMTP)
     assert sent in raw
     assert html_part_bytes(out.html) == len(sent)
+
+
+# HTML-ish text: tags, spaces, words, characters beyond ASCII, every kind of line break, and
+# long runs (lines the 7-bit part must break, or cannot).
+_html_pieces = st.one_of(
+    st.sampled_from(["<p>", "</p>", '<a href="x">', " ", "\n", "\r\n", "\r", "\x0b", "\x0c"]),
+    st.sampled_from(["é", "“", "😀", "&amp;", "\u2028", "\x85"]),
+    st.text(min_size=1, max_size=12),
+    st.integers(1, 1200).map(lambda n: "w" * n),
+    st.integers(1, 300).map(lambda n: "word " * n),
+)
+
+
+@given(st.lists(_html_pieces, max_size=40).map("".join))
+def test_the_counted_html_part_size_is_the_built_part_size(html: str) -> None:
+    assert html_part_bytes(html) == built_part_bytes(html)
 
 
 class Styles(HTMLParser):
