@@ -101,13 +101,27 @@ class VerdictMemo:
         configured = all(profile in self.matcher.profiles for profile in profiles)
         matcher = self.matcher if configured else Matcher(profiles)
         known = self.known if configured else {}
-        fresh = _decide_new(matcher, papers, known, scans_of)
+        contents = [_content(paper) for paper in papers]
+        fresh = _decide_new(matcher, papers, contents, known, scans_of)
+        # The given papers' verdicts by the paper itself (`id`, kept unique by `papers` staying
+        # alive in `match`): a pass asks for each of them, and their content keys are made
+        # once (a morning's 32 send groups made 255k, 0.35 s cProfiled, where 128k do).
+        given: dict[int, dict[str, Match]] = {}
+        for paper, content in zip(papers, contents, strict=True):
+            found = fresh.get(content)
+            if found is None:
+                found = known.get(content)
+            if found is not None:
+                given[id(paper)] = found
         if configured:
             if len(self.known) + len(fresh) > self.limit:
                 self.known.clear()
             self.known.update(fresh)
 
         def match(paper: Paper) -> dict[str, Match]:
+            found = given.get(id(paper)) if papers else None  # `papers` kept alive here
+            if found is not None:
+                return found
             key = _content(paper)
             found = fresh.get(key)
             if found is None:
@@ -123,12 +137,13 @@ Content = tuple[object, ...]  # what a paper's verdicts depend on (`_content`)
 def _decide_new(
     matcher: Matcher,
     papers: Sequence[Paper],
+    contents: Sequence[Content],
     known: Mapping[Content, dict[str, Match]],
     scans_of: Callable[[Sequence[Paper]], tuple[TermBook, Sequence[ScanReading]]],
 ) -> dict[Content, dict[str, Match]]:
-    """The matches of the papers `known` lacks, by content, decided a batch at a time
-    (`digest.plan.stored.BATCH`) from their scans (asked for those papers only)."""
-    new = {_content(paper): paper for paper in papers}
+    """The matches of the papers (of these `contents`) `known` lacks, by content, decided a
+    batch at a time (`digest.plan.stored.BATCH`) from their scans (asked for those only)."""
+    new = dict(zip(contents, papers, strict=True))
     for content in known.keys() & new.keys():
         del new[content]
     decided: dict[Content, dict[str, Match]] = {}

@@ -7,8 +7,8 @@ spelled in a short-lived child process, which hands back the rows as text: the f
 stores and scans the papers never loads the dictionary, and holds 4.4 MB of text where it
 held the spellings as objects. Measured on bench's lab (1,000 profiles, 52,050 terms): the
 first scan's peak RSS went from 353 to 283 MB (`rss_match_day_hits_scan`; the child's own
-peak, 140-152 MB, ends before the scanner is built), for 0.5-0.7 s more (spelled here: 1.2-1.3 s; in a child,
-its start, the JSON both ways and the check of the rows included: 1.7-1.9 s).
+peak, 140-152 MB, ends before the scanner is built), for 0.5-0.7 s more: 1.2-1.4 s spelled
+here, 1.7-2.2 s in a child (its start, the JSON both ways and the check of the rows).
 
 A few new terms (an added keyword) are spelled in this process: a child would cost more than
 it saves. The child is this module run by this interpreter (`python -P -m
@@ -19,9 +19,10 @@ start, fails, answers what was not asked or outlives `SPELL_TIMEOUT` is killed a
 the terms are spelled here instead, with a warning: the scan is never lost to it.
 
 Worked example: a store's book holds 9,000 terms and the profiles have 9,001. `term_rows` of
-the one new key spells it here: ``("statespacemodel", False, "5,10", "statespacemodel:5,10;
-statespacemodels:5,10;statespacesmodel:5,11;...")``, each word singular or plural. A new lab's 52,050 keys go to a child, and come back as the same
-rows `term_rows` would have made here.
+the one new key spells it here, each word singular or plural: ``("statespacemodel", False,
+"5,10", "statespacemodel:5,10;statespacemodels:5,10;statespacesmodel:5,11;...")``. A new
+lab's 52,050 keys go to a child, and come back as the same rows `term_rows` would have made
+here.
 """
 
 from __future__ import annotations
