@@ -140,3 +140,19 @@ def test_a_book_spelled_by_a_child_stores_and_matches_as_one_spelled_here(
     direct = match_profiles(list(apart.papers_seen_since(EPOCH)), SEED_PROFILES)
     assert {n: said(m) for n, m in stored_apart.items()} == {n: said(m) for n, m in direct.items()}
     assert {n: said(m) for n, m in stored_here.items()} == {n: said(m) for n, m in direct.items()}
+
+
+def test_an_installed_package_puts_nothing_before_the_standard_library(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Installed, the package's folder is site-packages: the child inherits the environment as
+    it is, or site-packages would come before the standard library on its import path."""
+    import site
+
+    here = str(Path(spelling.__file__).resolve().parents[2])
+    monkeypatch.setattr(site, "getusersitepackages", lambda: "/nowhere")
+    monkeypatch.setattr(site, "getsitepackages", lambda: ["/nowhere/else"])
+    environment = spelling._child_environment()  # as from a source checkout
+    assert environment is not None and environment["PYTHONPATH"].split(os.pathsep)[0] == here
+    monkeypatch.setattr(site, "getsitepackages", lambda: [here])
+    assert spelling._child_environment() is None

@@ -36,6 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from digest.errors import DigestError
 from digest.match.termbook import boundaries_text, forms_text, term_of
 from digest.match.terms import Form, TermKey, term_forms
 from digest.store.hits import TermRow
@@ -72,9 +73,10 @@ def term_rows(keys: Sequence[TermKey], *, timeout: float = SPELL_TIMEOUT) -> lis
         return spelled_here(keys)
 
 
-class SpellingFailed(Exception):
+class SpellingFailed(DigestError):
     """The child process spelling the terms did not start, failed, gave another answer than
-    the rows asked for, or ran out of time."""
+    the rows asked for, or ran out of time (`term_rows` then spells here: it never reaches the
+    command line)."""
 
 
 def child_command() -> list[str]:
@@ -109,12 +111,19 @@ def spelled_apart(
     return _rows_answered(done.stdout, keys)
 
 
-def _child_environment() -> dict[str, str]:
-    """This environment, with this package's folder first on the child's import path (where
-    it was imported from, installed or not)."""
-    here = str(Path(__file__).resolve().parents[2])
+def _child_environment() -> dict[str, str] | None:
+    """The child's environment: this one, with this package's folder first on its import path
+    when the interpreter would not find the package there by itself (a source checkout run
+    with `sys.path` set by hand). An installed package's folder is site-packages, which is
+    not put first: it would come before the standard library."""
+    import site
+
+    here = Path(__file__).resolve().parents[2]
+    found = {Path(p).resolve() for p in (*site.getsitepackages(), site.getusersitepackages())}
+    if here in found:
+        return None  # inherited as it is
     path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": here + (os.pathsep + path if path else "")}
+    return {**os.environ, "PYTHONPATH": str(here) + (os.pathsep + path if path else "")}
 
 
 def _rows_answered(answer: bytes, keys: Sequence[TermKey]) -> list[TermRow]:
