@@ -103,25 +103,25 @@ class VerdictMemo:
         known = self.known if configured else {}
         contents = [_content(paper) for paper in papers]
         fresh = _decide_new(matcher, papers, contents, known, scans_of)
-        # The given papers' verdicts by the paper itself (`id`, kept unique by `papers` staying
-        # alive in `match`): a pass asks for each of them, and their content keys are made
-        # once (a morning's 32 send groups made 255k, 0.35 s cProfiled, where 128k do).
-        given: dict[int, dict[str, Match]] = {}
+        # The given papers' verdicts by the paper itself (its `id`, with the paper kept to
+        # check it is the same object): a pass asks for each of them, and their content keys
+        # are made once (a morning's 32 send groups made 255k, 0.35 s cProfiled, where 128k do).
+        given: dict[int, tuple[Paper, dict[str, Match]]] = {}
         for paper, content in zip(papers, contents, strict=True):
             found = fresh.get(content)
             if found is None:
                 found = known.get(content)
             if found is not None:
-                given[id(paper)] = found
+                given[id(paper)] = (paper, found)
         if configured:
             if len(self.known) + len(fresh) > self.limit:
                 self.known.clear()
             self.known.update(fresh)
 
         def match(paper: Paper) -> dict[str, Match]:
-            found = given.get(id(paper)) if papers else None  # `papers` kept alive here
-            if found is not None:
-                return found
+            same = given.get(id(paper))
+            if same is not None and same[0] is paper:
+                return same[1]
             key = _content(paper)
             found = fresh.get(key)
             if found is None:
