@@ -180,6 +180,49 @@ def test_a_planning_pass_decides_its_new_papers_a_batch_at_a_time(
     assert sum(map(len, (whole(paper) for paper in papers))) > 20
 
 
+def test_the_next_pass_over_the_same_papers_keys_no_content_and_scans_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The day's next send group plans over the papers the pass before decoded (the same
+    objects): their verdicts are found by the object, without a content key or a scan; an
+    equal copy (a paper decoded again) is found by its content, and a longer pass than the
+    memo holds keeps its papers for itself."""
+    from dataclasses import replace
+
+    import digest.plan.memory as memory
+
+    store = _seeded_store()
+    keeper = HitKeeper(SEED_PROFILES)
+    keeper.refresh(store, EPOCH)
+    papers = list(store.papers_seen_since(EPOCH))
+    asked: list[int] = []
+
+    def scans_of(batch: Sequence[Paper]) -> tuple[TermBook, Sequence[ScanReading]]:
+        asked.append(len(batch))
+        return keeper.scans_for(store, batch)
+
+    memo = memory.VerdictMemo(SEED_PROFILES)
+    first = memo.from_scans(SEED_PROFILES, papers, scans_of)
+    expected = [first(paper) for paper in papers]
+    keyed: list[Paper] = []
+    real_content = memory._content
+
+    def content(paper: Paper) -> memory.Content:
+        keyed.append(paper)
+        return real_content(paper)
+
+    monkeypatch.setattr(memory, "_content", content)
+    again = memo.from_scans(SEED_PROFILES, papers, scans_of)
+    assert [again(paper) for paper in papers] == expected
+    assert keyed == [] and asked == [len(papers)]
+    copies = [replace(paper) for paper in papers]
+    assert [memo.from_scans(SEED_PROFILES, copies, scans_of)(c) for c in copies] == expected
+    assert len(keyed) == len(papers) and asked == [len(papers)]  # by content: no scan
+    small = memory.VerdictMemo(SEED_PROFILES, limit=len(papers) - 1)
+    assert [small.from_scans(SEED_PROFILES, papers, scans_of)(p) for p in papers] == expected
+    assert small.by_object == {}
+
+
 def _stored_batches(
     store: Store, keeper: HitKeeper, size: int
 ) -> list[tuple[Sequence[Paper], list[ScanReading], TermBook]]:

@@ -365,6 +365,38 @@ def test_a_version_1_database_is_migrated_to_the_latest(tmp_path: Path) -> None:
     assert migrated.integrity_ok()
 
 
+def test_a_database_made_by_the_last_release_reads_its_candidates_from_the_window_index(
+    tmp_path: Path,
+) -> None:
+    """Schema 13 (tests/data/store/README.md) gets the window index in place of the old
+    `first_seen` index; the candidate read then touches no paper row, and finds what it did."""
+    import shutil
+
+    path = tmp_path / "v13.sqlite"
+    shutil.copy(Path(__file__).parent / "data" / "store" / "schema-13.sqlite", path)
+    with sqlite3.connect(path) as old:
+        assert old.execute("PRAGMA user_version").fetchone()[0] == 13
+        stored = [key for (key,) in old.execute("SELECT key FROM papers ORDER BY seq, key")]
+    store = Store.open(path)
+    assert store.schema_version == SCHEMA_VERSION
+    indexes = {index.name: index.columns for index in store.db.table("papers").indexes}
+    assert indexes["papers_window"] == ["first_seen", "seq", "key"]
+    assert "papers_first_seen" not in indexes
+    since = datetime(2026, 12, 1, tzinfo=UTC)
+    assert [paper.key for paper, _ in store.candidates_for({"me": since})] == stored
+    assert len(stored) == 22
+    traced: list[str] = []
+    store.db.conn.set_trace_callback(traced.append)
+    list(store.candidates_for({"me": since}))
+    store.db.conn.set_trace_callback(None)
+    [keys] = [sql for sql in traced if "INDEXED BY papers_window" in sql]
+    # The trace holds the statement with its values written in.
+    plan = " ".join(row[3] for row in store.db.conn.execute("EXPLAIN QUERY PLAN " + keys))
+    assert "COVERING INDEX papers_window" in plan
+    assert store.integrity_ok()
+    store.close()
+
+
 def test_ingest_is_all_or_nothing_with_validators_and_fetch_state() -> None:
     from digest.http import Validators
 

@@ -82,7 +82,8 @@ class _Scope:
             scope(key) AS (SELECT key FROM papers WHERE first_seen >= ?
                            UNION SELECT key FROM released)
         """
-        self.arguments = [*self.names, min(starts.values())]
+        self.earliest = min(starts.values())
+        self.arguments = [*self.names, self.earliest]
 
 
 @translate_store_errors
@@ -117,12 +118,19 @@ class WindowStore(StoreBase):
         starts = {name: iso(since) for name, since in windows.items()}
         scope = _Scope(starts)
         rule = self._window_rule(starts, scope)
+        # The scope's papers from the window index alone (`INDEXED BY`: without statistics,
+        # SQLite would walk the rows in `seq` order instead), and the released ones by key.
         rows = self.db.execute(
-            scope.sql + "SELECT p.key, p.first_seen FROM papers p WHERE p.key IN scope"
-            " ORDER BY p.seq, p.key",
-            scope.arguments,
+            scope.sql
+            + """
+            SELECT key, first_seen, seq FROM papers INDEXED BY papers_window WHERE first_seen >= ?
+            UNION
+            SELECT p.key, p.first_seen, p.seq FROM papers p JOIN released r ON r.key = p.key
+            ORDER BY 3, 1
+            """,
+            [*scope.arguments, scope.earliest],
         )
-        wanted = [(key, by) for key, first_seen in rows if (by := rule.wanted_by(key, first_seen))]
+        wanted = [(key, by) for key, seen, _ in rows if (by := rule.wanted_by(key, seen))]
         papers = self._papers_by_key([key for key, _ in wanted], known)
         for key, by in wanted:
             paper = papers.get(key)
