@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +33,7 @@ from digest.display import (
     title_cut,
 )
 from digest.memo import pure_memo
-from digest.models import Digest, Match, Profile, Reason, RenderedDigest, SourceStatus
+from digest.models import Digest, Match, Paper, Profile, Reason, RenderedDigest, SourceStatus
 from digest.tex import readable
 
 if TYPE_CHECKING:
@@ -309,6 +309,47 @@ def subject_for(digest: Digest) -> str:
     return f"Research digest, {day}: {counts_summary(digest)}"
 
 
+@dataclass(frozen=True)
+class PaperView:
+    """One paper's entry as both parts of a digest show it, worked out once per render: the
+    HTML and the plain-text templates lay out the same pieces (a lab's morning renders 4,000
+    entries; each piece was worked out twice, once per part)."""
+
+    match: Match
+    title_end: int  # where the shown title is cut (`title_cut`)
+    link: str  # the paper's page (`paper_link`)
+    links: Sequence[tuple[str, str]]  # its other links (`paper_links`)
+    authors: Sequence[tuple[str, bool]]  # the authors shown, each with whether it is followed
+    hidden: int  # how many authors are left out
+    badges: Sequence[str]
+    reason: str  # why it was picked (`reason_summary`)
+    abstract_end: int  # where the shown abstract is cut (`trim_abstract`)
+    feedback: Sequence[tuple[str, str]]  # its feedback links (none without a linker)
+
+    @property
+    def paper(self) -> Paper:
+        """The paper shown."""
+        return self.match.paper
+
+
+def paper_view(match: Match, abstract_chars: int, feedback: Linker) -> PaperView:
+    """The entry of one (readable) match, its abstract cut near `abstract_chars`."""
+    paper = match.paper
+    authors, hidden = shown_authors(paper, match.followed_names)
+    return PaperView(
+        match,
+        title_end=title_cut(paper),
+        link=paper_link(paper),
+        links=paper_links(paper),
+        authors=authors,
+        hidden=hidden,
+        badges=badges(paper),
+        reason=reason_summary(match),
+        abstract_end=trim_abstract(paper.abstract, abstract_chars),
+        feedback=feedback(match),
+    )
+
+
 def readable_match(match: Match) -> Match:
     """The match as a reader sees it: TeX in the title and abstract read as Unicode text
     (digest.tex), and the matched-term spans moved onto that text."""
@@ -352,16 +393,22 @@ def render_digest(
     Abstracts are cut near `abstract_chars` (`trim_abstract`).
     """
     digest = readable_digest(digest)
+    linker = feedback or _no_feedback
+
+    def views(matches: Iterable[Match]) -> list[PaperView]:
+        return [paper_view(match, abstract_chars, linker) for match in matches]
+
     followed, topical = _by_followed(digest.matches)
     context = {
         "digest": digest,
         "subject": subject_for(digest),
-        "followed": followed,
-        "topical": topical,
+        "citing": views(digest.citing),
+        "followed": views(followed),
+        "topical": views(topical),
+        "suggested": views(digest.suggestions),
         "more_url": more_url,
-        "feedback": feedback or _no_feedback,
+        "feedback": linker,
         "post_to": post_to,
-        "abstract_chars": abstract_chars,
     }
     env = _environment()
     html = inline_css(env.get_template("digest.html.j2").render(context))

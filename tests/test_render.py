@@ -345,6 +345,34 @@ def test_reasons_are_shown_in_both_parts(rendered: tuple[Digest, str, str, str])
     assert "*R. Tiwari*" in text and "*Hannah, Lauren*" in text
 
 
+def test_each_entry_is_worked_out_once_for_both_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The HTML and the plain text lay out one `PaperView` per paper: its reasons line and its
+    feedback links are worked out once a render, not once a part."""
+    import digest.render as render
+
+    digest = digest_of()
+    summarised: list[str] = []
+    linked: list[str] = []
+    real = render.reason_summary
+
+    def summary(match: Match) -> str:
+        summarised.append(match.paper.key)
+        return real(match)
+
+    def feedback(match: Match) -> list[tuple[str, str]]:
+        linked.append(match.paper.key)
+        return [("more like this", f"https://digest.example/f/{len(linked)}")]
+
+    monkeypatch.setattr(render, "reason_summary", summary)
+    rendered = render_digest(digest, feedback=feedback)
+    shown = [match.paper.key for match in digest.matches]
+    assert sorted(summarised) == sorted(linked) == sorted(shown) and len(shown) >= 3
+    # Both parts show the same links: the one worked out for the paper.
+    for number in range(1, len(shown) + 1):
+        url = f"https://digest.example/f/{number}"
+        assert url in rendered.html and url in rendered.text
+
+
 def test_matched_text_is_marked_in_title_and_abstract(
     rendered: tuple[Digest, str, str, str],
 ) -> None:
