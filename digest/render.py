@@ -77,20 +77,16 @@ def _environment() -> jinja2.Environment:
     env.filters["upper_first"] = _upper_first
     env.filters["long_date"] = long_date
     env.filters["wrap"] = wrap
+    # What an entry shows of its paper comes worked out (`PaperView`); these make the rest.
     env.globals.update(
         highlight=highlight,
-        trim_abstract=trim_abstract,
         spans_of=spans_of,
         paper_link=paper_link,
-        paper_links=paper_links,
-        badges=badges,
-        reason_summary=reason_summary,
         counts_summary=counts_summary,
         source_names=source_names,
         source_title=source_title,
         problem_names=problem_names,
         listing_links=listing_links,
-        shown_authors=shown_authors,
         short_reason=short_reason,
         title_cut=title_cut,
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -153,6 +153,24 @@ def test_match_all_prints_what_reading_the_text_gives_and_follows_a_new_keyword(
     assert _book_and_covered(database) == (terms + 1, {terms + 1})
 
 
+ScansOf = Callable[[Sequence[Paper]], tuple[TermBook, Sequence[ScanReading]]]
+
+
+def _counted_scans() -> tuple[list[Paper], list[int], ScansOf]:
+    """The seeded store's papers, scanned, and a `scans_of` for `VerdictMemo.from_scans` that
+    notes the size of each batch it is asked for (in the list beside it)."""
+    store = _seeded_store()
+    keeper = HitKeeper(SEED_PROFILES)
+    keeper.refresh(store, EPOCH)
+    asked: list[int] = []
+
+    def scans_of(batch: Sequence[Paper]) -> tuple[TermBook, Sequence[ScanReading]]:
+        asked.append(len(batch))
+        return keeper.scans_for(store, batch)
+
+    return list(store.papers_seen_since(EPOCH)), asked, scans_of
+
+
 def test_a_planning_pass_decides_its_new_papers_a_batch_at_a_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -160,16 +178,7 @@ def test_a_planning_pass_decides_its_new_papers_a_batch_at_a_time(
     window is not held as readings at once), with the matches of deciding them all together."""
     from digest.plan.memory import VerdictMemo
 
-    store = _seeded_store()
-    keeper = HitKeeper(SEED_PROFILES)
-    keeper.refresh(store, EPOCH)
-    papers = list(store.papers_seen_since(EPOCH))
-    asked: list[int] = []
-
-    def scans_of(batch: Sequence[Paper]) -> tuple[TermBook, Sequence[ScanReading]]:
-        asked.append(len(batch))
-        return keeper.scans_for(store, batch)
-
+    papers, asked, scans_of = _counted_scans()
     whole = VerdictMemo(SEED_PROFILES).from_scans(SEED_PROFILES, papers, scans_of)
     assert asked == [len(papers)]
     monkeypatch.setattr("digest.plan.memory.BATCH", 7)
@@ -187,20 +196,9 @@ def test_the_next_pass_over_the_same_papers_keys_no_content_and_scans_nothing(
     objects): their verdicts are found by the object, without a content key or a scan; an
     equal copy (a paper decoded again) is found by its content, and a longer pass than the
     memo holds keeps its papers for itself."""
-    from dataclasses import replace
-
     import digest.plan.memory as memory
 
-    store = _seeded_store()
-    keeper = HitKeeper(SEED_PROFILES)
-    keeper.refresh(store, EPOCH)
-    papers = list(store.papers_seen_since(EPOCH))
-    asked: list[int] = []
-
-    def scans_of(batch: Sequence[Paper]) -> tuple[TermBook, Sequence[ScanReading]]:
-        asked.append(len(batch))
-        return keeper.scans_for(store, batch)
-
+    papers, asked, scans_of = _counted_scans()
     memo = memory.VerdictMemo(SEED_PROFILES)
     first = memo.from_scans(SEED_PROFILES, papers, scans_of)
     expected = [first(paper) for paper in papers]

@@ -106,11 +106,12 @@ class VerdictMemo:
         configured = all(profile in self.matcher.profiles for profile in profiles)
         matcher = self.matcher if configured else Matcher(profiles)
         known = self.known if configured else {}
-        if configured and len(self.by_object) + len(papers) > self.limit:
-            self.by_object.clear()
         # A pass over more papers than the memo holds keeps them by object for itself only.
         given = self.by_object if configured and len(papers) <= self.limit else {}
         unseen = [paper for paper in papers if _given(given, paper) is None]
+        if given and len(given) + len(unseen) > self.limit:
+            given.clear()  # counted by the papers it would gain, not those it holds
+            unseen = list(papers)
         contents = [_content(paper) for paper in unseen]
         fresh = _decide_new(matcher, unseen, contents, known, scans_of)
         for paper, content in zip(unseen, contents, strict=True):
