@@ -537,6 +537,66 @@ def test_a_candidate_is_decoded_once_until_it_changes_even_from_another_connecti
     assert first_candidate("me").abstract == "the longest one"  # same stamp
 
 
+def test_the_next_pass_over_unchanged_papers_reads_their_sets_but_not_their_listing(
+    tmp_path: Path,
+) -> None:
+    """The day's send groups plan one after another over the same stored papers: with the
+    app's `PassMemory`, a group after the first reads the profiles' sets again (each group's
+    sends change them) but not the window's listing, which only a paper write changes. What it
+    finds is what a read without the memory finds: for a later start, with a paper released
+    by a failed digest, for an earlier start (read again) and after a paper write."""
+    from digest.plan.memory import PassMemory
+
+    store = Store.open(tmp_path / "d.sqlite")
+    memory = PassMemory(())
+    for day in range(4):
+        store.upsert_papers(
+            [paper(f"Paper of day {day}", arxiv_id=f"2401.0000{day}")], NOW + timedelta(days=day)
+        )
+    keys = [key for (key,) in store.db.execute("SELECT key FROM papers ORDER BY seq")]
+
+    def candidates(windows: dict[str, datetime]) -> tuple[list[tuple[str, list[str]]], int]:
+        """The candidates with the memory, checked against a read without it, and how many
+        window listings the read made."""
+        traced: list[str] = []
+        store.db.conn.set_trace_callback(traced.append)
+        found = store.candidates_for(windows, memory.papers_of(store))
+        listed = [(p.key, sorted(by)) for p, by in found]
+        store.db.conn.set_trace_callback(None)
+        assert listed == [(p.key, sorted(by)) for p, by in store.candidates_for(windows)]
+        return listed, sum("INDEXED BY papers_window" in sql for sql in traced)
+
+    assert candidates({"a": NOW, "b": NOW + timedelta(days=1)}) == (
+        [(keys[0], ["a"]), *((key, ["a", "b"]) for key in keys[1:])],
+        1,
+    )
+
+    def queue(profile: str, key: str, outcome: RecipientStatus) -> None:
+        entry = store.add_outbox(
+            profile=profile,
+            message_id=f"<{profile}-{key}@x>",
+            recipients=("me@example.org",),
+            subject="s",
+            raw=b"x",
+            paper_keys=(key,),
+            cutoff=NOW,
+            now=NOW,
+        )
+        if outcome != "pending":
+            tried = {"me@example.org": (outcome, "550 gone" if outcome == "refused" else "250")}
+            store.record_attempt(entry, NOW, tried=tried, error="", give_up=outcome == "refused")
+
+    queue("a", keys[1], "sent")  # the sets change, the papers do not
+    assert candidates({"a": NOW}) == ([(k, ["a"]) for k in (keys[0], *keys[2:])], 0)
+    queue("a", keys[2], "pending")  # on its way: held
+    assert candidates({"a": NOW + timedelta(days=2)}) == ([(keys[3], ["a"])], 0)
+    queue("b", keys[0], "refused")  # failed for good: released to "b" whatever its age
+    assert candidates({"b": NOW + timedelta(days=3)}) == ([(keys[0], ["b"]), (keys[3], ["b"])], 0)
+    assert candidates({"c": NOW - timedelta(days=1)}) == ([(k, ["c"]) for k in keys], 1)
+    store.upsert_papers([paper("A new paper", arxiv_id="2401.00009")], NOW + timedelta(days=4))
+    assert candidates({"c": NOW + timedelta(days=4)}) == ([("arxiv:2401.00009", ["c"])], 1)
+
+
 def test_outbox_rows_from_before_recipients_were_tracked_keep_working(tmp_path: Path) -> None:
     """The recipients migration rebuilds the outbox: its rows, their papers and deliveries
     survive, and a pending row without recipient rows is still retried (and reserved)."""

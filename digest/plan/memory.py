@@ -27,7 +27,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from digest.match import CompiledProfile, Matcher
@@ -40,6 +40,7 @@ from digest.plan.hits import HitKeeper, profile_terms
 from digest.plan.stored import BATCH
 from digest.store import Store
 from digest.store.merge import batches
+from digest.store.window import Listed
 
 if TYPE_CHECKING:
     from digest.suggest.memory import SuggestMemory
@@ -188,11 +189,14 @@ class DecodedPapers:
         self.limit = limit  # a few days of new papers
         self.version: tuple[int, int] | None = None
         self.known: dict[str, Paper] = {}
+        # The latest window listing kept, with the earliest start it lists from.
+        self._listing: tuple[str, Sequence[Listed]] | None = None
 
     def valid_for(self, version: tuple[int, int]) -> None:
-        """Forget every paper if the store's papers changed since they were decoded."""
+        """Forget every paper, and the listing, if the store's papers changed since."""
         if version != self.version:
             self.known.clear()
+            self._listing = None
             self.version = version
 
     def get(self, key: str) -> Paper | None:
@@ -200,11 +204,33 @@ class DecodedPapers:
         empties the memory when they do, so the key alone identifies a row), or None."""
         return self.known.get(key)
 
+    def known_of(self, keys: Iterable[str]) -> dict[str, Paper]:
+        """`get` for many keys: the papers known, by key (one call a send group, not one for
+        each of its 4,000 candidates)."""
+        known = self.known
+        return {key: paper for key in keys if (paper := known.get(key)) is not None}
+
     def keep(self, paper: Paper) -> None:
         """Keep a paper just decoded from its row."""
         if len(self.known) >= self.limit:
             self.known.clear()
         self.known[paper.key] = paper
+
+    def listing(self, earliest: str) -> Sequence[Listed] | None:
+        """The papers first stored at or after `earliest`, from the listing kept if it lists
+        from then or before (a send group whose windows start later: the same listing, its
+        older papers left out), else None."""
+        if self._listing is None or self._listing[0] > earliest:
+            return None
+        start, listed = self._listing
+        if start == earliest:
+            return listed
+        return [paper for paper in listed if paper.first_seen >= earliest]
+
+    def keep_listing(self, earliest: str, listed: Sequence[Listed]) -> None:
+        """Keep the listing of the papers first stored since `earliest`, if it has at most
+        `limit` papers (the papers decoded are kept as far)."""
+        self._listing = (earliest, listed) if len(listed) <= self.limit else None
 
 
 class PassMemory:

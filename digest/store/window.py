@@ -15,7 +15,7 @@ import bisect
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from digest.models import Paper
 from digest.store.base import StoreBase, select_in, translate_store_errors
@@ -34,6 +34,25 @@ class KnownPapers(Protocol):
 
     def keep(self, paper: Paper) -> None:
         """Keep a paper just decoded for later reads."""
+
+    def known_of(self, keys: Iterable[str]) -> dict[str, Paper]:
+        """The decoded papers of those `keys` it knows, by key (`get` for many)."""
+
+    def listing(self, earliest: str) -> Sequence[Listed] | None:
+        """The papers first stored at or after `earliest`, in the order the store committed
+        them, if a read kept a listing that covers them (`keep_listing`), else None."""
+
+    def keep_listing(self, earliest: str, listed: Sequence[Listed]) -> None:
+        """Keep the listing of the papers first stored at or after `earliest`."""
+
+
+class Listed(NamedTuple):
+    """A paper as the window rule needs it: its key, when it was first stored (ISO text, as
+    stored) and the sequence the store committed it in."""
+
+    key: str
+    first_seen: str
+    seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,44 +129,64 @@ class WindowStore(StoreBase):
 
         The window rule needs each paper's key and first-seen stamp only: whole rows are read
         for the candidates `known` lacks (a planning pass passes its `PassMemory`'s papers,
-        decoded by the pass before while the store's papers are unchanged), so the day's send
-        groups each read the window's keys, not its abstracts, again.
+        decoded by the pass before while the store's papers are unchanged), and it keeps the
+        window's listing too (`_listed`), so the day's send groups after the first each read
+        the profiles' sets again, not the window's keys or abstracts.
         """
         if not windows:
-            return
+            return iter(())
         starts = {name: iso(since) for name, since in windows.items()}
         scope = _Scope(starts)
         rule = self._window_rule(starts, scope)
-        # The scope's papers from the window index alone (`INDEXED BY`: without statistics,
-        # SQLite would walk the rows in `seq` order instead), and the released ones by key.
-        rows = self.db.execute(
-            scope.sql
-            + """
-            SELECT key, first_seen, seq FROM papers INDEXED BY papers_window WHERE first_seen >= ?
-            UNION
-            SELECT p.key, p.first_seen, p.seq FROM papers p JOIN released r ON r.key = p.key
-            ORDER BY 3, 1
-            """,
-            [*scope.arguments, scope.earliest],
-        )
-        wanted = [(key, by) for key, seen, _ in rows if (by := rule.wanted_by(key, seen))]
+        wanted = [
+            (key, by)
+            for key, seen, _ in self._listed(scope, known)
+            if (by := rule.wanted_by(key, seen))
+        ]
         papers = self._papers_by_key([key for key, _ in wanted], known)
-        for key, by in wanted:
-            paper = papers.get(key)
-            if paper is not None:  # digest never deletes a paper; another program might have
-                yield paper, by
+        # Read whole, not yielded one by one: a generator here is guarded item by item
+        # (`translate_store_errors`), 4,000 steps a send group.
+        # digest never deletes a paper; another program might have.
+        return iter([(papers[key], by) for key, by in wanted if key in papers])
+
+    def _listed(self, scope: _Scope, known: KnownPapers | None) -> Sequence[Listed]:
+        """The papers in `scope`, in the order the store committed them: those first stored
+        since the earliest start as `known` kept them or from the window index (`INDEXED BY`:
+        without statistics, SQLite would walk the rows in `seq` order instead), and the
+        released ones by key. Only a paper write changes the former; the outbox rows that
+        release papers change with every send. A send group's candidate read, 4,000 candidates
+        on bench's e2e store, 20 runs: 22.5 -> 9.7 ms, with the candidates returned whole and
+        the known papers found in one call (`known_of`)."""
+        window = known.listing(scope.earliest) if known is not None else None
+        if window is None:
+            rows = self.db.execute(
+                "SELECT key, first_seen, seq FROM papers INDEXED BY papers_window"
+                " WHERE first_seen >= ? ORDER BY seq, key",
+                [scope.earliest],
+            )
+            window = [Listed(*row) for row in rows]
+            if known is not None:
+                known.keep_listing(scope.earliest, window)
+        released = [
+            Listed(*row)
+            for row in self.db.execute(
+                scope.sql
+                + """
+                SELECT p.key, p.first_seen, p.seq FROM papers p
+                JOIN released r ON r.key = p.key WHERE p.first_seen < ?
+                """,
+                [*scope.arguments, scope.earliest],
+            )
+        ]
+        if not released:
+            return window
+        return sorted({*window, *released}, key=lambda listed: (listed.seq, listed.key))
 
     def _papers_by_key(self, keys: Sequence[str], known: KnownPapers | None) -> dict[str, Paper]:
         """The stored papers of `keys` by key: those `known` holds as it holds them, the others
         read and decoded (and given to `known` to keep)."""
-        papers: dict[str, Paper] = {}
-        missing = []
-        for key in keys:
-            paper = known.get(key) if known is not None else None
-            if paper is None:
-                missing.append(key)
-            else:
-                papers[key] = paper
+        papers = known.known_of(keys) if known is not None else {}
+        missing = [key for key in keys if key not in papers]
         for row in select_in(self.db.conn, "SELECT * FROM papers WHERE key IN ({marks})", missing):
             paper = paper_from_row(row)
             papers[paper.key] = paper
