@@ -1,7 +1,8 @@
 """Delivery: build the MIME message, and hand it to an SMTP server or a local Maildir.
 
 Both mailers take the exact bytes stored in the outbox, so a retry resends the identical message
-with the same Message-ID. Low-level smtplib/ssl/socket errors are translated here into
+with the same Message-ID. Within `SmtpMailer.kept_open` (a run's sends: `Outbox.one_session`),
+the messages share one SMTP session. Low-level smtplib/ssl/socket errors are translated here into
 DeliveryError, marked permanent (5xx, refused login, no STARTTLS) or transient (4xx, timeouts,
 dropped connections).
 """
@@ -28,7 +29,7 @@ from email.message import EmailMessage
 from email.policy import SMTP, Policy
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from digest import __version__
 from digest.errors import ConfigError, DeliveryError
@@ -49,6 +50,15 @@ class Mailer(Protocol):
 
     def send(self, raw: bytes, sender: str, recipients: Sequence[str]) -> Mapping[str, str]:
         """Deliver `raw` or raise DeliveryError; partial refusals are returned, not raised."""
+        ...
+
+
+@runtime_checkable
+class SessionMailer(Mailer, Protocol):
+    """A mailer whose sends can share one connection (`SmtpMailer`)."""
+
+    def kept_open(self) -> contextlib.AbstractContextManager[None]:
+        """Within the block, sends share a session (see `SmtpMailer.kept_open`)."""
         ...
 
 
@@ -212,6 +222,15 @@ class _Watchdog:
             with contextlib.suppress(OSError):
                 self._socket.shutdown(socket.SHUT_RDWR)
 
+    def rearm(self) -> None:
+        """A new deadline, `seconds` from now: the next message of a session kept open. A
+        watchdog that fired stays fired (it shut the connection down)."""
+        self._timer.cancel()
+        self._timer.join()
+        self._timer = threading.Timer(self.seconds, self._fire)
+        self._timer.daemon = True
+        self._timer.start()
+
     def stop(self) -> None:
         """The session is over: cancel the timer and let go of the connection."""
         self._timer.cancel()
@@ -271,6 +290,8 @@ class SmtpMailer:
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
         self.where = f"{config.host}:{config.effective_port}"
+        # Per thread: inside `kept_open`, and the session sends share there once opened.
+        self._local = _KeptState()
 
     def _tls_context(self) -> ssl.SSLContext:
         """The TLS context: the system's CAs or `ca_file`, verification as configured."""
@@ -314,6 +335,88 @@ class SmtpMailer:
             raise
         finally:
             watchdog.stop()
+
+    @contextlib.contextmanager
+    def kept_open(self) -> Iterator[None]:
+        """Within the block, sends share one session: opened (and logged in) at the first,
+        each message under a deadline of its own, ended with QUIT when the block ends, after
+        `SESSION_MESSAGES` messages, or closed at the first error (the next send opens a
+        new one). A send of many digests then costs one connection, TLS handshake and login,
+        not one each.
+
+        A kept session the server ended between two messages (it closed the connection, or
+        answered 421 before the message went out) is opened again once for that message:
+        nothing of it was sent, so it cannot arrive twice."""
+        if self._local.keeping:  # nested: the outer block keeps the session
+            yield
+            return
+        self._local.keeping = True
+        try:
+            yield
+        finally:
+            self._local.keeping = False
+            self._end_kept()
+
+    def _kept_session(self) -> tuple[_KeptSession, bool]:
+        """The kept session, opened now if there is none (True beside it then)."""
+        kept = self._local.kept
+        if kept is not None and kept.watchdog.fired:  # idle past the deadline: shut down
+            self._end_kept(quit=False)
+        elif kept is not None:
+            kept.watchdog.rearm()
+            return kept, False
+        watchdog = _Watchdog(self.config.deadline_seconds)
+        try:
+            smtp = self._open(watchdog)
+        except BaseException as exc:
+            watchdog.stop()
+            if isinstance(exc, OSError) and watchdog.fired:
+                raise DeadlineExpired(self.config.deadline_seconds) from exc
+            raise
+        self._local.kept = _KeptSession(smtp, watchdog)
+        return self._local.kept, True
+
+    def _end_kept(self, *, quit: bool = True) -> None:
+        """End the kept session, if any: QUIT (whatever it answers), or only close it."""
+        kept, self._local.kept = self._local.kept, None
+        if kept is None:
+            return
+        try:
+            if quit:
+                with contextlib.suppress(OSError, smtplib.SMTPException):
+                    kept.smtp.quit()
+            kept.smtp.close()
+        finally:
+            kept.watchdog.stop()
+
+    def _send_kept(
+        self, raw: bytes, sender: str, recipients: Sequence[str], progress: _Progress
+    ) -> tuple[int, bytes]:
+        """`_transact` over the kept session (opened again once if the server ended it
+        before this message went out)."""
+        for attempt in range(2):
+            kept, opened = self._kept_session()
+            kept.smtp.message_sent = False
+            try:
+                result = self._transact(kept.smtp, raw, sender, recipients, progress, opened)
+            except OSError as exc:
+                fired = kept.watchdog.fired
+                self._end_kept(quit=False)
+                if fired:
+                    raise DeadlineExpired(self.config.deadline_seconds) from exc
+                if attempt == 0 and not opened and not progress.sent and _ended_by_server(exc):
+                    log.debug("%s ended the kept session; opening a new one", self.where)
+                    progress.refused = {}
+                    continue
+                raise
+            except BaseException:
+                self._end_kept(quit=False)
+                raise
+            kept.messages += 1
+            if kept.messages >= SESSION_MESSAGES:
+                self._end_kept()
+            return result
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     def _open(self, watchdog: _Watchdog) -> _Session:
         """A connected session, secured as `security` says (not logged in)."""
@@ -367,8 +470,11 @@ class SmtpMailer:
         redacted) when the message was not delivered."""
         progress = _Progress()
         try:
-            with self.session() as smtp:
-                code, reply = self._transact(smtp, raw, sender, recipients, progress)
+            if self._local.keeping:
+                code, reply = self._send_kept(raw, sender, recipients, progress)
+            else:
+                with self.session() as smtp:
+                    code, reply = self._transact(smtp, raw, sender, recipients, progress)
         # DeliveryError is no OSError: it passes unchanged. smtplib's and ssl's exceptions are
         # OSErrors too.
         except OSError as exc:
@@ -383,11 +489,13 @@ class SmtpMailer:
         sender: str,
         recipients: Sequence[str],
         progress: _Progress,
+        login: bool = True,
     ) -> tuple[int, bytes]:
-        """Log in if configured, then the envelope and the message, noting `progress` on the
-        way; DATA's reply (SMTPDataError unless it is a 250)."""
+        """Log in if configured (and `login`: not again on a kept session), then the envelope
+        and the message, noting `progress` on the way; DATA's reply (SMTPDataError unless it
+        is a 250)."""
         password = self.config.secret()
-        if self.config.username:
+        if self.config.username and login:
             smtp.login(self.config.username, password or "")
         progress.refused = self._envelope(smtp, sender, recipients)
         try:
@@ -465,6 +573,35 @@ class SmtpMailer:
             smtp.rset()
             raise smtplib.SMTPRecipientsRefused(refused)
         return {r: f"{c} {_text(m)}" for r, (c, m) in refused.items()}
+
+
+# Messages one kept session carries before it is ended and a new one opened: servers limit
+# them (Exchange Online and Gmail a hundred or so; some relays far fewer) and answer 421 past it.
+SESSION_MESSAGES = 50
+
+
+@dataclass
+class _KeptSession:
+    """A session sends share (`SmtpMailer.kept_open`), with its watchdog and its messages."""
+
+    smtp: _Session
+    watchdog: _Watchdog
+    messages: int = 0
+
+
+class _KeptState(threading.local):
+    """A thread's kept session (`SmtpMailer.kept_open`): two threads never share one."""
+
+    keeping = False
+    kept: _KeptSession | None = None
+
+
+def _ended_by_server(exc: OSError) -> bool:
+    """Whether a kept session failed because the server had ended it: closed the connection,
+    or answered 421 (closing), rather than for something about this message."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected | ConnectionError):
+        return True
+    return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == 421
 
 
 @dataclass

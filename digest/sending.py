@@ -7,14 +7,21 @@ retry, then the new ones, planned in one pass (`digest.plan`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from digest.deliver import Mailer, build_message, new_message_id, refusal_is_permanent
+from digest.deliver import (
+    Mailer,
+    SessionMailer,
+    build_message,
+    new_message_id,
+    refusal_is_permanent,
+)
 from digest.errors import ConfigError, DeliveryError
 from digest.models import NotifyTarget, Profile, RenderedDigest
 from digest.notify import ChatMessage, chat_message, deliver_chats
@@ -205,6 +212,23 @@ class Outbox:
     mailer: Callable[[], Mailer]  # built on first use: SMTP settings are needed only to send
     sleep: Callable[[float], None]
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)  # notify URLs
+    # Inside `one_session`: where the mailer's kept session is ended, once a send opened it.
+    _sessions: contextlib.ExitStack | None = field(default=None, init=False, repr=False)
+    _keeping: bool = field(default=False, init=False, repr=False)
+
+    @contextlib.contextmanager
+    def one_session(self) -> Iterator[None]:
+        """Within the block, the digests delivered share one mailer session where the mailer
+        keeps sessions (`SessionMailer`: SMTP), ended when the block ends. The mailer is still
+        built only when something is sent."""
+        if self._sessions is not None:  # nested: the outer block ends the session
+            yield
+            return
+        with contextlib.ExitStack() as self._sessions:
+            try:
+                yield
+            finally:
+                self._sessions, self._keeping = None, False
 
     def queue(self, plan: Plan) -> tuple[OutboxEntry, RenderedDigest]:
         """Put a planned digest in the outbox (pending), reserving its papers."""
@@ -304,9 +328,17 @@ class Outbox:
         """Hand the message to the mailer for `targets`: the failure of the whole session (if
         any) and the recipients refused, with the server's reply."""
         try:
-            return None, self.mailer().send(entry.raw, sender_address(self.settings), targets)
+            return None, self._mailer().send(entry.raw, sender_address(self.settings), targets)
         except DeliveryError as exc:
             return exc, exc.refused
+
+    def _mailer(self) -> Mailer:
+        """The mailer, its session kept open inside `one_session`."""
+        mailer = self.mailer()
+        if self._sessions is not None and not self._keeping and isinstance(mailer, SessionMailer):
+            self._sessions.enter_context(mailer.kept_open())
+            self._keeping = True
+        return mailer
 
     def _try_chats(
         self, entry: OutboxEntry, labels: Sequence[str]
@@ -417,14 +449,15 @@ def send(
     A retried digest that reaches nobody stops that profile's run (the server is down, or
     refuses); one that reached some recipients (others refused for now) does not.
     """
-    reports, retried = _retry_all(outbox, plan_pass, profiles, dry_run=dry_run)
-    due = [profile for profile in profiles if profile.name in retried]
-    plans = plan_pass().plan(due)
-    for profile in due:
-        sent, waiting = retried[profile.name]
-        reports[profile.name] = outbox.send_plan(
-            plans[profile.name], sent, waiting, dry_run=dry_run
-        )
+    with outbox.one_session():  # every digest of the run over one SMTP connection
+        reports, retried = _retry_all(outbox, plan_pass, profiles, dry_run=dry_run)
+        due = [profile for profile in profiles if profile.name in retried]
+        plans = plan_pass().plan(due)
+        for profile in due:
+            sent, waiting = retried[profile.name]
+            reports[profile.name] = outbox.send_plan(
+                plans[profile.name], sent, waiting, dry_run=dry_run
+            )
     return [reports[profile.name] for profile in profiles]
 
 

@@ -252,7 +252,8 @@ class SmtpConfig(_Strict):
     password: SecretStr | None = None
     password_file: Path | None = None
     timeout: float = Field(default=30.0, gt=0, le=600)
-    # The whole session (connect to QUIT) ends by then, however the server trickles its replies.
+    # Each message's session time ends by then (connect to QUIT, or its turn on a session a
+    # run's messages share), however the server trickles its replies.
     deadline_seconds: float = Field(default=120.0, ge=1, le=3600)
     ca_file: Path | None = None
     verify: bool = True

@@ -287,6 +287,10 @@ class Script:
     data: str = "354 go ahead"
     dot: str = "250 2.0.0 queued"
     quit: str = "221 bye"
+    # The replies to this connection's first MAIL commands and final dots, in turn (`mail` and
+    # `dot` after them): a server that ends a session after some messages, or fails one of them.
+    mails: tuple[str, ...] = ()
+    dots: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -343,6 +347,11 @@ class ScriptedSmtp:
         return self.scripts[min(number, len(self.scripts) - 1)]
 
 
+def _in_turn(steps: tuple[str, ...], number: int, then: str) -> str:
+    """The `number`-th (from 1) of `steps`, or `then` after them."""
+    return steps[number - 1] if number <= len(steps) else then
+
+
 class _Connection:
     """One client connection of the scripted server, played on its own thread."""
 
@@ -362,6 +371,7 @@ class _Connection:
             stop,
         )
         self.file = sock.makefile("rb")
+        self.messages = 0  # read to their final dot on this connection
 
     def say(self, step: str) -> bool:
         """Play one step; False when the connection is over."""
@@ -406,6 +416,7 @@ class _Connection:
         if not self.say(script.greeting):
             return
         envelope: list[str] = []
+        mails = 0
         while True:
             command = self.line()
             verb = command.split(" ", 1)[0].upper()
@@ -434,7 +445,8 @@ class _Connection:
                     return
             elif verb == "MAIL":
                 envelope = []
-                if not self.say(script.mail):
+                mails += 1
+                if not self.say(_in_turn(script.mails, mails, script.mail)):
                     return
             elif verb == "RCPT":
                 address = command.partition(":")[2].strip().strip("<>")
@@ -489,7 +501,8 @@ class _Connection:
             return False
         raw = b"".join(lines)
         parsed = message_from_bytes(raw, policy=policy.default)
-        step = self.script.dot
+        self.messages += 1
+        step = _in_turn(self.script.dots, self.messages, self.script.dot)
         self.server.received.append(
             Received(recipients, raw, str(parsed["Message-ID"] or ""), step)
         )

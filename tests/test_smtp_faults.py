@@ -13,11 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from digest.app import build_app, fetch, send_profile
-from digest.settings import Settings
+from digest.app import build_app, fetch, send, send_profile
+from digest.deliver import SmtpMailer
+from digest.settings import Settings, settings_from_dict
 from digest.store import RETRY_STATUSES, Store
 
 from .conftest import FIVE_PAPERS, Clock, Script, ScriptedSmtp
@@ -136,3 +139,126 @@ def test_no_paper_missing_and_none_under_two_message_ids(
         key for row in rows if row.status == "undeliverable" for key in papers_of[row.message_id]
     }
     assert delivered | bound == every_paper  # each paper delivered, or held with its message
+
+
+# --- a run's digests over one session -----------------------------------------------------------
+
+THREE = ("me@example.org", "you@example.org", "them@example.org")
+
+
+@dataclass(frozen=True)
+class GroupCase:
+    """A send of three profiles' digests in one run against a server playing `scripts` (the
+    last repeats), then healthy runs; how many connections the first run may open."""
+
+    scripts: tuple[Script, ...]
+    connections: int
+
+
+GROUP_CASES = {
+    # one connection, one login, three messages
+    "healthy": GroupCase((Script(),), 1),
+    # the server ends the session after a message (421 at the next MAIL, or it closes): the
+    # next digest opens a new one, nothing is lost or doubled
+    "421-at-second-mail": GroupCase((Script(mails=("250 OK", "421 4.7.0 too many")), Script()), 2),
+    "closed-at-second-mail": GroupCase((Script(mails=("250 OK", "drop")), Script()), 2),
+    # a message of a kept session fails after its dot: the session is closed, that digest is
+    # retried (same Message-ID) on a new one, which the last digest shares
+    "second-dropped-after-data": GroupCase((Script(dots=("250 ok", "drop")), Script()), 2),
+    "second-refused-554": GroupCase((Script(dots=("250 ok", "554 5.7.1 spam")), Script()), 2),
+    "second-451-then-250": GroupCase((Script(dots=("250 ok", "451 4.3.0 later")), Script()), 2),
+}
+
+
+@pytest.mark.parametrize("case", GROUP_CASES.values(), ids=GROUP_CASES.keys())
+def test_a_run_sends_its_digests_over_one_session_and_survives_its_faults(
+    scripted_smtp: ScriptedSmtp,
+    five_paper_config: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    clock: Clock,
+    case: GroupCase,
+) -> None:
+    """Three profiles due together get their digests over one SMTP connection (one login);
+    whatever the server does to the session on the way, every paper reaches every profile
+    under one Message-ID, and nothing is left half-done."""
+    config = five_paper_config(scripted_smtp, timeout=1, deadline_seconds=1.5)
+    config["profiles"] = [
+        {"name": address.split("@")[0], "email": [address], "keywords": ["KV cache"]}
+        for address in THREE
+    ]
+    app = build_app(settings_from_dict(config, tmp_path / "config.toml"), clock=clock)
+    assert not [r for r in fetch(app) if r.error]
+    profiles = app.settings.profile_records()
+    scripted_smtp.scripts = list(case.scripts)
+
+    send(app, profiles)
+    assert scripted_smtp.connections == case.connections
+    scripted_smtp.scripts = []
+    for _ in range(3):
+        clock.now += timedelta(hours=1)
+        send(app, profiles)
+
+    store = app.store
+    for profile, address in zip(profiles, THREE, strict=True):
+        rows = store.outbox(profile.name)
+        assert [row.status for row in rows if row.status in RETRY_STATUSES] == []
+        arrived: dict[str, set[str]] = {}
+        for received in scripted_smtp.received:
+            if address in received.recipients and received.may_have_arrived:
+                for (key,) in store.db.execute(
+                    "SELECT op.paper_key FROM outbox_papers op JOIN outbox o"
+                    " ON o.id = op.outbox_id WHERE o.message_id = ?",
+                    [received.message_id],
+                ):
+                    arrived.setdefault(key, set()).add(received.message_id)
+        assert len(arrived) == len(FIVE_PAPERS), profile.name
+        assert all(len(ids) == 1 for ids in arrived.values()), (profile.name, arrived)
+        assert store.delivered_keys(profile.name) == set(arrived)
+
+
+def _mailer(server: ScriptedSmtp, config: dict[str, Any], tmp_path: Path) -> SmtpMailer:
+    settings = settings_from_dict(config, tmp_path / "config.toml")
+    return SmtpMailer(settings.smtp)
+
+
+def _message(number: int) -> bytes:
+    return f"Message-ID: <{number}@example.org>\r\nSubject: {number}\r\n\r\nbody\r\n".encode()
+
+
+def test_a_kept_session_carries_a_bounded_number_of_messages(
+    scripted_smtp: ScriptedSmtp,
+    five_paper_config: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past `SESSION_MESSAGES` the session is ended (QUIT) and the next send opens another."""
+    import digest.deliver
+
+    monkeypatch.setattr(digest.deliver, "SESSION_MESSAGES", 2)
+    mailer = _mailer(scripted_smtp, five_paper_config(scripted_smtp), tmp_path)
+    with mailer.kept_open():
+        for number in range(5):
+            assert mailer.send(_message(number), "digest@example.org", [ME]) == {}
+    assert scripted_smtp.connections == 3
+    assert [r.message_id for r in scripted_smtp.received] == [
+        f"<{n}@example.org>" for n in range(5)
+    ]
+
+
+def test_a_kept_session_idle_past_its_deadline_is_opened_again_not_failed(
+    scripted_smtp: ScriptedSmtp,
+    five_paper_config: Callable[..., dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """The deadline bounds each message: a kept session that sat idle past it (the run was
+    planning) was shut down by its watchdog, and the next send opens a new one."""
+    import time
+
+    config = five_paper_config(scripted_smtp, timeout=1, deadline_seconds=1)
+    mailer = _mailer(scripted_smtp, config, tmp_path)
+    with mailer.kept_open():
+        mailer.send(_message(1), "digest@example.org", [ME])
+        time.sleep(1.3)  # the watchdog fires and shuts the idle connection down
+        mailer.send(_message(2), "digest@example.org", [ME])
+    assert scripted_smtp.connections == 2
+    assert [r.accepted for r in scripted_smtp.received] == [True, True]
