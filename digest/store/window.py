@@ -144,9 +144,9 @@ class WindowStore(StoreBase):
             if (by := rule.wanted_by(key, seen))
         ]
         papers = self._papers_by_key([key for key, _ in wanted], known)
-        # Read whole, not yielded one by one: a generator here is guarded item by item
-        # (`translate_store_errors`), 4,000 steps a send group.
-        # digest never deletes a paper; another program might have.
+        # Returned whole, not yielded: a generator here would be guarded item by item
+        # (`translate_store_errors`), 4,000 steps a send group. A key may lack its paper:
+        # digest never deletes one, but another program might have.
         return iter([(papers[key], by) for key, by in wanted if key in papers])
 
     def _listed(self, scope: _Scope, known: KnownPapers | None) -> Sequence[Listed]:
