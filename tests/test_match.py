@@ -736,6 +736,17 @@ def index_spans(
     return {t.raw: found.get(t.key, ()) for t in terms}
 
 
+@given(st.lists(index_terms, min_size=1, max_size=6), index_texts)
+def test_a_scans_spans_are_its_occurrences_character_spans_in_text_order(
+    raws: list[str], text: str
+) -> None:
+    """What the ingest-time scan stores for a term (`Words.spans_of`) is its occurrences'
+    character spans (`char_spans` of `occurrences`)."""
+    words = Words(text)
+    for found in Scanner([compile_term(raw) for raw in raws]).scan(words).values():
+        assert words.spans_of(found) == words.char_spans(occurrences(found))
+
+
 @settings(max_examples=500)
 @given(st.lists(index_terms, min_size=1, max_size=6), index_texts)
 def test_one_index_for_many_terms_finds_what_each_term_finds_alone(

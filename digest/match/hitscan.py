@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate, pairwise
 from typing import Literal, Protocol
 
-from digest.match.scan import Found, Scanner, Speller, occurrences
+from digest.match.scan import Found, Scanner, Speller
 from digest.match.termbook import TermBook, term_of
 from digest.match.terms import term_forms
 from digest.match.text import Words
@@ -112,9 +112,7 @@ class HitScanner:
         if not found:
             return _EMPTY
         numbers = self.book.numbers
-        return {
-            numbers[key]: words.char_spans(occurrences(starts)) for key, starts in found.items()
-        }
+        return {numbers[key]: words.spans_of(starts) for key, starts in found.items()}
 
 
 def encode(scan: PaperScan) -> bytes:
