@@ -331,6 +331,7 @@ class ScriptedSmtp:
     scripts: list[Script] = field(default_factory=list)
     received: list[Received] = field(default_factory=list)
     connections: int = 0
+    ended: int = 0  # connections over (the client closed, or it was dropped)
     step_seconds: float = 0.1  # between the bytes of a drip and the lines of an endless reply
 
     def smtp_settings(self, **overrides: Any) -> dict[str, Any]:
@@ -417,6 +418,7 @@ class _Connection:
         finally:
             self.file.close()
             self.sock.close()
+            self.server.ended += 1
 
     def _play(self) -> None:
         script = self.script

@@ -258,7 +258,11 @@ def test_a_kept_session_idle_past_its_deadline_is_opened_again_not_failed(
     mailer = _mailer(scripted_smtp, config, tmp_path)
     with mailer.kept_open():
         mailer.send(_message(1), "digest@example.org", [ME])
-        time.sleep(1.3)  # the watchdog fires and shuts the idle connection down
+        waited = 0.0
+        while scripted_smtp.ended < 1 and waited < 10:  # the watchdog shuts the idle session
+            time.sleep(0.05)
+            waited += 0.05
+        assert scripted_smtp.ended == 1
         mailer.send(_message(2), "digest@example.org", [ME])
     assert scripted_smtp.connections == 2
     assert [r.accepted for r in scripted_smtp.received] == [True, True]
