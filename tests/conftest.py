@@ -22,9 +22,9 @@ from hypothesis import settings as hypothesis_settings
 
 from digest.settings import Settings, settings_from_dict
 
-# No per-example deadline: speed is bench's to measure, never a test's (README, "Development").
-# Hypothesis's default of 200 ms is a timed assertion; on a shared 2-core machine it failed a
-# pure property of `html_part_bytes` at 359 ms (CI's shifted run, 8 December 2026).
+# No per-example deadline: speed is measured by bench (`make bench`), never by a timed assertion
+# in a test, and hypothesis's default deadline of 200 ms is one. On a shared 2-core machine it
+# failed a pure property of `html_part_bytes` at 359 ms (CI's shifted run, 8 December 2026).
 hypothesis_settings.register_profile("digest", deadline=None)
 hypothesis_settings.load_profile("digest")
 
