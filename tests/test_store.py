@@ -197,7 +197,7 @@ def test_merge_never_loses_information() -> None:
 def _queue(store: Store, keys: tuple[str, ...], now: datetime, profile: str = "me") -> int:
     return store.add_outbox(
         profile=profile,
-        message_id=f"<{now.timestamp()}@x>",
+        message_id=f"<{profile}-{'+'.join(keys)}-{now.timestamp()}@x>",
         recipients=("me@example.org",),
         subject="s",
         raw=b"raw",
@@ -572,16 +572,7 @@ def test_the_next_pass_over_unchanged_papers_reads_their_sets_but_not_their_list
     )
 
     def queue(profile: str, key: str, outcome: RecipientStatus) -> None:
-        entry = store.add_outbox(
-            profile=profile,
-            message_id=f"<{profile}-{key}@x>",
-            recipients=("me@example.org",),
-            subject="s",
-            raw=b"x",
-            paper_keys=(key,),
-            cutoff=NOW,
-            now=NOW,
-        )
+        entry = _queue(store, (key,), NOW, profile)
         if outcome != "pending":
             tried = {"me@example.org": (outcome, "550 gone" if outcome == "refused" else "250")}
             store.record_attempt(entry, NOW, tried=tried, error="", give_up=outcome == "refused")
