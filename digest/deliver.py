@@ -317,24 +317,40 @@ class SmtpMailer:
         deadline; `doctor` uses it to check the server without sending. Leaving the block
         ends the session: QUIT (whatever it answers) after success, a plain close after an
         error."""
-        config = self.config
-        watchdog = _Watchdog(config.deadline_seconds)
+        live = self._connect()
         try:
-            smtp = self._open(watchdog)
-            try:
-                yield smtp
-            except BaseException:
-                smtp.close()
-                raise
-            with contextlib.suppress(OSError, smtplib.SMTPException):
-                smtp.quit()  # after a 250 the message is delivered; QUIT cannot change that
-            smtp.close()
-        except OSError as exc:
-            if watchdog.fired:
-                raise DeadlineExpired(config.deadline_seconds) from exc
+            yield live.smtp
+        except BaseException as exc:
+            self._end(live, quit=False, failure=exc)
             raise
-        finally:
+        self._end(live, quit=True)
+
+    def _connect(self) -> _LiveSession:
+        """A connected session under a deadline of its own (not logged in); DeadlineExpired
+        when the deadline passed while connecting."""
+        watchdog = _Watchdog(self.config.deadline_seconds)
+        try:
+            return _LiveSession(self._open(watchdog), watchdog)
+        except BaseException as exc:
             watchdog.stop()
+            if isinstance(exc, OSError) and watchdog.fired:
+                raise DeadlineExpired(self.config.deadline_seconds) from exc
+            raise
+
+    def _end(self, live: _LiveSession, *, quit: bool, failure: BaseException | None = None) -> None:
+        """End a session: QUIT (whatever it answers: after a 250 the message is delivered,
+        QUIT cannot change that) or only close it, and stop its watchdog. `failure`, the
+        error that ended it, is raised as DeadlineExpired when the watchdog had fired."""
+        fired = live.watchdog.fired
+        try:
+            if quit:
+                with contextlib.suppress(OSError, smtplib.SMTPException):
+                    live.smtp.quit()
+            live.smtp.close()
+        finally:
+            live.watchdog.stop()
+        if isinstance(failure, OSError) and fired:
+            raise DeadlineExpired(self.config.deadline_seconds) from failure
 
     @contextlib.contextmanager
     def kept_open(self) -> Iterator[None]:
@@ -357,7 +373,7 @@ class SmtpMailer:
             self._local.keeping = False
             self._end_kept()
 
-    def _kept_session(self) -> tuple[_KeptSession, bool]:
+    def _kept_session(self) -> tuple[_LiveSession, bool]:
         """The kept session, opened now if there is none (True beside it then)."""
         kept = self._local.kept
         if kept is not None and kept.watchdog.fired:  # idle past the deadline: shut down
@@ -365,29 +381,14 @@ class SmtpMailer:
         elif kept is not None:
             kept.watchdog.rearm()
             return kept, False
-        watchdog = _Watchdog(self.config.deadline_seconds)
-        try:
-            smtp = self._open(watchdog)
-        except BaseException as exc:
-            watchdog.stop()
-            if isinstance(exc, OSError) and watchdog.fired:
-                raise DeadlineExpired(self.config.deadline_seconds) from exc
-            raise
-        self._local.kept = _KeptSession(smtp, watchdog)
+        self._local.kept = self._connect()
         return self._local.kept, True
 
-    def _end_kept(self, *, quit: bool = True) -> None:
-        """End the kept session, if any: QUIT (whatever it answers), or only close it."""
+    def _end_kept(self, *, quit: bool = True, failure: BaseException | None = None) -> None:
+        """End the kept session, if any (`_end`)."""
         kept, self._local.kept = self._local.kept, None
-        if kept is None:
-            return
-        try:
-            if quit:
-                with contextlib.suppress(OSError, smtplib.SMTPException):
-                    kept.smtp.quit()
-            kept.smtp.close()
-        finally:
-            kept.watchdog.stop()
+        if kept is not None:
+            self._end(kept, quit=quit, failure=failure)
 
     def _send_kept(
         self, raw: bytes, sender: str, recipients: Sequence[str], progress: _Progress
@@ -399,18 +400,13 @@ class SmtpMailer:
             kept.smtp.message_sent = False
             try:
                 result = self._transact(kept.smtp, raw, sender, recipients, progress, opened)
-            except OSError as exc:
-                fired = kept.watchdog.fired
-                self._end_kept(quit=False)
-                if fired:
-                    raise DeadlineExpired(self.config.deadline_seconds) from exc
-                if attempt == 0 and not opened and not progress.sent and _ended_by_server(exc):
+            except BaseException as exc:
+                self._end_kept(quit=False, failure=exc)  # DeadlineExpired if the deadline passed
+                stale = isinstance(exc, OSError) and _ended_by_server(exc)
+                if attempt == 0 and not opened and not progress.sent and stale:
                     log.debug("%s ended the kept session; opening a new one", self.where)
                     progress.refused = {}
                     continue
-                raise
-            except BaseException:
-                self._end_kept(quit=False)
                 raise
             kept.messages += 1
             if kept.messages >= SESSION_MESSAGES:
@@ -581,8 +577,8 @@ SESSION_MESSAGES = 50
 
 
 @dataclass
-class _KeptSession:
-    """A session sends share (`SmtpMailer.kept_open`), with its watchdog and its messages."""
+class _LiveSession:
+    """A connected session with its watchdog, and the messages it carried (kept open)."""
 
     smtp: _Session
     watchdog: _Watchdog
@@ -593,7 +589,7 @@ class _KeptState(threading.local):
     """A thread's kept session (`SmtpMailer.kept_open`): two threads never share one."""
 
     keeping = False
-    kept: _KeptSession | None = None
+    kept: _LiveSession | None = None
 
 
 def _ended_by_server(exc: OSError) -> bool:
